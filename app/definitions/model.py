@@ -1,0 +1,232 @@
+"""The survey definition as frozen dataclasses: what a valid `surveys/*.toml` file means.
+
+The parser (`app.definitions.parser`) turns a file into a `SurveyDefinition` or raises
+`DefinitionError` with every problem it found. Nothing here touches the database; the
+import service (`app.services.studies`) turns a definition into rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+#: Text in several languages: language code -> string. Always holds the default language.
+Text = Mapping[str, str]
+
+EMPTY_TEXT: Text = MappingProxyType({})
+
+
+class ItemKind(StrEnum):
+    """What an item is about."""
+
+    EVENT = "event"  #: a development that may or may not happen by the horizon
+    TREND = "trend"  #: a quantity over time (for trend impact analysis)
+    CALIBRATION = "calibration"  #: a seed question with a known answer, hidden from experts
+
+
+class QuestionKind(StrEnum):
+    """How a question is answered; decides the form widget, validation and statistics."""
+
+    PROBABILITY = "probability"  #: 0-100 %, optionally one value per horizon year
+    LIKERT = "likert"  #: one labelled point of an ordinal scale (impact, confidence, ...)
+    QUANTILES = "quantiles"  #: a numeric estimate as increasing quantiles (e.g. 5/50/95 %)
+    CONDITIONAL = "conditional"  #: cross-impact: P(this | other), P(this | not other)
+    TREND_IMPACT = "trend_impact"  #: impact profile on a trend: t1, t2, i_max, t3, i_ss
+    TEXT = "text"  #: free text (a reason, a comment, a suggestion)
+
+
+class ScaleKind(StrEnum):
+    """The shape of a rating scale."""
+
+    PROBABILITY = "probability"  #: percent, 0..100
+    LIKERT = "likert"  #: integer points min..max with labels
+    CONTINUOUS = "continuous"  #: real numbers in [min, max] (or unbounded)
+
+
+class Anonymity(StrEnum):
+    """Who may link answers to people. Can only get stricter after launch."""
+
+    ANONYMOUS = "anonymous"  #: nobody, not even facilitators or exports
+    CONFIDENTIAL = "confidential"  #: facilitators (admin exports only), never other experts
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A rating scale shared by questions."""
+
+    key: str
+    kind: ScaleKind
+    min: float | None
+    max: float | None
+    step: float = 1.0
+    #: labels for (some) points of a Likert scale: point -> text per language
+    labels: Mapping[int, Text] = field(default_factory=lambda: MappingProxyType({}))
+    #: a bipolar scale is centred on zero (e.g. -3..+3); CV is undefined on it
+    bipolar: bool = False
+    #: the agreement region [low, high] for % agreement, if fixed (e.g. top-2 box)
+    agree_region: tuple[float, float] | None = None
+    #: or: agreement means within this distance of the median (used when no region is fixed)
+    agree_within: float | None = None
+    #: consensus rule for questions on this scale (overrides the study's default rule)
+    consensus: str | None = None
+    unit: Text = EMPTY_TEXT
+
+    @property
+    def points(self) -> int | None:
+        """Number of points of a Likert scale, None for other kinds."""
+        if self.kind is not ScaleKind.LIKERT or self.min is None or self.max is None:
+            return None
+        return int(round((self.max - self.min) / self.step)) + 1
+
+
+@dataclass(frozen=True)
+class QuestionTemplate:
+    """A question that items ask; defined once, referenced by key from items."""
+
+    key: str
+    kind: QuestionKind
+    prompt: Text
+    scale: str | None = None  #: key of a Scale (probability, likert, quantiles)
+    required: bool = True
+    #: "no answer / outside my expertise" is always allowed on rated questions unless turned off
+    allow_no_answer: bool = True
+    help: Text = EMPTY_TEXT
+    #: PROBABILITY: years for which a probability is asked (empty: the study horizon only)
+    horizons: tuple[int, ...] = ()
+    #: QUANTILES: the percentiles asked, increasing (e.g. (5, 50, 95))
+    quantiles: tuple[int, ...] = ()
+    #: CONDITIONAL: keys of the events conditioned on
+    given: tuple[str, ...] = ()
+    #: TREND_IMPACT: key of the trend item this question's impact profile applies to
+    trend: str | None = None
+    #: TEXT: maximum length in characters
+    max_length: int = 2000
+    #: first round in which the question is asked (1 = from the start)
+    from_round: int = 1
+
+
+@dataclass(frozen=True)
+class Category:
+    """A group of items, for navigation and reporting."""
+
+    key: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class Item:
+    """A development, trend or calibration question, with the questions it asks."""
+
+    key: str
+    kind: ItemKind
+    title: Text
+    text: Text
+    questions: tuple[str, ...]  #: keys of QuestionTemplates, in display order
+    category: str | None = None
+    source: str = ""  #: where the item comes from (e.g. the paper's section)
+    #: CALIBRATION: the true value, never shown to experts before the study ends
+    true_value: float | None = None
+    #: TREND: unit of the trend's value
+    unit: Text = EMPTY_TEXT
+    #: TREND: observed or assumed baseline values, year -> value
+    baseline: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: TREND: whether event impacts on this trend are relative (fractions) or absolute
+    relative_impacts: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named scenario: a Boolean expression over event keys (and, or, not, parentheses)."""
+
+    key: str
+    title: Text
+    expression: str
+    description: Text = EMPTY_TEXT
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Pre-registered consensus and stopping rules (expressions of the analysis grammar)."""
+
+    consensus: str = "pct_agree >= 0.75 and iqr <= 1"
+    stability: str = "changed_share < 0.15"
+    #: presets shown side by side with the study's own rule (names from analysis.consensus)
+    compare_presets: tuple[str, ...] = ("percent_iqr", "grade", "rand_ucla", "cv")
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """Study-level settings."""
+
+    key: str
+    title: Text
+    description: Text
+    source: str
+    horizon: int
+    languages: tuple[str, ...]
+    default_language: str
+    anonymity: Anonymity = Anonymity.ANONYMOUS
+    k: int = 5  #: smallest number of answers any aggregate is shown for (floor 3)
+    k_comments: int = 5  #: smallest number of answers before others' reasons are shown
+    round_limit: int = 3
+    quantile_method: str = "type7"
+    #: ask for a reason when an answer stays or moves outside the previous round's IQR
+    reason_outside_iqr: bool = True
+    #: let experts suggest new developments in round 1
+    suggestions: bool = True
+    consent: Text = EMPTY_TEXT
+    welcome: Text = EMPTY_TEXT
+
+
+@dataclass(frozen=True)
+class SurveyDefinition:
+    """A whole, valid survey file."""
+
+    format: int
+    study: StudyMeta
+    rules: Rules
+    scales: Mapping[str, Scale]
+    questions: Mapping[str, QuestionTemplate]
+    categories: tuple[Category, ...]
+    items: tuple[Item, ...]
+    scenarios: tuple[Scenario, ...]
+    #: sha256 of the file's bytes, kept by the study
+    source_hash: str = ""
+    #: problems that do not stop an import (e.g. a missing translation), for the facilitator
+    warnings: tuple[str, ...] = ()
+
+    def item(self, key: str) -> Item:
+        """The item with this key (KeyError if none)."""
+        for item in self.items:
+            if item.key == key:
+                return item
+        raise KeyError(key)
+
+    @property
+    def events(self) -> tuple[Item, ...]:
+        """The event items, in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.EVENT)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a survey file."""
+
+    file: str
+    field: str  #: dotted path, e.g. "items[3].questions" or "scales.impact.min"
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DefinitionError(ValueError):
+    """A survey file is invalid; carries every problem found (the file imports nothing)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
