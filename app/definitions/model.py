@@ -15,7 +15,11 @@ from types import MappingProxyType
 #: Text in several languages: language code -> string. Always holds the default language.
 Text = Mapping[str, str]
 
-EMPTY_TEXT: Text = MappingProxyType({})
+
+
+def _empty_text() -> Text:
+    """A fresh empty text (dataclass defaults must not share a mutable mapping)."""
+    return MappingProxyType({})
 
 
 class ItemKind(StrEnum):
@@ -71,7 +75,7 @@ class Scale:
     agree_within: float | None = None
     #: consensus rule for questions on this scale (overrides the study's default rule)
     consensus: str | None = None
-    unit: Text = EMPTY_TEXT
+    unit: Text = field(default_factory=_empty_text)
 
     @property
     def points(self) -> int | None:
@@ -92,7 +96,7 @@ class QuestionTemplate:
     required: bool = True
     #: "no answer / outside my expertise" is always allowed on rated questions unless turned off
     allow_no_answer: bool = True
-    help: Text = EMPTY_TEXT
+    help: Text = field(default_factory=_empty_text)
     #: PROBABILITY: years for which a probability is asked (empty: the study horizon only)
     horizons: tuple[int, ...] = ()
     #: QUANTILES: the percentiles asked, increasing (e.g. (5, 50, 95))
@@ -129,7 +133,7 @@ class Item:
     #: CALIBRATION: the true value, never shown to experts before the study ends
     true_value: float | None = None
     #: TREND: unit of the trend's value
-    unit: Text = EMPTY_TEXT
+    unit: Text = field(default_factory=_empty_text)
     #: TREND: observed or assumed baseline values, year -> value
     baseline: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     #: TREND: whether event impacts on this trend are relative (fractions) or absolute
@@ -143,7 +147,7 @@ class Scenario:
     key: str
     title: Text
     expression: str
-    description: Text = EMPTY_TEXT
+    description: Text = field(default_factory=_empty_text)
 
 
 @dataclass(frozen=True)
@@ -176,8 +180,8 @@ class StudyMeta:
     reason_outside_iqr: bool = True
     #: let experts suggest new developments in round 1
     suggestions: bool = True
-    consent: Text = EMPTY_TEXT
-    welcome: Text = EMPTY_TEXT
+    consent: Text = field(default_factory=_empty_text)
+    welcome: Text = field(default_factory=_empty_text)
 
 
 @dataclass(frozen=True)
