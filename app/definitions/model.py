@@ -16,7 +16,6 @@ from types import MappingProxyType
 Text = Mapping[str, str]
 
 
-
 def _empty_text() -> Text:
     """A fresh empty text (dataclass defaults must not share a mutable mapping)."""
     return MappingProxyType({})
@@ -82,7 +81,7 @@ class Scale:
         """Number of points of a Likert scale, None for other kinds."""
         if self.kind is not ScaleKind.LIKERT or self.min is None or self.max is None:
             return None
-        return int(round((self.max - self.min) / self.step)) + 1
+        return round((self.max - self.min) / self.step) + 1
 
 
 @dataclass(frozen=True)
@@ -225,7 +224,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class DefinitionError(ValueError):
