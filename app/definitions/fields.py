@@ -35,12 +35,12 @@ _BIDI_CONTROLS = frozenset(
 _EXCERPT_LENGTH = 40
 
 
-def quote(text: str, limit: int = _EXCERPT_LENGTH) -> str:
+def quote(text: str, limit: int = _EXCERPT_LENGTH, mark: str = '"') -> str:
     """A short, escaped, double-quoted excerpt of user input, safe to show in a message."""
     shown = text[:limit]
     pieces: list[str] = []
     for char in shown:
-        if char in '"\\':
+        if char in (mark, "\\"):
             pieces.append("\\" + char)
         elif char == "\n":
             pieces.append("\\n")
@@ -50,7 +50,12 @@ def quote(text: str, limit: int = _EXCERPT_LENGTH) -> str:
             pieces.append(f"\\u{ord(char):04x}")
         else:
             pieces.append(char)
-    return '"' + "".join(pieces) + ("…" if len(text) > limit else "") + '"'
+    return mark + "".join(pieces) + ("…" if len(text) > limit else "") + mark
+
+
+def quote_key(name: str) -> str:
+    """A key, field or language name in single quotes, escaped and shortened like `quote`."""
+    return quote(name, mark="'")
 
 
 def describe(value: object) -> str:
@@ -78,7 +83,7 @@ def describe(value: object) -> str:
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'title'?)` when a choice is close to `word`, else an empty string."""
     close = difflib.get_close_matches(word[:100], sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {quote_key(close[0])}?)" if close else ""
 
 
 def one_of(choices: Iterable[str]) -> str:
@@ -148,7 +153,7 @@ class Section:
                 if name not in allowed:
                     checker.error(
                         loc.key(name),
-                        f"unknown field {quote(name)}{did_you_mean(name, allowed)}",
+                        f"unknown field {quote_key(name)}{did_you_mean(name, allowed)}",
                     )
 
     def has(self, name: str) -> bool:
@@ -184,7 +189,7 @@ class Section:
         """Fields that exist in the format but do not apply here (e.g. to this kind)."""
         for name in names:
             if name in self.data:
-                self.checker.error(self.loc.key(name), f"{quote(name)} {reason}")
+                self.checker.error(self.loc.key(name), f"{quote_key(name)} {reason}")
                 self.invalid.add(name)
 
     def sub(self, name: str, allowed: Collection[str] | None, *, required: bool) -> Section | None:
@@ -373,7 +378,7 @@ def list_of(
     return convert
 
 
-def text(*, label: str = "text") -> Converter[Text]:
+def text() -> Converter[Text]:
     """Translated text: `{ en = "...", fa = "..." }`, or a plain string in the default language.
 
     Every text must have the default language (non-empty); missing or empty other languages are
@@ -390,7 +395,7 @@ def text(*, label: str = "text") -> Converter[Text]:
         if not isinstance(value, dict):
             checker.error(
                 loc,
-                f"expected {label} in quotes, or a table of languages such as "
+                f"expected text in quotes, or a table of languages such as "
                 f'{{ en = "..." }}, got {describe(value)}',
             )
             return None
@@ -401,7 +406,7 @@ def text(*, label: str = "text") -> Converter[Text]:
             if checker.languages is not None and language not in checker.languages:
                 checker.error(
                     where,
-                    f"language {quote(language)} is not one of the study's languages "
+                    f"language {quote_key(language)} is not one of the study's languages "
                     f"({one_of(checker.languages)})",
                 )
                 valid = False
@@ -411,24 +416,28 @@ def text(*, label: str = "text") -> Converter[Text]:
                 valid = False
             elif not string_value.strip():
                 if language == default:
-                    checker.error(where, f"the {language!r} {label} is empty")
+                    checker.error(where, f"the {quote_key(language)} text is empty")
                     valid = False
                 else:
                     checker.warn(
-                        loc, f"empty {language!r} {label}; the default language will be shown"
+                        loc,
+                        f"empty {quote_key(language)} text; the default language will be shown",
                     )
             else:
                 result[language] = string_value
         if default is not None and default not in value:
             checker.error(
-                loc, f"no {default!r} {label}: every text needs the default language ({default})"
+                loc,
+                f"no {quote_key(default)} text: every text needs the default language ({default})",
             )
             valid = False
         if not valid:
             return None
         for language in checker.languages or ():
             if language not in value:
-                checker.warn(loc, f"no {language!r} {label}; the default language will be shown")
+                checker.warn(
+                    loc, f"no {quote_key(language)} text; the default language will be shown"
+                )
         return MappingProxyType(result)
 
     return convert

@@ -31,7 +31,7 @@ from app.definitions.fields import (
     one_of,
     pattern,
     positive_number,
-    quote,
+    quote_key,
     string,
     text,
     word,
@@ -167,11 +167,16 @@ language_code = pattern(
 )
 
 
+def _a(kind: ItemKind) -> str:
+    """The kind with its article: "an event", "a trend"."""
+    return f"an {kind.value}" if kind.value[0] in "aeiou" else f"a {kind.value}"
+
+
 def _check_key(checker: Checker, name: str, loc: Loc, what: str) -> bool:
     """A table name used as a key (e.g. `[scales.impact]`) must be an identifier."""
     if IDENTIFIER.fullmatch(name):
         return True
-    checker.error(loc, f"the {what} name {quote(name)} is not allowed: {_IDENTIFIER_RULE}")
+    checker.error(loc, f"the {what} name {quote_key(name)} is not allowed: {_IDENTIFIER_RULE}")
     return False
 
 
@@ -191,7 +196,7 @@ def _rule(names: Collection[str], what: str) -> Converter[str]:
         for name in unknown:
             checker.error(
                 loc,
-                f"unknown statistic {quote(name)} in this {what}{did_you_mean(name, names)}; "
+                f"unknown statistic {quote_key(name)} in this {what}{did_you_mean(name, names)}; "
                 f"it may use: {one_of(sorted(names))}",
             )
         return None if unknown else source
@@ -219,7 +224,7 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
     if default_language is not None and languages is not None and default_language not in languages:
         checker.error(
             section.loc.key("default_language"),
-            f"{quote(default_language)} is not in languages ({one_of(languages)})",
+            f"{quote_key(default_language)} is not in languages ({one_of(languages)})",
         )
         default_language = None
     checker.default_language = default_language
@@ -231,8 +236,8 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
             MAX_STUDY_KEY,
         ),
     )
-    title = section.need("title", text(label="title"))
-    description = section.need("description", text(label="description"))
+    title = section.need("title", text())
+    description = section.need("description", text())
     source = section.need("source", string(MAX_SHORT_STRING))
     horizon = section.need("horizon", _YEAR)
     anonymity = section.default("anonymity", choice(Anonymity), Anonymity.ANONYMOUS)
@@ -248,8 +253,8 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
     quantile_method = section.default("quantile_method", word(QUANTILE_METHODS), "type7")
     reason_outside_iqr = section.default("reason_outside_iqr", boolean, True)
     suggestions = section.default("suggestions", boolean, True)
-    welcome = section.get("welcome", text(label="welcome"))
-    consent = section.get("consent", text(label="consent"))
+    welcome = section.get("welcome", text())
+    consent = section.get("consent", text())
     if (
         key is None
         or title is None
@@ -303,14 +308,14 @@ def _labels(checker: Checker, section: Section, low: int, high: int, step: int) 
         if not re.fullmatch(r"[+-]?[0-9]{1,4}", name):
             checker.error(
                 loc,
-                f'label keys are the scale\'s points written as text, e.g. "-3"; got {quote(name)}',
+                f'label keys are the scale\'s points written as text, e.g. "-3"; got {quote_key(name)}',
             )
             continue
         point = int(name)
         if not low <= point <= high or (point - low) % step:
             checker.error(loc, f"{point} is not a point of this scale ({low} to {high})")
             continue
-        label = labels.get(name, text(label="label"))
+        label = labels.get(name, text())
         if label is not None:
             result[point] = label
     return dict(sorted(result.items()))
@@ -390,7 +395,7 @@ def _scale(checker: Checker, key: str, section: Section) -> Scale | None:
             "median), not both",
         )
     consensus = section.get("consensus", consensus_rule)
-    unit = section.get("unit", text(label="unit"))
+    unit = section.get("unit", text())
     return Scale(
         key=key,
         kind=kind,
@@ -437,20 +442,24 @@ def _check_placeholders(checker: Checker, loc: Loc, prompt: Text) -> None:
             if name not in PROMPT_PLACEHOLDERS:
                 checker.error(
                     loc.key(language),
-                    f"unknown placeholder {quote('{' + name + '}')}"
+                    f"unknown placeholder {quote_key('{' + name + '}')}"
                     f"{did_you_mean(name, PROMPT_PLACEHOLDERS)}; prompts may use "
                     f"{one_of('{' + p + '}' for p in sorted(PROMPT_PLACEHOLDERS))}",
                 )
 
 
 def _question(
-    checker: Checker, key: str, section: Section, scales: Mapping[str, Scale], round_limit: int
+    checker: Checker,
+    key: str,
+    section: Section,
+    scales: Mapping[str, Scale | None],
+    round_limit: int,
 ) -> QuestionTemplate | None:
     kind = section.need("kind", choice(QuestionKind))
-    prompt = section.need("prompt", text(label="prompt"))
+    prompt = section.need("prompt", text())
     if prompt is not None:
         _check_placeholders(checker, section.loc.key("prompt"), prompt)
-    help_text = section.get("help", text(label="help text"))
+    help_text = section.get("help", text())
     from_round = section.default("from_round", integer(1, round_limit, " (study.round_limit)"), 1)
     if kind is None:
         return None
@@ -462,16 +471,16 @@ def _question(
     scale_key = section.get("scale", identifier) if kind is not QuestionKind.TEXT else None
     if scale_key is not None:
         scale = scales.get(scale_key)
-        if scale is None:
+        if scale_key not in scales:
             checker.error(
                 section.loc.key("scale"),
-                f"no scale {quote(scale_key)} is defined{did_you_mean(scale_key, scales)}",
+                f"no scale {quote_key(scale_key)} is defined{did_you_mean(scale_key, scales)}",
             )
-        elif scale.kind not in QUESTION_SCALES[kind]:
+        elif scale is not None and scale.kind not in QUESTION_SCALES[kind]:
             fits = " or ".join(sorted(s.value for s in QUESTION_SCALES[kind]))
             checker.error(
                 section.loc.key("scale"),
-                f"a {kind.value} question needs a {fits} scale; {quote(scale_key)} is a "
+                f"a {kind.value} question needs a {fits} scale; {quote_key(scale_key)} is a "
                 f"{scale.kind.value} scale",
             )
     elif kind in QUESTION_NEEDS_SCALE:
@@ -548,25 +557,28 @@ def _unique_key(checker: Checker, section: Section, seen: dict[str, str], what: 
         same = (
             ""
             if other == key
-            else f" (as {quote(other)}; keys must differ by more than letter case)"
+            else f" (as {quote_key(other)}; keys must differ by more than letter case)"
         )
-        checker.error(section.loc.key("key"), f"the {what} key {quote(key)} is used twice{same}")
+        checker.error(
+            section.loc.key("key"), f"the {what} key {quote_key(key)} is used twice{same}"
+        )
         return None
     seen[folded] = key
     return key
 
 
-def _categories(checker: Checker, root: Section) -> list[Category]:
+def _categories(checker: Checker, root: Section) -> tuple[list[Category], list[str]]:
+    """The valid categories, and the keys of all categories (valid or not)."""
     seen: dict[str, str] = {}
     result = []
     for section in _array_of_tables(
         checker, root, "categories", MAX_CATEGORIES, CATEGORY_FIELDS, False
     ):
         key = _unique_key(checker, section, seen, "category")
-        label = section.need("label", text(label="label"))
+        label = section.need("label", text())
         if key is not None and label is not None:
             result.append(Category(key=key, label=label))
-    return result
+    return result, list(seen.values())
 
 
 def _baseline(checker: Checker, section: Section) -> dict[int, float]:
@@ -586,7 +598,7 @@ def _baseline(checker: Checker, section: Section) -> dict[int, float]:
             checker.error(
                 loc,
                 f'baseline years are written as text, e.g. "2020" = 50, between {MIN_YEAR} '
-                f"and {MAX_YEAR}; got {quote(name)}",
+                f"and {MAX_YEAR}; got {quote_key(name)}",
             )
             continue
         value = baseline.get(name, number())
@@ -603,14 +615,14 @@ def _item(
     categories: Collection[str],
 ) -> Item | None:
     kind = section.need("kind", choice(ItemKind))
-    title = section.need("title", text(label="title"))
+    title = section.need("title", text())
     body = section.need("text", text())
     source = section.default("source", string(MAX_SHORT_STRING), "")
     category = section.get("category", identifier)
     if category is not None and category not in categories:
         checker.error(
             section.loc.key("category"),
-            f"no category {quote(category)} is defined{did_you_mean(category, categories)}",
+            f"no category {quote_key(category)} is defined{did_you_mean(category, categories)}",
         )
     asked = section.need(
         "questions",
@@ -620,7 +632,7 @@ def _item(
         loc = section.loc.key("questions").at(index)
         if name not in questions:
             checker.error(
-                loc, f"no question {quote(name)} is defined{did_you_mean(name, questions)}"
+                loc, f"no question {quote_key(name)} is defined{did_you_mean(name, questions)}"
             )
             continue
         question = questions[name]
@@ -628,12 +640,13 @@ def _item(
             continue
         if question.kind in EVENT_ONLY_QUESTIONS and kind is not ItemKind.EVENT:
             checker.error(
-                loc, f"{quote(name)} is a {question.kind.value} question; only events can ask it"
+                loc,
+                f"{quote_key(name)} is a {question.kind.value} question; only events can ask it",
             )
         if question.kind is QuestionKind.CONDITIONAL and key is not None and key in question.given:
             checker.error(
                 loc,
-                f"{quote(name)} asks about {quote(key)} given {quote(key)}: an event cannot "
+                f"{quote_key(name)} asks about {quote_key(key)} given {quote_key(key)}: an event cannot "
                 f"be conditioned on itself; use another conditional question for this item",
             )
     if kind is None:
@@ -646,13 +659,13 @@ def _item(
         section.require("true_value", " for calibration items (the known answer)")
         templates = [questions.get(name) for name in asked or ()]
         kinds = {template.kind for template in templates if template is not None}
-        if asked is not None and QuestionKind.QUANTILES not in kinds:
+        if asked is not None and None not in templates and QuestionKind.QUANTILES not in kinds:
             checker.error(
                 section.loc.key("questions"),
                 "a calibration item needs at least one quantiles question (the experts' estimate "
                 "of the known answer)",
             )
-    unit = section.get("unit", text(label="unit"))
+    unit = section.get("unit", text())
     baseline = _baseline(checker, section)
     relative_impacts = section.default("relative_impacts", boolean, True)
     if key is None or title is None or body is None or asked is None:
@@ -676,7 +689,7 @@ def _check_references(
     checker: Checker,
     question_sections: Mapping[str, Section],
     questions: Mapping[str, QuestionTemplate | None],
-    item_kinds: Mapping[str, ItemKind],
+    item_kinds: Mapping[str, ItemKind | None],
 ) -> None:
     """Conditional questions must name events, trend impact questions a trend."""
     for key, question in questions.items():
@@ -686,23 +699,23 @@ def _check_references(
         for index, event in enumerate(question.given):
             where = loc.key("given").at(index)
             if event not in item_kinds:
-                checker.error(where, f"no item {quote(event)}{did_you_mean(event, item_kinds)}")
-            elif item_kinds[event] is not ItemKind.EVENT:
+                checker.error(where, f"no item {quote_key(event)}{did_you_mean(event, item_kinds)}")
+            elif (event_kind := item_kinds[event]) is not None and event_kind is not ItemKind.EVENT:
                 checker.error(
-                    where,
-                    f"{quote(event)} is a {item_kinds[event].value} item; given must name events",
+                    where, f"{quote_key(event)} is {_a(event_kind)} item; given must name events"
                 )
         if question.trend is not None:
             trend = question.trend
             trends = [k for k, v in item_kinds.items() if v is ItemKind.TREND]
             if trend not in item_kinds:
                 checker.error(
-                    loc.key("trend"), f"no trend item {quote(trend)}{did_you_mean(trend, trends)}"
+                    loc.key("trend"),
+                    f"no trend item {quote_key(trend)}{did_you_mean(trend, trends)}",
                 )
-            elif item_kinds[trend] is not ItemKind.TREND:
+            elif (trend_kind := item_kinds[trend]) is not None and trend_kind is not ItemKind.TREND:
                 checker.error(
                     loc.key("trend"),
-                    f"{quote(trend)} is a {item_kinds[trend].value} item; trend must name a trend "
+                    f"{quote_key(trend)} is {_a(trend_kind)} item; trend must name a trend "
                     f"item{did_you_mean(trend, trends)}",
                 )
 
@@ -725,11 +738,14 @@ def _scenario_names(node: Node) -> list[str] | None:
 
 
 def _scenario(
-    checker: Checker, section: Section, seen: dict[str, str], item_kinds: Mapping[str, ItemKind]
+    checker: Checker,
+    section: Section,
+    seen: dict[str, str],
+    item_kinds: Mapping[str, ItemKind | None],
 ) -> Scenario | None:
     key = _unique_key(checker, section, seen, "scenario")
-    title = section.need("title", text(label="title"))
-    description = section.get("description", text(label="description"))
+    title = section.need("title", text())
+    description = section.get("description", text())
     source = section.need("expression", string(2000))
     loc = section.loc.key("expression")
     valid = source is not None
@@ -749,14 +765,14 @@ def _scenario(
         events = [k for k, v in item_kinds.items() if v is ItemKind.EVENT]
         for name in sorted(set(names)):
             if name not in item_kinds:
-                checker.error(loc, f"no event {quote(name)}{did_you_mean(name, events)}")
+                checker.error(loc, f"no event {quote_key(name)}{did_you_mean(name, events)}")
                 valid = False
-            elif item_kinds[name] is not ItemKind.EVENT:
-                checker.error(
-                    loc,
-                    f"{quote(name)} is a {item_kinds[name].value} item; scenarios combine events only",
-                )
+            elif (kind := item_kinds[name]) is not ItemKind.EVENT:
                 valid = False
+                if kind is not None:
+                    checker.error(
+                        loc, f"{quote_key(name)} is {_a(kind)} item; scenarios combine events only"
+                    )
     if key is None or title is None or source is None or not valid:
         return None
     return Scenario(
@@ -766,7 +782,7 @@ def _scenario(
 
 def _warn_unused(
     checker: Checker, root: Loc, items: list[Item], questions: Mapping[str, QuestionTemplate | None],
-    scales: Mapping[str, Scale], categories: list[Category],
+    scales: Mapping[str, Scale | None], categories: list[Category],
 ) -> None:  # fmt: skip
     asked = {q for item in items for q in item.questions}
     for key in questions:
@@ -779,7 +795,9 @@ def _warn_unused(
     used_categories = {item.category for item in items}
     for category in categories:
         if category.key not in used_categories:
-            checker.warn(root.key("categories"), f"no item is in the category {category.key!r}")
+            checker.warn(
+                root.key("categories"), f"no item is in the category {quote_key(category.key)}"
+            )
 
 
 def build_definition(checker: Checker, document: Mapping[str, object]) -> SurveyDefinition | None:
@@ -795,34 +813,32 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
     round_limit = study.round_limit if study is not None else MAX_ROUNDS
     rules = _rules(root)
 
-    scales: dict[str, Scale] = {}
-    for key, section in _named_tables(checker, root, "scales", MAX_SCALES, "scale"):
-        scale = _scale(checker, key, section)
-        if scale is not None:
-            scales[key] = scale
+    scales = {
+        key: _scale(checker, key, section)
+        for key, section in _named_tables(checker, root, "scales", MAX_SCALES, "scale")
+    }
     question_sections = dict(_named_tables(checker, root, "questions", MAX_QUESTIONS, "question"))
     root.require("questions", ": define the questions items ask, e.g. [questions.probability]")
     questions = {
         key: _question(checker, key, section, scales, round_limit)
         for key, section in question_sections.items()
     }
-    categories = _categories(checker, root)
+    categories, category_keys = _categories(checker, root)
 
     item_sections = _array_of_tables(checker, root, "items", MAX_ITEMS, ITEM_FIELDS, True)
     seen: dict[str, str] = {}
     item_keys = [_unique_key(checker, section, seen, "item") for section in item_sections]
-    item_kinds: dict[str, ItemKind] = {}
+    item_kinds: dict[str, ItemKind | None] = {}  # None: the item's kind is wrong
     for item_key, section in zip(item_keys, item_sections, strict=True):
         if item_key in EXPRESSION_KEYWORDS:
             checker.error(
                 section.loc.key("key"),
-                f"{quote(item_key)} is a word of the scenario language "
+                f"{quote_key(item_key)} is a word of the scenario language "
                 f"({one_of(sorted(EXPRESSION_KEYWORDS))}); choose another key",
             )
         kind = section.data.get("kind")
-        if item_key is not None and kind in {k.value for k in ItemKind}:
-            item_kinds[item_key] = ItemKind(kind)
-    category_keys = [c.key for c in categories]
+        if item_key is not None:
+            item_kinds[item_key] = ItemKind(kind) if kind in {k.value for k in ItemKind} else None
     items = [
         _item(checker, section, key, questions, category_keys)
         for key, section in zip(item_keys, item_sections, strict=True)
@@ -845,7 +861,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         format=version,
         study=study,
         rules=rules,
-        scales=MappingProxyType(scales),
+        scales=MappingProxyType({k: v for k, v in scales.items() if v is not None}),
         questions=MappingProxyType({k: q for k, q in questions.items() if q is not None}),
         categories=tuple(categories),
         items=tuple(valid_items),
