@@ -114,16 +114,21 @@ class Checker:
 
     problems: list[tuple[Loc, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    suppressed: int = 0  #: problems beyond MAX_PROBLEMS, only counted
+    suppressed: int = 0  #: problems beyond MAX_PROBLEMS, only counted (and not all found)
     languages: tuple[str, ...] | None = None  #: the study's languages, once known and valid
     default_language: str | None = None  #: the study's default language, once known and valid
 
+    @property
+    def full(self) -> bool:
+        """Whether enough problems are recorded; long loops stop looking for more."""
+        return len(self.problems) >= MAX_PROBLEMS
+
     def error(self, loc: Loc, message: str) -> None:
         """Record a problem that stops the import."""
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append((loc, message))
-        else:
+        if self.full:
             self.suppressed += 1
+        else:
+            self.problems.append((loc, message))
 
     def warn(self, loc: Loc, message: str) -> None:
         """Record something the facilitator should know that does not stop the import."""
@@ -150,6 +155,9 @@ class Section:
         self.data = value
         if allowed is not None:
             for name in value:
+                if checker.full:
+                    checker.suppressed += 1
+                    break
                 if name not in allowed:
                     checker.error(
                         loc.key(name),
@@ -358,6 +366,9 @@ def list_of(
         results: list[T] = []
         valid = True
         for index, raw in enumerate(value):
+            if checker.full:
+                checker.suppressed += 1
+                return None
             item = element(checker, raw, loc.at(index))
             if item is None:
                 valid = False

@@ -9,6 +9,7 @@ yields `DefinitionError` and nothing else: there is no partial result.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import tomllib
@@ -18,10 +19,12 @@ from app.definitions.fields import Checker, quote
 from app.definitions.model import DefinitionError, Problem, SurveyDefinition
 from app.definitions.source_map import SourceMap, scan
 from app.definitions.validate import build_definition
-from app.definitions.vocabulary import MAX_FILE_BYTES, MAX_NESTING
+from app.definitions.vocabulary import MAX_FILE_BYTES, MAX_NESTING, MAX_SEPARATORS
 
 _POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)\s*$")
 _BOM = b"\xef\xbb\xbf"
+_SEPARATOR = re.compile(rb"[\n,=\[{]")
+_LONG_NUMBER = re.compile(r"[0-9_]{1000,}")
 
 #: tomllib's messages (by their start) in plain words for facilitators.
 _SYNTAX_MESSAGES: tuple[tuple[str, str], ...] = (
@@ -98,11 +101,40 @@ def _too_big(filename: str, size: int) -> Problem:
     return Problem(filename, "", f"the file is {size:,} bytes; survey files may be at most {limit}")
 
 
+def _too_complex(filename: str, data: bytes) -> Problem | None:
+    """A problem if the file has more separators than any real study needs."""
+    if data.count(b"\n") + data.count(b",") + data.count(b"=") < MAX_SEPARATORS // 2:
+        return None  # the common case, decided without a regular expression
+    marks = _SEPARATOR.finditer(data)
+    beyond = next(itertools.islice(marks, MAX_SEPARATORS, None), None)
+    if beyond is None:
+        return None
+    return Problem(
+        filename,
+        "",
+        f"the file has more than {MAX_SEPARATORS:,} line breaks, commas, '=', '[' and '{{' "
+        "together, more than any study needs; this is where the limit is passed",
+        data.count(b"\n", 0, beyond.start()) + 1,
+    )
+
+
+def _long_number_problem(filename: str, text: str) -> Problem:
+    match = _LONG_NUMBER.search(text)
+    line = text.count("\n", 0, match.start()) + 1 if match else 1
+    source_map = scan("\n".join(text.split("\n", line)[:line]))
+    return Problem(
+        filename, source_map.label(source_map.path_at(line)), "this number is too long", line
+    )
+
+
 def parse_definition(data: bytes, filename: str) -> SurveyDefinition:
     """Parse and validate a survey file's bytes; DefinitionError lists every problem found."""
     filename = _clean_filename(filename)
     if len(data) > MAX_FILE_BYTES:
         raise DefinitionError([_too_big(filename, len(data))])
+    too_complex = _too_complex(filename, data)
+    if too_complex is not None:
+        raise DefinitionError([too_complex])
     body = data.removeprefix(_BOM)  # editors on Windows like to start UTF-8 files with one
     try:
         text = body.decode("utf-8")
@@ -128,6 +160,8 @@ def parse_definition(data: bytes, filename: str) -> SurveyDefinition:
         raise DefinitionError([_syntax_problem(filename, text, error)]) from None
     except RecursionError:
         raise DefinitionError([_too_deep_problem(filename, text)]) from None
+    except ValueError:  # Python refuses to convert integers of thousands of digits
+        raise DefinitionError([_long_number_problem(filename, text)]) from None
 
     checker = Checker()
     definition = build_definition(checker, document)
@@ -147,7 +181,7 @@ def _problems(filename: str, text: str, checker: Checker) -> list[Problem]:
     problems.sort(key=lambda problem: problem.line or 0)
     if checker.suppressed:
         problems.append(
-            Problem(filename, "", f"... and {checker.suppressed:,} more problems not shown")
+            Problem(filename, "", "... and more problems not shown: fix these first, then retry")
         )
     return problems
 

@@ -304,6 +304,8 @@ def _labels(checker: Checker, section: Section, low: int, high: int, step: int) 
         return {}
     result: dict[int, Text] = {}
     for name in labels.data:
+        if checker.full:
+            break
         loc = labels.loc.key(name)
         if not re.fullmatch(r"[+-]?[0-9]{1,4}", name):
             checker.error(

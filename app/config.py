@@ -1,0 +1,91 @@
+"""Plain configuration classes. The environment is read only in the factory (app/__init__.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY: str | None = None  #: set by the factory (instance file in development)
+    SQLALCHEMY_DATABASE_URI = "sqlite:///delphi.sqlite"  #: relative paths live in instance/
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    #: how many times a request retries a transaction after a deadlock or serialization failure
+    DB_RETRIES = 3
+    #: SQLite: milliseconds a writer waits for the lock before giving up
+    SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+    # Sessions and cookies
+    SESSION_COOKIE_NAME = "delphi_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)  #: experts come back over weeks
+    FACILITATOR_SESSION_IDLE = timedelta(hours=12)  #: facilitator sessions die after this idle time
+    # CSRF tokens live as long as the session: a long form must not fail after an hour
+    WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_SSL_STRICT = True
+
+    # Languages
+    LANGUAGES = ("en", "fa", "ru")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+
+    # Rate limits (Flask-Limiter); shared across workers when REDIS_URL is set
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_LINK = "20 per minute"  #: private-link landings per client address
+    RATELIMIT_LOGIN = "10 per minute"  #: facilitator login attempts per client address
+    RATELIMIT_API = "300 per minute"  #: API calls per client address
+
+    # Mail
+    MAIL_BACKEND = "outbox"  #: outbox (files under instance/outbox) | smtp
+    MAIL_FROM = "Delphi <delphi@localhost>"
+    SMTP_HOST = "127.0.0.1"
+    SMTP_PORT = 25
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_STARTTLS = False
+    SMTP_TIMEOUT = 10
+    #: the address experts' links point to
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+
+    # Uploads
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite under instance/, mail to files."""
+
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    """The test suite: fresh database per test, fixed secret, no rate limits unless a test turns them on."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 - tests only
+    RATELIMIT_ENABLED = False
+    SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class ProductionConfig(Config):
+    """`make serve`: PostgreSQL, secure cookies, SMTP mail."""
+
+    SESSION_COOKIE_SECURE = True
+    MAIL_BACKEND = "smtp"
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 5,
+    }
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,102 @@
+"""Database plumbing the services need not know about: SQLite settings, write locks, retries.
+
+SQLite runs in WAL mode with synchronous=FULL (an acknowledged commit survives a power cut)
+and a busy timeout. Requests that write begin with BEGIN IMMEDIATE, so a read-then-write
+transaction takes the write lock up front instead of failing half-way with "database is
+locked". On PostgreSQL, deadlocks and serialization failures are retried.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, current_app, request
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.extensions import db
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: PostgreSQL error codes worth retrying: serialization failure, deadlock detected
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def configure_database(app: Flask) -> None:
+    """Attach SQLite settings to the app's engine and start write requests with a write lock."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+        @app.before_request
+        def _lock_for_writes() -> None:
+            if request.method in _WRITE_METHODS:
+                begin_write(engine)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, synchronous=FULL, foreign keys, busy timeout; BEGIN emitted by us (IMMEDIATE on demand)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not open transactions on its own, or BEGIN IMMEDIATE is impossible.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def begin_write(engine: Engine | None = None) -> None:
+    """Start the session's transaction with the write lock (SQLite); a no-op elsewhere."""
+    engine = engine or db.engine
+    if engine.dialect.name == "sqlite" and not db.session.in_transaction():
+        db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Whether a failed transaction may succeed if simply run again."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
+
+
+def atomic(view: Callable[P, R]) -> Callable[P, R]:
+    """Run a view as one transaction: commit when it returns, roll back and retry when the
+    database reports a deadlock, a serialization failure or a lock timeout."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        retries = current_app.config["DB_RETRIES"]
+        for attempt in range(retries + 1):
+            try:
+                result = view(*args, **kwargs)
+                db.session.commit()
+                return result
+            except DBAPIError as error:
+                db.session.rollback()
+                if attempt == retries or not is_retryable(error):
+                    raise
+                time.sleep(0.05 * 2**attempt)
+                if request.method in _WRITE_METHODS:
+                    begin_write()
+            except BaseException:
+                db.session.rollback()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper

@@ -1,0 +1,118 @@
+"""Error pages and problem details: clear words, the right status, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.models import DomainError, ValidationError
+
+
+def wants_json() -> bool:
+    """Whether the client asked for JSON (API calls and the autosave script)."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    """An RFC 9457 problem-details response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _page(status: int, title: str, detail: str) -> tuple[str, int]:
+    """The HTML error page."""
+    return render_template("errors/error.html", status=status, title=title, detail=detail), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install handlers for domain errors, HTTP errors, CSRF failures and database outages."""
+
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError) -> Any:
+        db.session.rollback()
+        if wants_json():
+            extra = {"errors": error.errors} if isinstance(error, ValidationError) else {}
+            return problem(error.status, type(error).__name__, str(error), **extra)
+        return _page(error.status, _("That did not work"), str(error))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        from app.expert.routes import rerender_after_csrf_failure
+
+        db.session.rollback()
+        rerendered = rerender_after_csrf_failure()
+        if rerendered is not None:
+            return rerendered
+        detail = _(
+            "The form was open too long or your session changed, so it could not be accepted. "
+            "Nothing was changed. Go back, reload the page and try again."
+        )
+        if wants_json():
+            return problem(400, "CSRF token missing or invalid", detail)
+        return _page(400, _("Please try again"), detail)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        status = error.code or 500
+        titles = {
+            400: _("Bad request"),
+            403: _("Not allowed"),
+            404: _("Not found"),
+            405: _("Not allowed"),
+            413: _("File too large"),
+            429: _("Too many requests"),
+        }
+        title = titles.get(status, error.name)
+        detail = {
+            403: _("You do not have access to this page."),
+            404: _("There is nothing here. Check the address, or go back."),
+            413: _("The file is larger than this platform accepts."),
+            429: _("Too many attempts from your address. Wait a minute and try again."),
+        }.get(status, error.description or "")
+        if wants_json():
+            return problem(status, title, detail)
+        return _page(status, title, detail)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(error: OperationalError) -> Any:
+        app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        detail = _(
+            "The database cannot be reached right now. Nothing was saved by this request; "
+            "please try again in a minute."
+        )
+        if wants_json():
+            response = problem(503, "Service unavailable", detail)
+        else:
+            body, _status = _page(503, _("Temporarily unavailable"), detail)
+            response = Response(body, status=503, mimetype="text/html")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        app.logger.exception("unhandled error on %s %s", request.method, request.endpoint)
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        detail = _("Something went wrong on our side. Nothing was changed by this request.")
+        if wants_json():
+            return problem(500, "Internal server error", detail)
+        return _page(500, _("Something went wrong"), detail)

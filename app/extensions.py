@@ -1,0 +1,21 @@
+"""Every Flask extension in one place, created unbound; the factory binds them to an app."""
+
+from __future__ import annotations
+
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from app.models import Base
+
+#: models are plain SQLAlchemy classes on Base; Flask-SQLAlchemy only manages engine and session
+db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})
+migrate = Migrate()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()

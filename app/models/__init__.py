@@ -1,0 +1,82 @@
+"""SQLAlchemy 2.0 typed models; importing this package registers every table on Base.metadata."""
+
+from app.models.accounts import ApiKey, Role, User, UserSession
+from app.models.answers import Answer, Suggestion
+from app.models.audit import AuditEvent
+from app.models.base import Base, utcnow
+from app.models.errors import (
+    AnonymityError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    RoundClosedError,
+    RoundStateError,
+    StateError,
+    ValidationError,
+)
+from app.models.panel import (
+    AccessLink,
+    Expert,
+    ExpertSession,
+    Participation,
+    ParticipationStatus,
+)
+from app.models.rounds import Round, RoundItem, RoundProgress, RoundState, Snapshot
+from app.models.studies import (
+    Category,
+    Item,
+    ItemStatus,
+    ItemVersion,
+    MemberRole,
+    Question,
+    Scale,
+    Scenario,
+    Study,
+    StudyMember,
+    StudyStatus,
+    pick_text,
+)
+
+__all__ = [
+    "AccessLink",
+    "AnonymityError",
+    "Answer",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Category",
+    "ConflictError",
+    "DomainError",
+    "Expert",
+    "ExpertSession",
+    "Item",
+    "ItemStatus",
+    "ItemVersion",
+    "MemberRole",
+    "NotFoundError",
+    "Participation",
+    "ParticipationStatus",
+    "PermissionDeniedError",
+    "Question",
+    "Role",
+    "Round",
+    "RoundClosedError",
+    "RoundItem",
+    "RoundProgress",
+    "RoundState",
+    "RoundStateError",
+    "Scale",
+    "Scenario",
+    "Snapshot",
+    "StateError",
+    "Study",
+    "StudyMember",
+    "StudyStatus",
+    "Suggestion",
+    "User",
+    "UserSession",
+    "ValidationError",
+    "pick_text",
+    "utcnow",
+]

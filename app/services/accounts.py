@@ -1,0 +1,127 @@
+"""Facilitator accounts: creation, password checks, server-side sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.models import Role, User, UserSession, ValidationError
+from app.security import hash_token, new_token
+
+MIN_PASSWORD_LENGTH = 10
+#: a hash to compare against when the email is unknown, so timing does not reveal accounts
+_DUMMY_HASH = generate_password_hash("not-a-real-password-0")
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed, lower-case email, checked for a plausible shape."""
+    email = (email or "").strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+        raise ValidationError("Enter a valid email address.", {"email": ["Not a valid email."]})
+    return email
+
+
+def check_password_strength(password: str) -> None:
+    """Raise ValidationError if the password is too weak to accept."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"Use at least {MIN_PASSWORD_LENGTH} characters.",
+            {"password": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def create_user(
+    session: Session, *, email: str, name: str, password: str, role: Role, now: datetime
+) -> User:
+    """Create an account with a hashed password; emails are unique."""
+    email = normalise_email(email)
+    check_password_strength(password)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ValidationError("An account with this email exists.", {"email": ["Already used."]})
+    user = User(
+        email=email,
+        name=name.strip() or email,
+        password_hash=generate_password_hash(password),
+        role=role,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (in constant-ish time)."""
+    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def start_session(session: Session, user: User, now: datetime) -> str:
+    """Open a login session; returns the token for the cookie (only its hash is stored)."""
+    token = new_token()
+    session.add(
+        UserSession(user_id=user.id, token_hash=hash_token(token), created_at=now, last_seen_at=now)
+    )
+    session.flush()
+    return token
+
+
+def load_session(session: Session, token: str) -> UserSession | None:
+    """The live (not revoked) login session for this token, with an active user, else None.
+
+    Idle expiry is checked by the web layer from the signed cookie, so that reading a page
+    never writes to the database.
+    """
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or not row.user.is_active:
+        return None
+    return row
+
+
+def end_session(session: Session, token: str, now: datetime) -> None:
+    """Revoke one login session (logout)."""
+    session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == hash_token(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:
+    """Set a password without the current one (admin reset); revokes every session of the user."""
+    check_password_strength(password)
+    user.password_hash = generate_password_hash(password)
+    user.password_changed_at = now
+    session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.flush()
+
+
+def change_password(session: Session, user: User, *, current: str, new: str, now: datetime) -> None:
+    """Set a new password after checking the current one; revokes every session of the user."""
+    if not check_password_hash(user.password_hash, current):
+        raise ValidationError(
+            "The current password is wrong.", {"current_password": ["Wrong password."]}
+        )
+    check_password_strength(new)
+    user.password_hash = generate_password_hash(new)
+    user.password_changed_at = now
+    session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.flush()

@@ -1,0 +1,497 @@
+"""Saving answers (per item, idempotent, with history) and submitting a round."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.definitions.model import QuestionKind, ScaleKind
+from app.models import (
+    Answer,
+    ConflictError,
+    Item,
+    Participation,
+    ParticipationStatus,
+    Question,
+    Round,
+    RoundItem,
+    RoundProgress,
+    Scale,
+    StateError,
+    Suggestion,
+    ValidationError,
+)
+from app.services.rounds import lock_round, questions_asked
+
+#: Persian and Arabic-Indic digits, and the separators people type, mapped to ASCII
+_DIGITS = str.maketrans(
+    "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫٬−",
+    "01234567890123456789.,-",
+)
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_TREND_IMPACT_FIELDS = ("t1", "t2", "i_max", "t3", "i_ss")
+MAX_SUGGESTION_LENGTH = 2000
+
+
+def parse_number(raw: Any) -> float:
+    """A number from user input: Persian/Arabic digits, a decimal comma, '%' and spaces allowed."""
+    if isinstance(raw, bool):
+        raise ValueError("not a number")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    else:
+        text = str(raw).translate(_DIGITS).strip().rstrip("%").strip().replace(" ", "")
+        text = text.replace("\u066a", "")  # Arabic percent sign
+        if text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        if not _NUMBER.match(text):
+            raise ValueError("not a number")
+        value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def clean_text(raw: Any, max_length: int) -> str:
+    """Free text with control characters removed (newlines and tabs kept), trimmed."""
+    text = unicodedata.normalize("NFC", str(raw or ""))
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
+    if len(text) > max_length:
+        raise ValueError(f"At most {max_length} characters (this has {len(text)}).")
+    return text
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """A validated answer, ready to store."""
+
+    value: float | None
+    value_json: dict[str, Any] | None
+    text: str | None
+    no_answer: bool
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing was given at all (an empty field, not 'no answer')."""
+        return not self.no_answer and self.value is None and not self.value_json and not self.text
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of the answer (tells replays from new data)."""
+        canonical = json.dumps(
+            {"v": self.value, "j": self.value_json, "t": self.text, "n": self.no_answer},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _in_scale(value: float, scale: Scale | None, what: str) -> float:
+    """Check a number against a scale's bounds and step."""
+    if scale is None:
+        return value
+    low, high = scale.min, scale.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{_fmt(low)} to {_fmt(high)}" if low is not None and high is not None else ""
+        raise ValueError(f"{what} must be between {bounds}.")
+    if scale.kind == ScaleKind.LIKERT:
+        base = low or 0.0
+        if abs((value - base) / scale.step - round((value - base) / scale.step)) > 1e-9:
+            raise ValueError(f"{what} must be one of the scale's points.")
+    return value
+
+
+def _fmt(value: float | None) -> str:
+    """A number without a useless '.0'."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def normalise(question: Question, payload: Mapping[str, Any]) -> Normalised:
+    """Validate one question's raw payload ({value | values | text | no_answer}).
+
+    Raises ValueError with a message for the person who typed it.
+    """
+    kind = QuestionKind(question.kind)
+    if payload.get("no_answer") in (True, "1", "true", "on", "y"):
+        if not question.allow_no_answer or kind is QuestionKind.TEXT:
+            raise ValueError("This question needs an answer.")
+        return Normalised(None, None, None, True)
+    scale = question.scale
+    if kind is QuestionKind.TEXT:
+        text = clean_text(
+            payload.get("text", payload.get("value")), question.config.get("max_length", 2000)
+        )
+        return Normalised(None, None, text or None, False)
+    if kind in (QuestionKind.PROBABILITY, QuestionKind.LIKERT) and not question.config.get(
+        "horizons"
+    ):
+        raw = payload.get("value")
+        if raw is None or str(raw).strip() == "":
+            return Normalised(None, None, None, False)
+        try:
+            number = parse_number(raw)
+        except ValueError:
+            raise ValueError(f"'{str(raw)[:20]}' is not a number.") from None
+        return Normalised(_in_scale(number, scale, "The answer"), None, None, False)
+    values = payload.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise ValueError("Expected several values.")
+    if kind is QuestionKind.PROBABILITY:
+        return _normalise_series(
+            values,
+            [str(y) for y in question.config["horizons"]],
+            scale,
+            increasing=False,
+            label="by {}",
+            monotone_message="A probability by a later year cannot be lower than by an earlier year.",
+        )
+    if kind is QuestionKind.QUANTILES:
+        keys = [str(q) for q in question.config["quantiles"]]
+        return _normalise_series(
+            values,
+            keys,
+            scale,
+            increasing=True,
+            label="{} %",
+            monotone_message="Each estimate must be larger than the one before (5 % < 50 % < 95 %).",
+        )
+    if kind is QuestionKind.CONDITIONAL:
+        return _normalise_conditional(values, question.config.get("given", []), scale)
+    if kind is QuestionKind.TREND_IMPACT:
+        return _normalise_trend_impact(values)
+    raise ValueError(f"Unknown question kind {question.kind}.")  # pragma: no cover
+
+
+def _normalise_series(
+    values: Mapping[str, Any],
+    keys: list[str],
+    scale: Scale | None,
+    *,
+    increasing: bool,
+    label: str,
+    monotone_message: str,
+) -> Normalised:
+    """Several numbers in a fixed order: all or none, ordered (strictly or weakly)."""
+    given = {k: values.get(k) for k in keys}
+    filled = {k: v for k, v in given.items() if v is not None and str(v).strip() != ""}
+    if not filled:
+        return Normalised(None, None, None, False)
+    if len(filled) < len(keys):
+        missing = ", ".join(label.format(k) for k in keys if k not in filled)
+        raise ValueError(f"Fill in every value (missing: {missing}).")
+    numbers: dict[str, float] = {}
+    for k in keys:
+        try:
+            numbers[k] = _in_scale(parse_number(filled[k]), scale, label.format(k).capitalize())
+        except ValueError as error:
+            if "between" in str(error) or "points" in str(error):
+                raise
+            raise ValueError(
+                f"{label.format(k).capitalize()}: '{str(filled[k])[:20]}' is not a number."
+            ) from None
+    ordered = [numbers[k] for k in keys]
+    pairs = list(itertools.pairwise(ordered))
+    if any((b <= a) if increasing else (b < a) for a, b in pairs):
+        raise ValueError(monotone_message)
+    return Normalised(None, numbers, None, False)
+
+
+def _normalise_conditional(
+    values: Mapping[str, Any], given: list[str], scale: Scale | None
+) -> Normalised:
+    """P(this | other) and P(this | not other) for each conditioning event."""
+    result: dict[str, dict[str, float]] = {}
+    any_filled = False
+    for event in given:
+        pair = values.get(event) or {}
+        if not isinstance(pair, Mapping):
+            raise ValueError(f"{event}: expected two probabilities.")
+        entry: dict[str, float] = {}
+        for side in ("given", "given_not"):
+            raw = pair.get(side)
+            if raw is None or str(raw).strip() == "":
+                continue
+            any_filled = True
+            try:
+                entry[side] = _in_scale(parse_number(raw), scale, f"{event}")
+            except ValueError as error:
+                if "between" in str(error):
+                    raise
+                raise ValueError(f"{event}: '{str(raw)[:20]}' is not a number.") from None
+        if entry:
+            if len(entry) < 2:
+                raise ValueError(
+                    f"{event}: give both probabilities (if it happens / if it does not)."
+                )
+            result[event] = entry
+    if not any_filled:
+        return Normalised(None, None, None, False)
+    missing = [e for e in given if e not in result]
+    if missing:
+        raise ValueError(f"Fill in every pair (missing: {', '.join(missing)}).")
+    return Normalised(None, result, None, False)
+
+
+def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
+    """An impact profile: years to first, maximum and steady impact, and the impacts."""
+    filled = {k: values.get(k) for k in _TREND_IMPACT_FIELDS}
+    if all(v is None or str(v).strip() == "" for v in filled.values()):
+        return Normalised(None, None, None, False)
+    numbers: dict[str, float] = {}
+    for field_name, raw in filled.items():
+        if raw is None or str(raw).strip() == "":
+            raise ValueError("Fill in the whole impact profile.")
+        try:
+            numbers[field_name] = parse_number(raw)
+        except ValueError:
+            raise ValueError(f"'{str(raw)[:20]}' is not a number.") from None
+    if not 0 <= numbers["t1"] <= numbers["t2"] <= numbers["t3"]:
+        raise ValueError("Years must satisfy 0 ≤ first impact ≤ maximum impact ≤ steady state.")
+    return Normalised(None, numbers, None, False)
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did: the stored answers and whether this was a replay of an earlier save."""
+
+    answers: dict[str, Answer]
+    replay: bool
+
+
+def _require_can_answer(participation: Participation) -> None:
+    """Only consenting, non-withdrawn experts answer."""
+    if participation.status == ParticipationStatus.WITHDRAWN:
+        raise StateError("You have left this panel; your link no longer accepts answers.")
+    if participation.consent_at is None:
+        raise StateError("Please read and accept the consent page first.")
+
+
+def round_item(session: Session, round_: Round, item_id: int) -> RoundItem:
+    """The item as asked in this round, or ValidationError if the round does not ask it."""
+    found = session.get(RoundItem, (round_.id, item_id))
+    if found is None:
+        raise ValidationError(
+            "This round does not ask that item.", {"item": ["Not in this round."]}
+        )
+    return found
+
+
+def save_item(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    item: Item,
+    payloads: Mapping[str, Mapping[str, Any]],
+    *,
+    idempotency_key: str | None,
+    now: datetime,
+    synthetic: bool = False,
+) -> SaveResult:
+    """Save one item's answers (question key -> payload) as one unit: all valid or none saved.
+
+    A repeated `idempotency_key` with the same data returns what was stored (replay); with
+    different data it raises ConflictError and changes nothing. Unchanged answers add no
+    revision.
+    """
+    if idempotency_key is not None and not 8 <= len(idempotency_key) <= 64:
+        raise ValidationError(
+            "An idempotency key has 8 to 64 characters.", {"idempotency_key": ["Bad length."]}
+        )
+    round_ = lock_round(session, round_)
+    round_.require_open()
+    _require_can_answer(participation)
+    if participation.study_id != round_.study_id:
+        raise ValidationError("This round belongs to another study.")
+    asked = round_item(session, round_, item.id)
+    questions = {q.key: q for q in questions_asked(item, round_.number)}
+    unknown = [key for key in payloads if key not in questions]
+    if unknown:
+        raise ValidationError(
+            "Unknown questions: " + ", ".join(k[:40] for k in unknown),
+            {k[:40]: ["Not asked in this round."] for k in unknown},
+        )
+    errors: dict[str, list[str]] = {}
+    normalised: dict[str, Normalised] = {}
+    for key, payload in payloads.items():
+        try:
+            normalised[key] = normalise(questions[key], payload)
+        except ValueError as error:
+            errors[key] = [str(error)]
+    if errors:
+        raise ValidationError("Some answers are not valid; nothing was saved.", errors)
+
+    stored: dict[str, Answer] = {}
+    replays = 0
+    for key, answer in normalised.items():
+        question = questions[key]
+        key_for_question = f"{idempotency_key}:{question.id}" if idempotency_key else None
+        digest = answer.digest()
+        if key_for_question is not None:
+            earlier = session.scalar(
+                select(Answer).where(
+                    Answer.participation_id == participation.id,
+                    Answer.idempotency_key == key_for_question,
+                )
+            )
+            if earlier is not None:
+                if earlier.payload_hash != digest:
+                    raise ConflictError(
+                        "This save was already made with different answers; reload the page."
+                    )
+                stored[key] = earlier
+                replays += 1
+                continue
+        current = session.scalar(
+            select(Answer).where(
+                Answer.participation_id == participation.id,
+                Answer.round_id == round_.id,
+                Answer.question_id == question.id,
+                Answer.is_current.is_(True),
+            )
+        )
+        if current is not None and current.payload_hash == digest:
+            stored[key] = current
+            continue
+        if current is None and answer.is_empty:
+            continue
+        if current is not None:
+            current.is_current = False
+            session.flush()
+        new = Answer(
+            participation_id=participation.id,
+            round_id=round_.id,
+            item_version_id=asked.item_version_id,
+            question_id=question.id,
+            value=answer.value,
+            value_json=answer.value_json,
+            text=answer.text,
+            no_answer=answer.no_answer,
+            revision=(current.revision + 1) if current is not None else 1,
+            is_current=True,
+            idempotency_key=key_for_question,
+            payload_hash=digest,
+            synthetic=synthetic,
+            created_at=now,
+        )
+        session.add(new)
+        stored[key] = new
+    session.flush()
+    _touch_progress(session, participation, round_, now)
+    return SaveResult(stored, replay=bool(normalised) and replays == len(normalised))
+
+
+def _touch_progress(
+    session: Session, participation: Participation, round_: Round, now: datetime
+) -> RoundProgress:
+    """Create or update the expert's progress row for the round."""
+    progress = session.get(RoundProgress, (participation.id, round_.id))
+    if progress is None:
+        progress = RoundProgress(
+            participation_id=participation.id, round_id=round_.id, started_at=now
+        )
+        session.add(progress)
+    progress.last_saved_at = now
+    session.flush()
+    return progress
+
+
+def current_answers(
+    session: Session, participation: Participation, round_: Round
+) -> dict[int, Answer]:
+    """The expert's current answers in a round, by question id."""
+    rows = session.scalars(
+        select(Answer).where(
+            Answer.participation_id == participation.id,
+            Answer.round_id == round_.id,
+            Answer.is_current.is_(True),
+        )
+    )
+    return {a.question_id: a for a in rows}
+
+
+def is_answered(answer: Answer | None) -> bool:
+    """Whether an answer holds something (a value, values, text or 'no answer')."""
+    return answer is not None and (
+        answer.no_answer
+        or answer.value is not None
+        or bool(answer.value_json)
+        or bool(answer.text and answer.text.strip())
+    )
+
+
+def submit_round(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    now: datetime,
+    outside_iqr: Mapping[int, list[str]] | None = None,
+) -> RoundProgress:
+    """Submit the round (revisable until it closes): every required answer must be there.
+
+    `outside_iqr` maps item ids to the questions whose answers lie outside the previous
+    round's interquartile range; when the study asks for it, those items need a reason.
+    Raises ValidationError naming each item and question that is missing something.
+    """
+    round_ = lock_round(session, round_)
+    round_.require_open()
+    _require_can_answer(participation)
+    answers = current_answers(session, participation, round_)
+    problems: dict[str, list[str]] = {}
+    for round_item_ in round_.items:
+        item = round_item_.item
+        questions = questions_asked(item, round_.number)
+        for question in questions:
+            if question.required and not is_answered(answers.get(question.id)):
+                problems.setdefault(item.key, []).append(question.key)
+        reasons = [q for q in questions if q.kind == QuestionKind.TEXT]
+        if outside_iqr and item.id in outside_iqr and reasons:
+            reason = answers.get(reasons[0].id)
+            if not is_answered(reason):
+                problems.setdefault(item.key, []).append(f"{reasons[0].key}:outside_iqr")
+    if problems:
+        raise ValidationError("Some answers are missing.", problems)
+    progress = _touch_progress(session, participation, round_, now)
+    progress.submitted_at = now
+    progress.submit_count += 1
+    session.flush()
+    return progress
+
+
+def add_suggestion(
+    session: Session, participation: Participation, round_: Round, text: str, *, now: datetime
+) -> Suggestion:
+    """Record a suggested new development (round 1), without linking it to the expert."""
+    round_.require_open()
+    _require_can_answer(participation)
+    if not participation.study.suggestions_enabled or round_.number != 1:
+        raise StateError("Suggestions are collected in round 1 only.")
+    try:
+        cleaned = clean_text(text, MAX_SUGGESTION_LENGTH)
+    except ValueError as error:
+        raise ValidationError(str(error), {"suggestion": [str(error)]}) from None
+    if not cleaned:
+        raise ValidationError("Write the development you suggest.", {"suggestion": ["Empty."]})
+    suggestion = Suggestion(
+        study_id=participation.study_id,
+        round_id=round_.id,
+        text=cleaned,
+        language=participation.language,
+        created_at=now,
+    )
+    session.add(suggestion)
+    session.flush()
+    return suggestion

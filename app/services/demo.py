@@ -1,0 +1,272 @@
+"""The demo: the first study with a simulated panel whose rounds 1-2 are answered (marked
+synthetic) and round 3 is open, so feedback and results are there to see."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
+from app.models import Item, Participation, Question, Round, Study, User
+from app.services import answers, panel, rounds, studies
+from app.services.tidy import TREND_IMPACT_PARTS
+
+#: the demo panel's groups, with how many simulated experts each has
+DEMO_GROUPS: tuple[tuple[str, str, int], ...] = (
+    ("Iran", "fa", 8),
+    ("Russia", "ru", 8),
+    ("International", "en", 8),
+)
+
+_REASONS = (
+    "Shared pressure from sanctions makes this more likely than it looks.",
+    "Moscow balances its Gulf partners; I expect it to hedge.",
+    "Implementation has lagged every earlier agreement; I am sceptical.",
+    "The Ukraine war has changed Russia's priorities for good.",
+    "Financial channels are the real bottleneck, not political will.",
+    "A US deal with either side would quickly reverse this.",
+    "Infrastructure timelines in the region usually slip by years.",
+    "Both leaderships now describe the partnership as strategic.",
+)
+
+
+@dataclass(frozen=True)
+class DemoLinks:
+    """What the demo prints: who to log in as and three experts' private links."""
+
+    study: Study
+    facilitator_email: str
+    facilitator_password: str
+    expert_links: list[tuple[str, str, str]]  #: (pseudonym, group, token)
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    """Value clipped to [low, high]."""
+    return max(low, min(high, value))
+
+
+class _Panel:
+    """Latent opinions of the simulated experts, so answers are plausible and converge."""
+
+    def __init__(self, rng: random.Random, experts: Sequence[Participation]) -> None:
+        self.rng = rng
+        self.bias = {p.id: rng.gauss(0, 0.6) for p in experts}
+        self.group_shift = {"Iran": 0.35, "Russia": 0.0, "International": -0.35}
+        self.item_logit: dict[str, float] = {}
+        self.item_impact: dict[str, float] = {}
+
+    def base(self, item: Item) -> tuple[float, float]:
+        """The item's latent log-odds and mean impact."""
+        if item.key not in self.item_logit:
+            self.item_logit[item.key] = self.rng.gauss(-0.3, 1.1)
+            self.item_impact[item.key] = self.rng.gauss(0.6, 1.4)
+        return self.item_logit[item.key], self.item_impact[item.key]
+
+    def probability(
+        self, p: Participation, item: Item, round_number: int, noise_scale: float
+    ) -> float:
+        """A probability in percent; later rounds pull towards the panel."""
+        logit, _impact = self.base(item)
+        shrink = 1.0 if round_number == 1 else 0.55
+        value = logit + shrink * (
+            self.bias[p.id] * 0.5
+            + self.group_shift.get(p.group, 0.0)
+            + self.rng.gauss(0, noise_scale)
+        )
+        return round(_clip(100 / (1 + math.exp(-value)), 1, 99))
+
+    def impact(self, p: Participation, item: Item, round_number: int) -> int:
+        """An impact rating -3..+3."""
+        _logit, mean = self.base(item)
+        spread = 1.1 if round_number == 1 else 0.65
+        return int(
+            _clip(
+                round(mean + self.group_shift.get(p.group, 0.0) + self.rng.gauss(0, spread)), -3, 3
+            )
+        )
+
+
+def _payload(
+    question: Question,
+    item: Item,
+    participation: Participation,
+    round_number: int,
+    model: _Panel,
+    rng: random.Random,
+) -> dict[str, Any] | None:
+    """A simulated answer to one question (None: left empty)."""
+    kind = QuestionKind(question.kind)
+    if question.allow_no_answer and kind is not QuestionKind.TEXT and rng.random() < 0.03:
+        return {"no_answer": True}
+    if kind is QuestionKind.PROBABILITY:
+        if question.config.get("horizons"):
+            first = model.probability(participation, item, round_number, 0.8)
+            return {
+                "values": {
+                    str(y): min(99, first + 5 * i)
+                    for i, y in enumerate(question.config["horizons"])
+                }
+            }
+        return {"value": model.probability(participation, item, round_number, 0.9)}
+    if kind is QuestionKind.LIKERT:
+        scale = question.scale
+        if scale is not None and scale.bipolar:
+            return {"value": model.impact(participation, item, round_number)}
+        low = int(scale.min or 1) if scale else 1
+        high = int(scale.max or 5) if scale else 5
+        return {"value": rng.randint(max(low, high - 3), high)}
+    if kind is QuestionKind.TEXT:
+        return {"text": rng.choice(_REASONS)} if rng.random() < 0.45 else None
+    if kind is QuestionKind.QUANTILES:
+        centre = item.true_value if item.true_value is not None else _trend_centre(item)
+        error = rng.gauss(0, abs(centre) * 0.02 + 2)
+        width = abs(centre) * 0.015 + rng.uniform(1, 6)
+        median = centre + error
+        return {
+            "values": {
+                "5": round(median - width, 1),
+                "50": round(median, 1),
+                "95": round(median + width * 1.3, 1),
+            }
+        }
+    if kind is QuestionKind.CONDITIONAL:
+        base = model.probability(participation, item, round_number, 0.6)
+        values = {}
+        for event in question.config.get("given", []):
+            lift = rng.uniform(-15, 25)
+            values[event] = {
+                "given": round(_clip(base + lift, 1, 99)),
+                "given_not": round(_clip(base - lift / 2, 1, 99)),
+            }
+        return {"values": values}
+    if kind is QuestionKind.TREND_IMPACT:
+        t1 = rng.randint(0, 2)
+        t2 = t1 + rng.randint(1, 3)
+        t3 = t2 + rng.randint(1, 4)
+        impact = model.impact(participation, item, round_number) * 2.5
+        return {
+            "values": dict(
+                zip(
+                    TREND_IMPACT_PARTS,
+                    (t1, t2, round(impact, 1), t3, round(impact * 0.6, 1)),
+                    strict=True,
+                )
+            )
+        }
+    return None
+
+
+def _trend_centre(item: Item) -> float:
+    """A plausible centre for a trend estimate: its latest baseline value."""
+    if item.baseline:
+        latest = max(item.baseline, key=int)
+        return float(item.baseline[latest]) * 1.1
+    return 50.0
+
+
+def _answer_round(
+    session: Session,
+    round_: Round,
+    experts: Sequence[Participation],
+    model: _Panel,
+    rng: random.Random,
+    now: datetime,
+    *,
+    submit_share: float,
+) -> None:
+    """Simulated experts answer every item of the round; most submit."""
+    for participation in experts:
+        if rng.random() > 0.92 and round_.number > 1:
+            continue  # a little attrition, as in real panels
+        for round_item in round_.items:
+            item = round_item.item
+            payloads: dict[str, Any] = {}
+            for question in rounds.questions_asked(item, round_.number):
+                payload = _payload(question, item, participation, round_.number, model, rng)
+                if payload is not None:
+                    payloads[question.key] = payload
+            answers.save_item(
+                session,
+                participation,
+                round_,
+                item,
+                payloads,
+                idempotency_key=None,
+                now=now,
+                synthetic=True,
+            )
+        if rng.random() < submit_share:
+            answers.submit_round(session, participation, round_, now=now)
+
+
+def load_demo(
+    session: Session,
+    definition: SurveyDefinition,
+    *,
+    admin: User,
+    now: datetime,
+    seed: int = 2024,
+    groups: Sequence[tuple[str, str, int]] = DEMO_GROUPS,
+    answered_rounds: int = 2,
+) -> DemoLinks:
+    """Import the study, add the simulated panel, answer rounds 1..answered_rounds, open the next."""
+    rng = random.Random(seed)  # noqa: S311 - simulated opinions, not secrets
+    study = studies.import_study(session, definition, actor=admin, now=now)
+    tokens: list[tuple[Participation, str]] = []
+    for group, language, count in groups:
+        for number in range(1, count + 1):
+            member = panel.add_expert(
+                session,
+                study,
+                name=f"Demo expert {group} {number}",
+                email=f"demo-{group.lower()}-{number}@example.org",
+                group=group,
+                language=language,
+                actor=admin,
+                now=now,
+                synthetic=True,
+            )
+            panel.record_consent(session, member.participation, language=language, now=now)
+            tokens.append((member.participation, member.token))
+    experts = [p for p, _t in tokens]
+    model = _Panel(rng, experts)
+    start = now - timedelta(days=14 * answered_rounds)
+    for index in range(answered_rounds):
+        moment = start + timedelta(days=14 * index)
+        round_ = rounds.create_round(session, study, actor=admin, now=moment)
+        round_.synthetic = True
+        rounds.open_round(session, round_, actor=admin, now=moment)
+        _answer_round(
+            session, round_, experts, model, rng, moment + timedelta(days=3), submit_share=0.9
+        )
+        rounds.close_round(session, round_, actor=admin, now=moment + timedelta(days=10))
+    next_round = rounds.create_round(
+        session,
+        study,
+        actor=admin,
+        now=now,
+        message={
+            "en": "Round 3: the last round. Please review the panel's feedback and revise where you see fit.",
+            "fa": "دور سوم: آخرین دور. لطفاً بازخورد پنل را ببینید و هر جا لازم می‌دانید پاسخ خود را بازنگری کنید.",
+            "ru": "Третий, заключительный тур. Ознакомьтесь с ответами группы и при необходимости пересмотрите свои.",
+        },
+    )
+    rounds.open_round(session, next_round, actor=admin, now=now, deadline=now + timedelta(days=14))
+    shown = [next(t for t in tokens if t[0].group == group) for group, _l, _c in groups]
+    return DemoLinks(
+        study=study,
+        facilitator_email=admin.email,
+        facilitator_password="",
+        expert_links=[(p.pseudonym, p.group, token) for p, token in shown],
+    )
+
+
+def event_items(definition: SurveyDefinition) -> list[str]:
+    """Keys of the definition's events (for quick checks)."""
+    return [i.key for i in definition.items if i.kind is ItemKind.EVENT]

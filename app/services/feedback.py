@@ -1,0 +1,197 @@
+"""What an expert sees between rounds: the panel's frozen statistics, their own previous
+answer and the others' reasons (from the previous round's snapshot, never live data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.definitions.model import ItemKind, QuestionKind
+from app.models import Answer, Participation, Question, Round, Snapshot
+from app.services.rounds import previous_closed_round
+from app.services.tidy import part_value, question_parts
+
+#: question kinds whose answers are checked against the previous round's IQR
+_IQR_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT)
+
+
+@dataclass(frozen=True)
+class PartFeedback:
+    """The panel's answers to one question part in the previous round."""
+
+    label: str  #: "" for single-valued questions, else the part (e.g. "5", "2030")
+    n: int | None  #: None when fewer than k answered (then nothing else is shown)
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    histogram: list[dict[str, Any]] = field(default_factory=list)
+    own: float | None = None  #: the expert's own previous answer
+    consensus: bool | None = None
+    pooled: float | None = None  #: pooled probability in percent (log-odds pooling)
+
+    @property
+    def suppressed(self) -> bool:
+        """Whether the panel's numbers are withheld (fewer than k answers)."""
+        return self.n is None
+
+    @property
+    def own_outside_iqr(self) -> bool:
+        """Whether the expert's own previous answer lay outside the panel's IQR."""
+        return (
+            self.own is not None
+            and self.q1 is not None
+            and self.q3 is not None
+            and not self.q1 <= self.own <= self.q3
+        )
+
+    @property
+    def max_count(self) -> int:
+        """The tallest histogram bar (for scaling charts)."""
+        return max((b["count"] for b in self.histogram), default=0)
+
+
+@dataclass(frozen=True)
+class ItemFeedback:
+    """Feedback for one item: per question, per part; and the others' reasons."""
+
+    round_number: int
+    questions: dict[str, list[PartFeedback]]
+    reasons: list[str]
+    reasons_withheld: bool
+    own_reason: str | None
+    own_no_answer: dict[str, bool]
+
+
+def _own_previous(
+    session: Session, participation: Participation, round_: Round
+) -> dict[int, Answer]:
+    """The expert's current answers of a round, by question id."""
+    rows = session.scalars(
+        select(Answer).where(
+            Answer.participation_id == participation.id,
+            Answer.round_id == round_.id,
+            Answer.is_current.is_(True),
+        )
+    )
+    return {a.question_id: a for a in rows}
+
+
+def feedback_for(
+    session: Session, participation: Participation, round_: Round
+) -> dict[str, ItemFeedback]:
+    """Feedback shown with each item of `round_`, from the previous round's snapshot."""
+    previous = previous_closed_round(session, round_)
+    if previous is None:
+        return {}
+    return feedback_of_round(session, participation, previous)
+
+
+def feedback_of_round(
+    session: Session, participation: Participation, closed: Round
+) -> dict[str, ItemFeedback]:
+    """Feedback of a closed round, for one expert."""
+    snapshot = session.scalar(select(Snapshot).where(Snapshot.round_id == closed.id))
+    if snapshot is None:
+        return {}
+    own = _own_previous(session, participation, closed)
+    result: dict[str, ItemFeedback] = {}
+    for round_item in closed.items:
+        item = round_item.item
+        data = snapshot.data["items"].get(item.key)
+        if data is None or item.kind == ItemKind.CALIBRATION:
+            # seed questions are answered without feedback, or calibration means nothing
+            continue
+        questions: dict[str, list[PartFeedback]] = {}
+        own_reason: str | None = None
+        own_no_answer: dict[str, bool] = {}
+        for question in item.questions:
+            answer = own.get(question.id)
+            if question.kind == QuestionKind.TEXT:
+                if answer is not None and answer.text:
+                    own_reason = answer.text
+                continue
+            q_data = data["questions"].get(question.key)
+            if q_data is None:
+                continue
+            own_no_answer[question.key] = bool(answer is not None and answer.no_answer)
+            questions[question.key] = [
+                _part_feedback(part.part, q_data["parts"].get(part.part, {}), answer, part)
+                for part in question_parts(question)
+            ]
+        reasons = list(data.get("reasons", []))
+        if own_reason is not None and own_reason in reasons:
+            reasons.remove(own_reason)  # others' reasons only
+        result[item.key] = ItemFeedback(
+            round_number=closed.number,
+            questions=questions,
+            reasons=reasons,
+            reasons_withheld=bool(data.get("reasons_withheld")),
+            own_reason=own_reason,
+            own_no_answer=own_no_answer,
+        )
+    return result
+
+
+def _part_feedback(
+    label: str, data: Mapping[str, Any], answer: Answer | None, part: Any
+) -> PartFeedback:
+    """One part's feedback from its snapshot entry and the expert's own answer."""
+    own = part_value(answer, part) if answer is not None else None
+    if data.get("suppressed", True):
+        return PartFeedback(label=label, n=None, own=own)
+    stats = data.get("stats", {})
+    consensus = (data.get("consensus") or {}).get("reached")
+    return PartFeedback(
+        label=label,
+        n=data.get("n"),
+        median=stats.get("median"),
+        q1=stats.get("q1"),
+        q3=stats.get("q3"),
+        histogram=list(data.get("histogram", [])),
+        own=own,
+        consensus=consensus,
+        pooled=(data.get("pooled") or {}).get("logodds"),
+    )
+
+
+def outside_iqr(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    feedback: Mapping[str, ItemFeedback],
+) -> dict[int, list[str]]:
+    """Items whose current answers lie outside the previous round's IQR (item id -> questions)."""
+    if not feedback:
+        return {}
+    answers = _own_previous(session, participation, round_)
+    flagged: dict[int, list[str]] = {}
+    for round_item in round_.items:
+        item = round_item.item
+        item_feedback = feedback.get(item.key)
+        if item_feedback is None:
+            continue
+        for question in item.questions:
+            parts = item_feedback.questions.get(question.key)
+            answer = answers.get(question.id)
+            if question.kind not in _IQR_KINDS or not parts or answer is None or answer.no_answer:
+                continue
+            for part_fb, part in zip(parts, question_parts(question), strict=False):
+                value = part_value(answer, part)
+                if (
+                    value is not None
+                    and part_fb.q1 is not None
+                    and part_fb.q3 is not None
+                    and not part_fb.q1 <= value <= part_fb.q3
+                ):
+                    flagged.setdefault(item.id, []).append(question.key)
+                    break
+    return flagged
+
+
+def question_by_key(questions: list[Question], key: str) -> Question | None:
+    """The question with this key, if any."""
+    return next((q for q in questions if q.key == key), None)
