@@ -63,7 +63,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 def begin_write(engine: Engine | None = None) -> None:
     """Start the session's transaction with the write lock (SQLite); a no-op elsewhere."""
     engine = engine or db.engine
-    if engine.dialect.name == "sqlite" and not db.session.in_transaction():
+    if engine.dialect.name == "sqlite" and not db.session().in_transaction():
         db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
