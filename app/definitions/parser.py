@@ -23,7 +23,7 @@ from app.definitions.vocabulary import MAX_FILE_BYTES, MAX_NESTING, MAX_SEPARATO
 
 _POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)\s*$")
 _BOM = b"\xef\xbb\xbf"
-_SEPARATOR = re.compile(rb"[\n,=\[{]")
+_SEPARATOR = re.compile(r"[\n,=\[{]")
 _LONG_NUMBER = re.compile(r"[0-9_]{1000,}")
 
 #: tomllib's messages (by their start) in plain words for facilitators.
@@ -56,6 +56,7 @@ _SYNTAX_MESSAGES: tuple[tuple[str, str], ...] = (
     ("Invalid hex value", "a \\u escape in text needs hexadecimal digits"),
     ("Escaped character is not a Unicode", "a \\u escape in text is not a valid character"),
     ("Invalid date or datetime", "this is not a valid date"),
+    ("Illegal character '\\n'", "a text is missing its closing quote on this line"),
     ("Illegal character", "a control character is not allowed here (only tabs and line breaks)"),
     ("Found invalid character", "unexpected character"),
 )
@@ -67,26 +68,20 @@ def _clean_filename(filename: str) -> str:
     return shown or "(unnamed file)"
 
 
-def _syntax_problem(filename: str, text: str, error: tomllib.TOMLDecodeError) -> Problem:
-    raw = str(error)
-    match = _POSITION.search(raw)
-    message = raw[: match.start()] if match else raw
-    line = int(match.group(1)) if match and match.group(1) else text.count("\n") + 1
-    column = f" (column {match.group(2)})" if match and match.group(2) else ""
-    plain = next((words for start, words in _SYNTAX_MESSAGES if message.startswith(start)), None)
-    source_map = scan("\n".join(text.split("\n", line)[:line]))  # the text up to that line
-    path = source_map.path_at(line)
-    if line in source_map.duplicates:
-        duplicate, first = source_map.duplicates[line]
-        path = duplicate
-        plain = f"{source_map.label(duplicate)} is given twice (first on line {first})"
-    if plain is None:
-        plain = f"not valid TOML: {quote(message, limit=80)}"
-    return Problem(filename, source_map.label(path), plain + column, line)
+def _through_line(text: str, line: int) -> str:
+    """The text from the start through the end of `line`."""
+    return "\n".join(text.split("\n", line)[:line])
 
 
-def _too_deep_problem(filename: str, text: str) -> Problem:
-    source_map = scan(text, max_depth=MAX_NESTING)
+def _at_line(filename: str, text: str, line: int, message: str) -> Problem:
+    """A problem on `line`, naming the field the scanner finds there."""
+    source_map = scan(_through_line(text, line), max_depth=MAX_NESTING)
+    if source_map.too_deep is not None:
+        return _too_deep(filename, source_map)
+    return Problem(filename, source_map.label(source_map.path_at(line)), message, line)
+
+
+def _too_deep(filename: str, source_map: SourceMap) -> Problem:
     line, path = source_map.too_deep or (1, ())
     return Problem(
         filename,
@@ -96,35 +91,58 @@ def _too_deep_problem(filename: str, text: str) -> Problem:
     )
 
 
+def _syntax_problem(filename: str, text: str, error: tomllib.TOMLDecodeError) -> Problem:
+    raw = str(error)
+    match = _POSITION.search(raw)
+    message = raw[: match.start()] if match else raw
+    line = int(match.group(1)) if match and match.group(1) else text.count("\n") + 1
+    column = f" (column {match.group(2)})" if match and match.group(2) else ""
+    plain = next((words for start, words in _SYNTAX_MESSAGES if message.startswith(start)), None)
+    source_map = scan(_through_line(text, line))
+    path = source_map.path_at(line)
+    if line in source_map.duplicates:
+        path, first = source_map.duplicates[line]
+        plain = f"appears twice (first on line {first}); each key may be given only once"
+    elif message.startswith("Unclosed") and source_map.unclosed is not None:
+        path, column = source_map.unclosed, ""
+        line = source_map.line_of(path)
+        plain = f"{plain} (it is opened on this line)"
+    if plain is None:
+        plain = f"not valid TOML: {quote(message, limit=80)}"
+    return Problem(filename, source_map.label(path), plain + column, line)
+
+
 def _too_big(filename: str, size: int) -> Problem:
     limit = f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
     return Problem(filename, "", f"the file is {size:,} bytes; survey files may be at most {limit}")
 
 
-def _too_complex(filename: str, data: bytes) -> Problem | None:
+def _too_complex(filename: str, text: str) -> Problem | None:
     """A problem if the file has more separators than any real study needs."""
-    if data.count(b"\n") + data.count(b",") + data.count(b"=") < MAX_SEPARATORS // 2:
-        return None  # the common case, decided without a regular expression
-    marks = _SEPARATOR.finditer(data)
-    beyond = next(itertools.islice(marks, MAX_SEPARATORS, None), None)
-    if beyond is None:
+    if sum(text.count(mark) for mark in "\n,=[{") <= MAX_SEPARATORS:
         return None
-    return Problem(
-        filename,
-        "",
+    beyond = next(itertools.islice(_SEPARATOR.finditer(text), MAX_SEPARATORS, None))
+    message = (
         f"the file has more than {MAX_SEPARATORS:,} line breaks, commas, '=', '[' and '{{' "
-        "together, more than any study needs; this is where the limit is passed",
-        data.count(b"\n", 0, beyond.start()) + 1,
+        "together, more than any study needs; the limit is passed on this line"
     )
+    return _at_line(filename, text, text.count("\n", 0, beyond.start()) + 1, message)
 
 
-def _long_number_problem(filename: str, text: str) -> Problem:
-    match = _LONG_NUMBER.search(text)
-    line = text.count("\n", 0, match.start()) + 1 if match else 1
-    source_map = scan("\n".join(text.split("\n", line)[:line]))
-    return Problem(
-        filename, source_map.label(source_map.path_at(line)), "this number is too long", line
-    )
+def _decode(filename: str, data: bytes) -> str:
+    """The file's text; a DefinitionError names the line of the first byte that is not UTF-8."""
+    body = data.removeprefix(_BOM)  # editors on Windows like to start UTF-8 files with one
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = body.count(b"\n", 0, error.start) + 1
+        column = error.start - (body.rfind(b"\n", 0, error.start) + 1) + 1
+        prefix = body[: error.start].decode("utf-8", errors="replace")
+        message = (
+            f"the file is not UTF-8 text: byte 0x{body[error.start]:02x} at column {column} "
+            "cannot be read; save the file with UTF-8 encoding"
+        )
+        raise DefinitionError([_at_line(filename, prefix, line, message)]) from None
 
 
 def parse_definition(data: bytes, filename: str) -> SurveyDefinition:
@@ -132,36 +150,21 @@ def parse_definition(data: bytes, filename: str) -> SurveyDefinition:
     filename = _clean_filename(filename)
     if len(data) > MAX_FILE_BYTES:
         raise DefinitionError([_too_big(filename, len(data))])
-    too_complex = _too_complex(filename, data)
+    text = _decode(filename, data)
+    too_complex = _too_complex(filename, text)
     if too_complex is not None:
         raise DefinitionError([too_complex])
-    body = data.removeprefix(_BOM)  # editors on Windows like to start UTF-8 files with one
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = body.count(b"\n", 0, error.start) + 1
-        column = error.start - (body.rfind(b"\n", 0, error.start) + 1) + 1
-        prefix = body[: error.start].decode("utf-8", errors="replace")
-        source_map = scan(prefix)
-        raise DefinitionError(
-            [
-                Problem(
-                    filename,
-                    source_map.label(source_map.path_at(line)),
-                    f"the file is not UTF-8 text: byte 0x{body[error.start]:02x} at column "
-                    f"{column} cannot be read; save the file with UTF-8 encoding",
-                    line,
-                )
-            ]
-        ) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise DefinitionError([_syntax_problem(filename, text, error)]) from None
     except RecursionError:
-        raise DefinitionError([_too_deep_problem(filename, text)]) from None
+        raise DefinitionError([_too_deep(filename, scan(text, max_depth=MAX_NESTING))]) from None
     except ValueError:  # Python refuses to convert integers of thousands of digits
-        raise DefinitionError([_long_number_problem(filename, text)]) from None
+        match = _LONG_NUMBER.search(text)
+        line = text.count("\n", 0, match.start()) + 1 if match else 1
+        problem = _at_line(filename, text, line, "this number is too long")
+        raise DefinitionError([problem]) from None
 
     checker = Checker()
     definition = build_definition(checker, document)

@@ -79,6 +79,8 @@ class SourceMap:
     duplicates: dict[int, tuple[Path, int]] = field(default_factory=dict)
     #: the first place where lists and tables nest deeper than allowed: (line, path)
     too_deep: tuple[int, Path] | None = None
+    #: the innermost list or inline table still open at the end of the text
+    unclosed: Path | None = None
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, else of its nearest recorded parent, else 1."""
@@ -166,6 +168,7 @@ class _Scanner:
         stack: list[_Frame] = []
         mode: Literal["line", "key", "value", "after"] = "line"
         key: list[str] = []
+        dotted = False  # the key so far ends with '.', so another part may follow
         value_path: Path = ()
         position = 0
         while position < len(text):
@@ -177,6 +180,8 @@ class _Scanner:
             if kind in ("space", "comment"):
                 continue
             if kind == "newline":
+                if mode == "key" and not stack:  # a key without '=': locate the syntax error
+                    self.record(self.table + tuple(key), explicit=False)
                 self.line += 1
                 if not stack:
                     mode = "line"
@@ -188,6 +193,7 @@ class _Scanner:
                         mode = "after"
                     elif kind in ("bare", "basic", "literal"):
                         key = [_unquote(lexeme)]
+                        dotted = False
                         mode = "key"
                     else:
                         mode = "after"
@@ -196,9 +202,13 @@ class _Scanner:
                         value_path = self.table + tuple(key)
                         self.record(value_path, explicit=True)
                         mode = "value"
-                    elif kind in ("bare", "basic", "literal"):
+                    elif lexeme == ".":
+                        dotted = True
+                    elif kind in ("bare", "basic", "literal") and dotted:
                         key.append(_unquote(lexeme))
-                    elif lexeme != ".":
+                        dotted = False
+                    else:  # not a key after all: remember it for syntax errors
+                        self.record(self.table + tuple(key), explicit=False)
                         mode = "after"
                 elif mode == "value":
                     mode = "after"
@@ -206,7 +216,7 @@ class _Scanner:
                         stack.append(_Frame("array" if lexeme == "[" else "inline", value_path))
                         mode = "value"
                     elif kind in ("basic", "literal") and value_path[-1:] == ("key",):
-                        self.map.keys[value_path[:-1]] = _unquote(lexeme)
+                        self.map.keys.setdefault(value_path[:-1], _unquote(lexeme))
             else:
                 frame = stack[-1]
                 opened: _Frame | None = None
@@ -235,7 +245,7 @@ class _Scanner:
                     if lexeme in ("[", "{"):
                         opened = _Frame("array" if lexeme == "[" else "inline", value_path)
                     elif kind in ("basic", "literal") and value_path[-1:] == ("key",):
-                        self.map.keys[value_path[:-1]] = _unquote(lexeme)
+                        self.map.keys.setdefault(value_path[:-1], _unquote(lexeme))
                 elif lexeme == ",":
                     frame.state, frame.key = "key", []
                 if opened is not None:
@@ -246,6 +256,7 @@ class _Scanner:
                 if not stack:
                     mode = "after"
             self.line += lexeme.count("\n")
+        self.map.unclosed = stack[-1].path if stack else None
         return self.map
 
 
