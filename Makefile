@@ -1,0 +1,71 @@
+# Two commands matter: `make run` (the platform on SQLite with the demo study) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+# The test server for the PostgreSQL run; `make test` uses it when it answers.
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/delphi_test
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck bench load faults translations e2e-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) translations
+
+translations: $(STAMP)
+	@if ls app/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+		$(BIN)/pybabel compile -q -d app/translations; fi
+
+instance/.demo-loaded: $(STAMP)
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load --if-empty
+	touch instance/.demo-loaded
+
+run: install
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load --if-empty
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+# Production-style serving: gunicorn on PostgreSQL (see README, "Production").
+serve: install
+	DELPHI_ENV=$${DELPHI_ENV:-production} $(BIN)/flask db upgrade
+	DELPHI_ENV=$${DELPHI_ENV:-production} $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy analysis app/services app/definitions
+
+test: install lint typecheck test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+# The database-backed tests again, on PostgreSQL, when a server answers (CI starts one).
+test-postgres: install
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== the database tests again, on PostgreSQL =="; \
+		DATABASE_URL_TEST=$(PG_TEST_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not browser" tests/services tests/web tests/api tests/reports tests/test_migrations.py; \
+	else echo "== PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run =="; fi
+
+bench: install
+	$(BIN)/python -m tests.benchmarks
+
+load: install
+	$(BIN)/python -m tests.load.run
+
+faults: install
+	$(BIN)/python -m tests.load.faults
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
