@@ -1,0 +1,207 @@
+"""Extreme scenario probabilities over a fixed-moment set, by many small warm-started LPs.
+
+The set is {pi >= 0 : sum pi = 1, sum_k t_ik pi_k = m_i, sum_k t_ik t_jk pi_k = m_ij}. Maximising
+(or minimising) the probability of state k over it is one LP per state. Flipping the events that
+occur in k (t -> 1 - t for those events) maps state k to state 0 and the moments to new moments by
+a linear rule, while the constraint matrix stays the same. So every LP becomes "maximise x_0" with
+only the right-hand side changed, and the dual simplex restarts from the previous optimal basis in
+a handful of pivots instead of hundreds.
+
+scipy's `linprog` cannot keep a model between calls, so this uses the HiGHS object bundled inside
+scipy (`scipy.optimize._highspy`, a private module) when it is there, and falls back to `linprog`
+(same answers, slower) when it is not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from analysis.scenarios._common import FloatArray, pair_indices
+
+#: probabilities below this are treated as zero when certifying that a minimum is 0
+ZERO = 1e-12
+
+
+def _bundled_highs() -> Any | None:
+    """scipy's private HiGHS bindings, or None when this scipy does not ship them."""
+    try:
+        from scipy.optimize._highspy import _core
+    except ImportError:
+        return None
+    needed = ("_Highs", "HighsLp", "MatrixFormat", "HighsModelStatus", "kHighsInf")
+    if not all(hasattr(_core, name) for name in needed):
+        return None
+    return _core
+
+
+def moment_features(bits: npt.NDArray[np.uint8]) -> FloatArray:
+    """Feature matrix (d x states): rows t_i, then t_i t_j for i < j in row order."""
+    n = bits.shape[1]
+    rows, cols = pair_indices(n)
+    t = bits.astype(np.float64)
+    return np.ascontiguousarray(np.vstack([t.T, (t[:, rows] * t[:, cols]).T]))
+
+
+def flip_moments(moments: FloatArray, n: int, flip: npt.NDArray[np.bool_]) -> FloatArray:
+    """Moments of t' = t XOR flip, from the moments of t (same layout as moment_features)."""
+    rows, cols = pair_indices(n)
+    m1 = moments[:n]
+    pair = np.zeros((n, n))
+    pair[rows, cols] = moments[n:]
+    pair = pair + pair.T
+    offset = flip.astype(np.float64)
+    sign = 1.0 - 2.0 * offset
+    m1_flipped = offset + sign * m1
+    pair_flipped = (
+        np.outer(offset, offset)
+        + np.outer(offset, sign * m1)
+        + np.outer(sign * m1, offset)
+        + np.outer(sign, sign) * pair
+    )
+    return np.concatenate([m1_flipped, pair_flipped[rows, cols]])
+
+
+class ExtremeProbabilities:
+    """min and max of each state's probability over the fixed-moment set (see module doc)."""
+
+    def __init__(self, n: int, features: FloatArray, moments: FloatArray) -> None:
+        self.n = n
+        self.states = features.shape[1]
+        self.moments = moments
+        self.matrix = sp.csc_matrix(np.vstack([features, np.ones((1, self.states))]))
+        self.rhs = np.append(moments, 1.0)
+        self.index = np.arange(self.states, dtype=np.int64)
+        self._core = _bundled_highs()
+        self._models: dict[int, Any] = {}
+        self.warm_solves = 0
+        self.cold_solves = 0
+
+    def extreme(self, state: int, sense: int) -> tuple[float, FloatArray]:
+        """(max if sense = +1 else min of pi_state, an optimal pi in state order)."""
+        if self._core is not None:
+            found = self._warm(state, sense)
+            if found is not None:
+                self.warm_solves += 1
+                return found
+        self.cold_solves += 1
+        return self._cold(state, sense)
+
+    def _flipped_rhs(self, state: int) -> FloatArray:
+        flip = ((state >> np.arange(self.n)) & 1).astype(bool)
+        return np.append(flip_moments(self.moments, self.n, flip), 1.0)
+
+    def _model(self, sense: int) -> Any:
+        model = self._models.get(sense)
+        if model is not None:
+            return model
+        core = self._core
+        if core is None:
+            raise RuntimeError("the bundled HiGHS is not available")
+        model = core._Highs()
+        model.setOptionValue("output_flag", False)
+        model.setOptionValue("presolve", "off")  # presolve would discard the basis between solves
+        lp = core.HighsLp()
+        lp.num_col_ = self.states
+        lp.num_row_ = self.matrix.shape[0]
+        cost = np.zeros(self.states)
+        cost[0] = -float(sense)  # HiGHS minimises: maximise x_0 by minimising -x_0
+        lp.col_cost_ = cost
+        lp.col_lower_ = np.zeros(self.states)
+        lp.col_upper_ = np.full(self.states, core.kHighsInf)
+        lp.row_lower_ = self.rhs.copy()
+        lp.row_upper_ = self.rhs.copy()
+        lp.a_matrix_.format_ = core.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = self.matrix.indptr
+        lp.a_matrix_.index_ = self.matrix.indices
+        lp.a_matrix_.value_ = self.matrix.data
+        lp.a_matrix_.num_col_ = self.states
+        lp.a_matrix_.num_row_ = self.matrix.shape[0]
+        model.passModel(lp)
+        self._models[sense] = model
+        return model
+
+    def _warm(self, state: int, sense: int) -> tuple[float, FloatArray] | None:
+        core = self._core
+        if core is None:
+            return None
+        try:
+            model = self._model(sense)
+            rhs = self._flipped_rhs(state)
+            for row, value in enumerate(rhs.tolist()):
+                model.changeRowBounds(row, value, value)
+            model.run()
+            if model.getModelStatus() != core.HighsModelStatus.kOptimal:
+                return None
+            x = np.asarray(model.getSolution().col_value, dtype=np.float64)
+        except (AttributeError, RuntimeError, TypeError, ValueError):
+            # the private bindings changed shape: stop using them and solve cold from now on
+            self._core = None
+            return None
+        pi = np.clip(x[self.index ^ state], 0.0, None)
+        return float(np.clip(x[0], 0.0, 1.0)), pi
+
+    def _cold(self, state: int, sense: int) -> tuple[float, FloatArray]:
+        cost = np.zeros(self.states)
+        cost[state] = -float(sense)
+        return self._solve(cost, sense)
+
+    def extreme_of_set(self, mask: npt.NDArray[np.bool_], sense: int) -> float:
+        """max (sense = +1) or min of the total probability of the states in mask."""
+        cost = np.where(mask, -float(sense), 0.0)
+        value, _ = self._solve(cost, sense)
+        return value
+
+    def _solve(self, cost: FloatArray, sense: int) -> tuple[float, FloatArray]:
+        result = linprog(
+            cost,
+            A_eq=cast(Any, self.matrix),  # the stubs do not list sparse matrices
+            b_eq=self.rhs,
+            bounds=(0.0, None),
+            method="highs-ds",
+            options={"presolve": False},
+        )
+        if result.status != 0 or result.x is None or result.fun is None:
+            raise RuntimeError(f"scenario bound LP failed: {result.message}")
+        value = float(np.clip(-sense * float(result.fun), 0.0, 1.0))
+        return value, np.clip(np.asarray(result.x, dtype=np.float64), 0.0, None)
+
+
+def relative_interior_support(features: FloatArray, moments: FloatArray) -> npt.NDArray[np.bool_]:
+    """Which states can have positive probability in some distribution with these moments.
+
+    Goldman-Tucker LP: with x >= 0 scaled freely (x = theta * pi), maximise sum_k z_k subject to
+    z_k <= x_k and z_k <= 1; a state gets z_k > 0 exactly when some feasible pi gives it mass
+    (up to pi_k ~ 1e-9, the resolution that theta <= 1e6 buys).
+    """
+    d, s = features.shape
+    theta_max = 1e6
+    ones = np.ones((1, s))
+    zero_ds = sp.csr_matrix((d, s))
+    a_eq = sp.vstack(
+        [
+            sp.hstack([sp.csr_matrix(features), sp.csr_matrix(-moments[:, None]), zero_ds]),
+            sp.hstack([sp.csr_matrix(ones), sp.csr_matrix([[-1.0]]), sp.csr_matrix((1, s))]),
+        ]
+    ).tocsc()
+    identity = sp.identity(s, format="csr")
+    a_ub = sp.hstack([-identity, sp.csr_matrix((s, 1)), identity]).tocsc()
+    cost = np.concatenate([np.zeros(s + 1), -np.ones(s)])
+    bounds = [(0.0, None)] * s + [(0.0, theta_max)] + [(0.0, 1.0)] * s
+    result = linprog(
+        cost,
+        A_ub=cast(Any, a_ub),  # the stubs do not list sparse matrices
+        b_ub=np.zeros(s),
+        A_eq=cast(Any, a_eq),
+        b_eq=np.zeros(d + 1),
+        bounds=bounds,
+        method="highs",
+    )
+    if result.status != 0 or result.x is None:
+        raise RuntimeError(f"support LP failed: {result.message}")
+    z = np.asarray(result.x[s + 1 :], dtype=np.float64)
+    return z > 1e-3

@@ -1,0 +1,353 @@
+"""SMIC (Duperrin & Godet 1975): coherent scenario probabilities from P(i), P(i|j), P(i|not j).
+
+The unknowns are the 2^n scenario probabilities pi_k. The objective (methods.md section 4)
+
+    sum_{i != j} [P(i|j) P(j) - P*(i and j)]^2 + [P(i|not j) (1 - P(j)) - P*(i and not j)]^2
+    (+ sum_i [P(i) - P*(i)]^2 when include_marginals)
+
+depends on pi only through its moments m = (P*(i), P*(i and j)), so it is a least-squares problem
+in the n + n(n-1)/2 moments, restricted to moments some distribution can have. With R the
+triangular factor of that least-squares matrix, the objective is ||R M pi - c||^2 + const, i.e.
+the squared distance from the origin of a point in the convex hull of the columns R v_k - c: a
+minimum-norm-point problem, solved exactly by one non-negative least-squares call (Lawson-Hanson):
+minimising ||Y u||^2 + (1'u - 1)^2 over u >= 0 gives u proportional to an optimal pi.
+
+The optimal moments m* are unique (the least-squares matrix has full column rank), pi is not. The
+reported pi is the maximum-entropy one among all optimal pi (moments fixed at m*), fitted by Newton
+on the convex dual over the scenarios that can carry mass at the optimum; each listed scenario's
+[min, max] probability over all optimal pi comes from two LPs (see _lp.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.optimize import nnls
+
+from analysis.errors import InputError
+from analysis.scenarios._common import (
+    FloatArray,
+    check_matrix,
+    check_vector,
+    event_keys_for,
+    log_sum_exp,
+    occurring_events,
+    pair_indices,
+    state_bits,
+    state_labels,
+    states_from_labels,
+)
+from analysis.scenarios._lp import (
+    ZERO,
+    ExtremeProbabilities,
+    moment_features,
+    relative_interior_support,
+)
+
+#: SMIC lists every scenario; beyond this many events use fit_maxent and top_k instead
+MAX_EVENTS = 16
+
+BoundsFor = int | Sequence[int | str] | Literal["all"]
+
+
+@dataclass(frozen=True, eq=False)
+class SmicResult:
+    """Coherent probabilities and ranked scenarios; arrays are indexed in event order."""
+
+    event_keys: tuple[str, ...]
+    #: value of the minimised sum of squares (0 when the inputs are coherent)
+    objective: float
+    #: coherent P*(i)
+    p_star: FloatArray
+    #: coherent P*(i | j) in cell [i, j]; NaN on the diagonal and where P*(j) = 0
+    p_given_star: FloatArray
+    #: coherent P*(i | not j) in cell [i, j]; NaN on the diagonal and where P*(j) = 1
+    p_given_not_star: FloatArray
+    #: the maximum-entropy optimal pi, by state index (event i is bit i of the index)
+    probabilities: FloatArray
+    #: one row per scenario, best first: rank, state, label, occurring, probability, lower, upper
+    scenarios: pd.DataFrame
+    include_marginals: bool
+    #: how many scenarios can carry probability in some optimal pi
+    support_size: int
+    #: the optimal moments m* (P*(i), then P*(i and j) for i < j in row order)
+    optimal_moments: FloatArray
+    #: True when the maximum-entropy fit met its tolerance
+    maxent_converged: bool
+
+    def bounds_of(self, mask: npt.ArrayLike) -> tuple[float, float]:
+        """[min, max] total probability of the scenarios in mask (by state index) over optimal pi."""
+        selected = np.asarray(mask, dtype=bool)
+        n = len(self.event_keys)
+        if selected.shape != (2**n,):
+            raise InputError(
+                f"mask must have one entry per scenario ({2**n}), not {selected.shape}"
+            )
+        if not selected.any():
+            return 0.0, 0.0
+        if selected.all():
+            return 1.0, 1.0
+        lp = ExtremeProbabilities(n, moment_features(state_bits(n)), self.optimal_moments)
+        lower = lp.extreme_of_set(selected, -1)
+        upper = lp.extreme_of_set(selected, +1)
+        value = float(self.probabilities[selected].sum())
+        return min(lower, value), max(upper, value)
+
+
+def _least_squares_system(
+    p: FloatArray, p_given: FloatArray, p_given_not: FloatArray, include_marginals: bool
+) -> tuple[FloatArray, FloatArray]:
+    """Matrix A and target b with objective ||A m - b||^2 over the moments m."""
+    n = p.size
+    rows_i, cols_j = pair_indices(n)
+    d = n + rows_i.size
+    pair_column = np.full((n, n), -1, dtype=np.int64)
+    pair_column[rows_i, cols_j] = n + np.arange(rows_i.size)
+    pair_column[cols_j, rows_i] = n + np.arange(rows_i.size)
+    ordered_i, ordered_j = np.nonzero(~np.eye(n, dtype=bool))
+    count = ordered_i.size
+    joint = np.zeros((count, d))
+    joint[np.arange(count), pair_column[ordered_i, ordered_j]] = 1.0
+    joint_target = p_given[ordered_i, ordered_j] * p[ordered_j]
+    only_i = np.zeros((count, d))
+    only_i[np.arange(count), ordered_i] = 1.0
+    only_i[np.arange(count), pair_column[ordered_i, ordered_j]] = -1.0
+    only_i_target = p_given_not[ordered_i, ordered_j] * (1.0 - p[ordered_j])
+    blocks = [joint, only_i]
+    targets = [joint_target, only_i_target]
+    if include_marginals:
+        blocks.append(np.hstack([np.eye(n), np.zeros((n, d - n))]))
+        targets.append(p)
+    return np.vstack(blocks), np.concatenate(targets)
+
+
+def dense_maxent(
+    features: FloatArray, target: FloatArray, *, tolerance: float = 1e-11, max_iter: int = 200
+) -> tuple[FloatArray, bool]:
+    """Maximum-entropy distribution over the rows of `features` (states x d) with these means.
+
+    Damped Newton on the convex dual log sum_k exp(theta . phi_k) - theta . target; singular
+    directions (features constant on these states) are dropped by an eigenvalue cut-off. Returns
+    (probabilities, converged); not converged when the means need a state to have probability 0.
+    """
+    theta = np.zeros(features.shape[1])
+
+    def dual(values: FloatArray) -> tuple[float, FloatArray]:
+        energies = features @ values
+        log_partition = log_sum_exp(energies)
+        return log_partition - float(values @ target), np.exp(energies - log_partition)
+
+    value, probabilities = dual(theta)
+    for _ in range(max_iter):
+        mean = features.T @ probabilities
+        gradient = mean - target
+        if float(np.max(np.abs(gradient), initial=0.0)) <= tolerance:
+            return probabilities, True
+        centred = features - mean
+        hessian = (centred * probabilities[:, None]).T @ centred
+        eigenvalues, eigenvectors = np.linalg.eigh(hessian)
+        keep = eigenvalues > max(float(eigenvalues[-1]), 1e-300) * 1e-13
+        basis = eigenvectors[:, keep]
+        step = -(basis @ ((basis.T @ gradient) / eigenvalues[keep]))
+        slope = float(gradient @ step)
+        if slope >= 0.0:
+            break
+        t = 1.0
+        while t > 1e-12:
+            trial_value, trial_probabilities = dual(theta + t * step)
+            if trial_value <= value + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        theta = theta + t * step
+        value, probabilities = trial_value, trial_probabilities
+        if float(np.max(np.abs(theta))) > 80.0:
+            break  # the means sit on the boundary: some state must get probability 0
+    mean = features.T @ probabilities
+    return probabilities, float(np.max(np.abs(mean - target), initial=0.0)) <= 1e-8
+
+
+def _conditionals(moments: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """P*(i), P*(i | j) and P*(i | not j) from the moment vector."""
+    rows, cols = pair_indices(n)
+    marginal = moments[:n].copy()
+    joint = np.zeros((n, n))
+    joint[rows, cols] = moments[n:]
+    joint = joint + joint.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        given = joint / marginal[None, :]
+        given_not = (marginal[:, None] - joint) / (1.0 - marginal[None, :])
+    given[:, marginal <= 0.0] = np.nan
+    given_not[:, marginal >= 1.0] = np.nan
+    np.fill_diagonal(given, np.nan)
+    np.fill_diagonal(given_not, np.nan)
+    return marginal, np.clip(given, 0.0, 1.0), np.clip(given_not, 0.0, 1.0)
+
+
+def _bound_states(bounds_for: BoundsFor, order: npt.NDArray[np.int64], n: int) -> list[int]:
+    """State indices whose [min, max] to compute, best first where a count is given."""
+    if isinstance(bounds_for, str):
+        if bounds_for != "all":
+            raise InputError(
+                f"bounds_for must be a count, a list of scenarios or 'all', not {bounds_for!r}"
+            )
+        return [int(s) for s in order]
+    if isinstance(bounds_for, bool):
+        raise InputError("bounds_for must be a count, a list of scenarios or 'all', not a bool")
+    if isinstance(bounds_for, (int, np.integer)):
+        if bounds_for < 0:
+            raise InputError(f"bounds_for must be >= 0, not {bounds_for}")
+        return [int(s) for s in order[: int(bounds_for)]]
+    chosen: list[int] = []
+    for item in bounds_for:
+        if isinstance(item, str):
+            state = int(np.dot(states_from_labels([item], n)[0], 1 << np.arange(n)))
+        elif (
+            isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 0 <= item < 2**n
+        ):
+            state = int(item)
+        else:
+            raise InputError(
+                f"bounds_for entry {item!r} is neither a scenario label nor a state index"
+            )
+        chosen.append(state)
+    return chosen
+
+
+def smic(
+    p: npt.ArrayLike,
+    p_given: npt.ArrayLike,
+    p_given_not: npt.ArrayLike,
+    *,
+    event_keys: Sequence[str] | None = None,
+    include_marginals: bool = True,
+    bounds_for: BoundsFor = 50,
+) -> SmicResult:
+    """Coherent scenario probabilities by SMIC: objective, P*, max-entropy ranking, [min, max] bounds.
+
+    p[i] = P(i); p_given[i, j] = P(i | j); p_given_not[i, j] = P(i | not j) (diagonals ignored).
+    bounds_for: how many top-ranked scenarios get [min, max] bounds, or which ones, or "all".
+    """
+    keys_hint = tuple(str(k) for k in event_keys) if event_keys is not None else None
+    marginal = check_vector(p, name="p", keys=keys_hint)
+    n = marginal.size
+    keys = event_keys_for(n, event_keys)
+    if n < 2:
+        raise InputError("SMIC needs at least 2 events")
+    if n > MAX_EVENTS:
+        raise InputError(
+            f"SMIC lists all 2^n scenarios and stops at {MAX_EVENTS} events ({n} given); "
+            "use fit_maxent and top_k for more"
+        )
+    given = check_matrix(p_given, name="p_given", n=n, keys=keys)
+    given_not = check_matrix(p_given_not, name="p_given_not", n=n, keys=keys)
+
+    a, b = _least_squares_system(marginal, given, given_not, include_marginals)
+    q, r = np.linalg.qr(a)
+    c = q.T @ b
+    bits = state_bits(n)
+    features = moment_features(bits)  # d x 2^n
+    points = r @ features - c[:, None]
+    augmented = np.vstack([points, np.ones((1, points.shape[1]))])
+    unit = np.zeros(augmented.shape[0])
+    unit[-1] = 1.0
+    weights, _ = nnls(augmented, unit, maxiter=50 * augmented.shape[1])
+    if not weights.sum() > 0.0:
+        raise RuntimeError("SMIC: the non-negative least-squares step found no distribution")
+    optimum = weights / weights.sum()
+    moments = features @ optimum
+    objective = float(np.sum((a @ moments - b) ** 2))
+
+    # scenarios that can carry mass at the optimum lie on the face where the gradient is smallest
+    gradient = 2.0 * (points.T @ (points @ optimum))
+    active = gradient <= gradient.min() + 1e-7 * (1.0 + float(np.abs(gradient).max()))
+    probabilities, converged = _maxent_on(features, moments, active)
+    support = int((probabilities > 0).sum()) if converged else int(active.sum())
+
+    order = np.lexsort((np.arange(2**n), -probabilities)).astype(np.int64)
+    lower = np.full(2**n, np.nan)
+    upper = np.full(2**n, np.nan)
+    chosen = _bound_states(bounds_for, order, n)
+    if chosen:
+        _fill_bounds(n, features, moments, optimum, probabilities, chosen, lower, upper)
+
+    bits_ranked = bits[order]
+    scenarios = pd.DataFrame(
+        {
+            "rank": np.arange(1, 2**n + 1),
+            "state": order,
+            "label": state_labels(bits_ranked),
+            "occurring": occurring_events(bits_ranked, keys),
+            "probability": probabilities[order],
+            "lower": lower[order],
+            "upper": upper[order],
+        }
+    )
+    p_star, given_star, given_not_star = _conditionals(moments, n)
+    return SmicResult(
+        event_keys=keys,
+        objective=objective,
+        p_star=p_star,
+        p_given_star=given_star,
+        p_given_not_star=given_not_star,
+        probabilities=probabilities,
+        scenarios=scenarios,
+        include_marginals=include_marginals,
+        support_size=support,
+        optimal_moments=moments,
+        maxent_converged=converged,
+    )
+
+
+def _maxent_on(
+    features: FloatArray, moments: FloatArray, active: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, bool]:
+    """Max-entropy pi with these moments, restricted to the states that can carry mass."""
+    states = features.shape[1]
+    candidates = np.flatnonzero(active)
+    local, converged = dense_maxent(features[:, candidates].T, moments)
+    if not converged:
+        # some candidates must be 0 in every optimal pi: find the largest support by an LP
+        keep = relative_interior_support(features[:, candidates], moments)
+        candidates = candidates[keep]
+        local, converged = dense_maxent(features[:, candidates].T, moments)
+    probabilities = np.zeros(states)
+    probabilities[candidates] = local
+    return probabilities, converged
+
+
+def _fill_bounds(
+    n: int,
+    features: FloatArray,
+    moments: FloatArray,
+    optimum: FloatArray,
+    maxent: FloatArray,
+    chosen: list[int],
+    lower: FloatArray,
+    upper: FloatArray,
+) -> None:
+    """Two LPs per chosen state; a minimum is 0 for free once any optimal pi found leaves it out."""
+    lp = ExtremeProbabilities(n, features, moments)
+    seen_zero = optimum <= ZERO
+    for state in chosen:
+        upper[state], solution = lp.extreme(state, +1)
+        seen_zero |= solution <= ZERO
+    for state in chosen:
+        if seen_zero[state]:
+            lower[state] = 0.0
+        else:
+            lower[state], solution = lp.extreme(state, -1)
+            seen_zero |= solution <= ZERO
+    picked = np.asarray(chosen, dtype=np.int64)
+    # LP tolerances (1e-9) must not put the max-entropy value outside its own bounds
+    lower[picked] = np.minimum(lower[picked], maxent[picked])
+    upper[picked] = np.maximum(upper[picked], maxent[picked])
+    if math.isnan(float(lower[picked].sum())):
+        raise RuntimeError("SMIC: a scenario bound LP returned no value")
