@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import Flask, current_app
-from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import format_datetime, get_locale
 
 from app.i18n import text_direction
 
@@ -37,7 +38,9 @@ def number(value: Any, digits: int = 1) -> str:
     if value is None:
         return "–"
     pattern = "#,##0" + ("." + "#" * digits if digits else "")
-    return str(format_decimal(value, format=pattern, numbering_system="default"))
+    return str(
+        format_decimal(value, format=pattern, locale=current_language(), numbering_system="default")
+    )
 
 
 def when(value: datetime | None, style: str = "medium") -> str:

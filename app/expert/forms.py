@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from app.definitions.model import QuestionKind
@@ -64,19 +65,19 @@ class QuestionFields:
         return self.fields[0][1].id if self.fields else ""
 
 
-def _likert_choices(question: Question) -> list[tuple[str, str]]:
+def _likert_choices(question: Question) -> list[SelectChoice]:
     """Radio choices of a Likert question: every point (with its label) and 'no answer'."""
     scale = question.scale
     if scale is None or scale.min is None or scale.max is None:
         raise ValueError(f"Likert question {question.key} has no bounded scale.")
-    choices = []
+    choices: list[SelectChoice] = []
     point = scale.min
     while point <= scale.max + 1e-9:
         key = str(int(point)) if float(point).is_integer() else str(point)
-        choices.append((key, translated(scale.labels.get(key))))
+        choices.append(SelectChoice(key, translated(scale.labels.get(key))))
         point += scale.step
     if question.allow_no_answer:
-        choices.append((NO_ANSWER, _("Outside my expertise")))
+        choices.append(SelectChoice(NO_ANSWER, _("Outside my expertise")))
     return choices
 
 

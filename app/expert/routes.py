@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -30,6 +31,7 @@ from app.database import atomic
 from app.errors import problem
 from app.expert.forms import RoundForm, build_round_form, part_label, payload_for, question_fields
 from app.extensions import db
+from app.messages import render
 from app.models import (
     ConflictError,
     Item,
@@ -49,8 +51,14 @@ from app.services import panel
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
 from app.services.rounds import questions_asked
+from app.templating import translated
 
 bp = Blueprint("expert", __name__, url_prefix="/e")
+
+
+def translated_errors(error: ValidationError) -> dict[str, list[str]]:
+    """A ValidationError's messages per field, in the expert's language."""
+    return {key: [render(m, _) for m in messages] for key, messages in error.errors.items()}
 
 
 class ConsentForm(FlaskForm):
@@ -303,7 +311,7 @@ def _save_items(
                     now=now,
                 )
         except ValidationError as error:
-            errors[round_item.item.key] = {k: list(v) for k, v in error.errors.items()}
+            errors[round_item.item.key] = translated_errors(error)
     return errors
 
 
@@ -330,12 +338,12 @@ def round_post() -> Any:
         round_.items if round_ else [], round_.number if round_ else 1, formdata=request.form
     )
     if round_ is None:
-        return _closed_page(form)
+        return _closed_page(me.study)
     key = request.form.get("idempotency_key") or None
     try:
         errors = _save_items(me, round_, form, list(round_.items), key)
     except RoundClosedError:
-        return _closed_page(form)
+        return _closed_page(me.study)
     except ConflictError:
         errors = {}
     submitting = request.form.get("action") == "submit"
@@ -399,11 +407,21 @@ def _missing_messages(
     return messages
 
 
-def _closed_page(form: RoundForm) -> Any:
-    """The round closed before these answers arrived: show back what was typed."""
-    typed = [
-        (f.name, f.data) for f in form if f.name != "csrf_token" and f.data not in (None, "", False)
-    ]
+def _closed_page(study: Study) -> Any:
+    """The round closed before these answers arrived: show back what was typed, labelled."""
+    questions = {q.id: (item, q) for item in study.items for q in item.questions}
+    typed: list[tuple[str, str]] = []
+    for name, value in request.form.items(multi=True):
+        match = re.fullmatch(r"q(\d+)(?:_(.+))?", name)
+        if not match or not value.strip():
+            continue
+        found = questions.get(int(match.group(1)))
+        if found is None:
+            continue
+        item, question = found
+        part = (match.group(2) or "").replace("__", " | ")
+        label = f"{item.key} · {translated(question.prompt)}" + (f" ({part})" if part else "")
+        typed.append((label, value))
     return render_template("expert/round_closed.html", typed=typed), 409
 
 
@@ -440,7 +458,13 @@ def save_item(item_id: int) -> Any:
     except ConflictError as error:
         return problem(409, "Conflict", str(error), payload=echo)
     except ValidationError as error:
-        return problem(422, "Invalid answer", str(error), errors=error.errors, payload=echo)
+        return problem(
+            422,
+            "Invalid answer",
+            _("Not saved: please check this item."),
+            errors=translated_errors(error),
+            payload=echo,
+        )
     except StateError as error:
         return problem(409, "Not allowed", str(error), payload=echo)
     saved_at = utcnow()

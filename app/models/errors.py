@@ -1,5 +1,7 @@
 """Domain errors raised by guarded model methods and services; views turn them into messages."""
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A rule of the domain was broken; the message is shown to the user as it is."""
@@ -39,7 +41,7 @@ class ValidationError(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, message: str, errors: dict[str, list[Any]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or {}
 

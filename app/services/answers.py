@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind, ScaleKind
+from app.messages import N_, Message
 from app.models import (
     Answer,
     ConflictError,
@@ -68,8 +69,15 @@ def clean_text(raw: Any, max_length: int) -> str:
     text = unicodedata.normalize("NFC", str(raw or ""))
     text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc").strip()
     if len(text) > max_length:
-        raise ValueError(f"At most {max_length} characters (this has {len(text)}).")
+        raise ValueError(
+            N_("At most %(max)s characters (this has %(n)s).", max=max_length, n=len(text))
+        )
     return text
+
+
+def _excerpt(raw: Any) -> str:
+    """A short excerpt of what was typed, for messages."""
+    return str(raw)[:20]
 
 
 @dataclass(frozen=True)
@@ -97,21 +105,6 @@ class Normalised:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _in_scale(value: float, scale: Scale | None, what: str) -> float:
-    """Check a number against a scale's bounds and step."""
-    if scale is None:
-        return value
-    low, high = scale.min, scale.max
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"{_fmt(low)} to {_fmt(high)}" if low is not None and high is not None else ""
-        raise ValueError(f"{what} must be between {bounds}.")
-    if scale.kind == ScaleKind.LIKERT:
-        base = low or 0.0
-        if abs((value - base) / scale.step - round((value - base) / scale.step)) > 1e-9:
-            raise ValueError(f"{what} must be one of the scale's points.")
-    return value
-
-
 def _fmt(value: float | None) -> str:
     """A number without a useless '.0'."""
     if value is None:
@@ -119,60 +112,89 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _number(raw: Any, scale: Scale | None, label: str = "") -> float:
+    """Parse a typed number and check it against the scale's bounds and step."""
+    try:
+        value = parse_number(raw)
+    except ValueError:
+        raise ValueError(
+            N_(
+                "%(label)s'%(typed)s' is not a number.",
+                label=f"{label}: " if label else "",
+                typed=_excerpt(raw),
+            )
+        ) from None
+    if scale is None:
+        return value
+    low, high = scale.min, scale.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(
+            N_(
+                "%(label)sEnter a number between %(low)s and %(high)s.",
+                label=f"{label}: " if label else "",
+                low=_fmt(low) if low is not None else "-∞",
+                high=_fmt(high) if high is not None else "∞",
+            )
+        )
+    if scale.kind == ScaleKind.LIKERT:
+        steps = (value - (low or 0.0)) / scale.step
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(N_("Choose one of the scale's points."))
+    return value
+
+
+def _blank(raw: Any) -> bool:
+    """Whether a typed value is empty."""
+    return raw is None or str(raw).strip() == ""
+
+
 def normalise(question: Question, payload: Mapping[str, Any]) -> Normalised:
     """Validate one question's raw payload ({value | values | text | no_answer}).
 
-    Raises ValueError with a message for the person who typed it.
+    Raises ValueError carrying a translatable Message for the person who typed it.
     """
     kind = QuestionKind(question.kind)
     if payload.get("no_answer") in (True, "1", "true", "on", "y"):
         if not question.allow_no_answer or kind is QuestionKind.TEXT:
-            raise ValueError("This question needs an answer.")
+            raise ValueError(N_("This question needs an answer."))
         return Normalised(None, None, None, True)
     scale = question.scale
     if kind is QuestionKind.TEXT:
         text = clean_text(
-            payload.get("text", payload.get("value")), question.config.get("max_length", 2000)
+            payload.get("text", payload.get("value")), int(question.config.get("max_length", 2000))
         )
         return Normalised(None, None, text or None, False)
     if kind in (QuestionKind.PROBABILITY, QuestionKind.LIKERT) and not question.config.get(
         "horizons"
     ):
         raw = payload.get("value")
-        if raw is None or str(raw).strip() == "":
+        if _blank(raw):
             return Normalised(None, None, None, False)
-        try:
-            number = parse_number(raw)
-        except ValueError:
-            raise ValueError(f"'{str(raw)[:20]}' is not a number.") from None
-        return Normalised(_in_scale(number, scale, "The answer"), None, None, False)
+        return Normalised(_number(raw, scale), None, None, False)
     values = payload.get("values") or {}
     if not isinstance(values, Mapping):
-        raise ValueError("Expected several values.")
+        raise ValueError(N_("Expected several values."))
     if kind is QuestionKind.PROBABILITY:
         return _normalise_series(
             values,
             [str(y) for y in question.config["horizons"]],
             scale,
-            increasing=False,
-            label="by {}",
-            monotone_message="A probability by a later year cannot be lower than by an earlier year.",
+            strictly=False,
+            message=N_("A probability by a later year cannot be lower than by an earlier year."),
         )
     if kind is QuestionKind.QUANTILES:
-        keys = [str(q) for q in question.config["quantiles"]]
         return _normalise_series(
             values,
-            keys,
+            [str(q) for q in question.config["quantiles"]],
             scale,
-            increasing=True,
-            label="{} %",
-            monotone_message="Each estimate must be larger than the one before (5 % < 50 % < 95 %).",
+            strictly=True,
+            message=N_("Each estimate must be larger than the one before (5 %% < 50 %% < 95 %%)."),
         )
     if kind is QuestionKind.CONDITIONAL:
-        return _normalise_conditional(values, question.config.get("given", []), scale)
+        return _normalise_conditional(values, list(question.config.get("given", [])), scale)
     if kind is QuestionKind.TREND_IMPACT:
         return _normalise_trend_impact(values)
-    raise ValueError(f"Unknown question kind {question.kind}.")  # pragma: no cover
+    raise ValueError(N_("Unknown question kind %(kind)s.", kind=question.kind))  # pragma: no cover
 
 
 def _normalise_series(
@@ -180,32 +202,20 @@ def _normalise_series(
     keys: list[str],
     scale: Scale | None,
     *,
-    increasing: bool,
-    label: str,
-    monotone_message: str,
+    strictly: bool,
+    message: Message,
 ) -> Normalised:
     """Several numbers in a fixed order: all or none, ordered (strictly or weakly)."""
-    given = {k: values.get(k) for k in keys}
-    filled = {k: v for k, v in given.items() if v is not None and str(v).strip() != ""}
+    filled = {k: values.get(k) for k in keys if not _blank(values.get(k))}
     if not filled:
         return Normalised(None, None, None, False)
     if len(filled) < len(keys):
-        missing = ", ".join(label.format(k) for k in keys if k not in filled)
-        raise ValueError(f"Fill in every value (missing: {missing}).")
-    numbers: dict[str, float] = {}
-    for k in keys:
-        try:
-            numbers[k] = _in_scale(parse_number(filled[k]), scale, label.format(k).capitalize())
-        except ValueError as error:
-            if "between" in str(error) or "points" in str(error):
-                raise
-            raise ValueError(
-                f"{label.format(k).capitalize()}: '{str(filled[k])[:20]}' is not a number."
-            ) from None
+        missing = ", ".join(k for k in keys if k not in filled)
+        raise ValueError(N_("Fill in every value (missing: %(missing)s).", missing=missing))
+    numbers = {k: _number(filled[k], scale, k) for k in keys}
     ordered = [numbers[k] for k in keys]
-    pairs = list(itertools.pairwise(ordered))
-    if any((b <= a) if increasing else (b < a) for a, b in pairs):
-        raise ValueError(monotone_message)
+    if any((b <= a) if strictly else (b < a) for a, b in itertools.pairwise(ordered)):
+        raise ValueError(message)
     return Normalised(None, numbers, None, False)
 
 
@@ -214,52 +224,45 @@ def _normalise_conditional(
 ) -> Normalised:
     """P(this | other) and P(this | not other) for each conditioning event."""
     result: dict[str, dict[str, float]] = {}
-    any_filled = False
     for event in given:
         pair = values.get(event) or {}
         if not isinstance(pair, Mapping):
-            raise ValueError(f"{event}: expected two probabilities.")
-        entry: dict[str, float] = {}
-        for side in ("given", "given_not"):
-            raw = pair.get(side)
-            if raw is None or str(raw).strip() == "":
-                continue
-            any_filled = True
-            try:
-                entry[side] = _in_scale(parse_number(raw), scale, f"{event}")
-            except ValueError as error:
-                if "between" in str(error):
-                    raise
-                raise ValueError(f"{event}: '{str(raw)[:20]}' is not a number.") from None
-        if entry:
-            if len(entry) < 2:
-                raise ValueError(
-                    f"{event}: give both probabilities (if it happens / if it does not)."
+            raise ValueError(N_("%(event)s: expected two probabilities.", event=event))
+        entry = {
+            side: _number(pair.get(side), scale, event)
+            for side in ("given", "given_not")
+            if not _blank(pair.get(side))
+        }
+        if len(entry) == 1:
+            raise ValueError(
+                N_(
+                    "%(event)s: give both probabilities (if it happens / if it does not).",
+                    event=event,
                 )
+            )
+        if entry:
             result[event] = entry
-    if not any_filled:
+    if not result:
         return Normalised(None, None, None, False)
     missing = [e for e in given if e not in result]
     if missing:
-        raise ValueError(f"Fill in every pair (missing: {', '.join(missing)}).")
+        raise ValueError(
+            N_("Fill in every pair (missing: %(missing)s).", missing=", ".join(missing))
+        )
     return Normalised(None, result, None, False)
 
 
 def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
     """An impact profile: years to first, maximum and steady impact, and the impacts."""
-    filled = {k: values.get(k) for k in _TREND_IMPACT_FIELDS}
-    if all(v is None or str(v).strip() == "" for v in filled.values()):
+    if all(_blank(values.get(k)) for k in _TREND_IMPACT_FIELDS):
         return Normalised(None, None, None, False)
-    numbers: dict[str, float] = {}
-    for field_name, raw in filled.items():
-        if raw is None or str(raw).strip() == "":
-            raise ValueError("Fill in the whole impact profile.")
-        try:
-            numbers[field_name] = parse_number(raw)
-        except ValueError:
-            raise ValueError(f"'{str(raw)[:20]}' is not a number.") from None
+    if any(_blank(values.get(k)) for k in _TREND_IMPACT_FIELDS):
+        raise ValueError(N_("Fill in the whole impact profile."))
+    numbers = {k: _number(values.get(k), None) for k in _TREND_IMPACT_FIELDS}
     if not 0 <= numbers["t1"] <= numbers["t2"] <= numbers["t3"]:
-        raise ValueError("Years must satisfy 0 ≤ first impact ≤ maximum impact ≤ steady state.")
+        raise ValueError(
+            N_("Years must satisfy 0 ≤ first impact ≤ largest impact ≤ lasting impact.")
+        )
     return Normalised(None, numbers, None, False)
 
 
@@ -329,12 +332,13 @@ def save_item(
         try:
             normalised[key] = normalise(questions[key], payload)
         except ValueError as error:
-            errors[key] = [str(error)]
+            errors[key] = [error.args[0]]
     if errors:
         raise ValidationError("Some answers are not valid; nothing was saved.", errors)
 
     stored: dict[str, Answer] = {}
     replays = 0
+    written = 0
     for key, answer in normalised.items():
         question = questions[key]
         key_for_question = f"{idempotency_key}:{question.id}" if idempotency_key else None
@@ -388,9 +392,10 @@ def save_item(
         )
         session.add(new)
         stored[key] = new
+        written += 1
     session.flush()
     _touch_progress(session, participation, round_, now)
-    return SaveResult(stored, replay=bool(normalised) and replays == len(normalised))
+    return SaveResult(stored, replay=replays > 0 and written == 0)
 
 
 def _touch_progress(

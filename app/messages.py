@@ -1,0 +1,39 @@
+"""Translatable messages for code that must not import Flask (services).
+
+A service raises `ValueError(N_("Between %(low)s and %(high)s.", low=0, high=100))`; the web
+layer translates the template with gettext and fills in the values, in the expert's language.
+`str()` gives the English text (logs, the command line, tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message template (the gettext msgid) and its values."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        """The English text."""
+        return self.template % dict(self.params) if self.params else self.template
+
+    def translate(self, gettext: Callable[[str], str]) -> str:
+        """The text in another language, given that language's gettext."""
+        translated = gettext(self.template)
+        return translated % dict(self.params) if self.params else translated
+
+
+def N_(template: str, **params: Any) -> Message:  # noqa: N802 - the conventional gettext marker name
+    """Mark a message for translation (extracted by pybabel with the keyword N_)."""
+    return Message(template, params)
+
+
+def render(message: object, gettext: Callable[[str], str]) -> str:
+    """A Message translated, anything else as its string."""
+    return message.translate(gettext) if isinstance(message, Message) else str(message)
