@@ -271,7 +271,8 @@ def smic(
     probabilities, converged = _maxent_on(features, moments, active)
     support = int((probabilities > 0).sum()) if converged else int(active.sum())
 
-    order = np.lexsort((np.arange(2**n), -probabilities)).astype(np.int64)
+    # ties (equal up to rounding noise) go to the lower state index, so rankings are reproducible
+    order = np.lexsort((np.arange(2**n), -np.round(probabilities, 12))).astype(np.int64)
     lower = np.full(2**n, np.nan)
     upper = np.full(2**n, np.nan)
     chosen = _bound_states(bounds_for, order, n)
