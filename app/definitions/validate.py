@@ -840,7 +840,8 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
             )
         kind = section.data.get("kind")
         if item_key is not None:
-            item_kinds[item_key] = ItemKind(kind) if kind in {k.value for k in ItemKind} else None
+            known = isinstance(kind, str) and kind in {k.value for k in ItemKind}
+            item_kinds[item_key] = ItemKind(str(kind)) if known else None
     items = [
         _item(checker, section, key, questions, category_keys)
         for key, section in zip(item_keys, item_sections, strict=True)
