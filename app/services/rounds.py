@@ -453,3 +453,29 @@ def new_items_in(round_: Round) -> list[Item]:
         for ri in round_.items
         if ri.version.number == 1 and ri.version.introduced_in_round == round_.number
     ]
+
+
+def suggestion_for(session: Session, study: Study, suggestion_id: int) -> Suggestion:
+    """A suggestion made in this study, or NotFoundError."""
+    found = session.get(Suggestion, suggestion_id)
+    if found is None or found.study_id != study.id:
+        raise NotFoundError("No such suggestion.")
+    return found
+
+
+def decline_suggestion(
+    session: Session, suggestion: Suggestion, *, actor: User | None, now: datetime
+) -> None:
+    """Mark a new suggestion as declined (it stays listed, and is never linked to anyone)."""
+    if suggestion.status != "new":
+        raise StateError(f"This suggestion is {suggestion.status} already.")
+    suggestion.status = "declined"
+    session.flush()
+    audit.record(
+        session,
+        action="suggestion.decline",
+        now=now,
+        actor=actor,
+        study=session.get_one(Study, suggestion.study_id),
+        target=f"suggestion {suggestion.id}",
+    )

@@ -1,0 +1,500 @@
+"""What facilitators look at: response funnels, the panel's state, items between rounds, the team.
+
+Read-only views over the panel and rounds. They count people and their progress (needed to
+run a study and send reminders) but never read answers; statistics come only from the
+frozen, k-suppressed snapshots.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.models import (
+    AccessLink,
+    ExpertSession,
+    Item,
+    Participation,
+    ParticipationStatus,
+    Round,
+    RoundProgress,
+    RoundState,
+    Snapshot,
+    Study,
+    StudyMember,
+    Suggestion,
+    User,
+)
+from app.services.rounds import rounds_of
+
+#: the funnel's stages, in order; each counts those who reached at least that stage
+STAGES = ("invited", "opened", "consented", "started", "submitted")
+
+
+def percent(part: int, whole: int) -> int:
+    """`part` as a whole percentage of `whole` (0 when `whole` is 0)."""
+    return round(100 * part / whole) if whole else 0
+
+
+def bar_width(part: int, whole: int) -> int:
+    """The share rounded to a 5 % step, for the `.w-0` .. `.w-100` width classes."""
+    return 5 * round(20 * part / whole) if whole else 0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a funnel row."""
+
+    key: str
+    count: int
+    percent: int  #: of those invited
+    width: int  #: percent rounded to 5, for the bar
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """Counts per stage for the whole panel (label "") or one group."""
+
+    label: str
+    invited: int
+    opened: int
+    consented: int
+    started: int
+    submitted: int
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages with counts, percentages of those invited, and bar widths."""
+        counts = (self.invited, self.opened, self.consented, self.started, self.submitted)
+        return [
+            Stage(key, n, percent(n, self.invited), bar_width(n, self.invited))
+            for key, n in zip(STAGES, counts, strict=True)
+        ]
+
+    @property
+    def response_rate(self) -> int:
+        """Submitted as a percentage of those invited."""
+        return percent(self.submitted, self.invited)
+
+
+@dataclass(frozen=True)
+class RoundFunnel:
+    """The funnel of one round: the whole panel and each group."""
+
+    number: int
+    state: str
+    opened_at: datetime | None
+    deadline: datetime | None
+    closed_at: datetime | None
+    total: FunnelRow
+    groups: list[FunnelRow]
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """A study's response funnels: the panel before any round, then each round."""
+
+    panel_size: int  #: members not withdrawn (the funnel's "invited")
+    withdrawn: int
+    never_emailed: int  #: members not withdrawn who were never sent an invitation email
+    panel: FunnelRow  #: opened and consented so far (no round stages)
+    panel_groups: list[FunnelRow]
+    rounds: list[RoundFunnel]
+
+    @property
+    def open_round(self) -> RoundFunnel | None:
+        """The open round's funnel, if a round is open."""
+        return next((r for r in self.rounds if r.state == RoundState.OPEN), None)
+
+    @property
+    def latest(self) -> RoundFunnel | None:
+        """The most recent round's funnel."""
+        return self.rounds[-1] if self.rounds else None
+
+
+@dataclass(frozen=True)
+class _Member:
+    """What the funnel needs to know about one participation."""
+
+    id: int
+    group: str
+    opened: bool
+    consented: bool
+
+
+def _opened_ids(session: Session, study: Study) -> set[int]:
+    """Participations that used a private link (or hold an expert session)."""
+    used = (
+        select(AccessLink.participation_id)
+        .join(Participation)
+        .where(Participation.study_id == study.id, AccessLink.last_used_at.is_not(None))
+    )
+    sessions = (
+        select(ExpertSession.participation_id)
+        .join(Participation)
+        .where(Participation.study_id == study.id)
+    )
+    return set(session.scalars(used)) | set(session.scalars(sessions))
+
+
+def _row(
+    label: str, members: Sequence[_Member], started: set[int], submitted: set[int]
+) -> FunnelRow:
+    """Count the stages for members; stages are cumulative (a later stage implies earlier ones)."""
+    n_submitted = sum(1 for m in members if m.id in submitted)
+    n_started = sum(1 for m in members if m.id in started or m.id in submitted)
+    n_consented = sum(1 for m in members if m.consented or m.id in started or m.id in submitted)
+    n_opened = sum(
+        1 for m in members if m.opened or m.consented or m.id in started or m.id in submitted
+    )
+    return FunnelRow(label, len(members), n_opened, n_consented, n_started, n_submitted)
+
+
+def _by_group(
+    members: Sequence[_Member], started: set[int], submitted: set[int]
+) -> list[FunnelRow]:
+    """One funnel row per group, groups in alphabetical order."""
+    groups: dict[str, list[_Member]] = defaultdict(list)
+    for member in members:
+        groups[member.group].append(member)
+    return [_row(name, groups[name], started, submitted) for name in sorted(groups)]
+
+
+def funnel(session: Session, study: Study) -> Funnel:
+    """The response funnel per round and per group: invited -> opened the link -> consented ->
+    started the round -> submitted. Withdrawn experts are counted apart, not in the funnel."""
+    rows = session.execute(
+        select(
+            Participation.id,
+            Participation.group,
+            Participation.status,
+            Participation.consent_at,
+            Participation.invited_at,
+        ).where(Participation.study_id == study.id)
+    ).all()
+    opened = _opened_ids(session, study)
+    current = [r for r in rows if r.status != ParticipationStatus.WITHDRAWN]
+    members = [
+        _Member(r.id, r.group or "", r.id in opened, r.consent_at is not None) for r in current
+    ]
+    progress = session.execute(
+        select(RoundProgress.participation_id, RoundProgress.round_id, RoundProgress.submitted_at)
+        .join(Round, Round.id == RoundProgress.round_id)
+        .where(Round.study_id == study.id)
+    ).all()
+    started: dict[int, set[int]] = defaultdict(set)
+    submitted: dict[int, set[int]] = defaultdict(set)
+    for participation_id, round_id, submitted_at in progress:
+        started[round_id].add(participation_id)
+        if submitted_at is not None:
+            submitted[round_id].add(participation_id)
+    round_funnels = [
+        RoundFunnel(
+            number=r.number,
+            state=r.state,
+            opened_at=r.opened_at,
+            deadline=r.deadline,
+            closed_at=r.closed_at,
+            total=_row("", members, started[r.id], submitted[r.id]),
+            groups=_by_group(members, started[r.id], submitted[r.id]),
+        )
+        for r in rounds_of(session, study)
+    ]
+    any_started = set().union(*started.values()) if started else set()
+    return Funnel(
+        panel_size=len(current),
+        withdrawn=len(rows) - len(current),
+        never_emailed=sum(1 for r in current if r.invited_at is None),
+        panel=_row("", members, any_started, set()),
+        panel_groups=_by_group(members, any_started, set()),
+        rounds=round_funnels,
+    )
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    """One line of the studies list."""
+
+    study: Study
+    rounds: int
+    panel_size: int
+    open_round: int | None
+    submitted: int  #: in the open round
+
+    @property
+    def response_rate(self) -> int | None:
+        """Submitted in the open round as a percentage of the panel (None without open round)."""
+        return percent(self.submitted, self.panel_size) if self.open_round is not None else None
+
+
+def overview(session: Session, studies: Iterable[Study]) -> list[StudyOverview]:
+    """Rounds, panel size and the open round's response for each study."""
+    result = []
+    for study in studies:
+        rounds = rounds_of(session, study)
+        open_round = next((r for r in rounds if r.state == RoundState.OPEN), None)
+        panel_size = session.scalar(
+            select(func.count())
+            .select_from(Participation)
+            .where(
+                Participation.study_id == study.id,
+                Participation.status != ParticipationStatus.WITHDRAWN,
+            )
+        )
+        submitted = 0
+        if open_round is not None:
+            submitted = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(RoundProgress)
+                    .join(Participation, Participation.id == RoundProgress.participation_id)
+                    .where(
+                        RoundProgress.round_id == open_round.id,
+                        RoundProgress.submitted_at.is_not(None),
+                        Participation.status != ParticipationStatus.WITHDRAWN,
+                    )
+                )
+                or 0
+            )
+        result.append(
+            StudyOverview(
+                study=study,
+                rounds=len(rounds),
+                panel_size=panel_size or 0,
+                open_round=open_round.number if open_round is not None else None,
+                submitted=submitted,
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class PanelRow:
+    """One panel member as the panel page shows them (never their answers)."""
+
+    participation: Participation
+    name: str
+    email: str
+    links_active: int
+    links_total: int
+    last_entered_at: datetime | None  #: last time a link of theirs was used
+    progress: str | None  #: in the open round: "not started" | "started" | "submitted"
+
+    @property
+    def link_state(self) -> str:
+        """ "withdrawn", "active" (a link works), "revoked" (all revoked) or "none"."""
+        if self.participation.status == ParticipationStatus.WITHDRAWN:
+            return "withdrawn"
+        if self.links_active:
+            return "active"
+        return "revoked" if self.links_total else "none"
+
+
+def panel_rows(session: Session, study: Study, open_round: Round | None) -> list[PanelRow]:
+    """The panel with identities, link state and progress in the open round."""
+    participations = session.scalars(
+        select(Participation)
+        .where(Participation.study_id == study.id)
+        .options(joinedload(Participation.expert), selectinload(Participation.links))
+        .order_by(Participation.group, Participation.pseudonym)
+    ).all()
+    progress: dict[int, RoundProgress] = {}
+    if open_round is not None:
+        progress = {
+            p.participation_id: p
+            for p in session.scalars(
+                select(RoundProgress).where(RoundProgress.round_id == open_round.id)
+            )
+        }
+    rows = []
+    for participation in participations:
+        used = [link.last_used_at for link in participation.links if link.last_used_at]
+        state = None
+        if open_round is not None:
+            row = progress.get(participation.id)
+            state = (
+                "not started"
+                if row is None
+                else "submitted"
+                if row.submitted_at is not None
+                else "started"
+            )
+        rows.append(
+            PanelRow(
+                participation=participation,
+                name=participation.expert.name,
+                email=participation.expert.email,
+                links_active=sum(1 for link in participation.links if link.revoked_at is None),
+                links_total=len(participation.links),
+                last_entered_at=max(used) if used else None,
+                progress=state,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The frozen consensus verdict of one rated question part in a closed round."""
+
+    question: str
+    part: str
+    reached: bool | None  #: None when undefined or suppressed
+    suppressed: bool  #: fewer than k answers: nothing is shown
+    n: int | None = None
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    rule: str = ""
+    presets: dict[str, bool | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item between rounds: status, wording version and last closed round's verdicts."""
+
+    item: Item
+    version: int
+    asked_last: bool  #: asked in the last closed round
+    respondents: int | None  #: in the last closed round (None when under k)
+    verdicts: list[Verdict]
+
+    @property
+    def consensus(self) -> str:
+        """ "reached" (every verdict), "partial", "not reached" or "unknown"."""
+        known = [v.reached for v in self.verdicts if v.reached is not None]
+        if not known:
+            return "unknown"
+        if all(known):
+            return "reached" if len(known) == len(self.verdicts) else "partial"
+        return "partial" if any(known) else "not reached"
+
+
+def _as_float(value: Any) -> float | None:
+    """A number from snapshot data, or None."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _as_bool(value: Any) -> bool | None:
+    """A truth value from snapshot data, or None."""
+    return value if isinstance(value, bool) else None
+
+
+def verdicts_of(item_data: Mapping[str, Any] | None) -> list[Verdict]:
+    """The consensus verdicts in one item's snapshot entry (defensive about missing keys)."""
+    verdicts: list[Verdict] = []
+    if not isinstance(item_data, Mapping):
+        return verdicts
+    questions = item_data.get("questions")
+    if not isinstance(questions, Mapping):
+        return verdicts
+    for question_key, question in questions.items():
+        parts = question.get("parts") if isinstance(question, Mapping) else None
+        if not isinstance(parts, Mapping):
+            continue
+        for part_key, part in parts.items():
+            if not isinstance(part, Mapping):
+                continue
+            if part.get("suppressed", True):
+                verdicts.append(Verdict(str(question_key), str(part_key), None, True))
+                continue
+            consensus = part.get("consensus")
+            if not isinstance(consensus, Mapping):
+                continue  # parts without a consensus rule (quantiles, impact profiles)
+            raw_stats = part.get("stats")
+            stats: Mapping[str, Any] = raw_stats if isinstance(raw_stats, Mapping) else {}
+            presets = consensus.get("presets")
+            verdicts.append(
+                Verdict(
+                    question=str(question_key),
+                    part=str(part_key),
+                    reached=_as_bool(consensus.get("reached")),
+                    suppressed=False,
+                    n=int(part["n"]) if isinstance(part.get("n"), int) else None,
+                    median=_as_float(stats.get("median")),
+                    q1=_as_float(stats.get("q1")),
+                    q3=_as_float(stats.get("q3")),
+                    rule=str(consensus.get("rule") or ""),
+                    presets=(
+                        {str(k): _as_bool(v) for k, v in presets.items()}
+                        if isinstance(presets, Mapping)
+                        else {}
+                    ),
+                )
+            )
+    return verdicts
+
+
+@dataclass(frozen=True)
+class ItemsOverview:
+    """The items page: every item, with the last closed round's verdicts where there are any."""
+
+    last_closed: Round | None
+    rows: list[ItemRow]
+
+
+def items_overview(session: Session, study: Study) -> ItemsOverview:
+    """Items with status, version and consensus verdicts from the last closed round's snapshot."""
+    closed = [r for r in rounds_of(session, study) if r.state == RoundState.CLOSED]
+    last = closed[-1] if closed else None
+    data: Mapping[str, Any] = {}
+    asked: set[int] = set()
+    if last is not None:
+        snapshot = session.scalar(select(Snapshot).where(Snapshot.round_id == last.id))
+        items = snapshot.data.get("items") if snapshot is not None else None
+        data = items if isinstance(items, Mapping) else {}
+        asked = {ri.item_id for ri in last.items}
+    rows = []
+    for item in study.items:
+        entry = data.get(item.key)
+        respondents = entry.get("respondents") if isinstance(entry, Mapping) else None
+        rows.append(
+            ItemRow(
+                item=item,
+                version=item.current_version.number,
+                asked_last=item.id in asked,
+                respondents=respondents if isinstance(respondents, int) else None,
+                verdicts=verdicts_of(entry) if item.id in asked else [],
+            )
+        )
+    return ItemsOverview(last_closed=last, rows=rows)
+
+
+def suggestions_of(session: Session, study: Study) -> list[Suggestion]:
+    """The experts' suggestions of new items (not linked to anyone), oldest first."""
+    return list(
+        session.scalars(
+            select(Suggestion)
+            .where(Suggestion.study_id == study.id)
+            .order_by(Suggestion.created_at, Suggestion.id)
+        )
+    )
+
+
+def team(session: Session, study: Study) -> list[tuple[User, str]]:
+    """The study's facilitators with their roles, owners first."""
+    rows = session.execute(
+        select(User, StudyMember.role)
+        .join(StudyMember, StudyMember.user_id == User.id)
+        .where(StudyMember.study_id == study.id)
+        .order_by(StudyMember.role.desc(), User.name)
+    ).all()
+    return [(user, str(role)) for user, role in rows]
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    """The active account with this email, if any."""
+    return session.scalar(
+        select(User).where(User.email == (email or "").strip().lower(), User.is_active.is_(True))
+    )
+
+
+def all_users(session: Session) -> list[User]:
+    """Every account, by email (for administrators)."""
+    return list(session.scalars(select(User).order_by(User.email)))
