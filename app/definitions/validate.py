@@ -317,6 +317,9 @@ def _labels(checker: Checker, section: Section, low: int, high: int, step: int) 
         if not low <= point <= high or (point - low) % step:
             checker.error(loc, f"{point} is not a point of this scale ({low} to {high})")
             continue
+        if point in result:
+            checker.error(loc, f"the point {point} has two labels")
+            continue
         label = labels.get(name, text())
         if label is not None:
             result[point] = label
@@ -782,10 +785,11 @@ def _scenario(
     )
 
 
-def _warn_unused(
+def _warn_loose_ends(
     checker: Checker, root: Loc, items: list[Item], questions: Mapping[str, QuestionTemplate | None],
-    scales: Mapping[str, Scale | None], categories: list[Category],
+    scales: Mapping[str, Scale | None], categories: list[Category], scenarios: list[Scenario],
 ) -> None:  # fmt: skip
+    """Warn about parts nothing uses, and events scenarios need that have no probability."""
     asked = {q for item in items for q in item.questions}
     for key in questions:
         if key not in asked:
@@ -799,6 +803,20 @@ def _warn_unused(
         if category.key not in used_categories:
             checker.warn(
                 root.key("categories"), f"no item is in the category {quote_key(category.key)}"
+            )
+    probability_kinds = (QuestionKind.PROBABILITY, QuestionKind.CONDITIONAL)
+    for item in items:
+        users = [s.key for s in scenarios if item.key in parse_expression(s.expression).names]
+        rated = any(
+            (q := questions.get(name)) is not None and q.kind in probability_kinds
+            for name in item.questions
+        )
+        if users and not rated:
+            checker.warn(
+                Loc(label=f"items[{item.key}]"),
+                f"{'scenarios' if len(users) > 1 else 'scenario'} {one_of(users)} "
+                f"{'use' if len(users) > 1 else 'uses'} this event, but it asks no probability "
+                "question",
             )
 
 
@@ -856,7 +874,8 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         )
     ]
     valid_items = [item for item in items if item is not None]
-    _warn_unused(checker, root.loc, valid_items, questions, scales, categories)
+    valid_scenarios = [s for s in scenarios if s is not None]
+    _warn_loose_ends(checker, root.loc, valid_items, questions, scales, categories, valid_scenarios)
 
     if checker.problems or study is None or version is None:
         return None
@@ -868,5 +887,5 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         questions=MappingProxyType({k: q for k, q in questions.items() if q is not None}),
         categories=tuple(categories),
         items=tuple(valid_items),
-        scenarios=tuple(s for s in scenarios if s is not None),
+        scenarios=tuple(valid_scenarios),
     )
