@@ -1,9 +1,10 @@
 """The fixed vocabulary and limits of the survey file format, kept in one place.
 
 The name lists mirror `analysis/`: the statistics a consensus rule may test are the ones
-`analysis.consensus` computes per question, the stability statistics come from
-`analysis.stability`, and the presets are `analysis.consensus`'s named rules. When analysis
-gains a statistic, add its name here so survey files may use it.
+`analysis.describe` computes per question (`STAT_NAMES`; a test keeps the two equal), the
+stability statistics are the paired round-to-round measures of analysis (methods section 2), and
+the presets are analysis's named consensus rules. When analysis gains a statistic, add its name
+here so survey files may use it.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ CONSENSUS_NAMES: frozenset[str] = frozenset(
         "q3",
         "iqr",
         "pct_agree",
+        "pct_disagree",
         "cv",
         "rwg",
         "awg",
         "ipr",
+        "iprcp",
         "ipras",
         "rand_disagreement",
         "tastle_wierman",
         "bimodality",
         "dip_p",
         "dissensus",
+        "logit_median",
+        "logit_q1",
+        "logit_q3",
     }
 )
 
