@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from app.definitions.model import Text
 from app.definitions.source_map import Path
-from app.definitions.vocabulary import MAX_PROBLEMS, MAX_TEXT_LENGTH
+from app.definitions.vocabulary import MAX_PROBLEMS, MAX_SUGGESTIONS, MAX_TEXT_LENGTH
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -117,6 +117,7 @@ class Checker:
     suppressed: int = 0  #: problems beyond MAX_PROBLEMS, only counted (and not all found)
     languages: tuple[str, ...] | None = None  #: the study's languages, once known and valid
     default_language: str | None = None  #: the study's default language, once known and valid
+    suggestions: int = 0  #: "did you mean" hints computed so far
 
     @property
     def full(self) -> bool:
@@ -129,6 +130,13 @@ class Checker:
             self.suppressed += 1
         else:
             self.problems.append((loc, message))
+
+    def did_you_mean(self, word: str, choices: Collection[str]) -> str:
+        """A close match as a hint (`did_you_mean`), for the first problems only: it is slow."""
+        if self.full or self.suggestions >= MAX_SUGGESTIONS:
+            return ""
+        self.suggestions += 1
+        return did_you_mean(word, choices)
 
     def warn(self, loc: Loc, message: str) -> None:
         """Record something the facilitator should know that does not stop the import."""
@@ -161,7 +169,7 @@ class Section:
                 if name not in allowed:
                     checker.error(
                         loc.key(name),
-                        f"unknown field {quote_key(name)}{did_you_mean(name, allowed)}",
+                        f"unknown field {quote_key(name)}{checker.did_you_mean(name, allowed)}",
                     )
 
     def has(self, name: str) -> bool:
@@ -321,7 +329,7 @@ def choice(enum: type[E]) -> Converter[E]:
 
     def convert(checker: Checker, value: object, loc: Loc) -> E | None:
         if not isinstance(value, str) or value not in values:
-            hint = did_you_mean(value, values) if isinstance(value, str) else ""
+            hint = checker.did_you_mean(value, values) if isinstance(value, str) else ""
             checker.error(loc, f"must be one of: {one_of(values)}; got {describe(value)}{hint}")
             return None
         return enum(value)
@@ -334,7 +342,7 @@ def word(choices: Collection[str]) -> Converter[str]:
 
     def convert(checker: Checker, value: object, loc: Loc) -> str | None:
         if not isinstance(value, str) or value not in choices:
-            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+            hint = checker.did_you_mean(value, choices) if isinstance(value, str) else ""
             checker.error(loc, f"must be one of: {one_of(choices)}; got {describe(value)}{hint}")
             return None
         return value

@@ -24,7 +24,6 @@ from app.definitions.fields import (
     checked_string,
     choice,
     describe,
-    did_you_mean,
     integer,
     list_of,
     number,
@@ -196,7 +195,7 @@ def _rule(names: Collection[str], what: str) -> Converter[str]:
         for name in unknown:
             checker.error(
                 loc,
-                f"unknown statistic {quote_key(name)} in this {what}{did_you_mean(name, names)}; "
+                f"unknown statistic {quote_key(name)} in this {what}{checker.did_you_mean(name, names)}; "
                 f"it may use: {one_of(sorted(names))}",
             )
         return None if unknown else source
@@ -448,7 +447,7 @@ def _check_placeholders(checker: Checker, loc: Loc, prompt: Text) -> None:
                 checker.error(
                     loc.key(language),
                     f"unknown placeholder {quote_key('{' + name + '}')}"
-                    f"{did_you_mean(name, PROMPT_PLACEHOLDERS)}; prompts may use "
+                    f"{checker.did_you_mean(name, PROMPT_PLACEHOLDERS)}; prompts may use "
                     f"{one_of('{' + p + '}' for p in sorted(PROMPT_PLACEHOLDERS))}",
                 )
 
@@ -479,7 +478,7 @@ def _question(
         if scale_key not in scales:
             checker.error(
                 section.loc.key("scale"),
-                f"no scale {quote_key(scale_key)} is defined{did_you_mean(scale_key, scales)}",
+                f"no scale {quote_key(scale_key)} is defined{checker.did_you_mean(scale_key, scales)}",
             )
         elif scale is not None and scale.kind not in QUESTION_SCALES[kind]:
             fits = " or ".join(sorted(s.value for s in QUESTION_SCALES[kind]))
@@ -627,7 +626,7 @@ def _item(
     if category is not None and category not in categories:
         checker.error(
             section.loc.key("category"),
-            f"no category {quote_key(category)} is defined{did_you_mean(category, categories)}",
+            f"no category {quote_key(category)} is defined{checker.did_you_mean(category, categories)}",
         )
     asked = section.need(
         "questions",
@@ -637,7 +636,8 @@ def _item(
         loc = section.loc.key("questions").at(index)
         if name not in questions:
             checker.error(
-                loc, f"no question {quote_key(name)} is defined{did_you_mean(name, questions)}"
+                loc,
+                f"no question {quote_key(name)} is defined{checker.did_you_mean(name, questions)}",
             )
             continue
         question = questions[name]
@@ -704,7 +704,9 @@ def _check_references(
         for index, event in enumerate(question.given):
             where = loc.key("given").at(index)
             if event not in item_kinds:
-                checker.error(where, f"no item {quote_key(event)}{did_you_mean(event, item_kinds)}")
+                checker.error(
+                    where, f"no item {quote_key(event)}{checker.did_you_mean(event, item_kinds)}"
+                )
             elif (event_kind := item_kinds[event]) is not None and event_kind is not ItemKind.EVENT:
                 checker.error(
                     where, f"{quote_key(event)} is {_a(event_kind)} item; given must name events"
@@ -715,13 +717,13 @@ def _check_references(
             if trend not in item_kinds:
                 checker.error(
                     loc.key("trend"),
-                    f"no trend item {quote_key(trend)}{did_you_mean(trend, trends)}",
+                    f"no trend item {quote_key(trend)}{checker.did_you_mean(trend, trends)}",
                 )
             elif (trend_kind := item_kinds[trend]) is not None and trend_kind is not ItemKind.TREND:
                 checker.error(
                     loc.key("trend"),
                     f"{quote_key(trend)} is {_a(trend_kind)} item; trend must name a trend "
-                    f"item{did_you_mean(trend, trends)}",
+                    f"item{checker.did_you_mean(trend, trends)}",
                 )
 
 
@@ -770,7 +772,9 @@ def _scenario(
         events = [k for k, v in item_kinds.items() if v is ItemKind.EVENT]
         for name in sorted(set(names)):
             if name not in item_kinds:
-                checker.error(loc, f"no event {quote_key(name)}{did_you_mean(name, events)}")
+                checker.error(
+                    loc, f"no event {quote_key(name)}{checker.did_you_mean(name, events)}"
+                )
                 valid = False
             elif (kind := item_kinds[name]) is not ItemKind.EVENT:
                 valid = False
