@@ -1,0 +1,324 @@
+"""Stability between rounds, stopping verdicts and attrition (methods.md section 2).
+
+The same panel answers twice, so the tests are paired: Wilcoxon's signed-rank test on each
+expert's change, McNemar's exact test on agreeing vs not agreeing, and the share of experts who
+changed their answer (stable below 15 %, Scheibe et al. 1975). Consensus alone is not a stopping
+rule (von der Gracht 2012): stop when consensus and stability hold, or at the round limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from analysis.describe import LONG_COLUMNS, ScaleSpec, describe
+from analysis.errors import InputError
+from analysis.expressions import parse_expression
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+
+#: the variables a stability rule may use (see Stability.as_dict)
+STABILITY_NAMES: tuple[str, ...] = (
+    "n_paired",
+    "n_changed",
+    "changed_share",
+    "wilcoxon_statistic",
+    "wilcoxon_p",
+    "mcnemar_p",
+    "delta_iqr",
+    "delta_cv",
+)
+DEFAULT_STABILITY_RULE = "changed_share < 0.15"
+#: a Wilcoxon p-value is exact (enumerating all sign patterns) up to this many non-zero changes
+EXACT_WILCOXON_UP_TO = 50
+
+
+@dataclass(frozen=True)
+class Stability:
+    """How much a panel's answers to one question moved between two rounds (paired experts)."""
+
+    n_paired: int
+    n_changed: int
+    changed_share: float | None
+    wilcoxon_statistic: float | None
+    wilcoxon_p: float | None
+    #: "exact", "approx" (normal approximation, used with ties or many changes) or "none"
+    wilcoxon_method: str
+    #: experts who went from agreeing to not agreeing, and back
+    agree_to_disagree: int
+    disagree_to_agree: int
+    mcnemar_p: float | None
+    delta_iqr: float | None
+    delta_cv: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        """The figures by the names stability rules use."""
+        return {
+            "n_paired": float(self.n_paired),
+            "n_changed": float(self.n_changed),
+            "changed_share": self.changed_share,
+            "wilcoxon_statistic": self.wilcoxon_statistic,
+            "wilcoxon_p": self.wilcoxon_p,
+            "mcnemar_p": self.mcnemar_p,
+            "delta_iqr": self.delta_iqr,
+            "delta_cv": self.delta_cv,
+        }
+
+
+def _agrees(
+    values: FloatArray, scale: ScaleSpec, region: tuple[float, float] | None
+) -> npt.NDArray[np.bool_]:
+    """Who agrees: inside the region, else within the scale's distance of this round's median."""
+    if region is not None:
+        return (values >= region[0]) & (values <= region[1])
+    within = scale.effective_agree_within
+    if within is None:
+        raise InputError(
+            "agreement is undefined on this scale: give an agree region or agree_within"
+        )
+    return np.abs(values - np.median(values)) <= within + 1e-9
+
+
+def compare_rounds(
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    scale: ScaleSpec,
+    *,
+    agree: tuple[float, float] | None = None,
+    tolerance: float = 0.0,
+    quantile_method: str = "type7",
+) -> Stability:
+    """Paired stability of one question: experts who answered both rounds, by pseudonym.
+
+    An expert "changed" when the answers differ by more than `tolerance`. Agreement uses
+    `agree` (an inclusive region), else the scale's agree region, else "within the scale's
+    agreement distance of that round's median". Wilcoxon drops zero changes (Wilcoxon's
+    convention); its p is exact when there are at most 50 non-zero changes without ties, else
+    from the normal approximation with the tie correction. With no change at all, p is 1.
+    McNemar's p is the exact two-sided binomial p on the discordant pairs (1 when there are none).
+    """
+    paired = sorted(set(before) & set(after))
+    first = np.array([_number(before[e], e, "before") for e in paired], dtype=np.float64)
+    second = np.array([_number(after[e], e, "after") for e in paired], dtype=np.float64)
+    answered = ~(np.isnan(first) | np.isnan(second))
+    first, second = first[answered], second[answered]
+    n = len(first)
+    if n == 0:
+        return Stability(0, 0, None, None, None, "none", 0, 0, None, None, None)
+    change = second - first
+    changed = np.abs(change) > tolerance
+    statistic, p, method = _wilcoxon(change)
+    region = agree if agree is not None else scale.agree_region
+    was, now = _agrees(first, scale, region), _agrees(second, scale, region)
+    lost, gained = int((was & ~now).sum()), int((~was & now).sum())
+    discordant = lost + gained
+    mcnemar = 1.0 if discordant == 0 else float(stats.binomtest(lost, discordant, 0.5).pvalue)
+    stats_before = describe(first, scale, quantile_method=quantile_method)
+    stats_after = describe(second, scale, quantile_method=quantile_method)
+    return Stability(
+        n_paired=n,
+        n_changed=int(changed.sum()),
+        changed_share=float(changed.mean()),
+        wilcoxon_statistic=statistic,
+        wilcoxon_p=p,
+        wilcoxon_method=method,
+        agree_to_disagree=lost,
+        disagree_to_agree=gained,
+        mcnemar_p=mcnemar,
+        delta_iqr=_difference(stats_after.iqr, stats_before.iqr),
+        delta_cv=_difference(stats_after.cv, stats_before.cv),
+    )
+
+
+def _number(value: object, expert: str, which: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"expert {expert}: {which} value {value!r} is not a number") from None
+    if math.isinf(number):
+        raise InputError(f"expert {expert}: {which} value is infinite")
+    return number
+
+
+def _difference(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _wilcoxon(change: FloatArray) -> tuple[float | None, float | None, str]:
+    """(statistic, p, method) of the signed-rank test on non-zero changes."""
+    nonzero = change[change != 0]
+    if len(nonzero) == 0:
+        return 0.0, 1.0, "none"
+    ties = len(np.unique(np.abs(nonzero))) < len(nonzero)
+    method: Literal["exact", "approx"] = (
+        "exact" if len(nonzero) <= EXACT_WILCOXON_UP_TO and not ties else "approx"
+    )
+    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method=method)
+    return float(result.statistic), float(result.pvalue), method
+
+
+Decision: TypeAlias = Literal[
+    "continue", "stop_consensus", "stop_dissensus", "stop_round_limit", "cannot_tell"
+]
+_LABELS = {
+    "continue": "continue: answers are still moving",
+    "stop_consensus": "stop: consensus and stable",
+    "stop_dissensus": "stop: stable without consensus (report the dissensus)",
+    "stop_round_limit": "stop: round limit reached",
+    "cannot_tell": "cannot tell",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether to run another round, and why."""
+
+    decision: Decision
+    label: str
+    reasons: tuple[str, ...]
+    stable: bool | None
+
+
+def stopping_verdict(
+    consensus: bool | None,
+    stability: Stability,
+    rule: str = DEFAULT_STABILITY_RULE,
+    *,
+    round_limit_reached: bool = False,
+) -> Verdict:
+    """Continue, or stop (consensus and stable / stable without consensus / round limit)."""
+    expression = parse_expression(rule, allowed_names=STABILITY_NAMES)
+    stable = expression.evaluate(stability.as_dict())
+    reasons = [f"stability rule {expression}: {_word(stable)}"]
+    reasons.append(f"consensus: {_word(consensus)}")
+    decision: Decision
+    if round_limit_reached:
+        decision = "stop_round_limit"
+    elif stable is None:
+        decision = "cannot_tell"
+        reasons.append("the stability rule cannot be evaluated (too few paired answers?)")
+    elif not stable:
+        decision = "continue"
+    elif consensus is None:
+        decision = "cannot_tell"
+        reasons.append("stable, but whether there is consensus cannot be told")
+    elif consensus:
+        decision = "stop_consensus"
+    else:
+        decision = "stop_dissensus"
+    return Verdict(decision, _LABELS[decision], tuple(reasons), stable)
+
+
+def _word(value: bool | None) -> str:
+    return "cannot tell" if value is None else ("yes" if value else "no")
+
+
+@dataclass(frozen=True)
+class Attrition:
+    """Did the experts who left answer the previous round differently from those who stayed?"""
+
+    n_stayed: int
+    n_left: int
+    median_stayed: float | None
+    median_left: float | None
+    u_statistic: float | None
+    p: float | None
+    verdict: str
+
+
+def attrition(
+    previous_round_answers: Mapping[str, float], stayed: Collection[str], *, alpha: float = 0.05
+) -> Attrition:
+    """Mann-Whitney U (two-sided) on the previous-round answers of leavers vs stayers."""
+    stayed_set = set(stayed)
+    values_stayed = np.array(
+        [_number(v, e, "previous") for e, v in previous_round_answers.items() if e in stayed_set]
+    )
+    values_left = np.array(
+        [
+            _number(v, e, "previous")
+            for e, v in previous_round_answers.items()
+            if e not in stayed_set
+        ]
+    )
+    values_stayed = values_stayed[~np.isnan(values_stayed)]
+    values_left = values_left[~np.isnan(values_left)]
+    median_stayed = float(np.median(values_stayed)) if len(values_stayed) else None
+    median_left = float(np.median(values_left)) if len(values_left) else None
+    if len(values_left) == 0:
+        return Attrition(len(values_stayed), 0, median_stayed, None, None, None, "no attrition")
+    if len(values_stayed) == 0:
+        return Attrition(0, len(values_left), None, median_left, None, None, "everyone left")
+    if np.ptp(np.concatenate([values_stayed, values_left])) == 0:
+        u, p = len(values_stayed) * len(values_left) / 2.0, 1.0
+    else:
+        result = stats.mannwhitneyu(values_left, values_stayed, alternative="two-sided")
+        u, p = float(result.statistic), float(result.pvalue)
+    if p < alpha:
+        verdict = (
+            f"leavers answered differently (median {median_left:g} vs {median_stayed:g}, "
+            f"p = {p:.3g}): later rounds may be biased by attrition"
+        )
+    else:
+        verdict = f"no evidence that leaving biased the result (p = {p:.3g})"
+    return Attrition(
+        len(values_stayed), len(values_left), median_stayed, median_left, u, p, verdict
+    )
+
+
+def stability_long(
+    df: pd.DataFrame,
+    scales: Mapping[str, ScaleSpec],
+    round_a: object,
+    round_b: object,
+    *,
+    by: Sequence[str] = ("item", "question"),
+    tolerance: float = 0.0,
+    quantile_method: str = "type7",
+) -> pd.DataFrame:
+    """compare_rounds for every (item, question) of long data, pairing experts by pseudonym."""
+    missing = [c for c in (*LONG_COLUMNS, *by) if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+    if "question" not in by:
+        raise InputError("`by` must include question: each question has its own scale")
+    rounds = set(df["round"].unique().tolist())
+    for wanted in (round_a, round_b):
+        if wanted not in rounds:
+            raise InputError(
+                f"round {wanted!r} is not in the data (rounds: {sorted(map(str, rounds))})"
+            )
+    pair = df[df["round"].isin([round_a, round_b])]
+    rows: list[dict[str, object]] = []
+    for key, cell in pair.groupby(list(by), sort=True, observed=True):
+        keys = key if isinstance(key, tuple) else (key,)
+        record = dict(zip(by, keys, strict=True))
+        question = str(record["question"])
+        if question not in scales:
+            raise InputError(f"no scale for question: {question}")
+        first = cell[cell["round"] == round_a]
+        second = cell[cell["round"] == round_b]
+        for part, name in ((first, round_a), (second, round_b)):
+            if part["expert"].duplicated().any():
+                expert = part.loc[part["expert"].duplicated(), "expert"].iloc[0]
+                raise InputError(f"expert {expert} answered {record} twice in round {name}")
+        result = compare_rounds(
+            dict(zip(first["expert"].astype(str), first["value"], strict=True)),
+            dict(zip(second["expert"].astype(str), second["value"], strict=True)),
+            scales[question],
+            tolerance=tolerance,
+            quantile_method=quantile_method,
+        )
+        record.update(result.as_dict())
+        record["wilcoxon_method"] = result.wilcoxon_method
+        record["agree_to_disagree"] = result.agree_to_disagree
+        record["disagree_to_agree"] = result.disagree_to_agree
+        rows.append(record)
+    return pd.DataFrame(rows)
