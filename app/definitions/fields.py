@@ -36,7 +36,7 @@ _EXCERPT_LENGTH = 40
 
 
 def quote(text: str, limit: int = _EXCERPT_LENGTH, mark: str = '"') -> str:
-    """A short, escaped, double-quoted excerpt of user input, safe to show in a message."""
+    """A short, escaped excerpt of user input between `mark`s, safe to show in a message."""
     shown = text[:limit]
     pieces: list[str] = []
     for char in shown:
@@ -178,7 +178,7 @@ class Section:
 
     def get(self, name: str, convert: Converter[T]) -> T | None:
         """The converted field, or None when it is absent or invalid."""
-        if name not in self.data:
+        if name not in self.data or name in self.invalid:  # invalid: e.g. forbidden for the kind
             return None
         result = convert(self.checker, self.data[name], self.loc.key(name))
         if result is None:

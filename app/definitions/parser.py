@@ -19,7 +19,7 @@ from app.definitions.fields import Checker, quote
 from app.definitions.model import DefinitionError, Problem, SurveyDefinition
 from app.definitions.source_map import SourceMap, scan
 from app.definitions.validate import build_definition
-from app.definitions.vocabulary import MAX_FILE_BYTES, MAX_NESTING, MAX_SEPARATORS
+from app.definitions.vocabulary import MAX_FILE_BYTES, MAX_NESTING, MAX_SEPARATORS, MAX_WARNINGS
 
 _POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)\s*$")
 _BOM = b"\xef\xbb\xbf"
@@ -170,8 +170,13 @@ def parse_definition(data: bytes, filename: str) -> SurveyDefinition:
     definition = build_definition(checker, document)
     if definition is None:
         raise DefinitionError(_problems(filename, text, checker))
-    warnings = tuple(dict.fromkeys(checker.warnings))
-    return replace(definition, source_hash=hashlib.sha256(data).hexdigest(), warnings=warnings)
+    warnings = list(dict.fromkeys(checker.warnings))
+    if len(warnings) > MAX_WARNINGS:
+        hidden = len(warnings) - MAX_WARNINGS
+        warnings = [*warnings[:MAX_WARNINGS], f"... and {hidden:,} more warnings of the same kinds"]
+    return replace(
+        definition, source_hash=hashlib.sha256(data).hexdigest(), warnings=tuple(warnings)
+    )
 
 
 def _problems(filename: str, text: str, checker: Checker) -> list[Problem]:

@@ -369,7 +369,7 @@ def _scale(checker: Checker, key: str, section: Section) -> Scale | None:
     if low is not None and high is not None and not low < high:
         checker.error(section.loc.key("max"), f"max ({high:g}) must be greater than min ({low:g})")
         return None
-    bipolar = section.default("bipolar", boolean, False)
+    bipolar = "bipolar" not in section.invalid and section.default("bipolar", boolean, False)
     if bipolar and (low is None or high is None or low != -high):
         checker.error(
             section.loc.key("bipolar"),
@@ -416,7 +416,7 @@ def _scale(checker: Checker, key: str, section: Section) -> Scale | None:
 
 
 def _named_tables(
-    checker: Checker, root: Section, name: str, limit: int, what: str
+    checker: Checker, root: Section, name: str, fields: Collection[str], limit: int, what: str
 ) -> list[tuple[str, Section]]:
     """The sub-tables of `[name.*]` (scales, questions) with valid names."""
     section = root.sub(name, None, required=False)
@@ -432,8 +432,7 @@ def _named_tables(
         loc = section.loc.key(key)
         if not _check_key(checker, key, loc, what):
             continue
-        allowed = SCALE_FIELDS if name == "scales" else QUESTION_FIELDS
-        table = Section(checker, value, loc, allowed)
+        table = Section(checker, value, loc, fields)
         if isinstance(value, dict):
             result.append((key, table))
     return result
@@ -839,9 +838,13 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
 
     scales = {
         key: _scale(checker, key, section)
-        for key, section in _named_tables(checker, root, "scales", MAX_SCALES, "scale")
+        for key, section in _named_tables(
+            checker, root, "scales", SCALE_FIELDS, MAX_SCALES, "scale"
+        )
     }
-    question_sections = dict(_named_tables(checker, root, "questions", MAX_QUESTIONS, "question"))
+    question_sections = dict(
+        _named_tables(checker, root, "questions", QUESTION_FIELDS, MAX_QUESTIONS, "question")
+    )
     root.require("questions", ": define the questions items ask, e.g. [questions.probability]")
     questions = {
         key: _question(checker, key, section, scales, round_limit)

@@ -64,6 +64,7 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_SEPARATORS = 100_000
 MAX_NESTING = 20  #: lists and tables inside each other; real files need 3
 MAX_PROBLEMS = 200  #: problems reported before the rest are summarised
+MAX_WARNINGS = 1_000  #: warnings kept before the rest are counted
 MAX_SUGGESTIONS = 50  #: "did you mean" hints per file (each compares with every known name)
 MAX_TEXT_LENGTH = 20_000  #: characters in one text of one language
 MAX_SHORT_STRING = 500  #: characters in a plain string such as `source`

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from app.definitions.vocabulary import MAX_WARNINGS
 from tests.definitions.helpers import MINIMAL, edited, line_of, parse, problem_at, problems_of
 
 TWO_STEPS = '[scales.impact]\nkind = "likert"\nmin = -2\nmax = 2\n'
@@ -266,3 +267,13 @@ def test_an_event_in_a_scenario_without_a_probability_question_is_a_warning() ->
     assert "items[E02]: scenario S1 uses this event, but it asks no probability question" in (
         parse(text).warnings
     )
+
+
+def test_a_flood_of_warnings_is_capped() -> None:
+    items = "".join(
+        f'[[items]]\nkey = "X{i}"\nkind = "event"\ntitle = "t"\ntext = "t"\nquestions = ["reason"]\n'
+        for i in range(MAX_WARNINGS // 2 + 100)
+    )  # each item lacks its 'fa' title and text: two warnings
+    warnings = parse(MINIMAL + items).warnings
+    assert len(warnings) == MAX_WARNINGS + 1
+    assert warnings[-1] == "... and 200 more warnings of the same kinds"
