@@ -463,17 +463,12 @@ def tia_from_spec(
         impact = _require(raw, "impact", where)
         if not isinstance(impact, Mapping):
             raise InputError(f"{where}.impact must be an object")
+        values = {
+            name: _number(_require(impact, name, f"{where}.impact"), f"{where}.impact.{name}")
+            for name in ("t1", "t2", "t3", "i_max", "i_ss")
+        }
         try:
-            profile = ImpactProfile(
-                t1=_number(_require(impact, "t1", f"{where}.impact"), f"{where}.impact.t1"),
-                t2=_number(_require(impact, "t2", f"{where}.impact"), f"{where}.impact.t2"),
-                t3=_number(_require(impact, "t3", f"{where}.impact"), f"{where}.impact.t3"),
-                i_max=_number(
-                    _require(impact, "i_max", f"{where}.impact"), f"{where}.impact.i_max"
-                ),
-                i_ss=_number(_require(impact, "i_ss", f"{where}.impact"), f"{where}.impact.i_ss"),
-                kind=impact.get("kind", "relative"),
-            )
+            profile = ImpactProfile(**values, kind=impact.get("kind", "relative"))
         except InputError as error:
             raise InputError(f"{where}.impact: {error}") from None
         label = raw.get("label", "")

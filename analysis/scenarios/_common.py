@@ -42,6 +42,19 @@ def event_keys_for(n: int, event_keys: Sequence[str] | None) -> tuple[str, ...]:
     return keys
 
 
+def provisional_keys(
+    values: npt.ArrayLike, event_keys: Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """Keys to name entries in error messages before the input has been checked."""
+    if event_keys is not None:
+        return tuple(str(k) for k in event_keys)
+    try:
+        shape = np.shape(values)
+    except ValueError:  # ragged lists
+        return None
+    return event_keys_for(shape[0], None) if len(shape) == 1 else None
+
+
 def check_vector(
     values: npt.ArrayLike, *, name: str, keys: Sequence[str] | None = None
 ) -> FloatArray:
@@ -58,7 +71,7 @@ def check_vector(
     if bad.size:
         i = int(bad[0])
         where = keys[i] if keys is not None and i < len(keys) else str(i)
-        raise InputError(f"{name}[{where}] = {array[i]!r} is not a probability in [0, 1]")
+        raise InputError(f"{name}[{where}] = {float(array[i])!r} is not a probability in [0, 1]")
     return array
 
 
@@ -78,7 +91,9 @@ def check_matrix(
         i, j = (int(x) for x in bad[0])
         row = keys[i] if keys is not None else str(i)
         col = keys[j] if keys is not None else str(j)
-        raise InputError(f"{name}[{row}, {col}] = {array[i, j]!r} is not a probability in [0, 1]")
+        raise InputError(
+            f"{name}[{row}, {col}] = {float(array[i, j])!r} is not a probability in [0, 1]"
+        )
     array[~off] = np.nan
     return array
 

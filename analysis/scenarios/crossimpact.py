@@ -40,6 +40,7 @@ from analysis.scenarios._common import (
     event_keys_for,
     logit,
     occurring_events,
+    provisional_keys,
     state_bits,
     state_labels,
     wilson_interval,
@@ -255,8 +256,7 @@ def cross_impact(
     within calibration_tolerance (default: half the largest Monte Carlo standard error of an
     event frequency, 0.25 / sqrt(plays), but at least 1e-4).
     """
-    keys_hint = tuple(str(k) for k in event_keys) if event_keys is not None else None
-    marginal = check_vector(p, name="p", keys=keys_hint)
+    marginal = check_vector(p, name="p", keys=provisional_keys(p, event_keys))
     n = marginal.size
     keys = event_keys_for(n, event_keys)
     if n > MAX_EVENTS:

@@ -41,6 +41,7 @@ from analysis.scenarios._common import (
     event_keys_for,
     occurring_events,
     pair_indices,
+    provisional_keys,
     state_bits,
     state_labels,
 )
@@ -598,7 +599,7 @@ def _check_moments(marginal: FloatArray, joint: FloatArray, keys: Sequence[str])
     for i in range(n):
         if not 0.0 < marginal[i] < 1.0:
             raise InputError(
-                f"p[{keys[i]}] = {marginal[i]!r}: the log-linear model needs probabilities "
+                f"p[{keys[i]}] = {float(marginal[i])!r}: the log-linear model needs probabilities "
                 "strictly between 0 and 1 (drop certain or impossible events first)"
             )
     rows, cols = pair_indices(n)
@@ -623,7 +624,7 @@ def fit_maxent(
     *,
     event_keys: Sequence[str] | None = None,
     method: Literal["auto", "exact"] = "auto",
-    tolerance: float = 1e-9,
+    tolerance: float = 1e-10,
     max_iter: int = 200,
 ) -> MaxEntModel:
     """Fit the pairwise max-entropy model to P(i) (p) and P(i and j) (p_joint, symmetric).
@@ -632,8 +633,7 @@ def fit_maxent(
     "exact". InputError when the pairwise probabilities are not coherent (no joint distribution
     with every scenario possible has them); smic() makes them coherent.
     """
-    keys_hint = tuple(str(k) for k in event_keys) if event_keys is not None else None
-    marginal = check_vector(p, name="p", keys=keys_hint)
+    marginal = check_vector(p, name="p", keys=provisional_keys(p, event_keys))
     n = marginal.size
     keys = event_keys_for(n, event_keys)
     joint = check_matrix(p_joint, name="p_joint", n=n, keys=keys)

@@ -39,6 +39,7 @@ from analysis.scenarios._common import (
     log_sum_exp,
     occurring_events,
     pair_indices,
+    provisional_keys,
     state_bits,
     state_labels,
     states_from_labels,
@@ -128,7 +129,7 @@ def _least_squares_system(
 
 
 def dense_maxent(
-    features: FloatArray, target: FloatArray, *, tolerance: float = 1e-11, max_iter: int = 200
+    features: FloatArray, target: FloatArray, *, tolerance: float = 1e-12, max_iter: int = 200
 ) -> tuple[FloatArray, bool]:
     """Maximum-entropy distribution over the rows of `features` (states x d) with these means.
 
@@ -235,8 +236,7 @@ def smic(
     p[i] = P(i); p_given[i, j] = P(i | j); p_given_not[i, j] = P(i | not j) (diagonals ignored).
     bounds_for: how many top-ranked scenarios get [min, max] bounds, or which ones, or "all".
     """
-    keys_hint = tuple(str(k) for k in event_keys) if event_keys is not None else None
-    marginal = check_vector(p, name="p", keys=keys_hint)
+    marginal = check_vector(p, name="p", keys=provisional_keys(p, event_keys))
     n = marginal.size
     keys = event_keys_for(n, event_keys)
     if n < 2:
@@ -268,8 +268,7 @@ def smic(
     # scenarios that can carry mass at the optimum lie on the face where the gradient is smallest
     gradient = 2.0 * (points.T @ (points @ optimum))
     active = gradient <= gradient.min() + 1e-7 * (1.0 + float(np.abs(gradient).max()))
-    probabilities, converged = _maxent_on(features, moments, active)
-    support = int((probabilities > 0).sum()) if converged else int(active.sum())
+    probabilities, support, converged = _maxent_on(features, moments, active)
 
     # ties (equal up to rounding noise) go to the lower state index, so rankings are reproducible
     order = np.lexsort((np.arange(2**n), -np.round(probabilities, 12))).astype(np.int64)
@@ -309,19 +308,21 @@ def smic(
 
 def _maxent_on(
     features: FloatArray, moments: FloatArray, active: npt.NDArray[np.bool_]
-) -> tuple[FloatArray, bool]:
-    """Max-entropy pi with these moments, restricted to the states that can carry mass."""
+) -> tuple[FloatArray, int, bool]:
+    """Max-entropy pi with these moments on the states that can carry mass: (pi, support, ok)."""
     states = features.shape[1]
     candidates = np.flatnonzero(active)
     local, converged = dense_maxent(features[:, candidates].T, moments)
-    if not converged:
-        # some candidates must be 0 in every optimal pi: find the largest support by an LP
+    if not converged or float(local.min()) < 1e-9:
+        # the fit pushes some states towards 0: find exactly which states some optimal pi can
+        # give mass (an LP), and fit again on those alone
         keep = relative_interior_support(features[:, candidates], moments)
-        candidates = candidates[keep]
-        local, converged = dense_maxent(features[:, candidates].T, moments)
+        if not keep.all():
+            candidates = candidates[keep]
+            local, converged = dense_maxent(features[:, candidates].T, moments)
     probabilities = np.zeros(states)
     probabilities[candidates] = local
-    return probabilities, converged
+    return probabilities, int(candidates.size), converged
 
 
 def _fill_bounds(
