@@ -130,6 +130,12 @@ class _Scanner:
             self.map.lines[path] = self.line
             self.map.order.append((self.line, path))
 
+    def record_key(self, path: Path, parts: int) -> None:
+        """A `key = value` line; a dotted key (`title.en =`) also locates its parent tables."""
+        for end in range(len(path) - parts + 1, len(path)):
+            self.record(path[:end], explicit=False)
+        self.record(path, explicit=True)
+
     def header(self, position: int) -> int:
         """Read a `[table]` or `[[array]]` header starting at `position`; return the next one."""
         is_array = self.text.startswith("[[", position)
@@ -200,7 +206,7 @@ class _Scanner:
                 elif mode == "key":
                     if lexeme == "=":
                         value_path = self.table + tuple(key)
-                        self.record(value_path, explicit=True)
+                        self.record_key(value_path, len(key))
                         mode = "value"
                     elif lexeme == ".":
                         dotted = True
@@ -235,7 +241,7 @@ class _Scanner:
                 elif frame.state == "key":
                     if lexeme == "=":
                         value_path = frame.path + tuple(frame.key)
-                        self.record(value_path, explicit=True)
+                        self.record_key(value_path, len(frame.key))
                         frame.state = "value"
                     elif kind in ("bare", "basic", "literal"):
                         frame.key.append(_unquote(lexeme))

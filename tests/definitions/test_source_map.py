@@ -37,6 +37,7 @@ def test_tables_keys_and_elements_map_to_their_lines() -> None:
     assert lines[("scales", "impact", "labels", "-3")] == 12
     assert lines[("items", 0, "questions", 1)] == 15
     assert lines[("items", 0, "site", "name")] == 16
+    assert lines[("items", 0, "site")] == 16
     assert lines[("items", 1, "key")] == 18
 
 
