@@ -64,7 +64,7 @@ _SYNTAX_MESSAGES: tuple[tuple[str, str], ...] = (
 
 def _clean_filename(filename: str) -> str:
     """The file name as shown in messages: no control characters, not endless."""
-    shown = quote(filename, limit=120)[1:-1]
+    shown = quote(filename or "", limit=120)[1:-1]  # uploads may come without a name
     return shown or "(unnamed file)"
 
 
