@@ -317,6 +317,7 @@ def stability_long(
             quantile_method=quantile_method,
         )
         record.update(result.as_dict())
+        record["n_paired"], record["n_changed"] = result.n_paired, result.n_changed
         record["wilcoxon_method"] = result.wilcoxon_method
         record["agree_to_disagree"] = result.agree_to_disagree
         record["disagree_to_agree"] = result.disagree_to_agree
