@@ -1,0 +1,121 @@
+"""A small study world for facilitator tests: a panel, an open round, a suggestion, helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, g
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Base,
+    Item,
+    Participation,
+    Round,
+    RoundProgress,
+    Study,
+    Suggestion,
+)
+from app.services import panel, rounds
+from tests.conftest import NOW, csrf_from, login
+
+PANEL = (
+    ("Ann Archer", "ann@example.org", "Academia", "en"),
+    ("Bahram Bagheri", "bahram@example.org", "Academia", "fa"),
+    ("Cyril Chernov", "cyril@example.org", "Government", "ru"),
+)
+
+
+@dataclass
+class World:
+    """Ids of the objects of one study, for building URLs."""
+
+    study: Study
+    members: list[Participation]
+    round: Round
+    item: Item
+    suggestion: Suggestion
+
+    def url_values(self) -> dict[str, int]:
+        """Values for every URL argument a facilitator route may take."""
+        return {
+            "study_id": self.study.id,
+            "participation_id": self.members[0].id,
+            "number": self.round.number,
+            "item_id": self.item.id,
+            "suggestion_id": self.suggestion.id,
+        }
+
+
+def build_world(session: Session, study: Study, *, open_round: bool = True) -> World:
+    """Panel of three (two groups), round 1 (open unless asked otherwise), one suggestion."""
+    members = [
+        panel.add_expert(
+            session, study, name=n, email=e, group=g, language=lang, actor=None, now=NOW
+        ).participation
+        for n, e, g, lang in PANEL
+    ]
+    round_ = rounds.create_round(session, study, actor=None, now=NOW)
+    if open_round:
+        rounds.open_round(session, round_, actor=None, now=NOW)
+    suggestion = Suggestion(
+        study_id=study.id,
+        round_id=round_.id,
+        text="Rainwater harvesting is mandated",
+        language="en",
+    )
+    session.add(suggestion)
+    item = session.scalars(select(Item).where(Item.study_id == study.id, Item.key == "E01")).one()
+    session.commit()
+    return World(study, members, round_, item, suggestion)
+
+
+def submit(session: Session, participation: Participation, round_: Round) -> None:
+    """Mark a participation as having submitted a round (consent included)."""
+    participation.consent_at = participation.consent_at or NOW
+    progress = session.get(RoundProgress, (participation.id, round_.id))
+    if progress is None:
+        progress = RoundProgress(participation_id=participation.id, round_id=round_.id)
+        session.add(progress)
+    progress.started_at = NOW
+    progress.submitted_at = NOW
+    progress.submit_count = 1
+    session.commit()
+
+
+def fingerprint(session: Session) -> dict[str, list[Any]]:
+    """Every row of every table, to show that a request changed nothing."""
+    session.expire_all()
+    return {
+        table.name: sorted(
+            (
+                tuple(str(v) for v in row)
+                for row in session.execute(text(f'select * from "{table.name}"'))  # noqa: S608
+            ),
+        )
+        for table in Base.metadata.sorted_tables
+    }
+
+
+def facilitator_rules(app: Flask) -> list[Any]:
+    """Every URL rule of the facilitator blueprint."""
+    return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("facilitator.")]
+
+
+def page_csrf(client: FlaskClient, url: str = "/f/") -> str:
+    """A CSRF token of the client's session."""
+    return csrf_from(client.get(url).get_data(as_text=True))
+
+
+def sign_in(client: FlaskClient, email: str = "fac@example.org") -> Any:
+    """Log in through the form (conftest.login) and forget the request-cached CSRF token.
+
+    The test app context outlives requests, so `g` is shared between them; logging in clears
+    the session, and a token cached in `g` would no longer match it.
+    """
+    response = login(client, email)
+    g.pop("csrf_token", None)
+    return response
