@@ -18,6 +18,7 @@ analysis/. Aggregates over fewer than k answers are never stored: a small cell k
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from analysis.consensus import PRESETS, parse_rule
 from analysis.describe import ScaleSpec, describe, histogram
+from analysis.expressions import Expression
 from analysis.pooling import pool
 from analysis.stability import compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
@@ -91,6 +93,18 @@ def _distribution(values: Sequence[float], spec: ScaleSpec, method: str) -> dict
             for b in histogram(array, spec)
         ],
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _rule(text: str) -> Expression:
+    """A parsed consensus rule (rules repeat across every item of a study)."""
+    return parse_rule(text).expression
+
+
+@functools.lru_cache(maxsize=64)
+def _preset_rule(name: str, kind: str) -> Expression:
+    """A preset's rule for a scale kind."""
+    return PRESETS[name].rule(kind).expression
 
 
 def _consensus(study: Study, scale: Scale | None, stats: Mapping[str, Any]) -> dict[str, Any]:

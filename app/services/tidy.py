@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,15 +72,7 @@ def part_value(answer: Answer, part: Part) -> float | None:
     """The number an answer holds for one part (None if absent or 'no answer')."""
     if answer.no_answer:
         return None
-    if not part.part:
-        return answer.value
-    data = answer.value_json or {}
-    if part.kind == QuestionKind.CONDITIONAL:
-        event, _, side = part.part.partition("|")
-        value = (data.get(event) or {}).get(side)
-    else:
-        value = data.get(part.part)
-    return None if value is None else float(value)
+    return _value_of(answer.value, answer.value_json, part)
 
 
 def is_probability_part(part: Part) -> bool:
@@ -88,52 +80,85 @@ def is_probability_part(part: Part) -> bool:
     return part.scale is not None and part.scale.kind == ScaleKind.PROBABILITY
 
 
-def _answer_rows(
-    session: Session, study: Study, rounds: Sequence[Round] | None
-) -> Iterator[tuple[Answer, Participation, Round, Question, Item, int]]:
-    """Current answers of the study joined with what the tidy table needs."""
-    from app.models import ItemVersion
-
-    query = (
-        select(Answer, Participation, Round, Question, Item, ItemVersion.number)
-        .join(Participation, Answer.participation_id == Participation.id)
-        .join(Round, Answer.round_id == Round.id)
-        .join(Question, Answer.question_id == Question.id)
+def _study_questions(session: Session, study: Study) -> dict[int, tuple[Question, str, list[Part]]]:
+    """Every question of the study by id, with its item's key and its parts (one query)."""
+    rows = session.execute(
+        select(Question, Item.key)
         .join(Item, Question.item_id == Item.id)
-        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
-        .where(Round.study_id == study.id, Answer.is_current.is_(True))
-        .order_by(Round.number, Item.position, Question.position, Participation.pseudonym)
+        .where(Item.study_id == study.id)
     )
-    if rounds is not None:
-        query = query.where(Answer.round_id.in_([r.id for r in rounds]))
-    for row in session.execute(query):
-        yield row[0], row[1], row[2], row[3], row[4], row[5]
+    return {question.id: (question, key, question_parts(question)) for question, key in rows}
 
 
 def tidy_answers(
     session: Session, study: Study, rounds: Sequence[Round] | None = None
 ) -> pd.DataFrame:
     """The study's current numeric answers as a tidy DataFrame (TIDY_COLUMNS)."""
-    records: list[dict[str, Any]] = []
-    for answer, participation, round_, question, item, version in _answer_rows(
-        session, study, rounds
-    ):
-        for part in question_parts(question):
+    from app.models import ItemVersion
+
+    questions = _study_questions(session, study)
+    query = (
+        select(
+            Answer.question_id,
+            Answer.value,
+            Answer.value_json,
+            Answer.no_answer,
+            Answer.synthetic,
+            Participation.pseudonym,
+            Participation.group,
+            Round.number,
+            ItemVersion.number,
+        )
+        .join(Participation, Answer.participation_id == Participation.id)
+        .join(Round, Answer.round_id == Round.id)
+        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
+        .where(Round.study_id == study.id, Answer.is_current.is_(True))
+        .order_by(Round.number, Answer.question_id, Participation.pseudonym)
+    )
+    if rounds is not None:
+        query = query.where(Answer.round_id.in_([r.id for r in rounds]))
+    records: list[tuple[Any, ...]] = []
+    for (
+        question_id,
+        value,
+        value_json,
+        no_answer,
+        synthetic,
+        pseudonym,
+        group,
+        number,
+        version,
+    ) in session.execute(query):
+        _question, item_key, parts = questions[question_id]
+        for part in parts:
             records.append(
-                {
-                    "round": round_.number,
-                    "expert": participation.pseudonym,
-                    "group": participation.group,
-                    "item": item.key,
-                    "question": question.key,
-                    "part": part.part,
-                    "value": part_value(answer, part),
-                    "no_answer": answer.no_answer,
-                    "item_version": version,
-                    "synthetic": answer.synthetic,
-                }
+                (
+                    number,
+                    pseudonym,
+                    group,
+                    item_key,
+                    part.question_key,
+                    part.part,
+                    None if no_answer else _value_of(value, value_json, part),
+                    no_answer,
+                    version,
+                    synthetic,
+                )
             )
     return pd.DataFrame.from_records(records, columns=list(TIDY_COLUMNS))
+
+
+def _value_of(value: float | None, value_json: dict[str, Any] | None, part: Part) -> float | None:
+    """The number an answer's stored fields hold for one part."""
+    if not part.part:
+        return value
+    data = value_json or {}
+    if part.kind == QuestionKind.CONDITIONAL:
+        event, _, side = part.part.partition("|")
+        found = (data.get(event) or {}).get(side)
+    else:
+        found = data.get(part.part)
+    return None if found is None else float(found)
 
 
 def reasons(
