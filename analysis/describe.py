@@ -544,8 +544,18 @@ def describe_long(
     values = values[answered]
     row_labels = frame.index.to_numpy()
 
-    # scale of each answer, by question
-    question_codes, questions = pd.factorize(frame["question"], sort=False)
+    # one factorisation per key column, sorted, so that combined codes order like the keys
+    key_codes: list[IntArray] = []
+    key_values: list[pd.Index] = []
+    for key in keys:
+        codes_k, uniques_k = pd.factorize(frame[key], sort=True)
+        if (codes_k < 0).any():
+            label = row_labels[int(np.flatnonzero(codes_k < 0)[0])]
+            raise InputError(f"row {label}: missing {key}")
+        key_codes.append(codes_k.astype(np.int64))
+        key_values.append(pd.Index(uniques_k))
+    questions = key_values[keys.index("question")]
+    question_codes = key_codes[keys.index("question")]
     unknown = [str(q) for q in questions if str(q) not in scales]
     if unknown:
         raise InputError(
@@ -556,22 +566,16 @@ def describe_long(
         mask = question_codes == index
         _check_on_scale(values[mask], scale, row_labels[mask])
 
-    grouped = frame.groupby(keys, sort=True, observed=True, dropna=False)
-    codes = grouped.ngroup().to_numpy().astype(np.intp)
-    cells = grouped.size()
-    key_frame = cells.index.to_frame(index=False)
-    n_groups = len(key_frame)
+    codes, cell_keys = _cell_codes(key_codes, [len(v) for v in key_values])
+    n_groups = len(cell_keys)
+    key_frame = pd.DataFrame(
+        {key: key_values[i].take(cell_keys[:, i]) for i, key in enumerate(keys)}
+    )
+    _check_no_repeats(frame, keys, codes, n_groups)
 
-    _check_no_repeats(frame, keys, codes)
-
-    order = np.lexsort((values, codes))
-    sorted_values = values[order]
-    sorted_codes = codes[order]
+    sorted_values, sorted_codes = _sort_within_cells(values, codes, n_groups)
     counts = np.bincount(codes, minlength=n_groups).astype(np.intp)
-    # each cell's question is the question of any of its answers
-    first_row = np.zeros(n_groups, dtype=np.intp)
-    first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    scale_index = question_codes[first_row].astype(np.intp)
+    scale_index = cell_keys[:, keys.index("question")].astype(np.intp)
 
     table = _grouped_stats(
         sorted_values,
@@ -610,15 +614,64 @@ def _numeric_values(column: pd.Series) -> FloatArray:
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _check_no_repeats(frame: pd.DataFrame, keys: list[str], codes: IntArray) -> None:
+def _sort_within_cells(
+    values: FloatArray, codes: IntArray, n_groups: int
+) -> tuple[FloatArray, IntArray]:
+    """Values ordered by cell, ascending within each cell, and the cell of each.
+
+    Rating scales have few distinct values, so a counting sort over (cell, value) bins does it
+    in linear time; many distinct values fall back to a comparison sort.
+    """
+    level_codes, levels = pd.factorize(values, sort=True)
+    n_levels = len(levels)
+    if n_groups * n_levels <= 4 * len(values) + 1_000_000:
+        bins = codes.astype(np.int64) * n_levels + level_codes
+        per_bin = np.bincount(bins, minlength=n_groups * n_levels)
+        sorted_values = np.repeat(np.tile(np.asarray(levels, dtype=np.float64), n_groups), per_bin)
+        sorted_codes = np.repeat(np.repeat(np.arange(n_groups, dtype=np.intp), n_levels), per_bin)
+        return sorted_values, sorted_codes
+    by_value = np.argsort(values, kind="quicksort")
+    code_dtype = np.int16 if n_groups <= np.iinfo(np.int16).max else np.int64
+    # a stable sort by cell keeps the value order within cells (radix sort for int16)
+    order = by_value[np.argsort(codes[by_value].astype(code_dtype), kind="stable")]
+    return values[order], codes[order]
+
+
+def _cell_codes(key_codes: list[IntArray], sizes: list[int]) -> tuple[IntArray, IntArray]:
+    """Dense cell code of every row (in key order) and each cell's per-key codes."""
+    combined = np.zeros(len(key_codes[0]), dtype=np.int64)
+    for codes_k, size in zip(key_codes, sizes, strict=True):
+        combined = combined * size + codes_k
+    space = math.prod(sizes)
+    if space <= 4 * len(combined) + 1_000_000:
+        # few possible cells: a lookup table instead of a sort
+        present = np.bincount(combined, minlength=space) > 0
+        dense = np.cumsum(present) - 1
+        cells = np.flatnonzero(present)
+        codes = dense[combined]
+    else:
+        cells, codes = np.unique(combined, return_inverse=True)
+    per_key = np.empty((len(cells), len(sizes)), dtype=np.int64)
+    rest = cells.astype(np.int64)
+    for i in range(len(sizes) - 1, -1, -1):
+        rest, per_key[:, i] = np.divmod(rest, sizes[i])
+    return codes.astype(np.intp), per_key
+
+
+def _check_no_repeats(frame: pd.DataFrame, keys: list[str], codes: IntArray, n_groups: int) -> None:
     """InputError when one expert answers the same cell twice (the latest answer must be chosen
     before analysis)."""
-    expert_codes = pd.factorize(frame["expert"])[0].astype(np.int64)
-    cell_expert = codes.astype(np.int64) * (int(expert_codes.max(initial=0)) + 1) + expert_codes
-    unique, seen = np.unique(cell_expert, return_counts=True)
-    if (seen > 1).any():
-        repeat = unique[np.flatnonzero(seen > 1)[0]]
-        rows = np.flatnonzero(cell_expert == repeat)
+    expert_codes, experts = pd.factorize(frame["expert"])
+    cell_expert = codes.astype(np.int64) * max(len(experts), 1) + expert_codes
+    space = n_groups * max(len(experts), 1)
+    if space <= 4 * len(cell_expert) + 1_000_000:
+        seen = np.bincount(cell_expert, minlength=space)
+        repeated = np.flatnonzero(seen > 1)
+    else:
+        unique, counts = np.unique(cell_expert, return_counts=True)
+        repeated = unique[counts > 1]
+    if len(repeated):
+        rows = np.flatnonzero(cell_expert == repeated[0])
         labels = frame.index.to_numpy()[rows[:2]]
         first = frame.iloc[rows[0]]
         cell = ", ".join(f"{key}={first[key]}" for key in keys)
