@@ -397,7 +397,7 @@ def run_cooke(args: argparse.Namespace) -> None:
             "calibration": scores.calibration,
             "information_total": scores.information_total,
             "information_seed": scores.information_seed,
-            "seeds_answered": scores.seeds_answered,
+            "seeds_answered": pd.array(scores.seeds_answered, dtype="Int64"),
             "combined_score": scores.combined_score,
             "weight_in_dm" if args.weights != "item" else "mean_item_weight_in_dm": in_dm,
         }
