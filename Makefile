@@ -18,9 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) translations
 
+# Compile the catalogs (.mo files are not committed). `make translations UPDATE=1` first
+# extracts the texts again (babel.cfg) and merges them into the fa and ru catalogs.
+BABEL_KEYWORDS := -k _ -k gettext -k ngettext:1,2 -k lazy_gettext -k _l -k N_
 translations: $(STAMP)
+	@if [ -n "$(UPDATE)" ]; then \
+		$(BIN)/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file --sort-output --no-wrap \
+			--project delphi-platform --copyright-holder "Delphi platform contributors" \
+			-o app/translations/messages.pot . && \
+		$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --no-wrap --ignore-obsolete; fi
 	@if ls app/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
-		$(BIN)/pybabel compile -q -d app/translations; fi
+		$(BIN)/pybabel -q compile -d app/translations; fi
 
 instance/.demo-loaded: $(STAMP)
 	mkdir -p instance

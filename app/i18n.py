@@ -1,11 +1,24 @@
-"""Language selection and text direction."""
+"""Language selection, text direction, the languages' own digits, and translated service messages."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from babel import Locale
 from flask import current_app, g, request, session
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from app.messages import Message
 
 #: languages written right to left
 RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur"})
+
+#: digits of the numbering systems our languages use by default (CLDR names)
+NATIVE_DIGITS = {"arabext": "۰۱۲۳۴۵۶۷۸۹", "arab": "٠١٢٣٤٥٦٧٨٩"}
+
+#: message parameters that echo what the expert typed: shown exactly as typed
+VERBATIM_PARAMETERS = frozenset({"typed"})
 
 
 def select_locale() -> str:
@@ -23,3 +36,42 @@ def select_locale() -> str:
 def text_direction(language: str) -> str:
     """'rtl' for right-to-left languages, else 'ltr'."""
     return "rtl" if language.split("_")[0] in RTL_LANGUAGES else "ltr"
+
+
+def request_language() -> str:
+    """The language code of this request (the app's default outside a request)."""
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def _digit_table(language: str) -> dict[int, int] | None:
+    """A str.translate table from ASCII digits to the language's own digits, if it has others."""
+    try:
+        system = Locale.parse(language).default_numbering_system
+    except (ValueError, TypeError, AttributeError):
+        return None
+    digits = NATIVE_DIGITS.get(str(system))
+    return str.maketrans("0123456789", digits) if digits else None
+
+
+def localise_digits(text: Any, language: str | None = None) -> str:
+    """`text` with ASCII digits written in the language's own digits (Persian: ۰۱۲...)."""
+    table = _digit_table(language or request_language())
+    return str(text).translate(table) if table else str(text)
+
+
+def render_message(message: object) -> str:
+    """A service's message in the request's language, numbers in the language's digits.
+
+    What the expert typed (the `typed` parameter) is shown back unchanged."""
+    if not isinstance(message, Message):
+        return str(message)
+    params = {
+        key: value if key in VERBATIM_PARAMETERS else localise_digits(value)
+        for key, value in message.params.items()
+    }
+    template = str(_(message.template))
+    try:
+        # always format, so that "%%" becomes "%" also in messages without parameters
+        return template % params
+    except (KeyError, TypeError, ValueError):
+        return template

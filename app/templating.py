@@ -1,23 +1,31 @@
-"""Template helpers: texts in the current language, direction, numbers and dates."""
+"""Template helpers: texts in the current language, direction, numbers, dates and charts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from babel.numbers import format_decimal
-from flask import Flask, current_app
-from flask_babel import format_datetime, get_locale
+import jdatetime
+from babel import Locale
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal, get_minus_sign_symbol, get_plus_sign_symbol
+from flask import Flask
+from flask_babel import get_timezone, ngettext
+from flask_babel import gettext as _
 
-from app.i18n import text_direction
+from app.i18n import localise_digits, request_language, text_direction
 
 #: native names of the languages we ship, for the language switch
 LANGUAGE_NAMES = {"en": "English", "fa": "فارسی", "ru": "Русский"}
 
+#: units written as a percent sign (the locale decides spacing and the sign itself)
+PERCENT_UNITS = frozenset({"%", "٪"})
+
 
 def current_language() -> str:
     """The language code of this request."""
-    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+    return request_language()
 
 
 def translated(texts: dict[str, str] | None, fallback: str | None = None) -> str:
@@ -33,26 +41,267 @@ def translated(texts: dict[str, str] | None, fallback: str | None = None) -> str
     )
 
 
-def number(value: Any, digits: int = 1) -> str:
-    """A number in the locale's form (Persian digits in Persian), at most `digits` decimals."""
+def number(value: Any, digits: int = 1, signed: bool = False) -> str:
+    """A number in the locale's form (Persian digits in Persian), at most `digits` decimals.
+
+    `signed` writes a plus sign before positive numbers (bipolar scales: +2)."""
     if value is None:
         return "–"
+    language = current_language()
     pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    number_value = float(value)
+    if number_value == 0:
+        number_value = 0.0  # never "-0"
+    text = format_decimal(
+        abs(number_value), format=pattern, locale=language, numbering_system="default"
+    )
+    text = localise_digits(text, language)
+    rounded_zero = text.strip("0۰٠.,٫٬ ") == ""
+    if number_value < 0 and not rounded_zero:
+        text = get_minus_sign_symbol(language, numbering_system="default") + text
+    elif signed and number_value > 0 and not rounded_zero:
+        text = get_plus_sign_symbol(language, numbering_system="default") + text
+    return text
+
+
+def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -> str:
+    """A number with its unit in the locale's form: '40%' in English, '40 %' in Russian,
+    '۴۰٪' in Persian; other units follow after a no-break space."""
+    text = number(value, digits, signed)
+    if value is None or not unit:
+        return text
+    language = current_language()
+    if unit.strip() in PERCENT_UNITS:
+        symbols = Locale.parse(language).number_symbols
+        system = str(Locale.parse(language).default_numbering_system)
+        sign = symbols.get(system, symbols.get("latn", {})).get("percentSign", "%")
+        pattern = Locale.parse(language).percent_formats[None].pattern
+        spaced = "\xa0%" in pattern or " %" in pattern
+        return text + ("\xa0" if spaced else "") + str(sign)
+    return f"{text}\xa0{unit}"
+
+
+def number_range(low: Any, high: Any, unit: str = "", digits: int = 1, signed: bool = False) -> str:
+    """'20% to 40%' in the locale's words and digits."""
     return str(
-        format_decimal(value, format=pattern, locale=current_language(), numbering_system="default")
+        _(
+            "%(low)s to %(high)s",
+            low=measure(low, unit, digits, signed),
+            high=measure(high, unit, digits, signed),
+        )
     )
 
 
+def _as_utc(value: datetime) -> datetime:
+    """Naive datetimes from the database are UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def persian_date(value: datetime) -> str:
+    """A date in the Solar Hijri calendar with Persian digits: '۲۳ اسفند ۱۴۰۴'."""
+    day = jdatetime.date.fromgregorian(date=value.date())
+    month = jdatetime.date.j_months_fa[day.month - 1]
+    return localise_digits(f"{day.day} {month} {day.year}", "fa")
+
+
 def when(value: datetime | None, style: str = "medium") -> str:
-    """A timestamp in the locale's form."""
-    return "–" if value is None else str(format_datetime(value, style))
+    """A moment in the locale's form, in the platform's time zone (UTC unless configured).
+
+    Templates name the time zone where it matters. style "date" gives the date only. Persian
+    uses the Solar Hijri calendar, with the Gregorian date in brackets (the facilitators and the
+    other experts use it)."""
+    if value is None:
+        return "–"
+    language = current_language()
+    zone = get_timezone()
+    moment = _as_utc(value).astimezone(zone)
+    gregorian = localise_digits(format_date(moment, "long", locale=language), language)
+    date = f"{persian_date(moment)} ({gregorian})" if language == "fa" else gregorian
+    if style == "date":
+        return date
+    time = localise_digits(format_time(moment, "HH:mm", locale=language), language)
+    return str(_("%(date)s, %(time)s", date=date, time=time))
+
+
+# ---------------------------------------------------------------- feedback histogram
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    """One bar of a histogram: where it is drawn and what it stands for."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    count: int
+    label: str  #: the answers it counts, in the locale's words ("20% to 30%", "+2")
+    own: bool  #: the expert's own answer falls in it
+
+
+@dataclass(frozen=True)
+class ChartTick:
+    """A label under the axis."""
+
+    x: float
+    text: str
+    anchor: str  #: SVG text-anchor: start, middle or end (the chart is drawn left to right)
+
+
+@dataclass
+class HistogramChart:
+    """A feedback histogram laid out for SVG, in the reading direction of the page.
+
+    In right-to-left languages the scale runs from right to left, like the answer chips,
+    the progress bars and the text around it; the numbers under the axis say which end is
+    which, so the direction is never left to colour or guesswork."""
+
+    width: int
+    plot_top: float
+    plot_bottom: float
+    height: int
+    bars: list[ChartBar] = field(default_factory=list)
+    ticks: list[ChartTick] = field(default_factory=list)
+    iqr: tuple[float, float] | None = None  #: x and width of the shaded middle half
+    median_x: float | None = None
+    own_x: float | None = None  #: where the marker of the expert's own answer points
+    low_label: str = ""  #: text for the scale's low end (Likert labels), shown beside the chart
+    high_label: str = ""
+    point_bins: bool = False
+
+    @property
+    def own_marker(self) -> str:
+        """SVG points of the downward triangle above the expert's own answer."""
+        if self.own_x is None:
+            return ""
+        x, top = self.own_x, self.plot_top
+        return f"{x - 5:.1f},{top - 9:.1f} {x + 5:.1f},{top - 9:.1f} {x:.1f},{top - 1:.1f}"
+
+
+def histogram_chart(
+    part: Any, scale: Any = None, unit: str = "", direction: str | None = None
+) -> HistogramChart | None:
+    """Lay out the histogram of one question part's feedback (a PartFeedback) as an SVG chart.
+
+    Geometry only: the counts, quartiles and median come from the frozen snapshot."""
+    bins = list(getattr(part, "histogram", None) or [])
+    if not bins:
+        return None
+    rtl = (direction or text_direction(current_language())) == "rtl"
+    bipolar = bool(getattr(scale, "bipolar", False))
+    width, margin, plot_top, plot_bottom = 320, 14, 14.0, 96.0
+    chart = HistogramChart(width=width, plot_top=plot_top, plot_bottom=plot_bottom, height=116)
+    lows = [float(b["low"]) for b in bins]
+    highs = [float(b["high"]) for b in bins]
+    chart.point_bins = all(lo == hi for lo, hi in zip(lows, highs, strict=True))
+    half = ((lows[1] - lows[0]) / 2 if len(bins) > 1 else 0.5) if chart.point_bins else 0.0
+    low, high = lows[0] - half, highs[-1] + half
+    span = (high - low) or 1.0
+    plot_width = width - 2 * margin
+
+    def x_of(value: float) -> float:
+        share = min(1.0, max(0.0, (value - low) / span))
+        return margin + (1 - share if rtl else share) * plot_width
+
+    tallest = max((int(b["count"]) for b in bins), default=0) or 1
+    own = getattr(part, "own", None)
+    for index, (b, lo, hi) in enumerate(zip(bins, lows, highs, strict=True)):
+        count = int(b["count"])
+        if chart.point_bins:
+            left, right = sorted((x_of(lo - half), x_of(lo + half)))
+            is_own = own is not None and abs(float(own) - lo) < 1e-9
+            label = number(lo, 2, signed=bipolar)
+            label = measure(lo, unit, 2, signed=bipolar) if unit else label
+        else:
+            left, right = sorted((x_of(lo), x_of(hi)))
+            last = index == len(bins) - 1
+            is_own = own is not None and lo <= float(own) and (float(own) < hi or last)
+            label = number_range(lo, hi, unit)
+        bar_height = count / tallest * (plot_bottom - plot_top - 4)
+        chart.bars.append(
+            ChartBar(
+                x=round(left + 1, 1),
+                y=round(plot_bottom - bar_height, 1),
+                width=round(max(right - left - 2, 1), 1),
+                height=round(bar_height, 1),
+                count=count,
+                label=label,
+                own=is_own,
+            )
+        )
+    q1, q3 = getattr(part, "q1", None), getattr(part, "q3", None)
+    if q1 is not None and q3 is not None:
+        left, right = sorted((x_of(float(q1)), x_of(float(q3))))
+        chart.iqr = (round(left, 1), round(max(right - left, 2.0), 1))
+    median = getattr(part, "median", None)
+    if median is not None:
+        chart.median_x = round(x_of(float(median)), 1)
+    if own is not None:
+        chart.own_x = round(x_of(float(own)), 1)
+    chart.ticks = _ticks(chart, lows, highs, unit, bipolar, x_of)
+    labels = dict(getattr(scale, "labels", None) or {})
+    if chart.point_bins and labels:
+        chart.low_label = translated(labels.get(_point_key(lows[0])))
+        chart.high_label = translated(labels.get(_point_key(lows[-1])))
+    return chart
+
+
+def _point_key(value: float) -> str:
+    """A scale point as the key of its label ("-3", "0.5")."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _ticks(
+    chart: HistogramChart,
+    lows: list[float],
+    highs: list[float],
+    unit: str,
+    bipolar: bool,
+    x_of: Any,
+) -> list[ChartTick]:
+    """Axis labels: every point of a Likert scale, else both ends and the middle."""
+    if chart.point_bins:
+        return [
+            ChartTick(round(x_of(point), 1), measure(point, unit, 2, signed=bipolar), "middle")
+            for point in lows
+        ]
+    low, high = lows[0], highs[-1]
+    middle = (low + high) / 2
+    digits = 0 if all(float(v).is_integer() for v in (low, middle, high)) else 1
+    ticks = []
+    for value in (low, middle, high):
+        x = round(x_of(value), 1)
+        # the end labels are anchored inwards so that they stay inside the chart
+        anchor = "middle" if value == middle else ("start" if x < chart.width / 2 else "end")
+        ticks.append(ChartTick(x, measure(value, unit, digits), anchor))
+    return ticks
+
+
+def chart_description(chart: HistogramChart) -> str:
+    """The chart's text alternative: every bar's answers and count, in order from the low end."""
+    parts = [
+        ngettext(
+            "%(answer)s: %(num)s expert",
+            "%(answer)s: %(num)s experts",
+            bar.count,
+            answer=bar.label,
+            num=number(bar.count, 0),
+        )
+        for bar in chart.bars
+    ]
+    return str(_("Distribution of the panel's answers")) + ": " + "; ".join(parts)
 
 
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters["tr"] = translated
     app.jinja_env.filters["num"] = number
+    app.jinja_env.filters["measure"] = measure
+    app.jinja_env.filters["digits"] = localise_digits
     app.jinja_env.filters["when"] = when
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["text_direction"] = lambda: text_direction(current_language())
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["number_range"] = number_range
+    app.jinja_env.globals["histogram_chart"] = histogram_chart
+    app.jinja_env.globals["chart_description"] = chart_description

@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from app.definitions.model import QuestionKind
+from app.i18n import localise_digits
 from app.models import Answer, Question, RoundItem
 from app.services.tidy import TREND_IMPACT_PARTS, question_parts
 from app.templating import number, translated
@@ -212,7 +213,7 @@ def part_label(question: Question, part: str) -> str:
     if kind is QuestionKind.QUANTILES:
         return _("%(p)s %% estimate", p=number(float(part), 0))
     if kind is QuestionKind.PROBABILITY:
-        return _("By %(year)s", year=part)
+        return _("By %(year)s", year=localise_digits(part))
     if kind is QuestionKind.TREND_IMPACT and part in TREND_IMPACT_PARTS:
         return str(TREND_IMPACT_LABELS[part])
     return part

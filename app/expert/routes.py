@@ -31,7 +31,7 @@ from app.database import atomic
 from app.errors import problem
 from app.expert.forms import RoundForm, build_round_form, part_label, payload_for, question_fields
 from app.extensions import db
-from app.messages import render
+from app.i18n import render_message
 from app.models import (
     ConflictError,
     Item,
@@ -58,7 +58,7 @@ bp = Blueprint("expert", __name__, url_prefix="/e")
 
 def translated_errors(error: ValidationError) -> dict[str, list[str]]:
     """A ValidationError's messages per field, in the expert's language."""
-    return {key: [render(m, _) for m in messages] for key, messages in error.errors.items()}
+    return {key: [render_message(m) for m in messages] for key, messages in error.errors.items()}
 
 
 class ConsentForm(FlaskForm):
