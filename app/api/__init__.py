@@ -1,0 +1,39 @@
+"""The JSON API under /api/v1, described by an OpenAPI 3 document generated from the code.
+
+Facilitators send `Authorization: Bearer dlp_...` (an API key from their account page);
+experts send their private link's token in `X-Expert-Token`. Errors are RFC 9457 problem
+details. Resources live in `routes_*.py`, request and response bodies in `schemas.py`, the
+credentials in `auth.py`; see README.md in this folder.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Blueprint
+
+API_PREFIX = "/api/v1"
+
+#: every API resource hangs on this blueprint; `register_api` binds it to an app
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX, description="Delphi platform API")
+
+
+def register_api(app: Flask) -> None:
+    """Serve the API and its OpenAPI document; exempt it from CSRF (no cookies are used)."""
+    # importing these modules attaches the routes, error handlers and rate limits to bp
+    from app.api import (  # noqa: F401
+        auth,
+        problems,
+        routes_expert,
+        routes_panel,
+        routes_results,
+        routes_rounds,
+        routes_studies,
+    )
+    from app.api.openapi import configure_openapi
+    from app.extensions import api, csrf
+
+    configure_openapi(app)
+    api.init_app(app)
+    api.register_blueprint(bp)
+    api.add_security_schemes()
+    csrf.exempt(bp)

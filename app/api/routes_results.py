@@ -1,0 +1,292 @@
+"""Results of closed rounds, read from their frozen snapshots (never recomputed from answers),
+and the study's scenario ranking and trend impact analysis over the final estimates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+from marshmallow import Schema, fields, validate
+
+from app.api import bp
+from app.api.auth import errors, facilitator_auth, study_of
+from app.api.problems import ProblemError
+from app.api.schemas import (
+    ConsensusTableSchema,
+    PooledTableSchema,
+    RoundResultsSchema,
+    ScenarioResultsSchema,
+    StabilityTableSchema,
+    TrendImpactSchema,
+)
+from app.extensions import db
+from app.messages import render
+from app.models import Round, RoundState, Snapshot, Study
+from app.services import results as results_service
+from app.services import rounds as round_service
+
+TAGS = ["results"]
+
+
+def _closed(study: Study, number: int) -> tuple[Round, Snapshot]:
+    """A closed round of the study and its snapshot, or a problem (404 / 409)."""
+    round_ = round_service.round_for(db.session, study, number)
+    snapshot = round_.snapshot
+    if round_.state != RoundState.CLOSED or snapshot is None:
+        raise ProblemError(
+            409,
+            _("Not possible now"),
+            _(
+                "Round %(n)s is %(state)s; its results exist once it closes.",
+                n=number,
+                state=round_.state,
+            ),
+        )
+    return round_, snapshot
+
+
+def _item_entries(round_: Round, data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The snapshot's items in the round's order (JSON objects do not keep order everywhere)."""
+    entries = data.get("items", {})
+    for round_item in round_.items:
+        key = round_item.item.key
+        if key in entries:
+            yield key, entries[key]
+
+
+def _parts(question: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A question's parts in their natural order (years and quantiles as numbers)."""
+
+    def order(name: str) -> tuple[int, float, str]:
+        try:
+            return (0, float(name), name)
+        except ValueError:
+            return (1, 0.0, name)
+
+    parts = question.get("parts", {})
+    for name in sorted(parts, key=order):
+        yield name, parts[name]
+
+
+def _groups(part: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Per-group statistics as a list (suppressed groups keep only their name)."""
+    groups = part.get("groups")
+    if not groups:
+        return None
+    return [
+        {
+            "group": name,
+            "suppressed": bool(entry.get("suppressed", True)),
+            "n": entry.get("n"),
+            "stats": entry.get("stats"),
+            "histogram": entry.get("histogram"),
+        }
+        for name, entry in sorted(groups.items())
+    ]
+
+
+def _part_result(name: str, part: Mapping[str, Any]) -> dict[str, Any]:
+    """One part's frozen statistics."""
+    return {
+        "part": name,
+        "suppressed": bool(part.get("suppressed", True)),
+        "n": part.get("n"),
+        "stats": part.get("stats"),
+        "histogram": part.get("histogram"),
+        "consensus": part.get("consensus"),
+        "pooled": part.get("pooled"),
+        "stability": part.get("stability"),
+        "groups": _groups(part),
+    }
+
+
+def _questions(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """An item's questions in key order."""
+    questions = entry.get("questions", {})
+    for key in sorted(questions):
+        yield key, questions[key]
+
+
+def _results(round_: Round, snapshot: Snapshot) -> dict[str, Any]:
+    """The whole snapshot, as lists in a stable order."""
+    data = snapshot.data
+    items = []
+    for key, entry in _item_entries(round_, data):
+        items.append(
+            {
+                "key": key,
+                "item_id": entry["item_id"],
+                "version": entry["version"],
+                "respondents": entry.get("respondents"),
+                "questions": [
+                    {
+                        "key": q_key,
+                        "kind": question["kind"],
+                        "scale": question.get("scale"),
+                        "no_answer": question.get("no_answer"),
+                        "parts": [_part_result(n, p) for n, p in _parts(question)],
+                    }
+                    for q_key, question in _questions(entry)
+                ],
+                "reasons": list(entry.get("reasons", [])),
+                "reasons_withheld": bool(entry.get("reasons_withheld")),
+            }
+        )
+    return {
+        "round": round_.number,
+        "closed_at": round_.closed_at,
+        "k": data["k"],
+        "k_comments": data["k_comments"],
+        "quantile_method": data["quantile_method"],
+        "consensus_rule": data["consensus_rule"],
+        "stability_rule": data["stability_rule"],
+        "previous_round": data.get("previous_round"),
+        "respondents": data["respondents"],
+        "answer_count": snapshot.answer_count,
+        "items": items,
+    }
+
+
+def _rows(round_: Round, snapshot: Snapshot) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(item, question, part, part data) for every numeric part in the snapshot."""
+    for key, entry in _item_entries(round_, snapshot.data):
+        for q_key, question in _questions(entry):
+            for name, part in _parts(question):
+                yield key, q_key, name, {**part, "question_kind": question.get("kind")}
+
+
+#: question kinds without a consensus rule (their spread is reported, not judged)
+_NO_CONSENSUS_KINDS = {"quantiles", "trend_impact"}
+
+
+ROUND_PATH = "/studies/<int:study_id>/rounds/<int:number>"
+
+
+@bp.route(f"{ROUND_PATH}/results", methods=["GET"], tags=TAGS, endpoint="round_results")
+@bp.response(200, RoundResultsSchema)
+@errors(409)
+@facilitator_auth
+def round_results(study_id: int, number: int) -> Any:
+    """Item statistics of a closed round: per question part, overall and by group (k-suppressed),
+    with consensus, stability, pooled probabilities and the anonymous reasons."""
+    round_, snapshot = _closed(study_of(study_id), number)
+    return _results(round_, snapshot)
+
+
+@bp.route(f"{ROUND_PATH}/consensus", methods=["GET"], tags=TAGS, endpoint="round_consensus")
+@bp.response(200, ConsensusTableSchema)
+@errors(409)
+@facilitator_auth
+def round_consensus(study_id: int, number: int) -> Any:
+    """Consensus verdicts of a closed round: the pre-registered rule and the comparison presets."""
+    round_, snapshot = _closed(study_of(study_id), number)
+    rows = []
+    for item, question, part, data in _rows(round_, snapshot):
+        if data["question_kind"] in _NO_CONSENSUS_KINDS:
+            continue
+        consensus = data.get("consensus")
+        rows.append(
+            {
+                "item": item,
+                "question": question,
+                "part": part,
+                "n": data.get("n"),
+                "rule": consensus.get("rule") if consensus else None,
+                "reached": consensus.get("reached") if consensus else None,
+                "presets": dict(consensus.get("presets", {})) if consensus else {},
+            }
+        )
+    return {"round": round_.number, "rule": snapshot.data["consensus_rule"], "rows": rows}
+
+
+@bp.route(f"{ROUND_PATH}/stability", methods=["GET"], tags=TAGS, endpoint="round_stability")
+@bp.response(200, StabilityTableSchema)
+@errors(409)
+@facilitator_auth
+def round_stability(study_id: int, number: int) -> Any:
+    """How answers moved since the previous round (parts with at least k paired answers)."""
+    round_, snapshot = _closed(study_of(study_id), number)
+    rows = [
+        {"item": item, "question": question, "part": part, **data["stability"]}
+        for item, question, part, data in _rows(round_, snapshot)
+        if data.get("stability")
+    ]
+    return {
+        "round": round_.number,
+        "previous_round": snapshot.data.get("previous_round"),
+        "rule": snapshot.data["stability_rule"],
+        "rows": rows,
+    }
+
+
+@bp.route(f"{ROUND_PATH}/pooled", methods=["GET"], tags=TAGS, endpoint="round_pooled")
+@bp.response(200, PooledTableSchema)
+@errors(409)
+@facilitator_auth
+def round_pooled(study_id: int, number: int) -> Any:
+    """Pooled probabilities (percent) of a closed round: log-odds, linear and median pooling."""
+    round_, snapshot = _closed(study_of(study_id), number)
+    rows = [
+        {"item": item, "question": question, "part": part, "n": data["n"], **data["pooled"]}
+        for item, question, part, data in _rows(round_, snapshot)
+        if data.get("pooled") and data.get("n") is not None
+    ]
+    return {"round": round_.number, "rows": rows}
+
+
+class AnalysisQuerySchema(Schema):
+    """Which closed round to analyse (default: all closed rounds), and the random seed."""
+
+    round = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Use closed rounds up to this one (default: all)"},
+    )
+    seed = fields.Integer(
+        load_default=results_service.DEFAULT_SEED,
+        validate=validate.Range(min=0, max=2**31 - 1),
+        metadata={"description": "Seed of every random procedure (results are reproducible)"},
+    )
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities (anywhere inside) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+@bp.route("/studies/<int:study_id>/scenarios", methods=["GET"], tags=TAGS, endpoint="scenarios")
+@bp.response(200, ScenarioResultsSchema)
+@facilitator_auth
+@bp.arguments(AnalysisQuerySchema, location="query")
+def scenarios(query: dict[str, Any], study_id: int) -> Any:
+    """Scenario probabilities from the final pooled estimates: the most likely scenarios under
+    SMIC (with bounds), maximum entropy and cross-impact simulation, and the named scenarios."""
+    study = study_of(study_id)
+    result = results_service.scenario_results(db.session, study, query["round"], seed=query["seed"])
+    body = _finite(result.as_dict())
+    body["notes"] = [render(note, _) for note in result.notes]
+    return body
+
+
+@bp.route("/studies/<int:study_id>/tia", methods=["GET"], tags=TAGS, endpoint="trend_impacts")
+@bp.response(200, TrendImpactSchema(many=True))
+@facilitator_auth
+@bp.arguments(AnalysisQuerySchema, location="query")
+def trend_impacts(query: dict[str, Any], study_id: int) -> Any:
+    """Trend impact analysis of every trend: baseline, the events' impacts and the forecast band."""
+    study = study_of(study_id)
+    found = results_service.tia_results(db.session, study, query["round"], seed=query["seed"])
+    bodies = []
+    for trend in found:
+        body = _finite(trend.as_dict())
+        body["notes"] = [render(note, _) for note in trend.notes]
+        bodies.append(body)
+    return bodies
