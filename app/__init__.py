@@ -107,6 +107,7 @@ def configure_auth(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """One blueprint per audience."""
     from app.account.routes import bp as account_bp
+    from app.api import register_api
     from app.expert.routes import bp as expert_bp
     from app.facilitator.routes import bp as facilitator_bp
     from app.public.routes import bp as public_bp
@@ -115,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(facilitator_bp)
     app.register_blueprint(expert_bp)
+    register_api(app)  # the JSON API and its OpenAPI document; token-authenticated, no CSRF
 
 
 def register_cli(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
+from app.api.openapi import ProblemApi
 from app.models import Base
 
 #: models are plain SQLAlchemy classes on Base; Flask-SQLAlchemy only manages engine and session
@@ -19,3 +20,5 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
+#: flask-smorest: the JSON API's OpenAPI document, with problem-details errors
+api = ProblemApi()

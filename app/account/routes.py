@@ -6,13 +6,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectMultipleField, StringField, widgets
+from wtforms.validators import DataRequired, Length
 
 from app.account.forms import LoginForm, PasswordForm
 from app.auth import facilitator, facilitator_required, log_in, log_out
 from app.database import atomic
 from app.extensions import db, limiter
 from app.models import ValidationError, utcnow
-from app.services import accounts
+from app.services import accounts, api_keys
+from app.services import studies as study_service
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -80,3 +85,88 @@ def password() -> Any:
         return redirect(url_for("account.login"), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("account/password.html", form=form), status
+
+
+# API keys (for the JSON API): made here, shown once, stored hashed, revocable.
+
+
+class ApiKeyForm(FlaskForm):
+    """A new API key: a name, and all the user's studies or only some."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    scope = RadioField(
+        _l("The key may act on"),
+        choices=[("all", _l("All my studies")), ("some", _l("Only the studies ticked below"))],
+        default="all",
+    )
+    studies = SelectMultipleField(
+        _l("Studies"),
+        coerce=int,
+        option_widget=widgets.CheckboxInput(),
+        widget=widgets.ListWidget(prefix_label=False),
+    )
+
+
+class RevokeKeyForm(FlaskForm):
+    """The revoke button (CSRF token only; CSRFProtect checks it before the view runs)."""
+
+
+def _api_keys_page(form: ApiKeyForm, status: int = 200) -> Any:
+    """The API keys page: the user's keys and the form for a new one."""
+    user = facilitator()
+    studies = {s.id: s for s in study_service.studies_for(db.session, user)}
+    return render_template(
+        "account/api_keys.html",
+        form=form,
+        keys=api_keys.keys_of(db.session, user),
+        studies=studies,
+        revoke_form=RevokeKeyForm(),
+    ), status
+
+
+def _key_form() -> ApiKeyForm:
+    """The new-key form, with the user's studies to choose from."""
+    form = ApiKeyForm()
+    form.studies.choices = [
+        (s.id, s.text("title", s.default_language))
+        for s in study_service.studies_for(db.session, facilitator())
+    ]
+    return form
+
+
+@bp.get("/api-keys")
+@facilitator_required
+def api_keys_list() -> Any:
+    """The user's API keys and the form to make one."""
+    return _api_keys_page(_key_form())
+
+
+@bp.post("/api-keys")
+@facilitator_required
+@atomic
+def api_keys_create() -> Any:
+    """Make a key and show it once (only its hash is stored)."""
+    form = _key_form()
+    if not form.validate_on_submit():
+        return _api_keys_page(form, 422)
+    study_ids = None if form.scope.data == "all" else list(form.studies.data or [])
+    try:
+        new = api_keys.create_key(
+            db.session, facilitator(), name=form.name.data or "", study_ids=study_ids, now=utcnow()
+        )
+    except ValidationError as error:
+        form.studies.errors = [str(error)] if "study_ids" in error.errors else []
+        form.name.errors = [str(error)] if "name" in error.errors else []
+        return _api_keys_page(form, 422)
+    return render_template("account/api_keys_created.html", key=new.key, secret=new.secret)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@facilitator_required
+@atomic
+def api_keys_revoke(key_id: int) -> Any:
+    """Revoke one of the user's keys; programs using it stop working at once."""
+    key = api_keys.key_of(db.session, facilitator(), key_id)
+    api_keys.revoke_key(db.session, key, actor=facilitator(), now=utcnow())
+    flash(_("The key %(prefix)s… is revoked.", prefix=key.prefix), "success")
+    return redirect(url_for("account.api_keys_list"), code=303)
