@@ -19,6 +19,12 @@ Excalibur), and the tests match anduryl 1.2.2 to 1e-6 on its TU Delft cases:
   it is scored like an expert. With alpha optimised, every distinct expert calibration score is
   tried as alpha and the DM with the largest C(DM) * I_seed(DM) * [C(DM) >= alpha] wins (the
   first such alpha on ties).
+
+Two corner cases differ from anduryl on purpose (neither occurs in its TU Delft cases): LOG
+items are always scored on the log scale (anduryl leaves their range unlogged when the
+overshoot is 0), and information is averaged over the items an expert answered (anduryl
+averages over non-zero values, so an answered item with information exactly 0 drops out). The
+chi-square tail is scipy's (anduryl uses its own continued fraction; they agree to ~1e-12 here).
 """
 
 from __future__ import annotations

@@ -108,6 +108,12 @@ def compare_rounds(
     first = np.array([_number(before[e], e, "before") for e in paired], dtype=np.float64)
     second = np.array([_number(after[e], e, "after") for e in paired], dtype=np.float64)
     answered = ~(np.isnan(first) | np.isnan(second))
+    for values, which in ((first, "before"), (second, "after")):
+        try:
+            describe(values[~np.isnan(values)], scale)
+        except InputError:
+            bad = next(e for e, v in zip(paired, values, strict=True) if _off_scale(v, scale))
+            raise InputError(f"expert {bad}: {which} value is off the {scale.kind} scale") from None
     first, second = first[answered], second[answered]
     n = len(first)
     if n == 0:
@@ -135,6 +141,15 @@ def compare_rounds(
         delta_iqr=_difference(stats_after.iqr, stats_before.iqr),
         delta_cv=_difference(stats_after.cv, stats_before.cv),
     )
+
+
+def _off_scale(value: float, scale: ScaleSpec) -> bool:
+    """True when one answer fails the scale's checks."""
+    try:
+        describe([value], scale)
+    except InputError:
+        return True
+    return False
 
 
 def _number(value: object, expert: str, which: str) -> float:

@@ -217,3 +217,21 @@ def test_missing_value_code_marks_no_answer_and_target_items() -> None:
     assert data.items == ("seed one", "target")
     assert data.is_seed.tolist() == [True, False]
     assert np.isnan(data.assessments[0, 1]).all()
+
+
+@pytest.mark.parametrize("weights", ["global", "item"])
+def test_decision_maker_ignores_expert_order(weights: str) -> None:
+    data = _case("Arkansas")
+    order = [2, 0, 3, 1]
+    shuffled = make_data(
+        data.assessments[order],
+        data.realizations,
+        data.levels.tolist(),
+        experts=[data.experts[i] for i in order],
+        items=data.items,
+    )
+    one = decision_maker(data, weights=weights)  # type: ignore[arg-type]
+    other = decision_maker(shuffled, weights=weights)  # type: ignore[arg-type]
+    np.testing.assert_allclose(one.quantiles, other.quantiles, rtol=1e-12)
+    assert one.combined_score == pytest.approx(other.combined_score, rel=1e-12)
+    np.testing.assert_allclose(one.experts.calibration[order], other.experts.calibration)

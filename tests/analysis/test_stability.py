@@ -150,3 +150,10 @@ def test_stability_long_per_item() -> None:
     assert table.loc[1, "changed_share"] == 0.0
     with pytest.raises(InputError, match="round 3 is not in the data"):
         stability_long(df, {"impact": NINE}, 1, 3)
+
+
+def test_off_scale_answers_name_the_expert() -> None:
+    with pytest.raises(InputError, match="expert b: after value is off the likert scale"):
+        compare_rounds({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 12.0}, NINE)
+    with pytest.raises(InputError, match="expert a: before value 'x' is not a number"):
+        compare_rounds({"a": "x"}, {"a": 1.0}, NINE)  # type: ignore[dict-item]
