@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
@@ -36,6 +37,8 @@ from analysis.stability import (
     stopping_verdict,
 )
 
+#: `--rule NAME=RULE`: a name, then "=" that does not start "=="
+_NAMED_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)
 SCALE_HELP = (
     "QUESTION=KIND[:LOW:HIGH][:OPTION...], KIND likert|probability|continuous, options "
     "agree=LO..HI, within=D, step=S, bipolar; e.g. impact=likert:1:9:agree=7..9, "
@@ -180,8 +183,9 @@ def _rules(args: argparse.Namespace) -> dict[str, Rule | Preset]:
             raise InputError(f"unknown preset {key!r}; use one of {', '.join(PRESETS)}")
         rules[key] = PRESETS[key]
     for number, text in enumerate(args.rule or [], start=1):
-        name, _, body = text.partition("=") if "=" in text.split(" ")[0] else ("", "", text)
-        rules[name or f"rule{number}"] = parse_rule(body, name=name or f"rule{number}")
+        named = _NAMED_RULE.match(text)
+        name, body = (named.group(1), named.group(2)) if named else (f"rule{number}", text)
+        rules[name] = parse_rule(body, name=name)
     return rules
 
 

@@ -62,6 +62,8 @@ def test_consensus_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0 and set(records[0]) == {"round", "item", "question", "strict"}
     status, out, _ = run(capsys, "consensus", EXAMPLE, *SCALES)
     assert {"percent_iqr", "grade", "rand_ucla", "cv"} <= set(json.loads(out)[0])
+    status, out, _ = run(capsys, "consensus", EXAMPLE, *SCALES, "--rule", "n==8")
+    assert status == 0 and all(r["rule1"] for r in json.loads(out))
 
 
 def test_kendall(capsys: pytest.CaptureFixture[str]) -> None:
