@@ -20,7 +20,7 @@ from app.models import (
     Suggestion,
 )
 from app.services import panel, rounds
-from tests.conftest import NOW, csrf_from, login
+from tests.conftest import NOW, csrf_from, enter_link, login
 
 PANEL = (
     ("Ann Archer", "ann@example.org", "Academia", "en"),
@@ -118,4 +118,14 @@ def sign_in(client: FlaskClient, email: str = "fac@example.org") -> Any:
     """
     response = login(client, email)
     g.pop("csrf_token", None)
+    return response
+
+
+def enter_fresh(app: Flask, token: str) -> Any:
+    """Follow a private link in a new browser (forgetting what `g` cached for other clients)."""
+    for key in ("csrf_token", "participation"):
+        g.pop(key, None)
+    response = enter_link(app.test_client(), token)
+    for key in ("csrf_token", "participation"):
+        g.pop(key, None)
     return response

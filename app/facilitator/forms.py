@@ -22,6 +22,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -67,8 +68,10 @@ class InvitationsForm(FlaskForm):
     audience = RadioField(
         _l("Send to"),
         choices=[
-            ("new", _l("Experts who were never sent an invitation")),
-            ("all", _l("Everyone on the panel (each gets a new link; older links keep working)")),
+            SelectChoice("new", _l("Experts who were never sent an invitation")),
+            SelectChoice(
+                "all", _l("Everyone on the panel (each gets a new link; older links keep working)")
+            ),
         ],
         default="new",
     )
@@ -105,8 +108,8 @@ class AccountForm(FlaskForm):
     role = SelectField(
         _l("Role"),
         choices=[
-            (Role.FACILITATOR.value, _l("Facilitator (their studies only)")),
-            (Role.ADMIN.value, _l("Administrator (every study and the accounts)")),
+            SelectChoice(Role.FACILITATOR.value, _l("Facilitator (their studies only)")),
+            SelectChoice(Role.ADMIN.value, _l("Administrator (every study and the accounts)")),
         ],
         default=Role.FACILITATOR.value,
     )

@@ -24,6 +24,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
+from wtforms.fields.choices import SelectChoice
 
 from app.auth import admin_required, facilitator, facilitator_required
 from app.database import atomic
@@ -68,7 +69,7 @@ from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
 from app.services.invitations import MailContext, MailKind, SendSummary
-from app.templating import current_language
+from app.templating import LANGUAGE_NAMES, current_language
 
 bp = Blueprint("facilitator", __name__, url_prefix="/f")
 
@@ -152,7 +153,9 @@ def new_study() -> Any:
     """Create a study from an uploaded survey file or a file of the library (all or nothing)."""
     form = NewStudyForm()
     library = _library()
-    form.library.choices = [("", _("Choose a file"))] + [(name, name) for name in library]
+    form.library.choices = [SelectChoice("", _("Choose a file"))] + [
+        SelectChoice(name, name) for name in library
+    ]
     problems: list[str] = []
     if form.validate_on_submit():
         upload: FileStorage | None = (
@@ -238,10 +241,15 @@ def panel(study_id: int) -> Any:
 def _expert_form(study: Study) -> ExpertForm:
     """The add-an-expert form with the study's languages."""
     form = ExpertForm()
-    form.language.choices = [(code, code) for code in study.languages]
+    form.language.choices = _language_choices(study)
     if not form.is_submitted():
         form.language.data = study.default_language
     return form
+
+
+def _language_choices(study: Study) -> list[SelectChoice]:
+    """The study's languages as choices, by their own names."""
+    return [SelectChoice(code, LANGUAGE_NAMES.get(code, code)) for code in study.languages]
 
 
 def _link(token: str) -> str:
@@ -296,7 +304,7 @@ def add_expert(study_id: int) -> Any:
 def _blank_expert_form(study: Study) -> ExpertForm:
     """An empty add-an-expert form (after one was added)."""
     form = ExpertForm(formdata=None)
-    form.language.choices = [(code, code) for code in study.languages]
+    form.language.choices = _language_choices(study)
     form.language.data = study.default_language
     return form
 
@@ -957,7 +965,10 @@ def accept_suggestion(study_id: int, suggestion_id: int) -> Any:
         **defaults,
     )
     form.like.choices = [
-        (i.id, f"{i.key} ({i.kind}): {i.current_version.title.get(found.default_language, '')}")
+        SelectChoice(
+            str(i.id),
+            f"{i.key} ({i.kind}): {i.current_version.title.get(found.default_language, '')}",
+        )
         for i in found.items
     ]
     summary: list[tuple[str, str]] = []

@@ -1,0 +1,148 @@
+"""Dashboard read models: the response funnel on a scripted panel, panel rows, verdicts."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.models import Participation, RoundProgress, Study
+from app.services import dashboard, panel, rounds
+from tests.conftest import NOW
+
+
+def _add(session: Session, study: Study, name: str, group: str) -> tuple[Participation, str]:
+    member = panel.add_expert(
+        session,
+        study,
+        name=name,
+        email=f"{name.lower()}@example.org",
+        group=group,
+        language="en",
+        actor=None,
+        now=NOW,
+    )
+    return member.participation, member.token
+
+
+def test_funnel_counts_a_scripted_panel(session: Session, example_study: Study) -> None:
+    """A: a1 submitted, a2 started, a3 opened the link; B: b1 consented (no link used), b2
+    nothing; w1 withdrawn after submitting (not counted)."""
+    a1, a1_token = _add(session, example_study, "A1", "A")
+    a2, a2_token = _add(session, example_study, "A2", "A")
+    _a3, a3_token = _add(session, example_study, "A3", "A")
+    b1, _ = _add(session, example_study, "B1", "B")
+    _b2, _ = _add(session, example_study, "B2", "B")
+    w1, _ = _add(session, example_study, "W1", "A")
+    round_ = rounds.create_round(session, example_study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+    for token in (a1_token, a2_token, a3_token):
+        assert panel.open_session_from_link(session, token, NOW) is not None
+    for member in (a1, a2, b1, w1):
+        panel.record_consent(session, member, language="en", now=NOW)
+    session.add_all(
+        [
+            RoundProgress(participation_id=a1.id, round_id=round_.id, submitted_at=NOW),
+            RoundProgress(participation_id=a2.id, round_id=round_.id),
+            RoundProgress(participation_id=w1.id, round_id=round_.id, submitted_at=NOW),
+        ]
+    )
+    a1.invited_at = NOW
+    panel.set_withdrawn(session, w1, True, actor=None, now=NOW)
+    session.commit()
+
+    funnel = dashboard.funnel(session, example_study)
+    assert (funnel.panel_size, funnel.withdrawn, funnel.never_emailed) == (5, 1, 4)
+    assert funnel.open_round is not None and funnel.open_round.number == 1
+    total = funnel.open_round.total
+    assert [s.count for s in total.stages] == [5, 4, 3, 2, 1]
+    assert [s.percent for s in total.stages] == [100, 80, 60, 40, 20]
+    assert [s.width for s in total.stages] == [100, 80, 60, 40, 20]
+    assert total.response_rate == 20
+    groups = {row.label: [s.count for s in row.stages] for row in funnel.open_round.groups}
+    assert groups == {"A": [3, 3, 2, 2, 1], "B": [2, 1, 1, 0, 0]}
+    assert [s.count for s in funnel.panel.stages][:3] == [5, 4, 3]
+
+    [row] = dashboard.overview(session, [example_study])
+    assert (row.rounds, row.panel_size, row.open_round, row.submitted) == (1, 5, 1, 1)
+    assert row.response_rate == 20
+
+
+def test_funnel_before_any_round_and_for_an_empty_panel(
+    session: Session, example_study: Study
+) -> None:
+    empty = dashboard.funnel(session, example_study)
+    assert empty.panel_size == 0 and empty.rounds == [] and empty.open_round is None
+    assert [s.percent for s in empty.panel.stages] == [0, 0, 0, 0, 0]
+    [row] = dashboard.overview(session, [example_study])
+    assert row.response_rate is None
+
+
+def test_panel_rows_show_link_state_and_progress(session: Session, example_study: Study) -> None:
+    a, a_token = _add(session, example_study, "Ann", "A")
+    b, _ = _add(session, example_study, "Bob", "A")
+    c, _ = _add(session, example_study, "Cy", "B")
+    round_ = rounds.create_round(session, example_study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+    panel.open_session_from_link(session, a_token, NOW)
+    session.add(RoundProgress(participation_id=a.id, round_id=round_.id, submitted_at=NOW))
+    panel.revoke_links(session, b, actor=None, now=NOW)
+    panel.set_withdrawn(session, c, True, actor=None, now=NOW)
+    session.commit()
+    rows = {r.name: r for r in dashboard.panel_rows(session, example_study, round_)}
+    assert (rows["Ann"].link_state, rows["Ann"].progress) == ("active", "submitted")
+    assert rows["Ann"].last_entered_at == NOW
+    assert (rows["Bob"].link_state, rows["Bob"].progress) == ("revoked", "not started")
+    assert rows["Cy"].link_state == "withdrawn"
+    assert [r.progress for r in dashboard.panel_rows(session, example_study, None)] == [None] * 3
+
+
+def test_verdicts_read_the_snapshot_defensively() -> None:
+    assert dashboard.verdicts_of(None) == []
+    assert dashboard.verdicts_of({"questions": "junk"}) == []
+    assert dashboard.verdicts_of({"questions": {"q": {"parts": ["x"]}}}) == []
+    verdicts = dashboard.verdicts_of(
+        {
+            "questions": {
+                "probability": {
+                    "parts": {
+                        "": {
+                            "n": 7,
+                            "suppressed": False,
+                            "stats": {"median": 55, "q1": "nonsense", "q3": 70.5},
+                            "consensus": {
+                                "rule": "iqr <= 20",
+                                "reached": True,
+                                "presets": {"a": None},
+                            },
+                        }
+                    }
+                },
+                "impact": {"parts": {"": {"suppressed": True, "n": None}}},
+                "timing": {"parts": {"2030": {"suppressed": False, "stats": {}}}},
+            }
+        }
+    )
+    assert [(v.question, v.reached, v.suppressed) for v in verdicts] == [
+        ("probability", True, False),
+        ("impact", None, True),
+    ]
+    assert (verdicts[0].median, verdicts[0].q1, verdicts[0].q3, verdicts[0].n) == (
+        55.0,
+        None,
+        70.5,
+        7,
+    )
+
+
+def test_item_consensus_summary() -> None:
+    def row(*reached: bool | None) -> dashboard.ItemRow:
+        verdicts = [dashboard.Verdict("q", str(i), r, r is None) for i, r in enumerate(reached)]
+        return dashboard.ItemRow(
+            item=None, version=1, asked_last=True, respondents=None, verdicts=verdicts
+        )  # type: ignore[arg-type]
+
+    assert row(True, True).consensus == "reached"
+    assert row(True, None).consensus == "partial"
+    assert row(True, False).consensus == "partial"
+    assert row(False).consensus == "not reached"
+    assert row(None).consensus == "unknown"
+    assert row().consensus == "unknown"
