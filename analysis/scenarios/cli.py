@@ -63,9 +63,8 @@ def read_events(path: str) -> tuple[list[str], np.ndarray, list[str]]:
     header = [cell.strip().lower() for cell in rows[0]]
     for needed in ("key", "p"):
         if needed not in header:
-            raise InputError(
-                f"{path}: the header needs a {needed!r} column (found {', '.join(header)})"
-            )
+            found = ", ".join(cell.strip() for cell in rows[0])
+            raise InputError(f"{path}: the header needs a {needed!r} column (found {found})")
     key_at, p_at = header.index("key"), header.index("p")
     label_at = header.index("label") if "label" in header else None
     keys: list[str] = []
