@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) translations
+install: $(STAMP) translations e2e-deps
 
 # Compile the catalogs (.mo files are not committed). `make translations UPDATE=1` first
 # extracts the texts again (babel.cfg) and merges them into the fa and ru catalogs.
@@ -29,6 +29,31 @@ translations: $(STAMP)
 		$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --no-wrap --ignore-obsolete; fi
 	@if ls app/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
 		$(BIN)/pybabel -q compile -d app/translations; fi
+
+# What the browser tests need besides Python: Debian's chromium (apt, when missing and we are
+# root) and axe-core (npm, into the git-ignored node_modules/). Never fails: without them the
+# browser tests skip and say why.
+AXE_VERSION := 4.14.1
+AXE_JS := node_modules/axe-core/axe.min.js
+e2e-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "== installing chromium for the browser tests (apt) =="; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null 2>&1 \
+			|| (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null 2>&1) \
+			|| echo "warning: apt-get could not install chromium: the browser tests will be skipped"; \
+		else echo "note: chromium is not installed (apt-get install chromium): the browser tests will be skipped"; fi; \
+	fi
+	@if [ ! -f $(AXE_JS) ]; then \
+		if command -v npm >/dev/null 2>&1; then \
+			tmp=$$(mktemp -d) && \
+			(cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null 2>&1) && \
+			mkdir -p node_modules/axe-core && \
+			tar -xzf $$tmp/axe-core-$(AXE_VERSION).tgz -C node_modules/axe-core --strip-components=1 package/axe.min.js package/LICENSE package/package.json \
+			|| echo "warning: npm could not fetch axe-core: the accessibility checks will be skipped"; \
+			rm -rf $$tmp; \
+		else echo "note: npm is not installed: the accessibility checks in tests/e2e will be skipped"; fi; \
+	fi
 
 instance/.demo-loaded: $(STAMP)
 	mkdir -p instance

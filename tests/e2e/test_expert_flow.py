@@ -1,0 +1,222 @@
+"""An expert answers round 1 in a real browser: in English, in Persian (typing Persian digits),
+with autosave surviving a reload and another device, and with the keyboard alone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Answer, Item, Question, RoundProgress
+from tests.e2e.conftest import LiveServer
+from tests.e2e.helpers import PHONE, enter_with_link, participation, screenshot
+
+pytestmark = pytest.mark.browser
+
+#: a complete, valid round 1 of the example study: (item, question, part) -> typed text
+ANSWERS_EN = {
+    ("E01", "probability", ""): "40",
+    ("E02", "timing", "2030"): "20",
+    ("E02", "timing", "2035"): "30",
+    ("E02", "timing", "2040"): "45",
+    ("E02", "usage_impact", "t1"): "1",
+    ("E02", "usage_impact", "t2"): "3",
+    ("E02", "usage_impact", "i_max"): "-20",
+    ("E02", "usage_impact", "t3"): "6",
+    ("E02", "usage_impact", "i_ss"): "-10",
+    ("E03", "probability", ""): "65",
+    ("E03", "usage_impact", "t1"): "2",
+    ("E03", "usage_impact", "t2"): "4",
+    ("E03", "usage_impact", "i_max"): "15",
+    ("E03", "usage_impact", "t3"): "8",
+    ("E03", "usage_impact", "i_ss"): "5",
+    ("T01", "usage_level", "10"): "150",
+    ("T01", "usage_level", "50"): "200",
+    ("T01", "usage_level", "90"): "260.5",
+    ("C01", "seed", "5"): "180",
+    ("C01", "seed", "50"): "193",
+    ("C01", "seed", "95"): "200",
+}
+LIKERT_EN = {("E01", "impact"): "2", ("E02", "impact"): "-1", ("E03", "impact"): "0"}
+PERSIAN_DIGITS = str.maketrans("0123456789.", "۰۱۲۳۴۵۶۷۸۹٫")
+
+
+def question_ids(server: LiveServer) -> dict[tuple[str, str], int]:
+    """(item key, question key) -> question id in the answering study."""
+    with server.app.app_context():
+        rows = db.session.execute(
+            select(Item.key, Question.key, Question.id)
+            .join(Question, Question.item_id == Item.id)
+            .where(Item.study_id == server.world.answering_study_id)
+        ).all()
+    return {(item, question): qid for item, question, qid in rows}
+
+
+def field_name(ids: dict[tuple[str, str], int], item: str, question: str, part: str = "") -> str:
+    """The form field name of a question part (as app/expert/forms.py names it)."""
+    qid = ids[(item, question)]
+    return f"q{qid}" if not part else f"q{qid}_{part}"
+
+
+def saved_answers(server: LiveServer, participation_id: int) -> dict[tuple[str, str], Answer]:
+    """The expert's current answers: (item key, question key) -> answer."""
+    with server.app.app_context():
+        rows = db.session.execute(
+            select(Item.key, Question.key, Answer)
+            .join(Question, Answer.question_id == Question.id)
+            .join(Item, Question.item_id == Item.id)
+            .where(Answer.participation_id == participation_id, Answer.is_current.is_(True))
+        ).all()
+        db.session.expunge_all()
+    return {(item, question): answer for item, question, answer in rows}
+
+
+def consent(page: Any) -> None:
+    """Agree on the consent page."""
+    page.wait_for_url(re.compile(r".*/e/consent$"))
+    page.locator("label[for=agree]").click()
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/e/$"))
+
+
+def fill_round(page: Any, ids: dict[tuple[str, str], int], *, persian_digits: bool) -> None:
+    """Type every required answer and pick every Likert point (with the mouse)."""
+    for (item, question, part), text in ANSWERS_EN.items():
+        typed = text.translate(PERSIAN_DIGITS) if persian_digits else text
+        page.fill(f"input[name='{field_name(ids, item, question, part)}']", typed)
+    for (item, question), value in LIKERT_EN.items():
+        name = field_name(ids, item, question)
+        radio_id = page.locator(f"input[name='{name}'][value='{value}']").get_attribute("id")
+        page.locator(f"label[for='{radio_id}']").click()
+
+
+def assert_round_saved(server: LiveServer, participation_id: int) -> None:
+    """Every answer arrived as the number that was meant, whatever digits were typed."""
+    saved = saved_answers(server, participation_id)
+    assert saved[("E01", "probability")].value == 40.0
+    assert saved[("E03", "probability")].value == 65.0
+    assert saved[("E02", "timing")].value_json == {"2030": 20.0, "2035": 30.0, "2040": 45.0}
+    assert saved[("T01", "usage_level")].value_json == {"10": 150.0, "50": 200.0, "90": 260.5}
+    assert saved[("E02", "usage_impact")].value_json["i_max"] == -20.0
+    assert {key: saved[key].value for key in LIKERT_EN} == {
+        key: float(value) for key, value in LIKERT_EN.items()
+    }
+    with server.app.app_context():
+        progress = db.session.scalars(
+            select(RoundProgress).where(RoundProgress.participation_id == participation_id)
+        ).one()
+        assert progress.submitted_at is not None
+
+
+def test_expert_answers_a_round_in_english(page: Any, live_server: LiveServer) -> None:
+    expert = live_server.world.experts["english"]
+    enter_with_link(page, live_server, expert.token)
+    consent(page)
+    assert page.locator("html").get_attribute("dir") == "ltr"
+    page.get_by_role("link", name="Start the questionnaire").click()
+    page.wait_for_url(re.compile(r".*/e/round$"))
+    fill_round(page, question_ids(live_server), persian_digits=False)
+    screenshot(page, "round-filled-en-desktop")
+    page.get_by_role("button", name="Submit round 1").click()
+    page.wait_for_url(re.compile(r".*/e/$"))
+    assert "your answers are submitted" in page.locator(".flashes").inner_text()
+    assert_round_saved(live_server, expert.participation_id)
+
+
+def test_expert_answers_a_round_in_persian_typing_persian_digits(
+    page: Any, live_server: LiveServer
+) -> None:
+    expert = live_server.world.experts["persian"]
+    enter_with_link(page, live_server, expert.token)
+    consent(page)
+    html = page.locator("html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("fa", "rtl")
+    page.get_by_role("link", name="شروع پرسشنامه").click()
+    page.wait_for_url(re.compile(r".*/e/round$"))
+    assert page.locator("h1").inner_text() == "دور ۱"
+    ids = question_ids(live_server)
+    fill_round(page, ids, persian_digits=True)
+    # numbers stay left-to-right inside their boxes, in a right-to-left page
+    box = page.locator(f"input[name='{field_name(ids, 'E01', 'probability')}']")
+    assert box.evaluate("el => getComputedStyle(el).direction") == "ltr"
+    assert box.input_value() == "۴۰"
+    screenshot(page, "round-filled-fa-desktop")
+    page.get_by_role("button", name="ارسال پاسخ‌های دور ۱").click()
+    page.wait_for_url(re.compile(r".*/e/$"))
+    assert "پاسخ‌های شما ارسال شد" in page.locator(".flashes").inner_text()
+    assert_round_saved(live_server, expert.participation_id)
+    assert participation(live_server, expert.participation_id).language == "fa"
+
+
+def test_autosave_survives_a_reload_and_another_device(
+    new_context: Any, live_server: LiveServer
+) -> None:
+    expert = live_server.world.experts["autosave"]
+    ids = question_ids(live_server)
+    probability = f"input[name='{field_name(ids, 'E01', 'probability')}']"
+    reason = f"textarea[name='{field_name(ids, 'E01', 'reason')}']"
+    page = new_context().new_page()
+    enter_with_link(page, live_server, expert.token)
+    page.goto(f"{live_server.url}/e/round")
+    page.fill(probability, "35")
+    page.fill(reason, "Costs fall; two coastal cities already run one.")
+    status = page.locator("#item-E01 [data-status]")
+    status.filter(has_text="Saved").wait_for()
+    page.reload()
+    assert page.input_value(probability) == "35"
+    assert page.input_value(reason) == "Costs fall; two coastal cities already run one."
+
+    # another device: a new browser context with no cookies, entering through a second link
+    other = new_context(viewport=PHONE).new_page()
+    enter_with_link(other, live_server, expert.second_token)
+    other.goto(f"{live_server.url}/e/round")
+    assert other.input_value(probability) == "35"
+    other.fill(probability, "55")
+    other.locator("#item-E01 [data-status]").filter(has_text="Saved").wait_for()
+    page.reload()
+    assert page.input_value(probability) == "55"
+    saved = saved_answers(live_server, expert.participation_id)
+    assert saved[("E01", "probability")].value == 55.0
+    assert saved[("E01", "probability")].revision == 2
+
+
+def test_an_item_can_be_answered_with_the_keyboard_alone(
+    page: Any, live_server: LiveServer
+) -> None:
+    expert = live_server.world.experts["keyboard"]
+    ids = question_ids(live_server)
+    enter_with_link(page, live_server, expert.token)
+    page.goto(f"{live_server.url}/e/round")
+    probability = field_name(ids, "E01", "probability")
+    impact = field_name(ids, "E01", "impact")
+    confidence = field_name(ids, "E01", "confidence")
+    # from the probability box, Tab passes "outside my expertise" and reaches the impact
+    # scale (one stop per scale); arrows move along it
+    page.focus(f"input[name='{probability}']")
+    page.keyboard.type("70")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.name") == f"{probability}_na"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.name") == impact
+    # the focused chip shows a visible focus ring
+    ring = page.evaluate(
+        "() => getComputedStyle(document.activeElement.nextElementSibling).outlineStyle"
+    )
+    assert ring == "solid"
+    page.keyboard.press("Space")  # selects the first point, -3
+    for _step in range(4):
+        page.keyboard.press("ArrowRight")  # -3 -> +1
+    assert page.locator(f"input[name='{impact}']:checked").get_attribute("value") == "1"
+    page.keyboard.press("Tab")  # on to the confidence scale
+    assert page.evaluate("() => document.activeElement.name") == confidence
+    page.keyboard.press("ArrowRight")  # moves to and selects a point
+    page.keyboard.press("Tab")
+    page.keyboard.type("Seen it work elsewhere.")
+    page.locator("#item-E01 [data-status]").filter(has_text="Saved").wait_for()
+    saved = saved_answers(live_server, expert.participation_id)
+    assert saved[("E01", "probability")].value == 70.0
+    assert saved[("E01", "impact")].value == 1.0
+    assert saved[("E01", "confidence")].value is not None
