@@ -1,0 +1,62 @@
+"""Gunicorn settings for `make serve` (production-style serving on PostgreSQL).
+
+Every setting can be overridden on the command line or through GUNICORN_CMD_ARGS; the few
+that differ between machines also read an environment variable (WEB_CONCURRENCY, GUNICORN_BIND,
+GUNICORN_THREADS, GUNICORN_TIMEOUT). docs/production.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+#: Where to listen. Put a TLS-terminating proxy (nginx, Caddy) in front; never expose this port.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+
+# Workers: the usual 2 x cores + 1 processes. Each request is short (a few milliseconds of
+# Python plus one or two database round trips), so processes keep every core busy while
+# others wait on PostgreSQL; the odd one out covers a worker being restarted.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+
+# gthread: a few threads per process let a worker overlap one request's database wait with
+# another's Python, and serve keep-alive connections without tying up the whole process (the
+# sync worker closes every connection and blocks on slow clients when no proxy buffers them).
+# Threads share the process's connection pool (pool_size 5 + max_overflow 5 >= threads).
+# A killed worker loses only the requests it was running; clients retry with the same
+# Idempotency-Key, so nothing acknowledged is lost and nothing is stored twice.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+#: a worker silent for this long is killed and replaced (a stuck request, a hung database call)
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+#: on restart or shutdown, requests in flight get this long to finish
+graceful_timeout = 30
+#: seconds an idle keep-alive connection stays open (behind a proxy on the same host)
+keepalive = 5
+
+# Recycle workers now and then (bounds any slow leak); the jitter keeps them from all
+# restarting at the same moment.
+max_requests = 2000
+max_requests_jitter = 200
+
+# No preloading: every worker imports the app and builds its own database engine after the
+# fork, so no connection or pool is ever shared between processes.
+preload_app = False
+
+#: the heartbeat file lives in memory (a slow disk must not make healthy workers look dead)
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs by design
+
+# Behind a proxy on the same host, trust its X-Forwarded-Proto so the app knows the request
+# came over HTTPS (secure cookies, HSTS). Set FORWARDED_ALLOW_IPS for a proxy elsewhere.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Logs go to stderr (the service manager keeps them). The access log has no referer and no
+# query string: private-link tokens never reach it (the app also redacts /t/<token> paths).
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+#: never allow huge request lines or headers (uploads go in the body, capped by the app)
+limit_request_line = 8190
+limit_request_field_size = 8190
