@@ -11,7 +11,8 @@ class Config:
 
     SECRET_KEY: str | None = None  #: set by the factory (instance file in development)
     SQLALCHEMY_DATABASE_URI = "sqlite:///delphi.sqlite"  #: relative paths live in instance/
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {}
+    #: hide_parameters: a database error's log line never carries the values (answers, names)
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {"hide_parameters": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     #: how many times a request retries a transaction after a deadlock or serialization failure
     DB_RETRIES = 3
@@ -78,6 +79,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     MAIL_BACKEND = "smtp"
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
+        "hide_parameters": True,
         "pool_pre_ping": True,
         "pool_size": 5,
         "max_overflow": 5,

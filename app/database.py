@@ -22,8 +22,11 @@ from app.extensions import db
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: PostgreSQL error codes worth retrying: serialization failure, deadlock detected
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+#: PostgreSQL error codes worth retrying: serialization failure, deadlock detected, and a
+#: unique violation, which under READ COMMITTED means a check-then-insert race lost to a
+#: concurrent request (two identical saves at once): run again, the view sees the winner's row
+#: (a replay, or its own clear validation message) instead of failing with a 500
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
