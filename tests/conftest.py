@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -76,6 +77,28 @@ def _truncate_postgres(url: str) -> None:
     engine.dispose()
 
 
+class RequestIsolatingClient(FlaskClient):
+    """A test client whose requests each get a fresh `g`.
+
+    The fixtures keep one app context pushed (so tests can use the session), and Flask reuses
+    a pushed context for requests; without this, values cached in `g` (the expert of the
+    request, the CSRF token, the logged-in user) would leak from one request, or one
+    client, to the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - FlaskClient.open
+        context = _cv_app.get(None)
+        saved = dict(vars(context.g)) if context is not None else {}
+        if context is not None:
+            vars(context.g).clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            if context is not None:
+                vars(context.g).clear()
+                vars(context.g).update(saved)
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """A fresh app and database for one test."""
@@ -92,6 +115,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "MAIL_BACKEND": "outbox",
         }
     )
+    application.test_client_class = RequestIsolatingClient
     application.instance_path = str(tmp_path / "instance")
     Path(application.instance_path).mkdir(exist_ok=True)
     with application.app_context():
