@@ -86,7 +86,8 @@ class RequestIsolatingClient(FlaskClient):
     client, to the next.
     """
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - FlaskClient.open
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one request with an empty `g`, then put the test's `g` back."""
         context = _cv_app.get(None)
         saved = dict(vars(context.g)) if context is not None else {}
         if context is not None:

@@ -99,7 +99,7 @@ def test_three_round_study_through_the_web(
     # 2. the panel, by CSV
     rows = ["name,email,group,language"]
     people = [(g, i) for g, n in GROUPS.items() for i in range(n)]
-    for number, (group, i) in enumerate(people):
+    for number, (group, _index) in enumerate(people):
         rows.append(f"Expert {number},expert{number}@example.org,{group},en")
     token = csrf_from(client.get(f"/f/studies/{study_id}/panel/import").get_data(as_text=True))
     imported = client.post(
