@@ -26,7 +26,7 @@ translations: $(STAMP)
 		$(BIN)/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file --sort-output --no-wrap \
 			--project delphi-platform --copyright-holder "Delphi platform contributors" \
 			-o app/translations/messages.pot . && \
-		$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --no-wrap --ignore-obsolete; fi
+		$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --no-wrap --ignore-obsolete --no-fuzzy-matching; fi
 	@if ls app/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
 		$(BIN)/pybabel -q compile -d app/translations; fi
 
@@ -77,7 +77,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy analysis app/services app/definitions
+	$(BIN)/mypy analysis app wsgi.py
 
 test: install lint typecheck test-sqlite test-postgres
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, scoped_session
 
 from app.extensions import db
 
@@ -66,7 +67,9 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 def begin_write(engine: Engine | None = None) -> None:
     """Start the session's transaction with the write lock (SQLite); a no-op elsewhere."""
     engine = engine or db.engine
-    if engine.dialect.name == "sqlite" and not db.session().in_transaction():
+    # db.session is a scoped_session; calling it gives the request's Session
+    request_session = cast("scoped_session[Session]", db.session)()
+    if engine.dialect.name == "sqlite" and not request_session.in_transaction():
         db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 

@@ -9,12 +9,25 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
 
 from app.api.openapi import ProblemApi
 from app.models import Base
 
+
+
+class Database(SQLAlchemy):
+    """Flask-SQLAlchemy, with its request-scoped session typed as the Session it stands for.
+
+    `db.session` is a scoped_session that forwards every call to the request's Session; the
+    services are typed against `Session`, so this annotation lets views pass it as one.
+    """
+
+    session: Session  # type: ignore[assignment]
+
+
 #: models are plain SQLAlchemy classes on Base; Flask-SQLAlchemy only manages engine and session
-db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})
+db = Database(metadata=Base.metadata, session_options={"expire_on_commit": False})
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
