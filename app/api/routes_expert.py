@@ -199,8 +199,11 @@ def _answered_items(me: Participation, round_: Round) -> int:
 @errors(404)
 @expert_auth
 def expert_round() -> Any:
-    """The open round in your language: items, questions, your saved answers and the panel's
-    feedback from the previous round."""
+    """The open round, in your language.
+
+    Items with their questions, your saved answers and the panel's feedback from the previous
+    round (frozen at its close; nothing from fewer than k answers).
+    """
     me = current_expert()
     round_ = _open_round(me)
     saved = answer_service.current_answers(db.session, me, round_)
@@ -308,9 +311,13 @@ def _saved_body(item_key: str, result: answer_service.SaveResult) -> dict[str, A
 @bp.arguments(SaveItemSchema)
 @atomic
 def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> Any:
-    """Save one item's answers (question key -> answer), all or none. With an Idempotency-Key,
-    a repeated request is answered from what was stored; the same key with other answers is a
-    409 problem. A closed round is a 409 problem with your answers echoed back."""
+    """Save one item's answers, all or none.
+
+    The body maps question keys to answers. With an Idempotency-Key, a repeated request is
+    answered from what was stored (header Idempotent-Replayed: true); the same key with other
+    answers is a 409 problem and changes nothing. A closed round is a 409 problem with your
+    answers echoed back in `payload`.
+    """
     me = current_expert()
     round_ = round_service.open_round_of(db.session, me.study)
     if round_ is None:
@@ -371,8 +378,11 @@ def _missing(problems: Mapping[str, list[str]]) -> dict[str, list[str]]:
 @expert_auth
 @atomic
 def submit_round() -> Any:
-    """Submit the open round (you may still change answers and submit again until it closes).
-    A 422 problem lists, per item, every answer still missing."""
+    """Submit the open round.
+
+    You may still change answers and submit again until the round closes. A 422 problem lists,
+    per item, every answer still missing.
+    """
     me = current_expert()
     round_ = _open_round(me)
     feedback = feedback_service.feedback_for(db.session, me, round_)

@@ -169,8 +169,12 @@ ROUND_PATH = "/studies/<int:study_id>/rounds/<int:number>"
 @errors(409)
 @facilitator_auth
 def round_results(study_id: int, number: int) -> Any:
-    """Item statistics of a closed round: per question part, overall and by group (k-suppressed),
-    with consensus, stability, pooled probabilities and the anonymous reasons."""
+    """Item statistics of a closed round.
+
+    Per question part, overall and by group (nothing from fewer than k answers), with consensus,
+    stability, pooled probabilities and the anonymous reasons, all read from the snapshot frozen
+    at the round's close.
+    """
     round_, snapshot = _closed(study_of(study_id), number)
     return _results(round_, snapshot)
 
@@ -267,8 +271,11 @@ def _finite(value: Any) -> Any:
 @facilitator_auth
 @bp.arguments(AnalysisQuerySchema, location="query")
 def scenarios(query: dict[str, Any], study_id: int) -> Any:
-    """Scenario probabilities from the final pooled estimates: the most likely scenarios under
-    SMIC (with bounds), maximum entropy and cross-impact simulation, and the named scenarios."""
+    """Scenario probabilities from the final pooled estimates.
+
+    The most likely scenarios under SMIC (with bounds), maximum entropy and cross-impact
+    simulation, and the probabilities of the scenarios the survey file names.
+    """
     study = study_of(study_id)
     result = results_service.scenario_results(db.session, study, query["round"], seed=query["seed"])
     body = _finite(result.as_dict())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 #: a text in several languages: language code -> text
 Texts = fields.Dict(keys=fields.String(), values=fields.String())
@@ -613,10 +615,35 @@ class AnswerInputSchema(Schema):
     no_answer = fields.Boolean(load_default=False)
 
 
+class AnswersByQuestion(fields.Dict):
+    """Question key -> answer; errors are reported by question key alone.
+
+    marshmallow nests a mapping's errors under "key"/"value" markers; dropping them gives
+    clients the plain path ("answers.probability.value").
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """Deserialize as a Dict, with the key/value markers removed from errors."""
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as error:
+            if not isinstance(error.messages, dict):
+                raise
+            cleaned: dict[Any, Any] = {}
+            for key, nested in error.messages.items():
+                if isinstance(nested, dict) and set(nested) <= {"key", "value"}:
+                    for marker in ("key", "value"):
+                        if marker in nested:
+                            cleaned[key] = nested[marker]
+                else:
+                    cleaned[key] = nested
+            raise ValidationError(cleaned) from None
+
+
 class SaveItemSchema(Schema):
     """One item's answers, by question key; saved all together or not at all."""
 
-    answers = fields.Dict(
+    answers = AnswersByQuestion(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
         values=fields.Nested(AnswerInputSchema),
         required=True,
