@@ -281,11 +281,11 @@ def chart_description(chart: HistogramChart) -> str:
     """The chart's text alternative: every bar's answers and count, in order from the low end."""
     parts = [
         ngettext(
-            "%(answer)s: %(num)s expert",
-            "%(answer)s: %(num)s experts",
+            "%(answer)s: %(count)s expert",
+            "%(answer)s: %(count)s experts",
             bar.count,
             answer=bar.label,
-            num=number(bar.count, 0),
+            count=number(bar.count, 0),
         )
         for bar in chart.bars
     ]

@@ -128,11 +128,11 @@ def _payload(
         error = rng.gauss(0, abs(centre) * 0.02 + 2)
         width = abs(centre) * 0.015 + rng.uniform(1, 6)
         median = centre + error
+        levels = [float(q) for q in question.config.get("quantiles", (5, 50, 95))]
         return {
             "values": {
-                "5": round(median - width, 1),
-                "50": round(median, 1),
-                "95": round(median + width * 1.3, 1),
+                _level_key(q): round(median + (width * 1.3 if q > 50 else width) * (q - 50) / 45, 1)
+                for q in levels
             }
         }
     if kind is QuestionKind.CONDITIONAL:
@@ -160,6 +160,11 @@ def _payload(
             )
         }
     return None
+
+
+def _level_key(level: float) -> str:
+    """A quantile level as the survey file writes it ("5", "50", "2.5")."""
+    return str(int(level)) if level.is_integer() else str(level)
 
 
 def _trend_centre(item: Item) -> float:

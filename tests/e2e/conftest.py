@@ -92,6 +92,8 @@ class World:
     closing_study_id: int = 0
     first_study_id: int = 0
     feedback_experts: dict[str, Expert] = field(default_factory=dict)
+    example_feedback_study_id: int = 0
+    example_feedback_experts: dict[str, Expert] = field(default_factory=dict)
 
 
 def _add_expert(study: Study, name: str, language: str, *, consent: bool) -> Expert:
@@ -147,27 +149,43 @@ def build_world() -> World:
     world.closing_study_id = closing.id
     db.session.commit()
 
+    first, world.feedback_experts = _study_with_feedback(load_definition(FIRST_STUDY), user)
+    world.first_study_id = first.id
+    short = dataclasses.replace(
+        definition, study=dataclasses.replace(definition.study, key="water-2040-feedback")
+    )
+    example, world.example_feedback_experts = _study_with_feedback(short, user)
+    world.example_feedback_study_id = example.id
+    db.session.commit()
+    return world
+
+
+def _study_with_feedback(definition: Any, user: Any) -> tuple[Study, dict[str, Expert]]:
+    """A study whose simulated panel (7 experts) answered round 1, now closed; round 2 is open.
+
+    Returns the study and, per language, an expert (their private link) who sees the feedback."""
+    now = utcnow()
     links = demo.load_demo(
         db.session,
-        load_definition(FIRST_STUDY),
+        definition,
         admin=user,
         now=now,
         groups=(("Iran", "fa", 3), ("Russia", "ru", 2), ("International", "en", 2)),
         answered_rounds=1,
     )
-    world.first_study_id = links.study.id
     db.session.flush()
-    by_group = {group: token for _pseudonym, group, token in links.expert_links}
-    members = db.session.scalars(
-        select(Participation).where(Participation.study_id == links.study.id)
-    ).all()
-    for group, language in (("Iran", "fa"), ("Russia", "ru"), ("International", "en")):
-        token = by_group[group]
-        member = next(p for p in members if p.group == group)
+    members = {
+        p.pseudonym: p
+        for p in db.session.scalars(
+            select(Participation).where(Participation.study_id == links.study.id)
+        )
+    }
+    experts = {}
+    for pseudonym, _group, token in links.expert_links:
+        member = members[pseudonym]
         second = panel.issue_link(db.session, member, purpose="manual", now=now)
-        world.feedback_experts[language] = Expert(member.id, token, language, second)
-    db.session.commit()
-    return world
+        experts[member.language] = Expert(member.id, token, member.language, second)
+    return links.study, experts
 
 
 # ---------------------------------------------------------------- the server

@@ -17,6 +17,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 FACILITATOR_EMAIL = "facilitator@example.org"
+#: full-page screenshots stop here (pixels)
+MAX_SCREENSHOT_HEIGHT = 4000
 
 
 def enter_with_link(page: Any, server: Any, token: str) -> None:
@@ -35,11 +37,21 @@ def log_in_facilitator(page: Any, server: Any) -> None:
     page.wait_for_url(f"{server.url}/f/**")
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under tests/e2e/artifacts/ (git-ignored)."""
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot (of the whole page, or of what the viewport shows) under
+    tests/e2e/artifacts/ (git-ignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    height = page.evaluate("() => document.documentElement.scrollHeight") if full_page else 0
+    if full_page and height > MAX_SCREENSHOT_HEIGHT:
+        # long forms: the first screens are what a reader judges, and rendering all of a
+        # 70,000-pixel page costs seconds; a tall viewport renders only what is kept
+        viewport = dict(page.viewport_size)
+        page.set_viewport_size({"width": viewport["width"], "height": MAX_SCREENSHOT_HEIGHT})
+        page.screenshot(path=str(path), timeout=30_000)
+        page.set_viewport_size(viewport)
+    else:
+        page.screenshot(path=str(path), full_page=full_page, timeout=30_000)
     return path
 
 
