@@ -632,6 +632,8 @@ def _next_round_block(study: Study, rounds: list[Round]) -> str | None:
     """Why the next round cannot be prepared now, or None if it can."""
     if study.status == "finished":
         return _("The study is finished.")
+    if rounds and rounds[-1].state == RoundState.DRAFT:
+        return _("Round %(n)s is prepared but not open yet; open it first.", n=rounds[-1].number)
     if rounds and rounds[-1].state != RoundState.CLOSED:
         return _(
             "Round %(n)s is %(state)s; close it before preparing the next one.",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import (
     AccessLink,
+    Expert,
     ExpertSession,
     Item,
     Participation,
@@ -297,12 +298,13 @@ class PanelRow:
 
 
 def panel_rows(session: Session, study: Study, open_round: Round | None) -> list[PanelRow]:
-    """The panel with identities, link state and progress in the open round."""
+    """The panel with identities, link state and progress in the open round, by group and name."""
     participations = session.scalars(
         select(Participation)
         .where(Participation.study_id == study.id)
+        .join(Expert, Expert.id == Participation.expert_id)
         .options(joinedload(Participation.expert), selectinload(Participation.links))
-        .order_by(Participation.group, Participation.pseudonym)
+        .order_by(Participation.group, Expert.name, Participation.pseudonym)
     ).all()
     progress: dict[int, RoundProgress] = {}
     if open_round is not None:
@@ -364,6 +366,14 @@ class ItemRow:
     asked_last: bool  #: asked in the last closed round
     respondents: int | None  #: in the last closed round (None when under k)
     verdicts: list[Verdict]
+
+    @property
+    def by_question(self) -> list[tuple[str, list[Verdict]]]:
+        """The verdicts grouped by question, in the snapshot's order."""
+        groups: dict[str, list[Verdict]] = {}
+        for verdict in self.verdicts:
+            groups.setdefault(verdict.question, []).append(verdict)
+        return list(groups.items())
 
     @property
     def consensus(self) -> str:

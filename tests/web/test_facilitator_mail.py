@@ -139,13 +139,18 @@ def test_a_refused_recipient_is_reported_and_the_others_are_sent(
 
 
 def test_invite_one_expert_from_the_panel(
-    client: FlaskClient, world: World, smtp_server: Mailbox
+    client: FlaskClient, session: Session, world: World, smtp_server: Mailbox
 ) -> None:
-    sign_in(client)
     cyril = world.members[2]
+    cyril.expert.name = "<script>alert(1)</script> Cyril"
+    session.commit()
+    sign_in(client)
     response = _post(client, f"/f/studies/{world.study.id}/panel/{cyril.id}/invite")
     assert "Invitations sent: 1." in response.get_data(as_text=True)
     assert [m.recipients for m in smtp_server.messages] == [["cyril@example.org"]]
+    html = smtp_server.messages[0].body("html")
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Cyril" in html
+    assert "<script>alert(1)</script> Cyril" in smtp_server.messages[0].body()  # plain text
 
 
 def test_outbox_in_development_writes_files_and_logs_no_secrets(

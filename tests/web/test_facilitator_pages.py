@@ -502,7 +502,7 @@ def test_items_page_shows_verdicts_from_the_snapshot(
     _close_with_snapshot(session, world.round, SNAPSHOT)
     html = owner.get(f"/f/studies/{world.study.id}/items").get_data(as_text=True)
     e01 = html[html.index('id="item-E01"') : html.index('id="item-E02"')]
-    assert "median 60, IQR 50–70, n 6" in e01
+    assert "median 60, IQR 50 to 70, n 6" in e01
     assert "fewer than 5 answers" in e01
     e03 = html[html.index('id="item-E03"') : html.index('id="item-T01"')]
     assert "no consensus" in e03
