@@ -143,7 +143,7 @@ def with_language_fields(
                 render_kw={"lang": language, "dir": "auto"},
             )
     form_class = type(base.__name__, (base,), namespace)
-    return form_class(data=data or None)  # type: ignore[no-any-return]
+    return form_class(data=data or None)
 
 
 def texts_from(form: FlaskForm, prefix: str, languages: Sequence[str]) -> dict[str, str]:
