@@ -10,9 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.definitions import SurveyDefinition, parse_definition
-from app.models import Participation, Role, Study, User
+from app.models import Participation, Question, Role, Round, Study, User
+from app.services import answers as answer_service
 from app.services import api_keys, panel, studies
 from app.services import rounds as round_service
+from app.services.rounds import questions_asked
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 
 API = "/api/v1"
@@ -186,3 +188,49 @@ def answer_everything(client: FlaskClient, expert: Panelist, seed: int = 0) -> N
         )
         assert response.status_code == 200, response.get_json()
     assert client.post(f"{API}/expert/round/submit", headers=expert.headers).status_code == 200
+
+
+def _payload(question: Question, seed: int) -> dict[str, Any]:
+    """A valid answer to one question (the service's payload shape)."""
+    config = question.config
+    scale = question.scale
+    if question.kind == "text":
+        return {"text": f"reason {seed}"}
+    if question.kind == "quantiles":
+        return {"values": {str(q): 10 * (i + 1) + seed for i, q in enumerate(config["quantiles"])}}
+    if question.kind == "conditional":
+        return {"values": {e: {"given": 50, "given_not": 5 * (seed % 10)} for e in config["given"]}}
+    if question.kind == "trend_impact":
+        return {"values": {"t1": 1, "t2": 2 + seed % 3, "i_max": 5 + seed, "t3": 6, "i_ss": 3}}
+    if config.get("horizons"):
+        return {
+            "values": {
+                str(y): 10 * (i + 1) + 5 * (seed % 3) for i, y in enumerate(config["horizons"])
+            }
+        }
+    assert scale is not None and scale.min is not None and scale.max is not None
+    points = int((scale.max - scale.min) / scale.step)
+    return {"value": scale.min + scale.step * (seed % (points + 1))}
+
+
+def answer_directly(
+    session: Session, round_: Round, experts: list[Panelist], first_seed: int
+) -> None:
+    """Answer every item of a round for some experts through the service (fast set-up)."""
+    for offset, expert in enumerate(experts):
+        seed = first_seed + offset
+        for round_item in round_.items:
+            payloads = {
+                q.key: _payload(q, seed) for q in questions_asked(round_item.item, round_.number)
+            }
+            answer_service.save_item(
+                session,
+                expert.participation,
+                round_,
+                round_item.item,
+                payloads,
+                idempotency_key=None,
+                now=NOW,
+            )
+        answer_service.submit_round(session, expert.participation, round_, now=NOW)
+    session.commit()
