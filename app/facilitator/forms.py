@@ -43,7 +43,7 @@ class NewStudyForm(FlaskForm):
     """Create a study from an uploaded survey file or from one in the library."""
 
     file = FileField(_l("Survey file (.toml)"))
-    library = SelectField(_l("Or a file from the library"), choices=[], validate_choice=False)
+    library = SelectField(_l("Survey file from the library"), choices=[], validate_choice=False)
 
 
 class ExpertForm(FlaskForm):

@@ -255,6 +255,22 @@ def test_hostile_survey_file_is_rendered_escaped(client: FlaskClient, session: S
     assert _count(session, Study) == 0
 
 
+def test_oversized_uploads_and_unknown_library_files_import_nothing(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    make_user(session)
+    sign_in(client)
+    app.config["MAX_CONTENT_LENGTH"] = 2048
+    assert _upload(client, b"#" * 4096, "big.toml").status_code == 413
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
+    response = _post(client, "/f/studies/new", library="../pyproject.toml")
+    assert response.status_code == 422
+    assert "Choose a survey file to upload, or one from the library." in response.get_data(
+        as_text=True
+    )
+    assert _count(session, Study) == 0
+
+
 # --- panel -----------------------------------------------------------------------------------
 
 
