@@ -160,3 +160,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(survey_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    from app.reports.cli import register_report_commands
+
+    register_report_commands(app)

@@ -1,0 +1,432 @@
+"""What a consensus report shows, assembled from frozen snapshots and the results service.
+
+Every figure comes from a closed round's snapshot (k-suppressed at close) or from the results
+service (scenarios, trend impact); nothing here recomputes statistics from raw answers. Panel
+and round-flow figures are counts of people, never of answers.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from analysis.expressions import parse_expression
+from analysis.stability import STABILITY_NAMES
+from app.definitions.model import ItemKind, QuestionKind
+from app.models import (
+    Answer,
+    Item,
+    ItemVersion,
+    NotFoundError,
+    Participation,
+    ParticipationStatus,
+    Question,
+    Round,
+    RoundProgress,
+    RoundState,
+    Study,
+)
+from app.services import exports, results
+from app.services.results import ScenarioResults, TrendImpact
+from app.services.snapshots import POOLING_EPS, POOLING_METHODS
+from app.services.tidy import question_parts
+
+#: question kinds whose parts get a consensus verdict in the snapshot
+RATED_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT, QuestionKind.CONDITIONAL)
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """One number a question asks (e.g. the probability by 2035), in one round."""
+
+    part: str
+    n: int | None
+    suppressed: bool
+    stats: Mapping[str, Any]
+    histogram: Sequence[Mapping[str, Any]]
+    consensus: bool | None
+    presets: Mapping[str, bool | None]
+    pooled: Mapping[str, Any]
+    groups: Mapping[str, Mapping[str, Any]]
+    stability: Mapping[str, Any]
+    stable: bool | None
+
+    @property
+    def dissent(self) -> bool:
+        """Whether the snapshot flags dissensus (bimodality, dip test or RAND disagreement)."""
+        return bool(self.stats.get("dissensus"))
+
+    @property
+    def median(self) -> float | None:
+        """The median, if shown."""
+        value = self.stats.get("median")
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """A question of an item in one round, with its parts."""
+
+    question: Question
+    no_answer: int | None
+    parts: tuple[PartResult, ...]
+
+    @property
+    def key(self) -> str:
+        """The question's key."""
+        return self.question.key
+
+    def part(self, key: str = "") -> PartResult | None:
+        """One part by key."""
+        return next((p for p in self.parts if p.part == key), None)
+
+
+@dataclass(frozen=True)
+class ItemRound:
+    """An item as one round asked it: the version shown and the panel's answers."""
+
+    number: int
+    version: int
+    respondents: int | None
+    questions: tuple[QuestionResult, ...]
+    reasons: tuple[str, ...]
+    reasons_withheld: bool
+
+    def question(self, key: str) -> QuestionResult | None:
+        """One question by key."""
+        return next((q for q in self.questions if q.key == key), None)
+
+
+@dataclass(frozen=True)
+class ItemReport:
+    """An item across the rounds that asked it."""
+
+    item: Item
+    rounds: tuple[ItemRound, ...]
+
+    @property
+    def key(self) -> str:
+        """The item's key."""
+        return self.item.key
+
+    @property
+    def final(self) -> ItemRound | None:
+        """The latest closed round that asked it."""
+        return self.rounds[-1] if self.rounds else None
+
+    def version(self, number: int) -> ItemVersion:
+        """The item's wording with this number."""
+        return next(v for v in self.item.versions if v.number == number)
+
+    def headline(self, question_key: str) -> PartResult | None:
+        """The final round's main part of a question (the horizon's part for probabilities)."""
+        final = self.final
+        found = final.question(question_key) if final else None
+        if found is None or not found.parts:
+            return None
+        horizon = str(self.item.study.horizon)
+        return found.part(horizon) or found.part("") or found.parts[-1]
+
+    def series(self, question_key: str, part_key: str) -> list[tuple[int, PartResult]]:
+        """(round, part) for every round that asked this part."""
+        found = []
+        for item_round in self.rounds:
+            question = item_round.question(question_key)
+            part = question.part(part_key) if question else None
+            if part is not None:
+                found.append((item_round.number, part))
+        return found
+
+    @property
+    def dissent(self) -> bool:
+        """Whether any rated part of the final round is flagged for dissensus."""
+        final = self.final
+        return bool(
+            final
+            and any(
+                p.dissent
+                for q in final.questions
+                if q.question.kind in RATED_KINDS
+                for p in q.parts
+                if not p.suppressed
+            )
+        )
+
+
+@dataclass(frozen=True)
+class RoundFlow:
+    """A round's place in the study: when, what it asked, who answered (counts only)."""
+
+    round: Round
+    items: int
+    panel: int
+    respondents: int | None
+    submitted: int
+    left: int | None  #: answered the previous round but not this one
+    joined: int | None  #: answered this round but not the previous one
+
+    @property
+    def response_rate(self) -> float | None:
+        """Respondents as a share of the panel."""
+        if self.respondents is None or not self.panel:
+            return None
+        return self.respondents / self.panel
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a consensus report shows."""
+
+    study: Study
+    generated_at: datetime
+    language: str
+    rounds: tuple[RoundFlow, ...]
+    closed: tuple[int, ...]
+    panel: Mapping[str, Mapping[str, int]]
+    items: tuple[ItemReport, ...]
+    headline_questions: tuple[str, ...]
+    scenarios: ScenarioResults | None
+    trends: tuple[TrendImpact, ...]
+    software: Mapping[str, str]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def of_kind(self, kind: str) -> list[ItemReport]:
+        """Items of one kind (event, trend, calibration) that some closed round asked."""
+        return [i for i in self.items if i.item.kind == kind and i.rounds]
+
+    @property
+    def final_round(self) -> int | None:
+        """The latest closed round."""
+        return self.closed[-1] if self.closed else None
+
+    @property
+    def panel_size(self) -> int:
+        """Everyone invited to the panel."""
+        return sum(sum(by_status.values()) for by_status in self.panel.values())
+
+    def item(self, key: str) -> ItemReport | None:
+        """One item by key."""
+        return next((i for i in self.items if i.key == key), None)
+
+    def question(self, key: str) -> Question | None:
+        """A question (of any item) with this key, for prompts and scales."""
+        for report in self.items:
+            for question in report.item.questions:
+                if question.key == key:
+                    return question
+        return None
+
+    def consensus_count(self, question_key: str) -> tuple[int, int]:
+        """(items with consensus, items with a verdict) on a headline question, final rounds."""
+        reached = judged = 0
+        for report in self.of_kind(ItemKind.EVENT):
+            part = report.headline(question_key)
+            if part is None or part.consensus is None:
+                continue
+            judged += 1
+            reached += bool(part.consensus)
+        return reached, judged
+
+
+def stability_verdict(rule: str, figures: Mapping[str, Any]) -> bool | None:
+    """Whether the study's stability rule holds on a part's round-to-round figures."""
+    if not figures:
+        return None
+    expression = parse_expression(rule, allowed_names=STABILITY_NAMES)
+    return expression.evaluate({k: figures.get(k) for k in STABILITY_NAMES})
+
+
+def _part_result(key: str, data: Mapping[str, Any], stability_rule: str) -> PartResult:
+    """A part from its snapshot entry."""
+    suppressed = bool(data.get("suppressed", True))
+    consensus = data.get("consensus") or {}
+    stability = data.get("stability") or {}
+    return PartResult(
+        part=key,
+        n=data.get("n"),
+        suppressed=suppressed,
+        stats=data.get("stats") or {},
+        histogram=tuple(data.get("histogram") or ()),
+        consensus=consensus.get("reached"),
+        presets=dict(consensus.get("presets") or {}),
+        pooled=data.get("pooled") or {},
+        groups=data.get("groups") or {},
+        stability=stability,
+        stable=stability_verdict(stability_rule, stability) if stability else None,
+    )
+
+
+def _item_round(
+    item: Item, number: int, entry: Mapping[str, Any], stability_rule: str
+) -> ItemRound:
+    """An item's snapshot entry of one round."""
+    questions = []
+    for question in item.questions:
+        found = entry.get("questions", {}).get(question.key)
+        if found is None:
+            continue
+        parts = tuple(
+            _part_result(p.part, found.get("parts", {}).get(p.part, {}), stability_rule)
+            for p in question_parts(question)
+        )
+        questions.append(QuestionResult(question, found.get("no_answer"), parts))
+    return ItemRound(
+        number=number,
+        version=int(entry.get("version") or 1),
+        respondents=entry.get("respondents"),
+        questions=tuple(questions),
+        reasons=tuple(entry.get("reasons") or ()),
+        reasons_withheld=bool(entry.get("reasons_withheld")),
+    )
+
+
+def _round_flows(
+    session: Session, study: Study, snapshots: Mapping[int, Mapping[str, Any]], panel: int
+) -> tuple[RoundFlow, ...]:
+    """Every round with counts of respondents, submissions, leavers and joiners."""
+    rounds = list(
+        session.scalars(select(Round).where(Round.study_id == study.id).order_by(Round.number))
+    )
+    answered: dict[int, set[int]] = {}
+    for round_id, participation_id in session.execute(
+        select(Answer.round_id, Answer.participation_id)
+        .join(Round, Answer.round_id == Round.id)
+        .where(Round.study_id == study.id, Answer.is_current.is_(True))
+        .group_by(Answer.round_id, Answer.participation_id)
+    ).tuples():
+        answered.setdefault(round_id, set()).add(participation_id)
+    submitted: dict[int, int] = dict(
+        session.execute(
+            select(RoundProgress.round_id, func.count(distinct(RoundProgress.participation_id)))
+            .join(Round, RoundProgress.round_id == Round.id)
+            .where(Round.study_id == study.id, RoundProgress.submitted_at.is_not(None))
+            .group_by(RoundProgress.round_id)
+        )
+        .tuples()
+        .all()
+    )
+    flows = []
+    previous: set[int] | None = None
+    for round_ in rounds:
+        closed = round_.state == RoundState.CLOSED
+        people = answered.get(round_.id, set())
+        snapshot = snapshots.get(round_.number)
+        flows.append(
+            RoundFlow(
+                round=round_,
+                items=len(round_.items),
+                panel=panel,
+                respondents=(snapshot or {}).get("respondents", len(people)) if closed else None,
+                submitted=int(submitted.get(round_.id, 0)) if closed else 0,
+                left=len(previous - people) if closed and previous is not None else None,
+                joined=len(people - previous) if closed and previous is not None else None,
+            )
+        )
+        if closed:
+            previous = people
+    return tuple(flows)
+
+
+def _headline_questions(study: Study) -> tuple[str, ...]:
+    """Question keys most events ask (rated, single-valued or by horizon), in their order."""
+    events = [i for i in study.items if i.kind == ItemKind.EVENT]
+    counts: dict[str, int] = {}
+    order: list[str] = []
+    for item in events:
+        for question in item.questions:
+            if question.kind in (QuestionKind.PROBABILITY, QuestionKind.LIKERT):
+                if question.key not in counts:
+                    order.append(question.key)
+                counts[question.key] = counts.get(question.key, 0) + 1
+    return tuple(k for k in order if counts[k] * 3 >= len(events))
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that computed the report (for the methods appendix)."""
+    found = {"python": platform.python_version()}
+    for name in ("delphi-platform", "numpy", "scipy", "pandas", "matplotlib", "weasyprint"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def build_report(
+    session: Session,
+    study: Study,
+    *,
+    now: datetime,
+    language: str | None = None,
+    with_results: bool = True,
+    seed: int = results.DEFAULT_SEED,
+) -> Report:
+    """Assemble a study's report from its closed rounds' snapshots and the results service."""
+    snapshots = results.closed_snapshots(session, study)
+    if not snapshots:
+        raise NotFoundError("No round has closed yet: there is nothing to report.")
+    by_number = {r.number: data for r, data in snapshots}
+    panel = exports.panel_counts(session, study)
+    panel_size = sum(sum(v.values()) for v in panel.values())
+    items = []
+    for item in study.items:
+        item_rounds = [
+            _item_round(item, number, data["items"][item.key], study.stability_rule)
+            for number, data in sorted(by_number.items())
+            if item.key in data.get("items", {})
+        ]
+        items.append(ItemReport(item=item, rounds=tuple(item_rounds)))
+    scenarios: ScenarioResults | None = None
+    trends: tuple[TrendImpact, ...] = ()
+    if with_results:
+        scenarios = results.scenario_results(session, study, seed=seed)
+        trends = tuple(results.tia_results(session, study, seed=seed))
+    return Report(
+        study=study,
+        generated_at=now,
+        language=language or study.default_language,
+        rounds=_round_flows(session, study, by_number, panel_size),
+        closed=tuple(sorted(by_number)),
+        panel=panel,
+        items=tuple(items),
+        headline_questions=_headline_questions(study),
+        scenarios=scenarios,
+        trends=trends,
+        software=software_versions(),
+    )
+
+
+def active_panel(session: Session, study: Study) -> int:
+    """Panel members who have not withdrawn."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Participation)
+            .where(
+                Participation.study_id == study.id,
+                Participation.status != ParticipationStatus.WITHDRAWN,
+            )
+        )
+        or 0
+    )
+
+
+__all__ = [
+    "POOLING_EPS",
+    "POOLING_METHODS",
+    "ItemReport",
+    "ItemRound",
+    "PartResult",
+    "QuestionResult",
+    "Report",
+    "RoundFlow",
+    "build_report",
+    "stability_verdict",
+]

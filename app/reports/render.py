@@ -1,0 +1,531 @@
+"""The consensus report as HTML (one self-contained file) and PDF (WeasyPrint), and its charts.
+
+The report is rendered in one language (the study's default unless asked otherwise) with the
+app's templates and translations; charts are SVG embedded as data: URIs, so the HTML file
+needs nothing else and the PDF keeps vector graphics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from app.definitions.model import ItemKind, QuestionKind, ScaleKind
+from app.i18n import text_direction
+from app.messages import Message, render
+from app.models import Question, pick_text
+from app.reports import charts
+from app.reports.data import ItemReport, PartResult, Report
+from app.services.tidy import TREND_IMPACT_PARTS
+
+#: the report's stylesheet, inlined into the HTML (the file must stand alone)
+STYLESHEET = Path(__file__).resolve().parent.parent / "templates" / "reports" / "report.css"
+
+#: a callback told the name of each step as the report is made (for progress bars)
+Progress = Callable[[str], None]
+
+
+def _noop(_step: str) -> None:
+    """No progress reporting."""
+
+
+@dataclass
+class ReportCharts:
+    """Every chart of a report, as SVG text, by name."""
+
+    overview: dict[str, str] = field(default_factory=dict)
+    #: (item key, question key) -> SVG
+    items: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: trend key -> SVG
+    trends: dict[str, str] = field(default_factory=dict)
+
+
+def text_in(texts: Mapping[str, str] | None, language: str, fallback: str) -> str:
+    """A translated text in the report's language."""
+    return pick_text(dict(texts or {}), language, fallback)
+
+
+def part_name(question: Question, part: str) -> str:
+    """A reader's label for a part of a question."""
+    kind = question.kind
+    if not part:
+        return ""
+    if kind == QuestionKind.PROBABILITY:
+        return _("by %(year)s", year=part)
+    if kind == QuestionKind.QUANTILES:
+        return _("%(p)s %% quantile", p=part)
+    if kind == QuestionKind.CONDITIONAL:
+        event, _sep, side = part.partition("|")
+        return (
+            _("if %(event)s happens", event=event)
+            if side == "given"
+            else _("if %(event)s does not happen", event=event)
+        )
+    if kind == QuestionKind.TREND_IMPACT:
+        return {
+            "t1": _("years to first impact"),
+            "t2": _("years to largest impact"),
+            "i_max": _("largest impact"),
+            "t3": _("years until it settles"),
+            "i_ss": _("lasting impact"),
+        }.get(part, part)
+    return part
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A number for tables: fixed decimals without trailing zeros; '–' when missing."""
+    if value is None or isinstance(value, bool):
+        return "–"
+    number = float(value)
+    if not math.isfinite(number):
+        return "–"
+    text = f"{number:,.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def pct(value: Any, digits: int = 0) -> str:
+    """A share (0-1) in percent."""
+    if value is None:
+        return "–"
+    return fmt(float(value) * 100.0, digits) + " %"
+
+
+def _round_rows(
+    report: ItemReport, question: Question, part: str
+) -> list[charts.RoundDistribution]:
+    """The distribution rows of one part, one per round."""
+    rows = []
+    series = report.series(question.key, part)
+    for position, (number, result) in enumerate(series):
+        if result.suppressed:
+            continue
+        rows.append(
+            charts.RoundDistribution(
+                label=_("R%(n)s", n=number),
+                histogram=result.histogram,
+                median=result.stats.get("median"),
+                q1=result.stats.get("q1"),
+                q3=result.stats.get("q3"),
+                final=position == len(series) - 1,
+            )
+        )
+    return rows
+
+
+def item_chart(report: ItemReport, question: Question, language: str) -> str:
+    """The chart of one question of an item across rounds (distributions or ranges)."""
+    parts = [
+        p.part
+        for p in (
+            report.final.question(question.key).parts
+            if report.final and report.final.question(question.key)
+            else ()
+        )
+    ]
+    title = _("%(item)s: %(question)s, by round", item=report.key, question=question.key)
+    if question.kind == QuestionKind.TREND_IMPACT or not parts:
+        return ""
+    if parts == [""]:
+        rows = _round_rows(report, question, "")
+        points = question.scale is not None and question.scale.kind == ScaleKind.LIKERT
+        return charts.distribution_svg(rows, title=title, points=points, width=206)
+    range_rows = []
+    for part in parts:
+        values = []
+        for number, result in report.series(question.key, part):
+            if result.suppressed:
+                continue
+            stats = result.stats
+            values.append((str(number), stats.get("q1"), stats.get("median"), stats.get("q3")))
+        if values:
+            range_rows.append(charts.RangeRow(label=part_name(question, part), rounds=values))
+    scale = question.scale
+    probability = scale is not None and scale.kind == ScaleKind.PROBABILITY
+    return charts.ranges_svg(
+        range_rows,
+        title=title,
+        low=0.0 if probability else None,
+        high=100.0 if probability else None,
+    )
+
+
+def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
+    """Every chart of the report."""
+    made = ReportCharts()
+    language = report.language
+    fallback = report.study.default_language
+    events = report.of_kind(ItemKind.EVENT)
+    probability_key, impact_key = _probability_and_impact(report)
+    points = []
+    for item in events:
+        p = item.headline(probability_key) if probability_key else None
+        i = item.headline(impact_key) if impact_key else None
+        if p is None or i is None or p.suppressed or i.suppressed:
+            continue
+        pooled = p.pooled.get("logodds")
+        if pooled is None or i.median is None:
+            continue
+        points.append(
+            charts.MatrixPoint(
+                key=item.key,
+                probability=float(pooled),
+                impact=float(i.median),
+                agreement=i.stats.get("pct_agree"),
+                consensus=bool(p.consensus) and bool(i.consensus),
+            )
+        )
+    impact_question = report.question(impact_key) if impact_key else None
+    if points and impact_question is not None and impact_question.scale is not None:
+        scale = impact_question.scale
+        made.overview["matrix"] = charts.probability_impact_svg(
+            points,
+            title=_("Probability-impact matrix"),
+            x_label=_("Pooled probability (log-odds pooling), %"),
+            y_label=_(
+                "Median impact (%(scale)s)", scale=f"{fmt(scale.min, 0)} … {fmt(scale.max, 0)}"
+            ),
+            impact_range=(float(scale.min or -3), float(scale.max or 3)),
+            legend_consensus=_("consensus on probability and impact"),
+            legend_no_consensus=_("no consensus on one or both"),
+        )
+    progress("matrix")
+    panels = []
+    for key in report.headline_questions:
+        question = report.question(key)
+        if question is None:
+            continue
+        series: dict[str, list[tuple[int, float]]] = {}
+        for item in events:
+            final = item.final
+            found = final.question(key) if final else None
+            if found is None or not found.parts:
+                continue
+            part_key = item.headline(key).part if item.headline(key) else ""
+            values = [
+                (number, float(result.stats["iqr"]))
+                for number, result in item.series(key, part_key)
+                if not result.suppressed and result.stats.get("iqr") is not None
+            ]
+            if values:
+                series[item.key] = values
+        unit = text_in(question.scale.unit, language, fallback) if question.scale else ""
+        panels.append(
+            charts.ConvergencePanel(
+                title=_question_title(question),
+                unit=_("IQR (%(unit)s)", unit=unit) if unit else _("IQR (scale points)"),
+                series=series,
+            )
+        )
+    made.overview["convergence"] = charts.convergence_svg(
+        panels,
+        title=_("Convergence: interquartile range by round"),
+        round_label=_("Round"),
+        median_label=_("median over items"),
+    )
+    progress("convergence")
+    flows = [f for f in report.rounds if f.respondents is not None]
+    boxes = []
+    for index, flow in enumerate(flows):
+        following = flows[index + 1] if index + 1 < len(flows) else None
+        side = ""
+        if following is not None and following.left is not None:
+            side = _("%(n)s did not answer round %(r)s", n=following.left, r=following.round.number)
+            if following.joined:
+                side += "; " + _("%(n)s joined", n=following.joined)
+        boxes.append(
+            charts.FlowBox(
+                heading=_("Round %(n)s", n=flow.round.number),
+                lines=[
+                    _("panel %(n)s", n=flow.panel),
+                    _("answered %(n)s (%(p)s)", n=flow.respondents, p=pct(flow.response_rate)),
+                    _("submitted %(n)s", n=flow.submitted),
+                    _("%(n)s items", n=flow.items),
+                ],
+                side=side,
+            )
+        )
+    made.overview["flow"] = charts.round_flow_svg(boxes, title=_("Round flow and attrition"))
+    progress("flow")
+    if report.scenarios is not None:
+        bars = []
+        labels = method_labels()
+        for named in report.scenarios.named:
+            if not named.estimates:
+                continue
+            bars.append(
+                charts.ScenarioBar(
+                    label=f"{named.key} {text_in(named.title, language, fallback)}",
+                    estimates=[
+                        (
+                            labels.get(e.method, e.method),
+                            100 * e.probability,
+                            100 * e.lower,
+                            100 * e.upper,
+                        )
+                        for e in named.estimates
+                    ],
+                )
+            )
+        made.overview["scenarios"] = charts.scenarios_svg(
+            bars, title=_("Named scenarios: probability by method"), x_label=_("Probability, %")
+        )
+    progress("scenarios")
+    for trend in report.trends:
+        if not trend.forecast:
+            continue
+        unit = text_in(trend.unit, language, fallback)
+        made.trends[trend.key] = charts.fan_svg(
+            charts.FanSeries(
+                history=list(trend.baseline),
+                years=[f.year for f in trend.forecast],
+                baseline=[f.baseline for f in trend.forecast],
+                expected=[f.expected for f in trend.forecast],
+                low=[f.low for f in trend.forecast],
+                high=[f.high for f in trend.forecast],
+                panel_estimate=trend.panel_estimate,
+                end_year=trend.end_year,
+            ),
+            title=_("Trend impact analysis of %(trend)s", trend=trend.key),
+            y_label=unit,
+            labels={
+                "band": _("10–90 % band"),
+                "baseline": _("surprise-free baseline"),
+                "expected": _("expected (with events)"),
+                "history": _("baseline data"),
+                "panel": _("panel's median estimate"),
+            },
+        )
+    progress("trends")
+    for item in report.items:
+        if not item.rounds:
+            continue
+        for question in item.item.questions:
+            if question.kind in (QuestionKind.TEXT, QuestionKind.TREND_IMPACT):
+                continue
+            svg = item_chart(item, question, language)
+            if svg:
+                made.items[(item.key, question.key)] = svg
+    progress("items")
+    return made
+
+
+def _question_title(question: Question) -> str:
+    """A short title for a question: its key in words."""
+    return question.key.replace("_", " ").capitalize()
+
+
+def _probability_and_impact(report: Report) -> tuple[str | None, str | None]:
+    """The headline probability question and the headline bipolar (impact) question."""
+    probability = impact = None
+    for key in report.headline_questions:
+        question = report.question(key)
+        if question is None or question.scale is None:
+            continue
+        if probability is None and question.scale.kind == ScaleKind.PROBABILITY:
+            probability = key
+        if impact is None and question.scale.kind == ScaleKind.LIKERT and question.scale.bipolar:
+            impact = key
+    return probability, impact
+
+
+def method_labels() -> dict[str, str]:
+    """Readers' names of the scenario methods."""
+    return {
+        "smic": _("SMIC"),
+        "maxent": _("Maximum entropy"),
+        "crossimpact": _("Cross-impact"),
+    }
+
+
+#: short column heads for the consensus presets
+PRESET_ABBREVIATIONS = {"percent_iqr": "P+I", "grade": "GR", "rand_ucla": "RU", "cv": "CV"}
+
+
+def preset_abbreviation(name: str) -> str:
+    """A two- or three-letter column head for a preset."""
+    return PRESET_ABBREVIATIONS.get(name, name[:3].upper())
+
+
+def preset_legend(names: list[str]) -> str:
+    """'P+I = Percent agreement + IQR; ...' for the presets compared."""
+    from analysis.consensus import PRESETS
+
+    return "; ".join(
+        f"{preset_abbreviation(n)} = {PRESETS[n].label}" for n in names if n in PRESETS
+    )
+
+
+def preset_labels() -> dict[str, str]:
+    """Readers' names of the consensus presets."""
+    from analysis.consensus import PRESETS
+
+    return {key: preset.label for key, preset in PRESETS.items()}
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """An event's headline figures, for the summary's rankings."""
+
+    key: str
+    title: str
+    probability: float
+    impact: float | None
+    consensus: bool | None
+
+
+def event_lines(report: Report) -> list[EventLine]:
+    """Every event with a pooled probability, with its median impact and consensus."""
+    language = report.language
+    fallback = report.study.default_language
+    probability_key, impact_key = _probability_and_impact(report)
+    lines = []
+    for item in report.of_kind(ItemKind.EVENT):
+        p = item.headline(probability_key) if probability_key else None
+        if p is None or p.suppressed or p.pooled.get("logodds") is None:
+            continue
+        i = item.headline(impact_key) if impact_key else None
+        shown = i is not None and not i.suppressed
+        verdicts = [p.consensus] + ([i.consensus] if shown and i is not None else [])
+        consensus = None if any(v is None for v in verdicts) else all(bool(v) for v in verdicts)
+        final = item.final
+        title = text_in(item.version(final.version).title, language, fallback) if final else ""
+        lines.append(
+            EventLine(
+                key=item.key,
+                title=title,
+                probability=float(p.pooled["logodds"]),
+                impact=i.median if shown and i is not None else None,
+                consensus=consensus,
+            )
+        )
+    return lines
+
+
+def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult]]:
+    """(item, question, part) where a headline question lacks consensus or is split."""
+    found = []
+    for item in report.of_kind(ItemKind.EVENT):
+        for key in report.headline_questions:
+            part = item.headline(key)
+            question = report.question(key)
+            if part is None or part.suppressed or question is None:
+                continue
+            if part.consensus is False or part.dissent:
+                found.append((item, question, part))
+    return found
+
+
+def template_context(report: Report, made: ReportCharts, *, standalone: bool) -> dict[str, Any]:
+    """What the report templates need."""
+    from analysis.consensus import PRESETS
+    from app.services.snapshots import POOLING_EPS
+
+    language = report.language
+    fallback = report.study.default_language
+    probability_key, impact_key = _probability_and_impact(report)
+    lines = event_lines(report)
+    scenarios = report.scenarios
+    conditionals: dict[tuple[str, str], tuple[float, float]] = {}
+    ranking = []
+    if scenarios is not None:
+        inputs_given = _conditionals(report)
+        conditionals = inputs_given
+        ranking = sorted(
+            scenarios.named,
+            key=lambda n: -(n.estimate("maxent").probability if n.estimate("maxent") else -1.0),  # type: ignore[union-attr]
+        )
+    questions: dict[str, Question] = {}
+    for item in report.items:
+        for question in item.item.questions:
+            questions.setdefault(question.key, question)
+    return {
+        "top_likely": sorted(lines, key=lambda e: -e.probability)[:5],
+        "top_impact": sorted(
+            (e for e in lines if e.impact is not None), key=lambda e: -abs(e.impact or 0.0)
+        )[:5]
+        if impact_key
+        else [],
+        "scenario_ranking": ranking,
+        "conditionals": conditionals,
+        "dissent_items": dissent_items(report),
+        "pooling_eps": POOLING_EPS,
+        "questions": sorted(questions.items()),
+        "report": report,
+        "study": report.study,
+        "charts": made,
+        "data_uri": charts.data_uri,
+        "tx": lambda texts: text_in(texts, language, fallback),
+        "part_name": part_name,
+        "preset_abbreviation": preset_abbreviation,
+        "preset_legend": preset_legend,
+        "fmt": fmt,
+        "pct": pct,
+        "message": lambda m: render(m, _) if isinstance(m, Message) else str(m),
+        "method_labels": method_labels(),
+        "presets": PRESETS,
+        "probability_key": probability_key,
+        "impact_key": impact_key,
+        "question_title": _question_title,
+        "language": language,
+        "direction": text_direction(language),
+        "standalone": standalone,
+        "stylesheet": STYLESHEET.read_text(encoding="utf-8"),
+        "ItemKind": ItemKind,
+        "QuestionKind": QuestionKind,
+        "ScaleKind": ScaleKind,
+        "TREND_IMPACT_PARTS": TREND_IMPACT_PARTS,
+        "synthetic": any(f.round.synthetic for f in report.rounds),
+    }
+
+
+def _conditionals(report: Report) -> dict[tuple[str, str], tuple[float, float]]:
+    """Pooled P(i | j) and P(i | not j) of the key events, from the items' final rounds (0-1)."""
+    found: dict[tuple[str, str], tuple[float, float]] = {}
+    for item in report.of_kind(ItemKind.EVENT):
+        final = item.final
+        if final is None:
+            continue
+        for question in final.questions:
+            if question.question.kind != QuestionKind.CONDITIONAL:
+                continue
+            for other in question.question.config.get("given", []):
+                yes = question.part(f"{other}|given")
+                no = question.part(f"{other}|given_not")
+                if yes is None or no is None or yes.suppressed or no.suppressed:
+                    continue
+                a, b = yes.pooled.get("logodds"), no.pooled.get("logodds")
+                if a is not None and b is not None:
+                    found[(item.key, other)] = (float(a) / 100.0, float(b) / 100.0)
+    return found
+
+
+def render_html(
+    report: Report, *, progress: Progress = _noop, made: ReportCharts | None = None
+) -> str:
+    """The report as one self-contained HTML document."""
+    with force_locale(report.language):
+        made = made or overview_charts(report, progress)
+        html = render_template(
+            "reports/report.html", **template_context(report, made, standalone=True)
+        )
+    progress("html")
+    return html
+
+
+def render_pdf(report: Report, *, progress: Progress = _noop) -> bytes:
+    """The report as PDF (A4, page numbers, running title)."""
+    from weasyprint import HTML
+
+    html = render_html(report, progress=progress)
+    pdf: bytes = HTML(string=html, base_url=current_app.root_path).write_pdf()
+    progress("pdf")
+    return pdf

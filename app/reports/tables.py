@@ -1,0 +1,228 @@
+"""The report's tables for spreadsheets (one sheet each) and the XLSX writer (openpyxl)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy.orm import Session
+
+from app.reports.data import Report
+from app.services import exports
+from app.services.exports import Table
+
+HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+#: sheet names are at most 31 characters in Excel
+MAX_SHEET_NAME = 31
+
+
+def round_table(report: Report) -> Table:
+    """Rounds with their dates and counts of people."""
+    rows = [
+        {
+            "round": f.round.number,
+            "state": f.round.state,
+            "opened": f.round.opened_at.date().isoformat() if f.round.opened_at else None,
+            "closed": f.round.closed_at.date().isoformat() if f.round.closed_at else None,
+            "items": f.items,
+            "panel": f.panel,
+            "answered": f.respondents,
+            "response_rate": f.response_rate,
+            "submitted": f.submitted if f.respondents is not None else None,
+            "left": f.left,
+            "joined": f.joined,
+            "synthetic": f.round.synthetic,
+        }
+        for f in report.rounds
+    ]
+    return Table("Rounds", tuple(rows[0]) if rows else ("round",), rows)
+
+
+def panel_table(report: Report) -> Table:
+    """Panel members per group and status (counts of people only)."""
+    rows = [
+        {
+            "group": group,
+            "invited": sum(counts.values()),
+            "active": counts.get("active", 0),
+            "not_started": counts.get("invited", 0),
+            "withdrawn": counts.get("withdrawn", 0),
+        }
+        for group, counts in report.panel.items()
+    ]
+    return Table("Panel", ("group", "invited", "active", "not_started", "withdrawn"), rows)
+
+
+def scenario_tables(report: Report) -> list[Table]:
+    """Named scenarios under each method, and each method's most likely scenarios."""
+    results = report.scenarios
+    if results is None:
+        return []
+    named = [
+        {
+            "scenario": n.key,
+            "title": n.title.get(report.language) or n.title.get(report.study.default_language, ""),
+            "expression": n.expression,
+            "method": e.method,
+            "probability": e.probability,
+            "lower": e.lower,
+            "upper": e.upper,
+            "note": e.note,
+        }
+        for n in results.named
+        for e in n.estimates
+    ]
+    ranking = [
+        {
+            "method": m.method,
+            "rank": s.rank,
+            "occurring": " + ".join(s.occurring) or "none",
+            "probability": s.probability,
+            "lower": s.lower,
+            "upper": s.upper,
+        }
+        for m in results.methods
+        for s in m.top
+    ]
+    events = [
+        {
+            "event": e.key,
+            "panel_probability": e.probability,
+            "round": e.round_number,
+            "smic_coherent": e.coherent,
+            "crossimpact_simulated": e.simulated,
+        }
+        for e in results.events
+    ]
+    return [
+        Table(
+            "Scenarios",
+            ("scenario", "title", "expression", "method", "probability", "lower", "upper", "note"),
+            named,
+        ),
+        Table(
+            "Scenario ranking",
+            ("method", "rank", "occurring", "probability", "lower", "upper"),
+            ranking,
+        ),
+        Table(
+            "Event probabilities",
+            ("event", "panel_probability", "round", "smic_coherent", "crossimpact_simulated"),
+            events,
+        ),
+    ]
+
+
+def trend_table(report: Report) -> Table:
+    """Every trend's forecast, year by year."""
+    rows = [
+        {
+            "trend": t.key,
+            "year": f.year,
+            "baseline": f.baseline,
+            "expected": f.expected,
+            "p10": f.low,
+            "p50": f.median,
+            "p90": f.high,
+        }
+        for t in report.trends
+        for f in t.forecast
+    ]
+    return Table(
+        "Trend impact", ("trend", "year", "baseline", "expected", "p10", "p50", "p90"), rows
+    )
+
+
+def methods_table(report: Report) -> Table:
+    """The settings every figure depends on."""
+    study = report.study
+    rows: list[dict[str, Any]] = [
+        {"setting": "consensus_rule", "value": study.consensus_rule},
+        {"setting": "stability_rule", "value": study.stability_rule},
+        {"setting": "compare_presets", "value": ", ".join(study.compare_presets)},
+        {"setting": "k", "value": study.k},
+        {"setting": "k_comments", "value": study.k_comments},
+        {"setting": "quantile_method", "value": study.quantile_method},
+        {"setting": "pooling_eps", "value": exports_pooling_eps()},
+        {"setting": "definition_sha256", "value": study.definition_hash},
+    ]
+    for scale in study.scales:
+        if scale.consensus:
+            rows.append({"setting": f"consensus_rule[{scale.key}]", "value": scale.consensus})
+    if report.scenarios is not None:
+        rows.append({"setting": "seed", "value": report.scenarios.seed})
+    rows.extend({"setting": f"software[{k}]", "value": v} for k, v in report.software.items())
+    return Table("Methods", ("setting", "value"), rows)
+
+
+def exports_pooling_eps() -> float:
+    """The clipping constant of log-odds pooling."""
+    from app.services.snapshots import POOLING_EPS
+
+    return POOLING_EPS
+
+
+def study_tables(session: Session, report: Report, *, identified: bool = False) -> list[Table]:
+    """Every table of a study's spreadsheet export."""
+    study = report.study
+    snapshots = [(r.number, data) for r, data in _snapshots(session, report)]
+    tables = [
+        Table(
+            "Answers",
+            exports.answer_columns(identified),
+            exports.answer_rows(session, study, identified=identified),
+        ),
+        Table("Items", exports.item_columns(study), exports.item_rows(study)),
+        Table(
+            "Statistics",
+            exports.statistics_columns(study.compare_presets),
+            exports.snapshot_rows(snapshots, study.compare_presets),
+        ),
+        Table("Groups", exports.GROUP_COLUMNS, exports.group_rows(snapshots)),
+        round_table(report),
+        panel_table(report),
+        *scenario_tables(report),
+    ]
+    if report.trends:
+        tables.append(trend_table(report))
+    tables.append(methods_table(report))
+    return tables
+
+
+def _snapshots(session: Session, report: Report) -> list[tuple[Any, dict[str, Any]]]:
+    """The closed rounds' snapshot data."""
+    from app.services.results import closed_snapshots
+
+    return closed_snapshots(session, report.study)
+
+
+def workbook_bytes(tables: list[Table]) -> bytes:
+    """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable."""
+    book = Workbook()
+    book.remove(book.active)
+    for table in tables:
+        sheet = book.create_sheet(table.name[:MAX_SHEET_NAME])
+        sheet.append(list(table.columns))
+        for cell in sheet[1]:
+            cell.fill = HEADER_FILL
+            cell.font = HEADER_FONT
+            cell.alignment = Alignment(vertical="top")
+        for row in table.cells():
+            sheet.append(row)
+        sheet.freeze_panes = "A2"
+        if table.rows:
+            sheet.auto_filter.ref = (
+                f"A1:{get_column_letter(len(table.columns))}{len(table.rows) + 1}"
+            )
+        for index, column in enumerate(table.columns, start=1):
+            longest = max(
+                [len(str(column))] + [len(str(r.get(column) or "")) for r in table.rows[:200]]
+            )
+            sheet.column_dimensions[get_column_letter(index)].width = min(max(8, longest + 2), 60)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
