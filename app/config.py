@@ -28,7 +28,10 @@ class Config:
     FACILITATOR_SESSION_IDLE = timedelta(hours=12)  #: facilitator sessions die after this idle time
     # CSRF tokens live as long as the session: a long form must not fail after an hour
     WTF_CSRF_TIME_LIMIT = None
-    WTF_CSRF_SSL_STRICT = True
+    # Flask-WTF's "strict" HTTPS check demands a same-origin Referer, but every page asks
+    # browsers for Referrer-Policy: no-referrer (private links), so browsers send none and every
+    # form would fail over HTTPS. The CSRF token and SameSite=Lax cookies are the protection.
+    WTF_CSRF_SSL_STRICT = False
 
     # Languages
     LANGUAGES = ("en", "fa", "ru")
