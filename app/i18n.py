@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from babel import Locale
@@ -43,6 +44,7 @@ def request_language() -> str:
     return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+@functools.lru_cache(maxsize=64)
 def _digit_table(language: str) -> dict[int, int] | None:
     """A str.translate table from ASCII digits to the language's own digits, if it has others."""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,9 @@ from app.i18n import localise_digits, request_language, text_direction
 
 #: native names of the languages we ship, for the language switch
 LANGUAGE_NAMES = {"en": "English", "fa": "فارسی", "ru": "Русский"}
+
+#: an invisible right-to-left mark that makes the digits after it read as in Arabic-script text
+ARABIC_LETTER_MARK = "\u061c"
 
 #: units written as a percent sign (the locale decides spacing and the sign itself)
 PERCENT_UNITS = frozenset({"%", "٪"})
@@ -47,21 +51,38 @@ def number(value: Any, digits: int = 1, signed: bool = False) -> str:
     `signed` writes a plus sign before positive numbers (bipolar scales: +2)."""
     if value is None:
         return "–"
-    language = current_language()
+    return _formatted(float(value), digits, signed, current_language())
+
+
+@functools.lru_cache(maxsize=16384)
+def _formatted(value: float, digits: int, signed: bool, language: str) -> str:
+    """`number` for one language (cached: a long form shows thousands of numbers)."""
     pattern = "#,##0" + ("." + "#" * digits if digits else "")
-    number_value = float(value)
-    if number_value == 0:
-        number_value = 0.0  # never "-0"
-    text = format_decimal(
-        abs(number_value), format=pattern, locale=language, numbering_system="default"
-    )
+    if value == 0:
+        value = 0.0  # never "-0"
+    text = format_decimal(abs(value), format=pattern, locale=language, numbering_system="default")
     text = localise_digits(text, language)
     rounded_zero = text.strip("0۰٠.,٫٬ ") == ""
-    if number_value < 0 and not rounded_zero:
+    if value < 0 and not rounded_zero:
         text = get_minus_sign_symbol(language, numbering_system="default") + text
-    elif signed and number_value > 0 and not rounded_zero:
+    elif signed and value > 0 and not rounded_zero:
         text = get_plus_sign_symbol(language, numbering_system="default") + text
     return text
+
+
+@functools.lru_cache(maxsize=32)
+def _percent_style(language: str) -> tuple[str, str]:
+    """What goes before and after a number to make it a percentage in this language."""
+    locale = Locale.parse(language)
+    symbols = locale.number_symbols
+    system = str(locale.default_numbering_system)
+    sign = str(symbols.get(system, symbols.get("latn", {})).get("percentSign", "%"))
+    pattern = locale.percent_formats[None].pattern
+    after = ("\xa0" if "\xa0%" in pattern or " %" in pattern else "") + sign
+    # as in running Persian text, the percent sign stands to the left of the number ("٪۴۰"),
+    # also where the number stands alone (chart labels, table cells)
+    before = ARABIC_LETTER_MARK if text_direction(language) == "rtl" else ""
+    return before, after
 
 
 def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -> str:
@@ -70,14 +91,9 @@ def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -
     text = number(value, digits, signed)
     if value is None or not unit:
         return text
-    language = current_language()
     if unit.strip() in PERCENT_UNITS:
-        symbols = Locale.parse(language).number_symbols
-        system = str(Locale.parse(language).default_numbering_system)
-        sign = symbols.get(system, symbols.get("latn", {})).get("percentSign", "%")
-        pattern = Locale.parse(language).percent_formats[None].pattern
-        spaced = "\xa0%" in pattern or " %" in pattern
-        return text + ("\xa0" if spaced else "") + str(sign)
+        before, after = _percent_style(current_language())
+        return before + text + after
     return f"{text}\xa0{unit}"
 
 
@@ -145,7 +161,7 @@ class ChartTick:
 
     x: float
     text: str
-    anchor: str  #: SVG text-anchor: start, middle or end (the chart is drawn left to right)
+    anchor: str  #: SVG text-anchor: start, middle or end, in the label's own direction
 
 
 @dataclass
@@ -168,6 +184,7 @@ class HistogramChart:
     low_label: str = ""  #: text for the scale's low end (Likert labels), shown beside the chart
     high_label: str = ""
     point_bins: bool = False
+    rtl: bool = False  #: labels are set right to left (their text-anchor is then mirrored)
 
     @property
     def own_marker(self) -> str:
@@ -190,7 +207,9 @@ def histogram_chart(
     rtl = (direction or text_direction(current_language())) == "rtl"
     bipolar = bool(getattr(scale, "bipolar", False))
     width, margin, plot_top, plot_bottom = 320, 14, 14.0, 96.0
-    chart = HistogramChart(width=width, plot_top=plot_top, plot_bottom=plot_bottom, height=116)
+    chart = HistogramChart(
+        width=width, plot_top=plot_top, plot_bottom=plot_bottom, height=116, rtl=rtl
+    )
     lows = [float(b["low"]) for b in bins]
     highs = [float(b["high"]) for b in bins]
     chart.point_bins = all(lo == hi for lo, hi in zip(lows, highs, strict=True))
@@ -259,7 +278,10 @@ def _ticks(
     bipolar: bool,
     x_of: Any,
 ) -> list[ChartTick]:
-    """Axis labels: every point of a Likert scale, else both ends and the middle."""
+    """Axis labels: every point of a Likert scale, else both ends and the middle.
+
+    Only a percent sign is written on the axis; longer units are in the numbers above it."""
+    unit = unit if unit.strip() in PERCENT_UNITS else ""
     if chart.point_bins:
         return [
             ChartTick(round(x_of(point), 1), measure(point, unit, 2, signed=bipolar), "middle")
@@ -273,6 +295,9 @@ def _ticks(
         x = round(x_of(value), 1)
         # the end labels are anchored inwards so that they stay inside the chart
         anchor = "middle" if value == middle else ("start" if x < chart.width / 2 else "end")
+        if chart.rtl and anchor != "middle":
+            # right-to-left text starts at its right end
+            anchor = "end" if anchor == "start" else "start"
         ticks.append(ChartTick(x, measure(value, unit, digits), anchor))
     return ticks
 

@@ -94,14 +94,13 @@ def test_first_study_screenshots(new_context: Any, live_server: LiveServer, lang
     expert = live_server.world.feedback_experts[language]
     for viewport_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = _signed_in(new_context, live_server, expert, viewport)
-        for name, path in EXPERT_PAGES:
+        for name, path in (("consent", "/e/consent"), ("round", "/e/round")):
             _visit(page, live_server, path, language)
             if name == "round":
                 # what the expert sees first, with the sticky submit bar
                 screenshot(page, f"round-{language}-{viewport_name}-top", full_page=False)
             screenshot(page, f"{name}-{language}-{viewport_name}")
-        if viewport_name == "phone":
-            assert _fits_width(page)
+            assert _fits_width(page), f"{path} scrolls sideways in {language} ({viewport_name})"
 
 
 def test_feedback_charts_run_in_the_reading_direction(
@@ -118,7 +117,7 @@ def test_feedback_charts_run_in_the_reading_direction(
         assert (page.locator(f"[id='{title_id}']").text_content() or "").strip()
         # the first chart is E01's probability: ticks at 0 %, 50 % and 100 %
         ticks = chart.locator("text")
-        labels = [ticks.nth(i).text_content() for i in range(ticks.count())]
+        labels = [(ticks.nth(i).text_content() or "").strip("\u061c") for i in range(ticks.count())]
         xs = [float(ticks.nth(i).get_attribute("x") or "nan") for i in range(ticks.count())]
         ends[language] = (labels[0], xs[0], labels[-1], xs[-1])
         # the same numbers as a table, which a keyboard user can open
