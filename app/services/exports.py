@@ -401,7 +401,7 @@ def _snapshot_out(data: Mapping[str, Any]) -> dict[str, Any]:
     for entry in copy.get("items", {}).values():
         if isinstance(entry, dict):
             entry.pop("item_id", None)
-    return copy  # type: ignore[no-any-return]
+    return copy
 
 
 def archive_payload(session: Session, study: Study) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def _part(entry: Mapping[str, Any], question: str, part: str) -> Mapping[str, An
     found = entry.get("questions", {}).get(question, {}).get("parts", {}).get(part)
     if not found or found.get("suppressed", True):
         return None
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _pooled(entry: Mapping[str, Any], question: str, part: str) -> float | None:

@@ -1,0 +1,265 @@
+"""Exports: anonymous tidy answers (CSV), formula escaping, identified exports, the study archive."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.definitions.model import Anonymity
+from app.extensions import db
+from app.models import (
+    AuditEvent,
+    Base,
+    Expert,
+    PermissionDeniedError,
+    Role,
+    Study,
+    User,
+    ValidationError,
+)
+from app.services import exports
+from app.services.tidy import tidy_answers
+from tests.conftest import NOW, _worker_database, make_user, postgres_url
+from tests.reports.helpers import (
+    CANARY_EMAIL_DOMAIN,
+    CANARY_NAME,
+    FORMULA_CELLS,
+    HOSTILE_REASONS,
+    PLAIN_REASON,
+    ScriptedStudy,
+    scripted_study,
+)
+
+
+@pytest.fixture
+def scripted(session: Session, example_study: Study, facilitator_user: User) -> ScriptedStudy:
+    """The example study with two closed rounds answered by a scripted panel."""
+    return scripted_study(session, example_study, facilitator_user)
+
+
+def _csv(study: Study, session: Session, identified: bool = False) -> list[dict[str, str]]:
+    text = exports.csv_text(
+        exports.answer_rows(session, study, identified=identified),
+        exports.answer_columns(identified),
+    )
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_anonymous_answers_have_only_the_allowed_columns_and_no_identity(
+    session: Session, scripted: ScriptedStudy
+) -> None:
+    text = exports.csv_text(
+        exports.answer_rows(session, scripted.study), exports.answer_columns(False)
+    )
+    header = next(csv.reader(io.StringIO(text)))
+    assert tuple(header) == exports.ANONYMOUS_COLUMNS
+    assert CANARY_NAME not in text
+    assert CANARY_EMAIL_DOMAIN not in text
+    for token in scripted.tokens:
+        assert token not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    pseudonyms = {p.pseudonym for p, _t in scripted.members}
+    assert {r["expert"] for r in rows} == pseudonyms
+    # the day only, never the time
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["date"]) for r in rows)
+
+
+def test_answer_rows_match_the_tidy_answers(session: Session, scripted: ScriptedStudy) -> None:
+    rows = [r for r in exports.answer_rows(session, scripted.study) if r["question"] != "reason"]
+    tidy = tidy_answers(session, scripted.study)
+    assert len(rows) == len(tidy)
+    ours = {
+        (r["round"], r["expert"], r["item"], r["question"], r["part"]): r["value"] for r in rows
+    }
+    for record in tidy.to_dict("records"):
+        key = (
+            record["round"],
+            record["expert"],
+            record["item"],
+            record["question"],
+            record["part"],
+        )
+        value = record["value"]
+        assert ours[key] == (None if value != value else value)  # NaN means no value
+    reasons = [r for r in exports.answer_rows(session, scripted.study) if r["question"] == "reason"]
+    assert {r["text"] for r in reasons} == {*HOSTILE_REASONS, PLAIN_REASON}
+
+
+@pytest.mark.parametrize("text", [*FORMULA_CELLS])
+def test_formula_cells_are_escaped_and_otherwise_unchanged(text: str) -> None:
+    assert exports.escape_formula(text) == "'" + text
+    line = exports.csv_text([{"text": text, "value": -2.5}], ("text", "value"))
+    header, cells = list(csv.reader(io.StringIO(line, newline="")))
+    assert header == ["text", "value"]
+    assert cells == ["'" + text, "-2.5"]  # numbers stay numbers
+
+
+@pytest.mark.parametrize("value", ["plain", "a=b", "50 %", "", "E01 - E02"])
+def test_ordinary_text_is_left_alone(value: str) -> None:
+    assert exports.escape_formula(value) == value
+    assert exports.escape_formula(-3.0) == -3.0
+
+
+def test_csv_of_the_study_escapes_every_hostile_reason(
+    session: Session, scripted: ScriptedStudy
+) -> None:
+    rows = _csv(scripted.study, session)
+    texts = {r["text"] for r in rows if r["question"] == "reason"}
+    assert texts == {"'" + t for t in HOSTILE_REASONS[:4]} | {HOSTILE_REASONS[4], PLAIN_REASON}
+    negative = [r for r in rows if r["value"].startswith("-")]
+    assert negative, "the scripted impact answers include negative numbers"
+    assert all(re.fullmatch(r"-\d+(\.\d+)?", r["value"]) for r in negative)
+
+
+def test_identified_exports_need_a_confidential_study_an_admin_and_a_reason(
+    session: Session, scripted: ScriptedStudy, facilitator_user: User
+) -> None:
+    study = scripted.study
+    admin = make_user(session, "admin@example.org", Role.ADMIN)
+    with pytest.raises(PermissionDeniedError):
+        exports.authorize_export(
+            session, study, actor=admin, now=NOW, kind="csv", identified=True, reason="audit"
+        )
+    with pytest.raises(PermissionDeniedError):
+        exports.answer_rows(session, study, identified=True)
+    study.anonymity = Anonymity.CONFIDENTIAL
+    session.commit()
+    with pytest.raises(PermissionDeniedError):
+        exports.authorize_export(
+            session, study, actor=facilitator_user, now=NOW, kind="csv", identified=True, reason="x"
+        )
+    with pytest.raises(ValidationError):
+        exports.authorize_export(session, study, actor=admin, now=NOW, kind="csv", identified=True)
+    exports.authorize_export(
+        session, study, actor=admin, now=NOW, kind="csv", identified=True, reason="ethics board"
+    )
+    rows = _csv(study, session, identified=True)
+    assert {"name", "email"} <= set(rows[0])
+    assert any(r["name"].startswith(CANARY_NAME) for r in rows)
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "export.identified"))
+    assert event is not None
+    assert event.actor_id == admin.id and event.reason == "ethics board"
+
+
+# ---------------------------------------------------------------------------------------------
+# The archive
+
+
+@pytest.fixture
+def empty_app(database_url: str, worker_id: str, tmp_path: Path) -> Iterator[Flask]:
+    """A second, empty instance (its own database) to import an archive into."""
+    base = postgres_url()
+    if base:
+        uri = _worker_database(base, f"{worker_id}_import")
+        engine = create_engine(uri)
+        Base.metadata.drop_all(engine)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+    else:
+        uri = f"sqlite:///{tmp_path / 'import.sqlite'}"
+    application = create_app(
+        {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": uri, "MAIL_BACKEND": "outbox"}
+    )
+    application.instance_path = str(tmp_path / "instance-import")
+    Path(application.instance_path).mkdir(exist_ok=True)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _export_from(app: Flask, key: str) -> bytes:
+    with app.app_context():
+        study = db.session.scalar(select(Study).where(Study.key == key))
+        assert study is not None
+        return exports.export_archive(db.session, study)
+
+
+def test_archive_round_trip_is_byte_identical(
+    app: Flask, session: Session, scripted: ScriptedStudy, empty_app: Flask
+) -> None:
+    first = exports.export_archive(session, scripted.study)
+    assert CANARY_NAME.encode() not in first
+    assert CANARY_EMAIL_DOMAIN.encode() not in first
+    for token in scripted.tokens:
+        assert token.encode() not in first
+    payload = json.loads(first)["study"]
+    assert {m["pseudonym"] for m in payload["panel"]} == {p.pseudonym for p, _t in scripted.members}
+    assert all(
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}", a["date"])
+        for r in payload["rounds"]
+        for a in r["answers"]
+    )
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        study = exports.import_archive(db.session, first, actor=None, now=NOW)
+        db.session.commit()
+        assert study.key == scripted.study.key
+    second = _export_from(empty_app, scripted.study.key)
+    assert second == first
+
+
+def _reseal(raw: bytes, change: object) -> bytes:
+    """An archive edited and given a matching checksum (a well-formed but inconsistent file)."""
+    envelope = json.loads(raw)
+    change(envelope["study"])  # type: ignore[operator]
+    envelope["sha256"] = (
+        __import__("hashlib").sha256(exports.canonical_json(envelope["study"])).hexdigest()
+    )
+    return exports.canonical_json(envelope)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda raw: raw[: len(raw) // 2], id="truncated"),
+        pytest.param(lambda raw: raw.replace(b'"horizon":2040', b'"horizon":2041'), id="edited"),
+        pytest.param(lambda raw: b"\xff\xfe" + raw, id="not-utf8"),
+        pytest.param(
+            lambda raw: _reseal(
+                raw, lambda s: s["rounds"][0]["answers"][0].update(expert="P-NOBODY")
+            ),
+            id="unknown-expert",
+        ),
+        pytest.param(
+            lambda raw: _reseal(raw, lambda s: s["items"][0]["questions"][0].update(kind="essay")),
+            id="bad-kind",
+        ),
+        pytest.param(
+            lambda raw: _reseal(raw, lambda s: s["rounds"][1]["answers"][-1].update(revision="2")),
+            id="bad-type",
+        ),
+    ],
+)
+def test_a_damaged_archive_is_rejected_whole(
+    app: Flask, session: Session, scripted: ScriptedStudy, empty_app: Flask, damage: object
+) -> None:
+    broken = damage(exports.export_archive(session, scripted.study))  # type: ignore[operator]
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        with pytest.raises(exports.ArchiveError) as caught:
+            exports.import_archive(db.session, broken, actor=None, now=NOW)
+        db.session.rollback()
+        assert "Nothing was imported" in str(caught.value)
+        assert db.session.scalar(select(func.count()).select_from(Study)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Expert)) == 0
+
+
+def test_importing_a_study_whose_key_exists_is_refused(
+    session: Session, scripted: ScriptedStudy
+) -> None:
+    raw = exports.export_archive(session, scripted.study)
+    with pytest.raises(exports.ArchiveError, match="exists already"):
+        exports.import_archive(session, raw, actor=None, now=NOW)
