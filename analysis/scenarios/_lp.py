@@ -69,7 +69,13 @@ def flip_moments(moments: FloatArray, n: int, flip: npt.NDArray[np.bool_]) -> Fl
 class ExtremeProbabilities:
     """min and max of each state's probability over the fixed-moment set (see module doc)."""
 
-    def __init__(self, n: int, features: FloatArray, moments: FloatArray) -> None:
+    def __init__(
+        self,
+        n: int,
+        features: FloatArray,
+        moments: FloatArray,
+        support: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
         self.n = n
         self.states = features.shape[1]
         self.moments = moments
@@ -80,9 +86,19 @@ class ExtremeProbabilities:
         self._models: dict[int, Any] = {}
         self.warm_solves = 0
         self.cold_solves = 0
+        # When the optimum sits on a small face, every other state is 0 in every feasible pi:
+        # LPs over the face's states alone are small and much faster than warm-started full
+        # ones (whose many forced zeros make them highly degenerate).
+        self.columns: npt.NDArray[np.int64] | None = None
+        if support is not None and 2 * int(support.sum()) <= self.states:
+            self.columns = np.flatnonzero(support).astype(np.int64)
+            self.matrix = self.matrix[:, self.columns]
 
     def extreme(self, state: int, sense: int) -> tuple[float, FloatArray]:
         """(max if sense = +1 else min of pi_state, an optimal pi in state order)."""
+        if self.columns is not None:
+            self.cold_solves += 1
+            return self._cold(state, sense)
         if self._core is not None:
             found = self._warm(state, sense)
             if found is not None:
@@ -146,17 +162,22 @@ class ExtremeProbabilities:
         return float(np.clip(x[0], 0.0, 1.0)), pi
 
     def _cold(self, state: int, sense: int) -> tuple[float, FloatArray]:
-        cost = np.zeros(self.states)
-        cost[state] = -float(sense)
-        return self._solve(cost, sense)
+        mask = np.zeros(self.states, dtype=bool)
+        mask[state] = True
+        return self._solve(mask, sense)
 
     def extreme_of_set(self, mask: npt.NDArray[np.bool_], sense: int) -> float:
         """max (sense = +1) or min of the total probability of the states in mask."""
-        cost = np.where(mask, -float(sense), 0.0)
-        value, _ = self._solve(cost, sense)
+        value, _ = self._solve(mask, sense)
         return value
 
-    def _solve(self, cost: FloatArray, sense: int) -> tuple[float, FloatArray]:
+    def _solve(self, mask: npt.NDArray[np.bool_], sense: int) -> tuple[float, FloatArray]:
+        """Optimise the total probability of the states in mask; (value, pi in state order)."""
+        chosen = mask if self.columns is None else mask[self.columns]
+        if not chosen.any():
+            # the states lie off the face: 0 in every feasible pi (any feasible pi will do)
+            chosen = np.zeros_like(chosen)
+        cost = np.where(chosen, -float(sense), 0.0)
         result = linprog(
             cost,
             A_eq=cast(Any, self.matrix),  # the stubs do not list sparse matrices
@@ -168,40 +189,9 @@ class ExtremeProbabilities:
         if result.status != 0 or result.x is None or result.fun is None:
             raise RuntimeError(f"scenario bound LP failed: {result.message}")
         value = float(np.clip(-sense * float(result.fun), 0.0, 1.0))
-        return value, np.clip(np.asarray(result.x, dtype=np.float64), 0.0, None)
-
-
-def relative_interior_support(features: FloatArray, moments: FloatArray) -> npt.NDArray[np.bool_]:
-    """Which states can have positive probability in some distribution with these moments.
-
-    Goldman-Tucker LP: with x >= 0 scaled freely (x = theta * pi), maximise sum_k z_k subject to
-    z_k <= x_k and z_k <= 1; a state gets z_k > 0 exactly when some feasible pi gives it mass
-    (up to pi_k ~ 1e-9, the resolution that theta <= 1e6 buys).
-    """
-    d, s = features.shape
-    theta_max = 1e6
-    ones = np.ones((1, s))
-    zero_ds = sp.csr_matrix((d, s))
-    a_eq = sp.vstack(
-        [
-            sp.hstack([sp.csr_matrix(features), sp.csr_matrix(-moments[:, None]), zero_ds]),
-            sp.hstack([sp.csr_matrix(ones), sp.csr_matrix([[-1.0]]), sp.csr_matrix((1, s))]),
-        ]
-    ).tocsc()
-    identity = sp.identity(s, format="csr")
-    a_ub = sp.hstack([-identity, sp.csr_matrix((s, 1)), identity]).tocsc()
-    cost = np.concatenate([np.zeros(s + 1), -np.ones(s)])
-    bounds = [(0.0, None)] * s + [(0.0, theta_max)] + [(0.0, 1.0)] * s
-    result = linprog(
-        cost,
-        A_ub=cast(Any, a_ub),  # the stubs do not list sparse matrices
-        b_ub=np.zeros(s),
-        A_eq=cast(Any, a_eq),
-        b_eq=np.zeros(d + 1),
-        bounds=bounds,
-        method="highs",
-    )
-    if result.status != 0 or result.x is None:
-        raise RuntimeError(f"support LP failed: {result.message}")
-    z = np.asarray(result.x[s + 1 :], dtype=np.float64)
-    return z > 1e-3
+        x = np.clip(np.asarray(result.x, dtype=np.float64), 0.0, None)
+        if self.columns is None:
+            return value, x
+        pi = np.zeros(self.states)
+        pi[self.columns] = x
+        return value, pi

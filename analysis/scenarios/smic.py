@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.optimize import nnls
+from scipy.optimize import linprog, nnls
 
 from analysis.errors import InputError
 from analysis.scenarios._common import (
@@ -44,12 +44,7 @@ from analysis.scenarios._common import (
     state_labels,
     states_from_labels,
 )
-from analysis.scenarios._lp import (
-    ZERO,
-    ExtremeProbabilities,
-    moment_features,
-    relative_interior_support,
-)
+from analysis.scenarios._lp import ZERO, ExtremeProbabilities, moment_features
 
 #: SMIC lists every scenario; beyond this many events use fit_maxent and top_k instead
 MAX_EVENTS = 16
@@ -77,6 +72,9 @@ class SmicResult:
     include_marginals: bool
     #: how many scenarios can carry probability in some optimal pi
     support_size: int
+    #: by state index: True where some optimal pi gives the scenario probability (all others are
+    #: 0 in every optimal pi)
+    possible: npt.NDArray[np.bool_]
     #: the optimal moments m* (P*(i), then P*(i and j) for i < j in row order)
     optimal_moments: FloatArray
     #: True when the maximum-entropy fit met its tolerance
@@ -94,7 +92,9 @@ class SmicResult:
             return 0.0, 0.0
         if selected.all():
             return 1.0, 1.0
-        lp = ExtremeProbabilities(n, moment_features(state_bits(n)), self.optimal_moments)
+        lp = ExtremeProbabilities(
+            n, moment_features(state_bits(n)), self.optimal_moments, self.possible
+        )
         lower = lp.extreme_of_set(selected, -1)
         upper = lp.extreme_of_set(selected, +1)
         value = float(self.probabilities[selected].sum())
@@ -126,6 +126,38 @@ def _least_squares_system(
         blocks.append(np.hstack([np.eye(n), np.zeros((n, d - n))]))
         targets.append(p)
     return np.vstack(blocks), np.concatenate(targets)
+
+
+#: NNLS works on all columns at once up to this many scenarios, on growing subsets beyond
+DIRECT_NNLS_LIMIT = 4096
+
+
+def _nonnegative_least_squares(matrix: FloatArray, target: FloatArray) -> FloatArray:
+    """argmin ||matrix u - target|| over u >= 0 (Lawson-Hanson), by column generation when wide.
+
+    With many more columns than rows, solve on a subset, then add the columns whose gradient
+    says they would lower the residual (w = matrix' residual > 0), until none would: the KKT
+    conditions of the full problem, so the answer is the full problem's.
+    """
+    columns = matrix.shape[1]
+    if columns <= DIRECT_NNLS_LIMIT:
+        return np.asarray(nnls(matrix, target, maxiter=50 * columns)[0], dtype=np.float64)
+    gain = matrix.T @ target
+    chosen = np.argsort(-gain)[: DIRECT_NNLS_LIMIT // 4]
+    tolerance = 1e-12 * max(1.0, float(np.abs(matrix).max()))
+    while True:
+        local = np.asarray(nnls(matrix[:, chosen], target, maxiter=50 * chosen.size)[0])
+        residual = target - matrix[:, chosen] @ local
+        gain = matrix.T @ residual
+        gain[chosen] = -np.inf
+        entering = np.flatnonzero(gain > tolerance)
+        if entering.size == 0:
+            weights = np.zeros(columns)
+            weights[chosen] = local
+            return weights
+        best = entering[np.argsort(-gain[entering])[: DIRECT_NNLS_LIMIT // 4]]
+        # keep the columns in use and bring in the new ones
+        chosen = np.concatenate([chosen[local > 0], best])
 
 
 def dense_maxent(
@@ -172,7 +204,7 @@ def dense_maxent(
         if float(np.max(np.abs(theta))) > 80.0:
             break  # the means sit on the boundary: some state must get probability 0
     mean = features.T @ probabilities
-    return probabilities, float(np.max(np.abs(mean - target), initial=0.0)) <= 1e-8
+    return probabilities, float(np.max(np.abs(mean - target), initial=0.0)) <= tolerance
 
 
 def _conditionals(moments: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -258,7 +290,7 @@ def smic(
     augmented = np.vstack([points, np.ones((1, points.shape[1]))])
     unit = np.zeros(augmented.shape[0])
     unit[-1] = 1.0
-    weights, _ = nnls(augmented, unit, maxiter=50 * augmented.shape[1])
+    weights = _nonnegative_least_squares(augmented, unit)
     if not weights.sum() > 0.0:
         raise RuntimeError("SMIC: the non-negative least-squares step found no distribution")
     optimum = weights / weights.sum()
@@ -268,7 +300,7 @@ def smic(
     # scenarios that can carry mass at the optimum lie on the face where the gradient is smallest
     gradient = 2.0 * (points.T @ (points @ optimum))
     active = gradient <= gradient.min() + 1e-7 * (1.0 + float(np.abs(gradient).max()))
-    probabilities, support, converged = _maxent_on(features, moments, active)
+    probabilities, possible, converged = _maxent_on(features, moments, active, n)
 
     # ties (equal up to rounding noise) go to the lower state index, so rankings are reproducible
     order = np.lexsort((np.arange(2**n), -np.round(probabilities, 12))).astype(np.int64)
@@ -276,7 +308,7 @@ def smic(
     upper = np.full(2**n, np.nan)
     chosen = _bound_states(bounds_for, order, n)
     if chosen:
-        _fill_bounds(n, features, moments, optimum, probabilities, chosen, lower, upper)
+        _fill_bounds(n, features, moments, optimum, probabilities, possible, chosen, lower, upper)
 
     bits_ranked = bits[order]
     scenarios = pd.DataFrame(
@@ -300,29 +332,94 @@ def smic(
         probabilities=probabilities,
         scenarios=scenarios,
         include_marginals=include_marginals,
-        support_size=support,
+        support_size=int(possible.sum()),
+        possible=possible,
         optimal_moments=moments,
         maxent_converged=converged,
     )
 
 
+def _allowed_by_pairs(features: FloatArray, moments: FloatArray, n: int) -> npt.NDArray[np.bool_]:
+    """False for states that a zero cell of some pair's 2 x 2 table rules out (e.g. P*(i and j) = 0)."""
+    t = features[:n].T > 0.5
+    rows, cols = pair_indices(n)
+    allowed = np.ones(t.shape[0], dtype=bool)
+    for i in range(n):  # certain or impossible events
+        if moments[i] <= 1e-12:
+            allowed &= ~t[:, i]
+        elif moments[i] >= 1.0 - 1e-12:
+            allowed &= t[:, i]
+    for r, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        both = moments[n + r]
+        cells = {
+            (True, True): both,
+            (True, False): moments[i] - both,
+            (False, True): moments[j] - both,
+            (False, False): 1.0 - moments[i] - moments[j] + both,
+        }
+        for (a, b), value in cells.items():
+            if value <= 1e-12:
+                allowed &= ~((t[:, i] == a) & (t[:, j] == b))
+    return allowed
+
+
+def _reachable(
+    features: FloatArray, moments: FloatArray, candidates: npt.NDArray[np.int64], fitted: FloatArray
+) -> npt.NDArray[np.int64]:
+    """The candidates some distribution with these moments gives mass to (resolution 1e-12).
+
+    A failed max-entropy fit drives the impossible states towards 0. Starting from the states
+    it left below 1e-6, each LP maximises their total probability: the ones it makes positive
+    are possible after all; when the maximum is 0, the rest are impossible.
+    """
+    suspects = fitted < 1e-6
+    if not suspects.any():
+        return candidates
+    matrix = np.vstack([features[:, candidates], np.ones((1, candidates.size))])
+    rhs = np.append(moments, 1.0)
+    while suspects.any():
+        result = linprog(
+            np.where(suspects, -1.0, 0.0),
+            A_eq=matrix,
+            b_eq=rhs,
+            bounds=(0.0, None),
+            method="highs-ds",
+        )
+        if result.status != 0 or result.x is None:
+            return candidates  # cannot tell: keep them all
+        found = suspects & (np.asarray(result.x) > 1e-12)
+        if not found.any():
+            break
+        suspects &= ~found
+    return candidates[~suspects]
+
+
 def _maxent_on(
-    features: FloatArray, moments: FloatArray, active: npt.NDArray[np.bool_]
-) -> tuple[FloatArray, int, bool]:
-    """Max-entropy pi with these moments on the states that can carry mass: (pi, support, ok)."""
+    features: FloatArray, moments: FloatArray, active: npt.NDArray[np.bool_], n: int
+) -> tuple[FloatArray, npt.NDArray[np.bool_], bool]:
+    """Max-entropy pi with these moments on the states that can carry mass: (pi, them, ok).
+
+    A failed fit is the sign that some candidates must be exactly 0, and LPs find them; so do
+    tiny fitted probabilities when there are few candidates. With more than DIRECT_NNLS_LIMIT
+    candidates a converged fit is kept as it is: states it leaves below ~1e-12 may then be
+    counted as possible although they must be 0 (their probabilities are 0 to that precision).
+    """
     states = features.shape[1]
-    candidates = np.flatnonzero(active)
+    candidates = np.flatnonzero(active & _allowed_by_pairs(features, moments, n))
     local, converged = dense_maxent(features[:, candidates].T, moments)
-    if not converged or float(local.min()) < 1e-9:
-        # the fit pushes some states towards 0: find exactly which states some optimal pi can
-        # give mass (an LP), and fit again on those alone
-        keep = relative_interior_support(features[:, candidates], moments)
-        if not keep.all():
-            candidates = candidates[keep]
+    # a converged fit can still hide states that must be 0 behind probabilities of ~1e-12;
+    # LPs tell them apart from real tiny ones (cheaply up to 12 events)
+    doubtful = float(local.min(initial=1.0)) < 1e-9 and candidates.size <= DIRECT_NNLS_LIMIT
+    if not converged or doubtful:
+        kept = _reachable(features, moments, candidates, local)
+        if kept.size < candidates.size:
+            candidates = kept
             local, converged = dense_maxent(features[:, candidates].T, moments)
     probabilities = np.zeros(states)
     probabilities[candidates] = local
-    return probabilities, int(candidates.size), converged
+    possible = np.zeros(states, dtype=bool)
+    possible[candidates] = True
+    return probabilities, possible, converged
 
 
 def _hamming_path(states: list[int]) -> list[int]:
@@ -353,12 +450,13 @@ def _fill_bounds(
     moments: FloatArray,
     optimum: FloatArray,
     maxent: FloatArray,
+    possible: npt.NDArray[np.bool_],
     chosen: list[int],
     lower: FloatArray,
     upper: FloatArray,
 ) -> None:
     """Two LPs per chosen state; a minimum is 0 for free once any optimal pi found leaves it out."""
-    lp = ExtremeProbabilities(n, features, moments)
+    lp = ExtremeProbabilities(n, features, moments, possible)
     seen_zero = optimum <= ZERO
     for state in _hamming_path(chosen):
         upper[state], solution = lp.extreme(state, +1)

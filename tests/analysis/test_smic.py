@@ -213,6 +213,21 @@ def test_exclusive_events_keep_impossible_scenarios_at_zero() -> None:
     assert result.probabilities.sum() == pytest.approx(1.0)
 
 
+def test_a_face_no_pair_reveals_is_found_by_linear_programs() -> None:
+    # pi(000) = pi(111) = 0, the other six 1/6: every pair's 2 x 2 table is positive, but the
+    # one free direction eps * prod(2t - 1) moves 000 and 111 in opposite directions, so both
+    # must stay 0 and the optimum is unique
+    joint = np.full(8, 1 / 6)
+    joint[[0, 7]] = 0.0
+    p, given, given_not = conditionals_of(joint, 3)
+    result = smic(p, given, given_not, bounds_for="all")
+    assert result.support_size == 6
+    assert result.maxent_converged
+    assert result.probabilities == pytest.approx(joint, abs=1e-9)
+    assert by_state(result, "lower") == pytest.approx(joint, abs=1e-8)
+    assert by_state(result, "upper") == pytest.approx(joint, abs=1e-8)
+
+
 def test_relabelling_events_permutes_the_results() -> None:
     rng = np.random.default_rng(5)
     n = 4
