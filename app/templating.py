@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from babel.numbers import format_decimal, get_minus_sign_symbol, get_plus_sign_s
 from flask import Flask
 from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
+from jinja2 import pass_context
 
 from app.i18n import localise_digits, request_language, text_direction
 
@@ -317,13 +319,28 @@ def chart_description(chart: HistogramChart) -> str:
     return str(_("Distribution of the panel's answers")) + ": " + "; ".join(parts)
 
 
+def per_request(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter that depends on the request's language.
+
+    Jinja evaluates filters of constants (`'2035'|digits`) once, when it compiles the
+    template, unless the filter asks for the context: this one does, so every request gets
+    its own language."""
+
+    @pass_context
+    @functools.wraps(function)
+    def wrapper(_context: Any, *args: Any, **kwargs: Any) -> str:
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers available to every template."""
-    app.jinja_env.filters["tr"] = translated
-    app.jinja_env.filters["num"] = number
-    app.jinja_env.filters["measure"] = measure
-    app.jinja_env.filters["digits"] = localise_digits
-    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["tr"] = per_request(translated)
+    app.jinja_env.filters["num"] = per_request(number)
+    app.jinja_env.filters["measure"] = per_request(measure)
+    app.jinja_env.filters["digits"] = per_request(localise_digits)
+    app.jinja_env.filters["when"] = per_request(when)
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["text_direction"] = lambda: text_direction(current_language())
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES

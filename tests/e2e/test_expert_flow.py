@@ -143,6 +143,11 @@ def test_expert_answers_a_round_in_persian_typing_persian_digits(
     box = page.locator(f"input[name='{field_name(ids, 'E01', 'probability')}']")
     assert box.evaluate("el => getComputedStyle(el).direction") == "ltr"
     assert box.input_value() == "۴۰"
+    # autosave answers in Persian too: the status and the progress count in Persian digits
+    page.locator("#item-C01 [data-status]").filter(has_text="ذخیره شد").wait_for()
+    progress = page.locator("#progress-text").inner_text()
+    assert re.search(r"[۱-۵] از ۵ مورد", progress), progress
+    assert not re.search(r"[0-9]", progress)
     screenshot(page, "round-filled-fa-desktop")
     page.get_by_role("button", name="ارسال پاسخ‌های دور ۱").click()
     page.wait_for_url(re.compile(r".*/e/$"))

@@ -36,11 +36,17 @@
     el.textContent = text;
     el.className = "item-status" + (kind ? " " + kind : "");
   }
+  // numbers in the page's own digits (Persian: ۰۱۲...), as the server writes them
+  function localDigits(number, digits) {
+    return String(number).replace(/[0-9]/g, function (d) { return digits ? digits.charAt(+d) : d; });
+  }
   function updateProgress(done, total) {
     var text = document.getElementById("progress-text");
     var bar = document.getElementById("progress-bar");
     if (text && text.dataset.template) {
-      text.textContent = text.dataset.template.replace("__DONE__", done).replace("__TOTAL__", total);
+      text.textContent = text.dataset.template
+        .replace("__DONE__", localDigits(done, text.dataset.digits))
+        .replace("__TOTAL__", localDigits(total, text.dataset.digits));
     }
     if (bar && total) { bar.className = "w-" + (Math.round(done / total * 20) * 5); }
   }
@@ -88,7 +94,7 @@
         delete pending[id];
         storePending();
         clearErrors(fieldset);
-        var time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        var time = new Date().toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
         status(fieldset, form.dataset.saved + " ✓ " + time, "saved");
         updateProgress(result.json.answered, result.json.total);
       } else if (result.status === 422) {
