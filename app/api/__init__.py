@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_smorest import Blueprint
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter, Map
 
 API_PREFIX = "/api/v1"
+#: largest id a database integer column holds (PostgreSQL `integer`)
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a positive database id; larger numbers match no route (404, not 500)."""
+
+    def __init__(self, url_map: Map, *args: object, **kwargs: object) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
 
 #: every API resource hangs on this blueprint; `register_api` binds it to an app
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX, description="Delphi platform API")
@@ -33,7 +45,9 @@ def register_api(app: Flask) -> None:
     from app.extensions import api, csrf
 
     configure_openapi(app)
+    app.url_map.converters["id"] = IdConverter
     api.init_app(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.register_blueprint(bp)
     api.add_security_schemes()
     csrf.exempt(bp)

@@ -50,7 +50,7 @@ def _member_of(study_id: int, member_id: int) -> tuple[Study, Participation]:
     return study, panel.participation_for(db.session, study, member_id)
 
 
-@bp.route("/studies/<int:study_id>/panel", methods=["GET"], tags=TAGS, endpoint="list_panel")
+@bp.route("/studies/<id:study_id>/panel", methods=["GET"], tags=TAGS, endpoint="list_panel")
 @bp.response(200, MemberSchema(many=True))
 @facilitator_auth
 def list_panel(study_id: int) -> Any:
@@ -59,7 +59,7 @@ def list_panel(study_id: int) -> Any:
     return [present.member(row) for row in _rows(study).values()]
 
 
-@bp.route("/studies/<int:study_id>/panel", methods=["POST"], tags=TAGS, endpoint="add_member")
+@bp.route("/studies/<id:study_id>/panel", methods=["POST"], tags=TAGS, endpoint="add_member")
 @bp.response(201, LinkSchema)
 @facilitator_auth
 @bp.arguments(NewMemberInputSchema)
@@ -100,7 +100,7 @@ def _csv_bytes() -> bytes:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/import", methods=["POST"], tags=TAGS, endpoint="import_panel"
+    "/studies/<id:study_id>/panel/import", methods=["POST"], tags=TAGS, endpoint="import_panel"
 )
 @bp.doc(
     requestBody={
@@ -136,7 +136,7 @@ def import_panel(study_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/<int:member_id>",
+    "/studies/<id:study_id>/panel/<id:member_id>",
     methods=["GET"],
     tags=TAGS,
     endpoint="get_member",
@@ -150,7 +150,7 @@ def get_member(study_id: int, member_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/<int:member_id>/revoke",
+    "/studies/<id:study_id>/panel/<id:member_id>/revoke",
     methods=["POST"],
     tags=TAGS,
     endpoint="revoke_links",
@@ -166,7 +166,7 @@ def revoke_links(study_id: int, member_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/<int:member_id>/reissue",
+    "/studies/<id:study_id>/panel/<id:member_id>/reissue",
     methods=["POST"],
     tags=TAGS,
     endpoint="reissue_link",
@@ -187,7 +187,7 @@ def reissue_link(study_id: int, member_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/<int:member_id>/withdraw",
+    "/studies/<id:study_id>/panel/<id:member_id>/withdraw",
     methods=["POST"],
     tags=TAGS,
     endpoint="withdraw_member",
@@ -203,7 +203,7 @@ def withdraw_member(study_id: int, member_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/panel/<int:member_id>/reinstate",
+    "/studies/<id:study_id>/panel/<id:member_id>/reinstate",
     methods=["POST"],
     tags=TAGS,
     endpoint="reinstate_member",

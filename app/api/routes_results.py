@@ -161,7 +161,7 @@ def _rows(round_: Round, snapshot: Snapshot) -> Iterator[tuple[str, str, str, di
 _NO_CONSENSUS_KINDS = {"quantiles", "trend_impact"}
 
 
-ROUND_PATH = "/studies/<int:study_id>/rounds/<int:number>"
+ROUND_PATH = "/studies/<id:study_id>/rounds/<id:number>"
 
 
 @bp.route(f"{ROUND_PATH}/results", methods=["GET"], tags=TAGS, endpoint="round_results")
@@ -266,7 +266,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@bp.route("/studies/<int:study_id>/scenarios", methods=["GET"], tags=TAGS, endpoint="scenarios")
+@bp.route("/studies/<id:study_id>/scenarios", methods=["GET"], tags=TAGS, endpoint="scenarios")
 @bp.response(200, ScenarioResultsSchema)
 @facilitator_auth
 @bp.arguments(AnalysisQuerySchema, location="query")
@@ -283,7 +283,7 @@ def scenarios(query: dict[str, Any], study_id: int) -> Any:
     return body
 
 
-@bp.route("/studies/<int:study_id>/tia", methods=["GET"], tags=TAGS, endpoint="trend_impacts")
+@bp.route("/studies/<id:study_id>/tia", methods=["GET"], tags=TAGS, endpoint="trend_impacts")
 @bp.response(200, TrendImpactSchema(many=True))
 @facilitator_auth
 @bp.arguments(AnalysisQuerySchema, location="query")

@@ -30,7 +30,7 @@ def _present_rounds(study: Study, rounds: list[Round]) -> list[dict[str, Any]]:
     ]
 
 
-@bp.route("/studies/<int:study_id>/rounds", methods=["GET"], tags=TAGS, endpoint="list_rounds")
+@bp.route("/studies/<id:study_id>/rounds", methods=["GET"], tags=TAGS, endpoint="list_rounds")
 @bp.response(200, RoundSchema(many=True))
 @facilitator_auth
 def list_rounds(study_id: int) -> Any:
@@ -40,7 +40,7 @@ def list_rounds(study_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/rounds/<int:number>", methods=["GET"], tags=TAGS, endpoint="get_round"
+    "/studies/<id:study_id>/rounds/<id:number>", methods=["GET"], tags=TAGS, endpoint="get_round"
 )
 @bp.response(200, RoundSchema)
 @facilitator_auth
@@ -50,7 +50,7 @@ def get_round(study_id: int, number: int) -> Any:
     return _present_rounds(study, [round_service.round_for(db.session, study, number)])[0]
 
 
-@bp.route("/studies/<int:study_id>/rounds", methods=["POST"], tags=TAGS, endpoint="create_round")
+@bp.route("/studies/<id:study_id>/rounds", methods=["POST"], tags=TAGS, endpoint="create_round")
 @bp.response(201, RoundSchema)
 @errors(409)
 @facilitator_auth
@@ -71,7 +71,7 @@ def create_round(data: dict[str, Any], study_id: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/rounds/<int:number>/open",
+    "/studies/<id:study_id>/rounds/<id:number>/open",
     methods=["POST"],
     tags=TAGS,
     endpoint="open_round",
@@ -92,7 +92,7 @@ def open_round(data: dict[str, Any], study_id: int, number: int) -> Any:
 
 
 @bp.route(
-    "/studies/<int:study_id>/rounds/<int:number>/close",
+    "/studies/<id:study_id>/rounds/<id:number>/close",
     methods=["POST"],
     tags=TAGS,
     endpoint="close_round",

@@ -97,7 +97,7 @@ def create_study() -> Any:
     return present.study_detail(study), 201, {"Location": location}
 
 
-@bp.route("/studies/<int:study_id>", methods=["GET"], tags=TAGS, endpoint="get_study")
+@bp.route("/studies/<id:study_id>", methods=["GET"], tags=TAGS, endpoint="get_study")
 @bp.response(200, StudyDetailSchema)
 @facilitator_auth
 def get_study(study_id: int) -> Any:

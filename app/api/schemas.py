@@ -7,7 +7,6 @@ field added to a response without being declared here fails the schema tests.
 from __future__ import annotations
 
 from datetime import UTC
-
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
