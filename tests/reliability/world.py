@@ -38,6 +38,8 @@ ARGUMENTS = (
     "key_id",
     "token",
     "filename",
+    "key",
+    "fmt",
 )
 
 
@@ -69,6 +71,8 @@ class SecurityWorld:
             "key_id": self.api_key_id,
             "token": self.tokens[1],
             "filename": "css/app.css",
+            "key": self.item.key,
+            "fmt": "html",  # the PDF is the same report through a slow renderer
         }
 
 
