@@ -25,6 +25,10 @@ from analysis.scenarios._common import FloatArray, pair_indices
 
 #: probabilities below this are treated as zero when certifying that a minimum is 0
 ZERO = 1e-12
+#: the most states for which the warm-started full LPs are used (column generation beyond)
+WARM_LIMIT = 4096
+#: columns brought into the restricted LP per round of column generation
+ENTERING = 512
 
 
 def _bundled_highs() -> Any | None:
@@ -93,12 +97,27 @@ class ExtremeProbabilities:
         if support is not None and 2 * int(support.sum()) <= self.states:
             self.columns = np.flatnonzero(support).astype(np.int64)
             self.matrix = self.matrix[:, self.columns]
+        # Beyond WARM_LIMIT states even warm-started LPs take seconds each; column generation
+        # over a pool of useful states (the dense matrix prices all columns at once) is faster.
+        self.dense = (
+            np.vstack([features, np.ones((1, self.states))])
+            if self.columns is None and self.states > WARM_LIMIT
+            else None
+        )
+        self.pool = np.zeros(0, dtype=np.int64)
+
+    def seed_pool(self, states: npt.ArrayLike) -> None:
+        """States to start column generation with (e.g. a known feasible pi's support)."""
+        self.pool = np.union1d(self.pool, np.asarray(states, dtype=np.int64))
 
     def extreme(self, state: int, sense: int) -> tuple[float, FloatArray]:
         """(max if sense = +1 else min of pi_state, an optimal pi in state order)."""
         if self.columns is not None:
             self.cold_solves += 1
             return self._cold(state, sense)
+        if self.dense is not None:
+            self.cold_solves += 1
+            return self._generate_columns(state, sense)
         if self._core is not None:
             found = self._warm(state, sense)
             if found is not None:
@@ -106,6 +125,51 @@ class ExtremeProbabilities:
                 return found
         self.cold_solves += 1
         return self._cold(state, sense)
+
+    def _generate_columns(
+        self, state: int, sense: int, mask: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[float, FloatArray]:
+        """Column generation: LPs over a growing pool until no state's reduced cost improves.
+
+        The pool must hold a feasible pi's support (seed_pool) so that every restricted LP is
+        feasible; the optimum is exact when no column outside the pool has negative reduced
+        cost c_j - a_j' y, with y the restricted LP's duals.
+        """
+        dense = self.dense
+        if dense is None:
+            raise RuntimeError("column generation needs the dense constraint matrix")
+        if mask is None:
+            mask = np.zeros(self.states, dtype=bool)
+            mask[state] = True
+        full_cost = np.where(mask, -float(sense), 0.0)
+        columns = np.union1d(self.pool, np.flatnonzero(mask)[:ENTERING])
+        tolerance = 1e-9
+        while True:
+            cost = full_cost[columns]
+            result = linprog(
+                cost,
+                A_eq=dense[:, columns],
+                b_eq=self.rhs,
+                bounds=(0.0, None),
+                method="highs-ds",
+                options={"presolve": False},
+            )
+            if result.status != 0 or result.x is None or result.fun is None:
+                raise RuntimeError(f"scenario bound LP failed: {result.message}")
+            duals = np.asarray(result.eqlin.marginals, dtype=np.float64)
+            reduced = full_cost - dense.T @ duals
+            reduced[columns] = np.inf
+            entering = np.flatnonzero(reduced < -tolerance)
+            if entering.size == 0:
+                break
+            best = entering[np.argsort(reduced[entering])[:ENTERING]]
+            columns = np.union1d(columns, best)
+        x = np.clip(np.asarray(result.x, dtype=np.float64), 0.0, None)
+        # the optimal support joins the pool: the next LPs are likely to need it too
+        self.pool = np.union1d(self.pool, columns[x > ZERO])
+        pi = np.zeros(self.states)
+        pi[columns] = x
+        return float(np.clip(-sense * float(result.fun), 0.0, 1.0)), pi
 
     def _flipped_rhs(self, state: int) -> FloatArray:
         flip = ((state >> np.arange(self.n)) & 1).astype(bool)
@@ -168,7 +232,10 @@ class ExtremeProbabilities:
 
     def extreme_of_set(self, mask: npt.NDArray[np.bool_], sense: int) -> float:
         """max (sense = +1) or min of the total probability of the states in mask."""
-        value, _ = self._solve(mask, sense)
+        if self.dense is not None:
+            value, _ = self._generate_columns(-1, sense, mask)
+        else:
+            value, _ = self._solve(mask, sense)
         return value
 
     def _solve(self, mask: npt.NDArray[np.bool_], sense: int) -> tuple[float, FloatArray]:

@@ -79,6 +79,8 @@ class SmicResult:
     optimal_moments: FloatArray
     #: True when the maximum-entropy fit met its tolerance
     maxent_converged: bool
+    #: another optimal pi, with at most n(n+1)/2 + 1 scenarios (a vertex of the optimal set)
+    sparse_optimum: FloatArray
 
     def bounds_of(self, mask: npt.ArrayLike) -> tuple[float, float]:
         """[min, max] total probability of the scenarios in mask (by state index) over optimal pi."""
@@ -95,6 +97,7 @@ class SmicResult:
         lp = ExtremeProbabilities(
             n, moment_features(state_bits(n)), self.optimal_moments, self.possible
         )
+        lp.seed_pool(np.flatnonzero(self.sparse_optimum > 0))
         lower = lp.extreme_of_set(selected, -1)
         upper = lp.extreme_of_set(selected, +1)
         value = float(self.probabilities[selected].sum())
@@ -336,6 +339,7 @@ def smic(
         possible=possible,
         optimal_moments=moments,
         maxent_converged=converged,
+        sparse_optimum=optimum,
     )
 
 
@@ -457,6 +461,7 @@ def _fill_bounds(
 ) -> None:
     """Two LPs per chosen state; a minimum is 0 for free once any optimal pi found leaves it out."""
     lp = ExtremeProbabilities(n, features, moments, possible)
+    lp.seed_pool(np.flatnonzero(optimum > 0))  # a feasible pi's support
     seen_zero = optimum <= ZERO
     for state in _hamming_path(chosen):
         upper[state], solution = lp.extreme(state, +1)

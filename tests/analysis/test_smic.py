@@ -190,6 +190,14 @@ def test_bounds_match_cold_linear_programs_and_the_fallback_path(monkeypatch) ->
         high = -linprog(-cost, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs").fun
         assert by_state(warm, "lower")[state] == pytest.approx(max(low, 0.0), abs=1e-8)
         assert by_state(warm, "upper")[state] == pytest.approx(high, abs=1e-8)
+    # column generation (used beyond 4,096 scenarios) must agree too, also for a set of states
+    monkeypatch.setattr(_lp, "WARM_LIMIT", 0)
+    generated = smic(p, given, given_not, bounds_for="all")
+    assert by_state(generated, "lower") == pytest.approx(by_state(warm, "lower"), abs=1e-8)
+    assert by_state(generated, "upper") == pytest.approx(by_state(warm, "upper"), abs=1e-8)
+    first_event = state_bits(n)[:, 0] == 1
+    assert generated.bounds_of(first_event) == pytest.approx(warm.bounds_of(first_event), abs=1e-8)
+    monkeypatch.setattr(_lp, "WARM_LIMIT", 4096)
     monkeypatch.setattr(_lp, "_bundled_highs", lambda: None)
     cold = smic(p, given, given_not, bounds_for="all")
     assert by_state(cold, "lower") == pytest.approx(by_state(warm, "lower"), abs=1e-8)
