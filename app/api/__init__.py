@@ -36,6 +36,7 @@ def register_api(app: Flask) -> None:
         auth,
         problems,
         routes_expert,
+        routes_exports,
         routes_panel,
         routes_results,
         routes_rounds,

@@ -790,3 +790,32 @@ class TrendImpactSchema(Schema):
     seed = fields.Integer(required=True)
     runs = fields.Integer(required=True)
     notes = fields.List(fields.String(), required=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports (anonymous: pseudonyms, never names or emails)
+
+
+class AnswerRowSchema(Schema):
+    """One number (or text) of one expert's current answer, identified by pseudonym only."""
+
+    round = fields.Integer(required=True)
+    expert = fields.String(required=True, metadata={"description": "Pseudonym"})
+    group = fields.String(required=True)
+    item = fields.String(required=True)
+    item_version = fields.Integer(required=True)
+    question = fields.String(required=True)
+    part = fields.String(required=True)
+    value = fields.Float(allow_none=True, required=True)
+    no_answer = fields.Boolean(required=True)
+    text = fields.String(allow_none=True, required=True)
+    date = fields.String(required=True, metadata={"description": "Day of the answer (no time)"})
+    synthetic = fields.Boolean(required=True)
+
+
+class AnswersExportSchema(Schema):
+    """The study's current answers as tidy rows."""
+
+    study = fields.String(required=True, metadata={"description": "The study's key"})
+    columns = fields.List(fields.String(), required=True)
+    rows = fields.List(fields.Nested(AnswerRowSchema), required=True)

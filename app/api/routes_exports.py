@@ -1,0 +1,86 @@
+"""Exports: the study's answers as tidy data (CSV or JSON) and the whole study archive.
+
+Anonymous only (pseudonyms, never names or emails); every download is recorded in the audit
+log, as on the web. Identified exports stay on the web pages (administrators, confidential
+studies, with a stated reason).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from app.api import bp
+from app.api.auth import current_user, facilitator_auth, study_of
+from app.api.schemas import AnswersExportSchema
+from app.database import atomic, begin_write
+from app.extensions import db
+from app.models import Study, utcnow
+from app.services import exports
+
+TAGS = ["exports"]
+EXPORT_PATH = "/studies/<id:study_id>/exports"
+
+
+def _audited(study_id: int, kind: str) -> Study:
+    """The study, once the download is recorded in the audit log (in a write transaction)."""
+    db.session.commit()  # end the read-only transaction of authentication
+    begin_write()  # SQLite: take the write lock before reading (the audit event is a write)
+    study = study_of(study_id)
+    exports.authorize_export(db.session, study, actor=current_user(), now=utcnow(), kind=kind)
+    return study
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    """A file download."""
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.route(f"{EXPORT_PATH}/answers.csv", methods=["GET"], tags=TAGS, endpoint="export_csv")
+@bp.response(
+    200,
+    {"type": "string"},
+    content_type="text/csv",
+    description="Tidy answers, one row per number or text; formula-like cells escaped",
+)
+@facilitator_auth
+@atomic
+def export_csv(study_id: int) -> Any:
+    """The study's current answers as tidy CSV (pseudonyms only)."""
+    study = _audited(study_id, "csv")
+    rows = exports.answer_rows(db.session, study)
+    text = exports.csv_text(rows, exports.answer_columns(identified=False))
+    return _download(text.encode("utf-8"), "text/csv", f"{study.key}-answers.csv")
+
+
+@bp.route(f"{EXPORT_PATH}/answers.json", methods=["GET"], tags=TAGS, endpoint="export_json")
+@bp.response(200, AnswersExportSchema)
+@facilitator_auth
+@atomic
+def export_json(study_id: int) -> Any:
+    """The study's current answers as tidy JSON rows (pseudonyms only)."""
+    study = _audited(study_id, "json-rows")
+    return {
+        "study": study.key,
+        "columns": list(exports.answer_columns(identified=False)),
+        "rows": exports.answer_rows(db.session, study),
+    }
+
+
+@bp.route(f"{EXPORT_PATH}/archive.json", methods=["GET"], tags=TAGS, endpoint="export_archive")
+@bp.response(
+    200,
+    {"type": "object", "description": "Canonical JSON: format, version, sha256, study"},
+    description="The whole study (definition, panel by pseudonym, rounds, answers, snapshots)",
+)
+@facilitator_auth
+@atomic
+def export_archive(study_id: int) -> Any:
+    """The study archive: canonical JSON that another instance can import."""
+    study = _audited(study_id, "json")
+    return _download(
+        exports.export_archive(db.session, study), "application/json", f"{study.key}.json"
+    )
