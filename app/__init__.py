@@ -111,11 +111,13 @@ def register_blueprints(app: Flask) -> None:
     from app.expert.routes import bp as expert_bp
     from app.facilitator.routes import bp as facilitator_bp
     from app.public.routes import bp as public_bp
+    from app.results.routes import bp as results_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(facilitator_bp)
     app.register_blueprint(expert_bp)
+    app.register_blueprint(results_bp)
     register_api(app)  # the JSON API and its OpenAPI document; token-authenticated, no CSRF
 
 

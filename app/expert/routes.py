@@ -516,6 +516,20 @@ def feedback(number: int) -> Any:
     )
 
 
+
+@bp.get("/report")
+@expert_required
+def report() -> Any:
+    """The expert's own answers against the panel's, every closed round (a printable page)."""
+    me = _me()
+    if me.consent_at is None:
+        return redirect(url_for("expert.consent"))
+    closed = [r for r in round_service.rounds_of(db.session, me.study) if r.state == "closed"]
+    rounds = [(r, feedback_service.feedback_of_round(db.session, me, r)) for r in closed]
+    return render_template(
+        "expert/report.html", study=me.study, me=me, rounds=rounds, part_label=part_label
+    )
+
 def rerender_after_csrf_failure() -> Response | None:
     """After a CSRF failure on the round form, show the form again with every typed value."""
     if request.endpoint != "expert.round_post" or current_participation() is None:

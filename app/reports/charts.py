@@ -491,7 +491,7 @@ def scenarios_svg(bars: Sequence[ScenarioBar], *, title: str, x_label: str) -> s
     )
     colours = [BRAND, ACCENT, OK, MUTED]
     with matplotlib.rc_context(RC):
-        figure = Figure(figsize=(6.6, 0.55 * len(bars) * max(1, len(methods)) / 2 + 1.2))
+        figure = Figure(figsize=(6.6, 0.32 * len(bars) * max(1, len(methods)) + 1.0))
         ax = figure.subplots()
         step = 0.8 / max(len(methods), 1)
         for index, bar in enumerate(bars):
@@ -515,7 +515,7 @@ def scenarios_svg(bars: Sequence[ScenarioBar], *, title: str, x_label: str) -> s
         ax.set_xlabel(x_label)
         ax.grid(axis="x", color=LINE, lw=0.6)
         ax.set_axisbelow(True)
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(methods), borderaxespad=0.3)
         figure.tight_layout()
         return _figure_svg(figure, title)
 

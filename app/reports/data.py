@@ -367,9 +367,11 @@ def build_report(
     language: str | None = None,
     with_results: bool = True,
     seed: int = results.DEFAULT_SEED,
+    up_to: int | None = None,
 ) -> Report:
-    """Assemble a study's report from its closed rounds' snapshots and the results service."""
-    snapshots = results.closed_snapshots(session, study)
+    """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
+    all) and, with_results, the scenario and trend impact results of those rounds."""
+    snapshots = results.closed_snapshots(session, study, up_to)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there is nothing to report.")
     by_number = {r.number: data for r, data in snapshots}
@@ -386,8 +388,8 @@ def build_report(
     scenarios: ScenarioResults | None = None
     trends: tuple[TrendImpact, ...] = ()
     if with_results:
-        scenarios = results.scenario_results(session, study, seed=seed)
-        trends = tuple(results.tia_results(session, study, seed=seed))
+        scenarios = results.scenario_results(session, study, up_to, seed=seed)
+        trends = tuple(results.tia_results(session, study, up_to, seed=seed))
     return Report(
         study=study,
         generated_at=now,

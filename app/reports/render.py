@@ -93,10 +93,15 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 
 def pct(value: Any, digits: int = 0) -> str:
-    """A share (0-1) in percent."""
-    if value is None:
+    """A share (0-1) in percent; tiny shares with two significant digits instead of 0."""
+    if value is None or isinstance(value, bool):
         return "–"
-    return fmt(float(value) * 100.0, digits) + " %"
+    percent = float(value) * 100.0
+    if not math.isfinite(percent):
+        return "–"
+    if 0 < abs(percent) < 0.5 * 10 ** (-digits):
+        return f"{percent:.2g} %"
+    return fmt(percent, digits) + " %"
 
 
 def _round_rows(
@@ -121,7 +126,7 @@ def _round_rows(
     return rows
 
 
-def item_chart(report: ItemReport, question: Question, language: str) -> str:
+def item_chart(report: ItemReport, question: Question, language: str, width: int = 206) -> str:
     """The chart of one question of an item across rounds (distributions or ranges)."""
     parts = [
         p.part
@@ -137,7 +142,7 @@ def item_chart(report: ItemReport, question: Question, language: str) -> str:
     if parts == [""]:
         rows = _round_rows(report, question, "")
         points = question.scale is not None and question.scale.kind == ScaleKind.LIKERT
-        return charts.distribution_svg(rows, title=title, points=points, width=206)
+        return charts.distribution_svg(rows, title=title, points=points, width=width)
     range_rows = []
     for part in parts:
         values = []
@@ -153,6 +158,7 @@ def item_chart(report: ItemReport, question: Question, language: str) -> str:
     return charts.ranges_svg(
         range_rows,
         title=title,
+        width=max(width * 2, 420),
         low=0.0 if probability else None,
         high=100.0 if probability else None,
     )
@@ -411,7 +417,8 @@ def event_lines(report: Report) -> list[EventLine]:
 
 
 def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult]]:
-    """(item, question, part) where a headline question lacks consensus or is split."""
+    """(item, question, part) where a headline question did not reach consensus (or cannot tell
+    and the answers are split)."""
     found = []
     for item in report.of_kind(ItemKind.EVENT):
         for key in report.headline_questions:
@@ -419,7 +426,7 @@ def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult
             question = report.question(key)
             if part is None or part.suppressed or question is None:
                 continue
-            if part.consensus is False or part.dissent:
+            if part.consensus is False or (part.consensus is None and part.dissent):
                 found.append((item, question, part))
     return found
 

@@ -1,0 +1,1 @@
+"""Facilitator result views and report and data downloads."""

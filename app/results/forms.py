@@ -1,0 +1,43 @@
+"""Forms of the result pages: data downloads (audited) and the identified export."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+
+class ExportForm(FlaskForm):
+    """Download the study's data: anonymous answers (CSV), all tables (XLSX) or the archive (JSON)."""
+
+    format = SelectField(
+        _l("Format"),
+        choices=[
+            ("csv", _l("Answers, one row each (CSV)")),
+            ("xlsx", _l("All tables (XLSX)")),
+            ("json", _l("Study archive (JSON)")),
+        ],
+        validators=[InputRequired()],
+    )
+
+
+class IdentifiedExportForm(FlaskForm):
+    """Answers with names and emails: confidential studies, administrators only, with a reason."""
+
+    format = SelectField(
+        _l("Format"),
+        choices=[("csv", "CSV"), ("xlsx", "XLSX")],
+        validators=[InputRequired()],
+    )
+    reason = TextAreaField(
+        _l("Why is an identified export needed? (recorded in the audit log)"),
+        validators=[DataRequired(), Length(max=500)],
+    )
+
+
+class ArchiveImportForm(FlaskForm):
+    """Create a study from an archive file."""
+
+    archive = FileField(_l("Study archive (JSON)"), validators=[FileRequired()])

@@ -1,0 +1,285 @@
+"""Facilitator result views (statistics, consensus, scenarios, trend impact), the consensus
+report (HTML, PDF) and data downloads (CSV, XLSX, JSON; audited), and archive import.
+
+Every figure comes from frozen snapshots through the report assembly and the results service;
+nothing here computes statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from app.auth import facilitator, facilitator_required
+from app.database import atomic
+from app.definitions.model import ItemKind, QuestionKind, ScaleKind
+from app.extensions import db
+from app.models import DomainError, NotFoundError, Study, utcnow
+from app.reports import charts, render
+from app.reports.data import Report, build_report
+from app.reports.tables import study_tables, workbook_bytes
+from app.results.forms import ArchiveImportForm, ExportForm, IdentifiedExportForm
+from app.services import exports, results
+from app.services import studies as study_service
+from app.templating import current_language
+
+bp = Blueprint("results", __name__, url_prefix="/f")
+
+#: a report page may style itself (its CSS is inline so the file stands alone) but run nothing
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+MIME = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+    "pdf": "application/pdf",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def _study(study_id: int) -> Study:
+    """The study, if this facilitator may see it (404 otherwise)."""
+    return study_service.study_for(db.session, facilitator(), study_id)
+
+
+def _report(study: Study, *, with_results: bool, up_to: int | None = None) -> Report:
+    """The study's report data in the page's language (404 while no round has closed)."""
+    return build_report(
+        db.session,
+        study,
+        now=utcnow(),
+        language=current_language(),
+        with_results=with_results,
+        up_to=up_to,
+    )
+
+
+def _round_argument(study: Study) -> int | None:
+    """The ?round= the page asks for, if it is one of the study's closed rounds."""
+    value = request.args.get("round", type=int)
+    if value is None:
+        return None
+    closed = [r.number for r, _data in results.closed_snapshots(db.session, study)]
+    if value not in closed:
+        abort(404)
+    return value
+
+
+def _download(content: bytes, study: Study, extension: str, *, suffix: str = "") -> Response:
+    """A file download named after the study."""
+    response = Response(content, mimetype=MIME[extension])
+    name = f"{study.key}{suffix}.{extension}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/studies/<int:study_id>/results")
+@facilitator_required
+def overview(study_id: int) -> Any:
+    """Every development's estimates, consensus (study rule and presets), stability and dissent,
+    the probability-impact matrix and convergence across rounds."""
+    study = _study(study_id)
+    try:
+        report = _report(study, with_results=False, up_to=_round_argument(study))
+    except NotFoundError:
+        return render_template("results/empty.html", study=study, nav="results")
+    made = render.ReportCharts()
+    with force_locale(current_language()):
+        made = render.overview_charts(report)
+    return render_template(
+        "results/overview.html",
+        study=study,
+        nav="results",
+        report=report,
+        charts=made,
+        data_uri=charts.data_uri,
+        closed=[r.number for r, _d in results.closed_snapshots(db.session, study)],
+        export_form=ExportForm(),
+        identified_form=IdentifiedExportForm(),
+        may_identify=exports.may_export_identified(study, facilitator()),
+        **_helpers(report),
+    )
+
+
+def _helpers(report: Report) -> dict[str, Any]:
+    """Formatting helpers and labels the result templates share with the report."""
+    context = render.template_context(report, render.ReportCharts(), standalone=False)
+    keep = (
+        "tx",
+        "fmt",
+        "pct",
+        "part_name",
+        "presets",
+        "question_title",
+        "method_labels",
+        "preset_abbreviation",
+        "preset_legend",
+        "message",
+        "probability_key",
+        "impact_key",
+        "dissent_items",
+    )
+    return {
+        **{key: context[key] for key in keep},
+        "ItemKind": ItemKind,
+        "QuestionKind": QuestionKind,
+        "ScaleKind": ScaleKind,
+    }
+
+
+@bp.get("/studies/<int:study_id>/results/items/<key>")
+@facilitator_required
+def item(study_id: int, key: str) -> Any:
+    """One item in every closed round: statistics, every consensus definition, stability,
+    dissent flags, groups (k-suppressed), distributions and the panel's reasons."""
+    study = _study(study_id)
+    try:
+        report = _report(study, with_results=False)
+    except NotFoundError:
+        abort(404)
+    found = report.item(key)
+    if found is None or not found.rounds:
+        abort(404)
+    item_charts: dict[str, str] = {}
+    with force_locale(current_language()):
+        for question in found.item.questions:
+            if question.kind in (QuestionKind.TEXT, QuestionKind.TREND_IMPACT):
+                continue
+            svg = render.item_chart(found, question, report.language, width=460)
+            if svg:
+                item_charts[question.key] = svg
+    return render_template(
+        "results/item.html",
+        study=study,
+        nav="results",
+        report=report,
+        entry=found,
+        item_charts=item_charts,
+        data_uri=charts.data_uri,
+        **_helpers(report),
+    )
+
+
+@bp.get("/studies/<int:study_id>/results/scenarios")
+@facilitator_required
+def scenarios(study_id: int) -> Any:
+    """Named scenarios under SMIC, maximum entropy and cross-impact, the most likely scenarios,
+    and the trend impact analysis with its fan charts."""
+    study = _study(study_id)
+    try:
+        report = _report(study, with_results=True, up_to=_round_argument(study))
+    except NotFoundError:
+        return render_template("results/empty.html", study=study, nav="results")
+    with force_locale(current_language()):
+        made = render.overview_charts(report)
+    context = render.template_context(report, made, standalone=False)
+    return render_template(
+        "results/scenarios.html",
+        study=study,
+        nav="results",
+        report=report,
+        charts=made,
+        data_uri=charts.data_uri,
+        conditionals=context["conditionals"],
+        scenario_ranking=context["scenario_ranking"],
+        **_helpers(report),
+    )
+
+
+@bp.get("/studies/<int:study_id>/results/report.<any(html, pdf):fmt>")
+@facilitator_required
+def report(study_id: int, fmt: str) -> Any:
+    """The consensus report: HTML (a self-contained page) or PDF."""
+    study = _study(study_id)
+    language = request.args.get("language") or study.default_language
+    if language not in study.languages:
+        abort(404)
+    try:
+        data = build_report(db.session, study, now=utcnow(), language=language)
+    except NotFoundError:
+        abort(404)
+    if fmt == "pdf":
+        return _download(render.render_pdf(data), study, "pdf", suffix="-report")
+    response = Response(render.render_html(data), mimetype=MIME["html"])
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{study.key}-report.html"'
+    return response
+
+
+@bp.post("/studies/<int:study_id>/results/export")
+@facilitator_required
+@atomic
+def export(study_id: int) -> Any:
+    """Download the study's data, anonymous (pseudonyms only); the download is audited."""
+    study = _study(study_id)
+    form = ExportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    fmt = form.format.data or "csv"
+    exports.authorize_export(db.session, study, actor=facilitator(), now=utcnow(), kind=fmt)
+    return _download(_export_bytes(study, fmt, identified=False), study, fmt)
+
+
+@bp.post("/studies/<int:study_id>/results/export/identified")
+@facilitator_required
+@atomic
+def export_identified(study_id: int) -> Any:
+    """Answers with names and emails: confidential studies, administrators only, audited."""
+    study = _study(study_id)
+    if not exports.may_export_identified(study, facilitator()):
+        abort(403)
+    form = IdentifiedExportForm()
+    if not form.validate_on_submit():
+        flash(_("Say why the identified export is needed; it is recorded."), "error")
+        return redirect(url_for("results.overview", study_id=study.id) + "#downloads", code=303)
+    fmt = form.format.data or "csv"
+    exports.authorize_export(
+        db.session,
+        study,
+        actor=facilitator(),
+        now=utcnow(),
+        kind=fmt,
+        identified=True,
+        reason=form.reason.data,
+    )
+    return _download(_export_bytes(study, fmt, identified=True), study, fmt, suffix="-identified")
+
+
+def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes:
+    """The export file's content."""
+    if fmt == "json":
+        return exports.export_archive(db.session, study)
+    if fmt == "csv":
+        rows = exports.answer_rows(db.session, study, identified=identified)
+        return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
+    try:
+        data = build_report(db.session, study, now=utcnow(), language=study.default_language)
+    except NotFoundError:
+        abort(404)
+    return workbook_bytes(study_tables(db.session, data, identified=identified))
+
+
+@bp.route("/archives/import", methods=["GET", "POST"])
+@facilitator_required
+@atomic
+def import_archive() -> Any:
+    """Create a study from a study archive; a damaged archive imports nothing."""
+    form = ArchiveImportForm()
+    error: str | None = None
+    if form.validate_on_submit():
+        upload = form.archive.data
+        try:
+            study = exports.import_archive(
+                db.session, upload.read(), actor=facilitator(), now=utcnow()
+            )
+        except DomainError as problem:
+            db.session.rollback()
+            error = str(problem)
+        else:
+            flash(_("The study was imported from its archive."), "success")
+            return redirect(url_for("results.overview", study_id=study.id), code=303)
+    return render_template("results/import.html", form=form, error=error), (422 if error else 200)
