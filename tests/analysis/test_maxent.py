@@ -64,6 +64,20 @@ def test_independent_events_factorise() -> None:
     assert model.probability(["1010"]) == pytest.approx([0.1 * 0.5 * 0.7 * 0.05], abs=1e-9)
 
 
+def test_relabelling_events_permutes_the_model() -> None:
+    truth = random_model(6, 12)
+    p, joint = truth.moments()
+    order = np.array([3, 5, 0, 1, 4, 2])
+    first = fit_maxent(p, joint)
+    second = fit_maxent(p[order], joint[np.ix_(order, order)])
+    assert second.h == pytest.approx(first.h[order], abs=1e-8)
+    assert pytest.approx(first.J[np.ix_(order, order)], abs=1e-8) == second.J
+    probabilities = first.all_probabilities()
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-12) and probabilities.min() > 0
+    moved = (state_bits(6)[:, order].astype(np.int64) << np.arange(6)).sum(axis=1)
+    assert second.all_probabilities()[moved] == pytest.approx(probabilities, abs=1e-10)
+
+
 def test_smic_max_entropy_optimum_is_the_fitted_model() -> None:
     # two independent implementations (dense Newton in SMIC, Newton-CG on the two-halves grid)
     model = random_model(6, 9, coupling=0.4)
@@ -100,7 +114,7 @@ def test_incoherent_pairs_are_refused() -> None:
 
 @st.composite
 def models(draw: st.DrawFn) -> tuple[MaxEntModel, int]:
-    n = draw(st.integers(1, 10))
+    n = draw(st.integers(1, 12))
     h = draw(st.lists(st.floats(-3, 3), min_size=n, max_size=n))
     coupled = draw(st.booleans())
     couplings = np.zeros((n, n))
