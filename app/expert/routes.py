@@ -516,7 +516,6 @@ def feedback(number: int) -> Any:
     )
 
 
-
 @bp.get("/report")
 @expert_required
 def report() -> Any:
@@ -529,6 +528,7 @@ def report() -> Any:
     return render_template(
         "expert/report.html", study=me.study, me=me, rounds=rounds, part_label=part_label
     )
+
 
 def rerender_after_csrf_failure() -> Response | None:
     """After a CSRF failure on the round form, show the form again with every typed value."""
