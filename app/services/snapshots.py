@@ -124,12 +124,13 @@ def _consensus(study: Study, scale: Scale | None, stats: Mapping[str, Any]) -> d
 
 
 def suppressed_groups(counts: Mapping[str, int], k: int) -> set[str]:
-    """Groups to hide: those under k, plus the next smallest when only one would be hidden
-    (else its figures could be recovered by subtracting the shown groups from the total)."""
+    """Groups to hide: those under k, then the smallest shown ones until the hidden groups
+    hold at least k answers together (else the total minus the shown groups would be an
+    aggregate of fewer than k answers, e.g. its histogram)."""
     hidden = {group for group, n in counts.items() if n < k}
     shown = sorted((n, group) for group, n in counts.items() if group not in hidden)
-    if len(hidden) == 1 and shown:
-        hidden.add(shown[0][1])
+    while hidden and shown and sum(counts[group] for group in hidden) < k:
+        hidden.add(shown.pop(0)[1])
     return hidden
 
 
