@@ -360,7 +360,7 @@ class Panel:
         return [s for e in self.experts for s in (e.link_token, e.session_token)]
 
 
-def _question_spec(question: Any) -> QuestionSpec:
+def question_spec(question: Any) -> QuestionSpec:
     """A QuestionSpec from a Question row."""
     from app.services.tidy import question_parts
 
@@ -483,7 +483,7 @@ def seed_panel(
                 id=ri.item_id,
                 key=ri.item.key,
                 questions=tuple(
-                    _question_spec(q) for q in rounds.questions_asked(ri.item, round_.number)
+                    question_spec(q) for q in rounds.questions_asked(ri.item, round_.number)
                 ),
             )
             for ri in round_.items
