@@ -254,11 +254,17 @@ def worker_kills(
     experts: int = 40,
     duration: float = 25.0,
     min_acknowledged: int = 1000,
+    min_kills: int = 5,
+    max_duration: float = 120.0,
     kill_every: tuple[float, float] = (2.0, 3.0),
     seed: int = 1,
 ) -> WorkerKillResult:
     """R1: experts save with idempotency keys and retries while a worker is SIGKILLed every
-    2-3 s; every acknowledged save must be stored exactly once."""
+    2-3 s; every acknowledged save must be stored exactly once.
+
+    The run lasts at least `duration` seconds and until `min_acknowledged` saves and
+    `min_kills` kills happened (a busy machine takes longer), but never over `max_duration`.
+    """
     panel = seed_panel(where.app, experts=experts, study_key=f"r1-{uuid.uuid4().hex[:10]}")
     server = where.server
     rng = random.Random(seed)
@@ -275,8 +281,8 @@ def worker_kills(
         while True:
             await asyncio.sleep(rng.uniform(*kill_every))
             elapsed = time.monotonic() - started
-            enough = run.acknowledged_requests >= min_acknowledged
-            if (elapsed >= duration and enough) or elapsed >= 3 * duration:
+            enough = run.acknowledged_requests >= min_acknowledged and kills >= min_kills
+            if (elapsed >= duration and enough) or elapsed >= max_duration:
                 break
             if server.kill_worker(rng) is not None:
                 kills += 1

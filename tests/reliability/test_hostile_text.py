@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Item, Role, Round, Study, Suggestion, User
 from app.services import accounts, answers, api_keys, panel, rounds
-from tests.conftest import EXAMPLE_SURVEY, NOW, csrf_from, make_user
+from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 from tests.reliability.world import (
     ADMIN_EMAIL,
     SecurityWorld,

@@ -118,9 +118,15 @@ def test_R8_random_small_panels_never_show_small_cells(
                       for _ in range(size)]  # fmt: skip
         members = [
             panel.add_expert(
-                session, study, name=f"E{n}", email=f"e{trial}-{n}@example.org",
-                group=group, language="en", actor=None, now=NOW,
-            )  # fmt: skip
+                session,
+                study,
+                name=f"E{n}",
+                email=f"e{trial}-{n}@example.org",
+                group=group,
+                language="en",
+                actor=None,
+                now=NOW,
+            )
             for n, group in enumerate(groups)
         ]
         for member in members:
@@ -151,9 +157,7 @@ def test_R8_random_small_panels_never_show_small_cells(
             shown = item.get("reasons") or []
             assert not shown or len(shown) >= study.k_comments
         for path in ("results", "consensus", "pooled", "stability"):
-            response = client.get(
-                f"/api/v1/studies/{study.id}/rounds/1/{path}", headers=headers
-            )
+            response = client.get(f"/api/v1/studies/{study.id}/rounds/1/{path}", headers=headers)
             assert response.status_code == 200
             assert small_cells(response.get_json(), k) == [], f"API {path}, panel {groups}"
         tables = [(1, snapshot.data)]
