@@ -57,6 +57,16 @@ def test_two_events_hand_solved() -> None:
     assert table["upper"].to_numpy() == pytest.approx(table["probability"].to_numpy(), abs=1e-9)
 
 
+def test_two_events_without_the_marginal_terms() -> None:
+    # same answers, objective without [P(i) - P*(i)]^2: P*(1 and not 2) = 0.2 and
+    # P*(2 and not 1) = 0.1 are met exactly, P*(1 and 2) = 0.35 splits 0.3 and 0.4
+    result = smic([0.5, 0.5], [[0, 0.6], [0.8, 0]], [[0, 0.4], [0.2, 0]], include_marginals=False)
+    assert not result.include_marginals
+    assert result.objective == pytest.approx(0.005, abs=1e-12)
+    assert result.p_star == pytest.approx([0.55, 0.45], abs=1e-12)
+    assert by_state(result, "probability") == pytest.approx([0.35, 0.2, 0.1, 0.35], abs=1e-10)
+
+
 def test_three_independent_events_hand_solved() -> None:
     # Independent events: the max-entropy joint is the product. Pairwise moments leave one free
     # direction, eps * prod(2 t_i - 1); pi >= 0 allows eps in [-0.01, 0.01] (the smallest
