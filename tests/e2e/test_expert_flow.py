@@ -225,3 +225,23 @@ def test_an_item_can_be_answered_with_the_keyboard_alone(
     assert saved[("E01", "probability")].value == 70.0
     assert saved[("E01", "impact")].value == 1.0
     assert saved[("E01", "confidence")].value is not None
+
+
+def test_errors_are_summarised_and_focused_in_persian(page: Any, live_server: LiveServer) -> None:
+    expert = live_server.world.experts["phone"]
+    ids = question_ids(live_server)
+    enter_with_link(page, live_server, expert.token)
+    page.goto(f"{live_server.url}/e/round")
+    probability = field_name(ids, "E01", "probability")
+    page.fill(f"input[name='{probability}']", "۱۵۰")
+    page.get_by_role("button", name="ذخیره", exact=True).click()
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    # focus moves to the summary, so screen readers announce it; its link leads to the field
+    assert page.evaluate("() => document.activeElement.id") == "error-summary"
+    link = summary.get_by_role("link").first
+    assert "عددی بین ۰ و ۱۰۰ وارد کنید" in link.inner_text()
+    link.click()
+    assert page.evaluate("() => document.activeElement.name") == probability
+    assert page.input_value(f"input[name='{probability}']") == "۱۵۰"
+    screenshot(page, "round-error-summary-fa-desktop", full_page=False)

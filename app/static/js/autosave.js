@@ -149,11 +149,30 @@
     save(fieldset, 0);
   });
 
+  // Save and Submit post the whole form: what was pending goes with it, so neither the
+  // "leave this page?" warning nor a second save of the same values is wanted.
+  form.addEventListener("submit", function () {
+    Object.keys(timers).forEach(function (id) { clearTimeout(timers[id]); });
+    pending = {};
+    storePending();
+  });
+
   window.addEventListener("beforeunload", function (event) {
     if (Object.keys(pending).length) { event.preventDefault(); event.returnValue = ""; }
   });
 
   // After a failed submit, move focus to the error summary so screen readers announce it.
   var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
+  if (summary) {
+    summary.focus();
+    // a link in the summary brings its field to the middle of the screen, with its question
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var field = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (!field) { return; }
+      event.preventDefault();
+      field.scrollIntoView({ block: "center" });
+      field.focus({ preventScroll: true });
+    });
+  }
 })();
