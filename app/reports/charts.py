@@ -24,6 +24,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 matplotlib.use("Agg")
 
@@ -41,7 +42,7 @@ BAD = "#a4262c"
 FONT = "Noto Sans, DejaVu Sans, Arial, sans-serif"
 
 #: matplotlib settings applied to every figure (inside rc_context, so nothing global changes)
-RC: dict[str, Any] = {
+RC: dict[Any, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "delphi-report",
     "font.family": ["Noto Sans", "DejaVu Sans", "sans-serif"],
@@ -573,7 +574,7 @@ def fan_svg(
         ax.grid(axis="y", color=LINE, lw=0.6)
         ax.set_axisbelow(True)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         figure.tight_layout()
         return _figure_svg(figure, title)
 

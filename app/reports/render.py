@@ -128,14 +128,9 @@ def _round_rows(
 
 def item_chart(report: ItemReport, question: Question, language: str, width: int = 206) -> str:
     """The chart of one question of an item across rounds (distributions or ranges)."""
-    parts = [
-        p.part
-        for p in (
-            report.final.question(question.key).parts
-            if report.final and report.final.question(question.key)
-            else ()
-        )
-    ]
+    final = report.final
+    asked = final.question(question.key) if final is not None else None
+    parts = [p.part for p in asked.parts] if asked is not None else []
     title = _("%(item)s: %(question)s, by round", item=report.key, question=question.key)
     if question.kind == QuestionKind.TREND_IMPACT or not parts:
         return ""
@@ -215,7 +210,8 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
             found = final.question(key) if final else None
             if found is None or not found.parts:
                 continue
-            part_key = item.headline(key).part if item.headline(key) else ""
+            headline = item.headline(key)
+            part_key = headline.part if headline is not None else ""
             values = [
                 (number, float(result.stats["iqr"]))
                 for number, result in item.series(key, part_key)

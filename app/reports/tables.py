@@ -203,7 +203,8 @@ def _snapshots(session: Session, report: Report) -> list[tuple[Any, dict[str, An
 def workbook_bytes(tables: list[Table]) -> bytes:
     """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable."""
     book = Workbook()
-    book.remove(book.active)
+    for default in list(book.worksheets):
+        book.remove(default)
     for table in tables:
         sheet = book.create_sheet(table.name[:MAX_SHEET_NAME])
         sheet.append(list(table.columns))

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 
@@ -15,9 +16,9 @@ class ExportForm(FlaskForm):
     format = SelectField(
         _l("Format"),
         choices=[
-            ("csv", _l("Answers, one row each (CSV)")),
-            ("xlsx", _l("All tables (XLSX)")),
-            ("json", _l("Study archive (JSON)")),
+            SelectChoice("csv", _l("Answers, one row each (CSV)")),
+            SelectChoice("xlsx", _l("All tables (XLSX)")),
+            SelectChoice("json", _l("Study archive (JSON)")),
         ],
         validators=[InputRequired()],
     )
@@ -28,7 +29,7 @@ class IdentifiedExportForm(FlaskForm):
 
     format = SelectField(
         _l("Format"),
-        choices=[("csv", "CSV"), ("xlsx", "XLSX")],
+        choices=[SelectChoice("csv", "CSV"), SelectChoice("xlsx", "XLSX")],
         validators=[InputRequired()],
     )
     reason = TextAreaField(
