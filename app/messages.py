@@ -1,5 +1,8 @@
 """Translatable messages for code that must not import Flask (services).
 
+Templates are always %-format strings (a literal percent sign is written `%%`), whether or
+not they take values, so that extraction, translation and formatting treat them alike.
+
 A service raises `ValueError(N_("Between %(low)s and %(high)s.", low=0, high=100))`; the web
 layer translates the template with gettext and fills in the values, in the expert's language.
 `str()` gives the English text (logs, the command line, tests).
@@ -21,12 +24,11 @@ class Message:
 
     def __str__(self) -> str:
         """The English text."""
-        return self.template % dict(self.params) if self.params else self.template
+        return self.template % dict(self.params)
 
     def translate(self, gettext: Callable[[str], str]) -> str:
         """The text in another language, given that language's gettext."""
-        translated = gettext(self.template)
-        return translated % dict(self.params) if self.params else translated
+        return gettext(self.template) % dict(self.params)
 
 
 def N_(template: str, **params: Any) -> Message:  # noqa: N802 - the conventional gettext marker name
