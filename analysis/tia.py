@@ -398,7 +398,8 @@ def _simulate_occurrences(
         occurs = (when < 0) & (uniforms < adjusted)
         when[occurs] = t
         if occurs.any() and np.any(log_multiplier):
-            shift += occurs.astype(np.float64) @ log_multiplier
+            # float32: float64 BLAS products of this shape stall on busy cores
+            shift += occurs.astype(np.float32) @ log_multiplier.astype(np.float32)
     return when
 
 

@@ -273,7 +273,7 @@ def run_maxent(args: argparse.Namespace) -> int:
     else:
         joint = joint_from_conditionals(p, read_matrix(args.given, keys))
         coherent_by = "mean of P(i|j)P(j) and P(j|i)P(i)"
-    model = fit_maxent(p, joint, event_keys=keys, method=args.fit)
+    model = fit_maxent(p, joint, event_keys=keys, method=args.fit, seed=args.seed)
     top = model.top_k(args.top, method=args.method, seed=args.seed, samples=args.samples)
     document: dict[str, Any] = {
         "method": "maxent",
@@ -416,7 +416,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--given-not", metavar="CSV", help=f"P(row | not column): {matrix_help}"
     )
     maxent_parser.add_argument(
-        "--fit", choices=("auto", "exact"), default="auto", help="fit method (default auto)"
+        "--fit",
+        choices=("auto", "exact", "montecarlo"),
+        default="auto",
+        help="fit: exact up to 20 events, seeded Monte Carlo beyond (default auto)",
     )
     maxent_parser.add_argument(
         "--method",

@@ -185,8 +185,11 @@ def dense_maxent(
         gradient = mean - target
         if float(np.max(np.abs(gradient), initial=0.0)) <= tolerance:
             return probabilities, True
-        centred = features - mean
-        hessian = (centred * probabilities[:, None]).T @ centred
+        # centred in float64 (no cancellation), multiplied in float32: the Hessian only steers
+        # the step, and float64 BLAS products of this shape stall on busy cores
+        centred = (features - mean).astype(np.float32)
+        weighted = centred * probabilities.astype(np.float32)[:, None]
+        hessian = (weighted.T @ centred).astype(np.float64)
         eigenvalues, eigenvectors = np.linalg.eigh(hessian)
         keep = eigenvalues > max(float(eigenvalues[-1]), 1e-300) * 1e-13
         basis = eigenvectors[:, keep]

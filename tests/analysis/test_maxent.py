@@ -89,6 +89,30 @@ def test_smic_max_entropy_optimum_is_the_fitted_model() -> None:
     assert result.probabilities == pytest.approx(model.all_probabilities(), abs=1e-9)
 
 
+def test_monte_carlo_fit_is_close_to_the_exact_one_and_seeded() -> None:
+    truth = random_model(10, 31, coupling=0.5)
+    p, joint = truth.moments()
+    fitted = fit_maxent(p, joint, method="montecarlo", seed=4)
+    again = fit_maxent(p, joint, method="montecarlo", seed=4)
+    assert fitted.method == "montecarlo"
+    assert np.array_equal(fitted.h, again.h) and np.array_equal(fitted.J, again.J)
+    fitted_p, fitted_joint = fitted.moments()  # exact moments of the fitted model
+    assert np.max(np.abs(fitted_p - p)) < 0.01
+    assert np.max(np.abs(fitted_joint - joint)) < 0.01
+    assert fitted.max_moment_error < 0.015  # its own Monte Carlo estimate of the same
+    exact = fit_maxent(p, joint).top_k(3).table["state"].tolist()
+    assert fitted.top_k(3).table["state"].tolist() == exact
+
+
+def test_auto_fit_switches_to_monte_carlo_beyond_twenty_events() -> None:
+    p = np.linspace(0.2, 0.6, 21)
+    joint = np.outer(p, p)
+    model = fit_maxent(p, joint, seed=1)
+    assert model.method == "montecarlo"
+    assert np.max(np.abs(model.J)) < 0.1  # independent events: couplings near 0
+    assert model.h == pytest.approx(np.log(p / (1 - p)), abs=0.1)
+
+
 def test_joint_from_conditionals_averages_both_products() -> None:
     p = [0.5, 0.4]
     joint = joint_from_conditionals(p, [[np.nan, 0.5], [0.3, np.nan]])
@@ -108,8 +132,8 @@ def test_incoherent_pairs_are_refused() -> None:
         fit_maxent([0.5, 0.5], [[0.5, 0.2], [0.3, 0.5]])
     with pytest.raises(InputError, match=r"p\[E02\] = 1.0"):
         fit_maxent([0.5, 1.0], [[0.5, 0.5], [0.5, 1.0]])
-    with pytest.raises(InputError, match="stops at 20 events"):
-        fit_maxent(np.full(21, 0.5), np.full((21, 21), 0.25))
+    with pytest.raises(InputError, match="stops at 26 events"):
+        fit_maxent(np.full(27, 0.5), np.full((27, 27), 0.25), method="exact")
 
 
 @st.composite

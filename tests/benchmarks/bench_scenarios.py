@@ -57,6 +57,19 @@ def fit(data: tuple[np.ndarray, np.ndarray]) -> dict[str, str]:
     }
 
 
+def sampled_moments(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(i) and P(i and j) of a sparse log-linear model, estimated from 200,000 draws."""
+    bits, _ = random_model(n, seed, density=0.2, scale=0.5).sample(200_000, seed=seed)
+    values = bits.astype(np.float64)
+    return values.mean(axis=0), np.einsum("ki,kj->ij", values, values) / values.shape[0]
+
+
+def fit_montecarlo(data: tuple[np.ndarray, np.ndarray]) -> dict[str, str]:
+    """Seeded Monte Carlo max-entropy fit; reports its estimated moment error."""
+    model = fit_maxent(*data, method="montecarlo", seed=1)
+    return {"estimated max moment error": f"{model.max_moment_error:.2g}"}
+
+
 def top_independent(model: Any) -> dict[str, str]:
     """Exact best-first top 50 of 40 independent events."""
     top = model.top_k(50)
@@ -121,6 +134,13 @@ CASES = [
         setup=lambda: random_model(20, 4).moments(),
         repeat=1,
         note="2^20 states summed per Newton-CG step",
+    ),
+    Case(
+        "scenarios maxent: Monte Carlo fit, 40 events",
+        10.0,
+        fit_montecarlo,
+        setup=lambda: sampled_moments(40, 8),
+        note="400 stochastic-approximation steps on 2,000 Gibbs chains",
     ),
     Case(
         "scenarios maxent: top 50 of 40 independent events (exact)",
