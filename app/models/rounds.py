@@ -93,8 +93,9 @@ class RoundItem(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     round: Mapped[Round] = relationship(back_populates="items")
-    item: Mapped[Item] = relationship()
-    version: Mapped[ItemVersion] = relationship()
+    # loaded with the round's items: every page and save walks all of them (no N+1 queries)
+    item: Mapped[Item] = relationship(lazy="joined")
+    version: Mapped[ItemVersion] = relationship(lazy="joined")
 
 
 class RoundProgress(Base):

@@ -208,12 +208,17 @@ class Item(Base):
     origin: Mapped[str] = mapped_column(String(20), default="survey")  #: survey | suggestion
 
     study: Mapped[Study] = relationship(back_populates="items", foreign_keys=[study_id])
-    category: Mapped[Category | None] = relationship()
+    # selectin: loading many items loads their questions (and scales) in one query each,
+    # instead of one query per item when a round's page or save walks them
+    category: Mapped[Category | None] = relationship(lazy="selectin")
     versions: Mapped[list[ItemVersion]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="ItemVersion.number"
     )
     questions: Mapped[list[Question]] = relationship(
-        back_populates="item", cascade="all, delete-orphan", order_by="Question.position"
+        back_populates="item",
+        cascade="all, delete-orphan",
+        order_by="Question.position",
+        lazy="selectin",
     )
 
     @property
@@ -283,7 +288,7 @@ class Question(Base):
     from_round: Mapped[int] = mapped_column(default=1)
 
     item: Mapped[Item] = relationship(back_populates="questions")
-    scale: Mapped[Scale | None] = relationship()
+    scale: Mapped[Scale | None] = relationship(lazy="selectin")
 
 
 class Scenario(Base):
