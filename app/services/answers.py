@@ -336,36 +336,55 @@ def save_item(
     if errors:
         raise ValidationError("Some answers are not valid; nothing was saved.", errors)
 
-    stored: dict[str, Answer] = {}
-    replays = 0
-    written = 0
-    for key, answer in normalised.items():
-        question = questions[key]
-        key_for_question = f"{idempotency_key}:{question.id}" if idempotency_key else None
-        digest = answer.digest()
-        if key_for_question is not None:
-            earlier = session.scalar(
+    # Two queries for the whole item (not two per question), and every check before any
+    # change: a key reused with different answers changes nothing at all.
+    keys = {
+        key: f"{idempotency_key}:{questions[key].id}" if idempotency_key else None
+        for key in normalised
+    }
+    earlier_by_key = (
+        {
+            answer.idempotency_key: answer
+            for answer in session.scalars(
                 select(Answer).where(
                     Answer.participation_id == participation.id,
-                    Answer.idempotency_key == key_for_question,
+                    Answer.idempotency_key.in_([k for k in keys.values() if k is not None]),
                 )
             )
-            if earlier is not None:
-                if earlier.payload_hash != digest:
-                    raise ConflictError(
-                        "This save was already made with different answers; reload the page."
-                    )
-                stored[key] = earlier
-                replays += 1
-                continue
-        current = session.scalar(
+        }
+        if idempotency_key
+        else {}
+    )
+    current_by_question = {
+        answer.question_id: answer
+        for answer in session.scalars(
             select(Answer).where(
                 Answer.participation_id == participation.id,
                 Answer.round_id == round_.id,
-                Answer.question_id == question.id,
+                Answer.question_id.in_([questions[key].id for key in normalised]),
                 Answer.is_current.is_(True),
             )
         )
+    }
+    for key, answer in normalised.items():
+        earlier = earlier_by_key.get(keys[key] or "")
+        if earlier is not None and earlier.payload_hash != answer.digest():
+            raise ConflictError(
+                "This save was already made with different answers; reload the page."
+            )
+
+    stored: dict[str, Answer] = {}
+    replays = 0
+    new_rows: list[Answer] = []
+    for key, answer in normalised.items():
+        question = questions[key]
+        digest = answer.digest()
+        earlier = earlier_by_key.get(keys[key] or "")
+        if earlier is not None:
+            stored[key] = earlier
+            replays += 1
+            continue
+        current = current_by_question.get(question.id)
         if current is not None and current.payload_hash == digest:
             stored[key] = current
             continue
@@ -373,7 +392,6 @@ def save_item(
             continue
         if current is not None:
             current.is_current = False
-            session.flush()
         new = Answer(
             participation_id=participation.id,
             round_id=round_.id,
@@ -385,14 +403,17 @@ def save_item(
             no_answer=answer.no_answer,
             revision=(current.revision + 1) if current is not None else 1,
             is_current=True,
-            idempotency_key=key_for_question,
+            idempotency_key=keys[key],
             payload_hash=digest,
             synthetic=synthetic,
             created_at=now,
         )
-        session.add(new)
         stored[key] = new
-        written += 1
+        new_rows.append(new)
+    written = len(new_rows)
+    if written:
+        session.flush()  # the old revisions stop being current before the new ones arrive
+        session.add_all(new_rows)
     session.flush()
     _touch_progress(session, participation, round_, now)
     return SaveResult(stored, replay=replays > 0 and written == 0)
