@@ -771,11 +771,7 @@ def _fit_exact(
     target_pairs = joint[rows, cols]
 
     def to_natural(theta: FloatArray) -> tuple[FloatArray, FloatArray]:
-        # spin form a . s + sum b_ij s_i s_j with s = 2t - 1, rewritten in t (constants dropped)
-        spin_pairs = np.zeros((n, n))
-        spin_pairs[rows, cols] = theta[n:]
-        spin_pairs = spin_pairs + spin_pairs.T
-        return 2.0 * theta[:n] - 2.0 * spin_pairs.sum(axis=1), 4.0 * spin_pairs
+        return _natural_from_spin(theta, n)
 
     def to_spin_gradient(first: FloatArray, pairs: FloatArray) -> FloatArray:
         # transpose of to_natural applied to a gradient in (h, J_upper)
