@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField, StringField, widgets
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.account.forms import LoginForm, PasswordForm
@@ -96,7 +97,10 @@ class ApiKeyForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
     scope = RadioField(
         _l("The key may act on"),
-        choices=[("all", _l("All my studies")), ("some", _l("Only the studies ticked below"))],
+        choices=[
+            SelectChoice("all", _l("All my studies")),
+            SelectChoice("some", _l("Only the studies ticked below")),
+        ],
         default="all",
     )
     studies = SelectMultipleField(
@@ -128,7 +132,7 @@ def _key_form() -> ApiKeyForm:
     """The new-key form, with the user's studies to choose from."""
     form = ApiKeyForm()
     form.studies.choices = [
-        (s.id, s.text("title", s.default_language))
+        SelectChoice(s.id, s.text("title", s.default_language))
         for s in study_service.studies_for(db.session, facilitator())
     ]
     return form

@@ -134,6 +134,10 @@ def facilitator_auth(view: F) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.api_key = _authenticate_facilitator()
+        g.api_study = None
+        if "study_id" in kwargs:
+            # before the body is read: another study's address gets 404, whatever was sent
+            g.api_study = study_of(kwargs["study_id"])
         return view(*args, **kwargs)
 
     documented = Blueprint.doc(security=[{FACILITATOR_SCHEME: []}])(wrapper)
@@ -183,6 +187,9 @@ def errors(*statuses: int) -> Callable[[F], F]:
 
 def study_of(study_id: int) -> Study:
     """A study the calling key may act on: its owner's access and the key's scope, else 404."""
+    cached = g.get("api_study")
+    if cached is not None and cached.id == study_id:
+        return cast(Study, cached)
     key = current_key()
     if not api_keys.key_allows_study(key, study_id):
         raise NotFoundError(_("No such study."))

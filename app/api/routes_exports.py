@@ -1,8 +1,9 @@
 """Exports: the study's answers as tidy data (CSV or JSON) and the whole study archive.
 
 Anonymous only (pseudonyms, never names or emails); every download is recorded in the audit
-log, as on the web. Identified exports stay on the web pages (administrators, confidential
-studies, with a stated reason).
+log, as on the web. Recording is a write, so exports are POST requests: a GET never writes.
+Identified exports stay on the web pages (administrators, confidential studies, with a stated
+reason).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask import Response
 from app.api import bp
 from app.api.auth import current_user, facilitator_auth, study_of
 from app.api.schemas import AnswersExportSchema
-from app.database import atomic, begin_write
+from app.database import atomic
 from app.extensions import db
 from app.models import Study, utcnow
 from app.services import exports
@@ -24,9 +25,7 @@ EXPORT_PATH = "/studies/<id:study_id>/exports"
 
 
 def _audited(study_id: int, kind: str) -> Study:
-    """The study, once the download is recorded in the audit log (in a write transaction)."""
-    db.session.commit()  # end the read-only transaction of authentication
-    begin_write()  # SQLite: take the write lock before reading (the audit event is a write)
+    """The study, once the download is recorded in the audit log."""
     study = study_of(study_id)
     exports.authorize_export(db.session, study, actor=current_user(), now=utcnow(), kind=kind)
     return study
@@ -39,7 +38,7 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
-@bp.route(f"{EXPORT_PATH}/answers.csv", methods=["GET"], tags=TAGS, endpoint="export_csv")
+@bp.route(f"{EXPORT_PATH}/answers.csv", methods=["POST"], tags=TAGS, endpoint="export_csv")
 @bp.response(
     200,
     {"type": "string"},
@@ -56,7 +55,7 @@ def export_csv(study_id: int) -> Any:
     return _download(text.encode("utf-8"), "text/csv", f"{study.key}-answers.csv")
 
 
-@bp.route(f"{EXPORT_PATH}/answers.json", methods=["GET"], tags=TAGS, endpoint="export_json")
+@bp.route(f"{EXPORT_PATH}/answers.json", methods=["POST"], tags=TAGS, endpoint="export_json")
 @bp.response(200, AnswersExportSchema)
 @facilitator_auth
 @atomic
@@ -70,7 +69,7 @@ def export_json(study_id: int) -> Any:
     }
 
 
-@bp.route(f"{EXPORT_PATH}/archive.json", methods=["GET"], tags=TAGS, endpoint="export_archive")
+@bp.route(f"{EXPORT_PATH}/archive.json", methods=["POST"], tags=TAGS, endpoint="export_archive")
 @bp.response(
     200,
     {"type": "object", "description": "Canonical JSON: format, version, sha256, study"},

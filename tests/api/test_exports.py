@@ -37,7 +37,7 @@ def test_csv_and_json_exports_are_anonymous_and_agree(
     client: FlaskClient, session: Session, world: ApiWorld
 ) -> None:
     _answered(client, session, world)
-    response = client.get(world.url("/exports/answers.csv"), headers=world.headers)
+    response = client.post(world.url("/exports/answers.csv"), headers=world.headers)
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "water-2040-answers.csv" in response.headers["Content-Disposition"]
     text = response.get_data(as_text=True)
@@ -49,7 +49,7 @@ def test_csv_and_json_exports_are_anonymous_and_agree(
         assert expert.participation.expert.email not in text
         assert expert.participation.expert.name not in text
         assert expert.token not in text
-    as_json = client.get(world.url("/exports/answers.json"), headers=world.headers).get_json()
+    as_json = client.post(world.url("/exports/answers.json"), headers=world.headers).get_json()
     assert as_json["study"] == "water-2040"
     assert as_json["columns"] == list(exports.ANONYMOUS_COLUMNS)
     assert len(as_json["rows"]) == len(rows)
@@ -61,7 +61,7 @@ def test_archive_is_canonical_and_names_nobody(
     client: FlaskClient, session: Session, world: ApiWorld
 ) -> None:
     _answered(client, session, world)
-    response = client.get(world.url("/exports/archive.json"), headers=world.headers)
+    response = client.post(world.url("/exports/archive.json"), headers=world.headers)
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_data()
     envelope = json.loads(body)
@@ -70,13 +70,13 @@ def test_archive_is_canonical_and_names_nobody(
     ).encode()
     assert envelope["sha256"] == hashlib.sha256(canonical).hexdigest()
     assert b"@example.org" not in body and b"Expert e0" not in body
-    again = client.get(world.url("/exports/archive.json"), headers=world.headers).get_data()
+    again = client.post(world.url("/exports/archive.json"), headers=world.headers).get_data()
     assert again == body
 
 
 def test_every_download_is_audited(client: FlaskClient, session: Session, world: ApiWorld) -> None:
     for path in ("answers.csv", "answers.json", "archive.json"):
-        assert client.get(world.url(f"/exports/{path}"), headers=world.headers).status_code == 200
+        assert client.post(world.url(f"/exports/{path}"), headers=world.headers).status_code == 200
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
     assert sorted(e.target for e in events) == ["csv", "json", "json-rows"]
     assert {e.actor_id for e in events} == {world.user.id}
@@ -87,9 +87,9 @@ def test_exports_need_the_studys_key(
 ) -> None:
     before = len(session.scalars(select(AuditEvent)).all())
     for path in ("answers.csv", "answers.json", "archive.json"):
-        problem_of(client.get(world.url(f"/exports/{path}"), headers=other_world.headers), 404)
-        problem_of(client.get(world.url(f"/exports/{path}")), 401)
-        problem_of(client.get(world.url(f"/exports/{path}"), headers=world.experts[0].headers), 401)
+        problem_of(client.post(world.url(f"/exports/{path}"), headers=other_world.headers), 404)
+        problem_of(client.post(world.url(f"/exports/{path}")), 401)
+        problem_of(client.post(world.url(f"/exports/{path}"), headers=world.experts[0].headers), 401)
     session.expire_all()
     assert len(session.scalars(select(AuditEvent)).all()) == before
     assert session.scalar(select(Round)) is None
