@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
+# One BLAS thread per process: the test workers, gunicorn workers and benchmarks are the
+# parallelism; threaded BLAS on busy cores stalls small matrix work by up to 10x.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 # The test server for the PostgreSQL run; `make test` uses it when it answers.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/delphi_test
 PYTEST_WORKERS ?= 2
