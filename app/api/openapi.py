@@ -42,7 +42,7 @@ FACILITATOR_SCHEME = "facilitatorKey"
 EXPERT_SCHEME = "expertToken"
 
 
-class ProblemApi(Api):  # type: ignore[misc]
+class ProblemApi(Api):
     """The flask-smorest extension with problem-details errors."""
 
     ERROR_SCHEMA = ProblemSchema
