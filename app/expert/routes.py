@@ -154,13 +154,7 @@ def _progress(participation: Participation, round_: Round) -> RoundProgress | No
 
 def _answered_items(participation: Participation, round_: Round) -> int:
     """How many of the round's items have every required answer."""
-    saved = answer_service.current_answers(db.session, participation, round_)
-    done = 0
-    for round_item in round_.items:
-        required = [q for q in questions_asked(round_item.item, round_.number) if q.required]
-        if all(answer_service.is_answered(saved.get(q.id)) for q in required):
-            done += 1
-    return done
+    return answer_service.answered_item_count(db.session, participation, round_)
 
 
 @bp.get("/")
