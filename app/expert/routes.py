@@ -462,13 +462,14 @@ def save_item(item_id: int) -> Any:
     except StateError as error:
         return problem(409, "Not allowed", str(error), payload=echo)
     saved_at = utcnow()
+    answered, total = answer_service.item_progress(db.session, me, round_)
     return jsonify(
         saved=True,
         replay=result.replay,
         item=round_item.item.key,
         saved_at=saved_at.isoformat(),
-        answered=_answered_items(me, round_),
-        total=len(round_.items),
+        answered=answered,
+        total=total,
     )
 
 

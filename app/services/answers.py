@@ -459,8 +459,13 @@ def is_answered(answer: Answer | None) -> bool:
 
 
 def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:
-    """How many of the round's items have every required answer (the same rule as
-    `is_answered`), in two light queries: every autosave answers with this count."""
+    """How many of the round's items have every required answer (see `item_progress`)."""
+    return item_progress(session, participation, round_)[0]
+
+
+def item_progress(session: Session, participation: Participation, round_: Round) -> tuple[int, int]:
+    """(items with every required answer, items asked) by the rule of `is_answered`, in two
+    light queries: every autosave answers with these counts."""
     asked = session.execute(
         select(RoundItem.item_id, Question.id)
         .outerjoin(
@@ -490,7 +495,7 @@ def answered_item_count(session: Session, participation: Participation, round_: 
     incomplete = {
         item_id for item_id, question in asked if question is not None and question not in answered
     }
-    return len(items - incomplete)
+    return len(items - incomplete), len(items)
 
 
 def submit_round(
