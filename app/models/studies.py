@@ -208,9 +208,9 @@ class Item(Base):
     origin: Mapped[str] = mapped_column(String(20), default="survey")  #: survey | suggestion
 
     study: Mapped[Study] = relationship(back_populates="items", foreign_keys=[study_id])
-    # selectin: loading many items loads their questions (and scales) in one query each,
-    # instead of one query per item when a round's page or save walks them
-    category: Mapped[Category | None] = relationship(lazy="selectin")
+    # loading many items loads their questions (and scales) in one query each, instead of
+    # one query per item when a round's page or save walks them; categories come joined
+    category: Mapped[Category | None] = relationship(lazy="joined")
     versions: Mapped[list[ItemVersion]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="ItemVersion.number"
     )
@@ -288,7 +288,7 @@ class Question(Base):
     from_round: Mapped[int] = mapped_column(default=1)
 
     item: Mapped[Item] = relationship(back_populates="questions")
-    scale: Mapped[Scale | None] = relationship(lazy="selectin")
+    scale: Mapped[Scale | None] = relationship(lazy="joined")
 
 
 class Scenario(Base):
