@@ -62,13 +62,26 @@ RC: dict[Any, Any] = {
 }
 
 
-def data_uri(svg: str) -> str:
-    """An SVG as a data: URI for <img src> (the pages' CSP allows data: images only)."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+#: resolution of raster charts (the PDF uses them: WeasyPrint draws large SVGs slowly)
+RASTER_DPI = 220
 
 
-def _figure_svg(figure: Figure, title: str) -> str:
-    """A matplotlib figure as SVG text, with a <title> for screen readers and no XML prolog."""
+def data_uri(chart: str) -> str:
+    """A chart as a data: URI for <img src> (the pages' CSP allows data: images only): SVG
+    text is encoded; a chart made as a raster image is a data: URI already."""
+    if chart.startswith("data:"):
+        return chart
+    return "data:image/svg+xml;base64," + base64.b64encode(chart.encode("utf-8")).decode("ascii")
+
+
+def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
+    """A matplotlib figure as SVG text, with a <title> for screen readers and no XML prolog;
+    with raster, a PNG data: URI instead."""
+    if raster:
+        png = io.BytesIO()
+        with matplotlib.rc_context(RC):
+            figure.savefig(png, format="png", dpi=RASTER_DPI, bbox_inches="tight", pad_inches=0.05)
+        return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
     buffer = io.StringIO()
     with matplotlib.rc_context(RC):
         figure.savefig(
@@ -352,6 +365,7 @@ def probability_impact_svg(
     impact_range: tuple[float, float],
     legend_consensus: str,
     legend_no_consensus: str,
+    raster: bool = False,
 ) -> str:
     """Pooled probability against median impact, marker area by agreement, colour by consensus."""
     with matplotlib.rc_context(RC):
@@ -402,7 +416,7 @@ def probability_impact_svg(
         ax.legend(
             loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.3, fontsize=8.5
         )
-        return _figure_svg(figure, title)
+        return _figure_svg(figure, title, raster)
 
 
 @dataclass(frozen=True)
@@ -420,6 +434,7 @@ def convergence_svg(
     title: str,
     round_label: str,
     median_label: str,
+    raster: bool = False,
 ) -> str:
     """Interquartile range per round, one thin line per item and the median across items bold."""
     panels = [p for p in panels if p.series]
@@ -471,7 +486,7 @@ def convergence_svg(
                 ax.set_xlim(rounds[0] - 0.5, rounds[0] + 0.5)
         axes[0].legend(loc="upper right")
         figure.tight_layout()
-        return _figure_svg(figure, title)
+        return _figure_svg(figure, title, raster)
 
 
 @dataclass(frozen=True)
@@ -482,7 +497,13 @@ class ScenarioBar:
     estimates: Sequence[tuple[str, float, float, float]]
 
 
-def scenarios_svg(bars: Sequence[ScenarioBar], *, title: str, x_label: str) -> str:
+def scenarios_svg(
+    bars: Sequence[ScenarioBar],
+    *,
+    title: str,
+    x_label: str,
+    raster: bool = False,
+) -> str:
     """Each named scenario's probability under each method, with bounds or intervals."""
     if not bars:
         return ""
@@ -518,7 +539,7 @@ def scenarios_svg(bars: Sequence[ScenarioBar], *, title: str, x_label: str) -> s
         ax.set_axisbelow(True)
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(methods), borderaxespad=0.3)
         figure.tight_layout()
-        return _figure_svg(figure, title)
+        return _figure_svg(figure, title, raster)
 
 
 @dataclass(frozen=True)
@@ -541,6 +562,7 @@ def fan_svg(
     title: str,
     y_label: str,
     labels: Mapping[str, str],
+    raster: bool = False,
 ) -> str:
     """The trend impact fan: history, surprise-free baseline, expected forecast, 10-90 % band."""
     with matplotlib.rc_context(RC):
@@ -576,7 +598,7 @@ def fan_svg(
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         figure.tight_layout()
-        return _figure_svg(figure, title)
+        return _figure_svg(figure, title, raster)
 
 
 @dataclass(frozen=True)
@@ -588,7 +610,12 @@ class FlowBox:
     side: str  #: what happened between this round and the next (attrition), or ""
 
 
-def round_flow_svg(boxes: Sequence[FlowBox], *, title: str) -> str:
+def round_flow_svg(
+    boxes: Sequence[FlowBox],
+    *,
+    title: str,
+    raster: bool = False,
+) -> str:
     """A CONSORT-style flow: one box per round, arrows between them, attrition to the side."""
     if not boxes:
         return ""
@@ -640,4 +667,4 @@ def round_flow_svg(boxes: Sequence[FlowBox], *, title: str) -> str:
                         )
                     )
                     ax.text(6.1, top - 1.1, box.side, fontsize=8, color=SOFT_INK, va="center")
-        return _figure_svg(figure, title)
+        return _figure_svg(figure, title, raster)

@@ -159,8 +159,10 @@ def item_chart(report: ItemReport, question: Question, language: str, width: int
     )
 
 
-def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
-    """Every chart of the report."""
+def overview_charts(
+    report: Report, progress: Progress = _noop, *, raster: bool = False
+) -> ReportCharts:
+    """Every chart of the report (the large ones as PNG with raster, for the PDF)."""
     made = ReportCharts()
     language = report.language
     fallback = report.study.default_language
@@ -197,6 +199,7 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
             impact_range=(float(scale.min or -3), float(scale.max or 3)),
             legend_consensus=_("consensus on probability and impact"),
             legend_no_consensus=_("no consensus on one or both"),
+            raster=raster,
         )
     progress("matrix")
     panels = []
@@ -232,6 +235,7 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
         title=_("Convergence: interquartile range by round"),
         round_label=_("Round"),
         median_label=_("median over items"),
+        raster=raster,
     )
     progress("convergence")
     flows = [f for f in report.rounds if f.respondents is not None]
@@ -255,7 +259,23 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
                 side=side,
             )
         )
-    made.overview["flow"] = charts.round_flow_svg(boxes, title=_("Round flow and attrition"))
+    for flow in report.rounds:
+        if flow.respondents is None and flow.round.state == "open":
+            opened = flow.round.opened_at.strftime("%Y-%m-%d") if flow.round.opened_at else ""
+            boxes.append(
+                charts.FlowBox(
+                    heading=_("Round %(n)s (open)", n=flow.round.number),
+                    lines=[
+                        _("opened %(date)s", date=opened),
+                        _("%(n)s items", n=flow.items),
+                        _("reported when it closes"),
+                    ],
+                    side="",
+                )
+            )
+    made.overview["flow"] = charts.round_flow_svg(
+        boxes, title=_("Round flow and attrition"), raster=raster
+    )
     progress("flow")
     if report.scenarios is not None:
         bars = []
@@ -278,7 +298,10 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
                 )
             )
         made.overview["scenarios"] = charts.scenarios_svg(
-            bars, title=_("Named scenarios: probability by method"), x_label=_("Probability, %")
+            bars,
+            title=_("Named scenarios: probability by method"),
+            x_label=_("Probability, %"),
+            raster=raster,
         )
     progress("scenarios")
     for trend in report.trends:
@@ -305,6 +328,7 @@ def overview_charts(report: Report, progress: Progress = _noop) -> ReportCharts:
                 "history": _("baseline data"),
                 "panel": _("panel's median estimate"),
             },
+            raster=raster,
         )
     progress("trends")
     for item in report.items:
@@ -427,6 +451,30 @@ def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult
     return found
 
 
+def report_sections(report: Report) -> list[tuple[str, str]]:
+    """(anchor, numbered title) of the report's chapters, in order, as the contents list them."""
+    chapters: list[tuple[str, str]] = [
+        ("summary", _("Summary")),
+        ("criteria", _("Consensus criteria")),
+        ("panel", _("Panel and rounds")),
+        ("overview", _("Results at a glance")),
+        ("events", _("Developments, item by item")),
+    ]
+    if report.of_kind(ItemKind.TREND) or report.of_kind(ItemKind.CALIBRATION):
+        chapters.append(("estimates", _("Trends and calibration questions")))
+    if report.scenarios is not None:
+        chapters.append(("scenarios", _("Scenarios")))
+    if report.trends:
+        chapters.append(("tia", _("Trend impact analysis")))
+    chapters.append(("dissent", _("Minority views and dissent")))
+    numbered = [(anchor, f"{n}. {title}") for n, (anchor, title) in enumerate(chapters, start=1)]
+    return [
+        *numbered,
+        ("methods", _("Appendix A: methods")),
+        ("wording", _("Appendix B: the survey's wording")),
+    ]
+
+
 def template_context(report: Report, made: ReportCharts, *, standalone: bool) -> dict[str, Any]:
     """What the report templates need."""
     from analysis.consensus import PRESETS
@@ -450,7 +498,10 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
     for item in report.items:
         for question in item.item.questions:
             questions.setdefault(question.key, question)
+    sections = report_sections(report)
     return {
+        "sections": sections,
+        "heading": dict(sections),
         "top_likely": sorted(lines, key=lambda e: -e.probability)[:5],
         "top_impact": sorted(
             (e for e in lines if e.impact is not None), key=lambda e: -abs(e.impact or 0.0)
@@ -512,11 +563,15 @@ def _conditionals(report: Report) -> dict[tuple[str, str], tuple[float, float]]:
 
 
 def render_html(
-    report: Report, *, progress: Progress = _noop, made: ReportCharts | None = None
+    report: Report,
+    *,
+    progress: Progress = _noop,
+    made: ReportCharts | None = None,
+    raster: bool = False,
 ) -> str:
-    """The report as one self-contained HTML document."""
+    """The report as one self-contained HTML document (raster: large charts as PNG)."""
     with force_locale(report.language):
-        made = made or overview_charts(report, progress)
+        made = made or overview_charts(report, progress, raster=raster)
         html = render_template(
             "reports/report.html", **template_context(report, made, standalone=True)
         )
@@ -528,7 +583,7 @@ def render_pdf(report: Report, *, progress: Progress = _noop) -> bytes:
     """The report as PDF (A4, page numbers, running title)."""
     from weasyprint import HTML
 
-    html = render_html(report, progress=progress)
+    html = render_html(report, progress=progress, raster=True)
     pdf: bytes = HTML(string=html, base_url=current_app.root_path).write_pdf()
     progress("pdf")
     return pdf
