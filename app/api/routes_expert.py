@@ -5,6 +5,7 @@ participation: every route reads it from the link token, none takes an expert's 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -266,6 +267,7 @@ def _save(
     round_item: RoundItem,
     payloads: Mapping[str, Mapping[str, Any]],
     key: str | None,
+    now: datetime,
 ) -> answer_service.SaveResult:
     """Save inside a savepoint; if an identical save (same key) committed meanwhile, replay it."""
     for attempt in range(SAVE_ATTEMPTS):
@@ -278,13 +280,27 @@ def _save(
                     round_item.item,
                     payloads,
                     idempotency_key=key,
-                    now=utcnow(),
+                    now=now,
                 )
         except IntegrityError:
             # a concurrent request stored this save (or another revision) first: read again
             if attempt == SAVE_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _replayed(result: answer_service.SaveResult, key: str | None, now: datetime) -> bool:
+    """Whether this request only returned answers an earlier request with its key stored.
+
+    Besides the service's own replays, this covers a race: a concurrent identical request may
+    commit between our lookup by key and our lookup of the current answer, which then matches.
+    """
+    if key is None:
+        return False
+    stored = list(result.answers.values())
+    by_this_key = [a for a in stored if (a.idempotency_key or "").startswith(f"{key}:")]
+    written_now = [a for a in stored if a.created_at == now]
+    return result.replay or (bool(by_this_key) and not written_now)
 
 
 def _saved_body(item_key: str, result: answer_service.SaveResult) -> dict[str, Any]:
@@ -330,7 +346,8 @@ def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> A
     round_item = _round_item(round_, item_key)
     key = headers.get("idempotency_key")
     try:
-        result = _save(me, round_, round_item, data["answers"], key)
+        now = utcnow()
+        result = _save(me, round_, round_item, data["answers"], key, now)
     except RoundClosedError:
         raise ProblemError(
             409,
@@ -350,7 +367,7 @@ def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> A
         ) from None
     except StateError as error:
         raise ProblemError(409, _("Not possible now"), str(error), payload=_echo()) from None
-    extra = {"Idempotent-Replayed": "true"} if result.replay else {}
+    extra = {"Idempotent-Replayed": "true"} if _replayed(result, key, now) else {}
     return _saved_body(item_key, result), 200, extra
 
 
