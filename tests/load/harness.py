@@ -586,13 +586,15 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.used = False
+        self.answered = False  #: whether the current exchange got a response head
 
     async def exchange(self, request: bytes) -> tuple[Response, bool]:
         """Send a request, read the response; returns it and whether the connection stays open."""
+        self.answered = False
         self.writer.write(request)
         await self.writer.drain()
         head = await self.reader.readuntil(b"\r\n\r\n")
+        self.answered = True
         lines = head.decode("latin-1").split("\r\n")
         version, status_text = lines[0].split(" ", 2)[:2]
         headers = [
@@ -640,8 +642,8 @@ class Http:
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
     ) -> Response:
-        """Send one request (a reused connection that turns out closed is retried once on a
-        fresh one, before anything was read, as browsers do)."""
+        """Send one request (a reused keep-alive connection that the server closed before
+        answering is retried once on a fresh one, as browsers do)."""
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         head += [f"{name}: {value}" for name, value in headers.items()]
         if body or method in ("POST", "PUT", "PATCH"):
@@ -662,8 +664,7 @@ class Http:
                 response, keep = await asyncio.wait_for(connection.exchange(raw), self.timeout)
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
                 connection.close()
-                stale = isinstance(error, asyncio.IncompleteReadError) and not error.partial
-                if reused and stale:
+                if reused and not connection.answered and not isinstance(error, TimeoutError):
                     continue  # the server had closed this idle connection; try a fresh one
                 raise ConnectionFailedError(repr(error)) from error
             if keep:
@@ -906,10 +907,12 @@ class Series:
     name: str
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)  #: final statuses (0: no answer)
 
     def add(self, outcome: Outcome, ok: bool) -> None:
         """Record one outcome."""
         self.latencies.append(outcome.latency)
+        self.statuses[outcome.status] += 1
         if not ok:
             self.errors += 1
 
@@ -920,6 +923,7 @@ class Series:
         return (
             f"{self.name:<22} n={n:>6}  {n / seconds:8.1f}/s  p50={percentile(ms, 50):7.1f} ms  "
             f"p95={percentile(ms, 95):7.1f} ms  p99={percentile(ms, 99):7.1f} ms  errors={self.errors}"
+            + (f" {dict(self.statuses)}" if self.errors else "")
         )
 
 
