@@ -42,7 +42,7 @@ from app.services.tidy import TREND_IMPACT_PARTS
 #: the seed of every random procedure unless the caller gives another
 DEFAULT_SEED = 20240101
 #: cross-impact plays (the Monte Carlo error of a frequency is at most 0.5 / sqrt(plays))
-CROSS_IMPACT_PLAYS = 100_000
+CROSS_IMPACT_PLAYS = 50_000
 #: trend impact Monte Carlo runs
 TIA_RUNS = 10_000
 #: SMIC lists all 2^n scenarios: beyond this many events only the key events enter it
