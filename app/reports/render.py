@@ -8,7 +8,7 @@ needs nothing else and the PDF keeps vector graphics.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,15 @@ def part_name(question: Question, part: str) -> str:
             "i_ss": _("lasting impact"),
         }.get(part, part)
     return part
+
+
+def grouped_reasons(reasons: Sequence[str]) -> list[tuple[str, int]]:
+    """Reasons with identical texts shown once, with how often they were given (in the
+    snapshot's shuffled order of first appearance)."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return list(counts.items())
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -519,6 +528,7 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "data_uri": charts.data_uri,
         "tx": lambda texts: text_in(texts, language, fallback),
         "part_name": part_name,
+        "grouped_reasons": grouped_reasons,
         "preset_abbreviation": preset_abbreviation,
         "preset_legend": preset_legend,
         "fmt": fmt,
