@@ -35,7 +35,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_template_helpers(app)
     register_security_headers(app)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client's address and scheme from their
+    X-Forwarded-For/-Proto headers (else every expert would share one rate-limit budget)."""
+    count = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -55,6 +66,7 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS"),
+        "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES"),
     }
     app.config.update({k: v for k, v in environment.items() if v})
     if test_config:

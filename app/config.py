@@ -44,6 +44,8 @@ class Config:
     RATELIMIT_LINK = "20 per minute"  #: private-link landings per client address
     RATELIMIT_LOGIN = "10 per minute"  #: facilitator login attempts per client address
     RATELIMIT_API = "300 per minute"  #: API calls per client address
+    #: proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none)
+    TRUSTED_PROXIES = 0
 
     # Mail
     MAIL_BACKEND = "outbox"  #: outbox (files under instance/outbox) | smtp
@@ -81,6 +83,7 @@ class ProductionConfig(Config):
 
     SESSION_COOKIE_SECURE = True
     MAIL_BACKEND = "smtp"
+    TRUSTED_PROXIES = 1  #: gunicorn listens on the loopback, behind one TLS proxy
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
         "hide_parameters": True,
         "pool_pre_ping": True,
