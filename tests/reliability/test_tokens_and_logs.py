@@ -351,3 +351,41 @@ def test_R7_the_redacting_filter_covers_links_and_keys_in_any_message() -> None:
     assert RedactSecrets().filter(record)
     assert token not in record.getMessage()
     assert "/t/[redacted]" in record.getMessage()
+
+
+def _link_attempts(app: Flask, forwarded_for: str | None, count: int) -> list[int]:
+    """Statuses of `count` bad-link attempts, as sent through a proxy for `forwarded_for`."""
+    client = app.test_client()
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    token = csrf_from(client.get(f"/t/{'a' * 43}", headers=headers).get_data(as_text=True))
+    return [
+        client.post(
+            "/t", data={"token": f"guess-{i:040d}", "csrf_token": token}, headers=headers
+        ).status_code
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_R5_the_limit_counts_clients_behind_a_trusted_proxy_and_ignores_spoofing(
+    app: Flask, proxies: int
+) -> None:
+    limited = create_app(
+        {
+            "ENV_NAME": "testing",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATELIMIT_LINK": "3 per minute",
+            "TRUSTED_PROXIES": proxies,
+        }
+    )
+    first = _link_attempts(limited, "198.51.100.1", 4)
+    second = _link_attempts(limited, "198.51.100.2", 4)
+    with limited.app_context():
+        db.engine.dispose()
+    assert first == [404, 404, 404, 429]
+    if proxies:  # behind the proxy, each client has a budget of its own
+        assert second == [404, 404, 404, 429]
+    else:  # no proxy trusted: a forged header buys no new budget
+        assert second == [429] * 4
