@@ -73,6 +73,7 @@ def _forbidden(scripted: ScriptedStudy) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_pdf_states_criteria_before_results_and_matches_the_analysis(
     session: Session, scripted: ScriptedStudy, report: Report
 ) -> None:
