@@ -33,6 +33,8 @@ PROBABILITY_AGREE_WITHIN = 10.0
 #: dissensus thresholds: SAS's bimodality benchmark (the uniform distribution's 5/9) and dip p
 BIMODALITY_THRESHOLD = 5.0 / 9.0
 DIP_ALPHA = 0.05
+#: the dip test runs only when at least this share of the answers are distinct values
+MIN_DISTINCT_SHARE_FOR_DIP = 0.5
 #: answers must sit on a Likert grid to within this (float noise from CSV or division)
 _GRID_TOLERANCE = 1e-9
 # the variable names consensus rules may use, in display order
@@ -313,6 +315,12 @@ def _grouped_stats(
         if dip_test:
             for g in np.flatnonzero(n >= 4):
                 chunk = sorted_values[starts[g] : starts[g] + counts[g]]
+                # Hartigan's dip assumes continuous data: on a few repeated points (Likert
+                # answers, heavily rounded numbers) the jumps of the empirical CDF alone make
+                # the dip large and p ~ 0, so the test is left out there (dip_p stays None)
+                distinct = int(np.count_nonzero(np.diff(chunk))) + 1
+                if is_likert[g] or distinct < MIN_DISTINCT_SHARE_FOR_DIP * len(chunk):
+                    continue
                 dip_p[g] = dip_p_value(dip_statistic(chunk), int(counts[g]))
 
         is_probability = scale.kind == "probability"
