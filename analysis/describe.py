@@ -312,6 +312,8 @@ def _grouped_stats(
         bimodality = np.where(usable, bimodality, np.nan)
 
         dip_p = np.full(n_groups, np.nan)
+        #: False where the dip test does not apply (so it neither raises nor blurs the flag)
+        dip_applies = np.ones(n_groups, dtype=bool)
         if dip_test:
             for g in np.flatnonzero(n >= 4):
                 chunk = sorted_values[starts[g] : starts[g] + counts[g]]
@@ -320,6 +322,7 @@ def _grouped_stats(
                 # the dip large and p ~ 0, so the test is left out there (dip_p stays None)
                 distinct = int(np.count_nonzero(np.diff(chunk))) + 1
                 if is_likert[g] or distinct < MIN_DISTINCT_SHARE_FOR_DIP * len(chunk):
+                    dip_applies[g] = False
                     continue
                 dip_p[g] = dip_p_value(dip_statistic(chunk), int(counts[g]))
 
@@ -340,7 +343,7 @@ def _grouped_stats(
         (rand & rand_known, rand_known | ~is_likert),
     ]
     if dip_test:
-        flags.append((dip_p < DIP_ALPHA, ~np.isnan(dip_p)))
+        flags.append((dip_p < DIP_ALPHA, ~np.isnan(dip_p) | ~dip_applies))
     any_true = np.zeros(n_groups, dtype=bool)
     any_unknown = np.zeros(n_groups, dtype=bool)
     for flag, known in flags:
