@@ -47,6 +47,7 @@ EXPERT_SIDE = [
     ROOT / "app" / "templating.py",
     ROOT / "app" / "i18n.py",
     ROOT / "app" / "facilitator" / "emails.py",
+    ROOT / "app" / "services" / "answers.py",  # validation messages experts read
 ]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 ARABIC_YEH_KAF = re.compile("[\u064a\u0643]")  # ي ك: Arabic letters, not the Persian ی ک
