@@ -81,8 +81,8 @@ def test_R17_terminated_connections_give_503_and_lose_nothing(stage: faults.Stag
 
 
 def test_R16_sqlite_writers_killed_mid_write_leave_an_intact_file() -> None:
-    result = faults.sqlite_processes(processes=4, saves=30, kill_after=10)
-    assert result.acknowledged >= 3 * 30 + 10
+    result = faults.sqlite_processes(processes=4, saves=20, kill_after=8)
+    assert result.acknowledged >= 3 * 20 + 8
     assert result.user_errors == 0 and result.locked_messages == 0, result.report()
     assert result.integrity == "ok"
     assert result.ledger.ok, result.report()
