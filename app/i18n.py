@@ -9,6 +9,7 @@ from babel import Locale
 from flask import current_app, g, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.messages import Message
 
@@ -26,8 +27,14 @@ def select_locale() -> str:
     """The request's language: the expert's chosen one, a picked one, else the browser's."""
     languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
     participation = g.get("participation")
-    if participation is not None and participation.language in languages:
-        return str(participation.language)
+    try:
+        chosen_by_expert = participation.language if participation is not None else None
+    except SQLAlchemyError:
+        # reading it may need the database (after a rollback), and the error page that says
+        # the database is down must still render: fall back to the session's or browser's
+        chosen_by_expert = None
+    if chosen_by_expert in languages:
+        return str(chosen_by_expert)
     chosen = session.get("language")
     if chosen in languages:
         return str(chosen)
