@@ -89,7 +89,9 @@ def test_exports_need_the_studys_key(
     for path in ("answers.csv", "answers.json", "archive.json"):
         problem_of(client.post(world.url(f"/exports/{path}"), headers=other_world.headers), 404)
         problem_of(client.post(world.url(f"/exports/{path}")), 401)
-        problem_of(client.post(world.url(f"/exports/{path}"), headers=world.experts[0].headers), 401)
+        problem_of(
+            client.post(world.url(f"/exports/{path}"), headers=world.experts[0].headers), 401
+        )
     session.expire_all()
     assert len(session.scalars(select(AuditEvent)).all()) == before
     assert session.scalar(select(Round)) is None

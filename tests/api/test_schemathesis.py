@@ -1,6 +1,7 @@
 """Property-based API testing against the OpenAPI document (schemathesis, in-process WSGI).
 
-Every operation gets generated requests (a bounded, deterministic number) carrying a real
+The document must be valid OpenAPI 3.0 (checked when it is loaded). Every operation gets
+generated requests (a bounded, deterministic number) carrying a real
 facilitator key and a real expert token; half of them aim at real objects (study 1, round 1
 and 2, members, item keys) so that they get past "not found". Pass: no server errors, every
 status, content type, header and body as documented, and no operation ignores its credentials.
@@ -74,7 +75,7 @@ def api_schema(app: Flask, session: Session, world: ApiWorld) -> Any:
     second = round_service.create_round(session, world.study, actor=world.user, now=NOW)
     round_service.open_round(session, second, actor=world.user, now=NOW)
     session.commit()
-    return schemathesis.from_wsgi(f"{API}/openapi.json", app)
+    return schemathesis.from_wsgi(f"{API}/openapi.json", app, validate_schema=True)
 
 
 schema = schemathesis.from_pytest_fixture("api_schema")
