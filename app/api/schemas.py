@@ -11,9 +11,6 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-#: a text in several languages: language code -> text
-Texts = fields.Dict(keys=fields.String(), values=fields.String())
-
 
 def _texts(description: str) -> fields.Dict:
     """A language -> text mapping, documented."""
@@ -293,10 +290,6 @@ class PooledSchema(Schema):
     logodds = _number()
     linear = _number()
     median = _number()
-
-
-#: statistic name -> value (see analysis.describe.ItemStats); null where undefined
-Statistics = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True)
 
 
 class GroupResultSchema(Schema):
