@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -166,6 +166,10 @@ def set_deadline(
     )
 
 
+#: the first key of the PostgreSQL advisory locks that order saves and closes of a round
+ROUND_LOCK_SPACE = 7411
+
+
 def lock_round(session: Session, round_: Round, *, exclusive: bool = False) -> Round:
     """Re-read the round's current state under a row lock, so closing and saving serialise.
 
@@ -173,6 +177,15 @@ def lock_round(session: Session, round_: Round, *, exclusive: bool = False) -> R
     which waits for saves in flight and makes later saves see the round closed. On SQLite
     (no row locks) every write request already holds the database's write lock.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        # Row locks let a steady stream of shared lockers starve an exclusive one (a close
+        # waited over a minute behind continuous saves); the lock manager queues advisory
+        # locks fairly, so the close waits only for the saves already in flight.
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        session.execute(
+            text(f"select {function}(:space, :round)"),
+            {"space": ROUND_LOCK_SPACE, "round": round_.id},
+        )
     locked = session.scalar(
         select(Round)
         .where(Round.id == round_.id)
