@@ -406,22 +406,24 @@ def close_races(
             db.session.commit()
             db.session.remove()
 
-    async def one(panel: Panel, index: int) -> SaveRun:
+    async def one(panel: Panel, index: int) -> tuple[SaveRun, float]:
         run = SaveRun()
         client = Client(where.server.base_url)
         stop = asyncio.Event()
         tasks = _start_savers(client, panel, run, stop, seed + 1000 * index, reasons=False)
         await asyncio.sleep(rng.uniform(*before_close))
+        closing = time.monotonic()
         await asyncio.to_thread(close, panel.round_id)
+        took = time.monotonic() - closing
         await asyncio.sleep(after_close)
         stop.set()
         await asyncio.gather(*tasks)
         await client.close()
-        return run
+        return run, took
 
     for index in range(repetitions):
         panel = seed_panel(app, experts=experts, study_key=f"r3-{uuid.uuid4().hex[:10]}")
-        run = asyncio.run(one(panel, index))
+        run, took = asyncio.run(one(panel, index))
         check = check_ledger(app, run.ledger, panel.round_id)
         count, digest = _expected_snapshot(app, run.ledger, panel.round_id)
         with app.app_context():
@@ -437,8 +439,9 @@ def close_races(
         totals["snapshot"] += 0 if matches else 1
         errors += sum(run.errors.values())
         details.append(
-            f"close {index + 1}: acknowledged {run.acknowledged_requests}, refused "
-            f"{run.refused_requests}, snapshot answers {count}, snapshot matches: {matches}"
+            f"close {index + 1} (took {took:.1f} s amid the saves): acknowledged "
+            f"{run.acknowledged_requests}, refused {run.refused_requests}, snapshot answers "
+            f"{count}, snapshot matches: {matches}"
         )
     return CloseRaceResult(
         repetitions=repetitions,
