@@ -398,7 +398,7 @@ def revoke_links(study_id: int, participation_id: int) -> Any:
             _(
                 "%(n)s links of %(p)s revoked; their sessions are ended.",
                 n=count,
-                p=member.pseudonym,
+                p=member.expert.name,
             ),
             "success",
         )
@@ -438,7 +438,7 @@ def withdraw(study_id: int, participation_id: int) -> Any:
     member = _participation(found, participation_id)
     with _flash_domain_errors():
         panel_service.set_withdrawn(db.session, member, True, actor=facilitator(), now=utcnow())
-        flash(_("%(p)s is withdrawn; their links no longer work.", p=member.pseudonym), "success")
+        flash(_("%(p)s is withdrawn; their links no longer work.", p=member.expert.name), "success")
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
 
@@ -451,7 +451,7 @@ def reinstate(study_id: int, participation_id: int) -> Any:
     member = _participation(found, participation_id)
     with _flash_domain_errors():
         if member.status != ParticipationStatus.WITHDRAWN:
-            flash(_("%(p)s is not withdrawn.", p=member.pseudonym), "info")
+            flash(_("%(p)s is not withdrawn.", p=member.expert.name), "info")
         else:
             panel_service.set_withdrawn(
                 db.session, member, False, actor=facilitator(), now=utcnow()
@@ -459,7 +459,7 @@ def reinstate(study_id: int, participation_id: int) -> Any:
             flash(
                 _(
                     "%(p)s is back on the panel. Send an invitation or a new link.",
-                    p=member.pseudonym,
+                    p=member.expert.name,
                 ),
                 "success",
             )
@@ -486,9 +486,8 @@ def _flash_summary(summary: SendSummary) -> None:
     for outcome in summary.failed[:MAX_LISTED_FAILURES]:
         flash(
             _(
-                "Not sent to %(email)s (%(p)s): %(reason)s. Nothing was changed for them; try again later.",
+                "Not sent to %(email)s: %(reason)s. Nothing was changed for them; try again later.",
                 email=outcome.email,
-                p=outcome.pseudonym,
                 reason=outcome.reason,
             ),
             "error",

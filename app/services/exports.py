@@ -1,8 +1,8 @@
 """Data exports: tidy answers (CSV), tables (for XLSX), and the study archive (canonical JSON).
 
 Anonymous by default. Answer exports carry an allow-list of columns: round, pseudonym, group,
-item, version, question, part, value, "no answer", free text and the day (never the time) of the
-answer; no names, emails, tokens or addresses. Names and emails are added only for a
+item, version, question, part, value, "no answer" and free text; no names, emails, tokens,
+addresses or times, and panel groups smaller than k are left blank. Names and emails are added only for a
 confidential study, for an administrator, and every such export is audited.
 
 Text cells that a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage
@@ -56,6 +56,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.answers import Normalised
+from app.services.snapshots import suppressed_groups
 from app.services.tidy import part_value, question_parts
 
 # ---------------------------------------------------------------------------------------------
@@ -73,7 +74,6 @@ ANONYMOUS_COLUMNS = (
     "value",
     "no_answer",
     "text",
-    "date",
     "synthetic",
 )
 #: added for an identified export (confidential studies, administrators only)
@@ -156,17 +156,17 @@ def answer_rows(
         .where(Round.study_id == study.id, Answer.is_current.is_(True))
         .order_by(Round.number, Item.position, Item.key, Participation.pseudonym, Question.position)
     )
+    hidden = set() if identified else hidden_groups(session, study)
     rows: list[dict[str, Any]] = []
     for answer, participation, round_, question, item, version, expert in session.execute(query):
         base: dict[str, Any] = {
             "round": round_.number,
             "expert": participation.pseudonym,
-            "group": participation.group,
+            "group": "" if participation.group in hidden else participation.group,
             "item": item.key,
             "item_version": version,
             "question": question.key,
             "no_answer": bool(answer.no_answer),
-            "date": answer.created_at.date().isoformat(),
             "synthetic": bool(answer.synthetic),
         }
         if identified:
@@ -178,6 +178,24 @@ def answer_rows(
             rows.append({**base, "part": part.part, "value": part_value(answer, part), "text": ""})
     columns = answer_columns(identified)
     return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def hidden_groups(session: Session, study: Study) -> set[str]:
+    """Panel groups an anonymous export leaves blank: those with fewer than k members (and
+    the smallest others until the blank ones hold k together).
+
+    Facilitators see who is in which group; a group of two next to two pseudonyms would tell
+    them whose answers are whose. The answer dates are left out for the same reason.
+    """
+    counts = {
+        str(group): int(n)
+        for group, n in session.execute(
+            select(Participation.group, func.count())
+            .where(Participation.study_id == study.id)
+            .group_by(Participation.group)
+        )
+    }
+    return suppressed_groups(counts, study.k)
 
 
 def _csv_cell(value: Any) -> Any:

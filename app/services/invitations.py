@@ -78,7 +78,6 @@ class Outcome:
     """What happened for one panel member."""
 
     participation_id: int
-    pseudonym: str
     email: str
     reason: str = ""
 
@@ -95,7 +94,7 @@ class SendSummary:
 
 def _outcome(participation: Participation, reason: str = "") -> Outcome:
     """An Outcome row for a participation."""
-    return Outcome(participation.id, participation.pseudonym, participation.expert.email, reason)
+    return Outcome(participation.id, participation.expert.email, reason)
 
 
 def _lock(session: Session, study: Study, participations: Iterable[Participation]) -> list[int]:

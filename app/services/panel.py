@@ -50,6 +50,15 @@ class CsvImport:
     skipped: list[str] = field(default_factory=list)
 
 
+def _audit_target(participation: Participation) -> str:
+    """How the audit log names a panel member: by email, as the panel page does.
+
+    Never by pseudonym: pseudonyms key the answer exports, so a log line pairing an action
+    on a named expert with a pseudonym would tell facilitators whose answers are whose.
+    """
+    return f"expert {participation.expert.email}"
+
+
 def _pseudonym(session: Session, study: Study) -> str:
     """A random per-study code like 'P-7KQ2XM', unique within the study."""
     while True:
@@ -138,7 +147,7 @@ def add_expert(
         now=now,
         actor=actor,
         study=study,
-        target=participation.pseudonym,
+        target=_audit_target(participation),
         group=group,
         language=language,
     )
@@ -263,7 +272,7 @@ def revoke_links(
         now=now,
         actor=actor,
         study=participation.study,
-        target=participation.pseudonym,
+        target=_audit_target(participation),
         links=count,
     )
     return count
@@ -283,7 +292,7 @@ def reissue_link(
         now=now,
         actor=actor,
         study=participation.study,
-        target=participation.pseudonym,
+        target=_audit_target(participation),
     )
     return token
 
@@ -312,7 +321,7 @@ def set_withdrawn(
         now=now,
         actor=actor,
         study=participation.study,
-        target=participation.pseudonym,
+        target=_audit_target(participation),
         old=old,
         new=participation.status,
     )

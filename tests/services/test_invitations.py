@@ -130,7 +130,7 @@ def test_one_refused_recipient_does_not_lose_the_others(
     ann, bahram, cyril = _panel(session, example_study)
     smtp_server.refuse.add("bahram@example.org")
     summary = _send(session, example_study, [ann, bahram, cyril], smtp_server)
-    assert [o.pseudonym for o in summary.sent] == [ann.pseudonym, cyril.pseudonym]
+    assert [o.participation_id for o in summary.sent] == [ann.id, cyril.id]
     [failed] = summary.failed
     assert failed.email == "bahram@example.org" and "550" in failed.reason
     session.expire_all()

@@ -295,7 +295,9 @@ def test_add_expert_shows_the_link_once_and_it_works(
     assert token and f"http://localhost/t/{token.group(1)}" in html
     member = session.scalars(select(Participation).where(Participation.group == "Industry")).one()
     assert member.language == "ru" and member.expert.email == "dana@example.org"
-    assert _events(session, "panel.add")[-1].target == member.pseudonym
+    assert _events(session, "panel.add")[-1].target == "expert dana@example.org"
+    # never the pseudonym: answer exports are keyed by it
+    assert member.pseudonym not in html
     # the link is in no other page, and it lets the expert in
     assert token.group(1) not in owner.get(f"/f/studies/{world.study.id}/panel").get_data(
         as_text=True
