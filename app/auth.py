@@ -21,7 +21,7 @@ EXPERT_SESSION_KEY = "expert"
 SEEN_KEY = "seen"
 
 
-class FacilitatorLogin(UserMixin):  # type: ignore[misc]
+class FacilitatorLogin(UserMixin):
     """Flask-Login's view of a logged-in account: the user and the session token."""
 
     def __init__(self, user: User, token: str) -> None:

@@ -15,7 +15,6 @@ from app.api.openapi import ProblemApi
 from app.models import Base
 
 
-
 class Database(SQLAlchemy):
     """Flask-SQLAlchemy, with its request-scoped session typed as the Session it stands for.
 
