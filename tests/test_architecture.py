@@ -57,7 +57,9 @@ def test_analysis_is_importable_alone() -> None:
         "bad = [m for m in ('flask', 'sqlalchemy', 'wtforms', 'app') if m in sys.modules]; "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert out.stdout.strip() == ""
 
 

@@ -21,7 +21,9 @@ def _alembic_config() -> Config:
     return config
 
 
-def test_upgrade_from_empty_matches_the_models_and_downgrades(app: Flask, is_postgres: bool) -> None:
+def test_upgrade_from_empty_matches_the_models_and_downgrades(
+    app: Flask, is_postgres: bool
+) -> None:
     db.drop_all()
     config = _alembic_config()
     command.upgrade(config, "head")

@@ -95,8 +95,7 @@ def main(argv: list[str]) -> int:
         target = f"{case.target_seconds:.2f}s" if case.target_seconds is not None else "-"
         print(
             f"{case.name:58} {median:8.3f}s {min(result['times']):8.3f}s {target:>9} "
-            f"{result['peak_mb']:8.0f}  {verdict}"
-            + (f"  ({case.note})" if case.note else "")
+            f"{result['peak_mb']:8.0f}  {verdict}" + (f"  ({case.note})" if case.note else "")
         )
         for label, value in result["extras"].items():
             print(f"    {label}: {value}")
