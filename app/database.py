@@ -17,6 +17,7 @@ from flask import Flask, current_app, request
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session
+from werkzeug.routing import IntegerConverter, Map
 
 from app.extensions import db
 
@@ -31,8 +32,24 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+#: the largest value an `integer` column holds on PostgreSQL (ids, round numbers)
+MAX_DATABASE_INTEGER = 2**31 - 1
+
+
+class DatabaseIntegerConverter(IntegerConverter):
+    """`<int:...>` in every route: numbers a database integer can hold, else no match (404).
+
+    Without the bound, /f/studies/2147483648 reaches PostgreSQL and fails with a 500.
+    """
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_INTEGER)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def configure_database(app: Flask) -> None:
     """Attach SQLite settings to the app's engine and start write requests with a write lock."""
+    app.url_map.converters["int"] = DatabaseIntegerConverter
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
