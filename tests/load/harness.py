@@ -916,6 +916,14 @@ class Series:
         if not ok:
             self.errors += 1
 
+    def latency_line(self) -> str:
+        """count and p50/p95/p99 in milliseconds (no throughput)."""
+        ms = [v * 1000 for v in self.latencies]
+        return (
+            f"{self.name:<22} n={len(ms):>6}  p50={percentile(ms, 50):7.1f} ms  "
+            f"p95={percentile(ms, 95):7.1f} ms  p99={percentile(ms, 99):7.1f} ms  errors={self.errors}"
+        )
+
     def line(self, seconds: float) -> str:
         """count, throughput and p50/p95/p99 in milliseconds."""
         n = len(self.latencies)

@@ -211,6 +211,43 @@ def capacity(
     return measured
 
 
+async def unloaded(base_url: str, panel: Panel, seed: int) -> Realistic:
+    """One expert alone, no think time: what each kind of request costs with no contention."""
+    result = Realistic(0.0)
+    client = Client(base_url)
+    rng = random.Random(seed)
+    expert = panel.experts[-1]
+    started = time.monotonic()
+    for _ in range(5):
+        outcome = await client.request("GET", "/e/round", expert)
+        result.pages.add(outcome, outcome.status == 200)
+    for _ in range(40):
+        item = rng.choice(panel.items)
+        outcome = await client.save_item(expert, item.id, item_fields(item, rng), new_key())
+        result.saves.add(outcome, outcome.status == 200)
+    for _ in range(3):
+        form = {"action": "submit", "idempotency_key": new_key(), "csrf_token": expert.csrf}
+        for item in panel.items:
+            form.update(item_fields(item, rng))
+        outcome = await client.request("POST", "/e/round", expert, data=form)
+        result.submits.add(outcome, outcome.status == 303)
+    result.seconds = time.monotonic() - started
+    await client.close()
+    return result
+
+
+def _phase_0(base_url: str, panel: Panel) -> None:
+    """Run and print the unloaded costs."""
+    print("\n(0) one expert alone, no think time (the cost of each request without contention)")
+    result = asyncio.run(unloaded(base_url, panel, seed=7))
+    for series in (result.saves, result.pages, result.submits):
+        print(
+            "   ",
+            series.line(result.seconds).split("  ", 1)[0],
+            series.line(result.seconds).split("/s", 1)[1],
+        )
+
+
 def _phase_a(base_url: str, panel: Panel, args: argparse.Namespace) -> list[tuple[str, bool]]:
     """Run and print phase (a); return its target checks."""
     print(
@@ -335,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             f"gunicorn: {workers} workers x {args.threads or 'config'} threads per server "
             f"(gunicorn.conf.py), the platform and the ceiling app on {DATABASE}"
         )
+        _phase_0(server.base_url, panel)
         if "a" in args.phases:
             checks += _phase_a(server.base_url, panel, args)
         if "b" in args.phases:
