@@ -44,6 +44,7 @@ class Config:
     RATELIMIT_LINK = "20 per minute"  #: private-link landings per client address
     RATELIMIT_LOGIN = "10 per minute"  #: facilitator login attempts per client address
     RATELIMIT_API = "300 per minute"  #: API calls per client address
+    RATELIMIT_API_AUTH = "30 per minute"  #: failed API authentications per client address
     #: proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none)
     TRUSTED_PROXIES = 0
 

@@ -28,8 +28,6 @@ from app.services import studies as study_service
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXPERT_HEADER = "X-Expert-Token"
-#: failed authentications allowed per client address (unless RATELIMIT_API_AUTH is set)
-DEFAULT_AUTH_FAILURE_LIMIT = "30 per minute"
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -40,7 +38,7 @@ def _api_rate_limit() -> str:
 
 def _auth_failure_limit() -> str:
     """Failed authentications per client address (config RATELIMIT_API_AUTH)."""
-    return str(current_app.config.get("RATELIMIT_API_AUTH", DEFAULT_AUTH_FAILURE_LIMIT))
+    return str(current_app.config["RATELIMIT_API_AUTH"])
 
 
 def _is_auth_failure(response: Response) -> bool:
