@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -85,9 +85,16 @@ def register_error_handlers(app: Flask) -> None:
             413: _("The file is larger than this platform accepts."),
             429: _("Too many attempts from your address. Wait a minute and try again."),
         }.get(status, error.description or "")
-        if wants_json():
-            return problem(status, title, detail)
-        return _page(status, title, detail)
+        response = (
+            problem(status, title, detail)
+            if wants_json()
+            else current_app.make_response(_page(status, title, detail))
+        )
+        # keep what the exception says in headers (Allow on 405, Retry-After on 429, ...)
+        for name, value in error.get_headers():
+            if name.lower() not in {"content-type", "content-length"}:
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     def _database_down(error: OperationalError) -> Any:

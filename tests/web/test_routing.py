@@ -16,3 +16,9 @@ def test_huge_ids_are_not_found(client: FlaskClient, facilitator_user) -> None:
     ):
         assert client.get(path).status_code in (302, 404), path
     assert client.get("/f/studies/2147483647").status_code == 404
+
+
+def test_method_not_allowed_says_which_methods_are(client: FlaskClient) -> None:
+    response = client.delete("/account/login")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
