@@ -40,6 +40,18 @@ def _page(status: int, title: str, detail: str) -> tuple[str, int]:
     return render_template("errors/error.html", status=status, title=title, detail=detail), status
 
 
+def csrf_failure() -> Any:
+    """The answer to a form whose CSRF token is missing or stale: nothing changed, try again."""
+    db.session.rollback()
+    detail = _(
+        "The form was open too long or your session changed, so it could not be accepted. "
+        "Nothing was changed. Go back, reload the page and try again."
+    )
+    if wants_json():
+        return problem(400, "CSRF token missing or invalid", detail)
+    return _page(400, _("Please try again"), detail)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install handlers for domain errors, HTTP errors, CSRF failures and database outages."""
 
@@ -53,19 +65,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:
-        from app.expert.routes import rerender_after_csrf_failure
-
-        db.session.rollback()
-        rerendered = rerender_after_csrf_failure()
-        if rerendered is not None:
-            return rerendered
-        detail = _(
-            "The form was open too long or your session changed, so it could not be accepted. "
-            "Nothing was changed. Go back, reload the page and try again."
-        )
-        if wants_json():
-            return problem(400, "CSRF token missing or invalid", detail)
-        return _page(400, _("Please try again"), detail)
+        return csrf_failure()
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:

@@ -46,7 +46,6 @@ from app.services import feedback as feedback_service
 from app.services import panel
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
-from app.services.rounds import questions_asked
 from app.services.tidy import TREND_IMPACT_PARTS
 
 TAGS = ["expert"]
@@ -189,7 +188,7 @@ def _answered_items(me: Participation, round_: Round) -> int:
     saved = answer_service.current_answers(db.session, me, round_)
     done = 0
     for round_item in round_.items:
-        required = [q for q in questions_asked(round_item.item, round_.number) if q.required]
+        required = [q for q in round_item.item.questions_in(round_.number) if q.required]
         if all(answer_service.is_answered(saved.get(q.id)) for q in required):
             done += 1
     return done
@@ -213,7 +212,7 @@ def expert_round() -> Any:
     items = []
     for round_item in round_.items:
         item, version = round_item.item, round_item.version
-        questions = questions_asked(item, round_.number)
+        questions = item.questions_in(round_.number)
         changed = version.number > 1 and version.introduced_in_round == round_.number
         items.append(
             {

@@ -23,12 +23,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from app.auth import EXPERT_SESSION_KEY, current_participation, expert_required
 from app.database import atomic
-from app.errors import problem
+from app.errors import csrf_failure, problem
 from app.expert.forms import RoundForm, build_round_form, part_label, payload_for, question_fields
 from app.extensions import db
 from app.i18n import render_message
@@ -50,7 +51,7 @@ from app.services import feedback as feedback_service
 from app.services import panel
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
-from app.services.rounds import questions_asked
+from app.services.snapshots import previous_closed_round
 from app.templating import translated
 
 bp = Blueprint("expert", __name__, url_prefix="/e")
@@ -124,7 +125,7 @@ def _item_views(
         version = round_item.version
         item_errors = dict((errors or {}).get(round_item.item.key, {}))
         questions = []
-        for question in questions_asked(round_item.item, round_.number):
+        for question in round_item.item.questions_in(round_.number):
             fields = question_fields(form, question)
             fields.errors = list(item_errors.get(question.key, []))
             questions.append(fields)
@@ -247,7 +248,7 @@ def _render_round(
     me = _me()
     feedback = feedback_service.feedback_for(db.session, me, round_)
     items = _item_views(form, round_, feedback, errors, reason_needed)
-    previous = round_service.previous_closed_round(db.session, round_)
+    previous = previous_closed_round(db.session, round_)
     return (
         render_template(
             "expert/round.html",
@@ -291,7 +292,7 @@ def _save_items(
     errors: dict[str, dict[str, list[str]]] = {}
     now = utcnow()
     for round_item in items:
-        questions = questions_asked(round_item.item, round_.number)
+        questions = round_item.item.questions_in(round_.number)
         payloads = {q.key: payload_for(form, q) for q in questions}
         try:
             with db.session.begin_nested():
@@ -438,7 +439,7 @@ def save_item(item_id: int) -> Any:
     if round_item is None:
         abort(404)
     form = build_round_form([round_item], round_.number, formdata=request.form)
-    questions = questions_asked(round_item.item, round_.number)
+    questions = round_item.item.questions_in(round_.number)
     payloads = {q.key: payload_for(form, q) for q in questions}
     key = request.headers.get("Idempotency-Key") or None
     try:
@@ -523,6 +524,15 @@ def report() -> Any:
     return render_template(
         "expert/report.html", study=me.study, me=me, rounds=rounds, part_label=part_label
     )
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failure_on_expert_pages(error: CSRFError) -> Any:
+    """A stale CSRF token on the round form shows the form again with every typed value;
+    elsewhere the usual 'please try again' page."""
+    db.session.rollback()
+    rerendered = rerender_after_csrf_failure()
+    return rerendered if rerendered is not None else csrf_failure()
 
 
 def rerender_after_csrf_failure() -> Response | None:

@@ -226,6 +226,10 @@ class Item(Base):
         """The latest wording."""
         return self.versions[-1]
 
+    def questions_in(self, round_number: int) -> list[Question]:
+        """The questions asked in round `round_number` (some start in a later round)."""
+        return [q for q in self.questions if q.from_round <= round_number]
+
     @property
     def is_active(self) -> bool:
         """Whether the item is still asked in new rounds."""

@@ -33,7 +33,7 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
-from app.services.rounds import lock_round, questions_asked
+from app.services.rounds import lock_round
 
 #: Persian and Arabic-Indic digits, and the separators people type, mapped to ASCII
 _DIGITS = str.maketrans(
@@ -319,7 +319,7 @@ def save_item(
     if participation.study_id != round_.study_id:
         raise ValidationError("This round belongs to another study.")
     asked = round_item(session, round_, item.id)
-    questions = {q.key: q for q in questions_asked(item, round_.number)}
+    questions = {q.key: q for q in item.questions_in(round_.number)}
     unknown = [key for key in payloads if key not in questions]
     if unknown:
         raise ValidationError(
@@ -519,7 +519,7 @@ def submit_round(
     problems: dict[str, list[str]] = {}
     for round_item_ in round_.items:
         item = round_item_.item
-        questions = questions_asked(item, round_.number)
+        questions = item.questions_in(round_.number)
         for question in questions:
             if question.required and not is_answered(answers.get(question.id)):
                 problems.setdefault(item.key, []).append(question.key)

@@ -192,7 +192,7 @@ def _answer_round(
         for round_item in round_.items:
             item = round_item.item
             payloads: dict[str, Any] = {}
-            for question in rounds.questions_asked(item, round_.number):
+            for question in item.questions_in(round_.number):
                 payload = _payload(question, item, participation, round_.number, model, rng)
                 if payload is not None:
                     payloads[question.key] = payload

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind
 from app.models import Answer, Participation, Question, Round, Snapshot
-from app.services.rounds import previous_closed_round
+from app.services.snapshots import previous_closed_round
 from app.services.tidy import part_value, question_parts
 
 #: question kinds whose answers are checked against the previous round's IQR

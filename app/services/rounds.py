@@ -28,6 +28,7 @@ from app.models import (
     ValidationError,
 )
 from app.services import audit
+from app.services.snapshots import build_snapshot
 
 
 def rounds_of(session: Session, study: Study) -> list[Round]:
@@ -56,17 +57,6 @@ def latest_round(session: Session, study: Study) -> Round | None:
     """The round with the highest number, if any."""
     return session.scalar(
         select(Round).where(Round.study_id == study.id).order_by(Round.number.desc()).limit(1)
-    )
-
-
-def previous_closed_round(session: Session, round_: Round) -> Round | None:
-    """The closed round just before this one (whose snapshot is this round's feedback)."""
-    return session.scalar(
-        select(Round).where(
-            Round.study_id == round_.study_id,
-            Round.number == round_.number - 1,
-            Round.state == RoundState.CLOSED,
-        )
     )
 
 
@@ -199,8 +189,6 @@ def lock_round(session: Session, round_: Round, *, exclusive: bool = False) -> R
 
 def close_round(session: Session, round_: Round, *, actor: User | None, now: datetime) -> Snapshot:
     """Close an open round and freeze its snapshot, in the caller's single transaction."""
-    from app.services.snapshots import build_snapshot
-
     round_ = lock_round(session, round_, exclusive=True)
     round_.close(now)
     session.flush()
@@ -220,11 +208,6 @@ def close_round(session: Session, round_: Round, *, actor: User | None, now: dat
 def round_items(session: Session, round_: Round) -> list[RoundItem]:
     """The items a round asks, in order, with the versions it shows."""
     return list(round_.items)
-
-
-def questions_asked(item: Item, round_number: int) -> list[Question]:
-    """The item's questions asked in a round (some start in a later round)."""
-    return [q for q in item.questions if q.from_round <= round_number]
 
 
 def retire_item(

@@ -37,8 +37,7 @@ from analysis.expressions import Expression
 from analysis.pooling import pool
 from analysis.stability import compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
-from app.models import Answer, Item, Round, Scale, Snapshot, Study
-from app.services.rounds import previous_closed_round, questions_asked
+from app.models import Answer, Item, Round, RoundState, Scale, Snapshot, Study
 from app.services.tidy import Part, is_probability_part, question_parts, reasons, tidy_answers
 
 SNAPSHOT_FORMAT = 1
@@ -220,7 +219,7 @@ def compute_snapshot_data(
         item_before = before[before["item"] == item.key]
         respondents = int(item_rows["expert"].nunique())
         questions: dict[str, Any] = {}
-        for question in questions_asked(item, round_.number):
+        for question in item.questions_in(round_.number):
             if question.kind == QuestionKind.TEXT:
                 continue
             q_rows = item_rows[item_rows["question"] == question.key]
@@ -267,6 +266,17 @@ def compute_snapshot_data(
         "respondents": int(current["expert"].nunique()),
         "items": items,
     }
+
+
+def previous_closed_round(session: Session, round_: Round) -> Round | None:
+    """The closed round just before this one (whose snapshot is this round's feedback)."""
+    return session.scalar(
+        select(Round).where(
+            Round.study_id == round_.study_id,
+            Round.number == round_.number - 1,
+            Round.state == RoundState.CLOSED,
+        )
+    )
 
 
 def answers_digest(session: Session, round_: Round) -> tuple[int, str]:

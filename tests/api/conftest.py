@@ -14,7 +14,6 @@ from app.models import Participation, Question, Role, Round, Study, User
 from app.services import answers as answer_service
 from app.services import api_keys, panel, studies
 from app.services import rounds as round_service
-from app.services.rounds import questions_asked
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 
 API = "/api/v1"
@@ -221,7 +220,7 @@ def answer_directly(
         seed = first_seed + offset
         for round_item in round_.items:
             payloads = {
-                q.key: _payload(q, seed) for q in questions_asked(round_item.item, round_.number)
+                q.key: _payload(q, seed) for q in round_item.item.questions_in(round_.number)
             }
             answer_service.save_item(
                 session,

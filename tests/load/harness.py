@@ -482,9 +482,7 @@ def seed_panel(
             ItemSpec(
                 id=ri.item_id,
                 key=ri.item.key,
-                questions=tuple(
-                    question_spec(q) for q in rounds.questions_asked(ri.item, round_.number)
-                ),
+                questions=tuple(question_spec(q) for q in ri.item.questions_in(round_.number)),
             )
             for ri in round_.items
         ]
@@ -705,6 +703,8 @@ class Client:
         self.server_errors: list[tuple[int, str, str]] = []
         #: (monotonic time of the answer, status) of every attempt
         self.timeline: list[tuple[float, int]] = []
+        #: why connections failed, by message
+        self.transport_errors: Counter[str] = Counter()
 
     async def close(self) -> None:
         """Close every connection."""
@@ -742,8 +742,9 @@ class Client:
             try:
                 response = await self.http.request(method, path, sent, body)
                 status = response.status
-            except ConnectionFailedError:
+            except ConnectionFailedError as error:
                 status, response = 0, None
+                self.transport_errors[str(error)[:120]] += 1
             statuses.append(status)
             self.statuses[status] += 1
             self.timeline.append((time.monotonic(), status))

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from app.models import Study
 from app.services import answers, panel, rounds
-from app.services.rounds import questions_asked
 from tests.conftest import NOW
 
 
@@ -17,12 +16,8 @@ def _by_the_rule(session: Session, participation: object, round_: object) -> int
     """The count as the rule states it, object by object."""
     saved = answers.current_answers(session, participation, round_)  # type: ignore[arg-type]
     done = 0
-    for round_item in round_.items:  # type: ignore[attr-defined]
-        required = [
-            q
-            for q in questions_asked(round_item.item, round_.number)  # type: ignore[attr-defined]
-            if q.required
-        ]
+    for round_item in round_.items:
+        required = [q for q in round_item.item.questions_in(round_.number) if q.required]
         if all(answers.is_answered(saved.get(q.id)) for q in required):
             done += 1
     return done
@@ -51,7 +46,7 @@ def test_answered_item_count_follows_the_rule(session: Session, example_study: S
         item = round_item.item
         chosen = {
             q.key: rng.choice(payloads[q.key])
-            for q in questions_asked(item, round_.number)
+            for q in item.questions_in(round_.number)
             if q.key in payloads and rng.random() < 0.7
         }
         answers.save_item(

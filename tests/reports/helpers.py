@@ -106,7 +106,7 @@ def answer_item(
 ) -> None:
     """One scripted expert answers one item."""
     payloads = {}
-    for question in rounds.questions_asked(item, round_.number):
+    for question in item.questions_in(round_.number):
         payload = _payload(question, index, round_.number, rng)
         if payload is not None:
             payloads[question.key] = payload

@@ -18,7 +18,6 @@ from analysis.describe import ScaleSpec, describe
 from app.definitions.model import QuestionKind
 from app.expert.forms import field_name, no_answer_name
 from app.models import AuditEvent, Item, Question, Round, RoundProgress, Snapshot, Study
-from app.services.rounds import questions_asked
 from app.services.tidy import question_parts
 from tests.conftest import csrf_from, enter_link, login
 from tests.mailbox import Mailbox, running_smtp_server
@@ -72,7 +71,7 @@ def _form_values(question: Question, expert: int, round_number: int) -> dict[str
 def _answer_round(client: FlaskClient, session: Session, round_: Round, expert: int) -> Any:
     data: dict[str, str] = {"action": "submit"}
     for round_item in round_.items:
-        for question in questions_asked(round_item.item, round_.number):
+        for question in round_item.item.questions_in(round_.number):
             data.update(_form_values(question, expert, round_.number))
     return _post(client, "/e/round", **data)
 
