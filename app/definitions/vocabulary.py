@@ -1,55 +1,29 @@
 """The fixed vocabulary and limits of the survey file format, kept in one place.
 
-The name lists mirror `analysis/`: the statistics a consensus rule may test are the ones
-`analysis.describe` computes per question (`STAT_NAMES`; a test keeps the two equal), the
-stability statistics are the paired round-to-round measures of analysis (methods section 2), and
-the presets are analysis's named consensus rules. When analysis gains a statistic, add its name
-here so survey files may use it.
+The names rules may use come from `analysis/` itself: the statistics analysis.describe
+computes per question, the paired round-to-round measures of analysis.stability, and the named
+presets of analysis.consensus; a statistic analysis gains is usable in survey files at once.
 """
 
 from __future__ import annotations
 
 import re
 
+from analysis.consensus import PRESETS
+from analysis.describe import STAT_NAMES
+from analysis.stability import STABILITY_NAMES as ANALYSIS_STABILITY_NAMES
+
 #: The only format version this parser reads.
 FORMAT_VERSION = 1
 
-#: Statistics a consensus rule may use (mirrors analysis.consensus).
-CONSENSUS_NAMES: frozenset[str] = frozenset(
-    {
-        "n",
-        "mean",
-        "median",
-        "sd",
-        "q1",
-        "q3",
-        "iqr",
-        "pct_agree",
-        "pct_disagree",
-        "cv",
-        "rwg",
-        "awg",
-        "ipr",
-        "iprcp",
-        "ipras",
-        "rand_disagreement",
-        "tastle_wierman",
-        "bimodality",
-        "dip_p",
-        "dissensus",
-        "logit_median",
-        "logit_q1",
-        "logit_q3",
-    }
-)
+#: Statistics a consensus rule may use: those analysis.describe computes per question.
+CONSENSUS_NAMES: frozenset[str] = frozenset(STAT_NAMES)
 
-#: Statistics a stability (stopping) rule may use (mirrors analysis.stability).
-STABILITY_NAMES: frozenset[str] = frozenset(
-    {"changed_share", "wilcoxon_p", "mcnemar_p", "delta_iqr", "delta_cv", "n_paired"}
-)
+#: Statistics a stability (stopping) rule may use: analysis's paired round-to-round measures.
+STABILITY_NAMES: frozenset[str] = frozenset(ANALYSIS_STABILITY_NAMES)
 
-#: Named consensus rules reports can show next to the study's own (mirrors analysis.consensus).
-CONSENSUS_PRESETS: tuple[str, ...] = ("percent_iqr", "grade", "rand_ucla", "cv")
+#: Named consensus rules reports can show next to the study's own (analysis's presets).
+CONSENSUS_PRESETS: tuple[str, ...] = tuple(PRESETS)
 
 #: Placeholders a question prompt may contain; the platform fills them in.
 PROMPT_PLACEHOLDERS: frozenset[str] = frozenset({"horizon"})
