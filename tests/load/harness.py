@@ -647,8 +647,9 @@ class Http:
         if body or method in ("POST", "PUT", "PATCH"):
             head.append(f"Content-Length: {len(body)}")
         raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        for _attempt in range(2):
-            connection = self.idle.pop() if self.idle else None
+        for attempt in range(2):
+            # the retry opens a fresh connection: other idle ones may be just as stale
+            connection = self.idle.pop() if self.idle and attempt == 0 else None
             reused = connection is not None
             if connection is None:
                 try:

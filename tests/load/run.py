@@ -22,6 +22,7 @@ import platform
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.load.harness import (
@@ -60,6 +61,7 @@ class Realistic:
     saves: Series = field(default_factory=lambda: Series("per-item save"))
     pages: Series = field(default_factory=lambda: Series("round page (feedback)"))
     submits: Series = field(default_factory=lambda: Series("submit (whole round)"))
+    transport_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def errors(self) -> int:
@@ -128,6 +130,7 @@ async def realistic(
         )
     )
     await client.close()
+    result.transport_errors = client.transport_errors
     return result
 
 
@@ -266,6 +269,8 @@ def _phase_a(base_url: str, panel: Panel, args: argparse.Namespace) -> list[tupl
     )
     for series in (result.saves, result.pages, result.submits):
         print("   ", series.line(result.seconds))
+    for message, count in result.transport_errors.most_common(3):
+        print(f"    connection failures: {count} x {message}")
     save_p99 = percentile([v * 1000 for v in result.saves.latencies], 99)
     page_p95 = percentile([v * 1000 for v in result.pages.latencies], 95)
     return [
