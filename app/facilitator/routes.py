@@ -333,17 +333,7 @@ def import_panel(study_id: int) -> Any:
                     problems.extend(messages)
             else:
                 if form.send_now.data and result.added:
-                    summary = invitations.send_invitations(
-                        db.session,
-                        found,
-                        [m.participation for m in result.added],
-                        mailer=mailer(),
-                        render=render_mail,
-                        actor=facilitator(),
-                        now=utcnow(),
-                        sender=sender(),
-                        base_url=base_url(),
-                    )
+                    summary = _invite(found, [m.participation for m in result.added])
                     _flash_import(len(result.added), result.skipped)
                     _flash_summary(summary)
                     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
@@ -469,6 +459,21 @@ def reinstate(study_id: int, participation_id: int) -> Any:
 # --- invitations and reminders -----------------------------------------------------------
 
 
+def _invite(study: Study, members: list[Participation]) -> SendSummary:
+    """Email invitations, each with a fresh private link, through the configured mailer."""
+    return invitations.send_invitations(
+        db.session,
+        study,
+        members,
+        mailer=mailer(),
+        render=render_mail,
+        actor=facilitator(),
+        now=utcnow(),
+        sender=sender(),
+        base_url=base_url(),
+    )
+
+
 def _flash_summary(summary: SendSummary) -> None:
     """Report a mailing: how many were sent, skipped, and each failure with its reason."""
     if summary.kind == MailKind.INVITATION:
@@ -556,17 +561,7 @@ def send_invitations(study_id: int) -> Any:
     if not members:
         flash(_("Nobody to invite: everyone on the panel has been invited already."), "info")
         return redirect(url_for("facilitator.mail", study_id=found.id), code=303)
-    summary = invitations.send_invitations(
-        db.session,
-        found,
-        members,
-        mailer=mailer(),
-        render=render_mail,
-        actor=facilitator(),
-        now=utcnow(),
-        sender=sender(),
-        base_url=base_url(),
-    )
+    summary = _invite(found, members)
     _flash_summary(summary)
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
@@ -578,17 +573,7 @@ def invite_one(study_id: int, participation_id: int) -> Any:
     """Email one panel member an invitation with a fresh link."""
     found = _study(study_id)
     member = _participation(found, participation_id)
-    summary = invitations.send_invitations(
-        db.session,
-        found,
-        [member],
-        mailer=mailer(),
-        render=render_mail,
-        actor=facilitator(),
-        now=utcnow(),
-        sender=sender(),
-        base_url=base_url(),
-    )
+    summary = _invite(found, [member])
     _flash_summary(summary)
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
