@@ -221,6 +221,7 @@ class WorkerKillResult:
     gave_up: int
     other_errors: int
     statuses: dict[int, int]
+    resent: int  #: requests the client sent again after their connection broke unanswered
     leaks: dict[str, int]
     log: Path
 
@@ -243,8 +244,8 @@ class WorkerKillResult:
             f"missing {self.ledger.missing}, duplicates {self.ledger.duplicates}, "
             f"wrong value {self.ledger.wrong_value}, unexpected rows {self.ledger.unexpected}; "
             f"gave up {self.gave_up}, other errors {self.other_errors}; "
-            f"attempt statuses {self.statuses}; log leaks {self.leaks} -> "
-            + ("PASS" if self.ok else "FAIL")
+            f"attempt statuses {self.statuses}, resent after a broken connection "
+            f"{self.resent}; log leaks {self.leaks} -> " + ("PASS" if self.ok else "FAIL")
         )
 
 
@@ -304,6 +305,7 @@ def worker_kills(
         gave_up=run.errors.get(0, 0),
         other_errors=sum(n for status, n in run.errors.items() if status != 0),
         statuses=dict(sorted(client.statuses.items())),
+        resent=client.http.resent,
         leaks=log_leaks([where.log], panel.secrets()),
         log=where.log,
     )

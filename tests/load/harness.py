@@ -636,6 +636,8 @@ class Http:
         self.port = parsed.port or 80
         self.timeout = timeout
         self.idle: list[_Connection] = []
+        #: requests sent again on a fresh connection after a kept-alive one broke unanswered
+        self.resent = 0
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
@@ -664,7 +666,8 @@ class Http:
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
                 connection.close()
                 if reused and not connection.answered and not isinstance(error, TimeoutError):
-                    continue  # the server had closed this idle connection; try a fresh one
+                    self.resent += 1
+                    continue  # the server closed this connection unanswered; try a fresh one
                 raise ConnectionFailedError(repr(error)) from error
             if keep:
                 self.idle.append(connection)
