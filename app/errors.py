@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import traceback
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -116,7 +117,20 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
-        app.logger.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if isinstance(error, DBAPIError):
+            # the database's own message may quote the row it refused ("Failing row contains
+            # ..."): answers, names. Log what and where, with the stack, never that message.
+            app.logger.error(
+                "unhandled error on %s %s: %s from the database (SQLSTATE %s, constraint %s)\n%s",
+                request.method,
+                request.endpoint,
+                type(error.orig).__name__,
+                getattr(error.orig, "sqlstate", None),
+                getattr(getattr(error.orig, "diag", None), "constraint_name", None),
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+        else:
+            app.logger.exception("unhandled error on %s %s", request.method, request.endpoint)
         with contextlib.suppress(DBAPIError):
             db.session.rollback()
         detail = _("Something went wrong on our side. Nothing was changed by this request.")
