@@ -133,7 +133,8 @@ def server_environment(database: str, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "GUNICORN_", "WEB_CONCURRENCY", "REDIS_URL"))
+        if not key.startswith(("DATABASE_URL", "WEB_CONCURRENCY", "REDIS_URL"))
+        and not (key.startswith("GUNICORN_") and key != "GUNICORN_WORKER_CLASS")
     }
     env.update(
         {

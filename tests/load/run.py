@@ -170,6 +170,8 @@ async def _flat_out(
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
     elapsed = time.monotonic() - started
     await client.close()
+    for message, count in client.transport_errors.most_common(2):
+        print(f"    {name} connection failures: {count} x {message}")
     return Level(concurrency, elapsed, series)
 
 
