@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import jdatetime
 from babel import Locale
@@ -16,6 +18,7 @@ from flask import Flask
 from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from jinja2 import pass_context
+from markupsafe import Markup
 
 from app.i18n import localise_digits, request_language, text_direction
 
@@ -334,6 +337,39 @@ def per_request(function: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
+class RenderedFragments:
+    """A bounded, thread-safe cache of rendered template fragments by key.
+
+    For fragments that are a pure function of their key, such as a feedback chart drawn from
+    a frozen snapshot (keyed by snapshot, item, question, part, the expert's own answer and
+    the language): a round page shows some 200 of them, and most experts share most of them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, key: Hashable, render: Callable[..., Any], *args: Any) -> Markup:
+        """The fragment for `key`, rendering it with `render(*args)` the first time."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        # a Jinja macro returns Markup it has escaped itself; it is stored as it is
+        fragment = cast(Markup, render(*args))
+        with self._lock:
+            self._items[key] = fragment
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return fragment
+
+
+#: rendered feedback fragments kept per process (a few kilobytes each)
+FRAGMENT_CACHE_SIZE = 4000
+
+
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters["tr"] = per_request(translated)
@@ -347,3 +383,4 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["number_range"] = number_range
     app.jinja_env.globals["histogram_chart"] = histogram_chart
     app.jinja_env.globals["chart_description"] = chart_description
+    app.jinja_env.globals["fragment"] = RenderedFragments(FRAGMENT_CACHE_SIZE)

@@ -794,7 +794,9 @@ class AnswerRowSchema(Schema):
 
     round = fields.Integer(required=True)
     expert = fields.String(required=True, metadata={"description": "Pseudonym"})
-    group = fields.String(required=True)
+    group = fields.String(
+        required=True, metadata={"description": "Panel group; blank for groups smaller than k"}
+    )
     item = fields.String(required=True)
     item_version = fields.Integer(required=True)
     question = fields.String(required=True)
@@ -802,7 +804,6 @@ class AnswerRowSchema(Schema):
     value = fields.Float(allow_none=True, required=True)
     no_answer = fields.Boolean(required=True)
     text = fields.String(allow_none=True, required=True)
-    date = fields.String(required=True, metadata={"description": "Day of the answer (no time)"})
     synthetic = fields.Boolean(required=True)
 
 

@@ -58,7 +58,7 @@ class Study(Base):
     welcome: Mapped[dict[str, Any]]
     consent: Mapped[dict[str, Any]]
     #: the survey definition as imported (canonical JSON), and the hash of the file's bytes
-    definition: Mapped[dict[str, Any]]
+    definition: Mapped[dict[str, Any]] = mapped_column(deferred=True)  #: large; loaded on use
     definition_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default=StudyStatus.DRAFT)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind, ScaleKind
@@ -336,35 +336,32 @@ def save_item(
     if errors:
         raise ValidationError("Some answers are not valid; nothing was saved.", errors)
 
-    # Two queries for the whole item (not two per question), and every check before any
+    # One query for the whole item (not two per question), and every check before any
     # change: a key reused with different answers changes nothing at all.
     keys = {
         key: f"{idempotency_key}:{questions[key].id}" if idempotency_key else None
         for key in normalised
     }
-    earlier_by_key = (
-        {
-            answer.idempotency_key: answer
-            for answer in session.scalars(
-                select(Answer).where(
-                    Answer.participation_id == participation.id,
-                    Answer.idempotency_key.in_([k for k in keys.values() if k is not None]),
-                )
-            )
-        }
-        if idempotency_key
-        else {}
+    asked_ids = [questions[key].id for key in normalised]
+    current_of_item = and_(
+        Answer.round_id == round_.id,
+        Answer.question_id.in_(asked_ids),
+        Answer.is_current.is_(True),
     )
-    current_by_question = {
-        answer.question_id: answer
-        for answer in session.scalars(
-            select(Answer).where(
-                Answer.participation_id == participation.id,
-                Answer.round_id == round_.id,
-                Answer.question_id.in_([questions[key].id for key in normalised]),
-                Answer.is_current.is_(True),
-            )
+    given_keys = [k for k in keys.values() if k is not None]
+    found = session.scalars(
+        select(Answer).where(
+            Answer.participation_id == participation.id,
+            or_(current_of_item, Answer.idempotency_key.in_(given_keys))
+            if given_keys
+            else current_of_item,
         )
+    ).all()
+    earlier_by_key = {a.idempotency_key: a for a in found if a.idempotency_key in given_keys}
+    current_by_question = {
+        a.question_id: a
+        for a in found
+        if a.is_current and a.round_id == round_.id and a.question_id in asked_ids
     }
     for key, answer in normalised.items():
         earlier = earlier_by_key.get(keys[key] or "")
@@ -424,7 +421,7 @@ def _touch_progress(
 ) -> RoundProgress:
     """Create or update the expert's progress row for the round."""
     progress = session.get(RoundProgress, (participation.id, round_.id))
-    if progress is None:
+    if progress is None:  # first save of the round
         progress = RoundProgress(
             participation_id=participation.id, round_id=round_.id, started_at=now
         )

@@ -59,6 +59,8 @@ class ItemFeedback:
     """Feedback for one item: per question, per part; and the others' reasons."""
 
     round_number: int
+    #: the frozen snapshot it comes from (what is drawn from it never changes)
+    snapshot_id: int
     questions: dict[str, list[PartFeedback]]
     reasons: list[str]
     reasons_withheld: bool
@@ -127,6 +129,7 @@ def feedback_of_round(
             reasons.remove(own_reason)  # others' reasons only
         result[item.key] = ItemFeedback(
             round_number=closed.number,
+            snapshot_id=snapshot.id,
             questions=questions,
             reasons=reasons,
             reasons_withheld=bool(data.get("reasons_withheld")),
