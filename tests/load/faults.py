@@ -49,6 +49,7 @@ from tests.load.harness import (
     migrate,
     new_key,
     recreate_database,
+    run_async,
     seed_panel,
     seeding_app,
     server_environment,
@@ -293,7 +294,7 @@ def worker_kills(
         await client.close()
         return kills, seconds, client
 
-    kills, seconds, client = asyncio.run(scenario())
+    kills, seconds, client = run_async(scenario())
     server.wait_ready()  # the last victim's replacement, before anyone else uses the server
     return WorkerKillResult(
         seconds=seconds,
@@ -425,7 +426,7 @@ def close_races(
 
     for index in range(repetitions):
         panel = seed_panel(app, experts=experts, study_key=f"r3-{uuid.uuid4().hex[:10]}")
-        run, took = asyncio.run(one(panel, index))
+        run, took = run_async(one(panel, index))
         check = check_ledger(app, run.ledger, panel.round_id)
         count, digest = _expected_snapshot(app, run.ledger, panel.round_id)
         with app.app_context():
@@ -544,7 +545,7 @@ def concurrent_replays(where: Stage, *, copies: int = 20, seed: int = 2) -> Repl
             db.session.remove()
         return found
 
-    saves, changed, submits = asyncio.run(scenario())
+    saves, changed, submits = run_async(scenario())
     save_rows = rows(saver.participation_id, key)[question.id]
     return ReplayResult(
         copies=copies,
@@ -668,7 +669,7 @@ def database_outage(
         await client.close()
         return fault_at, time.monotonic() - started, client
 
-    fault_at, seconds, client = asyncio.run(scenario())
+    fault_at, seconds, client = run_async(scenario())
     failures = [t for t, status in client.timeline if status != 200 and t >= fault_at]
     if failures:
         last_failure = max(failures)

@@ -40,6 +40,7 @@ from tests.load.harness import (
     percentile,
     postgres_available,
     recreate_database,
+    run_async,
     seed_panel,
     seeding_app,
     server_environment,
@@ -204,10 +205,10 @@ def capacity(
     base_url: str, send: object, name: str, levels: list[int], seconds: float
 ) -> list[Level]:
     """Phase (b) for one server: each concurrency level in turn (a short warm-up first)."""
-    asyncio.run(_flat_out(base_url, levels[0], 2.0, send, name))
+    run_async(_flat_out(base_url, levels[0], 2.0, send, name))
     measured = []
     for concurrency in levels:
-        level = asyncio.run(_flat_out(base_url, concurrency, seconds, send, name))
+        level = run_async(_flat_out(base_url, concurrency, seconds, send, name))
         measured.append(level)
         print(
             f"    {name:<8} concurrency {concurrency:>3}: {level.series.line(level.seconds)}",
@@ -244,7 +245,7 @@ async def unloaded(base_url: str, panel: Panel, seed: int) -> Realistic:
 def _phase_0(base_url: str, panel: Panel) -> None:
     """Run and print the unloaded costs."""
     print("\n(0) one expert alone, no think time (the cost of each request without contention)")
-    result = asyncio.run(unloaded(base_url, panel, seed=7))
+    result = run_async(unloaded(base_url, panel, seed=7))
     for series in (result.saves, result.pages, result.submits):
         print(
             "   ",
@@ -259,7 +260,7 @@ def _phase_a(base_url: str, panel: Panel, args: argparse.Namespace) -> list[tupl
         f"\n(a) realistic use: {len(panel.experts)} experts arriving over the first "
         f"{args.ramp:g} s, think time {args.think[0]:g}-{args.think[1]:g} s, {args.seconds:g} s"
     )
-    result = asyncio.run(
+    result = run_async(
         realistic(
             base_url,
             panel,
