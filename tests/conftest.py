@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from app.definitions import SurveyDefinition, load_definition
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import Base, Role, Study, User
 from app.services import accounts, studies
 
@@ -98,6 +98,16 @@ class RequestIsolatingClient(FlaskClient):
             if context is not None:
                 vars(context.g).clear()
                 vars(context.g).update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_prefix_of_this_test() -> None:
+    """Forget the rate-limit key prefix an earlier test's app left on the shared limiter.
+
+    Flask-Limiter keeps the first enabled app's RATELIMIT_KEY_PREFIX on its module-level
+    limiter; a deployment has one app per process, but the suite builds many.
+    """
+    limiter._key_prefix = ""
 
 
 @pytest.fixture
