@@ -59,7 +59,12 @@ bp = Blueprint("expert", __name__, url_prefix="/e")
 
 def translated_errors(error: ValidationError) -> dict[str, list[str]]:
     """A ValidationError's messages per field, in the expert's language."""
-    return {key: [render_message(m) for m in messages] for key, messages in error.errors.items()}
+    return translated_messages(error.errors)
+
+
+def translated_messages(errors: Mapping[str, list[Any]]) -> dict[str, list[str]]:
+    """Messages per field, in the expert's language."""
+    return {key: [render_message(m) for m in messages] for key, messages in errors.items()}
 
 
 class ConsentForm(FlaskForm):
@@ -288,26 +293,17 @@ def round_form() -> Any:
 def _save_items(
     me: Participation, round_: Round, form: RoundForm, items: list[RoundItem], key: str | None
 ) -> dict[str, dict[str, list[str]]]:
-    """Save each item from the posted form; returns errors by item key (valid items are saved)."""
-    errors: dict[str, dict[str, list[str]]] = {}
-    now = utcnow()
-    for round_item in items:
-        questions = round_item.item.questions_in(round_.number)
-        payloads = {q.key: payload_for(form, q) for q in questions}
-        try:
-            with db.session.begin_nested():
-                answer_service.save_item(
-                    db.session,
-                    me,
-                    round_,
-                    round_item.item,
-                    payloads,
-                    idempotency_key=f"{key}:{round_item.item_id}" if key else None,
-                    now=now,
-                )
-        except ValidationError as error:
-            errors[round_item.item.key] = translated_errors(error)
-    return errors
+    """Save every item from the posted form; returns errors by item key (valid items are saved)."""
+    entries = [
+        answer_service.ItemEntry(
+            round_item.item,
+            {q.key: payload_for(form, q) for q in round_item.item.questions_in(round_.number)},
+            f"{key}:{round_item.item_id}" if key else None,
+        )
+        for round_item in items
+    ]
+    saved = answer_service.save_items(db.session, me, round_, entries, now=utcnow())
+    return {item_key: translated_messages(errs) for item_key, errs in saved.errors.items()}
 
 
 def _summary(

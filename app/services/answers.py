@@ -8,7 +8,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -292,6 +292,23 @@ def round_item(session: Session, round_: Round, item_id: int) -> RoundItem:
     return found
 
 
+@dataclass(frozen=True)
+class ItemEntry:
+    """One item's answers to save: question key -> payload, under the client's key if any."""
+
+    item: Item
+    payloads: Mapping[str, Mapping[str, Any]]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedItems:
+    """What a save of several items did: results of the valid items, errors of the others."""
+
+    results: dict[str, SaveResult]
+    errors: dict[str, dict[str, list[Any]]]
+
+
 def save_item(
     session: Session,
     participation: Participation,
@@ -309,111 +326,164 @@ def save_item(
     different data it raises ConflictError and changes nothing. Unchanged answers add no
     revision.
     """
-    if idempotency_key is not None and not 8 <= len(idempotency_key) <= 64:
+    saved = save_items(
+        session,
+        participation,
+        round_,
+        [ItemEntry(item, payloads, idempotency_key)],
+        now=now,
+        synthetic=synthetic,
+    )
+    if saved.errors:
         raise ValidationError(
-            "An idempotency key has 8 to 64 characters.", {"idempotency_key": ["Bad length."]}
+            "Some answers are not valid; nothing was saved.", saved.errors[item.key]
         )
+    return saved.results[item.key]
+
+
+def save_items(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    entries: Sequence[ItemEntry],
+    *,
+    now: datetime,
+    synthetic: bool = False,
+) -> SavedItems:
+    """Save several items at once (the whole form, or one autosaved item), each as a unit.
+
+    Valid items are saved and invalid ones are reported with their messages and leave
+    nothing half-saved; a key reused with different answers (ConflictError) changes nothing
+    at all. The round is locked once and every item's current answers and earlier saves
+    come in one query, so a whole-round submit costs a few statements, not a few per item.
+    """
+    for entry in entries:
+        if entry.idempotency_key is not None and not 8 <= len(entry.idempotency_key) <= 64:
+            raise ValidationError(
+                "An idempotency key has 8 to 64 characters.", {"idempotency_key": ["Bad length."]}
+            )
     round_ = lock_round(session, round_)
     round_.require_open()
     _require_can_answer(participation)
     if participation.study_id != round_.study_id:
         raise ValidationError("This round belongs to another study.")
-    asked = round_item(session, round_, item.id)
-    questions = {q.key: q for q in item.questions_in(round_.number)}
-    unknown = [key for key in payloads if key not in questions]
-    if unknown:
-        raise ValidationError(
-            "Unknown questions: " + ", ".join(k[:40] for k in unknown),
-            {k[:40]: ["Not asked in this round."] for k in unknown},
-        )
-    errors: dict[str, list[str]] = {}
-    normalised: dict[str, Normalised] = {}
-    for key, payload in payloads.items():
-        try:
-            normalised[key] = normalise(questions[key], payload)
-        except ValueError as error:
-            errors[key] = [error.args[0]]
-    if errors:
-        raise ValidationError("Some answers are not valid; nothing was saved.", errors)
+    asked_versions = {ri.item_id: ri.item_version_id for ri in round_.items}
 
-    # One query for the whole item (not two per question), and every check before any
-    # change: a key reused with different answers changes nothing at all.
-    keys = {
-        key: f"{idempotency_key}:{questions[key].id}" if idempotency_key else None
-        for key in normalised
-    }
-    asked_ids = [questions[key].id for key in normalised]
-    current_of_item = and_(
-        Answer.round_id == round_.id,
-        Answer.question_id.in_(asked_ids),
-        Answer.is_current.is_(True),
-    )
-    given_keys = [k for k in keys.values() if k is not None]
-    found = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            or_(current_of_item, Answer.idempotency_key.in_(given_keys))
-            if given_keys
-            else current_of_item,
+    # validate every item before touching anything
+    errors: dict[str, dict[str, list[Any]]] = {}
+    valid: list[tuple[ItemEntry, dict[str, Question], dict[str, Normalised]]] = []
+    for entry in entries:
+        if entry.item.id not in asked_versions:
+            raise ValidationError(
+                "This round does not ask that item.", {"item": ["Not in this round."]}
+            )
+        questions = {q.key: q for q in entry.item.questions_in(round_.number)}
+        unknown = [key for key in entry.payloads if key not in questions]
+        if unknown:
+            raise ValidationError(
+                "Unknown questions: " + ", ".join(k[:40] for k in unknown),
+                {k[:40]: ["Not asked in this round."] for k in unknown},
+            )
+        item_errors: dict[str, list[Any]] = {}
+        normalised: dict[str, Normalised] = {}
+        for key, payload in entry.payloads.items():
+            try:
+                normalised[key] = normalise(questions[key], payload)
+            except ValueError as error:
+                item_errors[key] = [error.args[0]]
+        if item_errors:
+            errors[entry.item.key] = item_errors
+        else:
+            valid.append((entry, questions, normalised))
+
+    # one query for every current answer and earlier save involved
+    def key_of(entry: ItemEntry, question: Question) -> str | None:
+        return f"{entry.idempotency_key}:{question.id}" if entry.idempotency_key else None
+
+    asked_ids = [questions[k].id for _e, questions, normalised in valid for k in normalised]
+    given_keys = [
+        given
+        for entry, questions, normalised in valid
+        for k in normalised
+        if (given := key_of(entry, questions[k])) is not None
+    ]
+    found: list[Answer] = []
+    if asked_ids:
+        current_of_items = and_(
+            Answer.round_id == round_.id,
+            Answer.question_id.in_(asked_ids),
+            Answer.is_current.is_(True),
         )
-    ).all()
+        found = list(
+            session.scalars(
+                select(Answer).where(
+                    Answer.participation_id == participation.id,
+                    or_(current_of_items, Answer.idempotency_key.in_(given_keys))
+                    if given_keys
+                    else current_of_items,
+                )
+            )
+        )
     earlier_by_key = {a.idempotency_key: a for a in found if a.idempotency_key in given_keys}
     current_by_question = {
-        a.question_id: a
-        for a in found
-        if a.is_current and a.round_id == round_.id and a.question_id in asked_ids
+        a.question_id: a for a in found if a.is_current and a.round_id == round_.id
     }
-    for key, answer in normalised.items():
-        earlier = earlier_by_key.get(keys[key] or "")
-        if earlier is not None and earlier.payload_hash != answer.digest():
-            raise ConflictError(
-                "This save was already made with different answers; reload the page."
-            )
+    for entry, questions, normalised in valid:  # every check before any change
+        for key, answer in normalised.items():
+            earlier = earlier_by_key.get(key_of(entry, questions[key]) or "")
+            if earlier is not None and earlier.payload_hash != answer.digest():
+                raise ConflictError(
+                    "This save was already made with different answers; reload the page."
+                )
 
-    stored: dict[str, Answer] = {}
-    replays = 0
+    results: dict[str, SaveResult] = {}
     new_rows: list[Answer] = []
-    for key, answer in normalised.items():
-        question = questions[key]
-        digest = answer.digest()
-        earlier = earlier_by_key.get(keys[key] or "")
-        if earlier is not None:
-            stored[key] = earlier
-            replays += 1
-            continue
-        current = current_by_question.get(question.id)
-        if current is not None and current.payload_hash == digest:
-            stored[key] = current
-            continue
-        if current is None and answer.is_empty:
-            continue
-        if current is not None:
-            current.is_current = False
-        new = Answer(
-            participation_id=participation.id,
-            round_id=round_.id,
-            item_version_id=asked.item_version_id,
-            question_id=question.id,
-            value=answer.value,
-            value_json=answer.value_json,
-            text=answer.text,
-            no_answer=answer.no_answer,
-            revision=(current.revision + 1) if current is not None else 1,
-            is_current=True,
-            idempotency_key=keys[key],
-            payload_hash=digest,
-            synthetic=synthetic,
-            created_at=now,
-        )
-        stored[key] = new
-        new_rows.append(new)
-    written = len(new_rows)
-    if written:
+    for entry, questions, normalised in valid:
+        stored: dict[str, Answer] = {}
+        replays = written = 0
+        for key, answer in normalised.items():
+            question = questions[key]
+            digest = answer.digest()
+            earlier = earlier_by_key.get(key_of(entry, question) or "")
+            if earlier is not None:
+                stored[key] = earlier
+                replays += 1
+                continue
+            current = current_by_question.get(question.id)
+            if current is not None and current.payload_hash == digest:
+                stored[key] = current
+                continue
+            if current is None and answer.is_empty:
+                continue
+            if current is not None:
+                current.is_current = False
+            new = Answer(
+                participation_id=participation.id,
+                round_id=round_.id,
+                item_version_id=asked_versions[entry.item.id],
+                question_id=question.id,
+                value=answer.value,
+                value_json=answer.value_json,
+                text=answer.text,
+                no_answer=answer.no_answer,
+                revision=(current.revision + 1) if current is not None else 1,
+                is_current=True,
+                idempotency_key=key_of(entry, question),
+                payload_hash=digest,
+                synthetic=synthetic,
+                created_at=now,
+            )
+            stored[key] = new
+            new_rows.append(new)
+            written += 1
+        results[entry.item.key] = SaveResult(stored, replay=replays > 0 and written == 0)
+    if new_rows:
         session.flush()  # the old revisions stop being current before the new ones arrive
         session.add_all(new_rows)
     session.flush()
-    _touch_progress(session, participation, round_, now)
-    return SaveResult(stored, replay=replays > 0 and written == 0)
+    if valid:
+        _touch_progress(session, participation, round_, now)
+    return SavedItems(results, errors)
 
 
 def _touch_progress(
