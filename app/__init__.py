@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     configure_i18n(app)
     configure_auth(app)
+    configure_caches(app)
     register_blueprints(app)
     register_cli(app)
     register_errors(app)
@@ -114,6 +115,13 @@ def configure_auth(app: Flask) -> None:
     from app.auth import init_auth
 
     init_auth(app)
+
+
+def configure_caches(app: Flask) -> None:
+    """In-memory caches of data that never changes once written (frozen snapshots)."""
+    from app.services.feedback import FeedbackViews
+
+    app.extensions["feedback_views"] = FeedbackViews()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.api.openapi import ProblemApi
 from app.models import Base
+from app.services.feedback import FeedbackViews
 
 
 class Database(SQLAlchemy):
@@ -34,3 +36,9 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 #: flask-smorest: the JSON API's OpenAPI document, with problem-details errors
 api = ProblemApi()
+
+
+def feedback_views() -> FeedbackViews:
+    """The application's cache of decoded snapshot feedback (see create_app)."""
+    views: FeedbackViews = current_app.extensions["feedback_views"]
+    return views

@@ -26,7 +26,7 @@ from app.api.schemas import (
 )
 from app.database import atomic
 from app.definitions.model import QuestionKind
-from app.extensions import db
+from app.extensions import db, feedback_views
 from app.models import (
     ConflictError,
     Participation,
@@ -207,7 +207,7 @@ def expert_round() -> Any:
     me = current_expert()
     round_ = _open_round(me)
     saved = answer_service.current_answers(db.session, me, round_)
-    feedback = feedback_service.feedback_for(db.session, me, round_)
+    feedback = feedback_service.feedback_for(db.session, me, round_, feedback_views())
     horizon = me.study.horizon
     items = []
     for round_item in round_.items:
@@ -401,7 +401,7 @@ def submit_round() -> Any:
     """
     me = current_expert()
     round_ = _open_round(me)
-    feedback = feedback_service.feedback_for(db.session, me, round_)
+    feedback = feedback_service.feedback_for(db.session, me, round_, feedback_views())
     flagged = (
         feedback_service.outside_iqr(db.session, me, round_, feedback)
         if me.study.reason_outside_iqr

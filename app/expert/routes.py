@@ -31,7 +31,7 @@ from app.auth import EXPERT_SESSION_KEY, current_participation, expert_required
 from app.database import atomic
 from app.errors import csrf_failure, problem
 from app.expert.forms import RoundForm, build_round_form, part_label, payload_for, question_fields
-from app.extensions import db
+from app.extensions import db, feedback_views
 from app.i18n import render_message
 from app.models import (
     ConflictError,
@@ -251,7 +251,7 @@ def _render_round(
 ) -> Any:
     """Render the round form page."""
     me = _me()
-    feedback = feedback_service.feedback_for(db.session, me, round_)
+    feedback = feedback_service.feedback_for(db.session, me, round_, feedback_views())
     items = _item_views(form, round_, feedback, errors, reason_needed)
     previous = previous_closed_round(db.session, round_)
     return (
@@ -351,7 +351,7 @@ def round_post() -> Any:
             "success",
         )
         return redirect(url_for("expert.round_form") + "#main", code=303)
-    feedback = feedback_service.feedback_for(db.session, me, round_)
+    feedback = feedback_service.feedback_for(db.session, me, round_, feedback_views())
     flagged = (
         feedback_service.outside_iqr(db.session, me, round_, feedback)
         if me.study.reason_outside_iqr
@@ -502,7 +502,7 @@ def feedback(number: int) -> Any:
     round_ = round_service.round_for(db.session, me.study, number)
     if round_.state != "closed":
         abort(404)
-    data = feedback_service.feedback_of_round(db.session, me, round_)
+    data = feedback_service.feedback_of_round(db.session, me, round_, feedback_views())
     return render_template(
         "expert/feedback.html", study=me.study, round=round_, feedback=data, part_label=part_label
     )
@@ -516,7 +516,9 @@ def report() -> Any:
     if me.consent_at is None:
         return redirect(url_for("expert.consent"))
     closed = [r for r in round_service.rounds_of(db.session, me.study) if r.state == "closed"]
-    rounds = [(r, feedback_service.feedback_of_round(db.session, me, r)) for r in closed]
+    rounds = [
+        (r, feedback_service.feedback_of_round(db.session, me, r, feedback_views())) for r in closed
+    ]
     return render_template(
         "expert/report.html", study=me.study, me=me, rounds=rounds, part_label=part_label
     )

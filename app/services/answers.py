@@ -367,7 +367,18 @@ def save_items(
     _require_can_answer(participation)
     if participation.study_id != round_.study_id:
         raise ValidationError("This round belongs to another study.")
-    asked_versions = {ri.item_id: ri.item_version_id for ri in round_.items}
+    # only the items being saved: loading the round's whole item list (versions, questions,
+    # scales) on every autosave cost more than the save itself
+    asked_versions = dict(
+        session.execute(
+            select(RoundItem.item_id, RoundItem.item_version_id).where(
+                RoundItem.round_id == round_.id,
+                RoundItem.item_id.in_({entry.item.id for entry in entries}),
+            )
+        )
+        .tuples()
+        .all()
+    )
 
     # validate every item before touching anything
     errors: dict[str, dict[str, list[Any]]] = {}

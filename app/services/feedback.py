@@ -3,8 +3,11 @@ answer and the others' reasons (from the previous round's snapshot, never live d
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -82,28 +85,95 @@ def _own_previous(
     return {a.question_id: a for a in rows}
 
 
+class FeedbackViews:
+    """The expert-facing part of recently read snapshots, decoded once and kept in memory.
+
+    A snapshot never changes once frozen, yet reading and decoding its whole data (the group
+    splits make it about a megabyte for 35 items) on every round page cost more than rendering
+    the page. Entries are keyed by snapshot id, creation time and answers digest, so a
+    snapshot rebuilt under a reused id is never confused with the old one; the least recently
+    used are dropped beyond `limit`. One instance per application (shared by its threads).
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self.limit = limit
+        self._views: OrderedDict[tuple[int, datetime, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def items_of(self, session: Session, closed: Round) -> tuple[int, dict[str, Any]] | None:
+        """(snapshot id, per-item expert view) of a closed round, or None without a snapshot."""
+        head = session.execute(
+            select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
+                Snapshot.round_id == closed.id
+            )
+        ).first()
+        if head is None:
+            return None
+        key = (head.id, head.created_at, head.answers_digest)
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+                return head.id, view
+        data = session.scalar(select(Snapshot.data).where(Snapshot.id == head.id))
+        view = expert_view(data or {})
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.limit:
+                self._views.popitem(last=False)
+        return head.id, view
+
+
+def expert_view(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot's items without the group splits (facilitators' analysis, never shown
+    to experts)."""
+    return {
+        key: {
+            **entry,
+            "questions": {
+                question_key: {
+                    **question,
+                    "parts": {
+                        part: {k: v for k, v in values.items() if k != "groups"}
+                        for part, values in question.get("parts", {}).items()
+                    },
+                }
+                for question_key, question in entry.get("questions", {}).items()
+            },
+        }
+        for key, entry in data.get("items", {}).items()
+    }
+
+
 def feedback_for(
-    session: Session, participation: Participation, round_: Round
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    views: FeedbackViews | None = None,
 ) -> dict[str, ItemFeedback]:
     """Feedback shown with each item of `round_`, from the previous round's snapshot."""
     previous = previous_closed_round(session, round_)
     if previous is None:
         return {}
-    return feedback_of_round(session, participation, previous)
+    return feedback_of_round(session, participation, previous, views)
 
 
 def feedback_of_round(
-    session: Session, participation: Participation, closed: Round
+    session: Session,
+    participation: Participation,
+    closed: Round,
+    views: FeedbackViews | None = None,
 ) -> dict[str, ItemFeedback]:
-    """Feedback of a closed round, for one expert."""
-    snapshot = session.scalar(select(Snapshot).where(Snapshot.round_id == closed.id))
-    if snapshot is None:
+    """Feedback of a closed round, for one expert (`views` keeps decoded snapshots)."""
+    found = (views or FeedbackViews(limit=1)).items_of(session, closed)
+    if found is None:
         return {}
+    snapshot_id, snapshot_items = found
     own = _own_previous(session, participation, closed)
     result: dict[str, ItemFeedback] = {}
     for round_item in closed.items:
         item = round_item.item
-        data = snapshot.data["items"].get(item.key)
+        data = snapshot_items.get(item.key)
         if data is None or item.kind == ItemKind.CALIBRATION:
             # seed questions are answered without feedback, or calibration means nothing
             continue
@@ -129,7 +199,7 @@ def feedback_of_round(
             reasons.remove(own_reason)  # others' reasons only
         result[item.key] = ItemFeedback(
             round_number=closed.number,
-            snapshot_id=snapshot.id,
+            snapshot_id=snapshot_id,
             questions=questions,
             reasons=reasons,
             reasons_withheld=bool(data.get("reasons_withheld")),

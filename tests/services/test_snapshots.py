@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from analysis.describe import ScaleSpec, describe
 from analysis.pooling import pool
 from app.models import Answer, Item, Participation, Round, Study
-from app.services import answers, panel, rounds, snapshots
+from app.services import answers, feedback, panel, rounds, snapshots
 from tests.conftest import NOW
 
 
@@ -76,6 +76,34 @@ def test_statistics_match_analysis_and_pooling(
     assert part["consensus"]["reached"] is (expected.iqr <= 20)
     assert set(part["consensus"]["presets"]) == set(example_study.compare_presets)
     assert set(part["groups"]) == {"A", "B"} and part["groups"]["B"]["n"] == 5
+
+
+def test_expert_feedback_comes_from_the_snapshot_without_group_splits_and_follows_a_rebuild(
+    session: Session, example_study: Study, panel_of_12
+) -> None:
+    round_ = _open(session, example_study)
+    e01 = _item(example_study, "E01")
+    for expert, value in zip(panel_of_12, range(10, 70, 5), strict=True):
+        _answer(session, expert, round_, e01, probability={"value": value})
+    snapshot = rounds.close_round(session, round_, actor=None, now=NOW + timedelta(days=1))
+    views = feedback.FeedbackViews(limit=4)
+    snapshot_id, items = views.items_of(session, round_) or (None, {})
+    assert snapshot_id == snapshot.id
+    part = items["E01"]["questions"]["probability"]["parts"][""]
+    assert (
+        "groups" not in part
+        and part["stats"]
+        == snapshot.data["items"]["E01"]["questions"]["probability"]["parts"][""]["stats"]
+    )
+    shown = feedback.feedback_of_round(session, panel_of_12[0], round_, views)
+    assert shown["E01"].questions["probability"][0].median == part["stats"]["median"]
+    assert shown["E01"].questions["probability"][0].own == 10
+    # a snapshot rebuilt for the round (new creation time) is read afresh, not served stale
+    snapshot.data = {**snapshot.data, "items": {}}
+    snapshot.created_at = NOW + timedelta(days=2)
+    session.flush()
+    assert views.items_of(session, round_) == (snapshot.id, {})
+    assert feedback.feedback_of_round(session, panel_of_12[0], round_, views) == {}
 
 
 def test_small_cells_are_suppressed_including_the_complement(
