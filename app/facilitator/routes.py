@@ -763,6 +763,22 @@ def close_round(study_id: int, number: int) -> Any:
 # --- items and suggestions -----------------------------------------------------------------
 
 
+@bp.post("/studies/<int:study_id>/finish")
+@facilitator_required
+@atomic
+def finish_study(study_id: int) -> Any:
+    """End the study once its last round is closed (asks for an explicit confirmation)."""
+    found = _study(study_id)
+    form = SimpleForm()
+    if not form.validate_on_submit() or request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm that the study ends; nothing was changed."), "error")
+        return redirect(url_for("facilitator.rounds", study_id=found.id), code=303)
+    with _flash_domain_errors():
+        round_service.finish_study(db.session, found, actor=facilitator(), now=utcnow())
+        flash(_("The study is finished; its results are final."), "success")
+    return redirect(url_for("facilitator.rounds", study_id=found.id), code=303)
+
+
 @bp.get("/studies/<int:study_id>/items")
 @facilitator_required
 def items(study_id: int) -> Any:

@@ -156,6 +156,31 @@ def set_deadline(
     )
 
 
+def finish_study(session: Session, study: Study, *, actor: User | None, now: datetime) -> Study:
+    """End a study: no round can be prepared or opened after this; results are final.
+
+    Refused while a round is open (close it first, so its snapshot is frozen); a round still
+    in draft is left as it is and can no longer be opened.
+    """
+    if study.status == StudyStatus.FINISHED:
+        raise StateError("This study is finished already.")
+    last = latest_round(session, study)
+    if last is not None and last.state == RoundState.OPEN:
+        raise RoundStateError(f"Round {last.number} is open; close it before finishing the study.")
+    study.finish(now)
+    session.flush()
+    audit.record(
+        session,
+        action="study.finish",
+        now=now,
+        actor=actor,
+        study=study,
+        target=study.key,
+        rounds=last.number if last is not None else 0,
+    )
+    return study
+
+
 #: the first key of the PostgreSQL advisory locks that order saves and closes of a round
 ROUND_LOCK_SPACE = 7411
 

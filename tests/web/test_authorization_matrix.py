@@ -88,6 +88,7 @@ ACCESS: dict[str, str] = {
     "facilitator.import_panel": STUDY,
     "facilitator.rounds": STUDY,
     "facilitator.close_round": STUDY,
+    "facilitator.finish_study": STUDY,
     "facilitator.set_deadline": STUDY,
     "facilitator.open_round": STUDY,
     "facilitator.create_round": STUDY,

@@ -28,6 +28,7 @@ from app.models import (
     Snapshot,
     Study,
     StudyMember,
+    StudyStatus,
     Suggestion,
     User,
 )
@@ -505,6 +506,36 @@ def test_close_round_asks_first_then_freezes_the_snapshot(
     assert world.round.state == RoundState.CLOSED
     assert world.round.snapshot is not None
     assert _events(session, "round.close")
+
+
+def test_finish_study_needs_the_round_closed_and_a_confirmation_then_ends_it(
+    owner: FlaskClient, session: Session, world: World
+) -> None:
+    rounds_url = f"/f/studies/{world.study.id}/rounds"
+    finish_url = f"/f/studies/{world.study.id}/finish"
+    page = owner.get(rounds_url).get_data(as_text=True)
+    assert "Close round 1 before finishing the study." in page
+    token = csrf_from(page)
+    refused = owner.post(finish_url, data={"csrf_token": token, "confirm": "yes"})
+    assert refused.status_code == 303
+    session.expire_all()
+    assert world.study.status != StudyStatus.FINISHED
+    assert "close it before finishing" in owner.get(rounds_url).get_data(as_text=True)
+
+    _close_with_snapshot(session, world.round, {"items": {}})
+    owner.post(finish_url, data={"csrf_token": token})  # the box not ticked
+    session.expire_all()
+    assert world.study.status != StudyStatus.FINISHED
+    assert "Tick the box" in owner.get(rounds_url).get_data(as_text=True)
+
+    assert owner.post(finish_url, data={"csrf_token": token, "confirm": "yes"}).status_code == 303
+    session.expire_all()
+    assert world.study.status == StudyStatus.FINISHED and world.study.finished_at is not None
+    assert _events(session, "study.finish")
+    page = owner.get(rounds_url).get_data(as_text=True)
+    assert "The study is finished" in page and "Prepare round" not in page
+    _post(owner, f"/f/studies/{world.study.id}/rounds/new")
+    assert _count(session, Round) == 1
 
 
 # --- items and suggestions -------------------------------------------------------------------
