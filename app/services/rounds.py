@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from app.models import (
     Item,
@@ -201,15 +202,20 @@ def lock_round(session: Session, round_: Round, *, exclusive: bool = False) -> R
             text(f"select {function}(:space, :round)"),
             {"space": ROUND_LOCK_SPACE, "round": round_.id},
         )
-    locked = session.scalar(
-        select(Round)
-        .where(Round.id == round_.id)
-        .with_for_update(read=not exclusive)
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFoundError("The round no longer exists.")
-    return locked
+    # Refresh the round's columns only: re-loading the whole object (populate_existing) also
+    # made every later use of round_.items re-read the round's items, versions and questions,
+    # three times in a whole-round submit.
+    try:
+        session.refresh(
+            round_, attribute_names=_ROUND_COLUMNS, with_for_update={"read": not exclusive}
+        )
+    except ObjectDeletedError as error:
+        raise NotFoundError("The round no longer exists.") from error
+    return round_
+
+
+#: the columns lock_round re-reads (state, dates, message), not the relationships
+_ROUND_COLUMNS = [attribute.key for attribute in Round.__mapper__.column_attrs]
 
 
 def close_round(session: Session, round_: Round, *, actor: User | None, now: datetime) -> Snapshot:

@@ -295,7 +295,7 @@ def build_snapshot(session: Session, round_: Round, *, now: datetime) -> Snapsho
     study = session.get_one(Study, round_.study_id)
     count, digest = answers_digest(session, round_)
     snapshot = Snapshot(
-        round_id=round_.id,
+        round=round_,  # sets round_.snapshot too, so this session never sees a stale None
         created_at=now,
         data=compute_snapshot_data(session, study, round_),
         answer_count=count,
