@@ -619,7 +619,9 @@ def _next_round_block(study: Study, rounds: list[Round]) -> str | None:
     if rounds and rounds[-1].state == RoundState.DRAFT:
         return _("Round %(n)s is prepared but not open yet; open it first.", n=rounds[-1].number)
     if rounds and rounds[-1].state != RoundState.CLOSED:
-        return _("Round %(n)s is open; close it before preparing the next one.", n=rounds[-1].number)
+        return _(
+            "Round %(n)s is open; close it before preparing the next one.", n=rounds[-1].number
+        )
     if len(rounds) >= study.round_limit:
         return _(
             "The study allows %(n)s rounds (its pre-registered limit); all have been held.",
