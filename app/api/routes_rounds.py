@@ -1,4 +1,4 @@
-"""Rounds: list with state and response funnel, create a draft, open, close."""
+"""Rounds: list with state and response funnel, create a draft, open, close; finish the study."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from app.api import bp, present
 from app.api.auth import current_user, errors, facilitator_auth, study_of
-from app.api.schemas import RoundCreateSchema, RoundOpenSchema, RoundSchema
+from app.api.schemas import RoundCreateSchema, RoundOpenSchema, RoundSchema, StudySchema
 from app.database import atomic
 from app.extensions import db
 from app.models import Round, Study, utcnow
@@ -107,3 +107,15 @@ def close_round(study_id: int, number: int) -> Any:
     round_ = round_service.round_for(db.session, study, number)
     round_service.close_round(db.session, round_, actor=current_user(), now=utcnow())
     return _present_rounds(study, [round_])[0]
+
+
+@bp.route("/studies/<id:study_id>/finish", methods=["POST"], tags=TAGS, endpoint="finish_study")
+@bp.response(200, StudySchema)
+@errors(409)
+@facilitator_auth
+@atomic
+def finish_study(study_id: int) -> Any:
+    """End the study once no round is open: no round can follow; the results are final."""
+    study = study_of(study_id)
+    round_service.finish_study(db.session, study, actor=current_user(), now=utcnow())
+    return present.study(study)

@@ -278,6 +278,24 @@ def test_round_life_cycle_with_funnel(
     problem_of(client.post(world.url("/rounds/7/open"), headers=world.headers), 404)
 
 
+def test_finish_study_after_the_last_round_closes(
+    client: FlaskClient, session: Session, world: ApiWorld
+) -> None:
+    client.post(world.url("/rounds"), json={}, headers=world.headers)
+    client.post(world.url("/rounds/1/open"), headers=world.headers)
+    refused = problem_of(client.post(world.url("/finish"), headers=world.headers), 409)
+    assert "close it before finishing" in refused["detail"]
+    assert client.get(world.url(""), headers=world.headers).get_json()["status"] == "running"
+
+    client.post(world.url("/rounds/1/close"), headers=world.headers)
+    finished = client.post(world.url("/finish"), headers=world.headers)
+    assert finished.status_code == 200
+    assert finished.get_json()["status"] == "finished" and finished.get_json()["finished_at"]
+    problem_of(client.post(world.url("/rounds"), json={}, headers=world.headers), 409)
+    problem_of(client.post(world.url("/finish"), headers=world.headers), 409)
+    assert _count(session, Round) == 1
+
+
 def test_round_bad_inputs(client: FlaskClient, session: Session, world: ApiWorld) -> None:
     for payload in (
         {"deadline": "tomorrow"},

@@ -130,6 +130,7 @@ ACCESS: dict[str, str] = {
     "api.create_round": API_STUDY,
     "api.open_round": API_STUDY,
     "api.close_round": API_STUDY,
+    "api.finish_study": API_STUDY,
     "api.round_results": API_STUDY,
     "api.round_consensus": API_STUDY,
     "api.round_stability": API_STUDY,
