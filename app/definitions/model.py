@@ -179,6 +179,8 @@ class StudyMeta:
     reason_outside_iqr: bool = True
     #: let experts suggest new developments in round 1
     suggestions: bool = True
+    #: the expert's round has a page per item ("item") or per category ("category")
+    page_by: str = "item"
     consent: Text = field(default_factory=_empty_text)
     welcome: Text = field(default_factory=_empty_text)
 

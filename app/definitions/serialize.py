@@ -58,6 +58,7 @@ def _study(study: StudyMeta) -> JsonDict:
         "quantile_method": study.quantile_method,
         "reason_outside_iqr": study.reason_outside_iqr,
         "suggestions": study.suggestions,
+        "page_by": study.page_by,
         "consent": _text(study.consent),
         "welcome": _text(study.welcome),
     }
@@ -335,6 +336,8 @@ def _read_study(r: _Reader) -> StudyMeta:
         quantile_method=r.string("quantile_method"),
         reason_outside_iqr=r.flag("reason_outside_iqr"),
         suggestions=r.flag("suggestions"),
+        # definitions stored before paging existed have one item per page
+        page_by=r.string("page_by") if "page_by" in r.data else "item",
         consent=r.text("consent"),
         welcome=r.text("welcome"),
     )

@@ -76,6 +76,7 @@ from app.definitions.vocabulary import (
     MAX_YEAR,
     MIN_K,
     MIN_YEAR,
+    PAGE_BY,
     PROMPT_PLACEHOLDERS,
     QUANTILE_METHODS,
     STABILITY_NAMES,
@@ -95,7 +96,7 @@ TOP_LEVEL_FIELDS = (
 STUDY_FIELDS = (
     "key", "title", "description", "source", "horizon", "languages", "default_language",
     "anonymity", "k", "k_comments", "round_limit", "quantile_method", "reason_outside_iqr",
-    "suggestions", "welcome", "consent",
+    "suggestions", "page_by", "welcome", "consent",
 )  # fmt: skip
 RULES_FIELDS = ("consensus", "stability", "compare_presets")
 SCALE_FIELDS = (
@@ -252,6 +253,7 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
     quantile_method = section.default("quantile_method", word(QUANTILE_METHODS), "type7")
     reason_outside_iqr = section.default("reason_outside_iqr", boolean, True)
     suggestions = section.default("suggestions", boolean, True)
+    page_by = section.default("page_by", word(PAGE_BY), "item")
     welcome = section.get("welcome", text())
     consent = section.get("consent", text())
     if (
@@ -279,6 +281,7 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
         quantile_method=quantile_method,
         reason_outside_iqr=reason_outside_iqr,
         suggestions=suggestions,
+        page_by=page_by,
         consent=consent or MappingProxyType({}),
         welcome=welcome or MappingProxyType({}),
     )

@@ -66,3 +66,5 @@ MAX_STUDY_KEY = 64
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 QUANTILE_METHODS: tuple[str, ...] = tuple(f"type{i}" for i in range(1, 10))
+#: how the expert's round is paged
+PAGE_BY: tuple[str, ...] = ("item", "category")

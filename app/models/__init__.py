@@ -1,7 +1,7 @@
 """SQLAlchemy 2.0 typed models; importing this package registers every table on Base.metadata."""
 
 from app.models.accounts import ApiKey, Role, User, UserSession
-from app.models.answers import Answer, Suggestion
+from app.models.answers import Answer, AnswerDraft, SaveRequest, Suggestion
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.errors import (
@@ -42,6 +42,7 @@ __all__ = [
     "AccessLink",
     "AnonymityError",
     "Answer",
+    "AnswerDraft",
     "ApiKey",
     "AuditEvent",
     "Base",
@@ -66,6 +67,7 @@ __all__ = [
     "RoundProgress",
     "RoundState",
     "RoundStateError",
+    "SaveRequest",
     "Scale",
     "Scenario",
     "Snapshot",

@@ -52,6 +52,8 @@ class Study(Base):
     quantile_method: Mapped[str] = mapped_column(String(10), default="type7")
     reason_outside_iqr: Mapped[bool] = mapped_column(default=True)
     suggestions_enabled: Mapped[bool] = mapped_column(default=True)
+    #: how the expert's round is paged: one item per page, or one category per page
+    page_by: Mapped[str] = mapped_column(String(10), default="item", server_default="item")
     consensus_rule: Mapped[str] = mapped_column(Text)
     stability_rule: Mapped[str] = mapped_column(Text)
     compare_presets: Mapped[list[Any]]

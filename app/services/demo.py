@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
 from app.models import Item, Participation, Question, Round, Study, User
-from app.services import answers, panel, rounds, studies
+from app.services import answers, panel, round_progress, rounds, studies
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the demo panel's groups, with how many simulated experts each has
@@ -207,7 +207,7 @@ def _answer_round(
                 synthetic=True,
             )
         if rng.random() < submit_share:
-            answers.submit_round(session, participation, round_, now=now)
+            round_progress.submit_round(session, participation, round_, now=now)
 
 
 def load_demo(
