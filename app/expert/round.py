@@ -117,19 +117,25 @@ def asked_givens(me: Participation, round_: Round) -> dict[int, tuple[str, ...]]
 
 
 def _pages(round_: Round, page_by: str) -> list[Page]:
-    """The round's pages: one per item, or one per category (uncategorised items alone)."""
+    """The round's pages: one per item, or one per category (all of its items, the category
+    where its first item comes; uncategorised items each on their own page)."""
     if page_by != "category":
         return [_item_page(round_item) for round_item in round_.items]
     pages: list[Page] = []
+    by_category: dict[str, int] = {}
     for round_item in round_.items:
         category = round_item.item.category
         if category is None:
             pages.append(_item_page(round_item))
-        elif pages and pages[-1].kind == "category" and pages[-1].key == category.key:
-            last = pages[-1]
-            pages[-1] = Page(last.kind, last.key, last.title, (*last.round_items, round_item))
+        elif category.key in by_category:
+            index = by_category[category.key]
+            last = pages[index]
+            pages[index] = Page(last.kind, last.key, last.title, (*last.round_items, round_item))
         else:
-            pages.append(Page("category", category.key, translated(category.label), (round_item,)))
+            by_category[category.key] = len(pages)
+            pages.append(
+                Page("category", category.key, translated(category.label), (round_item,))
+            )
     return pages
 
 

@@ -61,7 +61,7 @@ def posted_payload(
         return {"value": value or None}
     parts = asked_parts(question, given)
     names = [field_name(question, part) for part in parts]
-    if not any(name in formdata for name in names):
+    if not any(name in formdata for name in [*names, no_answer_name(question)]):
         return None
     payload: dict[str, Any] = {}
     if question.allow_no_answer and formdata.get(no_answer_name(question)):
