@@ -52,6 +52,8 @@ class Study(Base):
     quantile_method: Mapped[str] = mapped_column(String(10), default="type7")
     reason_outside_iqr: Mapped[bool] = mapped_column(default=True)
     suggestions_enabled: Mapped[bool] = mapped_column(default=True)
+    #: conditional pairs asked of each expert (app.services.burden); None: every pair
+    conditional_pairs_per_expert: Mapped[int | None]
     consensus_rule: Mapped[str] = mapped_column(Text)
     stability_rule: Mapped[str] = mapped_column(Text)
     compare_presets: Mapped[list[Any]]
