@@ -323,17 +323,30 @@ def pair_coverage(session: Session, study: Study) -> PairCoverage:
     )
 
 
-def assigned_pairs(session: Session, participation: Participation) -> list[tuple[str, str, str]]:
-    """An expert's pairs as (item, question, event) keys, in the study's rotation order."""
+def assigned_pairs(session: Session, study: Study) -> dict[int, list[tuple[str, str, str]]]:
+    """Each participation's pairs as (item, question, event) keys, in the rotation's order
+    (pairs of items no longer asked last)."""
     order = {
         (pair.question_id, pair.given_key): position
-        for position, pair in enumerate(study_pairs(session, participation.study))
+        for position, pair in enumerate(study_pairs(session, study))
     }
     rows = session.execute(
-        select(PairAssignment.question_id, PairAssignment.given_key, Question.key, Item.key)
+        select(
+            PairAssignment.participation_id,
+            PairAssignment.question_id,
+            PairAssignment.given_key,
+            Item.key,
+            Question.key,
+        )
         .join(Question, PairAssignment.question_id == Question.id)
         .join(Item, Question.item_id == Item.id)
-        .where(PairAssignment.participation_id == participation.id)
+        .where(Item.study_id == study.id)
     ).tuples()
-    found = sorted(rows, key=lambda r: (order.get((r[0], r[1]), len(order)), r[3], r[2], r[1]))
-    return [(item_key, question_key, given) for _q, given, question_key, item_key in found]
+    found: dict[int, list[tuple[int, str, str, str]]] = {}
+    for participation_id, question_id, given, item_key, question_key in rows:
+        rank = order.get((question_id, given), len(order))
+        found.setdefault(participation_id, []).append((rank, item_key, question_key, given))
+    return {
+        participation_id: [(i, q, g) for _rank, i, q, g in sorted(pairs)]
+        for participation_id, pairs in found.items()
+    }
