@@ -262,7 +262,7 @@ def test_a_pairs_cap_below_the_number_of_pairs_is_silent() -> None:
         ("horizon = 2035", "horizon = 2035\nconditional_pairs_per_expert = 1"),
         ('given = ["E01"]', 'given = ["E01", "E03"]'),
         (
-            "[[items]]\nkey = \"T01\"",
+            '[[items]]\nkey = "T01"',
             '[[items]]\nkey = "E03"\nkind = "event"\ntitle = "Third"\ntext = "Third."\n'
             'questions = ["probability"]\n\n[[items]]\nkey = "T01"',
         ),
