@@ -8,11 +8,10 @@ is the median over experts, and only with enough experts that no one expert's pa
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -33,9 +32,10 @@ def active_seconds(
     """Seconds of work per item from one expert's (item, saved at) pairs in one round.
 
     Each gap of at most `idle` between consecutive saves is counted for the item saved at its
-    end; longer gaps are breaks. Saves at the same moment (one save writing several questions)
-    are one save. Items with no measured work (only saves after breaks) are left out, so a
-    missing item means "not measured", never "took no time".
+    end; longer gaps are breaks. An item whose first save opens the round or follows a break
+    is left out: how long the expert read it before that save is unknown, and counting only
+    what came after would make it look quicker than it was. Left out means "not measured",
+    never "took no time".
     """
     if idle <= timedelta(0):
         raise InputError(f"idle: expected a positive duration, got {idle}")
@@ -45,11 +45,20 @@ def active_seconds(
             raise InputError("saves: naive timestamps are ambiguous; pass aware datetimes")
     limit = idle.total_seconds()
     work: dict[K, float] = {}
-    for (_before, earlier), (item, later) in itertools.pairwise(ordered):
-        gap = (later - earlier).total_seconds()
-        if 0 < gap <= limit:
+    seen: set[K] = set()
+    unknown_start: set[K] = set()
+    previous: datetime | None = None
+    for item, moment in ordered:
+        gap = None if previous is None else (moment - previous).total_seconds()
+        working = gap is not None and 0 < gap <= limit
+        if item not in seen:
+            seen.add(item)
+            if not working:
+                unknown_start.add(item)
+        if working and gap is not None:
             work[item] = work.get(item, 0.0) + gap
-    return work
+        previous = moment
+    return {item: seconds for item, seconds in work.items() if item not in unknown_start}
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,20 @@ class ItemTimes(Generic[K]):
     experts: int  #: distinct experts whose times went into the medians
     rounds: int  #: rounds the medians come from
     k: int
+    #: item -> its kind (e.g. the kinds of questions it asks), for items given a kind
+    groups: Mapping[K, Hashable] = field(default_factory=dict)
+    #: kind -> the median of the per-item medians of measured items of that kind
+    group_fallback: Mapping[Hashable, float] = field(default_factory=dict)
 
     def seconds_for(self, item: K) -> float:
-        """The typical time of `item`, or the fallback if it was not measured."""
-        return self.per_item.get(item, self.fallback)
+        """The typical time of `item`; unmeasured: the median of measured items of its kind,
+        else of all measured items."""
+        if item in self.per_item:
+            return self.per_item[item]
+        group = self.groups.get(item)
+        if group is not None and group in self.group_fallback:
+            return self.group_fallback[group]
+        return self.fallback
 
     def total_seconds(self, items: Iterable[K]) -> float:
         """The typical time for a list of items."""
@@ -74,13 +93,18 @@ class ItemTimes(Generic[K]):
 
 
 def typical_item_times(
-    rounds: Sequence[Mapping[E, Mapping[K, float]]], *, k: int
+    rounds: Sequence[Mapping[E, Mapping[K, float]]],
+    *,
+    k: int,
+    groups: Mapping[K, Hashable] | None = None,
 ) -> ItemTimes[K] | None:
     """Per-item medians of experts' working times, from rounds of (expert -> item -> seconds).
 
     `rounds` runs from the earliest to the latest. Each item takes its median from the latest
     round in which at least `k` experts were measured on it (the latest round is the most like
-    the next one: same wording, same feedback, a revising panel). None when no item has one.
+    the next one: same wording, same feedback, a revising panel). `groups` gives items a kind
+    (e.g. the kinds of questions they ask): an unmeasured item is then assumed to take as long
+    as the measured items of its kind. None when no item has a median.
     """
     if k < 1:
         raise InputError(f"k: expected a whole number >= 1, got {k}")
@@ -102,12 +126,19 @@ def typical_item_times(
             used.add(index)
     if not medians:
         return None
+    kinds = dict(groups or {})
+    by_kind: dict[Hashable, list[float]] = {}
+    for item, seconds in medians.items():
+        if item in kinds:
+            by_kind.setdefault(kinds[item], []).append(seconds)
     return ItemTimes(
         per_item=medians,
         fallback=statistics.median(medians.values()),
         experts=len(experts),
         rounds=len(used),
         k=k,
+        groups=kinds,
+        group_fallback={kind: statistics.median(v) for kind, v in by_kind.items()},
     )
 
 
