@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.definitions import DefinitionError, load_definition
 from app.extensions import db
 from app.models import Role, User, ValidationError, utcnow
-from app.services import accounts, demo, studies
+from app.services import accounts, burden, demo, studies
 
 survey_cli = AppGroup("survey", help="Validate and load survey definition files.")
 users_cli = AppGroup("users", help="Manage facilitator accounts.")
@@ -46,6 +46,15 @@ def validate_command(path: Path) -> None:
         f"{path}: valid: study '{definition.study.key}', {len(definition.items)} items, "
         f"{len(definition.scenarios)} scenarios, languages {', '.join(definition.study.languages)}."
     )
+    cap = definition.study.conditional_pairs_per_expert
+    if cap is not None:
+        pairs = len(definition.conditional_pairs)
+        k = definition.study.k
+        click.echo(
+            f"  conditional pairs: {pairs}, each expert is asked {min(cap, pairs)}; every pair "
+            f"gets k = {k} answers from a panel of at least "
+            f"{burden.smallest_panel(pairs, k, cap)} experts."
+        )
     for warning in definition.warnings:
         click.echo(f"  warning: {warning}")
 

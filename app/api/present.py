@@ -58,6 +58,7 @@ def study_detail(found: Study) -> dict[str, Any]:
         "stability_rule": found.stability_rule,
         "compare_presets": list(found.compare_presets),
         "quantile_method": found.quantile_method,
+        "conditional_pairs_per_expert": found.conditional_pairs_per_expert,
         "definition_hash": found.definition_hash,
         "items": [item_summary(item) for item in found.items],
         "scenarios": [scenario(s) for s in found.scenarios],

@@ -55,6 +55,8 @@ MAX_LIKERT_POINTS = 11
 MAX_K = 1_000
 MAX_ROUNDS = 20
 MIN_K = 3
+#: the largest cap on conditional pairs per expert a file may set
+MAX_PAIRS_PER_EXPERT = 10_000
 MIN_YEAR = 1900
 MAX_YEAR = 2300
 MAX_TEXT_ANSWER = 20_000  #: the largest max_length of a text question

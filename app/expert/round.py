@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
 
 from app.auth import current_participation, expert_required
@@ -37,6 +38,7 @@ from app.expert.views import (
     ItemView,
     changed_note,
     event_labels,
+    hint_message,
     problem_message,
     question_view,
     shown_for,
@@ -58,7 +60,7 @@ from app.models import (
 )
 from app.services import answers as answer_service
 from app.services import feedback as feedback_service
-from app.services import round_progress
+from app.services import burden, coherence, round_progress, timing
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
 from app.services.round_progress import RoundAnswers, RoundStatus
@@ -110,12 +112,6 @@ class RoundContext:
         abort(404)
 
 
-def asked_givens(me: Participation, round_: Round) -> dict[int, tuple[str, ...]]:
-    """The conditional pairs this expert is asked (question id -> conditioning events);
-    empty when every expert is asked every pair."""
-    return {}
-
-
 def _pages(round_: Round, page_by: str) -> list[Page]:
     """The round's pages: one per item, or one per category (all of its items, the category
     where its first item comes; uncategorised items each on their own page)."""
@@ -133,9 +129,7 @@ def _pages(round_: Round, page_by: str) -> list[Page]:
             pages[index] = Page(last.kind, last.key, last.title, (*last.round_items, round_item))
         else:
             by_category[category.key] = len(pages)
-            pages.append(
-                Page("category", category.key, translated(category.label), (round_item,))
-            )
+            pages.append(Page("category", category.key, translated(category.label), (round_item,)))
     return pages
 
 
@@ -160,7 +154,7 @@ def _context(me: Participation, round_: Round) -> RoundContext:
         if me.study.reason_outside_iqr
         else {}
     )
-    given = asked_givens(me, round_)
+    given = burden.asked_givens(db.session, me, round_)
     return RoundContext(
         me=me,
         round_=round_,
@@ -187,6 +181,7 @@ def _item_views(
     positions = {ri.item_id: index + 1 for index, ri in enumerate(round_.items)}
     rtl = text_direction(current_language()) == "rtl"
     horizon = context.me.study.horizon
+    hints = coherence.coherence_hints(db.session, context.me, round_)
     views = []
     for round_item in round_items:
         item = round_item.item
@@ -212,6 +207,7 @@ def _item_views(
                 rtl=rtl,
             )
             for question in item.questions_in(round_.number)
+            if context.given.get(question.id, True)  # not asked of this expert: not shown
         ]
         views.append(
             ItemView(
@@ -222,6 +218,7 @@ def _item_views(
                 status=status,
                 is_new=item.id in new_items,
                 changed_note=changed_note(round_item, round_),
+                hints=[hint_message(h, context.events) for h in hints.get(item.key, [])],
             )
         )
     return views
@@ -278,11 +275,30 @@ def round_overview() -> Any:
         round=round_,
         context=context,
         sections=_sections(context),
+        estimate=_estimate(context),
         previous_number=previous_number(round_),
         days_left=_time_left(round_, utcnow()),
         progress=db.session.get(RoundProgress, (me.id, round_.id)),
         labels=state_labels(),
         first_open=_first_unfinished(context),
+    )
+
+
+def _estimate(context: RoundContext) -> str | None:
+    """How long the rest of the round takes this expert, measured from earlier rounds."""
+    done = {status.item_id for status in context.status.items if status.done}
+    found = timing.round_time_estimate(db.session, context.me, context.round_, completed=done)
+    if found is None:
+        return None
+    if found.minutes_left == 0:
+        return _("Every item is answered.")
+    return ngettext(
+        "About %(num)s minute left, judging by how long %(experts)s experts took on these "
+        "items in earlier rounds.",
+        "About %(num)s minutes left, judging by how long %(experts)s experts took on these "
+        "items in earlier rounds.",
+        found.minutes_left,
+        experts=found.experts,
     )
 
 
@@ -424,7 +440,7 @@ def _save_page(
     me: Participation, round_: Round, round_items: Sequence[RoundItem], key: str | None
 ) -> answer_service.SavedItems:
     """Save what the form posts for these items: valid values as answers, others as drafts."""
-    given = asked_givens(me, round_)
+    given = burden.asked_givens(db.session, me, round_)
     entries = []
     for ri in round_items:
         payloads = {}
@@ -565,11 +581,12 @@ def _saved_json(
     }
     for question_key, message in result.drafts.items():
         questions[question_key] = {"state": "draft", "message": render_message(message)}
-    context_status = round_progress.round_status(
-        db.session, me, round_, given=asked_givens(me, round_)
-    )
+    context = _context(me, round_)
+    context_status = context.status
     status = context_status.of(round_item.item_id)
+    hints = coherence.coherence_hints(db.session, me, round_).get(round_item.item.key, [])
     return jsonify(
+        hints=[hint_message(h, context.events) for h in hints],
         saved=True,
         replay=result.replay,
         key=request_key,

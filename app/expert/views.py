@@ -20,10 +20,12 @@ from app.expert.round_form import (
 )
 from app.i18n import localise_digits, render_message
 from app.models import Answer, AnswerDraft, Item, Question, Round, RoundItem
+from analysis.coherence import CoherenceKind
+from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
 from app.services.tidy import TREND_IMPACT_PARTS
-from app.templating import number, translated
+from app.templating import measure, number, translated
 
 #: labels of the trend impact profile's fields
 TREND_IMPACT_LABELS = {
@@ -286,6 +288,30 @@ def question_view(
         strip=strip,
         own_no_answer=own_no_answer,
         errors=list(errors),
+    )
+
+
+def hint_message(hint: ItemCoherenceHint, events: Mapping[str, EventLabel]) -> str:
+    """A coherence hint in the expert's words: gentle, with the numbers that do not fit."""
+    other = events[hint.given_item_key].title if hint.given_item_key in events else ""
+    found = hint.hint
+    if found.kind is CoherenceKind.OUTSIDE_RANGE:
+        return _(
+            "Your probability for this development (%(stated)s) lies outside your two answers "
+            "for the case that “%(other)s” happens or not (%(low)s to %(high)s). Whichever way "
+            "that goes, this development cannot be less likely than both, nor more likely than "
+            "both. You may want to look again.",
+            stated=measure(found.stated, "%", 0),
+            other=other,
+            low=measure(found.low, "%", 0),
+            high=measure(found.high, "%", 0),
+        )
+    return _(
+        "With your probability for “%(other)s”, your two answers for it imply about %(implied)s "
+        "for this development; you gave %(stated)s. You may want to look again.",
+        other=other,
+        implied=measure(found.implied or 0.0, "%", 0),
+        stated=measure(found.stated, "%", 0),
     )
 
 

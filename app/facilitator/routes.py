@@ -64,7 +64,7 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, dashboard, invitations
+from app.services import audit, burden, dashboard, invitations
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
@@ -637,8 +637,10 @@ def rounds(study_id: int) -> Any:
     found = _study(study_id)
     all_rounds = round_service.rounds_of(db.session, found)
     form = _round_form(found)
+    capped = found.conditional_pairs_per_expert is not None
     return render_template(
         "facilitator/rounds.html",
+        pair_coverage=burden.pair_coverage(db.session, found) if capped else None,
         study=found,
         rounds=all_rounds,
         funnel={f.number: f for f in dashboard.funnel(db.session, found).rounds},

@@ -2,6 +2,7 @@
 
 from app.models.accounts import ApiKey, Role, User, UserSession
 from app.models.answers import Answer, AnswerDraft, SaveRequest, Suggestion
+from app.models.assignments import PairAssignment
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "ItemVersion",
     "MemberRole",
     "NotFoundError",
+    "PairAssignment",
     "Participation",
     "ParticipationStatus",
     "PermissionDeniedError",

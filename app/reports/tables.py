@@ -150,6 +150,10 @@ def methods_table(report: Report) -> Table:
         {"setting": "pooling_eps", "value": exports_pooling_eps()},
         {"setting": "definition_sha256", "value": study.definition_hash},
     ]
+    if study.conditional_pairs_per_expert is not None:
+        rows.append(
+            {"setting": "conditional_pairs_per_expert", "value": study.conditional_pairs_per_expert}
+        )
     for scale in study.scales:
         if scale.consensus:
             rows.append({"setting": f"consensus_rule[{scale.key}]", "value": scale.consensus})

@@ -43,6 +43,7 @@ from app.services.answer_values import (
     parse_number,
     payload_digest,
 )
+from app.services.burden import givens_of
 from app.services.rounds import lock_round
 from app.services.snapshots import previous_closed_round
 
@@ -290,6 +291,12 @@ def save_items(
         .tuples()
         .all()
     )
+    if given is None:  # the pairs this expert is asked, for the items saved
+        given = givens_of(
+            session,
+            participation,
+            [q for entry in fresh for q in entry.item.questions_in(round_.number)],
+        )
     errors: dict[str, dict[str, list[Any]]] = {}
     plans: list[_Plan] = []
     for entry in fresh:
@@ -297,7 +304,7 @@ def save_items(
             raise ValidationError(
                 "This round does not ask that item.", {"item": ["Not in this round."]}
             )
-        plan, item_errors = _plan(entry, round_.number, drafts, given or {})
+        plan, item_errors = _plan(entry, round_.number, drafts, given)
         if item_errors:
             errors[entry.item.key] = item_errors
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,20 +175,90 @@ def _trend_centre(item: Item) -> float:
     return 50.0
 
 
+#: seconds a simulated expert takes per question answered, by kind (a first reading; revising
+#: in later rounds takes `_REVISING` of it); conditional questions take `_PER_PAIR` per event
+_SECONDS = {
+    QuestionKind.PROBABILITY: 40.0,
+    QuestionKind.LIKERT: 20.0,
+    QuestionKind.TEXT: 60.0,
+    QuestionKind.QUANTILES: 50.0,
+    QuestionKind.TREND_IMPACT: 75.0,
+}
+_PER_PAIR = 25.0
+_REVISING = 0.6
+#: chance that an expert takes a break (20 minutes to 4 hours) before an item
+_BREAK_CHANCE = 0.05
+
+
+def _work_seconds(
+    item: Item, payloads: Mapping[str, Mapping[str, Any]], round_number: int, pace: float
+) -> float:
+    """How long a simulated expert works on an item: reading it, then typing each answer."""
+    reading = 20.0 if round_number == 1 else 40.0  # later rounds add the panel's feedback
+    typing = 0.0
+    for question in item.questions_in(round_number):
+        payload = payloads.get(question.key)
+        if payload is None:
+            continue
+        kind = QuestionKind(question.kind)
+        if payload.get("no_answer"):
+            typing += 8.0
+        elif kind is QuestionKind.CONDITIONAL:
+            typing += _PER_PAIR * len(payload.get("values", {}))
+        elif kind is QuestionKind.PROBABILITY and question.config.get("horizons"):
+            typing += _SECONDS[kind] + 15.0 * (len(question.config["horizons"]) - 1)
+        else:
+            typing += _SECONDS.get(kind, 20.0)
+    if round_number > 1:
+        typing *= _REVISING
+    return (reading + typing) * pace
+
+
+def _centre_conditionals(item: Item, payloads: dict[str, Any], round_number: int) -> None:
+    """Centre each simulated P(A | B), P(A | not B) couple on the expert's own P(A).
+
+    Drawn on their own, the couples left P(A) outside [min, max] of them on about half the
+    pairs, which no careful panel does; centred (with the drawn spread kept) P(A) is where the
+    law of total probability puts it when P(B) is one half, and the coherence hints flag
+    only the pairs whose spread is large and whose P(B) is far from one half.
+    """
+    questions = item.questions_in(round_number)
+    probability = next((q for q in questions if q.kind == QuestionKind.PROBABILITY), None)
+    stated = payloads.get(probability.key, {}).get("value") if probability is not None else None
+    if stated is None:
+        return
+    for question in questions:
+        payload = payloads.get(question.key)
+        if question.kind != QuestionKind.CONDITIONAL or not payload or "values" not in payload:
+            continue
+        for pair in payload["values"].values():
+            spread = pair["given"] - pair["given_not"]
+            pair["given"] = round(_clip(stated + spread / 2, 1, 99))
+            pair["given_not"] = round(_clip(stated - spread / 2, 1, 99))
+
+
 def _answer_round(
     session: Session,
     round_: Round,
     experts: Sequence[Participation],
     model: _Panel,
     rng: random.Random,
-    now: datetime,
+    opened: datetime,
     *,
     submit_share: float,
+    clock: random.Random,
 ) -> None:
-    """Simulated experts answer every item of the round; most submit."""
+    """Simulated experts answer every item of the round, one after the other; most submit.
+
+    Each expert starts at their own moment in the round's first week and saves each item
+    after working on it for a plausible time (`clock` draws the times, so the answers
+    themselves do not depend on them), with the odd break.
+    """
     for participation in experts:
         if rng.random() > 0.92 and round_.number > 1:
             continue  # a little attrition, as in real panels
+        moment = opened + timedelta(hours=clock.uniform(3, 7 * 24))
+        pace = clock.lognormvariate(0, 0.3)  # some experts are quicker than others
         for round_item in round_.items:
             item = round_item.item
             payloads: dict[str, Any] = {}
@@ -196,6 +266,11 @@ def _answer_round(
                 payload = _payload(question, item, participation, round_.number, model, rng)
                 if payload is not None:
                     payloads[question.key] = payload
+            _centre_conditionals(item, payloads, round_.number)
+            if clock.random() < _BREAK_CHANCE:
+                moment += timedelta(minutes=clock.uniform(20, 240))
+            seconds = _work_seconds(item, payloads, round_.number, pace)
+            moment += timedelta(seconds=round(seconds * clock.lognormvariate(0, 0.25)))
             answers.save_item(
                 session,
                 participation,
@@ -203,11 +278,12 @@ def _answer_round(
                 item,
                 payloads,
                 idempotency_key=None,
-                now=now,
+                now=moment,
                 synthetic=True,
             )
         if rng.random() < submit_share:
-            round_progress.submit_round(session, participation, round_, now=now)
+            moment += timedelta(seconds=clock.uniform(30, 180))
+            round_progress.submit_round(session, participation, round_, now=moment)
 
 
 def load_demo(
@@ -248,7 +324,14 @@ def load_demo(
         round_.synthetic = True
         rounds.open_round(session, round_, actor=admin, now=moment)
         _answer_round(
-            session, round_, experts, model, rng, moment + timedelta(days=3), submit_share=0.9
+            session,
+            round_,
+            experts,
+            model,
+            rng,
+            moment,
+            submit_share=0.9,
+            clock=random.Random(seed * 100 + round_.number),  # noqa: S311 - simulated times
         )
         rounds.close_round(session, round_, actor=admin, now=moment + timedelta(days=10))
     next_round = rounds.create_round(

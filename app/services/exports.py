@@ -38,6 +38,7 @@ from app.models import (
     Item,
     ItemVersion,
     MemberRole,
+    PairAssignment,
     Participation,
     ParticipationStatus,
     PermissionDeniedError,
@@ -54,7 +55,7 @@ from app.models import (
     User,
     ValidationError,
 )
-from app.services import audit
+from app.services import audit, burden
 from app.services.answers import Normalised
 from app.services.snapshots import suppressed_groups
 from app.services.tidy import part_value, question_parts
@@ -436,6 +437,7 @@ def archive_payload(session: Session, study: Study) -> dict[str, Any]:
         )
     )
     pseudonyms = {p.id: p.pseudonym for p in participations}
+    pairs = burden.assigned_pairs(session, study)
     rounds = list(
         session.scalars(select(Round).where(Round.study_id == study.id).order_by(Round.number))
     )
@@ -454,6 +456,7 @@ def archive_payload(session: Session, study: Study) -> dict[str, Any]:
         "quantile_method": study.quantile_method,
         "reason_outside_iqr": study.reason_outside_iqr,
         "suggestions_enabled": study.suggestions_enabled,
+        "conditional_pairs_per_expert": study.conditional_pairs_per_expert,
         "consensus_rule": study.consensus_rule,
         "stability_rule": study.stability_rule,
         "compare_presets": list(study.compare_presets),
@@ -549,6 +552,8 @@ def archive_payload(session: Session, study: Study) -> dict[str, Any]:
                 "status": p.status,
                 "consent": _day(p.consent_at),
                 "synthetic": p.synthetic,
+                # the conditional pairs this expert is asked (item, question, event)
+                "pairs": [list(pair) for pair in pairs.get(p.id, [])],
             }
             for p in participations
         ],
@@ -816,6 +821,14 @@ def _check_payload(study: Mapping[str, Any]) -> None:
         c.get(study, key, p, _is_int, "a whole number")
     for key in ("reason_outside_iqr", "suggestions_enabled"):
         c.get(study, key, p, _is_bool, "true or false")
+    if study.get("conditional_pairs_per_expert") is not None:  # absent in older archives
+        c.get(
+            study,
+            "conditional_pairs_per_expert",
+            p,
+            lambda v: _is_int(v) and v >= 1,
+            "a whole number of at least 1, or null",
+        )
     c.get(
         study,
         "languages",
@@ -935,6 +948,15 @@ def _check_payload(study: Mapping[str, Any]) -> None:
         c.get(member, "expertise", q, _is_int_or_none, "a whole number or null")
         c.get(member, "synthetic", q, _is_bool, "true or false")
         _parse_day(c.get(member, "consent", q, _is_text_or_none, "a date or null"), f"{q}.consent")
+        for j, pair in enumerate(member.get("pairs", [])):  # absent in older archives
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 3
+                and all(map(_is_text, pair))
+                and pair[0] in items
+                and pair[1] in items[pair[0]][1]
+            ):
+                raise c.fail(f"{q}.pairs[{j}]", "[item, question, event] of the archive's items")
     numbers: set[int] = set()
     for i, round_ in enumerate(c.get(study, "rounds", p, _is_list, "a list")):
         q = f"{p}.rounds[{i}]"
@@ -1065,6 +1087,7 @@ def _write_study(session: Session, data: Mapping[str, Any], *, actor: User | Non
         quantile_method=data["quantile_method"],
         reason_outside_iqr=data["reason_outside_iqr"],
         suggestions_enabled=data["suggestions_enabled"],
+        conditional_pairs_per_expert=data.get("conditional_pairs_per_expert"),
         consensus_rule=data["consensus_rule"],
         stability_rule=data["stability_rule"],
         compare_presets=list(data["compare_presets"]),
@@ -1168,6 +1191,16 @@ def _write_study(session: Session, data: Mapping[str, Any], *, actor: User | Non
         member["pseudonym"]: _participation(session, study, member) for member in data["panel"]
     }
     session.flush()
+    for member in data["panel"]:
+        for item_key, question_key, given in member.get("pairs", []):
+            session.add(
+                PairAssignment(
+                    participation_id=participations[member["pseudonym"]].id,
+                    question_id=questions[(item_key, question_key)].id,
+                    given_key=given,
+                    created_at=study.created_at,
+                )
+            )
     for r in data["rounds"]:
         _write_round(session, study, r, items, versions, questions, participations)
     rounds = {r.number: r for r in session.scalars(select(Round).where(Round.study_id == study.id))}

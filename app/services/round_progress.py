@@ -32,6 +32,7 @@ from app.services.answers import (
     require_can_answer,
     touch_progress,
 )
+from app.services.burden import asked_givens
 from app.services.rounds import lock_round
 
 
@@ -160,6 +161,8 @@ def item_status(
     """
     problems: list[Problem] = []
     touched = False
+    # a conditional question whose pairs all went to other experts is not asked of this one
+    questions = [q for q in questions if given is None or given.get(q.id, True)]
     for question in questions:
         answer = answers.get(question.id)
         touched = touched or answer is not None or question.id in drafts
@@ -330,7 +333,13 @@ def submit_round(
     round_ = lock_round(session, round_)
     round_.require_open()
     require_can_answer(participation)
-    status = round_status(session, participation, round_, outside_iqr=outside_iqr)
+    status = round_status(
+        session,
+        participation,
+        round_,
+        outside_iqr=outside_iqr,
+        given=asked_givens(session, participation, round_),
+    )
     if status.problems:
         raise ValidationError("Some answers are missing.", problems_by_item(status.problems))
     progress = touch_progress(session, participation, round_, now)

@@ -116,6 +116,18 @@
       target.appendChild(p);
     });
   }
+  function showHints(itemKey, hints) {
+    var article = articleOf(itemKey);
+    var box = article && article.querySelector("[data-hints]");
+    if (!box || !hints) { return; }
+    box.textContent = "";
+    hints.forEach(function (hint) {
+      var p = document.createElement("p");
+      p.className = "coherence-hint";
+      p.textContent = hint;
+      box.appendChild(p);
+    });
+  }
   function showState(itemKey, state) {
     var labels = {};
     try { labels = JSON.parse(text("states") || "{}"); } catch (e) { labels = {}; }
@@ -184,6 +196,7 @@
         var time = new Date().toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
         status(itemKey, (drafts.length ? text("draft") : text("saved") + " ✓") + " · " + time, drafts.length ? "draft" : "saved");
         showQuestionStates(itemKey, result.json.questions);
+        showHints(itemKey, result.json.hints);
         showState(itemKey, result.json.state);
         showProgress(result.json.answered, result.json.total);
         if (pending[itemKey]) { send(itemKey, 0); }
