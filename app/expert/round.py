@@ -59,8 +59,8 @@ from app.models import (
     utcnow,
 )
 from app.services import answers as answer_service
-from app.services import feedback as feedback_service
 from app.services import burden, coherence, round_progress, timing
+from app.services import feedback as feedback_service
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
 from app.services.round_progress import RoundAnswers, RoundStatus

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from analysis.coherence import CoherenceKind
 from app.definitions.model import QuestionKind
 from app.expert.round_form import (
     NO_ANSWER,
@@ -20,7 +21,6 @@ from app.expert.round_form import (
 )
 from app.i18n import localise_digits, render_message
 from app.models import Answer, AnswerDraft, Item, Question, Round, RoundItem
-from analysis.coherence import CoherenceKind
 from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind

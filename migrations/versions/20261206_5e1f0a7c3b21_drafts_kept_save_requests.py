@@ -63,7 +63,10 @@ def upgrade():
         sa.Column("outcome", JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["item_id"], ["items.id"], name=op.f("fk_save_requests_item_id_items"), ondelete="CASCADE"
+            ["item_id"],
+            ["items.id"],
+            name=op.f("fk_save_requests_item_id_items"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["participation_id"],
@@ -72,7 +75,10 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["round_id"], ["rounds.id"], name=op.f("fk_save_requests_round_id_rounds"), ondelete="CASCADE"
+            ["round_id"],
+            ["rounds.id"],
+            name=op.f("fk_save_requests_round_id_rounds"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_save_requests")),
         sa.UniqueConstraint(
