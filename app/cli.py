@@ -15,6 +15,7 @@ from app.definitions import DefinitionError, load_definition
 from app.extensions import db
 from app.models import Role, User, ValidationError, utcnow
 from app.services import accounts, burden, demo, studies
+from app.services.invitations import private_link
 
 survey_cli = AppGroup("survey", help="Validate and load survey definition files.")
 users_cli = AppGroup("users", help="Manage facilitator accounts.")
@@ -154,8 +155,8 @@ def demo_load_command(if_empty: bool) -> None:
     click.echo(f"Demo study loaded: {links.study.text('title', 'en')}")
     click.echo(f"Facilitator login: {base}/account/login  email {admin.email}  password {password}")
     click.echo("Expert links (one per group):")
-    for _pseudonym, group, token in links.expert_links:
-        click.echo(f"  {group:<14} {base}/t/{token}")
+    for _pseudonym, group, language, token in links.expert_links:
+        click.echo(f"  {group:<14} {private_link(base, token, language)}")
     click.echo("")
 
 

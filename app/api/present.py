@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.models import Answer, Item, Participation, Round, Scenario, Study
 from app.services.dashboard import FunnelRow, PanelRow, RoundFunnel
+from app.services.invitations import private_link
 
 
 def study(found: Study) -> dict[str, Any]:
@@ -89,9 +90,10 @@ def member(row: PanelRow) -> dict[str, Any]:
     }
 
 
-def link_url(token: str) -> str:
-    """The private link for a token, on the platform's public address."""
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/t/{token}"
+def link_url(token: str, language: str | None = None) -> str:
+    """The private link for a token, on the platform's public address (landing in the
+    expert's panel language)."""
+    return private_link(current_app.config["PUBLIC_BASE_URL"], token, language)
 
 
 def funnel_row(row: FunnelRow) -> dict[str, Any]:

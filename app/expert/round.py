@@ -688,6 +688,8 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
                     "question": prompt,
                     "message": problem_message(problem_),
                     "href": f"{page.url}#q{question.id}",
+                    # a reason can be written right here, without leaving the review
+                    "reason": question if problem_.kind == "reason" else None,
                 }
             )
     return (
@@ -701,6 +703,7 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
             progress=db.session.get(RoundProgress, (context.me.id, round_.id)),
             labels=state_labels(),
             notice=notice,
+            idempotency_key=secrets.token_hex(12),
         ),
         status,
     )

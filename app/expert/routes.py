@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -26,9 +27,10 @@ from wtforms.validators import Length, Optional
 from app.auth import EXPERT_SESSION_KEY, current_participation, expert_required
 from app.database import atomic
 from app.errors import csrf_failure, wants_json
-from app.expert.views import EventLabel, event_labels, part_label
+from app.expert.round_form import ShownAnswer
+from app.expert.views import EventLabel, QuestionView, event_labels, part_label, question_view
 from app.extensions import db, feedback_views
-from app.i18n import render_message
+from app.i18n import render_message, text_direction
 from app.models import (
     Participation,
     Question,
@@ -43,7 +45,8 @@ from app.services import answers as answer_service
 from app.services import feedback as feedback_service
 from app.services import panel, round_progress
 from app.services import rounds as round_service
-from app.templating import translated
+from app.services.feedback import ItemFeedback
+from app.templating import current_language, translated
 
 bp = Blueprint("expert", __name__, url_prefix="/e")
 
@@ -203,13 +206,38 @@ def feedback(number: int) -> Any:
     if round_.state != "closed":
         abort(404)
     data = feedback_service.feedback_of_round(db.session, me, round_, feedback_views())
-    return render_template(
-        "expert/feedback.html",
-        study=me.study,
-        round=round_,
-        feedback=data,
-        part_label=_labeller(event_labels(round_.items)),
-    )
+    events = event_labels(round_.items)
+    rtl = text_direction(current_language()) == "rtl"
+    items = [
+        ClosedItem(
+            translated(round_item.version.title),
+            data[round_item.item.key],
+            [
+                question_view(
+                    question,
+                    horizon=me.study.horizon,
+                    shown=ShownAnswer({}, ""),
+                    feedback=data[round_item.item.key],
+                    given=None,
+                    events=events,
+                    rtl=rtl,
+                )
+                for question in round_item.item.questions_in(round_.number)
+            ],
+        )
+        for round_item in round_.items
+        if round_item.item.key in data
+    ]
+    return render_template("expert/feedback.html", study=me.study, round=round_, items=items)
+
+
+@dataclass(frozen=True)
+class ClosedItem:
+    """An item of a closed round's results page: its title, feedback and questions."""
+
+    title: str
+    feedback: ItemFeedback
+    questions: list[QuestionView]
 
 
 @bp.get("/report")

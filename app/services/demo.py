@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
 from app.models import Item, Participation, Question, Round, Study, User
-from app.services import answers, panel, round_progress, rounds, studies
+from app.services import answers, feedback, panel, round_progress, rounds, studies
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the demo panel's groups, with how many simulated experts each has
@@ -43,7 +43,7 @@ class DemoLinks:
     study: Study
     facilitator_email: str
     facilitator_password: str
-    expert_links: list[tuple[str, str, str]]  #: (pseudonym, group, token)
+    expert_links: list[tuple[str, str, str, str]]  #: (pseudonym, group, language, token)
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -281,9 +281,61 @@ def _answer_round(
                 now=moment,
                 synthetic=True,
             )
+        if round_.number > 1:
+            moment = _explain_outliers(session, participation, round_, rng, moment)
         if rng.random() < submit_share:
             moment += timedelta(seconds=clock.uniform(30, 180))
-            round_progress.submit_round(session, participation, round_, now=moment)
+            round_progress.submit_round(
+                session,
+                participation,
+                round_,
+                now=moment,
+                outside_iqr=_outside_iqr(session, participation, round_),
+            )
+
+
+def _outside_iqr(
+    session: Session, participation: Participation, round_: Round
+) -> dict[int, list[str]]:
+    """The items whose answers lie outside the previous round's middle half."""
+    shown = feedback.feedback_for(session, participation, round_)
+    return feedback.outside_iqr(session, participation, round_, shown)
+
+
+def _explain_outliers(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    rng: random.Random,
+    moment: datetime,
+) -> datetime:
+    """Follow the study's rule as a real panel must: a reason wherever an answer lies outside
+    the previous round's middle half and none was given."""
+    flagged = _outside_iqr(session, participation, round_)
+    if not flagged or not participation.study.reason_outside_iqr:
+        return moment
+    given = answers.current_answers(session, participation, round_)
+    for round_item in round_.items:
+        item = round_item.item
+        reason = next(
+            (q for q in item.questions_in(round_.number) if q.kind == QuestionKind.TEXT), None
+        )
+        if item.id not in flagged or reason is None:
+            continue
+        if round_progress.is_answered(given.get(reason.id)):
+            continue
+        moment += timedelta(seconds=rng.uniform(40, 120))
+        answers.save_item(
+            session,
+            participation,
+            round_,
+            item,
+            {reason.key: {"text": rng.choice(_REASONS)}},
+            idempotency_key=None,
+            now=moment,
+            synthetic=True,
+        )
+    return moment
 
 
 def load_demo(
@@ -351,7 +403,7 @@ def load_demo(
         study=study,
         facilitator_email=admin.email,
         facilitator_password="",
-        expert_links=[(p.pseudonym, p.group, token) for p, token in shown],
+        expert_links=[(p.pseudonym, p.group, p.language, token) for p, token in shown],
     )
 
 

@@ -181,7 +181,7 @@ def _study_with_feedback(definition: Any, user: Any) -> tuple[Study, dict[str, E
         )
     }
     experts = {}
-    for pseudonym, _group, token in links.expert_links:
+    for pseudonym, _group, _language, token in links.expert_links:
         member = members[pseudonym]
         second = panel.issue_link(db.session, member, purpose="manual", now=now)
         experts[member.language] = Expert(member.id, token, member.language, second)
