@@ -86,10 +86,17 @@
     el.textContent = message;
   }
 
+  var acknowledged = {};  // item key -> the fields the server last acknowledged, as JSON
+
   function schedule(article, wait) {
     var itemKey = article.dataset.item;
+    var fields = fieldsOf(article);
+    var same = JSON.stringify(fields);
+    // a change event after the input events that already sent these very values
+    if (!pending[itemKey] && acknowledged[itemKey] === same) { return; }
+    if (pending[itemKey] && JSON.stringify(pending[itemKey].fields) === same) { return; }
     pending[itemKey] = {
-      url: article.dataset.saveUrl, fields: fieldsOf(article), key: newKey(), round: roundKey()
+      url: article.dataset.saveUrl, fields: fields, key: newKey(), round: roundKey()
     };
     saveStore();
     clearTimeout(timers[itemKey]);
@@ -189,6 +196,7 @@
         signedOut = false;
         banner("");
         // only the exact content acknowledged leaves this device's copy
+        acknowledged[itemKey] = JSON.stringify(entry.fields);
         if (pending[itemKey] === entry) { delete pending[itemKey]; saveStore(); }
         var drafts = Object.keys(result.json.questions || {}).filter(function (k) {
           return result.json.questions[k].state === "draft";
@@ -276,7 +284,10 @@
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (!response.ok && response.status !== 422) { window.location.assign(url); return; }
-        return response.text().then(function (html) { swap(html, response.url || url, push); });
+        // fetch drops the fragment: keep the one asked for (#q12 leads to a question)
+        var hash = url.indexOf("#") >= 0 ? url.slice(url.indexOf("#")) : "";
+        var target = (response.url || url.split("#")[0]) + (response.redirected ? "" : hash);
+        return response.text().then(function (html) { swap(html, target, push); });
       })
       .catch(function () { window.location.assign(url); });
   }
@@ -286,7 +297,9 @@
     var data = new URLSearchParams();
     new FormData(formEl).forEach(function (value, name) { data.append(name, value); });
     if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
-    var action = (submitter && submitter.getAttribute("formaction")) || formEl.action;
+    // getAttribute: a control named "action" shadows the form's action property
+    var action = (submitter && submitter.getAttribute("formaction")) ||
+      formEl.getAttribute("action") || location.href;
     return fetch(action, {
       method: "POST", credentials: "same-origin", body: data,
       headers: { "Accept": "text/html", "X-CSRFToken": csrfToken() }
