@@ -118,10 +118,12 @@ def configure_auth(app: Flask) -> None:
 
 
 def configure_caches(app: Flask) -> None:
-    """In-memory caches of data that never changes once written (frozen snapshots)."""
+    """In-memory caches of data that never changes once written (frozen snapshots, closed rounds)."""
     from app.services.feedback import FeedbackViews
+    from app.services.timing import PanelTimes
 
     app.extensions["feedback_views"] = FeedbackViews()
+    app.extensions["panel_times"] = PanelTimes()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.api.openapi import ProblemApi
 from app.models import Base
 from app.services.feedback import FeedbackViews
+from app.services.timing import PanelTimes
 
 
 class Database(SQLAlchemy):
@@ -36,6 +37,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 #: flask-smorest: the JSON API's OpenAPI document, with problem-details errors
 api = ProblemApi()
+
+
+def panel_times() -> PanelTimes:
+    """The application's cache of the panel's measured times per item (see create_app)."""
+    times: PanelTimes = current_app.extensions["panel_times"]
+    return times
 
 
 def feedback_views() -> FeedbackViews:

@@ -363,7 +363,7 @@ def _missing(problems: Mapping[str, list[str]]) -> dict[str, list[str]]:
                 )
             elif flag == "draft":
                 text = _(
-                    "%(question)s: what was typed is not a complete answer yet.",
+                    "%(question)s: the answer typed so far is incomplete.",
                     question=question,
                 )
             else:

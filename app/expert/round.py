@@ -44,8 +44,8 @@ from app.expert.views import (
     shown_for,
     state_labels,
 )
-from app.extensions import db, feedback_views
-from app.i18n import render_message, text_direction
+from app.extensions import db, feedback_views, panel_times
+from app.i18n import localise_digits, render_message, text_direction
 from app.models import (
     ConflictError,
     Participation,
@@ -64,6 +64,7 @@ from app.services import feedback as feedback_service
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
 from app.services.round_progress import RoundAnswers, RoundStatus
+from app.services.snapshots import previous_closed_round
 from app.templating import current_language, translated
 
 
@@ -181,7 +182,9 @@ def _item_views(
     positions = {ri.item_id: index + 1 for index, ri in enumerate(round_.items)}
     rtl = text_direction(current_language()) == "rtl"
     horizon = context.me.study.horizon
-    hints = coherence.coherence_hints(db.session, context.me, round_)
+    hints = coherence.coherence_hints(
+        db.session, context.me, round_, answers=context.loaded.answers
+    )
     views = []
     for round_item in round_items:
         item = round_item.item
@@ -287,18 +290,22 @@ def round_overview() -> Any:
 def _estimate(context: RoundContext) -> str | None:
     """How long the rest of the round takes this expert, measured from earlier rounds."""
     done = {status.item_id for status in context.status.items if status.done}
-    found = timing.round_time_estimate(db.session, context.me, context.round_, completed=done)
+    found = timing.round_time_estimate(
+        db.session, context.me, context.round_, completed=done, cache=panel_times()
+    )
     if found is None:
         return None
     if found.minutes_left == 0:
         return _("Every item is answered.")
-    return ngettext(
-        "About %(num)s minute left, judging by how long %(experts)s experts took on these "
-        "items in earlier rounds.",
-        "About %(num)s minutes left, judging by how long %(experts)s experts took on these "
-        "items in earlier rounds.",
-        found.minutes_left,
-        experts=found.experts,
+    return localise_digits(
+        ngettext(
+            "About %(num)s minute left, judging by how long %(experts)s experts took on these "
+            "items in earlier rounds.",
+            "About %(num)s minutes left, judging by how long %(experts)s experts took on these "
+            "items in earlier rounds.",
+            found.minutes_left,
+            experts=found.experts,
+        )
     )
 
 
@@ -513,7 +520,7 @@ def save_page(key: str) -> Any:
             page,
             errors=errors,
             status=422,
-            notice=_("Some answers could not be read; the others are saved."),
+            notice=_("Some answers could not be saved as typed (see below); the others are saved."),
         )
     return _after_save(me, round_, round_items[0], saved)
 
@@ -581,22 +588,58 @@ def _saved_json(
     }
     for question_key, message in result.drafts.items():
         questions[question_key] = {"state": "draft", "message": render_message(message)}
-    context = _context(me, round_)
-    context_status = context.status
-    status = context_status.of(round_item.item_id)
-    hints = coherence.coherence_hints(db.session, me, round_).get(round_item.item.key, [])
+    # an autosave answers fast: the state of this item alone and two counts, not the
+    # whole round's pages (the overview recomputes everything when it is opened)
+    status, answers_now = _item_status_now(me, round_, round_item)
+    answered, total = round_progress.item_progress(db.session, me, round_)
+    hints = []
+    if any(q.kind == "conditional" for q in round_item.item.questions):
+        found = coherence.coherence_hints(db.session, me, round_)
+        events = event_labels(round_.items)
+        hints = [hint_message(h, events) for h in found.get(round_item.item.key, [])]
     return jsonify(
-        hints=[hint_message(h, context.events) for h in hints],
+        hints=hints,
         saved=True,
         replay=result.replay,
         key=request_key,
         item=round_item.item.key,
         questions=questions,
         state=status.state.value,
-        answered=context_status.done,
-        total=context_status.total,
+        answered=answered,
+        total=total,
         saved_at=utcnow().isoformat(),
     )
+
+
+def _item_status_now(
+    me: Participation, round_: Round, round_item: RoundItem
+) -> tuple[round_progress.ItemStatus, dict[int, Any]]:
+    """One item's state from its own answers, drafts, last round's answers and feedback."""
+    item = round_item.item
+    questions = item.questions_in(round_.number)
+    ids = [q.id for q in questions]
+    answers_now = answer_service.current_of(db.session, me, round_, ids)
+    drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
+    closed = previous_closed_round(db.session, round_)
+    previous = answer_service.current_of(db.session, me, closed, ids) if closed else {}
+    outside: dict[int, list[str]] = {}
+    if closed is not None and me.study.reason_outside_iqr:
+        shown = feedback_service.feedback_of_round(
+            db.session, me, closed, feedback_views(), previous, items=[item]
+        )
+        outside = feedback_service.outside_iqr(
+            db.session, me, round_, shown, answers_now, items=[item]
+        )
+    status = round_progress.item_status(
+        item,
+        questions,
+        answers_now,
+        drafts,
+        previous_ids=previous.keys(),
+        outside_iqr=outside.get(item.id, ()),
+        given=burden.givens_of(db.session, me, questions),
+    )
+    return status, answers_now
 
 
 def _closed(me: Participation) -> Any:
@@ -643,12 +686,17 @@ def keep() -> Any:
     kept = len(saved.results)
     if wants_json():
         status = round_progress.round_status(db.session, me, round_, given=context.given)
-        return jsonify(kept=kept, answered=status.done, total=status.total)
+        return jsonify(kept=kept, answered=status.answered, total=status.total)
     if kept:
         flash(
-            _("Your answers from the last round are kept for %(n)s items.", n=kept)
-            if kept > 1
-            else _("Your answers from the last round are kept for this item."),
+            localise_digits(
+                ngettext(
+                    "Your round %(round)s answers are kept for %(num)s item.",
+                    "Your round %(round)s answers are kept for %(num)s items.",
+                    kept,
+                    round=round_.number - 1,
+                )
+            ),
             "success",
         )
     target = request.values.get("next", "")
@@ -680,7 +728,9 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
         page = context.page_of_item(item_status.item_key)
         for problem_ in item_status.problems:
             question = questions[problem_.question_key]
-            prompt = translated(question.prompt).replace("{horizon}", str(context.me.study.horizon))
+            prompt = translated(question.prompt).replace(
+                "{horizon}", localise_digits(str(context.me.study.horizon))
+            )
             lines.append(
                 {
                     "item": round_item,
@@ -728,7 +778,7 @@ def submit() -> Any:
         return _render_review(
             context,
             status=422,
-            notice=_("The round is not submitted yet: the answers below are missing."),
+            notice=_("The round is not submitted yet: the answers below need attention."),
         )
     flash(
         _(

@@ -298,17 +298,18 @@ def hint_message(hint: ItemCoherenceHint, events: Mapping[str, EventLabel]) -> s
     if found.kind is CoherenceKind.OUTSIDE_RANGE:
         return _(
             "Your probability for this development (%(stated)s) lies outside your two answers "
-            "for the case that “%(other)s” happens or not (%(low)s to %(high)s). Whichever way "
-            "that goes, this development cannot be less likely than both, nor more likely than "
-            "both. You may want to look again.",
+            "for the cases that “%(other)s” happens or not (%(low)s to %(high)s). Since "
+            "“%(other)s” either happens or not, this development's probability should lie "
+            "between those two answers. You may want to look again.",
             stated=measure(found.stated, "%", 0),
             other=other,
             low=measure(found.low, "%", 0),
             high=measure(found.high, "%", 0),
         )
     return _(
-        "With your probability for “%(other)s”, your two answers for it imply about %(implied)s "
-        "for this development; you gave %(stated)s. You may want to look again.",
+        "Your probability for “%(other)s” and your two answers for the cases that it happens "
+        "or not imply about %(implied)s for this development; you gave %(stated)s. You may "
+        "want to look again.",
         other=other,
         implied=measure(found.implied or 0.0, "%", 0),
         stated=measure(found.stated, "%", 0),

@@ -55,6 +55,7 @@ __all__ = [
     "add_suggestion",
     "clean_text",
     "current_answers",
+    "current_of",
     "drafts_of",
     "keep_previous",
     "normalise",
@@ -311,7 +312,7 @@ def save_items(
             plans.append(plan)
 
     question_ids = [q.id for plan in plans for q in plan.questions.values()]
-    current = _current_of(session, participation, round_, question_ids)
+    current = current_of(session, participation, round_, question_ids)
     existing_drafts = {
         d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
     }
@@ -431,7 +432,7 @@ def _apply(
     return SaveResult(stored, replay=False, drafts=draft_messages)
 
 
-def _current_of(
+def current_of(
     session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
 ) -> dict[int, Answer]:
     """The expert's current answers in the round to these questions, by question id."""
@@ -456,7 +457,7 @@ def _previous_of(
     previous = previous_closed_round(session, round_)
     if previous is None:
         return {}
-    return _current_of(session, participation, previous, question_ids)
+    return current_of(session, participation, previous, question_ids)
 
 
 def current_answers(

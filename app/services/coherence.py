@@ -7,6 +7,7 @@ conditional pair they answered; the pages show the hints gently, never blocking 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,26 +62,29 @@ def coherence_hints(
     round_: Round,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    answers: Mapping[int, Answer] | None = None,
 ) -> dict[str, list[ItemCoherenceHint]]:
     """Item key -> a hint per conditional pair whose answers do not fit (other items left out).
 
     Uses the expert's current answers in this round: the item's probability is P(A), the
     conditioning item's probability is P(B) (when the round asks it and the expert gave it),
     the conditional answer gives P(A | B) and P(A | not B). Pairs missing a number, or
-    answered "no answer", are skipped.
+    answered "no answer", are skipped. `answers` are the expert's current answers in the
+    round (by question id) when the caller has them.
     """
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance: expected percentage points >= 0, got {tolerance}")
-    answers = {
-        answer.question_id: answer
-        for answer in session.scalars(
-            select(Answer).where(
-                Answer.participation_id == participation.id,
-                Answer.round_id == round_.id,
-                Answer.is_current.is_(True),
+    if answers is None:
+        answers = {
+            answer.question_id: answer
+            for answer in session.scalars(
+                select(Answer).where(
+                    Answer.participation_id == participation.id,
+                    Answer.round_id == round_.id,
+                    Answer.is_current.is_(True),
+                )
             )
-        )
-    }
+        }
     horizon = participation.study.horizon
     probabilities: dict[str, float] = {}
     conditionals: list[tuple[str, float, Question]] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind
-from app.models import Answer, Participation, Question, Round, Snapshot
+from app.models import Answer, Item, Participation, Question, Round, Snapshot
 from app.services.snapshots import previous_closed_round
 from app.services.tidy import part_value, question_parts
 
@@ -158,7 +158,10 @@ def feedback_for(
     previous = previous_closed_round(session, round_)
     if previous is None:
         return {}
-    return feedback_of_round(session, participation, previous, views, own)
+    # the open round's items (already loaded) stand for the closed round's: the snapshot is
+    # keyed by item, and an item the open round no longer asks needs no feedback
+    items = [round_item.item for round_item in round_.items]
+    return feedback_of_round(session, participation, previous, views, own, items=items)
 
 
 def feedback_of_round(
@@ -167,8 +170,11 @@ def feedback_of_round(
     closed: Round,
     views: FeedbackViews | None = None,
     own: Mapping[int, Answer] | None = None,
+    *,
+    items: Sequence[Item] | None = None,
 ) -> dict[str, ItemFeedback]:
-    """Feedback of a closed round, for one expert (`views` keeps decoded snapshots)."""
+    """Feedback of a closed round, for one expert (`views` keeps decoded snapshots), for the
+    round's items or for `items` (those of them the closed round asked)."""
     found = (views or FeedbackViews(limit=1)).items_of(session, closed)
     if found is None:
         return {}
@@ -176,8 +182,7 @@ def feedback_of_round(
     if own is None:
         own = _own_previous(session, participation, closed)
     result: dict[str, ItemFeedback] = {}
-    for round_item in closed.items:
-        item = round_item.item
+    for item in items if items is not None else [ri.item for ri in closed.items]:
         data = snapshot_items.get(item.key)
         if data is None or item.kind == ItemKind.CALIBRATION:
             # seed questions are answered without feedback, or calibration means nothing
@@ -242,17 +247,19 @@ def outside_iqr(
     round_: Round,
     feedback: Mapping[str, ItemFeedback],
     answers: Mapping[int, Answer] | None = None,
+    *,
+    items: Sequence[Item] | None = None,
 ) -> dict[int, list[str]]:
     """Items whose current answers lie outside the previous round's IQR (item id -> questions).
 
-    `answers` are the expert's current answers in `round_` when the caller has them."""
+    `answers` are the expert's current answers in `round_` when the caller has them; `items`
+    narrows the check to some of the round's items."""
     if not feedback:
         return {}
     if answers is None:
         answers = _own_previous(session, participation, round_)
     flagged: dict[int, list[str]] = {}
-    for round_item in round_.items:
-        item = round_item.item
+    for item in items if items is not None else [ri.item for ri in round_.items]:
         item_feedback = feedback.get(item.key)
         if item_feedback is None:
             continue

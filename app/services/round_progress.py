@@ -48,6 +48,8 @@ class ItemState(StrEnum):
 
 #: states that count as done (a submit accepts them)
 DONE_STATES = frozenset({ItemState.COMPLETE, ItemState.OUTSIDE_EXPERTISE})
+#: states with every required answer given (the progress count)
+ANSWERED_STATES = DONE_STATES | {ItemState.NEEDS_REASON}
 
 
 class ProblemKind(StrEnum):
@@ -96,6 +98,12 @@ class RoundStatus:
     def done(self) -> int:
         """How many items a submit accepts as they are."""
         return sum(1 for status in self.items if status.done)
+
+    @property
+    def answered(self) -> int:
+        """How many items have every required answer and no draft left (a missing reason
+        aside): the progress count, as `item_progress` counts it."""
+        return sum(1 for status in self.items if status.state in ANSWERED_STATES)
 
     @property
     def total(self) -> int:

@@ -10,8 +10,9 @@ sees, so no one expert's pace shows.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Collection, Mapping
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -19,7 +20,13 @@ from types import MappingProxyType
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis.timing import DEFAULT_IDLE, active_seconds, typical_item_times, whole_minutes
+from analysis.timing import (
+    DEFAULT_IDLE,
+    ItemTimes,
+    active_seconds,
+    typical_item_times,
+    whole_minutes,
+)
 from app.definitions.model import QuestionKind
 from app.models import Answer, Participation, Question, Round, RoundItem
 from app.services.burden import asked_givens
@@ -108,25 +115,39 @@ def _saves(session: Session, round_: Round) -> dict[int, list[tuple[int, datetim
     return saves
 
 
-def round_time_estimate(
-    session: Session,
-    participation: Participation,
-    round_: Round,
-    *,
-    completed: Collection[int] | None = None,
-    idle: timedelta = DEFAULT_IDLE,
-) -> TimeEstimate | None:
-    """The time this round takes this expert, or None before any round could be measured.
+class PanelTimes:
+    """The panel's measured time per item of open rounds, kept per process.
 
-    None in round 1, and when fewer than k experts were measured on any of this round's
-    items. An item is measured from the latest earlier round that asked it with the same
-    questions; items not measured (new this round, asked differently, or always the first
-    an expert saved) count as the median of the measured items asking the same kinds of
-    questions, else of all measured items. `completed` (item ids) overrides which items count as done; by default,
-    those whose every required question has an answer in this round.
+    Measuring reads every save of every expert in the earlier rounds, which are closed and
+    never change: it is done once per round (and set of items) and then read from here.
+    Thread-safe; the least recently used entries go beyond `limit`.
     """
-    if round_.number <= 1:
-        return None
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self._times: OrderedDict[Hashable, ItemTimes[int] | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, key: Hashable, compute: Callable[[], ItemTimes[int] | None]
+    ) -> ItemTimes[int] | None:
+        """The entry for `key`, computed with `compute()` the first time."""
+        with self._lock:
+            if key in self._times:
+                self._times.move_to_end(key)
+                return self._times[key]
+        found = compute()
+        with self._lock:
+            self._times[key] = found
+            while len(self._times) > self.limit:
+                self._times.popitem(last=False)
+        return found
+
+
+def _panel_times(
+    session: Session, round_: Round, study_k: int, idle: timedelta
+) -> ItemTimes[int] | None:
+    """How long the panel took on each of this round's items in earlier rounds."""
     earlier = list(
         session.scalars(
             select(Round)
@@ -134,7 +155,6 @@ def round_time_estimate(
             .order_by(Round.number.desc())
         )
     )
-    study_k = participation.study.k
     now_asked = {ri.item_id: _questions_asked(ri, round_.number) for ri in round_.items}
     unmeasured = set(now_asked)
     observations: list[dict[int, dict[int, float]]] = []
@@ -159,7 +179,38 @@ def round_time_estimate(
         observations.insert(0, by_expert)
         unmeasured -= {item for item, experts in measured.items() if experts >= study_k}
     kinds = {ri.item_id: _kind_of(ri, round_.number) for ri in round_.items}
-    times = typical_item_times(observations, k=study_k, groups=kinds)
+    return typical_item_times(observations, k=study_k, groups=kinds)
+
+
+def round_time_estimate(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    completed: Collection[int] | None = None,
+    idle: timedelta = DEFAULT_IDLE,
+    cache: PanelTimes | None = None,
+) -> TimeEstimate | None:
+    """The time this round takes this expert, or None before any round could be measured.
+
+    None in round 1, and when fewer than k experts were measured on any of this round's
+    items. An item is measured from the latest earlier round that asked it with the same
+    questions; items not measured (new this round, asked differently, or always the first
+    an expert saved) count as the median of the measured items asking the same kinds of
+    questions, else of all measured items. `completed` (item ids) overrides which items
+    count as done; by default, those whose every required question has an answer in this
+    round. `cache` keeps the panel's times per process (earlier rounds never change).
+    """
+    if round_.number <= 1:
+        return None
+    study_k = participation.study.k
+    now_asked = {ri.item_id: _questions_asked(ri, round_.number) for ri in round_.items}
+    key = (round_.id, study_k, idle, tuple(sorted(now_asked)))
+    times = (
+        cache.get(key, lambda: _panel_times(session, round_, study_k, idle))
+        if cache is not None
+        else _panel_times(session, round_, study_k, idle)
+    )
     if times is None or times.experts < study_k:
         return None
     done = (

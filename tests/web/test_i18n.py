@@ -47,7 +47,11 @@ EXPERT_SIDE = [
     ROOT / "app" / "templating.py",
     ROOT / "app" / "i18n.py",
     ROOT / "app" / "facilitator" / "emails.py",
-    ROOT / "app" / "services" / "answers.py",  # validation messages experts read
+    ROOT / "app" / "services" / "answers.py",
+    ROOT / "app" / "services" / "answer_values.py",  # validation messages experts read
+    ROOT / "app" / "services" / "round_progress.py",
+    ROOT / "app" / "auth.py",  # "your session has ended"
+    ROOT / "app" / "api" / "routes_expert.py",
 ]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 ARABIC_YEH_KAF = re.compile("[\u064a\u0643]")  # ي ك: Arabic letters, not the Persian ی ک
@@ -267,13 +271,29 @@ def test_pages_speak_the_invitations_language(
     persian_expert: tuple[FlaskClient, Participation],
 ) -> None:
     client, _member = persian_expert
-    for path in ("/e/", "/e/round", "/e/consent"):
+    for path in ("/e/", "/e/round", "/e/round/items/E01", "/e/round/review", "/e/consent"):
         html = client.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
         assert '<html lang="fa" dir="rtl">' in html, path
     round_page = client.get("/e/round").get_data(as_text=True)
     assert "دور ۱" in round_page and "Round 1" not in round_page
-    assert "ارسال پاسخ‌های دور ۱" in round_page
-    assert "۲۰۴۰" in round_page  # the horizon in Persian digits
+    review = client.get("/e/round/review").get_data(as_text=True)
+    assert "ارسال پاسخ‌های دور ۱" in review
+    item = client.get("/e/round/items/E01").get_data(as_text=True)
+    assert "۲۰۴۰" in item  # the horizon in Persian digits
+    assert not re.search(r"[0-9]+ از", item)  # counts in Persian digits too
+
+
+def test_the_landing_page_speaks_the_language_of_the_link(client: FlaskClient) -> None:
+    """A private link carries the panel language; a choice made on the device wins over it."""
+    for language, words in (("fa", "ادامه"), ("ru", "Продолжить")):
+        html = client.get(f"/t/any-token?lang={language}").get_data(as_text=True)
+        assert f'<html lang="{language}"' in html and words in html
+    english = client.get("/t/any-token?lang=xx", headers={"Accept-Language": "en"})
+    assert '<html lang="en"' in english.get_data(as_text=True)
+    page = client.get("/t/any-token?lang=fa").get_data(as_text=True)
+    client.post("/language", data={"language": "ru", "next": "/t/any-token", "csrf_token": csrf_from(page)})
+    again = client.get("/t/any-token?lang=fa").get_data(as_text=True)
+    assert '<html lang="ru"' in again  # remembered
 
 
 def test_language_switch_is_kept_for_the_expert(
@@ -303,16 +323,13 @@ def test_autosave_errors_come_in_persian_with_persian_digits(
     impact = next(q for q in item.questions if q.key == "impact")
     token = csrf_from(client.get("/e/round").get_data(as_text=True))
     data = {"csrf_token": token, f"q{probability.id}": "۱۴۰", f"q{impact.id}": "1"}
-    response = client.post(
-        f"/e/round/items/{item.id}", data=data, headers={"Accept": "application/json"}
-    )
-    assert response.status_code == 422
-    assert response.get_json()["errors"]["probability"] == ["عددی بین ۰ و ۱۰۰ وارد کنید."]
+    response = client.post("/e/round/items/E01", data=data, headers={"Accept": "application/json"})
+    assert response.status_code == 200  # kept as a draft, with why it is not an answer yet
+    outcome = response.get_json()["questions"]["probability"]
+    assert outcome == {"state": "draft", "message": "عددی بین ۰ و ۱۰۰ وارد کنید."}
     data[f"q{probability.id}"] = "۴۵"
-    saved = client.post(
-        f"/e/round/items/{item.id}", data=data, headers={"Accept": "application/json"}
-    )
-    assert saved.status_code == 200
+    saved = client.post("/e/round/items/E01", data=data, headers={"Accept": "application/json"})
+    assert saved.get_json()["questions"]["probability"] == {"state": "saved"}
 
 
 def test_locale_prefers_the_participation_over_the_browser(
