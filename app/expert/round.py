@@ -590,7 +590,7 @@ def _saved_json(
         questions[question_key] = {"state": "draft", "message": render_message(message)}
     # an autosave answers fast: the state of this item alone and two counts, not the
     # whole round's pages (the overview recomputes everything when it is opened)
-    status, answers_now = _item_status_now(me, round_, round_item)
+    status = _item_status_now(me, round_, round_item)
     answered, total = round_progress.item_progress(db.session, me, round_)
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):
@@ -613,7 +613,7 @@ def _saved_json(
 
 def _item_status_now(
     me: Participation, round_: Round, round_item: RoundItem
-) -> tuple[round_progress.ItemStatus, dict[int, Any]]:
+) -> round_progress.ItemStatus:
     """One item's state from its own answers, drafts, last round's answers and feedback."""
     item = round_item.item
     questions = item.questions_in(round_.number)
@@ -630,7 +630,7 @@ def _item_status_now(
         outside = feedback_service.outside_iqr(
             db.session, me, round_, shown, answers_now, items=[item]
         )
-    status = round_progress.item_status(
+    return round_progress.item_status(
         item,
         questions,
         answers_now,
@@ -639,7 +639,6 @@ def _item_status_now(
         outside_iqr=outside.get(item.id, ()),
         given=burden.givens_of(db.session, me, questions),
     )
-    return status, answers_now
 
 
 def _closed(me: Participation) -> Any:

@@ -291,7 +291,9 @@ def test_the_landing_page_speaks_the_language_of_the_link(client: FlaskClient) -
     english = client.get("/t/any-token?lang=xx", headers={"Accept-Language": "en"})
     assert '<html lang="en"' in english.get_data(as_text=True)
     page = client.get("/t/any-token?lang=fa").get_data(as_text=True)
-    client.post("/language", data={"language": "ru", "next": "/t/any-token", "csrf_token": csrf_from(page)})
+    client.post(
+        "/language", data={"language": "ru", "next": "/t/any-token", "csrf_token": csrf_from(page)}
+    )
     again = client.get("/t/any-token?lang=fa").get_data(as_text=True)
     assert '<html lang="ru"' in again  # remembered
 
