@@ -41,6 +41,9 @@ class Config:
     # Rate limits (Flask-Limiter); shared across workers when REDIS_URL is set
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    #: the limiter's countdown goes in a header of its own: `Retry-After` is set only where a
+    #: retry is asked for (429 from the limiter, 503 when the database is away), never on a 200
+    RATELIMIT_HEADER_RETRY_AFTER = "X-RateLimit-Retry-After"
     RATELIMIT_LINK = "20 per minute"  #: private-link landings per client address
     RATELIMIT_LOGIN = "10 per minute"  #: facilitator login attempts per client address
     RATELIMIT_API = "300 per minute"  #: API calls per client address

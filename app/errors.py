@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 import traceback
 from typing import Any
 
@@ -12,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import DomainError, ValidationError
 
 
@@ -51,6 +53,14 @@ def csrf_failure() -> Any:
     if wants_json():
         return problem(400, "CSRF token missing or invalid", detail)
     return _page(400, _("Please try again"), detail)
+
+
+def _seconds_until_reset() -> int:
+    """Seconds until the rate limit that refused this request lets the client in again."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -95,6 +105,14 @@ def register_error_handlers(app: Flask) -> None:
         for name, value in error.get_headers():
             if name.lower() not in {"content-type", "content-length"}:
                 response.headers[name] = value
+        return response
+
+    @app.after_request
+    def _retry_after_a_refusal(response: Response) -> Response:
+        """A 429 (from any blueprint, the API's own error handler included) says when to
+        come back; the limiter's countdown on other answers is X-RateLimit-Retry-After."""
+        if response.status_code == 429 and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = str(_seconds_until_reset())
         return response
 
     @app.errorhandler(OperationalError)

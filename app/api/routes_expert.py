@@ -314,7 +314,11 @@ def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> A
     answers echoed back in `payload`.
     """
     me = current_expert()
-    round_ = round_service.open_round_of(db.session, me.study)
+    key = headers.get("idempotency_key")
+    # a retry of a save acknowledged before the round closed is answered as a replay
+    round_ = round_service.open_round_of(db.session, me.study) or answer_service.round_of_request(
+        db.session, me, key
+    )
     if round_ is None:
         raise ProblemError(
             409,
@@ -323,7 +327,6 @@ def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> A
             payload=_echo(),
         )
     round_item = _round_item(round_, item_key)
-    key = headers.get("idempotency_key")
     try:
         now = utcnow()
         result = _save(me, round_, round_item, data["answers"], key, now)

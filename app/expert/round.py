@@ -456,12 +456,20 @@ def _save_page(
             if payload is not None:
                 payloads[question.key] = payload
         if payloads:
-            entries.append(
-                answer_service.ItemEntry(ri.item, payloads, f"{key}-{ri.item_id}" if key else None)
-            )
+            # the script's key names one item's save; a form's key names the page's post,
+            # so each item of it gets its own
+            item_key = key if key and len(round_items) == 1 and _from_script() else None
+            if key and item_key is None:
+                item_key = f"{key}-{ri.item_id}"
+            entries.append(answer_service.ItemEntry(ri.item, payloads, item_key))
     return answer_service.save_items(
         db.session, me, round_, entries, now=utcnow(), drafts=True, given=given
     )
+
+
+def _from_script() -> bool:
+    """Whether the page's script sent this request (its key comes as a header)."""
+    return bool(request.headers.get("Idempotency-Key"))
 
 
 def _posted_key() -> str | None:
@@ -483,7 +491,11 @@ def save_page(key: str) -> Any:
     """Save a page's answers: from the script (JSON, one item at a time, as typed) or from
     the plain form (then go where the pressed button says)."""
     me = current_expert()
-    round_ = _open_round(me)
+    request_key = _posted_key()
+    # a retry of a save acknowledged before the round closed is answered as a replay
+    round_ = _open_round(me) or answer_service.round_of_request(
+        db.session, me, request.headers.get("Idempotency-Key")
+    )
     if round_ is None:
         return _closed(me)
     if request.endpoint == "expert.save_category":
@@ -494,7 +506,6 @@ def save_page(key: str) -> Any:
         round_items = [ri for ri in round_.items if ri.item.key == key]
     if not round_items:
         abort(404)
-    request_key = _posted_key()
     try:
         saved = _save_page(me, round_, round_items, request_key)
     except RoundClosedError:

@@ -62,6 +62,7 @@ __all__ = [
     "parse_number",
     "previous_answers",
     "require_can_answer",
+    "round_of_request",
     "save_item",
     "save_items",
     "touch_progress",
@@ -215,6 +216,23 @@ def _replays(
         }
         results[entry.item.key] = SaveResult(answers, replay=True, drafts=kept_drafts)
     return results
+
+
+def round_of_request(
+    session: Session, participation: Participation, idempotency_key: str | None
+) -> Round | None:
+    """The round an acknowledged save with this key went to, if there was one: a retry
+    arriving after that round closed is still a replay, answered from the ledger."""
+    if not idempotency_key:
+        return None
+    return session.scalar(
+        select(Round)
+        .join(SaveRequest, SaveRequest.round_id == Round.id)
+        .where(
+            SaveRequest.participation_id == participation.id,
+            SaveRequest.idempotency_key == idempotency_key,
+        )
+    )
 
 
 def _plan(

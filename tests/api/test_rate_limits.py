@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.extensions import db
@@ -52,8 +53,11 @@ def test_api_calls_are_limited_per_address(
 ) -> None:
     limited = limited_app(RATELIMIT_API="5 per minute", RATELIMIT_API_AUTH="100 per minute")
     client = limited.test_client()
-    statuses = [client.get(f"{API}/studies", headers=world.headers).status_code for _ in range(6)]
-    assert statuses == [200] * 5 + [429]
+    responses = [client.get(f"{API}/studies", headers=world.headers) for _ in range(6)]
+    assert [r.status_code for r in responses] == [200] * 5 + [429]
+    # a 200 asks nobody to retry: the limiter's countdown has a header of its own
+    assert "Retry-After" not in responses[0].headers
+    assert int(responses[0].headers["X-RateLimit-Retry-After"]) >= 0
     refused = client.get(f"{API}/studies", headers=world.headers)
     body = problem_of(refused, 429)
     assert "minute" in body["detail"] and int(refused.headers["Retry-After"]) > 0
@@ -134,3 +138,19 @@ def test_redis_storage_shares_the_count_between_processes(
     keys = list(store.scan_iter(f"*{prefix}*"))
     assert keys  # the count lives in Redis
     store.delete(*keys)
+
+
+def test_a_database_outage_asks_for_a_retry_in_5_seconds_with_limits_on(
+    limited_app: Callable[..., Flask], world: ApiWorld
+) -> None:
+    """The documented Retry-After of a 503 is not overwritten by the limiter's countdown."""
+    limited = limited_app(RATELIMIT_API="300 per minute")
+    client = limited.test_client()
+
+    @limited.before_request
+    def _database_away() -> None:
+        raise OperationalError("select 1", {}, Exception("connection refused"))
+
+    refused = client.get(f"{API}/studies", headers=world.headers)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"

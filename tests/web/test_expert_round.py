@@ -509,3 +509,25 @@ def test_category_paging_puts_a_categorys_items_on_one_page(
     saved = expert.post("/e/round/categories/supply", data=data)
     assert saved.status_code == 303
     assert _current(session, _q(e03, "probability")).value == 90.0  # type: ignore[union-attr]
+
+
+def test_a_retry_after_the_close_of_an_acknowledged_save_is_a_replay(
+    expert: FlaskClient, session: Session, example_study: Study, open_round: Round
+) -> None:
+    probability = _q(_item(session, example_study, "E01"), "probability")
+    data = {"csrf_token": _csrf(expert), f"q{probability.id}": "44"}
+    headers = {**JSON, "Idempotency-Key": "late-retry-0001"}
+    assert expert.post("/e/round/items/E01", data=data, headers=headers).status_code == 200
+    rounds.close_round(session, open_round, actor=None, now=NOW + timedelta(days=1))
+    session.commit()
+    # the acknowledgement was lost on the way: the page sends the same save again
+    again = expert.post("/e/round/items/E01", data=data, headers=headers)
+    assert again.status_code == 200 and again.get_json()["replay"] is True
+    # a new save after the close is refused, with what was typed given back
+    new = expert.post(
+        "/e/round/items/E01",
+        data={**data, f"q{probability.id}": "45"},
+        headers={**headers, "Idempotency-Key": "late-retry-0002"},
+    )
+    assert new.status_code == 409 and new.get_json()["payload"][f"q{probability.id}"] == "45"
+    assert _current(session, probability).value == 44.0  # type: ignore[union-attr]
