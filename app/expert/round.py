@@ -729,6 +729,7 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
     """The review page."""
     round_ = context.round_
     by_item = {ri.item_id: ri for ri in round_.items}
+    by_key = {ri.item.key: context.page_of_item(ri.item.key) for ri in round_.items}
     lines = []
     for item_status in context.status.items:
         if not item_status.problems:
@@ -752,6 +753,14 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
                     "reason": question if problem_.kind == "reason" else None,
                 }
             )
+    found = coherence.coherence_hints(
+        db.session, context.me, round_, answers=context.loaded.answers
+    )
+    hints = [
+        (by_key[item_key], hint_message(hint, context.events))
+        for item_key, item_hints in found.items()
+        for hint in item_hints
+    ]
     return (
         render_template(
             "expert/review.html",
@@ -759,6 +768,7 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
             round=round_,
             context=context,
             lines=lines,
+            hints=hints,
             previous_number=previous_number(round_),
             progress=db.session.get(RoundProgress, (context.me.id, round_.id)),
             labels=state_labels(),

@@ -531,3 +531,51 @@ def test_a_retry_after_the_close_of_an_acknowledged_save_is_a_replay(
     )
     assert new.status_code == 409 and new.get_json()["payload"][f"q{probability.id}"] == "45"
     assert _current(session, probability).value == 44.0  # type: ignore[union-attr]
+
+
+def test_incoherent_conditionals_get_a_gentle_hint_that_does_not_block(
+    app: Flask, session: Session, example_study: Study, second_round: tuple[Round, list[Panelist]]
+) -> None:
+    _round_2, experts = second_round
+    client = _sign_in(app.test_client(), experts[2].token)
+    e01, e03 = _item(session, example_study, "E01"), _item(session, example_study, "E03")
+    cross = _q(e03, "cross_desalination")
+    csrf = _csrf(client)
+    client.post(
+        "/e/round/items/E01",
+        data={"csrf_token": csrf, f"q{_q(e01, 'probability').id}": "50"},
+        headers=JSON,
+    )
+    saved = client.post(
+        "/e/round/items/E03",
+        data={
+            "csrf_token": csrf,
+            f"q{_q(e03, 'probability').id}": "80",
+            f"q{cross.id}_E01__given": "20",
+            f"q{cross.id}_E01__given_not": "30",
+        },
+        headers=JSON,
+    ).get_json()
+    assert saved["questions"]["cross_desalination"]["state"] == "saved"  # never blocked
+    assert len(saved["hints"]) == 1 and "80" in saved["hints"][0]
+    assert "20" in saved["hints"][0] and "30" in saved["hints"][0]
+    page = client.get("/e/round/items/E03").get_data(as_text=True)
+    assert 'class="coherence-hint"' in page
+    review = client.get("/e/round/review").get_data(as_text=True)
+    assert "Worth a second look" in review and 'href="/e/round/items/E03"' in review
+
+
+def test_home_says_when_the_study_has_ended_and_links_the_report(
+    expert: FlaskClient, session: Session, example_study: Study, open_round: Round
+) -> None:
+    assert "The study has ended" not in expert.get("/e/").get_data(as_text=True)
+    rounds.close_round(session, open_round, actor=None, now=NOW + timedelta(days=1))
+    session.commit()
+    between = expert.get("/e/").get_data(as_text=True)
+    assert "You will receive an email when the next round opens" in between
+    example_study.finish(NOW + timedelta(days=2))
+    session.commit()
+    ended = expert.get("/e/").get_data(as_text=True)
+    assert "The study has ended" in ended
+    assert "You will receive an email" not in ended
+    assert 'href="/e/report"' in ended
