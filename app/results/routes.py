@@ -270,16 +270,22 @@ def import_archive() -> Any:
     """Create a study from a study archive; a damaged archive imports nothing."""
     form = ArchiveImportForm()
     error: str | None = None
+    problems: list[str] = []
     if form.validate_on_submit():
         upload = form.archive.data
         try:
             study = exports.import_archive(
                 db.session, upload.read(), actor=facilitator(), now=utcnow()
             )
+        except exports.ArchiveError as refused:
+            db.session.rollback()
+            error, problems = refused.summary, refused.problems
         except DomainError as problem:
             db.session.rollback()
             error = str(problem)
         else:
             flash(_("The study was imported from its archive."), "success")
             return redirect(url_for("results.overview", study_id=study.id), code=303)
-    return render_template("results/import.html", form=form, error=error), (422 if error else 200)
+    return render_template("results/import.html", form=form, error=error, problems=problems), (
+        422 if error else 200
+    )

@@ -266,6 +266,9 @@ def revoke_links(
         .values(revoked_at=now)
     )
     session.flush()
+    # in an anonymous study the count stays out of the log: each reminder adds a link, so how
+    # many someone held tells how many rounds they had not submitted when reminded
+    counted = {} if participation.study.is_anonymous else {"links": count}
     audit.record(
         session,
         action="panel.revoke_links",
@@ -273,7 +276,7 @@ def revoke_links(
         actor=actor,
         study=participation.study,
         target=_audit_target(participation),
-        links=count,
+        **counted,
     )
     return count
 

@@ -50,6 +50,16 @@ MAX_INT = 2**31 - 1
 class ArchiveError(ValidationError):
     """The archive cannot be imported; nothing was imported. `errors` lists every problem."""
 
+    @property
+    def summary(self) -> str:
+        """The message's first line (what happened, and that nothing was imported)."""
+        return str(self).split("\n", 1)[0]
+
+    @property
+    def problems(self) -> list[str]:
+        """Each problem on a line of its own ("study.k: must be from 3 to 1000 ...")."""
+        return [line[2:] for line in str(self).split("\n")[1:] if line.startswith("- ")]
+
 
 @dataclass(frozen=True)
 class OneOf:
@@ -344,7 +354,9 @@ class Problems:
         errors: dict[str, list[Any]] = {}
         for path, message in self.found[:MAX_LISTED_PROBLEMS]:
             errors.setdefault(path, []).append(message)
-        text = f"{intro} Nothing was imported. Problems:\n" + "\n".join(f"- {x}" for x in lines)
+        count = len(self.found)
+        text = f"{intro} Nothing was imported. {count} problem{'s' if count != 1 else ''}:\n"
+        text += "\n".join(f"- {line}" for line in lines)
         return ArchiveError(text, errors)
 
 
