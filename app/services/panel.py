@@ -7,6 +7,7 @@ import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
@@ -268,7 +269,7 @@ def revoke_links(
     session.flush()
     # in an anonymous study the count stays out of the log: each reminder adds a link, so how
     # many someone held tells how many rounds they had not submitted when reminded
-    counted = {} if participation.study.is_anonymous else {"links": count}
+    counted: dict[str, Any] = {} if participation.study.is_anonymous else {"links": count}
     audit.record(
         session,
         action="panel.revoke_links",
