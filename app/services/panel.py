@@ -310,6 +310,11 @@ def set_withdrawn(
     now: datetime,
 ) -> None:
     """Withdraw an expert (their links stop working) or reinstate them."""
+    if not withdrawn and participation.expert.erased_at is not None:
+        raise ValidationError(
+            "This expert's name and email were erased at their request: they cannot be "
+            "reinstated (add them again if they wish to return)."
+        )
     old = participation.status
     if withdrawn:
         revoke_links(session, participation, actor=actor, now=now)
