@@ -24,7 +24,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import (
-    AccessLink,
     Answer,
     AuditEvent,
     Expert,
@@ -211,18 +210,21 @@ def _revoke_everything(
     session: Session, participations: Iterable[Participation], now: datetime
 ) -> int:
     """Revoke every link and end every session of these participations; returns the links."""
-    ids = [p.id for p in participations]
-    if not ids:
-        return 0
-    active = AccessLink.participation_id.in_(ids), AccessLink.revoked_at.is_(None)
-    links = session.scalar(select(func.count()).select_from(AccessLink).where(*active)) or 0
-    session.execute(update(AccessLink).where(*active).values(revoked_at=now))
-    session.execute(
-        update(ExpertSession)
-        .where(ExpertSession.participation_id.in_(ids), ExpertSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(links)
+    count = 0
+    ids = []
+    for participation in participations:
+        ids.append(participation.id)
+        for link in participation.links:
+            if link.revoked_at is None:
+                link.revoked_at = now
+                count += 1
+    if ids:
+        session.execute(
+            update(ExpertSession)
+            .where(ExpertSession.participation_id.in_(ids), ExpertSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    return count
 
 
 def erase_person(
