@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from app.auth import admin_required, facilitator
 from app.database import atomic
@@ -31,7 +31,8 @@ class PersonForm(FlaskForm):
 
     email = HiddenField(validators=[DataRequired()])
     reason = TextAreaField(
-        _l("Reason (recorded in the audit log)"), validators=[DataRequired(), Length(max=1000)]
+        _l("Reason (recorded in the audit log)"),
+        validators=[DataRequired(), Length(max=1000), Regexp(r"^[^\x00]*$")],
     )
     withdraw = BooleanField(_l("Also withdraw their answers from every study"))
     confirm = BooleanField(_l("I have checked the request; erasure cannot be undone"))

@@ -22,7 +22,7 @@ from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
 from app.results.forms import ArchiveImportForm, ExportForm, IdentifiedExportForm
-from app.services import exports, results
+from app.services import exports, linkage, results
 from app.services import studies as study_service
 from app.templating import current_language
 
@@ -100,6 +100,7 @@ def overview(study_id: int) -> Any:
         export_form=ExportForm(),
         identified_form=IdentifiedExportForm(),
         may_identify=exports.may_export_identified(study, facilitator()),
+        disclosure=linkage.disclosure(db.session, study),
         **_helpers(report),
     )
 

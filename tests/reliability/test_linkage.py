@@ -112,6 +112,10 @@ def test_exports_still_carry_the_closed_rounds(client: FlaskClient, linkage: Lin
     assert rounds == {1, 2}
     assert len(seen) >= 15
     assert {"Academia", "Government"} & {g for e in seen.values() for g in e.groups}
+    # the two who skipped round 2 and the late joiner share their rounds with fewer than k
+    assert len(seen) == len(linkage.members) - 3
+    page = client.get(f"/f/studies/{linkage.study.id}/results").get_data(as_text=True)
+    assert "For 3 pseudonyms some rounds are left out" in page
 
 
 # --- the attacks of issue 12 ----------------------------------------------------------------------
