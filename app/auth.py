@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, abort, current_app, g, redirect, session, url_for
+from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_user, logout_user
 
+from app.errors import problem, wants_json
 from app.extensions import db, login_manager
 from app.models import Participation, User, utcnow
 from app.services import accounts, panel
@@ -117,6 +119,14 @@ def expert_required(view: F) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if current_participation() is None:
+            if wants_json():
+                # the page's script must learn the session ended, not follow a redirect to
+                # an HTML page and take its 200 for an acknowledged save
+                return problem(
+                    401,
+                    "Signed out",
+                    _("Your session has ended. Open the personal link from your invitation."),
+                )
             return redirect(url_for("public.link_needed"))
         return view(*args, **kwargs)
 

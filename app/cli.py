@@ -14,7 +14,8 @@ from sqlalchemy import select
 from app.definitions import DefinitionError, load_definition
 from app.extensions import db
 from app.models import Role, User, ValidationError, utcnow
-from app.services import accounts, demo, studies
+from app.services import accounts, burden, demo, studies
+from app.services.invitations import private_link
 
 survey_cli = AppGroup("survey", help="Validate and load survey definition files.")
 users_cli = AppGroup("users", help="Manage facilitator accounts.")
@@ -46,6 +47,15 @@ def validate_command(path: Path) -> None:
         f"{path}: valid: study '{definition.study.key}', {len(definition.items)} items, "
         f"{len(definition.scenarios)} scenarios, languages {', '.join(definition.study.languages)}."
     )
+    cap = definition.study.conditional_pairs_per_expert
+    if cap is not None:
+        pairs = len(definition.conditional_pairs)
+        k = definition.study.k
+        click.echo(
+            f"  conditional pairs: {pairs}, each expert is asked {min(cap, pairs)}; every pair "
+            f"gets k = {k} answers from a panel of at least "
+            f"{burden.smallest_panel(pairs, k, cap)} experts."
+        )
     for warning in definition.warnings:
         click.echo(f"  warning: {warning}")
 
@@ -145,8 +155,8 @@ def demo_load_command(if_empty: bool) -> None:
     click.echo(f"Demo study loaded: {links.study.text('title', 'en')}")
     click.echo(f"Facilitator login: {base}/account/login  email {admin.email}  password {password}")
     click.echo("Expert links (one per group):")
-    for _pseudonym, group, token in links.expert_links:
-        click.echo(f"  {group:<14} {base}/t/{token}")
+    for _pseudonym, group, language, token in links.expert_links:
+        click.echo(f"  {group:<14} {private_link(base, token, language)}")
     click.echo("")
 
 

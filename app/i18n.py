@@ -35,9 +35,14 @@ def select_locale() -> str:
         chosen_by_expert = None
     if chosen_by_expert in languages:
         return str(chosen_by_expert)
+    # a language picked on this device wins; else the one a private link carries (?lang=fa,
+    # the panel language): the landing page speaks it before the expert has signed in
     chosen = session.get("language")
     if chosen in languages:
         return str(chosen)
+    from_link = request.args.get("lang")
+    if from_link in languages:
+        return str(from_link)
     return request.accept_languages.best_match(languages) or languages[0]
 
 

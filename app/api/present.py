@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.models import Answer, Item, Participation, Round, Scenario, Study
 from app.services.dashboard import FunnelRow, PanelRow, RoundFunnel
+from app.services.invitations import private_link
 
 
 def study(found: Study) -> dict[str, Any]:
@@ -58,6 +59,7 @@ def study_detail(found: Study) -> dict[str, Any]:
         "stability_rule": found.stability_rule,
         "compare_presets": list(found.compare_presets),
         "quantile_method": found.quantile_method,
+        "conditional_pairs_per_expert": found.conditional_pairs_per_expert,
         "definition_hash": found.definition_hash,
         "items": [item_summary(item) for item in found.items],
         "scenarios": [scenario(s) for s in found.scenarios],
@@ -89,9 +91,10 @@ def member(row: PanelRow) -> dict[str, Any]:
     }
 
 
-def link_url(token: str) -> str:
-    """The private link for a token, on the platform's public address."""
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/t/{token}"
+def link_url(token: str, language: str | None = None) -> str:
+    """The private link for a token, on the platform's public address (landing in the
+    expert's panel language)."""
+    return private_link(current_app.config["PUBLIC_BASE_URL"], token, language)
 
 
 def funnel_row(row: FunnelRow) -> dict[str, Any]:

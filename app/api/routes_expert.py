@@ -43,7 +43,7 @@ from app.models import (
 )
 from app.services import answers as answer_service
 from app.services import feedback as feedback_service
-from app.services import panel
+from app.services import panel, round_progress
 from app.services import rounds as round_service
 from app.services.feedback import ItemFeedback
 from app.services.tidy import TREND_IMPACT_PARTS
@@ -184,14 +184,8 @@ def _feedback(found: ItemFeedback | None) -> dict[str, Any] | None:
 
 
 def _answered_items(me: Participation, round_: Round) -> int:
-    """How many of the round's items have every required answer."""
-    saved = answer_service.current_answers(db.session, me, round_)
-    done = 0
-    for round_item in round_.items:
-        required = [q for q in round_item.item.questions_in(round_.number) if q.required]
-        if all(answer_service.is_answered(saved.get(q.id)) for q in required):
-            done += 1
-    return done
+    """How many of the round's items have every required answer and no draft left."""
+    return round_progress.answered_item_count(db.session, me, round_)
 
 
 @bp.route("/expert/round", methods=["GET"], tags=TAGS, endpoint="expert_round")
@@ -288,20 +282,6 @@ def _save(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _replayed(result: answer_service.SaveResult, key: str | None, now: datetime) -> bool:
-    """Whether this request only returned answers an earlier request with its key stored.
-
-    Besides the service's own replays, this covers a race: a concurrent identical request may
-    commit between our lookup by key and our lookup of the current answer, which then matches.
-    """
-    if key is None:
-        return False
-    stored = list(result.answers.values())
-    by_this_key = [a for a in stored if (a.idempotency_key or "").startswith(f"{key}:")]
-    written_now = [a for a in stored if a.created_at == now]
-    return result.replay or (bool(by_this_key) and not written_now)
-
-
 def _saved_body(item_key: str, result: answer_service.SaveResult) -> dict[str, Any]:
     """The stored answers after a save; a replay yields the same body as the first save."""
     stored = {key: present.answer(a) for key, a in sorted(result.answers.items())}
@@ -366,7 +346,7 @@ def save_item(headers: dict[str, Any], data: dict[str, Any], item_key: str) -> A
         ) from None
     except StateError as error:
         raise ProblemError(409, _("Not possible now"), str(error), payload=_echo()) from None
-    extra = {"Idempotent-Replayed": "true"} if _replayed(result, key, now) else {}
+    extra = {"Idempotent-Replayed": "true"} if result.replay else {}
     return _saved_body(item_key, result), 200, extra
 
 
@@ -376,14 +356,18 @@ def _missing(problems: Mapping[str, list[str]]) -> dict[str, list[str]]:
     for item_key, entries in problems.items():
         for entry in entries:
             question, _sep, flag = entry.partition(":")
-            text = (
-                _(
+            if flag == "outside_iqr":
+                text = _(
                     "%(question)s: your answer is outside the panel's middle range; please say why.",
                     question=question,
                 )
-                if flag == "outside_iqr"
-                else _("%(question)s: this answer is missing.", question=question)
-            )
+            elif flag == "draft":
+                text = _(
+                    "%(question)s: what was typed is not a complete answer yet.",
+                    question=question,
+                )
+            else:
+                text = _("%(question)s: this answer is missing.", question=question)
             messages.setdefault(item_key, []).append(text)
     return messages
 
@@ -408,7 +392,7 @@ def submit_round() -> Any:
         else {}
     )
     try:
-        progress = answer_service.submit_round(
+        progress = round_progress.submit_round(
             db.session, me, round_, now=utcnow(), outside_iqr=flagged
         )
     except ValidationError as error:

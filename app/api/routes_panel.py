@@ -79,7 +79,7 @@ def add_member(data: dict[str, Any], study_id: int) -> Any:
     )
     return {
         "member": _member(study, new.participation),
-        "link": present.link_url(new.token),
+        "link": present.link_url(new.token, new.participation.language),
         "token": new.token,
     }, 201
 
@@ -126,7 +126,7 @@ def import_panel(study_id: int) -> Any:
         "added": [
             {
                 "member": present.member(rows[new.participation.id]),
-                "link": present.link_url(new.token),
+                "link": present.link_url(new.token, new.participation.language),
                 "token": new.token,
             }
             for new in result.added

@@ -117,6 +117,11 @@ class StudyDetailSchema(StudySchema):
     stability_rule = fields.String(required=True)
     compare_presets = fields.List(fields.String(), required=True)
     quantile_method = fields.String(required=True)
+    conditional_pairs_per_expert = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Conditional pairs asked of each expert; null: every pair"},
+    )
     definition_hash = fields.String(required=True)
     items = fields.List(fields.Nested(ItemSummarySchema), required=True)
     scenarios = fields.List(fields.Nested(ScenarioSchema), required=True)

@@ -179,8 +179,13 @@ class StudyMeta:
     reason_outside_iqr: bool = True
     #: let experts suggest new developments in round 1
     suggestions: bool = True
+    #: the expert's round has a page per item ("item") or per category ("category")
+    page_by: str = "item"
     consent: Text = field(default_factory=_empty_text)
     welcome: Text = field(default_factory=_empty_text)
+    #: how many conditional pairs (one conditional question x one conditioning event) each
+    #: expert is asked; None: every expert is asked every pair
+    conditional_pairs_per_expert: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,18 @@ class SurveyDefinition:
     def events(self) -> tuple[Item, ...]:
         """The event items, in file order."""
         return tuple(i for i in self.items if i.kind is ItemKind.EVENT)
+
+    @property
+    def conditional_pairs(self) -> tuple[tuple[str, str, str], ...]:
+        """Every (item, conditional question, conditioning event) the file asks, in file order."""
+        return tuple(
+            (item.key, key, event)
+            for item in self.items
+            for key in item.questions
+            if (question := self.questions.get(key)) is not None
+            and question.kind is QuestionKind.CONDITIONAL
+            for event in question.given
+        )
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,10 @@ def _study(study: StudyMeta) -> JsonDict:
         "quantile_method": study.quantile_method,
         "reason_outside_iqr": study.reason_outside_iqr,
         "suggestions": study.suggestions,
+        "page_by": study.page_by,
         "consent": _text(study.consent),
         "welcome": _text(study.welcome),
+        "conditional_pairs_per_expert": study.conditional_pairs_per_expert,
     }
 
 
@@ -185,6 +187,10 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _MalformedError(self._path(key), "expected an integer")
         return value
+
+    def optional_integer(self, key: str) -> int | None:
+        """An integer or null; a missing key reads as null (data written before the key existed)."""
+        return None if self.data.get(key) is None else self.integer(key)
 
     def flag(self, key: str) -> bool:
         value = self.raw(key)
@@ -335,8 +341,11 @@ def _read_study(r: _Reader) -> StudyMeta:
         quantile_method=r.string("quantile_method"),
         reason_outside_iqr=r.flag("reason_outside_iqr"),
         suggestions=r.flag("suggestions"),
+        # definitions stored before paging existed have one item per page
+        page_by=r.string("page_by") if "page_by" in r.data else "item",
         consent=r.text("consent"),
         welcome=r.text("welcome"),
+        conditional_pairs_per_expert=r.optional_integer("conditional_pairs_per_expert"),
     )
 
 

@@ -65,6 +65,7 @@ from app.definitions.vocabulary import (
     MAX_K,
     MAX_LANGUAGES,
     MAX_LIKERT_POINTS,
+    MAX_PAIRS_PER_EXPERT,
     MAX_QUESTIONS,
     MAX_QUESTIONS_PER_ITEM,
     MAX_ROUNDS,
@@ -76,6 +77,7 @@ from app.definitions.vocabulary import (
     MAX_YEAR,
     MIN_K,
     MIN_YEAR,
+    PAGE_BY,
     PROMPT_PLACEHOLDERS,
     QUANTILE_METHODS,
     STABILITY_NAMES,
@@ -95,7 +97,7 @@ TOP_LEVEL_FIELDS = (
 STUDY_FIELDS = (
     "key", "title", "description", "source", "horizon", "languages", "default_language",
     "anonymity", "k", "k_comments", "round_limit", "quantile_method", "reason_outside_iqr",
-    "suggestions", "welcome", "consent",
+    "suggestions", "page_by", "welcome", "consent", "conditional_pairs_per_expert",
 )  # fmt: skip
 RULES_FIELDS = ("consensus", "stability", "compare_presets")
 SCALE_FIELDS = (
@@ -252,8 +254,10 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
     quantile_method = section.default("quantile_method", word(QUANTILE_METHODS), "type7")
     reason_outside_iqr = section.default("reason_outside_iqr", boolean, True)
     suggestions = section.default("suggestions", boolean, True)
+    page_by = section.default("page_by", word(PAGE_BY), "item")
     welcome = section.get("welcome", text())
     consent = section.get("consent", text())
+    pairs_per_expert = section.get("conditional_pairs_per_expert", integer(1, MAX_PAIRS_PER_EXPERT))
     if (
         key is None
         or title is None
@@ -279,8 +283,10 @@ def _study(checker: Checker, root: Section) -> StudyMeta | None:
         quantile_method=quantile_method,
         reason_outside_iqr=reason_outside_iqr,
         suggestions=suggestions,
+        page_by=page_by,
         consent=consent or MappingProxyType({}),
         welcome=welcome or MappingProxyType({}),
+        conditional_pairs_per_expert=pairs_per_expert,
     )
 
 
@@ -886,7 +892,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
 
     if checker.problems or study is None or version is None:
         return None
-    return SurveyDefinition(
+    definition = SurveyDefinition(
         format=version,
         study=study,
         rules=rules,
@@ -896,3 +902,22 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         items=tuple(valid_items),
         scenarios=tuple(valid_scenarios),
     )
+    _warn_pairs_cap(checker, root.loc, definition)
+    return definition
+
+
+def _warn_pairs_cap(checker: Checker, root: Loc, definition: SurveyDefinition) -> None:
+    """Warn when the cap on conditional pairs per expert cannot lighten anyone's round."""
+    cap = definition.study.conditional_pairs_per_expert
+    if cap is None:
+        return
+    loc = root.key("study").key("conditional_pairs_per_expert")
+    pairs = len(definition.conditional_pairs)
+    if pairs == 0:
+        checker.warn(loc, "no item asks a conditional question, so this cap has no effect")
+    elif cap >= pairs:
+        checker.warn(
+            loc,
+            f"the file asks {pairs} conditional pairs and the cap is {cap}: every expert is "
+            "asked every pair, so the cap has no effect",
+        )

@@ -55,6 +55,8 @@ MAX_LIKERT_POINTS = 11
 MAX_K = 1_000
 MAX_ROUNDS = 20
 MIN_K = 3
+#: the largest cap on conditional pairs per expert a file may set
+MAX_PAIRS_PER_EXPERT = 10_000
 MIN_YEAR = 1900
 MAX_YEAR = 2300
 MAX_TEXT_ANSWER = 20_000  #: the largest max_length of a text question
@@ -66,3 +68,5 @@ MAX_STUDY_KEY = 64
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 QUANTILE_METHODS: tuple[str, ...] = tuple(f"type{i}" for i in range(1, 10))
+#: how the expert's round is paged
+PAGE_BY: tuple[str, ...] = ("item", "category")

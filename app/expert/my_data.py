@@ -104,7 +104,3 @@ def erase_my_data() -> Any:
         "success",
     )
     return redirect(url_for("public.link_needed"), code=303)
-
-
-#: the expert blueprint, now with these routes (the factory registers it from here)
-__all__ = ["bp", "erase_my_data", "export_my_data", "my_data"]

@@ -64,11 +64,11 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, dashboard, invitations
+from app.services import audit, burden, dashboard, invitations
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
-from app.services.invitations import MailContext, MailKind, SendSummary
+from app.services.invitations import MailContext, MailKind, SendSummary, private_link
 from app.templating import LANGUAGE_NAMES, current_language
 
 bp = Blueprint("facilitator", __name__, url_prefix="/f")
@@ -258,9 +258,9 @@ def _language_choices(study: Study) -> list[SelectChoice]:
     return [SelectChoice(code, LANGUAGE_NAMES.get(code, code)) for code in study.languages]
 
 
-def _link(token: str) -> str:
-    """The full private link for a token."""
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/t/{token}"
+def _link(token: str, language: str | None = None) -> str:
+    """The full private link for a token (landing in the expert's panel language)."""
+    return private_link(current_app.config["PUBLIC_BASE_URL"], token, language)
 
 
 @bp.route("/studies/<int:study_id>/panel/add", methods=["GET", "POST"])
@@ -292,7 +292,7 @@ def add_expert(study_id: int) -> Any:
                 study=found,
                 form=_blank_expert_form(found),
                 created=member.participation,
-                link=_link(member.token),
+                link=_link(member.token, member.participation.language),
                 invite_form=SimpleForm(),
                 nav="panel",
             )
@@ -348,7 +348,10 @@ def import_panel(study_id: int) -> Any:
                     "facilitator/import_panel.html",
                     study=found,
                     form=ImportForm(formdata=None),
-                    added=[(m.participation, _link(m.token)) for m in result.added],
+                    added=[
+                        (m.participation, _link(m.token, m.participation.language))
+                        for m in result.added
+                    ],
                     problems=[],
                     nav="panel",
                 )
@@ -430,7 +433,7 @@ def reissue_link(study_id: int, participation_id: int) -> Any:
         "facilitator/reissue_link.html",
         study=found,
         member=member,
-        link=_link(token),
+        link=_link(token, member.language),
         nav="panel",
     )
 
@@ -538,7 +541,7 @@ def _preview(study: Study, kind: MailKind, round_: Round | None) -> Any:
         kind=kind,
         name=_("(expert's name)"),
         study_title=study.text("title", language),
-        link=_link("(personal-link)"),
+        link=_link("(personal-link)", language),
         round_number=round_.number if round_ else None,
         deadline=round_.deadline if round_ else None,
         message=(round_.message or {}).get(language, "") if round_ else "",
@@ -667,8 +670,10 @@ def rounds(study_id: int) -> Any:
     found = _study(study_id)
     all_rounds = round_service.rounds_of(db.session, found)
     form = _round_form(found)
+    capped = found.conditional_pairs_per_expert is not None
     return render_template(
         "facilitator/rounds.html",
+        pair_coverage=burden.pair_coverage(db.session, found) if capped else None,
         study=found,
         rounds=all_rounds,
         funnel={f.number: f for f in dashboard.funnel(db.session, found).rounds},

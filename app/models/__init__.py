@@ -1,7 +1,8 @@
 """SQLAlchemy 2.0 typed models; importing this package registers every table on Base.metadata."""
 
 from app.models.accounts import ApiKey, Role, User, UserSession
-from app.models.answers import Answer, Suggestion
+from app.models.answers import Answer, AnswerDraft, SaveRequest, Suggestion
+from app.models.assignments import PairAssignment
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.errors import (
@@ -42,6 +43,7 @@ __all__ = [
     "AccessLink",
     "AnonymityError",
     "Answer",
+    "AnswerDraft",
     "ApiKey",
     "AuditEvent",
     "Base",
@@ -55,6 +57,7 @@ __all__ = [
     "ItemVersion",
     "MemberRole",
     "NotFoundError",
+    "PairAssignment",
     "Participation",
     "ParticipationStatus",
     "PermissionDeniedError",
@@ -66,6 +69,7 @@ __all__ = [
     "RoundProgress",
     "RoundState",
     "RoundStateError",
+    "SaveRequest",
     "Scale",
     "Scenario",
     "Snapshot",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -59,10 +59,63 @@ class Answer(Base):
     #: sha256 of the normalised payload, to tell a replay from a reuse of the key with new data
     payload_hash: Mapped[str] = mapped_column(String(64))
     synthetic: Mapped[bool] = mapped_column(default=False)
+    #: the expert kept their previous round's answer (unchanged, by choice): stability
+    #: statistics tell "kept" from "revised" with it
+    kept: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     question: Mapped[Question] = relationship()
     item_version: Mapped[ItemVersion] = relationship()
+
+
+class AnswerDraft(Base):
+    """What an expert typed for one question that is not a valid answer (yet).
+
+    Autosave keeps every typed value: a question that is complete and valid becomes an
+    Answer revision; one that is incomplete or breaks a rule (one side of a conditional
+    pair, quantiles out of order) stays here, exactly as typed, until it is fixed. Drafts
+    never enter snapshots; a submit is refused while one is left.
+    """
+
+    __tablename__ = "answer_drafts"
+
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("participations.id", ondelete="CASCADE"), primary_key=True
+    )
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: the raw payload as typed ({value | values | text | no_answer}), strings unparsed
+    payload: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SaveRequest(Base):
+    """One acknowledged save of one item under the client's idempotency key.
+
+    The key is remembered per request, whatever the save changed: the same key with the
+    same body is a replay (answered from here, never written again, even after newer
+    saves or the round's close); with another body it is a conflict.
+    """
+
+    __tablename__ = "save_requests"
+    __table_args__ = (UniqueConstraint("participation_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participation_id: Mapped[int] = mapped_column(
+        ForeignKey("participations.id", ondelete="CASCADE")
+    )
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    #: sha256 of the item's normalised request body
+    body_digest: Mapped[str] = mapped_column(String(64))
+    #: what was acknowledged: question key -> {"state": "saved" | "draft", "revision": n}
+    outcome: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Suggestion(Base):

@@ -52,6 +52,10 @@ class Study(Base):
     quantile_method: Mapped[str] = mapped_column(String(10), default="type7")
     reason_outside_iqr: Mapped[bool] = mapped_column(default=True)
     suggestions_enabled: Mapped[bool] = mapped_column(default=True)
+    #: how the expert's round is paged: one item per page, or one category per page
+    page_by: Mapped[str] = mapped_column(String(10), default="item", server_default="item")
+    #: conditional pairs asked of each expert (app.services.burden); None: every pair
+    conditional_pairs_per_expert: Mapped[int | None]
     consensus_rule: Mapped[str] = mapped_column(Text)
     stability_rule: Mapped[str] = mapped_column(Text)
     compare_presets: Mapped[list[Any]]

@@ -79,6 +79,7 @@ def choose_language() -> Any:
     language = request.form.get("language", "")
     if language in current_app.config["LANGUAGES"]:
         session["language"] = language
+        session.permanent = True  # remembered on this device, not only until the browser closes
     target = request.form.get("next", "")
     # only local paths: never redirect elsewhere
     if not target.startswith("/") or target.startswith("//"):

@@ -151,6 +151,10 @@ def methods_table(report: Report) -> Table:
         {"setting": "definition_sha256", "value": study.definition_hash},
         {"setting": "answers_withdrawn", "value": report.answers_withdrawn},
     ]
+    if study.conditional_pairs_per_expert is not None:
+        rows.append(
+            {"setting": "conditional_pairs_per_expert", "value": study.conditional_pairs_per_expert}
+        )
     for scale in study.scales:
         if scale.consensus:
             rows.append({"setting": f"consensus_rule[{scale.key}]", "value": scale.consensus})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
 from app.models import Item, Participation, Question, Round, Study, User
-from app.services import answers, panel, rounds, studies
+from app.services import answers, feedback, panel, round_progress, rounds, studies
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the demo panel's groups, with how many simulated experts each has
@@ -43,7 +43,7 @@ class DemoLinks:
     study: Study
     facilitator_email: str
     facilitator_password: str
-    expert_links: list[tuple[str, str, str]]  #: (pseudonym, group, token)
+    expert_links: list[tuple[str, str, str, str]]  #: (pseudonym, group, language, token)
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -175,20 +175,90 @@ def _trend_centre(item: Item) -> float:
     return 50.0
 
 
+#: seconds a simulated expert takes per question answered, by kind (a first reading; revising
+#: in later rounds takes `_REVISING` of it); conditional questions take `_PER_PAIR` per event
+_SECONDS = {
+    QuestionKind.PROBABILITY: 40.0,
+    QuestionKind.LIKERT: 20.0,
+    QuestionKind.TEXT: 60.0,
+    QuestionKind.QUANTILES: 50.0,
+    QuestionKind.TREND_IMPACT: 75.0,
+}
+_PER_PAIR = 25.0
+_REVISING = 0.6
+#: chance that an expert takes a break (20 minutes to 4 hours) before an item
+_BREAK_CHANCE = 0.05
+
+
+def _work_seconds(
+    item: Item, payloads: Mapping[str, Mapping[str, Any]], round_number: int, pace: float
+) -> float:
+    """How long a simulated expert works on an item: reading it, then typing each answer."""
+    reading = 20.0 if round_number == 1 else 40.0  # later rounds add the panel's feedback
+    typing = 0.0
+    for question in item.questions_in(round_number):
+        payload = payloads.get(question.key)
+        if payload is None:
+            continue
+        kind = QuestionKind(question.kind)
+        if payload.get("no_answer"):
+            typing += 8.0
+        elif kind is QuestionKind.CONDITIONAL:
+            typing += _PER_PAIR * len(payload.get("values", {}))
+        elif kind is QuestionKind.PROBABILITY and question.config.get("horizons"):
+            typing += _SECONDS[kind] + 15.0 * (len(question.config["horizons"]) - 1)
+        else:
+            typing += _SECONDS.get(kind, 20.0)
+    if round_number > 1:
+        typing *= _REVISING
+    return (reading + typing) * pace
+
+
+def _centre_conditionals(item: Item, payloads: dict[str, Any], round_number: int) -> None:
+    """Centre each simulated P(A | B), P(A | not B) couple on the expert's own P(A).
+
+    Drawn on their own, the couples left P(A) outside [min, max] of them on about half the
+    pairs, which no careful panel does; centred (with the drawn spread kept) P(A) is where the
+    law of total probability puts it when P(B) is one half, and the coherence hints flag
+    only the pairs whose spread is large and whose P(B) is far from one half.
+    """
+    questions = item.questions_in(round_number)
+    probability = next((q for q in questions if q.kind == QuestionKind.PROBABILITY), None)
+    stated = payloads.get(probability.key, {}).get("value") if probability is not None else None
+    if stated is None:
+        return
+    for question in questions:
+        payload = payloads.get(question.key)
+        if question.kind != QuestionKind.CONDITIONAL or not payload or "values" not in payload:
+            continue
+        for pair in payload["values"].values():
+            spread = pair["given"] - pair["given_not"]
+            pair["given"] = round(_clip(stated + spread / 2, 1, 99))
+            pair["given_not"] = round(_clip(stated - spread / 2, 1, 99))
+
+
 def _answer_round(
     session: Session,
     round_: Round,
     experts: Sequence[Participation],
     model: _Panel,
     rng: random.Random,
-    now: datetime,
+    opened: datetime,
     *,
     submit_share: float,
+    clock: random.Random,
 ) -> None:
-    """Simulated experts answer every item of the round; most submit."""
+    """Simulated experts answer every item of the round, one after the other; most submit.
+
+    Each expert starts at their own moment in the round's first week and saves each item
+    after working on it for a plausible time (`clock` draws the times, so the answers
+    themselves do not depend on them), with the odd break.
+    """
     for participation in experts:
         if rng.random() > 0.92 and round_.number > 1:
             continue  # a little attrition, as in real panels
+        moment = opened + timedelta(hours=clock.uniform(3, 7 * 24))
+        pace = clock.lognormvariate(0, 0.3)  # some experts are quicker than others
         for round_item in round_.items:
             item = round_item.item
             payloads: dict[str, Any] = {}
@@ -196,6 +266,11 @@ def _answer_round(
                 payload = _payload(question, item, participation, round_.number, model, rng)
                 if payload is not None:
                     payloads[question.key] = payload
+            _centre_conditionals(item, payloads, round_.number)
+            if clock.random() < _BREAK_CHANCE:
+                moment += timedelta(minutes=clock.uniform(20, 240))
+            seconds = _work_seconds(item, payloads, round_.number, pace)
+            moment += timedelta(seconds=round(seconds * clock.lognormvariate(0, 0.25)))
             answers.save_item(
                 session,
                 participation,
@@ -203,11 +278,64 @@ def _answer_round(
                 item,
                 payloads,
                 idempotency_key=None,
-                now=now,
+                now=moment,
                 synthetic=True,
             )
+        if round_.number > 1:
+            moment = _explain_outliers(session, participation, round_, rng, moment)
         if rng.random() < submit_share:
-            answers.submit_round(session, participation, round_, now=now)
+            moment += timedelta(seconds=clock.uniform(30, 180))
+            round_progress.submit_round(
+                session,
+                participation,
+                round_,
+                now=moment,
+                outside_iqr=_outside_iqr(session, participation, round_),
+            )
+
+
+def _outside_iqr(
+    session: Session, participation: Participation, round_: Round
+) -> dict[int, list[str]]:
+    """The items whose answers lie outside the previous round's middle half."""
+    shown = feedback.feedback_for(session, participation, round_)
+    return feedback.outside_iqr(session, participation, round_, shown)
+
+
+def _explain_outliers(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    rng: random.Random,
+    moment: datetime,
+) -> datetime:
+    """Follow the study's rule as a real panel must: a reason wherever an answer lies outside
+    the previous round's middle half and none was given."""
+    flagged = _outside_iqr(session, participation, round_)
+    if not flagged or not participation.study.reason_outside_iqr:
+        return moment
+    given = answers.current_answers(session, participation, round_)
+    for round_item in round_.items:
+        item = round_item.item
+        reason = next(
+            (q for q in item.questions_in(round_.number) if q.kind == QuestionKind.TEXT), None
+        )
+        if item.id not in flagged or reason is None:
+            continue
+        if round_progress.is_answered(given.get(reason.id)):
+            continue
+        moment += timedelta(seconds=rng.uniform(40, 120))
+        answers.save_item(
+            session,
+            participation,
+            round_,
+            item,
+            {reason.key: {"text": rng.choice(_REASONS)}},
+            idempotency_key=None,
+            now=moment,
+            synthetic=True,
+        )
+    return moment
 
 
 def load_demo(
@@ -248,7 +376,14 @@ def load_demo(
         round_.synthetic = True
         rounds.open_round(session, round_, actor=admin, now=moment)
         _answer_round(
-            session, round_, experts, model, rng, moment + timedelta(days=3), submit_share=0.9
+            session,
+            round_,
+            experts,
+            model,
+            rng,
+            moment,
+            submit_share=0.9,
+            clock=random.Random(seed * 100 + round_.number),  # noqa: S311 - simulated times
         )
         rounds.close_round(session, round_, actor=admin, now=moment + timedelta(days=10))
     next_round = rounds.create_round(
@@ -268,7 +403,7 @@ def load_demo(
         study=study,
         facilitator_email=admin.email,
         facilitator_password="",
-        expert_links=[(p.pseudonym, p.group, token) for p, token in shown],
+        expert_links=[(p.pseudonym, p.group, p.language, token) for p, token in shown],
     )
 
 

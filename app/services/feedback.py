@@ -150,12 +150,15 @@ def feedback_for(
     participation: Participation,
     round_: Round,
     views: FeedbackViews | None = None,
+    own: Mapping[int, Answer] | None = None,
 ) -> dict[str, ItemFeedback]:
-    """Feedback shown with each item of `round_`, from the previous round's snapshot."""
+    """Feedback shown with each item of `round_`, from the previous round's snapshot.
+
+    `own` are the expert's answers of that previous round when the caller has them."""
     previous = previous_closed_round(session, round_)
     if previous is None:
         return {}
-    return feedback_of_round(session, participation, previous, views)
+    return feedback_of_round(session, participation, previous, views, own)
 
 
 def feedback_of_round(
@@ -163,13 +166,15 @@ def feedback_of_round(
     participation: Participation,
     closed: Round,
     views: FeedbackViews | None = None,
+    own: Mapping[int, Answer] | None = None,
 ) -> dict[str, ItemFeedback]:
     """Feedback of a closed round, for one expert (`views` keeps decoded snapshots)."""
     found = (views or FeedbackViews(limit=1)).items_of(session, closed)
     if found is None:
         return {}
     snapshot_id, snapshot_items = found
-    own = _own_previous(session, participation, closed)
+    if own is None:
+        own = _own_previous(session, participation, closed)
     result: dict[str, ItemFeedback] = {}
     for round_item in closed.items:
         item = round_item.item
@@ -236,11 +241,15 @@ def outside_iqr(
     participation: Participation,
     round_: Round,
     feedback: Mapping[str, ItemFeedback],
+    answers: Mapping[int, Answer] | None = None,
 ) -> dict[int, list[str]]:
-    """Items whose current answers lie outside the previous round's IQR (item id -> questions)."""
+    """Items whose current answers lie outside the previous round's IQR (item id -> questions).
+
+    `answers` are the expert's current answers in `round_` when the caller has them."""
     if not feedback:
         return {}
-    answers = _own_previous(session, participation, round_)
+    if answers is None:
+        answers = _own_previous(session, participation, round_)
     flagged: dict[int, list[str]] = {}
     for round_item in round_.items:
         item = round_item.item

@@ -40,6 +40,13 @@ from app.services.rounds import open_round_of
 DEFAULT_SENDER = "Delphi <delphi@localhost>"
 
 
+def private_link(base_url: str, token: str, language: str | None = None) -> str:
+    """An expert's private link; with the panel language, the landing page speaks it before
+    the expert has signed in (the language says nothing about the token)."""
+    link = f"{base_url.rstrip('/')}/t/{token}"
+    return f"{link}?lang={language}" if language else link
+
+
 class MailKind(StrEnum):
     """What an email is for; also the purpose recorded on the link it carries."""
 
@@ -158,7 +165,7 @@ def _send_each(
                     kind=summary.kind,
                     name=participation.expert.name,
                     study_title=study.text("title", participation.language),
-                    link=f"{base}/t/{token}",
+                    link=private_link(base, token, participation.language),
                     round_number=round_.number if round_ is not None else None,
                     deadline=round_.deadline if round_ is not None else None,
                     message=pick_text(

@@ -19,12 +19,14 @@ from app.models import (
     NotFoundError,
     Participation,
     ParticipationStatus,
+    Round,
+    RoundState,
     Study,
     User,
     ValidationError,
 )
 from app.security import hash_token, new_token
-from app.services import audit
+from app.services import audit, burden
 from app.services.accounts import normalise_email
 
 MAX_GROUP_LENGTH = 60
@@ -142,6 +144,7 @@ def add_expert(
     session.add(participation)
     session.flush()
     token = issue_link(session, participation, purpose="manual", now=now)
+    _assign_pairs_if_open(session, study, now)
     audit.record(
         session,
         action="panel.add",
@@ -153,6 +156,16 @@ def add_expert(
         language=language,
     )
     return NewMember(participation, token)
+
+
+def _assign_pairs_if_open(session: Session, study: Study, now: datetime) -> None:
+    """An expert joining (or back) while a round is open gets their conditional pairs now;
+    otherwise the next round's opening gives them out."""
+    is_open = session.scalar(
+        select(Round.id).where(Round.study_id == study.id, Round.state == RoundState.OPEN)
+    )
+    if is_open is not None:
+        burden.assign_pairs(session, study, now, joining=True)
 
 
 def import_csv(
@@ -323,6 +336,8 @@ def set_withdrawn(
         participation.status = (
             ParticipationStatus.ACTIVE if participation.consent_at else ParticipationStatus.INVITED
         )
+        session.flush()
+        _assign_pairs_if_open(session, participation.study, now)
     session.flush()
     audit.record(
         session,

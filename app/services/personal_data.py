@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     Answer,
+    AnswerDraft,
     AuditEvent,
     Expert,
     ExpertSession,
@@ -35,6 +36,7 @@ from app.models import (
     Question,
     Round,
     RoundProgress,
+    SaveRequest,
     Study,
     User,
     ValidationError,
@@ -142,6 +144,22 @@ def _panel_entry(
     if with_answers:
         entry["pseudonym"] = participation.pseudonym
         entry["answers"] = _answers(session, participation)
+        entry["drafts"] = [
+            {
+                "round": number,
+                "item": item_key,
+                "question": question_key,
+                "typed": draft.payload,
+                "saved_at": _when(draft.updated_at),
+            }
+            for draft, number, item_key, question_key in session.execute(
+                select(AnswerDraft, Round.number, Item.key, Question.key)
+                .join(Round, AnswerDraft.round_id == Round.id)
+                .join(Question, AnswerDraft.question_id == Question.id)
+                .join(Item, Question.item_id == Item.id)
+                .where(AnswerDraft.participation_id == participation.id)
+            ).tuples()
+        ]
     else:
         entry["answers"] = (
             "Held under a pseudonym that nobody running the study can link to this person "
@@ -288,7 +306,9 @@ def _withdraw_answers(session: Session, participation: Participation) -> int:
     mine = Answer.participation_id == participation.id
     answers = session.scalar(select(func.count()).select_from(Answer).where(mine)) or 0
     session.execute(delete(Answer).where(mine))
-    session.execute(delete(RoundProgress).where(RoundProgress.participation_id == participation.id))
+    # drafts and the save ledger hold what they typed too
+    for table in (AnswerDraft, SaveRequest, RoundProgress):
+        session.execute(delete(table).where(table.participation_id == participation.id))
     if answers:
         participation.study.answers_withdrawn += 1
     return int(answers)

@@ -28,7 +28,7 @@ from app.models import (
     User,
     ValidationError,
 )
-from app.services import audit
+from app.services import audit, burden
 from app.services.snapshots import build_snapshot
 
 
@@ -121,6 +121,8 @@ def open_round(
         )
     study.launch(now)
     session.flush()
+    # the burden budget: experts without conditional pairs get theirs now, and keep them
+    burden.assign_pairs(session, study, now)
     audit.record(
         session,
         action="round.open",

@@ -58,6 +58,8 @@ def import_study(
         quantile_method=meta.quantile_method,
         reason_outside_iqr=meta.reason_outside_iqr,
         suggestions_enabled=meta.suggestions,
+        page_by=meta.page_by,
+        conditional_pairs_per_expert=meta.conditional_pairs_per_expert,
         consensus_rule=definition.rules.consensus,
         stability_rule=definition.rules.stability,
         compare_presets=list(definition.rules.compare_presets),

@@ -5,7 +5,7 @@ keep their participation; `erased_at` says when. `answers_withdrawn` counts the 
 also withdrew their answers from a study (never who), for the report.
 
 Revision ID: 393123285471
-Revises: da94e1e828c8
+Revises: 73102302cfe5
 Create Date: 2026-12-06 10:00:00.000000
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "393123285471"
-down_revision = "da94e1e828c8"
+down_revision = "73102302cfe5"
 branch_labels = None
 depends_on = None
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.definitions import SurveyDefinition, parse_definition
 from app.models import Participation, Question, Role, Round, Study, User
 from app.services import answers as answer_service
-from app.services import api_keys, panel, studies
+from app.services import api_keys, panel, round_progress, studies
 from app.services import rounds as round_service
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 
@@ -231,5 +231,5 @@ def answer_directly(
                 idempotency_key=None,
                 now=NOW,
             )
-        answer_service.submit_round(session, expert.participation, round_, now=NOW)
+        round_progress.submit_round(session, expert.participation, round_, now=NOW)
     session.commit()

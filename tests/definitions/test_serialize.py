@@ -50,6 +50,14 @@ def test_survey_files_survive_a_json_round_trip(path: Path) -> None:
     assert definition_to_dict(definition_from_dict(data)) == data
 
 
+def test_a_definition_stored_before_the_pairs_cap_existed_reads_as_uncapped() -> None:
+    definition = load_definition(SURVEYS / "example.toml")
+    data = definition_to_dict(definition)
+    assert data["study"]["conditional_pairs_per_expert"] is None
+    del data["study"]["conditional_pairs_per_expert"]
+    assert definition_from_dict(data) == definition
+
+
 def test_canonical_form_is_stable_and_sorted_where_order_means_nothing() -> None:
     definition = load_definition(SURVEYS / "example.toml")
     data = definition_to_dict(definition)
@@ -85,6 +93,10 @@ def test_canonical_form_is_stable_and_sorted_where_order_means_nothing() -> None
         (lambda d: d["scales"]["impact"].update(agree_region=[1]), "scales.impact.agree_region"),
         (lambda d: d["questions"]["seed"].update(quantiles=[5, "50"]), "questions.seed.quantiles"),
         (lambda d: d.update(warnings="none"), "warnings"),
+        (
+            lambda d: d["study"].update(conditional_pairs_per_expert="7"),
+            "study.conditional_pairs_per_expert",
+        ),
     ],
 )
 def test_malformed_stored_data_is_rejected_whole(damage: Any, where: str) -> None:
@@ -167,6 +179,7 @@ _studies = st.builds(
     suggestions=st.booleans(),
     consent=_texts,
     welcome=_texts,
+    conditional_pairs_per_expert=st.none() | _ints,
 )
 _definitions = st.builds(
     SurveyDefinition,

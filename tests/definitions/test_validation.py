@@ -46,6 +46,9 @@ CASES = [
     case('k-floor', 'horizon = 2035', 'horizon = 2035\nk = 2', 'study.k', 'must be between 3 and 1000, got 2', anchor='k = 2'),
     case('k-boolean', 'horizon = 2035', 'horizon = 2035\nk = true', 'study.k', 'expected an integer, got true', anchor='k = true'),
     case('k-comments-below-k', 'horizon = 2035', 'horizon = 2035\nk = 7\nk_comments = 5', 'study.k_comments', 'must be at least k (7)', anchor='k_comments'),
+    case('pairs-cap-zero', 'horizon = 2035', 'horizon = 2035\nconditional_pairs_per_expert = 0', 'study.conditional_pairs_per_expert', 'must be between 1 and 10000, got 0', anchor='conditional_pairs_per_expert'),
+    case('pairs-cap-type', 'horizon = 2035', 'horizon = 2035\nconditional_pairs_per_expert = 2.5', 'study.conditional_pairs_per_expert', 'expected an integer, got 2.5', anchor='conditional_pairs_per_expert'),
+    case('pairs-cap-typo', 'horizon = 2035', 'horizon = 2035\nconditional_pair_per_expert = 2', 'study.conditional_pair_per_expert', "unknown field 'conditional_pair_per_expert' (did you mean 'conditional_pairs_per_expert'?)", anchor='conditional_pair_per_expert'),
     case('round-limit', 'horizon = 2035', 'horizon = 2035\nround_limit = 21', 'study.round_limit', 'must be between 1 and 20, got 21', anchor='round_limit'),
     case('quantile-method', 'horizon = 2035', 'horizon = 2035\nquantile_method = "type10"', 'study.quantile_method', 'must be one of: type1, type2', anchor='quantile_method'),
     case('anonymity', 'horizon = 2035', 'horizon = 2035\nanonymity = "anonymus"', 'study.anonymity', 'must be one of: anonymous, confidential; got "anonymus" (did you mean \'anonymous\'?)', anchor='anonymity'),
@@ -240,6 +243,44 @@ def test_defaults_fill_optional_fields() -> None:
     scale = definition.scales["probability"]
     assert (scale.min, scale.max, scale.step) == (0.0, 100.0, 1.0)
     assert definition.rules.consensus == "pct_agree >= 0.75 and iqr <= 1"
+
+
+def test_the_pairs_cap_is_optional_and_counted_against_the_pairs() -> None:
+    assert parse(MINIMAL).study.conditional_pairs_per_expert is None
+    # the minimal file has one pair: E02 asks 'cross' given E01
+    assert parse(MINIMAL).conditional_pairs == (("E02", "cross", "E01"),)
+    capped = parse(edited(("horizon = 2035", "horizon = 2035\nconditional_pairs_per_expert = 1")))
+    assert capped.study.conditional_pairs_per_expert == 1
+    assert capped.warnings == (
+        "study.conditional_pairs_per_expert: the file asks 1 conditional pairs and the cap is 1: "
+        "every expert is asked every pair, so the cap has no effect",
+    )
+
+
+def test_a_pairs_cap_below_the_number_of_pairs_is_silent() -> None:
+    text = edited(
+        ("horizon = 2035", "horizon = 2035\nconditional_pairs_per_expert = 1"),
+        ('given = ["E01"]', 'given = ["E01", "E03"]'),
+        (
+            '[[items]]\nkey = "T01"',
+            '[[items]]\nkey = "E03"\nkind = "event"\ntitle = "Third"\ntext = "Third."\n'
+            'questions = ["probability"]\n\n[[items]]\nkey = "T01"',
+        ),
+    )
+    definition = parse(text)
+    assert len(definition.conditional_pairs) == 2
+    assert not [w for w in definition.warnings if "conditional_pairs_per_expert" in w]
+
+
+def test_a_pairs_cap_without_conditional_questions_is_a_warning() -> None:
+    text = edited(
+        ("horizon = 2035", "horizon = 2035\nconditional_pairs_per_expert = 3"),
+        ('questions = ["probability", "cross", "shift"]', 'questions = ["probability", "shift"]'),
+    )
+    assert (
+        "study.conditional_pairs_per_expert: no item asks a conditional question, so this cap "
+        "has no effect"
+    ) in parse(text).warnings
 
 
 def test_k_comments_defaults_to_k() -> None:

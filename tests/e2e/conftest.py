@@ -29,7 +29,7 @@ from app import create_app
 from app.definitions import load_definition
 from app.extensions import db
 from app.models import Participation, Role, Study, utcnow
-from app.services import accounts, demo, panel, rounds, studies
+from app.services import accounts, answers, demo, feedback, panel, round_progress, rounds, studies
 from tests.conftest import EXAMPLE_SURVEY, FIRST_STUDY, PASSWORD
 from tests.e2e.helpers import DESKTOP, FACILITATOR_EMAIL
 
@@ -94,6 +94,12 @@ class World:
     feedback_experts: dict[str, Expert] = field(default_factory=dict)
     example_feedback_study_id: int = 0
     example_feedback_experts: dict[str, Expert] = field(default_factory=dict)
+    #: the demo (first study, 24 experts, rounds 1-2 answered, round 3 open)
+    demo_study_id: int = 0
+    #: per language, the expert who keeps everything (fewest reasons to add after keeping)
+    keepers: dict[str, Expert] = field(default_factory=dict)
+    #: per language, other experts of the demo (revising, screenshots, axe)
+    demo_experts: dict[str, list[Expert]] = field(default_factory=dict)
 
 
 def _add_expert(study: Study, name: str, language: str, *, consent: bool) -> Expert:
@@ -138,6 +144,11 @@ def build_world() -> World:
         ("Autosave Expert", "en", True),
         ("Keyboard Expert", "en", True),
         ("Phone Expert", "fa", True),
+        ("Reload Expert", "en", True),
+        ("Session Expert", "en", True),
+        ("Token Expert", "fa", True),
+        ("Restart Expert", "ru", True),
+        ("Closing Expert", "en", True),
     ):
         world.experts[name.split()[0].lower()] = _add_expert(
             answering, name, language, consent=consent
@@ -157,7 +168,50 @@ def build_world() -> World:
     example, world.example_feedback_experts = _study_with_feedback(short, user)
     world.example_feedback_study_id = example.id
     db.session.commit()
+    _demo_round_three(world, user)
+    db.session.commit()
     return world
+
+
+def _demo_round_three(world: World, user: Any) -> None:
+    """The demo as `make run` loads it, round 3 open; per language the expert with the fewest
+    answers that would need a reason after keeping all of round 2 (found by trying it in a
+    savepoint that is rolled back), and the others."""
+    now = utcnow()
+    definition = load_definition(FIRST_STUDY)
+    renamed = dataclasses.replace(
+        definition, study=dataclasses.replace(definition.study, key="iran-russia-us-demo")
+    )
+    links = demo.load_demo(db.session, renamed, admin=user, now=now)
+    db.session.flush()
+    world.demo_study_id = links.study.id
+    round_3 = rounds.open_round_of(db.session, links.study)
+    assert round_3 is not None
+    members = db.session.scalars(
+        select(Participation).where(Participation.study_id == links.study.id)
+    ).all()
+    burden: dict[int, int] = {}
+    for member in members:
+        trial = db.session.begin_nested()
+        kept = answers.keep_previous(
+            db.session, member, round_3, [ri.item for ri in round_3.items], now=now
+        )
+        shown = feedback.feedback_for(db.session, member, round_3)
+        outside = feedback.outside_iqr(db.session, member, round_3, shown)
+        status = round_progress.round_status(db.session, member, round_3, outside_iqr=outside)
+        left = [s for s in status.items if s.state.value not in ("complete", "needs_reason")]
+        reasons = sum(1 for s in status.items if s.state.value == "needs_reason")
+        trial.rollback()
+        # only experts who answered all of round 2 can keep all of it
+        burden[member.id] = reasons if len(kept.results) == len(round_3.items) and not left else 99
+    for member in sorted(members, key=lambda m: (burden[m.id], m.id)):
+        token = panel.issue_link(db.session, member, purpose="manual", now=now)
+        second = panel.issue_link(db.session, member, purpose="manual", now=now)
+        expert = Expert(member.id, token, member.language, second)
+        if member.language not in world.keepers and burden[member.id] < 99:
+            world.keepers[member.language] = expert
+        elif burden[member.id] < 99:
+            world.demo_experts.setdefault(member.language, []).append(expert)
 
 
 def _study_with_feedback(definition: Any, user: Any) -> tuple[Study, dict[str, Expert]]:
@@ -181,7 +235,7 @@ def _study_with_feedback(definition: Any, user: Any) -> tuple[Study, dict[str, E
         )
     }
     experts = {}
-    for pseudonym, _group, token in links.expert_links:
+    for pseudonym, _group, _language, token in links.expert_links:
         member = members[pseudonym]
         second = panel.issue_link(db.session, member, purpose="manual", now=now)
         experts[member.language] = Expert(member.id, token, member.language, second)
@@ -198,6 +252,31 @@ class LiveServer:
     app: Flask
     url: str
     world: World
+    server: Any = None
+    thread: threading.Thread | None = None
+
+    def stop(self) -> None:
+        """Stop serving (the port answers nothing: connections are refused)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.server = self.thread = None
+
+    def start(self, port: int = 0) -> None:
+        """Serve the app (again) on `port` (0: a free one), from a background thread."""
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="e2e-server", daemon=True
+        )
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def port(self) -> int:
+        """The port it serves on."""
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="session")
@@ -221,14 +300,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         db.create_all()
         world = build_world()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
-    thread.start()
+    live = LiveServer(app=app, url="", world=world)
+    live.start()
     try:
-        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", world=world)
+        yield live
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        live.stop()
         with app.app_context():
             db.engine.dispose()
 

@@ -95,3 +95,28 @@ def participation(server: Any, participation_id: int) -> Participation:
         assert found is not None
         db.session.expunge(found)
         return found
+
+
+class Actions:
+    """Counts what an expert does: clicks and keystrokes (typing n characters is n)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.clicks = 0
+        self.keystrokes = 0
+
+    @property
+    def total(self) -> int:
+        """Clicks and keystrokes together."""
+        return self.clicks + self.keystrokes
+
+    def click(self, locator: Any) -> None:
+        """One click."""
+        locator.click()
+        self.clicks += 1
+
+    def type(self, locator: Any, text: str) -> None:
+        """Click into a field and type `text`, key by key."""
+        self.click(locator)
+        locator.press_sequentially(text)
+        self.keystrokes += len(text)

@@ -1,5 +1,5 @@
-"""An expert answers round 1 in a real browser: in English, in Persian (typing Persian digits),
-with autosave surviving a reload and another device, and with the keyboard alone."""
+"""An expert answers round 1 in a real browser, item by item: in English, in Persian (typing
+Persian digits), with the keyboard alone, and with a bad value kept as a draft."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Answer, Item, Question, RoundProgress
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import PHONE, enter_with_link, participation, screenshot
+from tests.e2e.helpers import enter_with_link, participation, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def question_ids(server: LiveServer) -> dict[tuple[str, str], int]:
 
 
 def field_name(ids: dict[tuple[str, str], int], item: str, question: str, part: str = "") -> str:
-    """The form field name of a question part (as app/expert/forms.py names it)."""
+    """The form field name of a question part (as app/expert/round_form.py names it)."""
     qid = ids[(item, question)]
     return f"q{qid}" if not part else f"q{qid}_{part}"
 
@@ -82,15 +82,33 @@ def consent(page: Any) -> None:
     page.wait_for_url(re.compile(r".*/e/$"))
 
 
-def fill_round(page: Any, ids: dict[tuple[str, str], int], *, persian_digits: bool) -> None:
-    """Type every required answer and pick every Likert point (with the mouse)."""
-    for (item, question, part), text in ANSWERS_EN.items():
+def fill_item(
+    page: Any, ids: dict[tuple[str, str], int], item: str, *, persian_digits: bool
+) -> None:
+    """Type an item's answers and pick its Likert points (with the mouse)."""
+    for (item_key, question, part), text in ANSWERS_EN.items():
+        if item_key != item:
+            continue
         typed = text.translate(PERSIAN_DIGITS) if persian_digits else text
-        page.fill(f"input[name='{field_name(ids, item, question, part)}']", typed)
-    for (item, question), value in LIKERT_EN.items():
-        name = field_name(ids, item, question)
+        page.fill(f"input[name='{field_name(ids, item_key, question, part)}']", typed)
+    for (item_key, question), value in LIKERT_EN.items():
+        if item_key != item:
+            continue
+        name = field_name(ids, item_key, question)
         radio_id = page.locator(f"input[name='{name}'][value='{value}']").get_attribute("id")
         page.locator(f"label[for='{radio_id}']").click()
+
+
+ITEMS = ("E01", "E02", "E03", "T01", "C01")
+
+
+def answer_every_page(page: Any, ids: dict[tuple[str, str], int], *, persian_digits: bool) -> None:
+    """Answer each item on its own page, moving on with Next (the last one leads to the review)."""
+    for item in ITEMS:
+        page.wait_for_url(re.compile(rf".*/e/round/items/{item}$"))
+        fill_item(page, ids, item, persian_digits=persian_digits)
+        page.locator("button[name=action][data-key]").last.click()
+    page.wait_for_url(re.compile(r".*/e/round/review$"))
 
 
 def assert_round_saved(server: LiveServer, participation_id: int) -> None:
@@ -118,8 +136,9 @@ def test_expert_answers_a_round_in_english(page: Any, live_server: LiveServer) -
     assert page.locator("html").get_attribute("dir") == "ltr"
     page.get_by_role("link", name="Start the questionnaire").click()
     page.wait_for_url(re.compile(r".*/e/round$"))
-    fill_round(page, question_ids(live_server), persian_digits=False)
-    screenshot(page, "round-filled-en-desktop")
+    page.get_by_role("link", name="Start", exact=True).click()
+    answer_every_page(page, question_ids(live_server), persian_digits=False)
+    screenshot(page, "round1-review-en-desktop")
     page.get_by_role("button", name="Submit round 1").click()
     page.wait_for_url(re.compile(r".*/e/$"))
     assert "your answers are submitted" in page.locator(".flashes").inner_text()
@@ -138,54 +157,30 @@ def test_expert_answers_a_round_in_persian_typing_persian_digits(
     page.wait_for_url(re.compile(r".*/e/round$"))
     assert page.locator("h1").inner_text() == "دور ۱"
     ids = question_ids(live_server)
-    fill_round(page, ids, persian_digits=True)
+    page.locator("main .round-intro a.button").first.click()
+    page.wait_for_url(re.compile(r".*/e/round/items/E01$"))
     # numbers stay left-to-right inside their boxes, in a right-to-left page
     box = page.locator(f"input[name='{field_name(ids, 'E01', 'probability')}']")
     assert box.evaluate("el => getComputedStyle(el).direction") == "ltr"
+    fill_item(page, ids, "E01", persian_digits=True)
     assert box.input_value() == "۴۰"
     # autosave answers in Persian too: the status and the progress count in Persian digits
-    page.locator("#item-C01 [data-status]").filter(has_text="ذخیره شد").wait_for()
-    progress = page.locator("#progress-text").inner_text()
-    assert re.search(r"[۱-۵] از ۵ مورد", progress), progress
+    page.locator("#item-E01 [data-status]").filter(has_text="ذخیره شد").wait_for()
+    progress = page.locator(".round-progress").inner_text()
+    assert re.search(r"[۰-۵] از ۵", progress), progress
     assert not re.search(r"[0-9]", progress)
-    screenshot(page, "round-filled-fa-desktop")
-    page.get_by_role("button", name="ارسال پاسخ‌های دور ۱").click()
+    screenshot(page, "round1-item-fa-desktop")
+    page.locator("button[name=action][data-key]").last.click()
+    for item in ITEMS[1:]:
+        page.wait_for_url(re.compile(rf".*/e/round/items/{item}$"))
+        fill_item(page, ids, item, persian_digits=True)
+        page.locator("button[name=action][data-key]").last.click()
+    page.wait_for_url(re.compile(r".*/e/round/review$"))
+    page.locator("form[action='/e/round/submit'] button").click()
     page.wait_for_url(re.compile(r".*/e/$"))
     assert "پاسخ‌های شما ارسال شد" in page.locator(".flashes").inner_text()
     assert_round_saved(live_server, expert.participation_id)
     assert participation(live_server, expert.participation_id).language == "fa"
-
-
-def test_autosave_survives_a_reload_and_another_device(
-    new_context: Any, live_server: LiveServer
-) -> None:
-    expert = live_server.world.experts["autosave"]
-    ids = question_ids(live_server)
-    probability = f"input[name='{field_name(ids, 'E01', 'probability')}']"
-    reason = f"textarea[name='{field_name(ids, 'E01', 'reason')}']"
-    page = new_context().new_page()
-    enter_with_link(page, live_server, expert.token)
-    page.goto(f"{live_server.url}/e/round")
-    page.fill(probability, "35")
-    page.fill(reason, "Costs fall; two coastal cities already run one.")
-    status = page.locator("#item-E01 [data-status]")
-    status.filter(has_text="Saved").wait_for()
-    page.reload()
-    assert page.input_value(probability) == "35"
-    assert page.input_value(reason) == "Costs fall; two coastal cities already run one."
-
-    # another device: a new browser context with no cookies, entering through a second link
-    other = new_context(viewport=PHONE).new_page()
-    enter_with_link(other, live_server, expert.second_token)
-    other.goto(f"{live_server.url}/e/round")
-    assert other.input_value(probability) == "35"
-    other.fill(probability, "55")
-    other.locator("#item-E01 [data-status]").filter(has_text="Saved").wait_for()
-    page.reload()
-    assert page.input_value(probability) == "55"
-    saved = saved_answers(live_server, expert.participation_id)
-    assert saved[("E01", "probability")].value == 55.0
-    assert saved[("E01", "probability")].revision == 2
 
 
 def test_an_item_can_be_answered_with_the_keyboard_alone(
@@ -194,7 +189,7 @@ def test_an_item_can_be_answered_with_the_keyboard_alone(
     expert = live_server.world.experts["keyboard"]
     ids = question_ids(live_server)
     enter_with_link(page, live_server, expert.token)
-    page.goto(f"{live_server.url}/e/round")
+    page.goto(f"{live_server.url}/e/round/items/E01")
     probability = field_name(ids, "E01", "probability")
     impact = field_name(ids, "E01", "impact")
     confidence = field_name(ids, "E01", "confidence")
@@ -227,21 +222,24 @@ def test_an_item_can_be_answered_with_the_keyboard_alone(
     assert saved[("E01", "confidence")].value is not None
 
 
-def test_errors_are_summarised_and_focused_in_persian(page: Any, live_server: LiveServer) -> None:
+def test_a_bad_value_is_kept_as_a_draft_and_the_review_leads_back_to_it_in_persian(
+    page: Any, live_server: LiveServer
+) -> None:
     expert = live_server.world.experts["phone"]
     ids = question_ids(live_server)
     enter_with_link(page, live_server, expert.token)
-    page.goto(f"{live_server.url}/e/round")
+    page.goto(f"{live_server.url}/e/round/items/E01")
     probability = field_name(ids, "E01", "probability")
     page.fill(f"input[name='{probability}']", "۱۵۰")
-    page.get_by_role("button", name="ذخیره", exact=True).click()
+    warning = page.locator("#item-E01 .field-warning")
+    warning.wait_for()
+    assert "عددی بین ۰ و ۱۰۰ وارد کنید" in warning.inner_text()
+    page.goto(f"{live_server.url}/e/round/review")
     summary = page.locator("#error-summary")
-    summary.wait_for()
-    # focus moves to the summary, so screen readers announce it; its link leads to the field
+    # focus moves to the summary, so screen readers announce it; its links lead to the fields
     assert page.evaluate("() => document.activeElement.id") == "error-summary"
-    link = summary.get_by_role("link").first
-    assert "عددی بین ۰ و ۱۰۰ وارد کنید" in link.inner_text()
-    link.click()
-    assert page.evaluate("() => document.activeElement.name") == probability
-    assert page.input_value(f"input[name='{probability}']") == "۱۵۰"
-    screenshot(page, "round-error-summary-fa-desktop", full_page=False)
+    assert "عددی بین ۰ و ۱۰۰ وارد کنید" in summary.inner_text()
+    screenshot(page, "round1-review-fa-desktop", full_page=False)
+    summary.locator(f"a[href$='#q{ids[('E01', 'probability')]}']").click()
+    page.wait_for_url(re.compile(r".*/e/round/items/E01#q\d+$"))
+    assert page.input_value(f"input[name='{probability}']") == "۱۵۰"  # as typed, kept

@@ -36,8 +36,18 @@ LANGUAGES = ("en", "fa", "ru")
 EXPERT_PAGES = (
     ("consent", "/e/consent"),
     ("home", "/e/"),
-    ("round", "/e/round"),
+    ("overview", "/e/round"),
+    ("item", "/e/round/items/E02"),
+    ("item-conditional", "/e/round/items/E03"),
+    ("review", "/e/round/review"),
     ("feedback", "/e/feedback/1"),
+    ("report", "/e/report"),
+)
+#: the demo's round 3 pages screenshotted in every language: (name, path)
+ROUND_PAGES = (
+    ("overview", "/e/round"),
+    ("item", "/e/round/items/E01"),
+    ("review", "/e/round/review"),
 )
 
 
@@ -80,27 +90,44 @@ def test_expert_pages_have_no_serious_axe_violations(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_expert_pages_fit_a_phone(new_context: Any, live_server: LiveServer, language: str) -> None:
+def test_expert_pages_fit_a_phone_without_serious_axe_violations(
+    new_context: Any, live_server: LiveServer, language: str
+) -> None:
+    require_axe()
     expert = live_server.world.example_feedback_experts[language]
     page = _signed_in(new_context, live_server, expert, PHONE)
+    problems = {}
     for name, path in EXPERT_PAGES:
         _visit(page, live_server, path, language)
         screenshot(page, f"example-{name}-{language}-phone")
         assert _fits_width(page), f"{path} scrolls sideways on a phone in {language}"
+        violations = axe_violations(page)
+        if violations:
+            problems[path] = describe_violations(violations)
+    assert not problems, "\n".join(f"{path}:\n{text}" for path, text in problems.items())
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_first_study_screenshots(new_context: Any, live_server: LiveServer, language: str) -> None:
-    expert = live_server.world.feedback_experts[language]
+def test_demo_round_three_pages_in_every_language(
+    new_context: Any, live_server: LiveServer, language: str
+) -> None:
+    """The first study's round 3 (the demo): overview, an item and the review, screenshotted
+    on a desktop and a phone, axe-checked, and never wider than the screen."""
+    require_axe()
+    expert = live_server.world.demo_experts[language][-1]
+    problems = {}
     for viewport_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = _signed_in(new_context, live_server, expert, viewport)
-        for name, path in (("consent", "/e/consent"), ("round", "/e/round")):
+        for name, path in ROUND_PAGES:
             _visit(page, live_server, path, language)
-            if name == "round":
-                # what the expert sees first, with the sticky submit bar
-                screenshot(page, f"round-{language}-{viewport_name}-top", full_page=False)
-            screenshot(page, f"{name}-{language}-{viewport_name}")
+            # what the expert sees first, with the sticky bar of actions
+            screenshot(page, f"round3-{name}-{language}-{viewport_name}-top", full_page=False)
+            screenshot(page, f"round3-{name}-{language}-{viewport_name}")
             assert _fits_width(page), f"{path} scrolls sideways in {language} ({viewport_name})"
+            violations = axe_violations(page)
+            if violations:
+                problems[f"{path} ({viewport_name})"] = describe_violations(violations)
+    assert not problems, "\n".join(f"{path}:\n{text}" for path, text in problems.items())
 
 
 def test_feedback_charts_run_in_the_reading_direction(
@@ -110,8 +137,8 @@ def test_feedback_charts_run_in_the_reading_direction(
     for language in ("en", "fa"):
         expert = live_server.world.example_feedback_experts[language]
         page = _signed_in(new_context, live_server, expert, DESKTOP)
-        page.goto(f"{live_server.url}/e/feedback/1")
-        chart = page.locator("#item-E01-feedback svg.chart, section svg.chart").first
+        page.goto(f"{live_server.url}/e/round/items/E01")
+        chart = page.locator("#item-E01 svg.chart").first
         assert chart.get_attribute("role") == "img"
         title_id = chart.get_attribute("aria-labelledby")
         assert (page.locator(f"[id='{title_id}']").text_content() or "").strip()

@@ -143,18 +143,14 @@ def test_attack_1_progress_diffed_against_exports_links_nobody(
     assert starter.pseudonym not in {  # not singled out in the open round's rows either
         p for p, e in seen_in_csv(before["csv"].decode()).items() if e.rounds == {3}
     }
-    # a second expert starts: nothing a facilitator can download changes
-    expert = app.test_client()
-    enter_link(expert, linkage.tokens["Government Person 2"])
-    item = next(i for i in linkage.study.items if i.key == "E01")
-    probability = next(q for q in item.questions if q.key == "probability")
-    token = csrf_from(expert.get("/e/round").get_data(as_text=True))
-    saved = expert.post(
-        f"/e/round/items/{item.id}",
-        data={f"q{probability.id}": "55"},
-        headers={"Accept": "application/json", "X-CSRFToken": token},
+    # a second expert starts (through the API, as a client would): nothing a facilitator can
+    # download changes
+    saved = app.test_client().put(
+        "/api/v1/expert/round/items/E01",
+        json={"answers": {"probability": {"value": 55}}},
+        headers={"X-Expert-Token": linkage.tokens["Government Person 2"]},
     )
-    assert saved.status_code == 200
+    assert saved.status_code == 200, saved.get_data(as_text=True)
     assert web_export(client, linkage, "csv") == before["csv"]
     assert web_export(client, linkage, "json") == before["archive"]
     assert api_export(client, linkage, "answers.json") == before["rows"]

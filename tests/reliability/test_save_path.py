@@ -8,7 +8,7 @@ import random
 from sqlalchemy.orm import Session
 
 from app.models import Study
-from app.services import answers, panel, rounds
+from app.services import answers, panel, round_progress, rounds
 from tests.conftest import NOW
 
 
@@ -18,7 +18,7 @@ def _by_the_rule(session: Session, participation: object, round_: object) -> int
     done = 0
     for round_item in round_.items:
         required = [q for q in round_item.item.questions_in(round_.number) if q.required]
-        if all(answers.is_answered(saved.get(q.id)) for q in required):
+        if all(round_progress.is_answered(saved.get(q.id)) for q in required):
             done += 1
     return done
 
@@ -52,7 +52,7 @@ def test_answered_item_count_follows_the_rule(session: Session, example_study: S
         answers.save_item(
             session, participation, round_, item, chosen, idempotency_key=None, now=NOW
         )
-        fast, total = answers.item_progress(session, participation, round_)
+        fast, total = round_progress.item_progress(session, participation, round_)
         assert total == len(round_.items)
         assert fast == _by_the_rule(session, participation, round_)
         counts.add(fast)

@@ -444,3 +444,59 @@ def test_a_confidential_archive_keeps_its_days_and_round_trips(
         exports.import_archive(db.session, first, actor=None, now=NOW)
         db.session.commit()
     assert _export_from(empty_app, scripted.study.key) == first
+
+
+def test_archive_keeps_the_pairs_cap_and_every_experts_pairs(
+    app: Flask, session: Session, example_study: Study, facilitator_user: User, empty_app: Flask
+) -> None:
+    example_study.conditional_pairs_per_expert = 1  # two pairs: E02 and E03, each given E01
+    scripted = scripted_study(session, example_study, facilitator_user)
+    first = exports.export_archive(session, scripted.study)
+    payload = json.loads(first)["study"]
+    assert payload["conditional_pairs_per_expert"] == 1
+    pairs = [tuple(pair) for member in payload["panel"] for pair in member["pairs"]]
+    assert len(pairs) == len(payload["panel"])  # one pair each
+    assert set(pairs) == {
+        ("E02", "cross_desalination", "E01"),
+        ("E03", "cross_desalination", "E01"),
+    }
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        exports.import_archive(db.session, first, actor=None, now=NOW)
+        db.session.commit()
+    assert _export_from(empty_app, scripted.study.key) == first
+
+
+def test_an_archive_from_before_the_pairs_cap_imports_uncapped(
+    app: Flask, session: Session, scripted: ScriptedStudy, empty_app: Flask
+) -> None:
+    def older(study: dict[str, object]) -> None:
+        del study["conditional_pairs_per_expert"]
+        for member in study["panel"]:  # type: ignore[attr-defined]
+            del member["pairs"]
+
+    raw = _reseal(exports.export_archive(session, scripted.study), older)
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        study = exports.import_archive(db.session, raw, actor=None, now=NOW)
+        assert study.conditional_pairs_per_expert is None
+        db.session.rollback()
+
+
+def test_an_archive_naming_a_pair_of_no_item_is_rejected(
+    app: Flask, session: Session, example_study: Study, facilitator_user: User, empty_app: Flask
+) -> None:
+    example_study.conditional_pairs_per_expert = 1
+    scripted = scripted_study(session, example_study, facilitator_user, closed_rounds=1)
+    raw = _reseal(
+        exports.export_archive(session, scripted.study),
+        lambda s: s["panel"][0].update(pairs=[["E09", "cross_desalination", "E01"]]),
+    )
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        with pytest.raises(exports.ArchiveError, match=r"panel\[0\]\.pairs\[0\]"):
+            exports.import_archive(db.session, raw, actor=None, now=NOW)
+        db.session.rollback()

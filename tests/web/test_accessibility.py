@@ -243,7 +243,7 @@ def test_feedback_charts_have_text_alternatives_and_tables(
         answered_rounds=1,
     )
     session.commit()
-    token = next(t for _p, group, t in links.expert_links if group == "Iran")
+    token = next(t for _p, group, _language, t in links.expert_links if group == "Iran")
     enter_link(client, token)
     for path in ("/e/round", "/e/feedback/1"):
         html = client.get(path).get_data(as_text=True)

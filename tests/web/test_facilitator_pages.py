@@ -477,6 +477,51 @@ def test_round_lifecycle_prepare_open_and_deadlines(
     assert len(_events(session, "round.deadline")) == 2
 
 
+def _add_experts(session: Session, study: Study, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        panel.add_expert(
+            session,
+            study,
+            name=f"Expert {n}",
+            email=f"expert{n}@example.org",
+            group="",
+            language="en",
+            actor=None,
+            now=NOW,
+        )
+    session.commit()
+
+
+def test_rounds_page_says_whether_every_conditional_pair_reaches_k(
+    client: FlaskClient, session: Session, example_study: Study
+) -> None:
+    """The example study asks two pairs (E02 and E03, each given E01); k = 5."""
+    sign_in(client)
+    url = f"/f/studies/{example_study.id}/rounds"
+    assert "Conditional pairs per expert" not in client.get(url).get_data(as_text=True)
+
+    example_study.conditional_pairs_per_expert = 1
+    _add_experts(session, example_study, 6)
+    page = client.get(url).get_data(as_text=True)
+    assert "Each expert is asked 1 of the study's 2 conditional pairs" in page
+    assert "6 experts on the panel get their pairs when the next round opens" in page
+    assert "With the panel of 6 experts, 2 of 2 pairs are asked of fewer than k = 5 experts" in page
+    assert "A panel of at least 10 experts gives every pair k answers." in page
+    short = re.findall(r"<tr><td>(E0\d)</td><td>(E0\d)</td><td class=\"num\">(\d+)</td></tr>", page)
+    assert short == [("E02", "E01", "3"), ("E03", "E01", "3")]
+
+    _add_experts(session, example_study, 4, start=6)
+    round_ = rounds.create_round(session, example_study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+    session.commit()
+    page = client.get(url).get_data(as_text=True)
+    assert "get their pairs when the next round opens" not in page
+    assert (
+        "With the panel of 10 experts, every pair is asked of at least 5 experts (k = 5)." in page
+    )
+    assert "Pairs short of k" not in page
+
+
 def test_round_limit_is_respected(
     client: FlaskClient, session: Session, example_study: Study
 ) -> None:

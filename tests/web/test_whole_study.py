@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from analysis.describe import ScaleSpec, describe
 from app.definitions.model import QuestionKind
-from app.expert.forms import field_name, no_answer_name
+from app.expert.round_form import field_name, no_answer_name
 from app.models import AuditEvent, Item, Question, Round, RoundProgress, Snapshot, Study
 from app.services.tidy import question_parts
 from tests.conftest import csrf_from, enter_link, login
@@ -51,7 +51,8 @@ def _form_values(question: Question, expert: int, round_number: int) -> dict[str
     if kind is QuestionKind.LIKERT:
         scale = question.scale
         return {
-            field_name(question): str(int(scale.min) + (expert % int(scale.max - scale.min + 1)))
+            f"shown_{question.id}": "1",
+            field_name(question): str(int(scale.min) + (expert % int(scale.max - scale.min + 1))),
         }
     if item_key == "E01" and question.key == "probability":
         series = E01_ROUND1 if round_number == 1 else E01_ROUND2
@@ -69,11 +70,16 @@ def _form_values(question: Question, expert: int, round_number: int) -> dict[str
 
 
 def _answer_round(client: FlaskClient, session: Session, round_: Round, expert: int) -> Any:
-    data: dict[str, str] = {"action": "submit"}
+    """Answer every item on its own page (plain form posts, as without JavaScript), then
+    submit from the review page."""
     for round_item in round_.items:
+        data: dict[str, str] = {"action": "next"}
         for question in round_item.item.questions_in(round_.number):
             data.update(_form_values(question, expert, round_.number))
-    return _post(client, "/e/round", **data)
+        url = f"/e/round/items/{round_item.item.key}"
+        saved = _post(client, url, **data)
+        assert saved.status_code == 303, saved.get_data(as_text=True)[:3000]
+    return _post(client, "/e/round/submit", page="/e/round/review")
 
 
 def _snapshot(session: Session, study: Study, number: int) -> dict[str, Any]:
@@ -152,25 +158,32 @@ def test_three_round_study_through_the_web(
                 experts.append(browser)
 
         if number == 2:
-            page = experts[0].get("/e/round").get_data(as_text=True)
+            page = experts[0].get("/e/round/items/E01").get_data(as_text=True)
+            probability = next(
+                q.id
+                for ri in round_.items
+                if ri.item.key == "E01"
+                for q in ri.item.questions
+                if q.key == "probability"
+            )
+            block = page.split(f'id="q{probability}"')[1].split('<fieldset class="question')[0]
             # feedback from round 1: the panel's median and spread, own answer, others' reasons
             expected = describe(np.array(E01_ROUND1, dtype=float), ScaleSpec(kind="probability"))
-            assert "Panel median" in page and f"{expected.median:g}" in page
-            assert "Your answer" in page
-            assert "reason-E01-r1-e5" in page  # another expert's reason
-            assert (
-                "reason-E01-r1-e0"
-                not in page.split('id="item-E01"')[1].split("Other experts")[1].split("</ul>")[0]
-            )
+            assert "Median" in block and f"{expected.median:g}" in block
+            assert "You:" in block
+            assert "✓ Consensus" not in block and "No consensus yet" in block
+            reasons = page.split('class="reasons"')[1].split("</ul>")[0]
+            assert "reason-E01-r1-e5" in reasons  # another expert's reason
+            assert "reason-E01-r1-e0" not in reasons  # not one's own
             assert "expert5@example.org" not in page and "Expert 5" not in page  # no identities
-            e03 = page.split('id="item-E03"')[1].split('id="item-')[0]
+            e03 = experts[0].get("/e/round/items/E03").get_data(as_text=True)
             assert "Too few answers" in e03  # 4 < k answered E03's probability in round 1
-            assert "Consensus reached" not in page.split('id="item-E01"')[1].split('id="item-')[0]
 
         if number == 3:
             page = experts[0].get("/e/round").get_data(as_text=True)
-            assert 'id="item-E01"' not in page  # retired after reaching consensus
-            assert 'id="item-E02"' in page
+            assert "/e/round/items/E01" not in page  # retired after reaching consensus
+            assert "/e/round/items/E02" in page
+            assert experts[0].get("/e/round/items/E01").status_code == 404
 
         # 4. every expert answers and submits
         for expert, browser in enumerate(experts):

@@ -96,7 +96,7 @@ def check_archive(study: ArchiveStudy, problems: Problems) -> None:
     _settings(study, problems)
     _definition(study, problems)
     items = _items(study, problems)
-    pseudonyms = _panel(study, problems)
+    pseudonyms = _panel(study, problems, items)
     _rounds(study, problems, items, pseudonyms)
 
 
@@ -134,6 +134,9 @@ def _settings(study: ArchiveStudy, problems: Problems) -> None:
             problems.add(f"{p}.compare_presets[{i}]", f"one of {', '.join(CONSENSUS_PRESETS)}")
     _rule(problems, f"{p}.consensus_rule", study.consensus_rule, CONSENSUS_NAMES)
     _rule(problems, f"{p}.stability_rule", study.stability_rule, STABILITY_NAMES)
+    cap = study.conditional_pairs_per_expert
+    if cap is not None and cap < 1:
+        problems.add(f"{p}.conditional_pairs_per_expert", "a whole number of at least 1, or null")
     if study.answers_withdrawn < 0 or study.answers_withdrawn > len(study.panel):
         problems.add(f"{p}.answers_withdrawn", "at most the panel's size")
     for name in ("created_at", "launched_at", "finished_at"):
@@ -219,8 +222,10 @@ def _items(study: ArchiveStudy, problems: Problems) -> dict[str, tuple[set[int],
     return items
 
 
-def _panel(study: ArchiveStudy, problems: Problems) -> set[str]:
-    """Pseudonyms used once, languages of the study, expertise 1 to 5."""
+def _panel(
+    study: ArchiveStudy, problems: Problems, items: Mapping[str, tuple[set[int], set[str]]]
+) -> set[str]:
+    """Pseudonyms used once, languages of the study, expertise 1 to 5, pairs of real items."""
     pseudonyms: set[str] = set()
     for i, member in enumerate(study.panel):
         q = f"study.panel[{i}]"
@@ -232,6 +237,9 @@ def _panel(study: ArchiveStudy, problems: Problems) -> set[str]:
         if member.expertise is not None and not 1 <= member.expertise <= 5:
             problems.add(f"{q}.expertise", "from 1 to 5")
         _day(problems, f"{q}.consent", member.consent)
+        for j, pair in enumerate(member.pairs):
+            if not (len(pair) == 3 and pair[0] in items and pair[1] in items[pair[0]][1]):
+                problems.add(f"{q}.pairs[{j}]", "[item, question, event] of the archive's items")
     return pseudonyms
 
 

@@ -28,6 +28,7 @@ from app.models import (
     Item,
     ItemVersion,
     MemberRole,
+    PairAssignment,
     Participation,
     ParticipationStatus,
     Question,
@@ -192,6 +193,7 @@ def _write_study(session: Session, data: ArchiveStudy, *, actor: User | None) ->
         created_at=_required(data.created_at),
         launched_at=_moment(data.launched_at),
         finished_at=_moment(data.finished_at),
+        conditional_pairs_per_expert=data.conditional_pairs_per_expert,
         answers_withdrawn=data.answers_withdrawn,
         created_by_id=actor.id if actor is not None else None,
     )
@@ -284,6 +286,16 @@ def _write_study(session: Session, data: ArchiveStudy, *, actor: User | None) ->
         member.pseudonym: _participation(session, study, member) for member in data.panel
     }
     session.flush()
+    for member in data.panel:
+        for item_key, question_key, given in member.pairs:
+            session.add(
+                PairAssignment(
+                    participation_id=participations[member.pseudonym].id,
+                    question_id=questions[(item_key, question_key)].id,
+                    given_key=given,
+                    created_at=study.created_at,
+                )
+            )
     rounds = {
         r.number: _write_round(session, study, r, items, versions, questions, participations)
         for r in data.rounds

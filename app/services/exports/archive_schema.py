@@ -190,6 +190,9 @@ class MemberRecord:
     #: the day of consent; null in anonymous studies
     consent: str | None
     synthetic: bool
+    #: the conditional pairs this expert is asked, as [item, question, event] (studies with
+    #: a pairs cap; absent in older archives)
+    pairs: list[list[Annotated[str, MaxLength(64)]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,8 @@ class ArchiveStudy:
     panel: list[MemberRecord]
     rounds: list[RoundRecord]
     suggestions: list[SuggestionRecord]
+    #: conditional pairs asked of each expert (None: every pair; absent in older archives)
+    conditional_pairs_per_expert: int | None = None
     #: experts who withdrew their answers from the study (their answers left every later
     #: snapshot and export); a count, never who
     answers_withdrawn: int = field(default=0)
@@ -453,6 +458,9 @@ def _read_record(record_type: type[Any], value: Any, path: str, problems: Proble
         if name not in value:
             if spec.default is not dataclasses.MISSING:
                 values[name] = spec.default
+                continue
+            if spec.default_factory is not dataclasses.MISSING:
+                values[name] = spec.default_factory()
                 continue
             problems.add(f"{path}.{name}", "missing")
             failed = True

@@ -28,6 +28,7 @@ from app.models import (
     Study,
     Suggestion,
 )
+from app.services import burden
 from app.services.exports.archive_schema import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
@@ -121,8 +122,14 @@ def _item(item: Item, item_keys: Mapping[int, str], scale_keys: Mapping[int, str
     )
 
 
-def _member(participation: Participation, shown: Disclosure) -> MemberRecord:
-    """A panel member as the archive may show them."""
+def _member(
+    participation: Participation, shown: Disclosure, pairs: list[tuple[str, str, str]]
+) -> MemberRecord:
+    """A panel member as the archive may show them.
+
+    Their conditional pairs stay (the study needs them to go on after an import): pairs are
+    given out in a random order, so they say nothing of who joined when.
+    """
     protected = shown.protected
     return MemberRecord(
         pseudonym=participation.pseudonym,
@@ -132,6 +139,7 @@ def _member(participation: Participation, shown: Disclosure) -> MemberRecord:
         status=None if protected else participation.status,
         consent=None if protected else day(participation.consent_at),
         synthetic=participation.synthetic,
+        pairs=[list(pair) for pair in pairs],
     )
 
 
@@ -150,6 +158,7 @@ def archive_record(session: Session, study: Study) -> ArchiveStudy:
         )
     )
     pseudonyms = {p.id: p.pseudonym for p in participations}
+    pairs = burden.assigned_pairs(session, study)
     rounds = list(
         session.scalars(select(Round).where(Round.study_id == study.id).order_by(Round.number))
     )
@@ -210,9 +219,10 @@ def archive_record(session: Session, study: Study) -> ArchiveStudy:
             )
             for s in sorted(study.scenarios, key=lambda s: (s.position, s.key))
         ],
-        panel=[_member(p, shown) for p in participations],
+        panel=[_member(p, shown, pairs.get(p.id, [])) for p in participations],
         rounds=[_round(session, r, item_keys, pseudonyms, shown) for r in rounds],
         suggestions=_suggestions(session, study, item_keys, shown),
+        conditional_pairs_per_expert=study.conditional_pairs_per_expert,
         answers_withdrawn=study.answers_withdrawn,
     )
 

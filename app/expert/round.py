@@ -1,0 +1,774 @@
+"""The expert's round, paged: an overview of every item with its state, one page per item
+(or per category), one-click "keep my last answers", and a review page that lists exactly
+what is still missing before the submit.
+
+Every page works as plain HTML forms; with JavaScript the page saves each typed value as a
+draft at once and moves between pages without reloading (static/js/round.js).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
+
+from app.auth import current_participation, expert_required
+from app.database import atomic
+from app.errors import problem, wants_json
+from app.expert.round_form import ShownAnswer, posted_payload, shown_values
+from app.expert.routes import bp, current_expert, translated_messages
+from app.expert.views import (
+    EventLabel,
+    ItemView,
+    changed_note,
+    event_labels,
+    hint_message,
+    problem_message,
+    question_view,
+    shown_for,
+    state_labels,
+)
+from app.extensions import db, feedback_views
+from app.i18n import render_message, text_direction
+from app.models import (
+    ConflictError,
+    Participation,
+    Question,
+    Round,
+    RoundClosedError,
+    RoundItem,
+    RoundProgress,
+    StateError,
+    ValidationError,
+    utcnow,
+)
+from app.services import answers as answer_service
+from app.services import burden, coherence, round_progress, timing
+from app.services import feedback as feedback_service
+from app.services import rounds as round_service
+from app.services.feedback import ItemFeedback
+from app.services.round_progress import RoundAnswers, RoundStatus
+from app.templating import current_language, translated
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the round: an item, or a category's items."""
+
+    kind: str  #: "item" | "category"
+    key: str
+    title: str
+    round_items: tuple[RoundItem, ...]
+
+    @property
+    def url(self) -> str:
+        """The page's address."""
+        endpoint = "expert.round_item" if self.kind == "item" else "expert.round_category"
+        return url_for(endpoint, key=self.key)
+
+
+@dataclass
+class RoundContext:
+    """What every round page needs: the expert's answers, feedback, states and pages."""
+
+    me: Participation
+    round_: Round
+    loaded: RoundAnswers
+    feedback: dict[str, ItemFeedback]
+    outside_iqr: dict[int, list[str]]
+    given: dict[int, tuple[str, ...]]
+    status: RoundStatus
+    events: dict[str, EventLabel]
+    pages: list[Page]
+
+    def page_of(self, kind: str, key: str) -> tuple[int, Page]:
+        """The page with this key (and its index), or 404."""
+        for index, page in enumerate(self.pages):
+            if page.kind == kind and page.key.lower() == key.lower():
+                return index, page
+        abort(404)
+
+    def page_of_item(self, item_key: str) -> Page:
+        """The page that shows an item."""
+        for page in self.pages:
+            if any(ri.item.key == item_key for ri in page.round_items):
+                return page
+        abort(404)
+
+
+def _pages(round_: Round, page_by: str) -> list[Page]:
+    """The round's pages: one per item, or one per category (all of its items, the category
+    where its first item comes; uncategorised items each on their own page)."""
+    if page_by != "category":
+        return [_item_page(round_item) for round_item in round_.items]
+    pages: list[Page] = []
+    by_category: dict[str, int] = {}
+    for round_item in round_.items:
+        category = round_item.item.category
+        if category is None:
+            pages.append(_item_page(round_item))
+        elif category.key in by_category:
+            index = by_category[category.key]
+            last = pages[index]
+            pages[index] = Page(last.kind, last.key, last.title, (*last.round_items, round_item))
+        else:
+            by_category[category.key] = len(pages)
+            pages.append(Page("category", category.key, translated(category.label), (round_item,)))
+    return pages
+
+
+def previous_number(round_: Round) -> int | None:
+    """The number of the round whose answers this one shows and prefills (None in round 1)."""
+    return round_.number - 1 if round_.number > 1 else None
+
+
+def _item_page(round_item: RoundItem) -> Page:
+    """The page of one item."""
+    return Page("item", round_item.item.key, translated(round_item.version.title), (round_item,))
+
+
+def _context(me: Participation, round_: Round) -> RoundContext:
+    """Load what the round's pages show (a handful of queries; the snapshot is cached)."""
+    loaded = RoundAnswers.load(db.session, me, round_)
+    feedback = feedback_service.feedback_for(
+        db.session, me, round_, feedback_views(), own=loaded.previous
+    )
+    outside = (
+        feedback_service.outside_iqr(db.session, me, round_, feedback, loaded.answers)
+        if me.study.reason_outside_iqr
+        else {}
+    )
+    given = burden.asked_givens(db.session, me, round_)
+    return RoundContext(
+        me=me,
+        round_=round_,
+        loaded=loaded,
+        feedback=feedback,
+        outside_iqr=outside,
+        given=given,
+        status=round_progress.statuses_from(round_, loaded, outside_iqr=outside, given=given),
+        events=event_labels(round_.items),
+        pages=_pages(round_, me.study.page_by),
+    )
+
+
+def _item_views(
+    context: RoundContext,
+    round_items: Sequence[RoundItem],
+    errors: Mapping[str, Mapping[str, list[str]]] | None = None,
+    posted: Mapping[str, Any] | None = None,
+) -> list[ItemView]:
+    """The view models of some of the round's items (showing `posted` form values, when
+    given, over what is stored)."""
+    round_ = context.round_
+    new_items = {item.id for item in round_service.new_items_in(round_)}
+    positions = {ri.item_id: index + 1 for index, ri in enumerate(round_.items)}
+    rtl = text_direction(current_language()) == "rtl"
+    horizon = context.me.study.horizon
+    hints = coherence.coherence_hints(db.session, context.me, round_)
+    views = []
+    for round_item in round_items:
+        item = round_item.item
+        feedback = context.feedback.get(item.key)
+        item_errors = (errors or {}).get(item.key, {})
+        status = context.status.of(item.id)
+        # an untouched item is not "missing" anything yet: problems show once it is begun
+        problems = (
+            {p.question_key: problem_message(p) for p in status.problems}
+            if status.state != "not_started"
+            else {}
+        )
+        questions = [
+            question_view(
+                question,
+                horizon=horizon,
+                shown=_shown(context, question, posted),
+                feedback=feedback,
+                given=context.given.get(question.id),
+                events=context.events,
+                errors=item_errors.get(question.key)
+                or ([problems[question.key]] if question.key in problems else []),
+                rtl=rtl,
+            )
+            for question in item.questions_in(round_.number)
+            if context.given.get(question.id, True)  # not asked of this expert: not shown
+        ]
+        views.append(
+            ItemView(
+                round_item=round_item,
+                position=positions[item.id],
+                questions=questions,
+                feedback=feedback,
+                status=status,
+                is_new=item.id in new_items,
+                changed_note=changed_note(round_item, round_),
+                hints=[hint_message(h, context.events) for h in hints.get(item.key, [])],
+            )
+        )
+    return views
+
+
+def _shown(context: RoundContext, question: Question, posted: Mapping[str, Any] | None) -> Any:
+    """What a question's fields show: the posted values if any, else what is stored."""
+    if posted is not None:
+        payload = posted_payload(posted, question, context.given.get(question.id))
+        if payload is not None:
+            return ShownAnswer(shown_values(question, payload), "draft")
+    loaded = context.loaded
+    return shown_for(question, loaded.answers, loaded.drafts, loaded.previous)
+
+
+def _open_round(me: Participation) -> Round | None:
+    """The study's open round, if any."""
+    return round_service.open_round_of(db.session, me.study)
+
+
+def _time_left(round_: Round, now: datetime) -> int | None:
+    """Whole days until the deadline (0 on its last day), None without one."""
+    if round_.deadline is None:
+        return None
+    return max(0, (round_.deadline - now).days)
+
+
+def _require_round() -> tuple[Participation, Round] | Any:
+    """The expert and the open round, or the response to give instead."""
+    me = current_expert()
+    if me.consent_at is None:
+        return redirect(url_for("expert.consent"))
+    round_ = _open_round(me)
+    if round_ is None:
+        flash(_("No round is open at the moment."), "info")
+        return redirect(url_for("expert.home"))
+    return me, round_
+
+
+@bp.get("/round")
+@expert_required
+def round_overview() -> Any:
+    """The round's overview: every item by category with its state, the deadline, the time
+    it takes, keep-all buttons and the way to review and submit."""
+    found = _require_round()
+    if not isinstance(found, tuple):
+        return found
+    me, round_ = found
+    context = _context(me, round_)
+    return render_template(
+        "expert/overview.html",
+        study=me.study,
+        me=me,
+        round=round_,
+        context=context,
+        sections=_sections(context),
+        estimate=_estimate(context),
+        previous_number=previous_number(round_),
+        days_left=_time_left(round_, utcnow()),
+        progress=db.session.get(RoundProgress, (me.id, round_.id)),
+        labels=state_labels(),
+        first_open=_first_unfinished(context),
+    )
+
+
+def _estimate(context: RoundContext) -> str | None:
+    """How long the rest of the round takes this expert, measured from earlier rounds."""
+    done = {status.item_id for status in context.status.items if status.done}
+    found = timing.round_time_estimate(db.session, context.me, context.round_, completed=done)
+    if found is None:
+        return None
+    if found.minutes_left == 0:
+        return _("Every item is answered.")
+    return ngettext(
+        "About %(num)s minute left, judging by how long %(experts)s experts took on these "
+        "items in earlier rounds.",
+        "About %(num)s minutes left, judging by how long %(experts)s experts took on these "
+        "items in earlier rounds.",
+        found.minutes_left,
+        experts=found.experts,
+    )
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One item on the overview: its title, page and state."""
+
+    title: str
+    href: str
+    state: str
+
+
+@dataclass(frozen=True)
+class OverviewSection:
+    """A category of the overview (or the items without one)."""
+
+    key: str | None
+    title: str
+    rows: list[OverviewRow]
+    keepable: int  #: items whose previous answers one click keeps
+
+
+def _kind_titles() -> dict[str, str]:
+    """Section titles for uncategorised items, by kind."""
+    return {
+        "event": _("Other developments"),
+        "trend": _("Trends"),
+        "calibration": _("Calibration questions"),
+    }
+
+
+def _sections(context: RoundContext) -> list[OverviewSection]:
+    """The overview's sections: the round's items grouped by category (uncategorised items by
+    kind), each group where its first item comes in the round."""
+    keepable = set(context.status.keepable)
+    kind_titles = _kind_titles()
+    groups: dict[tuple[str, str], OverviewSection] = {}
+    for page in context.pages:
+        for round_item in page.round_items:
+            item = round_item.item
+            category = item.category
+            group = ("category", category.key) if category is not None else ("kind", item.kind)
+            if group not in groups:
+                title = (
+                    translated(category.label)
+                    if category is not None
+                    else kind_titles.get(item.kind, _("Other items"))
+                )
+                groups[group] = OverviewSection(
+                    category.key if category is not None else None, title, [], 0
+                )
+            status = context.status.of(round_item.item_id)
+            href = page.url if page.kind == "item" else f"{page.url}#item-{item.key}"
+            section = groups[group]
+            section.rows.append(
+                OverviewRow(
+                    translated(round_item.version.title),
+                    href,
+                    status.state.value,
+                )
+            )
+            if round_item.item_id in keepable:
+                groups[group] = OverviewSection(
+                    section.key, section.title, section.rows, section.keepable + 1
+                )
+    return list(groups.values())
+
+
+def _first_unfinished(context: RoundContext) -> Page | None:
+    """The first page with an item that is not done (where "continue" leads)."""
+    for page in context.pages:
+        for round_item in page.round_items:
+            if not context.status.of(round_item.item_id).done:
+                return page
+    return None
+
+
+def _render_page(
+    context: RoundContext,
+    index: int,
+    page: Page,
+    *,
+    errors: Mapping[str, Mapping[str, list[str]]] | None = None,
+    status: int = 200,
+    notice: str | None = None,
+    posted: Mapping[str, Any] | None = None,
+) -> Any:
+    """Render one page of the round (an item, or a category's items)."""
+    items = _item_views(context, page.round_items, errors, posted)
+    return (
+        render_template(
+            "expert/item.html",
+            study=context.me.study,
+            round=context.round_,
+            context=context,
+            page=page,
+            index=index,
+            items=items,
+            previous_page=context.pages[index - 1] if index > 0 else None,
+            next_page=context.pages[index + 1] if index + 1 < len(context.pages) else None,
+            previous_number=previous_number(context.round_),
+            labels=state_labels(),
+            idempotency_key=secrets.token_hex(12),
+            notice=notice,
+        ),
+        status,
+    )
+
+
+@bp.get("/round/items/<key>")
+@expert_required
+def round_item(key: str) -> Any:
+    """One item of the round on its own page, prefilled, with the panel's feedback."""
+    found = _require_round()
+    if not isinstance(found, tuple):
+        return found
+    context = _context(*found)
+    if context.me.study.page_by == "category":
+        page = context.page_of_item(key)
+        if page.kind == "category":
+            return redirect(page.url + f"#item-{key}")
+    index, page = context.page_of("item", key)
+    return _render_page(context, index, page)
+
+
+@bp.get("/round/categories/<key>")
+@expert_required
+def round_category(key: str) -> Any:
+    """A category's items on one page (studies paged by category)."""
+    found = _require_round()
+    if not isinstance(found, tuple):
+        return found
+    context = _context(*found)
+    index, page = context.page_of("category", key)
+    return _render_page(context, index, page)
+
+
+def _save_page(
+    me: Participation, round_: Round, round_items: Sequence[RoundItem], key: str | None
+) -> answer_service.SavedItems:
+    """Save what the form posts for these items: valid values as answers, others as drafts."""
+    given = burden.asked_givens(db.session, me, round_)
+    entries = []
+    for ri in round_items:
+        payloads = {}
+        for question in ri.item.questions_in(round_.number):
+            payload = posted_payload(request.form, question, given.get(question.id))
+            if payload is not None:
+                payloads[question.key] = payload
+        if payloads:
+            entries.append(
+                answer_service.ItemEntry(ri.item, payloads, f"{key}-{ri.item_id}" if key else None)
+            )
+    return answer_service.save_items(
+        db.session, me, round_, entries, now=utcnow(), drafts=True, given=given
+    )
+
+
+def _posted_key() -> str | None:
+    """The request's idempotency key (header from the script, hidden field from the form)."""
+    key = request.headers.get("Idempotency-Key") or request.form.get("idempotency_key") or None
+    return key if key and re.fullmatch(r"[A-Za-z0-9_.:\-]{8,64}", key) else None
+
+
+def _echo() -> dict[str, str]:
+    """What was posted (but the token), given back when it could not be saved."""
+    return {k: v for k, v in request.form.items() if k not in ("csrf_token",)}
+
+
+@bp.post("/round/items/<key>")
+@bp.post("/round/categories/<key>", endpoint="save_category")
+@expert_required
+@atomic
+def save_page(key: str) -> Any:
+    """Save a page's answers: from the script (JSON, one item at a time, as typed) or from
+    the plain form (then go where the pressed button says)."""
+    me = current_expert()
+    round_ = _open_round(me)
+    if round_ is None:
+        return _closed(me)
+    if request.endpoint == "expert.save_category":
+        round_items = [
+            ri for ri in round_.items if ri.item.category and ri.item.category.key == key
+        ]
+    else:
+        round_items = [ri for ri in round_.items if ri.item.key == key]
+    if not round_items:
+        abort(404)
+    request_key = _posted_key()
+    try:
+        saved = _save_page(me, round_, round_items, request_key)
+    except RoundClosedError:
+        return _closed(me)
+    except ConflictError as error:
+        if wants_json():
+            return problem(409, "Conflict", str(error), payload=_echo())
+        saved = answer_service.SavedItems({}, {})
+    except StateError as error:
+        if wants_json():
+            return problem(409, "Not allowed", str(error), payload=_echo())
+        raise
+    errors = {item: translated_messages(errs) for item, errs in saved.errors.items()}
+    if wants_json():
+        return _saved_json(me, round_, round_items[0], saved, errors, request_key)
+    if errors:
+        db.session.commit()  # keep what was saved; the request owns this transaction
+        context = _context(me, round_)
+        index, page = _page_for(context, round_items[0])
+        return _render_page(
+            context,
+            index,
+            page,
+            errors=errors,
+            status=422,
+            notice=_("Some answers could not be read; the others are saved."),
+        )
+    return _after_save(me, round_, round_items[0], saved)
+
+
+def _page_for(context: RoundContext, round_item: RoundItem) -> tuple[int, Page]:
+    """The page (and index) that shows an item."""
+    page = context.page_of_item(round_item.item.key)
+    return context.pages.index(page), page
+
+
+def _after_save(
+    me: Participation, round_: Round, round_item: RoundItem, saved: answer_service.SavedItems
+) -> Any:
+    """Where a plain form post goes next: the button pressed says (next, previous, overview,
+    review), with a word on drafts left."""
+    drafts = sum(len(result.drafts) for result in saved.results.values())
+    if drafts:
+        flash(
+            _(
+                "Saved. Some answers are not complete yet; they are kept as you typed them "
+                "and marked on the page."
+            ),
+            "info",
+        )
+    action = request.form.get("action", "save")
+    context = _context(me, round_)
+    index, page = _page_for(context, round_item)
+    if action == "next" and index + 1 < len(context.pages):
+        return redirect(context.pages[index + 1].url, code=303)
+    if action == "previous" and index > 0:
+        return redirect(context.pages[index - 1].url, code=303)
+    if action == "overview" or (action == "next" and index + 1 == len(context.pages)):
+        return redirect(
+            url_for("expert.round_review" if action == "next" else "expert.round_overview"),
+            code=303,
+        )
+    if action == "review":
+        return redirect(url_for("expert.round_review"), code=303)
+    if not drafts:
+        flash(_("Saved."), "success")
+    return redirect(page.url + "#main", code=303)
+
+
+def _saved_json(
+    me: Participation,
+    round_: Round,
+    round_item: RoundItem,
+    saved: answer_service.SavedItems,
+    errors: Mapping[str, Mapping[str, list[str]]],
+    request_key: str | None,
+) -> Any:
+    """The script's acknowledgement: per question saved or draft (with why), the item's
+    state and the round's progress. `key` names exactly the content acknowledged."""
+    result = saved.results.get(round_item.item.key)
+    if errors or result is None:
+        return problem(
+            422,
+            "Invalid answer",
+            _("Not saved: please check this item."),
+            errors=errors.get(round_item.item.key, {}),
+            payload=_echo(),
+        )
+    questions = {
+        question.key: {"state": "saved"} for question in round_item.item.questions_in(round_.number)
+    }
+    for question_key, message in result.drafts.items():
+        questions[question_key] = {"state": "draft", "message": render_message(message)}
+    context = _context(me, round_)
+    context_status = context.status
+    status = context_status.of(round_item.item_id)
+    hints = coherence.coherence_hints(db.session, me, round_).get(round_item.item.key, [])
+    return jsonify(
+        hints=[hint_message(h, context.events) for h in hints],
+        saved=True,
+        replay=result.replay,
+        key=request_key,
+        item=round_item.item.key,
+        questions=questions,
+        state=status.state.value,
+        answered=context_status.done,
+        total=context_status.total,
+        saved_at=utcnow().isoformat(),
+    )
+
+
+def _closed(me: Participation) -> Any:
+    """The round closed before these answers arrived: say so, and show back what was typed."""
+    if wants_json():
+        return problem(
+            409,
+            "Round closed",
+            _("The round is closed; this change was not saved."),
+            payload=_echo(),
+        )
+    from app.expert.routes import closed_page
+
+    return closed_page(me.study)
+
+
+@bp.post("/round/keep")
+@expert_required
+@atomic
+def keep() -> Any:
+    """Keep the previous round's answers for one item, a category or every untouched item."""
+    me = current_expert()
+    round_ = _open_round(me)
+    if round_ is None:
+        return _closed(me)
+    scope = request.values.get("scope", "item")
+    key = request.values.get("key", "")
+    context = _context(me, round_)
+    if scope == "all":
+        chosen = [ri.item for ri in round_.items if ri.item_id in context.status.keepable]
+    elif scope == "category":
+        chosen = [
+            ri.item
+            for ri in round_.items
+            if ri.item_id in context.status.keepable
+            and ri.item.category is not None
+            and ri.item.category.key == key
+        ]
+    else:
+        chosen = [ri.item for ri in round_.items if ri.item.key == key]
+    saved = answer_service.keep_previous(
+        db.session, me, round_, chosen, now=utcnow(), given=context.given
+    )
+    kept = len(saved.results)
+    if wants_json():
+        status = round_progress.round_status(db.session, me, round_, given=context.given)
+        return jsonify(kept=kept, answered=status.done, total=status.total)
+    if kept:
+        flash(
+            _("Your answers from the last round are kept for %(n)s items.", n=kept)
+            if kept > 1
+            else _("Your answers from the last round are kept for this item."),
+            "success",
+        )
+    target = request.values.get("next", "")
+    if not target.startswith("/e/round"):
+        target = url_for("expert.round_overview")
+    return redirect(target, code=303)
+
+
+@bp.get("/round/review")
+@expert_required
+def round_review() -> Any:
+    """Review before submitting: exactly which question of which item is missing, each a link."""
+    found = _require_round()
+    if not isinstance(found, tuple):
+        return found
+    return _render_review(_context(*found))
+
+
+def _render_review(context: RoundContext, *, status: int = 200, notice: str | None = None) -> Any:
+    """The review page."""
+    round_ = context.round_
+    by_item = {ri.item_id: ri for ri in round_.items}
+    lines = []
+    for item_status in context.status.items:
+        if not item_status.problems:
+            continue
+        round_item = by_item[item_status.item_id]
+        questions = {q.key: q for q in round_item.item.questions_in(round_.number)}
+        page = context.page_of_item(item_status.item_key)
+        for problem_ in item_status.problems:
+            question = questions[problem_.question_key]
+            prompt = translated(question.prompt).replace("{horizon}", str(context.me.study.horizon))
+            lines.append(
+                {
+                    "item": round_item,
+                    "status": item_status,
+                    "question": prompt,
+                    "message": problem_message(problem_),
+                    "href": f"{page.url}#q{question.id}",
+                    # a reason can be written right here, without leaving the review
+                    "reason": question if problem_.kind == "reason" else None,
+                }
+            )
+    return (
+        render_template(
+            "expert/review.html",
+            study=context.me.study,
+            round=round_,
+            context=context,
+            lines=lines,
+            previous_number=previous_number(round_),
+            progress=db.session.get(RoundProgress, (context.me.id, round_.id)),
+            labels=state_labels(),
+            notice=notice,
+            idempotency_key=secrets.token_hex(12),
+        ),
+        status,
+    )
+
+
+@bp.post("/round/submit")
+@expert_required
+@atomic
+def submit() -> Any:
+    """Submit the round (revisable until it closes); if anything is missing, the review page
+    says exactly what."""
+    me = current_expert()
+    round_ = _open_round(me)
+    if round_ is None:
+        return _closed(me)
+    context = _context(me, round_)
+    try:
+        round_progress.submit_round(
+            db.session, me, round_, now=utcnow(), outside_iqr=context.outside_iqr
+        )
+    except ValidationError:
+        return _render_review(
+            context,
+            status=422,
+            notice=_("The round is not submitted yet: the answers below are missing."),
+        )
+    flash(
+        _(
+            "Thank you: your answers are submitted. You can still change them until the round closes."
+        ),
+        "success",
+    )
+    return redirect(url_for("expert.home"), code=303)
+
+
+@bp.get("/round/token")
+@expert_required
+def fresh_token() -> Any:
+    """A fresh CSRF token for the page's script (after the old one expired); 401 when the
+    session itself has ended."""
+    return jsonify(csrf_token=generate_csrf())
+
+
+def rerender_with_typed_values() -> Any:
+    """After a stale CSRF token on a page's plain form post, show the page again with every
+    typed value (nothing was saved), or None when there is no page to show."""
+    me = current_participation()
+    if me is None:
+        return None
+    round_ = _open_round(me)
+    if round_ is None or request.view_args is None:
+        return None
+    context = _context(me, round_)
+    key = str(request.view_args.get("key", ""))
+    kind = "category" if request.endpoint == "expert.save_category" else "item"
+    index, page = context.page_of(kind, key)
+    body, _status = _render_page(
+        context,
+        index,
+        page,
+        status=400,
+        posted=request.form,
+        notice=_(
+            "Your session changed, so these answers were not saved yet. They are all still "
+            "here: press Save again."
+        ),
+    )
+    return body, 400

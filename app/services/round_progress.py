@@ -1,0 +1,349 @@
+"""Where an expert stands in a round: each item's state, exactly what is still missing, and
+submitting (revisable until the round closes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from app.definitions.model import QuestionKind
+from app.messages import N_, Message
+from app.models import (
+    Answer,
+    AnswerDraft,
+    Item,
+    Participation,
+    Question,
+    Round,
+    RoundItem,
+    RoundProgress,
+    ValidationError,
+)
+from app.services.answer_values import normalise
+from app.services.answers import (
+    current_answers,
+    drafts_of,
+    previous_answers,
+    require_can_answer,
+    touch_progress,
+)
+from app.services.burden import asked_givens
+from app.services.rounds import lock_round
+
+
+class ItemState(StrEnum):
+    """An item's state for the expert, as the overview shows it."""
+
+    NOT_STARTED = "not_started"
+    DRAFT = "draft"  #: something is missing, or a typed value is not a valid answer yet
+    NEEDS_REASON = "needs_reason"  #: complete, but outside the panel's middle half: say why
+    OUTSIDE_EXPERTISE = "outside_expertise"  #: every rated question answered "outside"
+    COMPLETE = "complete"
+
+
+#: states that count as done (a submit accepts them)
+DONE_STATES = frozenset({ItemState.COMPLETE, ItemState.OUTSIDE_EXPERTISE})
+
+
+class ProblemKind(StrEnum):
+    """Why a question stops a submit."""
+
+    MISSING = "missing"  #: a required answer is not given
+    INVALID = "invalid"  #: what was typed is kept as a draft but is not a valid answer
+    REASON = "reason"  #: the answer lies outside the panel's middle half and needs a reason
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One question that stops the round from being submitted."""
+
+    item_key: str
+    question_key: str
+    kind: ProblemKind
+    message: Message | str | None = None  #: why a draft is not an answer (INVALID only)
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """One item of the round, for the expert: its state, its problems, and whether the
+    previous round's answers can be kept with one click."""
+
+    item_id: int
+    item_key: str
+    state: ItemState
+    problems: tuple[Problem, ...]
+    #: the expert answered it in the previous round and has not touched it in this one
+    keepable: bool
+
+    @property
+    def done(self) -> bool:
+        """Whether a submit accepts this item as it is."""
+        return self.state in DONE_STATES
+
+
+@dataclass(frozen=True)
+class RoundStatus:
+    """Every item's status, in the round's order."""
+
+    items: tuple[ItemStatus, ...]
+
+    @property
+    def done(self) -> int:
+        """How many items a submit accepts as they are."""
+        return sum(1 for status in self.items if status.done)
+
+    @property
+    def total(self) -> int:
+        """How many items the round asks."""
+        return len(self.items)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Everything that stops a submit, item by item."""
+        return [problem for status in self.items for problem in status.problems]
+
+    @property
+    def keepable(self) -> list[int]:
+        """Ids of the items whose previous answers can be kept with one click."""
+        return [status.item_id for status in self.items if status.keepable]
+
+    def of(self, item_id: int) -> ItemStatus:
+        """The status of one item of the round (KeyError for an item it does not ask)."""
+        for status in self.items:
+            if status.item_id == item_id:
+                return status
+        raise KeyError(item_id)
+
+
+def is_answered(answer: Answer | None) -> bool:
+    """Whether an answer holds something (a value, values, text or 'no answer')."""
+    return answer is not None and (
+        answer.no_answer
+        or answer.value is not None
+        or bool(answer.value_json)
+        or bool(answer.text and answer.text.strip())
+    )
+
+
+def draft_problem(
+    question: Question, draft: AnswerDraft, given: Sequence[str] | None = None
+) -> Message | str:
+    """Why a draft is not an answer yet (the message its payload gets from `normalise`)."""
+    try:
+        normalise(question, draft.payload, given)
+    except ValueError as error:
+        message: Message | str = error.args[0]
+        return message
+    # valid now (the rules or the pairs asked changed since it was typed): say so plainly
+    return N_("This answer is not saved yet: open the item and save it again.")
+
+
+def item_status(
+    item: Item,
+    questions: Sequence[Question],
+    answers: Mapping[int, Answer],
+    drafts: Mapping[int, AnswerDraft],
+    *,
+    previous_ids: Iterable[int] = (),
+    outside_iqr: Sequence[str] = (),
+    given: Mapping[int, Sequence[str]] | None = None,
+) -> ItemStatus:
+    """The status of one item from the expert's answers and drafts for its questions.
+
+    `outside_iqr` names the item's questions whose answers lie outside the previous round's
+    middle half (when the study asks for a reason then); `given` narrows conditional
+    questions to the pairs this expert is asked.
+    """
+    problems: list[Problem] = []
+    touched = False
+    # a conditional question whose pairs all went to other experts is not asked of this one
+    questions = [q for q in questions if given is None or given.get(q.id, True)]
+    for question in questions:
+        answer = answers.get(question.id)
+        touched = touched or answer is not None or question.id in drafts
+        if question.id in drafts:
+            message = draft_problem(question, drafts[question.id], (given or {}).get(question.id))
+            problems.append(Problem(item.key, question.key, ProblemKind.INVALID, message))
+        elif question.required and not is_answered(answer):
+            problems.append(Problem(item.key, question.key, ProblemKind.MISSING))
+    reasons = [q for q in questions if q.kind == QuestionKind.TEXT]
+    needs_reason = bool(
+        outside_iqr
+        and reasons
+        and reasons[0].id not in drafts
+        and not is_answered(answers.get(reasons[0].id))
+    )
+    if needs_reason:
+        problems.append(Problem(item.key, reasons[0].key, ProblemKind.REASON))
+    rated = [q for q in questions if q.kind != QuestionKind.TEXT and is_answered(answers.get(q.id))]
+    if not touched:
+        state = ItemState.NOT_STARTED
+    elif any(p.kind is not ProblemKind.REASON for p in problems):
+        state = ItemState.DRAFT
+    elif needs_reason:
+        state = ItemState.NEEDS_REASON
+    elif rated and all(answers[q.id].no_answer for q in rated):
+        state = ItemState.OUTSIDE_EXPERTISE
+    else:
+        state = ItemState.COMPLETE
+    previous = set(previous_ids)
+    keepable = not touched and any(q.id in previous for q in questions)
+    return ItemStatus(item.id, item.key, state, tuple(problems), keepable)
+
+
+def round_status(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    outside_iqr: Mapping[int, Sequence[str]] | None = None,
+    given: Mapping[int, Sequence[str]] | None = None,
+) -> RoundStatus:
+    """Every item's status for this expert (three queries: answers, drafts, previous)."""
+    return statuses_from(
+        round_,
+        RoundAnswers.load(session, participation, round_),
+        outside_iqr=outside_iqr,
+        given=given,
+    )
+
+
+@dataclass(frozen=True)
+class RoundAnswers:
+    """Everything the expert has in a round: answers, drafts, and last round's answers."""
+
+    answers: dict[int, Answer]
+    drafts: dict[int, AnswerDraft]
+    previous: dict[int, Answer]
+
+    @classmethod
+    def load(cls, session: Session, participation: Participation, round_: Round) -> RoundAnswers:
+        """The expert's answers, drafts and previous answers, by question id."""
+        return cls(
+            current_answers(session, participation, round_),
+            {d.question_id: d for d in drafts_of(session, participation, round_)},
+            previous_answers(session, participation, round_),
+        )
+
+
+def statuses_from(
+    round_: Round,
+    loaded: RoundAnswers,
+    *,
+    outside_iqr: Mapping[int, Sequence[str]] | None = None,
+    given: Mapping[int, Sequence[str]] | None = None,
+) -> RoundStatus:
+    """Every item's status from what the expert has in the round."""
+    return RoundStatus(
+        tuple(
+            item_status(
+                round_item.item,
+                round_item.item.questions_in(round_.number),
+                loaded.answers,
+                loaded.drafts,
+                previous_ids=loaded.previous.keys(),
+                outside_iqr=(outside_iqr or {}).get(round_item.item.id, ()),
+                given=given,
+            )
+            for round_item in round_.items
+        )
+    )
+
+
+def item_progress(session: Session, participation: Participation, round_: Round) -> tuple[int, int]:
+    """(items with every required answer and no draft left, items asked), in three light
+    queries: every autosave answers with these counts."""
+    asked = session.execute(
+        select(RoundItem.item_id, Question.id, Question.required)
+        .outerjoin(
+            Question,
+            and_(Question.item_id == RoundItem.item_id, Question.from_round <= round_.number),
+        )
+        .where(RoundItem.round_id == round_.id)
+    ).all()
+    answered = {
+        question_id
+        for question_id, no_answer, value, value_json, text in session.execute(
+            select(
+                Answer.question_id, Answer.no_answer, Answer.value, Answer.value_json, Answer.text
+            ).where(
+                Answer.participation_id == participation.id,
+                Answer.round_id == round_.id,
+                Answer.is_current.is_(True),
+            )
+        )
+        if no_answer or value is not None or bool(value_json) or bool(text and text.strip())
+    }
+    drafted = set(
+        session.scalars(
+            select(AnswerDraft.question_id).where(
+                AnswerDraft.participation_id == participation.id,
+                AnswerDraft.round_id == round_.id,
+            )
+        )
+    )
+    items = {item_id for item_id, _question, _required in asked}
+    incomplete = {
+        item_id
+        for item_id, question, required in asked
+        if question is not None and (question in drafted or (required and question not in answered))
+    }
+    return len(items - incomplete), len(items)
+
+
+def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:
+    """How many of the round's items a submit accepts as they are (see `item_progress`)."""
+    return item_progress(session, participation, round_)[0]
+
+
+def problems_by_item(problems: Iterable[Problem]) -> dict[str, list[str]]:
+    """Problems as item key -> question keys, flagged `:outside_iqr` or `:draft` (the API's
+    and ValidationError's shape)."""
+    result: dict[str, list[str]] = {}
+    for problem in problems:
+        suffix = {
+            ProblemKind.MISSING: "",
+            ProblemKind.REASON: ":outside_iqr",
+            ProblemKind.INVALID: ":draft",
+        }[problem.kind]
+        result.setdefault(problem.item_key, []).append(problem.question_key + suffix)
+    return result
+
+
+def submit_round(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    now: datetime,
+    outside_iqr: Mapping[int, Sequence[str]] | None = None,
+) -> RoundProgress:
+    """Submit the round (revisable until it closes): every required answer must be there and
+    no typed value may be left as a draft.
+
+    `outside_iqr` maps item ids to the questions whose answers lie outside the previous
+    round's interquartile range; when the study asks for it, those items need a reason.
+    Raises ValidationError naming each item and question that stops the submit.
+    """
+    round_ = lock_round(session, round_)
+    round_.require_open()
+    require_can_answer(participation)
+    status = round_status(
+        session,
+        participation,
+        round_,
+        outside_iqr=outside_iqr,
+        given=asked_givens(session, participation, round_),
+    )
+    if status.problems:
+        raise ValidationError("Some answers are missing.", problems_by_item(status.problems))
+    progress = touch_progress(session, participation, round_, now)
+    progress.submitted_at = now
+    progress.submit_count += 1
+    session.flush()
+    return progress
