@@ -70,7 +70,8 @@ def member(row: PanelRow) -> dict[str, Any]:
     """A panel member (identity, link state, progress; never answers nor the pseudonym).
 
     The pseudonym is left out on purpose: exports identify answers by it, so showing it next
-    to a name would let facilitators link answers to people.
+    to a name would let facilitators link answers to people. In an anonymous study the row is
+    coarse: no consent date, link count, date of use or progress (docs/anonymity.md).
     """
     participation = row.participation
     return {
@@ -80,11 +81,11 @@ def member(row: PanelRow) -> dict[str, Any]:
         "group": participation.group,
         "language": participation.language,
         "status": participation.status,
-        "consented_at": participation.consent_at,
+        "consented_at": None if row.coarse else participation.consent_at,
         "invited_at": participation.invited_at,
         "created_at": participation.created_at,
         "link_state": row.link_state,
-        "links_active": row.links_active,
+        "links_active": None if row.coarse else row.links_active,
         "last_entered_at": row.last_entered_at,
         "progress": row.progress,
     }
@@ -100,6 +101,7 @@ def funnel_row(row: FunnelRow) -> dict[str, Any]:
     """One row of a funnel."""
     return {
         "group": row.label,
+        "merged": row.merged,
         "invited": row.invited,
         "opened": row.opened,
         "consented": row.consented,

@@ -162,7 +162,11 @@ def revoke_links(study_id: int, member_id: int) -> Any:
     """Revoke every private link of a member (and end their sessions)."""
     study, participation = _member_of(study_id, member_id)
     count = panel.revoke_links(db.session, participation, actor=current_user(), now=utcnow())
-    return {"member": _member(study, participation), "revoked_links": count}
+    # in an anonymous study the count would tell how many reminders the expert was sent
+    return {
+        "member": _member(study, participation),
+        "revoked_links": None if study.is_anonymous else count,
+    }
 
 
 @bp.route(

@@ -140,7 +140,11 @@ class SurveyUploadSchema(Schema):
 
 
 class MemberSchema(Schema):
-    """A panel member, as facilitators see them (never their answers)."""
+    """A panel member, as facilitators see them (never their answers).
+
+    In an anonymous study the fields that would tell who answered when are null: consented_at,
+    links_active, last_entered_at and progress (see the panel's per-group counts instead).
+    """
 
     id = fields.Integer(required=True)
     name = fields.String(required=True)
@@ -148,18 +152,29 @@ class MemberSchema(Schema):
     group = fields.String(required=True)
     language = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "invited | active | withdrawn"})
-    consented_at = fields.DateTime(allow_none=True, required=True)
+    consented_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "null in anonymous studies"}
+    )
     invited_at = fields.DateTime(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
     link_state = fields.String(
         required=True, metadata={"description": "active | revoked | withdrawn | none"}
     )
-    links_active = fields.Integer(required=True)
-    last_entered_at = fields.DateTime(allow_none=True, required=True)
+    links_active = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "null in anonymous studies (it counts reminders)"},
+    )
+    last_entered_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "null in anonymous studies"}
+    )
     progress = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "In the open round: not started | started | submitted"},
+        metadata={
+            "description": "In the open round: not started | started | submitted; "
+            "null in anonymous studies"
+        },
     )
 
 
@@ -205,7 +220,11 @@ class RevokedSchema(Schema):
     """A member whose links were revoked."""
 
     member = fields.Nested(MemberSchema, required=True)
-    revoked_links = fields.Integer(required=True)
+    revoked_links = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "null in anonymous studies (it counts reminders)"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +235,13 @@ class FunnelRowSchema(Schema):
     """How many reached each stage: invited -> opened -> consented -> started -> submitted."""
 
     group = fields.String(required=True, metadata={"description": "Empty for the whole panel"})
+    merged = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The groups under k of an anonymous study, counted together "
+            "(group is then '(groups under k)')"
+        },
+    )
     invited = fields.Integer(required=True)
     opened = fields.Integer(required=True)
     consented = fields.Integer(required=True)

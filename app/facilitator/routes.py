@@ -228,10 +228,16 @@ def panel(study_id: int) -> Any:
     found = _study(study_id)
     open_round = round_service.open_round_of(db.session, found)
     rows = dashboard.panel_rows(db.session, found, open_round)
+    by_group = (
+        dashboard.submitted_by_group(db.session, found, open_round)
+        if open_round is not None and found.is_anonymous
+        else []
+    )
     return render_template(
         "facilitator/panel.html",
         study=found,
         rows=rows,
+        by_group=by_group,
         open_round=open_round,
         form=SimpleForm(),
         nav="panel",
@@ -335,7 +341,7 @@ def import_panel(study_id: int) -> Any:
                 if form.send_now.data and result.added:
                     summary = _invite(found, [m.participation for m in result.added])
                     _flash_import(len(result.added), result.skipped)
-                    _flash_summary(summary)
+                    _flash_summary(summary, found)
                     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
                 _flash_import(len(result.added), result.skipped)
                 return render_template(
@@ -387,14 +393,24 @@ def revoke_links(study_id: int, participation_id: int) -> Any:
     member = _participation(found, participation_id)
     with _flash_domain_errors():
         count = panel_service.revoke_links(db.session, member, actor=facilitator(), now=utcnow())
-        flash(
-            _(
-                "%(n)s links of %(p)s revoked; their sessions are ended.",
-                n=count,
-                p=member.expert.name,
-            ),
-            "success",
-        )
+        if found.is_anonymous:
+            # how many links someone held counts their reminders, i.e. rounds not submitted
+            flash(
+                _(
+                    "The links of %(p)s are revoked; their sessions are ended.",
+                    p=member.expert.name,
+                ),
+                "success",
+            )
+        else:
+            flash(
+                _(
+                    "%(n)s links of %(p)s revoked; their sessions are ended.",
+                    n=count,
+                    p=member.expert.name,
+                ),
+                "success",
+            )
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
 
@@ -477,8 +493,22 @@ def _invite(study: Study, members: list[Participation]) -> SendSummary:
     )
 
 
-def _flash_summary(summary: SendSummary) -> None:
-    """Report a mailing: how many were sent, skipped, and each failure with its reason."""
+def _flash_summary(summary: SendSummary, study: Study) -> None:
+    """Report a mailing: how many were sent, skipped, and each failure with its reason.
+
+    Reminders of an anonymous study name nobody: whoever gets one has not submitted, which
+    is what the panel page does not tell (docs/anonymity.md).
+    """
+    if summary.kind == MailKind.REMINDER and study.is_anonymous and summary.failed:
+        flash(_("Reminders sent: %(n)s.", n=len(summary.sent)), "success")
+        flash(
+            _(
+                "%(n)s reminders could not be sent (the mail server refused them); try again later.",
+                n=len(summary.failed),
+            ),
+            "error",
+        )
+        return
     if summary.kind == MailKind.INVITATION:
         flash(_("Invitations sent: %(n)s.", n=len(summary.sent)), "success")
     else:
@@ -565,7 +595,7 @@ def send_invitations(study_id: int) -> Any:
         flash(_("Nobody to invite: everyone on the panel has been invited already."), "info")
         return redirect(url_for("facilitator.mail", study_id=found.id), code=303)
     summary = _invite(found, members)
-    _flash_summary(summary)
+    _flash_summary(summary, found)
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
 
@@ -577,7 +607,7 @@ def invite_one(study_id: int, participation_id: int) -> Any:
     found = _study(study_id)
     member = _participation(found, participation_id)
     summary = _invite(found, [member])
-    _flash_summary(summary)
+    _flash_summary(summary, found)
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
 
@@ -598,7 +628,7 @@ def send_reminders(study_id: int) -> Any:
             sender=sender(),
             base_url=base_url(),
         )
-        _flash_summary(summary)
+        _flash_summary(summary, found)
     target = request.form.get("next", "")
     if target not in ("study", "mail"):
         target = "study"

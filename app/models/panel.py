@@ -21,6 +21,9 @@ class Expert(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)  #: stored lower-case
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: when the person's name and email were erased at their request (the row stays, anonymised,
+    #: so pseudonymous answers keep their participation)
+    erased_at: Mapped[datetime | None]
 
 
 class ParticipationStatus(StrEnum):

@@ -69,6 +69,8 @@ class Study(Base):
     launched_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: experts who withdrew their answers (a count, never who): the report says how many
+    answers_withdrawn: Mapped[int] = mapped_column(default=0, server_default="0")
 
     members: Mapped[list[StudyMember]] = relationship(
         back_populates="study", cascade="all, delete-orphan"

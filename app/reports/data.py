@@ -196,6 +196,8 @@ class Report:
     trends: tuple[TrendImpact, ...]
     software: Mapping[str, str]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: experts who withdrew their answers (a count, never who)
+    answers_withdrawn: int = 0
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -402,6 +404,7 @@ def build_report(
         scenarios=scenarios,
         trends=trends,
         software=software_versions(),
+        answers_withdrawn=study.answers_withdrawn,
     )
 
 

@@ -149,6 +149,7 @@ def methods_table(report: Report) -> Table:
         {"setting": "quantile_method", "value": study.quantile_method},
         {"setting": "pooling_eps", "value": exports_pooling_eps()},
         {"setting": "definition_sha256", "value": study.definition_hash},
+        {"setting": "answers_withdrawn", "value": report.answers_withdrawn},
     ]
     if study.conditional_pairs_per_expert is not None:
         rows.append(

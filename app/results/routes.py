@@ -22,7 +22,7 @@ from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
 from app.results.forms import ArchiveImportForm, ExportForm, IdentifiedExportForm
-from app.services import exports, results
+from app.services import exports, linkage, results
 from app.services import studies as study_service
 from app.templating import current_language
 
@@ -100,6 +100,7 @@ def overview(study_id: int) -> Any:
         export_form=ExportForm(),
         identified_form=IdentifiedExportForm(),
         may_identify=exports.may_export_identified(study, facilitator()),
+        disclosure=linkage.disclosure(db.session, study),
         **_helpers(report),
     )
 
@@ -270,16 +271,22 @@ def import_archive() -> Any:
     """Create a study from a study archive; a damaged archive imports nothing."""
     form = ArchiveImportForm()
     error: str | None = None
+    problems: list[str] = []
     if form.validate_on_submit():
         upload = form.archive.data
         try:
             study = exports.import_archive(
                 db.session, upload.read(), actor=facilitator(), now=utcnow()
             )
+        except exports.ArchiveError as refused:
+            db.session.rollback()
+            error, problems = refused.summary, refused.problems
         except DomainError as problem:
             db.session.rollback()
             error = str(problem)
         else:
             flash(_("The study was imported from its archive."), "success")
             return redirect(url_for("results.overview", study_id=study.id), code=303)
-    return render_template("results/import.html", form=form, error=error), (422 if error else 200)
+    return render_template("results/import.html", form=form, error=error, problems=problems), (
+        422 if error else 200
+    )

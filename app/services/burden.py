@@ -4,7 +4,9 @@ A pair is one conditional question and one of its conditioning events: one P(A |
 P(A | not B) couple. With `conditional_pairs_per_expert = N` each expert is asked N pairs,
 given out in a balanced rotation: the least-covered pairs first, ties broken by a pointer
 that moves on with every pair given, so that neighbouring experts get different pairs and one
-expert's pairs spread over different target events. No pair is ever more than one expert
+expert's pairs spread over different target events. Experts take their turns in a random
+order (and one joining an open round starts from a random point of the rotation), so nobody's
+pairs tell when they joined. No pair is ever more than one expert
 ahead of another (on a panel nobody left), so every pair reaches k answers as soon as
 panel size x N >= pairs x k. An expert keeps the same pairs in every round: their previous
 answers stay the ones they revise, and stability statistics compare like with like.
@@ -13,6 +15,7 @@ answers stay the ones they revise, and stability statistics compare like with li
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -221,10 +224,22 @@ def _state(session: Session, study: Study) -> _State:
     return _State(pairs, coverage, groups, given_out % len(pairs) if pairs else 0, assigned)
 
 
-def assign_pairs(session: Session, study: Study, now: datetime) -> int:
+def assign_pairs(
+    session: Session,
+    study: Study,
+    now: datetime,
+    *,
+    joining: bool = False,
+    rng: random.Random | None = None,
+) -> int:
     """Give each non-withdrawn expert who has no pairs yet their N pairs; returns how many experts.
 
-    Does nothing when the study has no cap. Existing assignments never change.
+    Does nothing when the study has no cap. Existing assignments never change. The experts
+    waiting take their turns in a random order: by join order, an expert's pairs (which the
+    exports show under their pseudonym) would tell when they joined, which the audit log
+    shows next to their name (docs/anonymity.md). Someone `joining` an open round alone
+    starts from a random point of the rotation, for the same reason (at a round's opening the
+    rotation goes on where it stands, as `pair_coverage` projects it).
     """
     cap = study.conditional_pairs_per_expert
     if cap is None:
@@ -232,9 +247,15 @@ def assign_pairs(session: Session, study: Study, now: datetime) -> int:
     state = _state(session, study)
     if not state.pairs:
         return 0
+    chance = rng or random.SystemRandom()
     waiting = [p for p in _panel(session, study) if p.id not in state.assigned]
+    chance.shuffle(waiting)
     plans = plan_assignments(
-        state.coverage, state.groups, start=state.start, experts=len(waiting), count=cap
+        state.coverage,
+        state.groups,
+        start=chance.randrange(len(state.pairs)) if joining else state.start,
+        experts=len(waiting),
+        count=cap,
     )
     for participation, plan in zip(waiting, plans, strict=True):
         for position in plan:

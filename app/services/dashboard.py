@@ -3,13 +3,18 @@
 Read-only views over the panel and rounds. They count people and their progress (needed to
 run a study and send reminders) but never read answers; statistics come only from the
 frozen, k-suppressed snapshots.
+
+In an anonymous study the named side stays coarse (docs/anonymity.md): the panel shows no
+one's progress, activity dates, reminders or link counts (those would tell who answered when,
+a key to join with the exports); progress is counted per group, and groups under k are counted
+together, in the panel and in every funnel.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,9 +38,12 @@ from app.models import (
     User,
 )
 from app.services.rounds import rounds_of
+from app.services.snapshots import suppressed_groups
 
 #: the funnel's stages, in order; each counts those who reached at least that stage
 STAGES = ("invited", "opened", "consented", "started", "submitted")
+#: the label of the row counting an anonymous study's groups under k together
+MERGED_GROUPS = "(groups under k)"
 
 
 def percent(part: int, whole: int) -> int:
@@ -68,6 +76,7 @@ class FunnelRow:
     consented: int
     started: int
     submitted: int
+    merged: bool = False  #: the groups under k of an anonymous study, counted together
 
     @property
     def stages(self) -> list[Stage]:
@@ -158,13 +167,27 @@ def _row(
 
 
 def _by_group(
-    members: Sequence[_Member], started: set[int], submitted: set[int]
+    members: Sequence[_Member], started: set[int], submitted: set[int], hidden: set[str]
 ) -> list[FunnelRow]:
-    """One funnel row per group, groups in alphabetical order."""
+    """One funnel row per group, groups in alphabetical order; the `hidden` groups (under k,
+    in an anonymous study) in one row at the end."""
     groups: dict[str, list[_Member]] = defaultdict(list)
     for member in members:
         groups[member.group].append(member)
-    return [_row(name, groups[name], started, submitted) for name in sorted(groups)]
+    rows = [_row(name, groups[name], started, submitted) for name in sorted(set(groups) - hidden)]
+    together = [m for name in sorted(hidden) for m in groups.get(name, [])]
+    if together:
+        row = _row(MERGED_GROUPS, together, started, submitted)
+        rows.append(replace(row, merged=True))
+    return rows
+
+
+def hidden_groups(study: Study, sizes: Mapping[str, int]) -> set[str]:
+    """Groups a facilitator of an anonymous study sees only together: those under k, and
+    the smallest others until the together-row holds k (none in confidential studies)."""
+    if not study.is_anonymous or len(sizes) < 2:
+        return set()
+    return suppressed_groups(sizes, study.k)
 
 
 def funnel(session: Session, study: Study) -> Funnel:
@@ -195,6 +218,7 @@ def funnel(session: Session, study: Study) -> Funnel:
         started[round_id].add(participation_id)
         if submitted_at is not None:
             submitted[round_id].add(participation_id)
+    hidden = hidden_groups(study, Counter(m.group for m in members))
     round_funnels = [
         RoundFunnel(
             number=r.number,
@@ -203,7 +227,7 @@ def funnel(session: Session, study: Study) -> Funnel:
             deadline=r.deadline,
             closed_at=r.closed_at,
             total=_row("", members, started[r.id], submitted[r.id]),
-            groups=_by_group(members, started[r.id], submitted[r.id]),
+            groups=_by_group(members, started[r.id], submitted[r.id], hidden),
         )
         for r in rounds_of(session, study)
     ]
@@ -213,7 +237,7 @@ def funnel(session: Session, study: Study) -> Funnel:
         withdrawn=len(rows) - len(current),
         never_emailed=sum(1 for r in current if r.invited_at is None),
         panel=_row("", members, any_started, set()),
-        panel_groups=_by_group(members, any_started, set()),
+        panel_groups=_by_group(members, any_started, set(), hidden),
         rounds=round_funnels,
     )
 
@@ -286,6 +310,8 @@ class PanelRow:
     links_total: int
     last_entered_at: datetime | None  #: last time a link of theirs was used
     progress: str | None  #: in the open round: "not started" | "started" | "submitted"
+    #: an anonymous study's row: no progress, activity dates, reminders or link counts
+    coarse: bool = False
 
     @property
     def link_state(self) -> str:
@@ -298,7 +324,12 @@ class PanelRow:
 
 
 def panel_rows(session: Session, study: Study, open_round: Round | None) -> list[PanelRow]:
-    """The panel with identities, link state and progress in the open round, by group and name."""
+    """The panel with identities, link state and progress in the open round, by group and name.
+
+    In an anonymous study the rows are coarse: no progress and no date of link use (each
+    would tell who answered, and when); see `submitted_by_group` for counts instead.
+    """
+    coarse = study.is_anonymous
     participations = session.scalars(
         select(Participation)
         .where(Participation.study_id == study.id)
@@ -318,7 +349,7 @@ def panel_rows(session: Session, study: Study, open_round: Round | None) -> list
     for participation in participations:
         used = [link.last_used_at for link in participation.links if link.last_used_at]
         state = None
-        if open_round is not None:
+        if open_round is not None and not coarse:
             row = progress.get(participation.id)
             state = (
                 "not started"
@@ -334,10 +365,61 @@ def panel_rows(session: Session, study: Study, open_round: Round | None) -> list
                 email=participation.expert.email,
                 links_active=sum(1 for link in participation.links if link.revoked_at is None),
                 links_total=len(participation.links),
-                last_entered_at=max(used) if used else None,
+                last_entered_at=max(used) if used and not coarse else None,
                 progress=state,
+                coarse=coarse,
             )
         )
+    return rows
+
+
+@dataclass(frozen=True)
+class GroupProgress:
+    """How many of a group (not withdrawn) have submitted a round, and how many have not."""
+
+    label: str
+    members: int
+    submitted: int
+    merged: bool = False  #: the groups under k, counted together
+
+    @property
+    def pending(self) -> int:
+        """Members who have not submitted."""
+        return self.members - self.submitted
+
+
+def submitted_by_group(session: Session, study: Study, round_: Round) -> list[GroupProgress]:
+    """Submitted and not submitted per group (groups under k of an anonymous study together).
+
+    What the panel page of an anonymous study shows instead of each expert's progress: the
+    server still knows who has not submitted, and reminds them (invitations.send_reminders).
+    """
+    members = session.execute(
+        select(Participation.id, Participation.group).where(
+            Participation.study_id == study.id,
+            Participation.status != ParticipationStatus.WITHDRAWN,
+        )
+    ).all()
+    done = set(
+        session.scalars(
+            select(RoundProgress.participation_id).where(
+                RoundProgress.round_id == round_.id, RoundProgress.submitted_at.is_not(None)
+            )
+        )
+    )
+    sizes = Counter(group or "" for _id, group in members)
+    hidden = hidden_groups(study, sizes)
+    # keyed by (counted together?, group): a group may be called anything, even MERGED_GROUPS
+    counts: dict[tuple[bool, str], list[int]] = defaultdict(lambda: [0, 0])
+    for participation_id, group in members:
+        together = (group or "") in hidden
+        key = (together, MERGED_GROUPS if together else group or "")
+        counts[key][0] += 1
+        counts[key][1] += participation_id in done
+    rows = [
+        GroupProgress(label, n, submitted, merged=together)
+        for (together, label), (n, submitted) in sorted(counts.items())
+    ]
     return rows
 
 

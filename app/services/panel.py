@@ -7,6 +7,7 @@ import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
@@ -164,7 +165,7 @@ def _assign_pairs_if_open(session: Session, study: Study, now: datetime) -> None
         select(Round.id).where(Round.study_id == study.id, Round.state == RoundState.OPEN)
     )
     if is_open is not None:
-        burden.assign_pairs(session, study, now)
+        burden.assign_pairs(session, study, now, joining=True)
 
 
 def import_csv(
@@ -279,6 +280,9 @@ def revoke_links(
         .values(revoked_at=now)
     )
     session.flush()
+    # in an anonymous study the count stays out of the log: each reminder adds a link, so how
+    # many someone held tells how many rounds they had not submitted when reminded
+    counted: dict[str, Any] = {} if participation.study.is_anonymous else {"links": count}
     audit.record(
         session,
         action="panel.revoke_links",
@@ -286,7 +290,7 @@ def revoke_links(
         actor=actor,
         study=participation.study,
         target=_audit_target(participation),
-        links=count,
+        **counted,
     )
     return count
 
@@ -319,6 +323,11 @@ def set_withdrawn(
     now: datetime,
 ) -> None:
     """Withdraw an expert (their links stop working) or reinstate them."""
+    if not withdrawn and participation.expert.erased_at is not None:
+        raise ValidationError(
+            "This expert's name and email were erased at their request: they cannot be "
+            "reinstated (add them again if they wish to return)."
+        )
     old = participation.status
     if withdrawn:
         revoke_links(session, participation, actor=actor, now=now)

@@ -13,15 +13,18 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Round
 from app.services import exports
+from app.services import rounds as round_service
 from tests.api.conftest import API, ApiWorld, open_first_round, problem_of
+from tests.conftest import NOW
 
 CANARY = "=HYPERLINK(canary-7f3a)"
 
 
 def _answered(client: FlaskClient, session: Session, world: ApiWorld) -> None:
-    """Round 1 open; two experts answer E01, one with a formula-like reason."""
+    """Round 1: every expert answers E01, one with a formula-like reason; then it closes
+    (exports carry closed rounds only)."""
     open_first_round(session, world.study, world.user)
-    for index, expert in enumerate(world.experts[:2]):
+    for index, expert in enumerate(world.experts):
         body = {
             "answers": {
                 "probability": {"value": 40 + 10 * index},
@@ -31,6 +34,9 @@ def _answered(client: FlaskClient, session: Session, world: ApiWorld) -> None:
         }
         response = client.put(f"{API}/expert/round/items/E01", json=body, headers=expert.headers)
         assert response.status_code == 200
+    round_ = session.scalars(select(Round).where(Round.study_id == world.study.id)).one()
+    round_service.close_round(session, round_, actor=world.user, now=NOW)
+    session.commit()
 
 
 def test_csv_and_json_exports_are_anonymous_and_agree(
@@ -43,7 +49,7 @@ def test_csv_and_json_exports_are_anonymous_and_agree(
     text = response.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == exports.ANONYMOUS_COLUMNS
-    assert {r["expert"] for r in rows} == {e.participation.pseudonym for e in world.experts[:2]}
+    assert {r["expert"] for r in rows} == {e.participation.pseudonym for e in world.experts}
     assert "'" + CANARY in text  # formula escaped in the spreadsheet format
     for expert in world.experts:
         assert expert.participation.expert.email not in text

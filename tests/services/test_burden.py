@@ -10,7 +10,7 @@ from datetime import timedelta
 import hypothesis
 import pytest
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.definitions import SurveyDefinition
@@ -68,6 +68,17 @@ def _pairs_of(session: Session, participation: Participation) -> set[tuple[int, 
             )
         ).tuples()
     )
+
+
+def _first_assignment(session: Session, participation: Participation) -> int:
+    """The id of an expert's first pair: the order experts took their turns in."""
+    first = session.scalar(
+        select(func.min(PairAssignment.id)).where(
+            PairAssignment.participation_id == participation.id
+        )
+    )
+    assert first is not None
+    return int(first)
 
 
 def _counts(coverage: burden.PairCoverage) -> list[int]:
@@ -137,9 +148,12 @@ def test_opening_a_round_gives_every_expert_their_pairs_in_balance(
     experts = _add(session, study, 24)
     assert burden.pair_coverage(session, study).minimum == 0  # nothing before the round
     round_1 = _open_next(session, study)
-    mine = [_pairs_of(session, p) for p in experts]
+    # neighbours in the rotation (experts take turns in a random order): different pairs
+    turns = sorted(experts, key=lambda p: _first_assignment(session, p))
+    assert [p.id for p in turns] != [p.id for p in experts]  # not the order they joined in
+    mine = [_pairs_of(session, p) for p in turns]
     assert all(len(pairs) == 7 for pairs in mine)
-    for left, right in itertools.pairwise(mine):  # neighbours: different pairs
+    for left, right in itertools.pairwise(mine):
         assert not left & right
     coverage = burden.pair_coverage(session, study)
     counts = _counts(coverage)

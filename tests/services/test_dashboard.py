@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.definitions.model import Anonymity
 from app.models import Participation, RoundProgress, Study
 from app.services import dashboard, panel, rounds
 from tests.conftest import NOW
@@ -25,7 +26,9 @@ def _add(session: Session, study: Study, name: str, group: str) -> tuple[Partici
 
 def test_funnel_counts_a_scripted_panel(session: Session, example_study: Study) -> None:
     """A: a1 submitted, a2 started, a3 opened the link; B: b1 consented (no link used), b2
-    nothing; w1 withdrawn after submitting (not counted)."""
+    nothing; w1 withdrawn after submitting (not counted). A confidential study: its groups
+    are shown whatever their size (an anonymous study's are not, see below)."""
+    example_study.anonymity = Anonymity.CONFIDENTIAL
     a1, a1_token = _add(session, example_study, "A1", "A")
     a2, a2_token = _add(session, example_study, "A2", "A")
     _a3, a3_token = _add(session, example_study, "A3", "A")
@@ -77,6 +80,7 @@ def test_funnel_before_any_round_and_for_an_empty_panel(
 
 
 def test_panel_rows_show_link_state_and_progress(session: Session, example_study: Study) -> None:
+    example_study.anonymity = Anonymity.CONFIDENTIAL
     a, a_token = _add(session, example_study, "Ann", "A")
     b, _ = _add(session, example_study, "Bob", "A")
     c, _ = _add(session, example_study, "Cy", "B")
@@ -93,6 +97,34 @@ def test_panel_rows_show_link_state_and_progress(session: Session, example_study
     assert (rows["Bob"].link_state, rows["Bob"].progress) == ("revoked", "not started")
     assert rows["Cy"].link_state == "withdrawn"
     assert [r.progress for r in dashboard.panel_rows(session, example_study, None)] == [None] * 3
+
+
+def test_anonymous_panel_rows_are_coarse_and_progress_is_counted_per_group(
+    session: Session, example_study: Study
+) -> None:
+    """Nobody's progress, date of link use or link count next to their name; per group only,
+    groups under k (here B and C, 2 + 3) counted together."""
+    members = [_add(session, example_study, f"A{i}", "A") for i in range(5)]
+    members += [_add(session, example_study, f"B{i}", "B") for i in range(2)]
+    members += [_add(session, example_study, f"C{i}", "C") for i in range(3)]
+    round_ = rounds.create_round(session, example_study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+    (a0, a0_token), (b0, _t) = members[0], members[5]
+    panel.open_session_from_link(session, a0_token, NOW)
+    session.add(RoundProgress(participation_id=a0.id, round_id=round_.id, submitted_at=NOW))
+    session.add(RoundProgress(participation_id=b0.id, round_id=round_.id))
+    session.commit()
+    rows = dashboard.panel_rows(session, example_study, round_)
+    assert all(r.coarse and r.progress is None and r.last_entered_at is None for r in rows)
+    counts = [
+        (g.label, g.merged, g.members, g.submitted)
+        for g in dashboard.submitted_by_group(session, example_study, round_)
+    ]
+    assert counts == [("A", False, 5, 1), (dashboard.MERGED_GROUPS, True, 5, 0)]
+    funnel = dashboard.funnel(session, example_study)
+    assert funnel.open_round is not None
+    groups = [(row.label, row.merged, row.invited) for row in funnel.open_round.groups]
+    assert groups == [("A", False, 5), (dashboard.MERGED_GROUPS, True, 5)]
 
 
 def test_verdicts_read_the_snapshot_defensively() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from app import create_app
+from app.definitions import parse_definition
 from app.definitions.model import Anonymity
 from app.extensions import db
 from app.models import (
@@ -27,9 +28,9 @@ from app.models import (
     User,
     ValidationError,
 )
-from app.services import exports
+from app.services import exports, studies
 from app.services.tidy import tidy_answers
-from tests.conftest import NOW, _worker_database, make_user, postgres_url
+from tests.conftest import EXAMPLE_SURVEY, NOW, _worker_database, make_user, postgres_url
 from tests.reports.helpers import (
     CANARY_EMAIL_DOMAIN,
     CANARY_NAME,
@@ -195,10 +196,11 @@ def test_archive_round_trip_is_byte_identical(
         assert token.encode() not in first
     payload = json.loads(first)["study"]
     assert {m["pseudonym"] for m in payload["panel"]} == {p.pseudonym for p, _t in scripted.members}
+    # an anonymous study's archive carries no expert-side dates, languages, statuses or progress
+    assert all(a["date"] is None for r in payload["rounds"] for a in r["answers"])
+    assert all(r["progress"] == [] for r in payload["rounds"])
     assert all(
-        re.fullmatch(r"\d{4}-\d{2}-\d{2}", a["date"])
-        for r in payload["rounds"]
-        for a in r["answers"]
+        (m["language"], m["status"], m["consent"]) == (None, None, None) for m in payload["panel"]
     )
     with empty_app.app_context():
         if not postgres_url():
@@ -263,6 +265,185 @@ def test_importing_a_study_whose_key_exists_is_refused(
     raw = exports.export_archive(session, scripted.study)
     with pytest.raises(exports.ArchiveError, match="exists already"):
         exports.import_archive(session, raw, actor=None, now=NOW)
+
+
+# An archive is untrusted input: every setting is held to what a survey file may say
+
+
+def _set(path: str, value: object) -> object:
+    """A change to an archive's study at a dotted path ("definition.study.k")."""
+
+    def change(study: dict[str, object]) -> None:
+        *parents, last = path.split(".")
+        target: object = study
+        for name in parents:
+            target = target[int(name)] if isinstance(target, list) else target[name]  # type: ignore[index]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value  # type: ignore[index]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        pytest.param("k", 2, "study.k: must be from 3", id="k-under-the-floor"),
+        pytest.param(
+            "k_comments", 4, "study.k_comments: must be at least k", id="k-comments-under-k"
+        ),
+        pytest.param(
+            "definition.study.k", 1, "study.definition.study.k", id="survey-k-under-floor"
+        ),
+        pytest.param(
+            "round_limit", 1, "study.rounds: 2 rounds; the study allows 1", id="rounds-over-limit"
+        ),
+        pytest.param(
+            "round_limit", 9, "study.round_limit: the survey pre-registered", id="limit-raised"
+        ),
+        pytest.param(
+            "anonymity",
+            "confidential",
+            "study.anonymity: the survey was anonymous",
+            id="anonymity-weakened",
+        ),
+        pytest.param("quantile_method", "type0", "study.quantile_method", id="quantile-method"),
+        pytest.param(
+            "consensus_rule", "iqr <= ", "study.consensus_rule: not a valid rule", id="rule"
+        ),
+        pytest.param(
+            "panel.0.group", "x" * 61, "study.panel[0].group: expected at most 60", id="long-group"
+        ),
+        pytest.param(
+            "rounds.0.number", 7, "study.rounds: rounds numbered 1, 2, 3", id="round-numbers"
+        ),
+        pytest.param(
+            "rounds.0.answers.0.revision",
+            2**40,
+            "expected a whole number of at most",
+            id="huge-int",
+        ),
+        pytest.param(
+            "panel.0.nickname", "Zelda", "study.panel[0].nickname: not a field", id="unknown-field"
+        ),
+    ],
+)
+def test_an_archive_with_settings_a_survey_file_could_not_have_is_refused(
+    session: Session, scripted: ScriptedStudy, path: str, value: object, problem: str
+) -> None:
+    def change(study: dict[str, object]) -> None:
+        _set(path, value)(study)  # type: ignore[operator]
+        study["key"] = "edited-copy"
+
+    edited = _reseal(exports.export_archive(session, scripted.study), change)
+    with pytest.raises(exports.ArchiveError) as refused:
+        exports.import_archive(session, edited, actor=None, now=NOW)
+    session.rollback()
+    assert "Nothing was imported" in str(refused.value)
+    assert any(line.startswith(problem) or problem in line for line in refused.value.problems), (
+        refused.value.problems
+    )
+    assert (
+        session.scalar(select(func.count()).select_from(Study).where(Study.key == "edited-copy"))
+        == 0
+    )
+
+
+def test_every_problem_is_listed_at_once(session: Session, scripted: ScriptedStudy) -> None:
+    def change(study: dict[str, object]) -> None:
+        study.update(k=1, k_comments=1, round_limit=0, key="Bad Key", horizon="2040")
+
+    edited = _reseal(exports.export_archive(session, scripted.study), change)
+    with pytest.raises(exports.ArchiveError) as refused:
+        exports.import_archive(session, edited, actor=None, now=NOW)
+    fields = {line.split(":")[0] for line in refused.value.problems}
+    # the type error is found first; the settings of a well-typed archive are then all listed
+    assert fields == {"study.horizon"}
+    edited = _reseal(
+        exports.export_archive(session, scripted.study),
+        lambda s: s.update(k=1, k_comments=1, round_limit=0, key="Bad Key"),
+    )
+    with pytest.raises(exports.ArchiveError) as refused:
+        exports.import_archive(session, edited, actor=None, now=NOW)
+    fields = {line.split(":")[0] for line in refused.value.problems}
+    assert {
+        "study.key",
+        "study.k",
+        "study.k_comments",
+        "study.round_limit",
+        "study.rounds",
+    } <= fields
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"format": NaN}', id="nan"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deeply-nested"),
+        pytest.param(b'{"format": ' + b"9" * 5000 + b"}", id="huge-integer"),
+        pytest.param(b'{"format": "delphi-study-archive\\u0000"}', id="nul"),
+        pytest.param(b'"just a string"', id="not-an-object"),
+    ],
+)
+def test_hostile_json_is_an_archive_error_not_a_crash(session: Session, raw: bytes) -> None:
+    with pytest.raises(exports.ArchiveError, match="Nothing was imported"):
+        exports.import_archive(session, raw, actor=None, now=NOW)
+
+
+def test_an_older_archive_of_an_anonymous_study_imports_without_its_dates(
+    session: Session, scripted: ScriptedStudy, empty_app: Flask
+) -> None:
+    """Version 1 archives carried languages, consent days, progress and answer dates; an
+    anonymous study takes none of them in."""
+
+    def as_version_1(study: dict[str, object]) -> None:
+        for member in study["panel"]:  # type: ignore[attr-defined]
+            member.update(language="en", status="active", consent="2026-03-01")
+        for round_ in study["rounds"]:  # type: ignore[attr-defined]
+            for answer in round_["answers"]:
+                answer["date"] = "2026-02-10"
+            round_["progress"] = [
+                {"expert": m["pseudonym"], "started": "2026-02-10", "last_saved": None,
+                 "submitted": "2026-02-11", "submit_count": 1}
+                for m in study["panel"]  # type: ignore[attr-defined]
+            ]  # fmt: skip
+
+    old = json.loads(_reseal(exports.export_archive(session, scripted.study), as_version_1))
+    old["version"] = 1
+    first = exports.export_archive(session, scripted.study)
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        exports.import_archive(db.session, exports.canonical_json(old), actor=None, now=NOW)
+        db.session.commit()
+    assert _export_from(empty_app, scripted.study.key) == first
+
+
+def test_a_confidential_archive_keeps_its_days_and_round_trips(
+    app: Flask, session: Session, facilitator_user: User, empty_app: Flask
+) -> None:
+    survey = EXAMPLE_SURVEY.read_text(encoding="utf-8").replace(
+        'anonymity = "anonymous"', 'anonymity = "confidential"'
+    )
+    definition = parse_definition(survey.encode(), "example.toml")
+    study = studies.import_study(session, definition, actor=facilitator_user, now=NOW)
+    assert study.anonymity == Anonymity.CONFIDENTIAL
+    scripted = scripted_study(session, study, facilitator_user)
+    first = exports.export_archive(session, scripted.study)
+    payload = json.loads(first)["study"]
+    assert all(
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}", a["date"])
+        for r in payload["rounds"]
+        for a in r["answers"]
+    )
+    assert all(m["language"] == "en" and m["consent"] for m in payload["panel"])
+    with empty_app.app_context():
+        if not postgres_url():
+            db.create_all()
+        exports.import_archive(db.session, first, actor=None, now=NOW)
+        db.session.commit()
+    assert _export_from(empty_app, scripted.study.key) == first
 
 
 def test_archive_keeps_the_pairs_cap_and_every_experts_pairs(

@@ -67,6 +67,9 @@ ACCESS: dict[str, str] = {
     "facilitator.new_study": FACILITATOR,
     "results.import_archive": FACILITATOR,
     "facilitator.accounts": ADMIN,
+    "facilitator.people": ADMIN,
+    "facilitator.export_person": ADMIN,
+    "facilitator.erase_person": ADMIN,
     # a study's pages
     "facilitator.study": STUDY,
     "facilitator.audit_log": STUDY,
@@ -112,6 +115,9 @@ ACCESS: dict[str, str] = {
     "expert.round_post": EXPERT,
     "expert.save_item": EXPERT,
     "expert.suggest": EXPERT,
+    "expert.my_data": EXPERT,
+    "expert.export_my_data": EXPERT,
+    "expert.erase_my_data": EXPERT,
     # the JSON API
     "api-docs.openapi_json": API_PUBLIC,
     "api.list_studies": API_FACILITATOR,

@@ -29,6 +29,9 @@ UNSCOPED = {
     "facilitator.studies": 200,
     "facilitator.new_study": 200,
     "facilitator.accounts": 403,
+    "facilitator.people": 403,
+    "facilitator.export_person": 405,  # POST only (and administrators only)
+    "facilitator.erase_person": 405,
 }
 
 
@@ -153,6 +156,9 @@ def test_unscoped_pages_and_admin_only_accounts(
             "facilitator.studies": "/f/",
             "facilitator.new_study": "/f/studies/new",
             "facilitator.accounts": "/f/admin/accounts",
+            "facilitator.people": "/f/admin/people",
+            "facilitator.export_person": "/f/admin/people/export",
+            "facilitator.erase_person": "/f/admin/people/erase",
         }[endpoint]
         assert client.get(url).status_code == status, endpoint
     before = fingerprint(session)
@@ -179,6 +185,8 @@ def test_every_post_without_csrf_is_rejected_and_changes_nothing(
     posts += [
         ("facilitator.new_study", "/f/studies/new"),
         ("facilitator.accounts", "/f/admin/accounts"),
+        ("facilitator.export_person", "/f/admin/people/export"),
+        ("facilitator.erase_person", "/f/admin/people/erase"),
     ]
     assert len(posts) >= 20
     for endpoint, url in posts:

@@ -177,3 +177,22 @@ def test_outbox_in_development_writes_files_and_logs_no_secrets(
     assert logged.count("mail to 1 recipients written to outbox") == 3
     joined = "\n".join(logged)
     assert "/t/" not in joined and "example.org" not in joined
+
+
+def test_reminders_of_an_anonymous_study_name_nobody(
+    client: FlaskClient, session: Session, world: World, smtp_server: Mailbox
+) -> None:
+    """The server picks who has not submitted; the facilitator learns how many, never who:
+    not from a failure message, nor from reminder counts or link counts on the panel."""
+    assert world.study.is_anonymous
+    submit(session, world.members[2], world.round)
+    smtp_server.refuse.add("bahram@example.org")
+    sign_in(client)
+    page = _post(client, f"/f/studies/{world.study.id}/mail/reminders", next="mail")
+    html = page.get_data(as_text=True)
+    assert "Reminders sent: 1." in html and "1 reminders could not be sent" in html
+    assert "bahram@example.org" not in html
+    assert [r for m in smtp_server.messages for r in m.recipients] == ["ann@example.org"]
+    panel_page = client.get(f"/f/studies/{world.study.id}/panel").get_data(as_text=True)
+    assert "reminder" not in panel_page.split("<tbody>")[1]
+    assert "Revoke their links" in panel_page and "Revoke their 2 links" not in panel_page

@@ -171,6 +171,7 @@ def test_studies_list_shows_rounds_panel_and_response(
 def test_dashboard_shows_the_funnel_by_group_and_next_steps(
     owner: FlaskClient, session: Session, world: World
 ) -> None:
+    world.study.anonymity = "confidential"  # an anonymous study shows groups under k together
     submit(session, world.members[0], world.round)
     html = owner.get(f"/f/studies/{world.study.id}").get_data(as_text=True)
     assert "Response funnel, round 1" in html

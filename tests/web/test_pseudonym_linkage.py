@@ -79,6 +79,7 @@ def test_anonymous_exports_blank_groups_smaller_than_k_and_carry_no_times(
             idempotency_key=None,
             now=NOW,
         )
+    rounds.close_round(session, round_, actor=None, now=NOW)
     rows = exports.answer_rows(session, example_study)
     groups = {row["group"] for row in rows}
     # Solo (1) and Pair (2) are under k = 5 and together still under it: Many goes blank too

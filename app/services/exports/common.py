@@ -1,0 +1,86 @@
+"""What every export shares: who may export what (audited), formula escaping, CSV writing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.definitions.model import Anonymity
+from app.models import PermissionDeniedError, Study, User, ValidationError
+from app.services import audit
+
+#: a text cell starting with one of these is read as a formula by spreadsheets
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: Any) -> Any:
+    """A text cell made safe for spreadsheets ('=1+1' -> "'=1+1"); other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def may_export_identified(study: Study, user: User | None) -> bool:
+    """Whether this user may export names with answers: confidential study and administrator."""
+    return user is not None and user.is_admin and study.anonymity == Anonymity.CONFIDENTIAL
+
+
+def authorize_export(
+    session: Session,
+    study: Study,
+    *,
+    actor: User | None,
+    now: datetime,
+    kind: str,
+    identified: bool = False,
+    reason: str | None = None,
+) -> None:
+    """Check an export is allowed and record it in the audit log (identified ones always)."""
+    if identified:
+        if study.anonymity != Anonymity.CONFIDENTIAL:
+            raise PermissionDeniedError(
+                "This study is anonymous: nobody can export names with answers."
+            )
+        if actor is None or not actor.is_admin:
+            raise PermissionDeniedError("Only an administrator can export names with answers.")
+        if not (reason or "").strip():
+            raise ValidationError(
+                "Say why the identified export is needed; it is recorded.",
+                {"reason": ["Required."]},
+            )
+    audit.record(
+        session,
+        action="export.identified" if identified else "export",
+        now=now,
+        actor=actor,
+        study=study,
+        target=kind,
+        reason=(reason or "").strip() or None,
+        identified=identified,
+    )
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: booleans as true/false, None as empty, text escaped against formulas."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return escape_formula(value)
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as CSV text with a header (RFC 4180 quoting, formula cells escaped)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+    return out.getvalue()
