@@ -170,7 +170,7 @@ def answer_rows(
             "synthetic": bool(answer.synthetic),
         }
         if identified:
-            base.update({"name": expert.name, "email": expert.email})
+            base.update({"name": participation.name, "email": expert.email})
         if question.kind == QuestionKind.TEXT:
             rows.append({**base, "part": "", "value": None, "text": answer.text or ""})
             continue
@@ -1192,11 +1192,12 @@ def _participation(session: Session, study: Study, member: Mapping[str, Any]) ->
     email = f"{member['pseudonym'].lower()}.{study.key.lower()}@archive.invalid"[:254]
     expert = session.scalar(select(Expert).where(Expert.email == email))
     if expert is None:
-        expert = Expert(email=email, name=f"Archived {member['pseudonym']}")
+        expert = Expert(email=email)
         session.add(expert)
     participation = Participation(
         study=study,
         expert=expert,
+        name=f"Archived {member['pseudonym']}",
         group=member["group"],
         language=member["language"],
         expertise=member["expertise"],
