@@ -13,13 +13,16 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Round
 from app.services import exports
+from app.services import rounds as round_service
 from tests.api.conftest import API, ApiWorld, open_first_round, problem_of
+from tests.conftest import NOW
 
 CANARY = "=HYPERLINK(canary-7f3a)"
 
 
 def _answered(client: FlaskClient, session: Session, world: ApiWorld) -> None:
-    """Round 1 open; two experts answer E01, one with a formula-like reason."""
+    """Round 1, in which two experts answer E01 (one with a formula-like reason), closed:
+    exports hold closed rounds only (409 before)."""
     open_first_round(session, world.study, world.user)
     for index, expert in enumerate(world.experts[:2]):
         body = {
@@ -31,6 +34,9 @@ def _answered(client: FlaskClient, session: Session, world: ApiWorld) -> None:
         }
         response = client.put(f"{API}/expert/round/items/E01", json=body, headers=expert.headers)
         assert response.status_code == 200
+    first = session.scalars(select(Round)).one()
+    round_service.close_round(session, first, actor=world.user, now=NOW)
+    session.commit()
 
 
 def test_csv_and_json_exports_are_anonymous_and_agree(
@@ -75,6 +81,7 @@ def test_archive_is_canonical_and_names_nobody(
 
 
 def test_every_download_is_audited(client: FlaskClient, session: Session, world: ApiWorld) -> None:
+    _answered(client, session, world)
     for path in ("answers.csv", "answers.json", "archive.json"):
         assert client.post(world.url(f"/exports/{path}"), headers=world.headers).status_code == 200
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
