@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity, QuestionKind
+from app.json_limits import UnsafeJsonError, load_json
 from app.models import (
     Answer,
     Category,
@@ -762,6 +763,10 @@ def _parse_day(value: str | None, path: str) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+#: deepest nesting an archive may have (its snapshots nest about ten levels)
+ARCHIVE_MAX_DEPTH = 64
+
+
 def read_archive(raw: bytes) -> dict[str, Any]:
     """The archive's study payload, after checking its format, version and checksum."""
     if len(raw) > MAX_ARCHIVE_BYTES:
@@ -769,8 +774,9 @@ def read_archive(raw: bytes) -> dict[str, Any]:
             f"The archive is larger than {MAX_ARCHIVE_BYTES // (1024 * 1024)} MB. Nothing was imported."
         )
     try:
-        envelope = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # with limits: a deep or huge-number archive is refused, not a RecursionError
+        envelope, _text = load_json(raw.decode("utf-8"), max_depth=ARCHIVE_MAX_DEPTH)
+    except (UnicodeDecodeError, UnsafeJsonError) as error:
         raise ArchiveError(
             f"The archive is not valid JSON ({error}). Nothing was imported."
         ) from None

@@ -197,10 +197,12 @@ def import_csv(
         rows = list(reader)
     except csv.Error as error:
         # e.g. a field longer than the csv module allows (131,072 characters): the file is
-        # refused with the line, as any other bad row is, instead of failing the request
+        # refused with the line, as any other bad row is, instead of failing the request;
+        # the reader has not counted the line it failed on yet
+        line = reader.line_num + 1
         raise ValidationError(
-            f"Nothing was imported: line {reader.line_num} cannot be read as CSV ({error}).",
-            {"file": [f"Line {reader.line_num}: not readable as CSV ({error})."]},
+            f"Nothing was imported: line {line} cannot be read as CSV ({error}).",
+            {"file": [f"Line {line}: not readable as CSV ({error})."]},
         ) from None
     if len(rows) > MAX_CSV_ROWS:
         raise ValidationError(
