@@ -25,7 +25,6 @@ stored text, anywhere, ever holds a control character.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -361,7 +360,9 @@ class Form:
 
 
 class FormParser(HTMLParser):
-    """Collects the forms of a page with their controls (as a browser would submit them)."""
+    """Collects the POST forms of a page with their controls, valued as a browser submits
+    them when the user fills in nothing: checkboxes ticked (so the valid case goes deepest),
+    the checked radio button or the first, the selected option or the first."""
 
     def __init__(self, principal: str, page: str) -> None:
         super().__init__()
@@ -369,59 +370,54 @@ class FormParser(HTMLParser):
         self.page = page
         self.forms: list[Form] = []
         self.current: Form | None = None
-        self.textarea: str | None = None
-        self.select: str | None = None
+        self.textarea: FormField | None = None
+        self.select: FormField | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Open a form, or add a control to the open one."""
+        """Open a form, or add a control (or an option) to the open one."""
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             if a.get("method", "get").lower() == "post":
-                action = urljoin(self.page, a.get("action") or self.page)
-                self.current = Form(self.principal, self.page, action)
+                self.current = Form(
+                    self.principal, self.page, urljoin(self.page, a.get("action") or self.page)
+                )
+            return
+        if tag == "option" and self.select is not None:
+            if not self.select.value or "selected" in a:
+                self.select.value = a.get("value", "")
             return
         if self.current is None or not a.get("name"):
             return
-        name = a["name"]
-        if tag == "input":
-            kind = a.get("type", "text").lower()
-            if kind in ("submit", "button", "image", "reset"):
-                return
-            if kind == "checkbox":  # submitted ticked: the valid case goes deepest
-                self._set(FormField(name, "choice", a.get("value") or "on"))
-                return
-            if kind == "radio" and "checked" not in a:
-                # the first option, unless a checked one comes later
-                if not any(f.name == name for f in self.current.fields):
-                    self.current.fields.append(FormField(name, "choice", a.get("value", "")))
-                return
-            if kind == "radio":
-                for existing in self.current.fields:
-                    if existing.name == name:
-                        existing.value = a.get("value", "")
-                        return
+        name, kind = a["name"], a.get("type", "text").lower()
+        if tag == "input" and kind in ("submit", "button", "image", "reset"):
+            return
+        if tag == "input" and kind == "radio":
+            existing = self._find(name)
+            if existing is None:
+                self.current.fields.append(FormField(name, "choice", a.get("value", "")))
+            elif "checked" in a:
+                existing.value = a.get("value", "")
+        elif tag == "input":
             mapped = {
                 "file": "file",
                 "number": "number",
                 "datetime-local": "date",
                 "date": "date",
                 "checkbox": "choice",
-                "radio": "choice",
             }.get(kind, "number" if a.get("inputmode") == "decimal" else "text")
-            self._set(FormField(name, mapped, a.get("value", "")))
+            value = a.get("value") or ("on" if kind == "checkbox" else "")
+            self._add(FormField(name, mapped, value))
         elif tag == "textarea":
-            self.textarea = name
-            self._set(FormField(name, "text", ""))
+            self.textarea = self._add(FormField(name, "text"))
         elif tag == "select":
-            self.select = name
-            self._set(FormField(name, "choice", ""))
+            self.select = self._add(FormField(name, "choice"))
         elif tag == "button" and a.get("value"):
-            self._set(FormField(name, "choice", a["value"]))
+            self._add(FormField(name, "choice", a["value"]))
 
     def handle_data(self, data: str) -> None:
         """Text inside a textarea is its value."""
-        if self.current is not None and self.textarea:
-            self._set(FormField(self.textarea, "text", data))
+        if self.textarea is not None:
+            self.textarea.value += data
 
     def handle_endtag(self, tag: str) -> None:
         """Close a form, a textarea or a select."""
@@ -433,39 +429,24 @@ class FormParser(HTMLParser):
         elif tag == "select":
             self.select = None
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Self-closing tags are start tags."""
-        self.handle_starttag(tag, attrs)
-
-    def _set(self, control: FormField) -> None:
+    def _find(self, name: str) -> FormField | None:
         assert self.current is not None
-        for existing in self.current.fields:
-            if existing.name == control.name:
-                if control.value or existing.kind == "choice":
-                    existing.value = existing.value or control.value
-                return
+        return next((f for f in self.current.fields if f.name == name), None)
+
+    def _add(self, control: FormField) -> FormField:
+        """Add a control; a second control of the same name keeps the first (one value)."""
+        assert self.current is not None
+        existing = self._find(control.name)
+        if existing is not None:
+            return existing
         self.current.fields.append(control)
+        return control
 
 
 def _forms_of(principal: str, page: str, html: str) -> list[Form]:
-    """The POST forms of a page; selects get their first (or selected) option as value."""
+    """The POST forms of a page."""
     parser = FormParser(principal, page)
     parser.feed(html)
-    # a select's value: its selected option, else its first one
-    for form in parser.forms:
-        for control in form.fields:
-            if control.kind == "choice" and not control.value:
-                found = re.search(
-                    rf'<select[^>]*name="{re.escape(control.name)}"[^>]*>(.*?)</select>',
-                    html,
-                    re.S,
-                )
-                if found:
-                    options = re.findall(r'<option[^>]*value="([^"]*)"[^>]*>', found.group(1))
-                    selected = re.findall(
-                        r'<option[^>]*value="([^"]*)"[^>]*selected', found.group(1)
-                    )
-                    control.value = (selected or [o for o in options if o] or [""])[0]
     return parser.forms
 
 
