@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import inspect, text
 
@@ -82,7 +83,9 @@ def test_names_and_roles_survive_the_upgrade_and_the_downgrade(
 ) -> None:
     db.drop_all()
     config = _alembic_config()
-    command.upgrade(config, "da94e1e828c8")
+    before = ScriptDirectory.from_config(config).get_revision(NAMES_AND_ROLES).down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
     _insert_before_names_and_roles()
     command.upgrade(config, NAMES_AND_ROLES)
     with db.engine.connect() as connection:
@@ -96,7 +99,7 @@ def test_names_and_roles_survive_the_upgrade_and_the_downgrade(
     # the creator owns study 1; study 2 had no owner, so its members all became owners
     assert roles == {(1, 1, "owner"), (1, 2, "member"), (2, 2, "owner"), (2, 3, "owner")}
     assert links == 1  # nothing that hangs on a participation was lost (SQLite: no table copy)
-    command.downgrade(config, "da94e1e828c8")
+    command.downgrade(config, before)
     with db.engine.connect() as connection:
         experts = dict(connection.execute(text("select id, name from experts")).all())
         old_roles = {r for (r,) in connection.execute(text("select role from study_members"))}
