@@ -510,8 +510,10 @@ def _get_urls(app: Flask, world: World) -> list[str]:
         for rule in app.url_map.iter_rules():
             if rule.rule.startswith("/api/") or rule.endpoint == "static":
                 continue
-            if "GET" not in (rule.methods or set()) or set(rule.arguments) - set(values):
+            if "GET" not in (rule.methods or set()):
                 continue
+            unknown = set(rule.arguments) - set(values)
+            assert not unknown, f"{rule.endpoint}: give the URL arguments {unknown} values here"
             urls.append(app.url_for(rule.endpoint, **{k: values[k] for k in rule.arguments}))
     return sorted(urls)
 
