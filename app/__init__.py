@@ -12,6 +12,7 @@ from flask import Flask
 from app.config import CONFIGS
 from app.database import configure_database
 from app.extensions import babel, csrf, db, limiter, migrate
+from app.input_guards import register_input_guards
 from app.logging_setup import configure_logging
 from app.security import register_security_headers
 
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_template_helpers(app)
     register_security_headers(app)
+    register_input_guards(app)
     trust_proxies(app)
     return app
 

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session
 from werkzeug.routing import IntegerConverter, Map
 
 from app.extensions import db
+from app.models import ValidationError
+from app.models.text import forbidden_character
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,8 +50,11 @@ class DatabaseIntegerConverter(IntegerConverter):
 
 
 def configure_database(app: Flask) -> None:
-    """Attach SQLite settings to the app's engine and start write requests with a write lock."""
+    """Attach SQLite settings to the app's engine, start write requests with a write lock, and
+    refuse to flush text no database should hold."""
     app.url_map.converters["int"] = DatabaseIntegerConverter
+    if not event.contains(db.session, "before_flush", refuse_forbidden_text):
+        event.listen(db.session, "before_flush", refuse_forbidden_text)
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
@@ -59,6 +64,44 @@ def configure_database(app: Flask) -> None:
         def _lock_for_writes() -> None:
             if request.method in _WRITE_METHODS:
                 begin_write(engine)
+
+
+def _text_problem(value: Any) -> Any:
+    """The first forbidden character's message in a string or anywhere inside JSON, else None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if problem := forbidden_character(node):
+                return problem
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return None
+
+
+def refuse_forbidden_text(session: Session, _context: Any, _instances: Any) -> None:
+    """Before a flush, raise ValidationError if a new or changed value holds a control character.
+
+    The last line of defence: forms, the API and imports check their fields and name them
+    better; this catches whatever a future path forgets, as a clear 422 instead of a
+    PostgreSQL error (NUL) or text that hides what it says.
+    """
+    errors: dict[str, list[Any]] = {}
+    for instance in (*session.new, *session.dirty):
+        state = inspect(instance)
+        for attribute in state.mapper.column_attrs:
+            key = attribute.key
+            if key not in state.dict:
+                continue  # not loaded (deferred), so not changed either
+            if not state.pending and not state.attrs[key].history.has_changes():
+                continue
+            if problem := _text_problem(state.dict[key]):
+                errors[f"{state.mapper.local_table.name}.{key}"] = [problem]
+    if errors:
+        raise ValidationError("Nothing was saved: some text holds a control character.", errors)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

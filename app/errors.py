@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, limiter
+from app.messages import render_error
 from app.models import DomainError, ValidationError
 
 
@@ -71,8 +72,8 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         if wants_json():
             extra = {"errors": error.errors} if isinstance(error, ValidationError) else {}
-            return problem(error.status, type(error).__name__, str(error), **extra)
-        return _page(error.status, _("That did not work"), str(error))
+            return problem(error.status, type(error).__name__, render_error(error, _), **extra)
+        return _page(error.status, _("That did not work"), render_error(error, _))
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> Any:

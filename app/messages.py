@@ -39,3 +39,10 @@ def N_(template: str, **params: Any) -> Message:  # noqa: N802 - the conventiona
 def render(message: object, gettext: Callable[[str], str]) -> str:
     """A Message translated, anything else as its string."""
     return message.translate(gettext) if isinstance(message, Message) else str(message)
+
+
+def render_error(error: Exception, gettext: Callable[[str], str]) -> str:
+    """An exception's message, translated when it was raised with a Message."""
+    if len(error.args) == 1:
+        return render(error.args[0], gettext)
+    return str(error)

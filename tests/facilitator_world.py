@@ -47,6 +47,7 @@ class World:
             "number": self.round.number,
             "item_id": self.item.id,
             "suggestion_id": self.suggestion.id,
+            "user_id": self.study.created_by_id or 0,  # the owner, on the study's team
         }
 
 

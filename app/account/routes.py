@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from flask_babel import ngettext
 from wtforms import RadioField, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
@@ -16,6 +16,7 @@ from app.account.forms import LoginForm, PasswordForm
 from app.auth import facilitator, facilitator_required, log_in, log_out
 from app.database import atomic
 from app.extensions import db, limiter
+from app.forms import Form
 from app.models import ValidationError, utcnow
 from app.services import accounts, api_keys
 from app.services import studies as study_service
@@ -65,16 +66,18 @@ def logout() -> Any:
 @facilitator_required
 @atomic
 def password() -> Any:
-    """Change the password; every session of the account ends, so log in again."""
+    """Change the password; every session of the account ends, so log in again, and its API
+    keys are revoked unless the form asks to keep them."""
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
+            revoked = accounts.change_password(
                 db.session,
                 facilitator(),
                 current=form.current_password.data or "",
                 new=form.new_password.data or "",
                 now=utcnow(),
+                keep_api_keys=bool(form.keep_api_keys.data),
             )
         except ValidationError as error:
             for name, messages in error.errors.items():
@@ -83,6 +86,15 @@ def password() -> Any:
             return render_template("account/password.html", form=form), 422
         log_out()
         flash(_("Your password is changed. Log in with the new one."), "success")
+        if revoked:
+            flash(
+                ngettext(
+                    "%(num)d API key was revoked; make a new one on your account page.",
+                    "%(num)d API keys were revoked; make new ones on your account page.",
+                    revoked,
+                ),
+                "info",
+            )
         return redirect(url_for("account.login"), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("account/password.html", form=form), status
@@ -91,7 +103,7 @@ def password() -> Any:
 # API keys (for the JSON API): made here, shown once, stored hashed, revocable.
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(Form):
     """A new API key: a name, and all the user's studies or only some."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
@@ -111,7 +123,7 @@ class ApiKeyForm(FlaskForm):
     )
 
 
-class RevokeKeyForm(FlaskForm):
+class RevokeKeyForm(Form):
     """The revoke button (CSRF token only; CSRFProtect checks it before the view runs)."""
 
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import bp
 from app.errors import problem
 from app.extensions import db
-from app.messages import render
+from app.messages import render, render_error
 from app.models import (
     ConflictError,
     DomainError,
@@ -115,7 +115,7 @@ def _domain_error(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationError) and error.errors:
         extra["errors"] = flatten_errors(error.errors)
-    return problem(error.status, _domain_title(error), str(error), **extra)
+    return problem(error.status, _domain_title(error), render_error(error, _), **extra)
 
 
 @bp.errorhandler(HTTPException)

@@ -13,20 +13,22 @@ from typing import Any
 from flask import Response
 
 from app.api import bp
-from app.api.auth import current_user, facilitator_auth, study_of
+from app.api.auth import current_user, errors, facilitator_auth, study_of
 from app.api.schemas import AnswersExportSchema
 from app.database import atomic
 from app.extensions import db
 from app.models import Study, utcnow
-from app.services import exports
+from app.services import exports, results
 
 TAGS = ["exports"]
 EXPORT_PATH = "/studies/<id:study_id>/exports"
 
 
 def _audited(study_id: int, kind: str) -> Study:
-    """The study, once the download is recorded in the audit log."""
+    """The study, once the download is recorded in the audit log (409 while no round has
+    closed: exports hold closed rounds only)."""
     study = study_of(study_id)
+    results.require_closed_round(db.session, study)
     exports.authorize_export(db.session, study, actor=current_user(), now=utcnow(), kind=kind)
     return study
 
@@ -45,6 +47,7 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     content_type="text/csv",
     description="Tidy answers, one row per number or text; formula-like cells escaped",
 )
+@errors(409)
 @facilitator_auth
 @atomic
 def export_csv(study_id: int) -> Any:
@@ -57,6 +60,7 @@ def export_csv(study_id: int) -> Any:
 
 @bp.route(f"{EXPORT_PATH}/answers.json", methods=["POST"], tags=TAGS, endpoint="export_json")
 @bp.response(200, AnswersExportSchema)
+@errors(409)
 @facilitator_auth
 @atomic
 def export_json(study_id: int) -> Any:
@@ -75,6 +79,7 @@ def export_json(study_id: int) -> Any:
     {"type": "object", "description": "Canonical JSON: format, version, sha256, study"},
     description="The whole study (definition, panel by pseudonym, rounds, answers, snapshots)",
 )
+@errors(409)
 @facilitator_auth
 @atomic
 def export_archive(study_id: int) -> Any:

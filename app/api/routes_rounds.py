@@ -111,11 +111,12 @@ def close_round(study_id: int, number: int) -> Any:
 
 @bp.route("/studies/<id:study_id>/finish", methods=["POST"], tags=TAGS, endpoint="finish_study")
 @bp.response(200, StudySchema)
-@errors(409)
+@errors(403, 409)
 @facilitator_auth
 @atomic
 def finish_study(study_id: int) -> Any:
-    """End the study once no round is open: no round can follow; the results are final."""
+    """End the study once no round is open: no round can follow; the results are final.
+    Only the study's owners (and administrators) may."""
     study = study_of(study_id)
     round_service.finish_study(db.session, study, actor=current_user(), now=utcnow())
     return present.study(study)

@@ -274,11 +274,30 @@ class RoundSchema(Schema):
     )
 
 
+class UtcDateTime(fields.AwareDateTime):
+    """A date and time with an offset (UTC when none is given), read as UTC.
+
+    9999-12-31T23:59-14:00 is a valid ISO date that no UTC date can hold; it is refused here
+    as out of range, instead of failing when it is stored.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """Parse, then convert to UTC (ValidationError when the result is out of range)."""
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("The date is out of range.") from None
+
+
 class RoundCreateSchema(Schema):
     """A new draft round."""
 
-    deadline = fields.AwareDateTime(
-        allow_none=True, load_default=None, default_timezone=UTC, metadata={"description": "UTC"}
+    deadline = UtcDateTime(
+        allow_none=True,
+        load_default=None,
+        default_timezone=UTC,
+        metadata={"description": "UTC; must be in the future"},
     )
     message = fields.Dict(
         keys=fields.String(validate=validate.Length(max=8)),
@@ -290,7 +309,12 @@ class RoundCreateSchema(Schema):
 class RoundOpenSchema(Schema):
     """Opening a draft round, optionally with a deadline shown to experts."""
 
-    deadline = fields.AwareDateTime(allow_none=True, load_default=None, default_timezone=UTC)
+    deadline = UtcDateTime(
+        allow_none=True,
+        load_default=None,
+        default_timezone=UTC,
+        metadata={"description": "UTC; must be in the future (else the draft's own deadline)"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------

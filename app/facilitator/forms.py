@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -26,27 +25,28 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.models import Role
+from app.forms import Form
+from app.models import MemberRole, Role
 from app.templating import LANGUAGE_NAMES
 
 #: accepted forms of a datetime-local input (browsers send minutes, some seconds)
 DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
-F = TypeVar("F", bound=FlaskForm)
+F = TypeVar("F", bound=Form)
 
 
-class SimpleForm(FlaskForm):
+class SimpleForm(Form):
     """A form with only the CSRF token (buttons that post)."""
 
 
-class NewStudyForm(FlaskForm):
+class NewStudyForm(Form):
     """Create a study from an uploaded survey file or from one in the library."""
 
     file = FileField(_l("Survey file (.toml)"))
     library = SelectField(_l("Survey file from the library"), choices=[], validate_choice=False)
 
 
-class ExpertForm(FlaskForm):
+class ExpertForm(Form):
     """One expert for the panel."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
@@ -55,14 +55,14 @@ class ExpertForm(FlaskForm):
     language = SelectField(_l("Language"), choices=[])
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     """A CSV file of experts."""
 
     file = FileField(_l("CSV file"))
     send_now = BooleanField(_l("Email the invitations to the new experts now"), default=True)
 
 
-class InvitationsForm(FlaskForm):
+class InvitationsForm(Form):
     """Whom to invite by email."""
 
     audience = RadioField(
@@ -77,7 +77,7 @@ class InvitationsForm(FlaskForm):
     )
 
 
-class DeadlineForm(FlaskForm):
+class DeadlineForm(Form):
     """A round's deadline, entered in UTC."""
 
     deadline = DateTimeLocalField(
@@ -85,19 +85,42 @@ class DeadlineForm(FlaskForm):
     )
 
 
-class RetireForm(FlaskForm):
+class RetireForm(Form):
     """Stop asking an item."""
 
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
-class MemberForm(FlaskForm):
+class MemberForm(Form):
     """Give another facilitator access to the study."""
 
     email = EmailField(_l("Email of their account"), validators=[DataRequired(), Length(max=254)])
+    role = RadioField(
+        _l("Role"),
+        choices=[
+            SelectChoice(MemberRole.MEMBER.value, _l("Member: runs the study")),
+            SelectChoice(
+                MemberRole.OWNER.value,
+                _l("Owner: also manages the team and may finish the study"),
+            ),
+        ],
+        default=MemberRole.MEMBER.value,
+    )
 
 
-class AccountForm(FlaskForm):
+class MemberRoleForm(Form):
+    """Make a team member an owner or a member."""
+
+    role = SelectField(
+        _l("Role"),
+        choices=[
+            SelectChoice(MemberRole.MEMBER.value, _l("Member")),
+            SelectChoice(MemberRole.OWNER.value, _l("Owner")),
+        ],
+    )
+
+
+class AccountForm(Form):
     """A new account (administrators only)."""
 
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
@@ -146,7 +169,7 @@ def with_language_fields(
     return form_class(data=data or None)
 
 
-def texts_from(form: FlaskForm, prefix: str, languages: Sequence[str]) -> dict[str, str]:
+def texts_from(form: Form, prefix: str, languages: Sequence[str]) -> dict[str, str]:
     """The non-empty `<prefix>_<language>` values of a form, by language."""
     texts = {}
     for language in languages:
@@ -156,34 +179,34 @@ def texts_from(form: FlaskForm, prefix: str, languages: Sequence[str]) -> dict[s
     return texts
 
 
-def fields_of(form: FlaskForm, prefix: str, languages: Sequence[str]) -> list[Any]:
+def fields_of(form: Form, prefix: str, languages: Sequence[str]) -> list[Any]:
     """The form's `<prefix>_<language>` fields, in the study's language order."""
     return [getattr(form, f"{prefix}_{language}") for language in languages]
 
 
-class RoundForm(FlaskForm):
+class RoundForm(Form):
     """Prepare the next round; a message per language tells experts what changed."""
 
 
-class RewordForm(FlaskForm):
+class RewordForm(Form):
     """A new wording of an item."""
 
 
-class MergeForm(FlaskForm):
+class MergeForm(Form):
     """Fold items into another item."""
 
     into = SelectField(_l("Keep this item"), choices=[], coerce=int)
     merged = MultiCheckboxField(_l("Fold these items into it"), choices=[], coerce=int)
 
 
-class AcceptSuggestionForm(FlaskForm):
+class AcceptSuggestionForm(Form):
     """Turn a suggestion into a new item asking the same questions as an existing one."""
 
     key = StringField(_l("Key of the new item"), validators=[DataRequired(), Length(max=32)])
     like = SelectField(_l("Ask the same questions as"), choices=[], coerce=int)
 
 
-class ParticipationChoiceForm(FlaskForm):
+class ParticipationChoiceForm(Form):
     """A hidden participation id (actions on one panel member)."""
 
     participation_id = HiddenField()

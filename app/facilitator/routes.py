@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -39,6 +40,7 @@ from app.facilitator.forms import (
     ImportForm,
     InvitationsForm,
     MemberForm,
+    MemberRoleForm,
     MergeForm,
     NewStudyForm,
     RetireForm,
@@ -50,9 +52,11 @@ from app.facilitator.forms import (
     utc,
     with_language_fields,
 )
+from app.messages import render, render_error
 from app.models import (
     DomainError,
     ItemStatus,
+    MemberRole,
     NotFoundError,
     Participation,
     ParticipationStatus,
@@ -96,7 +100,7 @@ def _flash_domain_errors() -> Iterator[None]:
         raise
     except DomainError as error:
         db.session.rollback()
-        flash(str(error), "error")
+        flash(render_error(error, _), "error")
 
 
 def _errors_into(
@@ -105,11 +109,12 @@ def _errors_into(
     """Attach a ValidationError's messages to the form's fields; return those with no field."""
     loose: list[str] = []
     for name, messages in error.errors.items():
+        texts = [render(message, _) for message in messages]
         field = getattr(form, (names or {}).get(name, name), None)
         if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors) + list(messages)
+            field.errors = list(field.errors) + texts
         else:
-            loose.extend(f"{name}: {message}" for message in messages)
+            loose.extend(f"{name}: {text}" for text in texts)
     return loose
 
 
@@ -398,7 +403,7 @@ def revoke_links(study_id: int, participation_id: int) -> Any:
             flash(
                 _(
                     "The links of %(p)s are revoked; their sessions are ended.",
-                    p=member.expert.name,
+                    p=member.name,
                 ),
                 "success",
             )
@@ -407,7 +412,7 @@ def revoke_links(study_id: int, participation_id: int) -> Any:
                 _(
                     "%(n)s links of %(p)s revoked; their sessions are ended.",
                     n=count,
-                    p=member.expert.name,
+                    p=member.name,
                 ),
                 "success",
             )
@@ -447,7 +452,7 @@ def withdraw(study_id: int, participation_id: int) -> Any:
     member = _participation(found, participation_id)
     with _flash_domain_errors():
         panel_service.set_withdrawn(db.session, member, True, actor=facilitator(), now=utcnow())
-        flash(_("%(p)s is withdrawn; their links no longer work.", p=member.expert.name), "success")
+        flash(_("%(p)s is withdrawn; their links no longer work.", p=member.name), "success")
     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
 
 
@@ -460,7 +465,7 @@ def reinstate(study_id: int, participation_id: int) -> Any:
     member = _participation(found, participation_id)
     with _flash_domain_errors():
         if member.status != ParticipationStatus.WITHDRAWN:
-            flash(_("%(p)s is not withdrawn.", p=member.expert.name), "info")
+            flash(_("%(p)s is not withdrawn.", p=member.name), "info")
         else:
             panel_service.set_withdrawn(
                 db.session, member, False, actor=facilitator(), now=utcnow()
@@ -468,7 +473,7 @@ def reinstate(study_id: int, participation_id: int) -> Any:
             flash(
                 _(
                     "%(p)s is back on the panel. Send an invitation or a new link.",
-                    p=member.expert.name,
+                    p=member.name,
                 ),
                 "success",
             )
@@ -683,6 +688,7 @@ def rounds(study_id: int) -> Any:
         deadline_form=DeadlineForm(formdata=None),
         action_form=SimpleForm(),
         active_items=sum(1 for i in found.items if i.status == ItemStatus.ACTIVE),
+        may_finish=study_service.may_manage(db.session, found, facilitator()),
         nav="rounds",
     )
 
@@ -800,8 +806,8 @@ def close_round(study_id: int, number: int) -> Any:
 @facilitator_required
 @atomic
 def finish_study(study_id: int) -> Any:
-    """End the study once its last round is closed (asks for an explicit confirmation)."""
-    found = _study(study_id)
+    """End the study once its last round is closed (owners only; asks for a confirmation)."""
+    found = _owned_study(study_id)
     form = SimpleForm()
     if not form.validate_on_submit() or request.form.get("confirm") != "yes":
         flash(_("Tick the box to confirm that the study ends; nothing was changed."), "error")
@@ -1088,29 +1094,97 @@ def audit_log(study_id: int) -> Any:
     )
 
 
-@bp.route("/studies/<int:study_id>/team", methods=["GET", "POST"])
+def _owned_study(study_id: int) -> Study:
+    """The study if the facilitator owns it (or is an admin); 404 for non-members, 403 for
+    members who are not owners."""
+    found = _study(study_id)
+    if not study_service.may_manage(db.session, found, facilitator()):
+        abort(403)
+    return found
+
+
+def _team_page(study: Study, form: MemberForm, status: int = 200) -> Any:
+    """The team page: facilitators with their roles; owners also get the forms to manage it."""
+    return render_template(
+        "facilitator/team.html",
+        study=study,
+        members=dashboard.team(db.session, study),
+        form=form,
+        role_form=MemberRoleForm(formdata=None),
+        may_manage=study_service.may_manage(db.session, study, facilitator()),
+        summary=_summary_of(form),
+        nav="team",
+    ), status
+
+
+@bp.get("/studies/<int:study_id>/team")
+@facilitator_required
+def team(study_id: int) -> Any:
+    """The study's facilitators and their roles."""
+    return _team_page(_study(study_id), MemberForm(formdata=None))
+
+
+@bp.post("/studies/<int:study_id>/team")
 @facilitator_required
 @atomic
-def team(study_id: int) -> Any:
-    """The study's facilitators; give another account access."""
-    found = _study(study_id)
+def add_member(study_id: int) -> Any:
+    """Give another account access to the study, as a member or an owner (owners only)."""
+    found = _owned_study(study_id)
     form = MemberForm()
     if form.validate_on_submit():
         user = dashboard.user_by_email(db.session, form.email.data or "")
         if user is None:
             form.email.errors = [_("No account has this email. An administrator can create one.")]
         else:
-            study_service.add_member(db.session, found, user, actor=facilitator(), now=utcnow())
+            study_service.add_member(
+                db.session,
+                found,
+                user,
+                role=MemberRole(form.role.data),
+                actor=facilitator(),
+                now=utcnow(),
+            )
             flash(_("%(name)s can now run this study.", name=user.name), "success")
             return redirect(url_for("facilitator.team", study_id=found.id), code=303)
-    return render_template(
-        "facilitator/team.html",
-        study=found,
-        members=dashboard.team(db.session, found),
-        form=form,
-        summary=_summary_of(form),
-        nav="team",
-    ), (422 if form.errors else 200)
+    return _team_page(found, form, 422)
+
+
+@bp.post("/studies/<int:study_id>/team/<int:user_id>/role")
+@facilitator_required
+@atomic
+def set_member_role(study_id: int, user_id: int) -> Any:
+    """Make a team member an owner or a member (owners only; one owner always remains)."""
+    found = _owned_study(study_id)
+    member = study_service.member_of(db.session, found, user_id)
+    form = MemberRoleForm()
+    if not form.validate_on_submit():
+        flash(_("Choose owner or member."), "error")
+    else:
+        with _flash_domain_errors():
+            study_service.set_member_role(
+                db.session,
+                found,
+                member,
+                MemberRole(form.role.data),
+                actor=facilitator(),
+                now=utcnow(),
+            )
+            flash(_("The role of %(name)s is changed.", name=member.user.name), "success")
+    return redirect(url_for("facilitator.team", study_id=found.id), code=303)
+
+
+@bp.post("/studies/<int:study_id>/team/<int:user_id>/remove")
+@facilitator_required
+@atomic
+def remove_member(study_id: int, user_id: int) -> Any:
+    """Take a facilitator off the study's team (owners only; one owner always remains)."""
+    found = _owned_study(study_id)
+    member = study_service.member_of(db.session, found, user_id)
+    name = member.user.name
+    with _flash_domain_errors():
+        study_service.remove_member(db.session, found, member, actor=facilitator(), now=utcnow())
+        flash(_("%(name)s no longer has access to this study.", name=name), "success")
+    return redirect(url_for("facilitator.team", study_id=found.id), code=303)
 
 
 @bp.route("/admin/accounts", methods=["GET", "POST"])

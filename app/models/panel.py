@@ -13,13 +13,17 @@ from app.models.studies import Study
 
 
 class Expert(Base):
-    """A person on one or more panels. Answers never point here, only to a Participation."""
+    """A person on one or more panels, known by email alone. Answers never point here.
+
+    Everything a facilitator typed about the person (their name) lives on the Participation,
+    so that a study's facilitators see only what they typed themselves: adding an email that
+    another study's panel already holds shows and reveals nothing of that study.
+    """
 
     __tablename__ = "experts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)  #: stored lower-case
-    name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: when the person's name and email were erased at their request (the row stays, anonymised,
     #: so pseudonymous answers keep their participation)
@@ -48,6 +52,8 @@ class Participation(Base):
     expert_id: Mapped[int] = mapped_column(
         ForeignKey("experts.id", ondelete="RESTRICT"), index=True
     )
+    #: the name this study's facilitators gave the expert (never shown to other studies)
+    name: Mapped[str] = mapped_column(String(200))
     group: Mapped[str] = mapped_column(String(60), default="")
     language: Mapped[str] = mapped_column(String(8))
     #: self-rated expertise 1-5, for weighted pooling as a sensitivity analysis

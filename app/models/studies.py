@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.definitions.model import Anonymity
 from app.models.base import Base, utcnow
 from app.models.errors import AnonymityError, StateError
+
+if TYPE_CHECKING:
+    from app.models.accounts import User
 
 #: anonymity modes from the weakest to the strictest
 _ANONYMITY_STRENGTH = {Anonymity.CONFIDENTIAL: 0, Anonymity.ANONYMOUS: 1}
@@ -126,14 +129,15 @@ class Study(Base):
 class MemberRole(StrEnum):
     """A facilitator's role in one study."""
 
-    OWNER = "owner"
-    FACILITATOR = "facilitator"
+    OWNER = "owner"  #: runs the study, manages its team and may finish it
+    MEMBER = "member"  #: runs the study (panel, rounds, items, results)
 
 
 class StudyMember(Base):
-    """A facilitator's access to a study."""
+    """A facilitator's access to a study. Every study keeps at least one owner."""
 
     __tablename__ = "study_members"
+    __table_args__ = (CheckConstraint("role in ('owner', 'member')", name="role"),)
 
     study_id: Mapped[int] = mapped_column(
         ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True
@@ -141,9 +145,10 @@ class StudyMember(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[str] = mapped_column(String(20), default=MemberRole.FACILITATOR)
+    role: Mapped[str] = mapped_column(String(20), default=MemberRole.MEMBER)
 
     study: Mapped[Study] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
 
 
 class Scale(Base):

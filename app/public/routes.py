@@ -6,19 +6,19 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
 from app.auth import EXPERT_SESSION_KEY
 from app.database import atomic
 from app.extensions import db, limiter
+from app.forms import Form
 from app.models import utcnow
 from app.services import panel
 
 bp = Blueprint("public", __name__)
 
 
-class LinkForm(FlaskForm):
+class LinkForm(Form):
     """The one-button form that exchanges a private link's token for a session."""
 
     token = HiddenField()

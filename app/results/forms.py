@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
+from app.forms import Form
 
-class ExportForm(FlaskForm):
+
+class ExportForm(Form):
     """Download the study's data: anonymous answers (CSV), all tables (XLSX) or the archive (JSON)."""
 
     format = SelectField(
@@ -24,7 +25,7 @@ class ExportForm(FlaskForm):
     )
 
 
-class IdentifiedExportForm(FlaskForm):
+class IdentifiedExportForm(Form):
     """Answers with names and emails: confidential studies, administrators only, with a reason."""
 
     format = SelectField(
@@ -38,7 +39,7 @@ class IdentifiedExportForm(FlaskForm):
     )
 
 
-class ArchiveImportForm(FlaskForm):
+class ArchiveImportForm(Form):
     """Create a study from an archive file."""
 
     archive = FileField(_l("Study archive (JSON)"), validators=[FileRequired()])

@@ -198,10 +198,8 @@ def report(study_id: int, fmt: str) -> Any:
     language = request.args.get("language") or study.default_language
     if language not in study.languages:
         abort(404)
-    try:
-        data = build_report(db.session, study, now=utcnow(), language=language)
-    except NotFoundError:
-        abort(404)
+    results.require_closed_round(db.session, study)
+    data = build_report(db.session, study, now=utcnow(), language=language)
     if fmt == "pdf":
         return _download(render.render_pdf(data), study, "pdf", suffix="-report")
     response = Response(render.render_html(data), mimetype=MIME["html"])
@@ -221,6 +219,7 @@ def export(study_id: int) -> Any:
     if not form.validate_on_submit():
         abort(400)
     fmt = form.format.data or "csv"
+    results.require_closed_round(db.session, study)
     exports.authorize_export(db.session, study, actor=facilitator(), now=utcnow(), kind=fmt)
     return _download(_export_bytes(study, fmt, identified=False), study, fmt)
 
@@ -238,6 +237,7 @@ def export_identified(study_id: int) -> Any:
         flash(_("Say why the identified export is needed; it is recorded."), "error")
         return redirect(url_for("results.overview", study_id=study.id) + "#downloads", code=303)
     fmt = form.format.data or "csv"
+    results.require_closed_round(db.session, study)
     exports.authorize_export(
         db.session,
         study,
@@ -257,10 +257,7 @@ def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes:
     if fmt == "csv":
         rows = exports.answer_rows(db.session, study, identified=identified)
         return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
-    try:
-        data = build_report(db.session, study, now=utcnow(), language=study.default_language)
-    except NotFoundError:
-        abort(404)
+    data = build_report(db.session, study, now=utcnow(), language=study.default_language)
     return workbook_bytes(study_tables(db.session, data, identified=identified))
 
 

@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.models import Role, User, UserSession, ValidationError
+from app.models.text import forbidden_character
 from app.security import hash_token, new_token
+from app.services import api_keys
 
 MIN_PASSWORD_LENGTH = 10
 #: a hash to compare against when the email is unknown, so timing does not reveal accounts
@@ -20,7 +22,13 @@ def normalise_email(email: str) -> str:
     """Trimmed, lower-case email, checked for a plausible shape."""
     email = (email or "").strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
+    if (
+        not local
+        or "." not in domain
+        or len(email) > 254
+        or any(c.isspace() for c in email)
+        or forbidden_character(email)
+    ):
         raise ValidationError("Enter a valid email address.", {"email": ["Not a valid email."]})
     return email
 
@@ -39,6 +47,8 @@ def create_user(
 ) -> User:
     """Create an account with a hashed password; emails are unique."""
     email = normalise_email(email)
+    if problem := forbidden_character(name):
+        raise ValidationError(str(problem), {"name": [problem]})
     check_password_strength(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValidationError("An account with this email exists.", {"email": ["Already used."]})
@@ -57,7 +67,13 @@ def create_user(
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email and password, else None (in constant-ish time)."""
-    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    email = (email or "").strip().lower()
+    # a control character cannot be in any stored email (and PostgreSQL refuses NUL outright)
+    user = (
+        None
+        if forbidden_character(email)
+        else session.scalar(select(User).where(User.email == email))
+    )
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -97,9 +113,8 @@ def end_session(session: Session, token: str, now: datetime) -> None:
     )
 
 
-def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:
-    """Set a password without the current one (admin reset); revokes every session of the user."""
-    check_password_strength(password)
+def _replace_password(session: Session, user: User, password: str, *, now: datetime) -> None:
+    """Store a new password hash and revoke every login session of the user."""
     user.password_hash = generate_password_hash(password)
     user.password_changed_at = now
     session.execute(
@@ -110,18 +125,32 @@ def set_password(session: Session, user: User, password: str, *, now: datetime) 
     session.flush()
 
 
-def change_password(session: Session, user: User, *, current: str, new: str, now: datetime) -> None:
-    """Set a new password after checking the current one; revokes every session of the user."""
+def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:
+    """Set a password without the current one (admin reset): a reset means the old one may be
+    known to someone else, so every session and every API key of the user is revoked."""
+    check_password_strength(password)
+    _replace_password(session, user, password, now=now)
+    api_keys.revoke_all_keys(session, user, actor=user, now=now, reason="password reset")
+
+
+def change_password(
+    session: Session,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    now: datetime,
+    keep_api_keys: bool = False,
+) -> int:
+    """Set a new password after checking the current one; revokes every session of the user
+    and, unless asked to keep them, every API key (a changed password often means a leaked
+    one). Returns how many keys were revoked."""
     if not check_password_hash(user.password_hash, current):
         raise ValidationError(
             "The current password is wrong.", {"current_password": ["Wrong password."]}
         )
     check_password_strength(new)
-    user.password_hash = generate_password_hash(new)
-    user.password_changed_at = now
-    session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    session.flush()
+    _replace_password(session, user, new, now=now)
+    if keep_api_keys:
+        return 0
+    return api_keys.revoke_all_keys(session, user, actor=user, now=now, reason="password change")

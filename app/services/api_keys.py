@@ -139,6 +139,27 @@ def revoke_key(session: Session, key: ApiKey, *, actor: User, now: datetime) -> 
     audit.record(session, action="api_key.revoke", now=now, actor=actor, target=f"key {key.prefix}")
 
 
+def revoke_all_keys(
+    session: Session, user: User, *, actor: User | None, now: datetime, reason: str
+) -> int:
+    """Revoke every live key of `user` (e.g. when the password changes); returns how many."""
+    live = [key for key in keys_of(session, user) if key.revoked_at is None]
+    for key in live:
+        key.revoked_at = now
+    session.flush()
+    if live:
+        audit.record(
+            session,
+            action="api_key.revoke_all",
+            now=now,
+            actor=actor,
+            target=user.email,
+            keys=[key.prefix for key in live],
+            reason=reason,
+        )
+    return len(live)
+
+
 def authenticate_key(session: Session, secret: str) -> ApiKey | None:
     """The live key with this secret (not revoked, owner active), else None."""
     if not secret.startswith(KEY_PREFIX):

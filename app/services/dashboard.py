@@ -335,7 +335,7 @@ def panel_rows(session: Session, study: Study, open_round: Round | None) -> list
         .where(Participation.study_id == study.id)
         .join(Expert, Expert.id == Participation.expert_id)
         .options(joinedload(Participation.expert), selectinload(Participation.links))
-        .order_by(Participation.group, Expert.name, Participation.pseudonym)
+        .order_by(Participation.group, Participation.name, Participation.pseudonym)
     ).all()
     progress: dict[int, RoundProgress] = {}
     if open_round is not None:
@@ -361,7 +361,7 @@ def panel_rows(session: Session, study: Study, open_round: Round | None) -> list
         rows.append(
             PanelRow(
                 participation=participation,
-                name=participation.expert.name,
+                name=participation.name,
                 email=participation.expert.email,
                 links_active=sum(1 for link in participation.links if link.revoked_at is None),
                 links_total=len(participation.links),

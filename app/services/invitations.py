@@ -131,7 +131,7 @@ def _message(
     message["From"] = sender
     expert = participation.expert
     local, _at, domain = expert.email.partition("@")
-    message["To"] = Address(display_name=expert.name, username=local, domain=domain)
+    message["To"] = Address(display_name=participation.name, username=local, domain=domain)
     message["Date"] = format_datetime(now)
     sender_domain = parseaddr(sender)[1].partition("@")[2] or "localhost"
     message["Message-ID"] = make_msgid(domain=sender_domain)
@@ -163,7 +163,7 @@ def _send_each(
                 token = issue_link(session, participation, purpose=summary.kind, now=now)
                 context = MailContext(
                     kind=summary.kind,
-                    name=participation.expert.name,
+                    name=participation.name,
                     study_title=study.text("title", participation.language),
                     link=private_link(base, token, participation.language),
                     round_number=round_.number if round_ is not None else None,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
+from app.definitions.fields import quote
 from app.models import (
     AccessLink,
     Expert,
@@ -25,6 +26,7 @@ from app.models import (
     User,
     ValidationError,
 )
+from app.models.text import forbidden_character
 from app.security import hash_token, new_token
 from app.services import audit, burden
 from app.services.accounts import normalise_email
@@ -79,23 +81,29 @@ def _clean_member(
     study: Study, *, name: str, email: str, group: str, language: str
 ) -> tuple[str, str, str, str]:
     """Validate one member's fields; raises ValidationError naming each bad field."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[Any]] = {}
     name = (name or "").strip()
     group = (group or "").strip()
     language = (language or "").strip().lower() or study.default_language
     try:
         email = normalise_email(email)
-    except ValidationError:
-        errors["email"] = [f"'{(email or '')[:60]}' is not a valid email address."]
+    except ValidationError as error:
+        errors["email"] = error.errors.get("email") or [
+            f"{quote(email or '', 60)} is not a valid email address."
+        ]
     if not name:
         errors["name"] = ["A name is needed (it is never shown to other experts)."]
     elif len(name) > MAX_NAME_LENGTH:
         errors["name"] = [f"At most {MAX_NAME_LENGTH} characters."]
+    elif problem := forbidden_character(name):
+        errors["name"] = [problem]
     if len(group) > MAX_GROUP_LENGTH:
         errors["group"] = [f"At most {MAX_GROUP_LENGTH} characters."]
+    elif problem := forbidden_character(group):
+        errors["group"] = [problem]
     if language not in study.languages:
         errors["language"] = [
-            f"'{language[:10]}' is not a language of this study ({', '.join(study.languages)})."
+            f"{quote(language, 10)} is not a language of this study ({', '.join(study.languages)})."
         ]
     if errors:
         raise ValidationError("Some fields are not valid.", errors)
@@ -114,13 +122,17 @@ def add_expert(
     now: datetime,
     synthetic: bool = False,
 ) -> NewMember:
-    """Add one expert to the panel and issue their first private link."""
+    """Add one expert to the panel and issue their first private link.
+
+    Whether the email is on another study's panel changes nothing the facilitator sees: the
+    name is this participation's own, and the answer is the same either way.
+    """
     name, email, group, language = _clean_member(
         study, name=name, email=email, group=group, language=language
     )
     expert = session.scalar(select(Expert).where(Expert.email == email))
     if expert is None:
-        expert = Expert(email=email, name=name, created_at=now)
+        expert = Expert(email=email, created_at=now)
         session.add(expert)
         session.flush()
     elif session.scalar(
@@ -134,6 +146,7 @@ def add_expert(
     participation = Participation(
         study_id=study.id,
         expert_id=expert.id,
+        name=name,
         group=group,
         language=language,
         pseudonym=_pseudonym(session, study),
@@ -184,16 +197,26 @@ def import_csv(
             {"file": ["Not UTF-8."]},
         ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("name", "email") if c not in header]
-    if missing:
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        missing = [c for c in ("name", "email") if c not in header]
+        if missing:
+            raise ValidationError(
+                f"The first line must name the columns; missing: {', '.join(missing)}. "
+                f"Expected: {', '.join(CSV_COLUMNS)}.",
+                {"file": ["Missing columns."]},
+            )
+        reader.fieldnames = header
+        rows = list(reader)
+    except csv.Error as error:
+        # e.g. a field longer than the csv module allows (131,072 characters): the file is
+        # refused with the line, as any other bad row is, instead of failing the request;
+        # the reader has not counted the line it failed on yet
+        line = reader.line_num + 1
         raise ValidationError(
-            f"The first line must name the columns; missing: {', '.join(missing)}. "
-            f"Expected: {', '.join(CSV_COLUMNS)}.",
-            {"file": ["Missing columns."]},
-        )
-    reader.fieldnames = header
-    rows = list(reader)
+            f"Nothing was imported: line {line} cannot be read as CSV ({error}).",
+            {"file": [f"Line {line}: not readable as CSV ({error})."]},
+        ) from None
     if len(rows) > MAX_CSV_ROWS:
         raise ValidationError(
             f"At most {MAX_CSV_ROWS} rows per file.", {"file": ["Too many rows."]}

@@ -122,6 +122,7 @@ def _panel_entry(
         "study": study.key,
         "title": study.title,
         "anonymity": study.anonymity,
+        "name": participation.name,
         "group": participation.group,
         "language": participation.language,
         "expertise": participation.expertise,
@@ -186,7 +187,8 @@ def personal_data(
         "format": DATA_FORMAT,
         "generated_at": _when(now),
         "person": {
-            "name": expert.name,
+            # each study's facilitators typed the name they know the person by: every one
+            "names": sorted({p.name for p in panels}),
             "email": expert.email,
             "added_at": _when(expert.created_at),
             "erased_at": _when(expert.erased_at),
@@ -270,6 +272,7 @@ def erase_person(
     deleted = 0
     for participation in panels:
         participation.status = ParticipationStatus.WITHDRAWN
+        participation.name = ERASED_NAME
         if withdraw_answers:
             deleted += _withdraw_answers(session, participation)
         audit.record(
@@ -283,7 +286,6 @@ def erase_person(
             by_the_person=actor is None,
         )
     _forget_in_audit_log(session, expert)
-    expert.name = ERASED_NAME
     expert.email = f"erased-{expert.id}@erased.invalid"
     expert.erased_at = now
     session.flush()

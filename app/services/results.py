@@ -36,7 +36,16 @@ from analysis.scenarios.maxent import EXACT_LIMIT
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.messages import N_, Message
-from app.models import Item, NotFoundError, Question, Round, RoundState, Snapshot, Study
+from app.models import (
+    Item,
+    NotFoundError,
+    Question,
+    Round,
+    RoundState,
+    Snapshot,
+    StateError,
+    Study,
+)
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the seed of every random procedure unless the caller gives another
@@ -78,6 +87,23 @@ class EventInputs:
     parts: dict[str, str]
     #: event key -> (year, P(by that year)) for every horizon asked
     horizons: dict[str, tuple[tuple[int, float], ...]]
+
+
+def require_closed_round(session: Session, study: Study) -> None:
+    """Raise StateError (409) while no round of the study has closed: results and exports
+    are made from closed rounds' snapshots, so before the first close there is nothing yet."""
+    closed = session.scalar(
+        select(Round.id)
+        .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
+        .limit(1)
+    )
+    if closed is None:
+        raise StateError(
+            N_(
+                "No round of this study has closed yet, so there is nothing to export. "
+                "Exports hold closed rounds only; close the first round, then try again."
+            )
+        )
 
 
 def closed_snapshots(

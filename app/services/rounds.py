@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import ObjectDeletedError
 
+from app.messages import N_
 from app.models import (
     Item,
     ItemStatus,
@@ -30,6 +31,7 @@ from app.models import (
 )
 from app.services import audit, burden
 from app.services.snapshots import build_snapshot
+from app.services.studies import require_owner
 
 
 def rounds_of(session: Session, study: Study) -> list[Round]:
@@ -61,6 +63,18 @@ def latest_round(session: Session, study: Study) -> Round | None:
     )
 
 
+def check_deadline(deadline: datetime | None, now: datetime) -> None:
+    """Raise ValidationError unless the deadline (if any) lies in the future."""
+    if deadline is not None and deadline <= now:
+        past = deadline.astimezone(UTC)
+        message = N_(
+            "The deadline must be in the future: %(deadline)s UTC has passed.",
+            # by hand: strftime writes the year 1 as "1", not "0001"
+            deadline=f"{past.year:04d}-{past.month:02d}-{past.day:02d} {past:%H:%M}",
+        )
+        raise ValidationError(str(message), {"deadline": [message]})
+
+
 def create_round(
     session: Session,
     study: Study,
@@ -78,6 +92,7 @@ def create_round(
         raise RoundStateError(
             f"Round {last.number} is {last.state}; close it before preparing the next one."
         )
+    check_deadline(deadline, now)
     number = 1 if last is None else last.number + 1
     if number > study.round_limit:
         raise StateError(f"The study allows {study.round_limit} rounds (its pre-registered limit).")
@@ -110,9 +125,9 @@ def open_round(
     active_items = [item for item in study.items if item.status == ItemStatus.ACTIVE]
     if not active_items:
         raise StateError("No active items are left to ask.")
+    # a deadline given when the draft was made may have passed since
+    check_deadline(deadline if deadline is not None else round_.deadline, now)
     if deadline is not None:
-        if deadline <= now:
-            raise ValidationError("The deadline must be in the future.", {"deadline": ["Past."]})
         round_.deadline = deadline
     round_.open(now)
     for position, item in enumerate(active_items):
@@ -142,8 +157,7 @@ def set_deadline(
     """Change the deadline shown to experts (draft or open rounds)."""
     if round_.state == RoundState.CLOSED:
         raise RoundStateError("The round is closed.")
-    if deadline is not None and deadline <= now:
-        raise ValidationError("The deadline must be in the future.", {"deadline": ["Past."]})
+    check_deadline(deadline, now)
     old = round_.deadline.isoformat() if round_.deadline else None
     round_.deadline = deadline
     session.flush()
@@ -162,9 +176,11 @@ def set_deadline(
 def finish_study(session: Session, study: Study, *, actor: User | None, now: datetime) -> Study:
     """End a study: no round can be prepared or opened after this; results are final.
 
-    Refused while a round is open (close it first, so its snapshot is frozen); a round still
-    in draft is left as it is and can no longer be opened.
+    Only the study's owners may (PermissionDeniedError). Refused while a round is open (close
+    it first, so its snapshot is frozen); a round still in draft is left as it is and can no
+    longer be opened.
     """
+    require_owner(session, study, actor)
     if study.status == StudyStatus.FINISHED:
         raise StateError("This study is finished already.")
     last = latest_round(session, study)

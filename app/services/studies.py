@@ -11,15 +11,18 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import SurveyDefinition, Text
 from app.definitions.serialize import definition_to_dict
+from app.messages import N_
 from app.models import (
     Category,
     Item,
     ItemVersion,
     MemberRole,
     NotFoundError,
+    PermissionDeniedError,
     Question,
     Scale,
     Scenario,
+    StateError,
     Study,
     StudyMember,
     User,
@@ -205,17 +208,119 @@ def study_for(session: Session, user: User, study_id: int) -> Study:
     return study
 
 
+def role_of(session: Session, study: Study, user: User) -> MemberRole | None:
+    """The user's role in the study, or None if they are not on its team."""
+    member = session.get(StudyMember, (study.id, user.id))
+    return MemberRole(member.role) if member is not None else None
+
+
+def may_manage(session: Session, study: Study, user: User) -> bool:
+    """Whether the user may manage the study's team and finish it: its owners and admins."""
+    return user.is_admin or role_of(session, study, user) == MemberRole.OWNER
+
+
+def require_owner(session: Session, study: Study, actor: User | None) -> None:
+    """Raise PermissionDeniedError unless `actor` owns the study (None: the command line)."""
+    if actor is not None and not may_manage(session, study, actor):
+        raise PermissionDeniedError(
+            N_("Only the study's owners can do this; ask one of them (see the team page).")
+        )
+
+
+def _locked_members(session: Session, study: Study) -> list[StudyMember]:
+    """The study's team, its rows locked until the transaction ends, so that two owners who
+    demote or remove each other at once cannot leave the study without one."""
+    return list(
+        session.scalars(
+            select(StudyMember).where(StudyMember.study_id == study.id).with_for_update()
+        )
+    )
+
+
+def _keep_an_owner(members: list[StudyMember], changed: StudyMember) -> None:
+    """Raise StateError if `changed` is the study's last owner."""
+    owners = [m for m in members if m.role == MemberRole.OWNER]
+    if changed.role == MemberRole.OWNER and len(owners) <= 1:
+        raise StateError(N_("A study needs at least one owner: make someone else owner first."))
+
+
+def member_of(session: Session, study: Study, user_id: int) -> StudyMember:
+    """A member of the study's team (NotFoundError for anyone else)."""
+    member = session.get(StudyMember, (study.id, user_id))
+    if member is None:
+        raise NotFoundError("No such team member.")
+    return member
+
+
 def add_member(
-    session: Session, study: Study, user: User, *, actor: User, now: datetime
+    session: Session,
+    study: Study,
+    user: User,
+    *,
+    actor: User | None,
+    now: datetime,
+    role: MemberRole = MemberRole.MEMBER,
 ) -> StudyMember:
-    """Give another facilitator access to the study."""
+    """Give another facilitator access to the study (owners only)."""
+    require_owner(session, study, actor)
     existing = session.get(StudyMember, (study.id, user.id))
     if existing is not None:
         return existing
-    member = StudyMember(study_id=study.id, user_id=user.id, role=MemberRole.FACILITATOR)
+    member = StudyMember(study_id=study.id, user_id=user.id, role=role)
     session.add(member)
     session.flush()
     audit.record(
-        session, action="study.add_member", now=now, actor=actor, study=study, target=user.email
+        session,
+        action="study.add_member",
+        now=now,
+        actor=actor,
+        study=study,
+        target=user.email,
+        role=str(role),
     )
     return member
+
+
+def set_member_role(
+    session: Session,
+    study: Study,
+    member: StudyMember,
+    role: MemberRole,
+    *,
+    actor: User | None,
+    now: datetime,
+) -> None:
+    """Make a team member an owner or a member (owners only; one owner always remains)."""
+    require_owner(session, study, actor)
+    members = _locked_members(session, study)
+    if member.role == role:
+        return
+    if role != MemberRole.OWNER:
+        _keep_an_owner(members, member)
+    old = member.role
+    member.role = role
+    session.flush()
+    audit.record(
+        session,
+        action="study.member_role",
+        now=now,
+        actor=actor,
+        study=study,
+        target=member.user.email,
+        old=old,
+        new=str(role),
+    )
+
+
+def remove_member(
+    session: Session, study: Study, member: StudyMember, *, actor: User | None, now: datetime
+) -> None:
+    """Take a facilitator off the study's team (owners only; one owner always remains)."""
+    require_owner(session, study, actor)
+    _keep_an_owner(_locked_members(session, study), member)
+    email = member.user.email
+    session.delete(member)
+    session.flush()
+    audit.record(
+        session, action="study.remove_member", now=now, actor=actor, study=study, target=email
+    )

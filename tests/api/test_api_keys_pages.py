@@ -8,11 +8,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ApiKey, Study, User
+from app.models import ApiKey, AuditEvent, Study, User
 from app.security import hash_token
-from app.services import api_keys, studies
+from app.services import accounts, api_keys, studies
 from tests.api.conftest import API, bearer, definition_with_key
-from tests.conftest import NOW, csrf_from, login, make_user
+from tests.conftest import NOW, PASSWORD, csrf_from, login, make_user
 
 KEY_IN_PAGE = re.compile(r"dlp_[A-Za-z0-9_\-]{43}")
 
@@ -105,3 +105,65 @@ def test_revoke_own_key_only(
     assert client.get(f"{API}/studies", headers=bearer(theirs.secret)).status_code == 200
     page = client.get("/account/api-keys").get_data(as_text=True)
     assert "revoked" in page
+
+
+def _change_password(client: FlaskClient, **extra: str) -> object:
+    """Change the test password through the form (CSRF included)."""
+    page = client.get("/account/password")
+    return client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+            **extra,
+        },
+        follow_redirects=True,
+    )
+
+
+def test_a_password_change_revokes_the_accounts_api_keys(
+    client: FlaskClient, session: Session, example_study: Study, facilitator_user: User
+) -> None:
+    keys = [
+        api_keys.create_key(session, facilitator_user, name=n, study_ids=None, now=NOW)
+        for n in ("one", "two")
+    ]
+    other = api_keys.create_key(
+        session, make_user(session, "other@example.org"), name="x", study_ids=None, now=NOW
+    )
+    session.commit()
+    login(client)
+    page = client.get("/account/password").get_data(as_text=True)
+    assert "Keep my API keys working" in page and "revoked" in page
+    changed = _change_password(client)
+    assert "2 API keys were revoked" in changed.get_data(as_text=True)
+    for new in keys:
+        assert client.get(f"{API}/studies", headers=bearer(new.secret)).status_code == 401
+    # another account's key is untouched; the revocation is in the audit log
+    assert client.get(f"{API}/studies", headers=bearer(other.secret)).status_code == 200
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "api_key.revoke_all")
+    ).all()
+    assert [sorted(e.details["keys"]) for e in events] == [sorted(k.key.prefix for k in keys)]
+
+
+def test_a_password_change_may_keep_the_api_keys_when_asked(
+    client: FlaskClient, session: Session, example_study: Study, facilitator_user: User
+) -> None:
+    new = api_keys.create_key(session, facilitator_user, name="cron", study_ids=None, now=NOW)
+    session.commit()
+    login(client)
+    changed = _change_password(client, keep_api_keys="y")
+    assert "Your password is changed" in changed.get_data(as_text=True)
+    assert client.get(f"{API}/studies", headers=bearer(new.secret)).status_code == 200
+
+
+def test_an_administrators_password_reset_revokes_the_keys(
+    client: FlaskClient, session: Session, facilitator_user: User
+) -> None:
+    new = api_keys.create_key(session, facilitator_user, name="cron", study_ids=None, now=NOW)
+    accounts.set_password(session, facilitator_user, "reset by an admin 1", now=NOW)
+    session.commit()
+    assert client.get(f"{API}/studies", headers=bearer(new.secret)).status_code == 401

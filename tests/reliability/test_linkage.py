@@ -283,7 +283,7 @@ def test_an_expert_erasing_and_withdrawing_keeps_every_class_at_k(
     assert expert.get("/e/").status_code == 302  # signed out, and the link no longer works
     session.expire_all()
     participation = linkage.members["Government Person 3"]
-    assert participation.expert.name == personal_data.ERASED_NAME
+    assert participation.name == personal_data.ERASED_NAME
     assert "government3" not in participation.expert.email
     assert (
         session.scalar(

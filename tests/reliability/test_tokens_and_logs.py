@@ -4,6 +4,7 @@ token, a name or an answer (R7)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
@@ -11,16 +12,18 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from secrets import token_urlsafe
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
@@ -311,8 +314,8 @@ def test_R7_no_log_record_carries_a_token_a_name_or_an_answer(
 
     def failing_save(db_session: Session, *args: object, **kwargs: object) -> None:
         db_session.execute(
-            text("insert into experts (email, name, created_at) values (:email, null, :now)"),
-            {"email": f"x-{canary}@example.org", "now": datetime.now(UTC)},
+            text("insert into experts (email, created_at) values (:email, null)"),
+            {"email": f"x-{canary}@example.org"},
         )
 
     monkeypatch.setattr(answer_service, "save_item", failing_save)
@@ -351,6 +354,78 @@ def test_R7_the_redacting_filter_covers_links_and_keys_in_any_message() -> None:
     assert RedactSecrets().filter(record)
     assert token not in record.getMessage()
     assert "/t/[redacted]" in record.getMessage()
+
+
+#: request targets that carry a token somewhere a careless pattern would not look
+TOKEN_SHAPES = (
+    "/t/{token}",
+    "/t//{token}",
+    "/T/{token}",
+    "//t///{token}",
+    "/%74/{token}",
+    "/t%2F{token}",
+    "/t/{token}/more",
+    "/t/{encoded}",
+    "/?next=%2Ft%2F{token}",
+    "/account/login?next=/t/{token}",
+    "/?token={token}",
+    "/?Token={token}",
+    "/?anything={token}",
+    "/?key=dlp_{token}",
+    "/e/?x=1&t={token}",
+)
+
+
+@pytest.mark.parametrize("shape", TOKEN_SHAPES)
+def test_R7_a_token_in_any_path_shape_or_query_is_redacted_from_the_request_log(
+    app: Flask, every_record: pytest.LogCaptureFixture, shape: str
+) -> None:
+    """A real server's request log (werkzeug's), for request lines as a client may send them."""
+    token = token_urlsafe(32)
+    encoded = "".join(f"%{ord(c):02X}" for c in token)
+    target = shape.format(token=token, encoded=encoded)
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        connection.putrequest("GET", target, skip_accept_encoding=True)
+        connection.endheaders()
+        status = connection.getresponse().status
+        connection.close()
+    finally:
+        server.shutdown()
+        thread.join()
+    assert status < 500
+    request_lines = [r for r in every_record.records if r.name == "werkzeug"]
+    assert request_lines, "the server logged no request line: the capture is broken"
+    logged = _logged_text(every_record.records)
+    assert "[redacted]" in logged
+    for secret in (token, encoded, token[:32], encoded[:96]):
+        assert secret not in logged, f"{target} was logged with its token"
+
+
+@pytest.mark.parametrize("shape", TOKEN_SHAPES)
+def test_R7_the_filter_redacts_every_shape_in_access_logs_and_tracebacks(shape: str) -> None:
+    """gunicorn's access log formats its line from atoms; tracebacks may quote a URL too."""
+    token = token_urlsafe(32)
+    target = shape.format(token=token, encoded="".join(f"%{ord(c):02X}" for c in token))
+    record = logging.LogRecord(
+        "gunicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%(h)s "%(r)s" %(s)s',
+        ({"h": "127.0.0.1", "r": f"GET {target} HTTP/1.1", "s": "404"},),
+        None,
+    )
+    try:
+        raise ValueError(f"no route for {target}")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    assert RedactSecrets().filter(record)
+    printed = logging.Formatter("%(message)s").format(record)
+    assert token not in printed and "[redacted]" in printed
 
 
 def _link_attempts(app: Flask, forwarded_for: str | None, count: int) -> list[int]:

@@ -68,7 +68,7 @@ def test_results_before_any_round_closed(
     assert "No results yet" in page.get_data(as_text=True)
     assert (
         facilitator_client.get(f"/f/studies/{example_study.id}/results/report.pdf").status_code
-        == 404
+        == 409  # a clear "no round has closed yet", not "not found"
     )
 
 

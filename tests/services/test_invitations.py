@@ -145,7 +145,7 @@ def test_unusable_addresses_fail_cleanly(
     session: Session, example_study: Study, smtp_server: Mailbox
 ) -> None:
     [ann, bahram, _cyril] = _panel(session, example_study)
-    bahram.expert.name = "Bahram\r\nBcc: everyone@example.org"
+    bahram.name = "Bahram\r\nBcc: everyone@example.org"
     session.commit()
     summary = _send(session, example_study, [ann, bahram], smtp_server)
     assert [o.email for o in summary.sent] == ["ann@example.org"]

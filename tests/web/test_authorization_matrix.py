@@ -39,11 +39,13 @@ FACILITATOR = "facilitator"  #: any signed-in facilitator or admin (no study in 
 ADMIN = "admin"  #: administrators only
 KEY_OWNER = "key owner"  #: the facilitator who made the API key in the address
 STUDY = "study"  #: members of the study in the address, and admins
+STUDY_OWNER = "study owner"  #: owners of the study in the address, and admins
 STUDY_ADMIN = "study admin"  #: admins only, on any study (identified exports)
 EXPERT = "expert"  #: an expert's browser session; acts on their own participation only
 API_PUBLIC = "api public"
 API_FACILITATOR = "api facilitator"  #: any facilitator's API key
 API_STUDY = "api study"  #: an API key of a member of the study in the address, or an admin's
+API_STUDY_OWNER = "api study owner"  #: an API key of an owner of the study, or an admin's
 API_EXPERT = "api expert"  #: an expert's link token; acts on their own participation only
 
 ACCESS: dict[str, str] = {
@@ -91,13 +93,16 @@ ACCESS: dict[str, str] = {
     "facilitator.import_panel": STUDY,
     "facilitator.rounds": STUDY,
     "facilitator.close_round": STUDY,
-    "facilitator.finish_study": STUDY,
+    "facilitator.finish_study": STUDY_OWNER,
     "facilitator.set_deadline": STUDY,
     "facilitator.open_round": STUDY,
     "facilitator.create_round": STUDY,
     "facilitator.accept_suggestion": STUDY,
     "facilitator.decline_suggestion": STUDY,
     "facilitator.team": STUDY,
+    "facilitator.add_member": STUDY_OWNER,
+    "facilitator.set_member_role": STUDY_OWNER,
+    "facilitator.remove_member": STUDY_OWNER,
     "results.overview": STUDY,
     "results.export": STUDY,
     "results.item": STUDY,
@@ -136,7 +141,7 @@ ACCESS: dict[str, str] = {
     "api.create_round": API_STUDY,
     "api.open_round": API_STUDY,
     "api.close_round": API_STUDY,
-    "api.finish_study": API_STUDY,
+    "api.finish_study": API_STUDY_OWNER,
     "api.round_results": API_STUDY,
     "api.round_consensus": API_STUDY,
     "api.round_stability": API_STUDY,
@@ -162,7 +167,16 @@ ALLOWED_NOT_FOUND = {
 #: URL arguments that are not ids of a study's objects: the same value in every variant
 PLAIN_ARGUMENTS = {"filename": "css/app.css", "fmt": "html", "token": "x" * 43}
 
-PRINCIPALS = ("anonymous", "expert_a", "expert_b", "expert_2", "fac_1", "fac_2", "admin")
+PRINCIPALS = (
+    "anonymous",
+    "expert_a",
+    "expert_b",
+    "expert_2",
+    "fac_1",
+    "member_1",
+    "fac_2",
+    "admin",
+)
 #: the study each principal belongs to (admins: every study)
 STUDIES_OF = {
     "anonymous": set(),
@@ -170,11 +184,14 @@ STUDIES_OF = {
     "expert_b": {1},
     "expert_2": {2},
     "fac_1": {1},
+    "member_1": {1},
     "fac_2": {2},
     "admin": {1, 2},
 }
+#: the studies each principal owns (member_1 is on study 1's team as a member only)
+OWNS = {"fac_1": {1}, "fac_2": {2}, "admin": {1, 2}}
 EXPERTS = {"expert_a", "expert_b", "expert_2"}
-FACILITATORS = {"fac_1", "fac_2", "admin"}
+FACILITATORS = {"fac_1", "member_1", "fac_2", "admin"}
 JUNK = 999_999
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: columns that record a credential's use (at most once a minute); nothing else may change
@@ -193,6 +210,7 @@ class Side:
     suggestion: Suggestion
     expert: Participation
     key_id: int  #: the API key of the study's facilitator
+    owner_id: int  #: the account that owns the study (a team member's id)
 
     def values(self) -> dict[str, Any]:
         """A value for every id argument a route may take, from this side."""
@@ -203,6 +221,7 @@ class Side:
             "item_id": self.item.id,
             "suggestion_id": self.suggestion.id,
             "key_id": self.key_id,
+            "user_id": self.owner_id,
             "number": 1,
             "key": self.item.key,
             "item_key": self.item.key,
@@ -269,7 +288,7 @@ def _side(
     key = api_keys.create_key(session, owner, name="matrix", study_ids=None, now=NOW)
     session.commit()
     item = session.scalars(select(Item).where(Item.study_id == study.id, Item.key == "E01")).one()
-    side = Side(study, item, suggestion, members[0].participation, key.key.id)
+    side = Side(study, item, suggestion, members[0].participation, key.key.id, owner.id)
     return side, [key.secret, *(m.token for m in members)]
 
 
@@ -295,10 +314,14 @@ def matrix(app: Flask, session: Session) -> Iterator[Matrix]:
         session, _study(session, "study-two", fac_2), fac_2, ["cyd"], 1
     )
     admin_key = api_keys.create_key(session, admin, name="admin", study_ids=None, now=NOW).secret
+    member_1 = make_user(session, "member1@example.org")
+    studies.add_member(session, side_1.study, member_1, actor=fac_1, now=NOW)
+    member_key = api_keys.create_key(session, member_1, name="m", study_ids=None, now=NOW).secret
     session.commit()
     principals = {name: Principal(name, app.test_client()) for name in PRINCIPALS}
     for name, email, secret in (
         ("fac_1", "fac1@example.org", key_1),
+        ("member_1", "member1@example.org", member_key),
         ("fac_2", "fac2@example.org", key_2),
         ("admin", "admin@example.org", admin_key),
     ):
@@ -398,6 +421,8 @@ def _allowed(category: str, principal: str, request: Request) -> bool:
         return (principal, request.owner) in {("fac_1", 1), ("fac_2", 2)}
     if category in {STUDY, API_STUDY}:
         return principal in FACILITATORS and request.owner in studies_of
+    if category in {STUDY_OWNER, API_STUDY_OWNER}:
+        return request.owner in OWNS.get(principal, set())
     if category == STUDY_ADMIN:
         return principal == "admin" and request.owner in studies_of
     if category == EXPERT:
@@ -412,7 +437,7 @@ def _expected_refusal(category: str, principal: str, response: Any) -> bool:
     """Whether a response is the refusal the table's category and the principal call for."""
     status = response.status_code
     location = urlsplit(response.headers.get("Location", "")).path
-    web_facilitator = category in {FACILITATOR, ADMIN, KEY_OWNER, STUDY, STUDY_ADMIN}
+    web_facilitator = category in {FACILITATOR, ADMIN, KEY_OWNER, STUDY, STUDY_OWNER, STUDY_ADMIN}
     if category.startswith("api"):
         return status in {401, 403, 404} and response.mimetype == "application/problem+json"
     if web_facilitator and principal not in FACILITATORS:

@@ -106,7 +106,7 @@ def test_foreign_objects_inside_own_study_are_404(
         rules = [
             r
             for r in facilitator_rules(app)
-            if set(r.arguments) & {"participation_id", "item_id", "suggestion_id"}
+            if set(r.arguments) & {"participation_id", "item_id", "suggestion_id", "user_id"}
         ]
         urls = [
             (

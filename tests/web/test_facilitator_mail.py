@@ -142,7 +142,7 @@ def test_invite_one_expert_from_the_panel(
     client: FlaskClient, session: Session, world: World, smtp_server: Mailbox
 ) -> None:
     cyril = world.members[2]
-    cyril.expert.name = "<script>alert(1)</script> Cyril"
+    cyril.name = "<script>alert(1)</script> Cyril"
     session.commit()
     sign_in(client)
     response = _post(client, f"/f/studies/{world.study.id}/panel/{cyril.id}/invite")

@@ -468,7 +468,7 @@ def test_round_lifecycle_prepare_open_and_deadlines(
     bad = _post(client, f"{base}/1/deadline", deadline="not a date", follow=True)
     assert "Enter the deadline as a date and time (UTC)" in bad.get_data(as_text=True)
     past = _post(client, f"{base}/1/deadline", deadline="2001-01-01T10:00", follow=True)
-    assert "The deadline must be in the future." in past.get_data(as_text=True)
+    assert "The deadline must be in the future" in past.get_data(as_text=True)
     session.expire_all()
     assert round_.deadline == later
     _post(client, f"{base}/1/deadline", deadline="")

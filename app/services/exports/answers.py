@@ -97,7 +97,7 @@ def answer_rows(
             "synthetic": bool(answer.synthetic),
         }
         if identified:
-            base.update({"name": expert.name, "email": expert.email})
+            base.update({"name": participation.name, "email": expert.email})
         if question.kind == QuestionKind.TEXT:
             rows.append({**base, "part": "", "value": None, "text": answer.text or ""})
             continue

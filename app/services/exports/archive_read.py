@@ -322,12 +322,13 @@ def _participation(session: Session, study: Study, member: MemberRecord) -> Part
     email = f"{member.pseudonym.lower()}.{study.key.lower()}@archive.invalid"[:254]
     expert = session.scalar(select(Expert).where(Expert.email == email))
     if expert is None:
-        expert = Expert(email=email, name=f"Archived {member.pseudonym}")
+        expert = Expert(email=email)
         session.add(expert)
     anonymous = study.anonymity == Anonymity.ANONYMOUS
     participation = Participation(
         study=study,
         expert=expert,
+        name=f"Archived {member.pseudonym}",
         group=member.group,
         language=member.language or study.default_language,
         expertise=member.expertise,

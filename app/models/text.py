@@ -1,0 +1,29 @@
+"""What text the platform stores: no control characters and nothing UTF-8 cannot encode.
+
+PostgreSQL refuses NUL in text and JSON (a 500 if it ever got there), and other control
+characters only hide or garble what a text shows. Every entry point checks text with this one
+rule: the forms, the API's JSON bodies, CSV imports and, as the last line, every flush.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.messages import N_, Message
+
+#: C0 controls but tab, line feed and carriage return (browsers send line breaks as CR LF),
+#: DEL, C1 controls, and unpaired surrogates (a JSON escape can make them; UTF-8 cannot)
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def forbidden_character(text: str) -> Message | None:
+    """Why a text cannot be stored (naming its first forbidden character), or None if it can."""
+    found = FORBIDDEN_CHARACTERS.search(text)
+    if found is None:
+        return None
+    return N_(
+        "Contains the control character U+%(code)s (at position %(position)s); "
+        "remove it and try again.",
+        code=f"{ord(found.group()):04X}",
+        position=found.start() + 1,
+    )
