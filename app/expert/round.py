@@ -80,8 +80,9 @@ class Page:
     @property
     def url(self) -> str:
         """The page's address."""
-        endpoint = "expert.round_item" if self.kind == "item" else "expert.round_category"
-        return url_for(endpoint, key=self.key)
+        if self.kind == "item":
+            return url_for("expert.round_item", key=self.key)
+        return url_for("expert.round_category", category_key=self.key)
 
 
 @dataclass
@@ -431,15 +432,32 @@ def round_item(key: str) -> Any:
     return _render_page(context, index, page)
 
 
-@bp.get("/round/categories/<key>")
+@bp.get("/round/categories/<category_key>")
 @expert_required
-def round_category(key: str) -> Any:
-    """A category's items on one page (studies paged by category)."""
+def round_category(category_key: str) -> Any:
+    """A category's items on one page (studies paged by category); in a study paged by item,
+    its first item's page."""
     found = _require_round()
     if not isinstance(found, tuple):
         return found
     context = _context(*found)
-    index, page = context.page_of("category", key)
+    if context.me.study.page_by != "category":
+        first = next(
+            (
+                page
+                for page in context.pages
+                if any(
+                    ri.item.category is not None
+                    and ri.item.category.key.lower() == category_key.lower()
+                    for ri in page.round_items
+                )
+            ),
+            None,
+        )
+        if first is None:
+            abort(404)
+        return redirect(first.url)
+    index, page = context.page_of("category", category_key)
     return _render_page(context, index, page)
 
 
@@ -483,13 +501,25 @@ def _echo() -> dict[str, str]:
     return {k: v for k, v in request.form.items() if k not in ("csrf_token",)}
 
 
+@bp.post("/round/categories/<category_key>")
+@expert_required
+@atomic
+def save_category(category_key: str) -> Any:
+    """Save a category page's answers (studies paged by category), as `save_page` does."""
+    return _save(category_key)
+
+
 @bp.post("/round/items/<key>")
-@bp.post("/round/categories/<key>", endpoint="save_category")
 @expert_required
 @atomic
 def save_page(key: str) -> Any:
     """Save a page's answers: from the script (JSON, one item at a time, as typed) or from
     the plain form (then go where the pressed button says)."""
+    return _save(key)
+
+
+def _save(key: str) -> Any:
+    """Save what a page posts (the items of `key`: an item, or a category's)."""
     me = current_expert()
     request_key = _posted_key()
     # a retry of a save acknowledged before the round closed is answered as a replay
@@ -748,7 +778,7 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
                     "status": item_status,
                     "question": prompt,
                     "message": problem_message(problem_),
-                    "href": f"{page.url}#q{question.id}",
+                    "href": f"{page.url}#question-{question.id}",
                     # a reason can be written right here, without leaving the review
                     "reason": question if problem_.kind == "reason" else None,
                 }
@@ -827,8 +857,8 @@ def rerender_with_typed_values() -> Any:
     if round_ is None or request.view_args is None:
         return None
     context = _context(me, round_)
-    key = str(request.view_args.get("key", ""))
     kind = "category" if request.endpoint == "expert.save_category" else "item"
+    key = str(request.view_args.get("category_key" if kind == "category" else "key", ""))
     index, page = context.page_of(kind, key)
     body, _status = _render_page(
         context,

@@ -48,7 +48,7 @@ def test_link_tokens_returned_by_the_api_are_stored_only_as_hashes(
         world.url("/panel"), json={"name": "Nia", "email": "nia@example.org"}, headers=world.headers
     )
     token = response.get_json()["token"]
-    assert response.get_json()["link"].endswith(f"/t/{token}")
+    assert response.get_json()["link"].endswith(f"/t/{token}?lang=en")
     dump = _dump(session, "access_links", "participations", "experts", "audit_events")
     assert token not in dump and hash_token(token) in dump
 

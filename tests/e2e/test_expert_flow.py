@@ -240,6 +240,6 @@ def test_a_bad_value_is_kept_as_a_draft_and_the_review_leads_back_to_it_in_persi
     assert page.evaluate("() => document.activeElement.id") == "error-summary"
     assert "عددی بین ۰ و ۱۰۰ وارد کنید" in summary.inner_text()
     screenshot(page, "round1-review-fa-desktop", full_page=False)
-    summary.locator(f"a[href$='#q{ids[('E01', 'probability')]}']").click()
-    page.wait_for_url(re.compile(r".*/e/round/items/E01#q\d+$"))
+    summary.locator(f"a[href$='#question-{ids[('E01', 'probability')]}']").click()
+    page.wait_for_url(re.compile(r".*/e/round/items/E01#question-\d+$"))
     assert page.input_value(f"input[name='{probability}']") == "۱۵۰"  # as typed, kept

@@ -201,27 +201,33 @@ def test_error_summary_links_each_problem_to_its_field(
         select(Item).where(Item.study_id == example_study.id, Item.key == "E01")
     ).one()
     probability = next(q for q in item.questions if q.key == "probability")
+    # a plain form post (no JavaScript) with a value off the scale, then the review
     response = client.post(
-        "/e/round",
+        "/e/round/items/E01",
         data={
-            "csrf_token": csrf_from(client.get("/e/round").get_data(as_text=True)),
+            "csrf_token": csrf_from(client.get("/e/round/items/E01").get_data(as_text=True)),
             f"q{probability.id}": "۱۵۰",
-            "action": "save",
+            "action": "review",
         },
     )
-    assert response.status_code == 422
-    html = response.get_data(as_text=True)
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert check_page(html) == []
     page = Page(html)
     summary = page.by_id()["error-summary"]
     assert summary.attrs.get("role") == "alert" and summary.attrs.get("tabindex") == "-1"
     links = [e for e in page.elements if e.tag == "a" and summary in e.ancestors]
-    assert links and links[0].attrs["href"] == f"#q{probability.id}"
-    assert "عددی بین ۰ و ۱۰۰ وارد کنید." in links[0].text
-    field_ = page.by_id()[f"q{probability.id}"]
+    first = next(e for e in links if e.attrs["href"].endswith(f"#question-{probability.id}"))
+    assert "عددی بین ۰ و ۱۰۰ وارد کنید." in first.ancestors[-1].text  # the problem's line
+    # the link leads to the question, where what was typed stays, marked and explained
+    item_html = client.get(first.attrs["href"].split("#")[0]).get_data(as_text=True)
+    assert check_page(item_html) == []
+    item_page = Page(item_html)
+    question = item_page.by_id()[f"question-{probability.id}"]
+    assert question.attrs.get("aria-describedby") in item_page.by_id()
+    field_ = item_page.by_id()[f"q{probability.id}"]
     assert field_.attrs.get("aria-invalid") == "true"
-    assert field_.attrs.get("aria-describedby") in page.by_id()
-    assert field_.attrs.get("value") == "۱۵۰"  # what was typed stays
+    assert field_.attrs.get("value") == "۱۵۰"
 
 
 def test_feedback_charts_have_text_alternatives_and_tables(
@@ -245,11 +251,15 @@ def test_feedback_charts_have_text_alternatives_and_tables(
     session.commit()
     token = next(t for _p, group, _language, t in links.expert_links if group == "Iran")
     enter_link(client, token)
-    for path in ("/e/round", "/e/feedback/1"):
+    for path in ("/e/round/items/E01", "/e/round/items/E02", "/e/feedback/1"):
         html = client.get(path).get_data(as_text=True)
         assert check_page(html) == [], path
         page = Page(html)
-        charts = page.find("svg")
+        # several parts in one strip: an image named by what it shows, the numbers beside it
+        strips = page.find("svg", class_="strip-svg")
+        titled = [page.by_id().get(s.attrs.get("aria-labelledby", "")) for s in strips]
+        assert all(t is not None and t.tag == "title" and t.text.strip() for t in titled), path
+        charts = page.find("svg", class_="chart")
         tables = [
             e
             for e in page.find("table")

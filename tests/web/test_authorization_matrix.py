@@ -116,9 +116,15 @@ ACCESS: dict[str, str] = {
     "expert.language": EXPERT,
     "expert.logout": EXPERT,
     "expert.report": EXPERT,
-    "expert.round_form": EXPERT,
-    "expert.round_post": EXPERT,
-    "expert.save_item": EXPERT,
+    "expert.round_overview": EXPERT,
+    "expert.round_item": EXPERT,
+    "expert.round_category": EXPERT,
+    "expert.save_page": EXPERT,
+    "expert.save_category": EXPERT,
+    "expert.keep": EXPERT,
+    "expert.round_review": EXPERT,
+    "expert.submit": EXPERT,
+    "expert.fresh_token": EXPERT,
     "expert.suggest": EXPERT,
     "expert.my_data": EXPERT,
     "expert.export_my_data": EXPERT,
@@ -225,6 +231,7 @@ class Side:
             "number": 1,
             "key": self.item.key,
             "item_key": self.item.key,
+            "category_key": self.item.category.key if self.item.category else "none",
         }
 
 
@@ -362,7 +369,7 @@ class Request:
 #: arguments that name something inside a study (a round number, an item key) rather than an
 #: object of one particular study: their meaning comes from the study in the address, or from
 #: the expert's own study
-RELATIVE = {"number", "key", "item_key"}
+RELATIVE = {"number", "key", "item_key", "category_key"}
 ANY = 0  #: owner of an address that names nothing of one study (e.g. "my open round")
 
 

@@ -247,8 +247,8 @@ def test_review_names_each_missing_question_with_a_link_and_submit_waits_for_the
     )
     review = expert.get("/e/round/review").get_data(as_text=True)
     impact = _q(e01, "impact")
-    assert f'href="/e/round/items/E01#q{impact.id}"' in review
-    assert f'href="/e/round/items/E01#q{probability.id}"' not in review
+    assert f'href="/e/round/items/E01#question-{impact.id}"' in review
+    assert f'href="/e/round/items/E01#question-{probability.id}"' not in review
     refused = expert.post("/e/round/submit", data={"csrf_token": csrf})
     assert refused.status_code == 422
     html = refused.get_data(as_text=True)
@@ -473,7 +473,7 @@ def test_keep_all_then_submit(
         key: _q(_item(session, example_study, key), "cross_desalination") for key in ("E02", "E03")
     }
     links = re.findall(r'href="(/e/round/items/[^"]+)"', review.split('id="error-summary"')[1])
-    assert links == [f"/e/round/items/{key}#q{q.id}" for key, q in cross.items()]
+    assert links == [f"/e/round/items/{key}#question-{q.id}" for key, q in cross.items()]
     assert "cross_desalination" not in review  # no raw key, even for what is missing
     overview = client.get("/e/round").get_data(as_text=True)
     assert "I have not opened" not in overview

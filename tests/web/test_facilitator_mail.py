@@ -77,7 +77,7 @@ def test_invitations_reach_each_expert_in_their_language_with_a_working_link(
     assert "Round one: all items." in text
     assert "This link is personal" in text
     html = ann.body("html")
-    assert f'href="http://localhost/t/{ann.token}"' in html
+    assert f'href="http://localhost/t/{ann.token}?lang=en"' in html
     assert "<script" not in html
 
     bahram = smtp_server.to("bahram@example.org")[0]
