@@ -859,6 +859,10 @@ class AnswerRowSchema(Schema):
     value = fields.Float(allow_none=True, required=True)
     no_answer = fields.Boolean(required=True)
     text = fields.String(allow_none=True, required=True)
+    kept = fields.Boolean(
+        required=True,
+        metadata={"description": "The expert kept their previous round's answer unchanged"},
+    )
     synthetic = fields.Boolean(required=True)
 
 

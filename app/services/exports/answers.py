@@ -42,6 +42,7 @@ ANONYMOUS_COLUMNS = (
     "value",
     "no_answer",
     "text",
+    "kept",
     "synthetic",
 )
 #: added for an identified export (confidential studies, administrators only)
@@ -94,6 +95,8 @@ def answer_rows(
             "item_version": version,
             "question": question.key,
             "no_answer": bool(answer.no_answer),
+            # the expert kept the previous round's answer (stability: kept, not revised)
+            "kept": bool(answer.kept),
             "synthetic": bool(answer.synthetic),
         }
         if identified:

@@ -404,6 +404,7 @@ def _write_round(
                 is_current=answer.is_current,
                 payload_hash=normalised.digest(),
                 synthetic=answer.synthetic,
+                kept=answer.kept,
                 created_at=(None if anonymous else parse_day(answer.date)) or undated,
             )
         )

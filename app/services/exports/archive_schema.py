@@ -232,6 +232,8 @@ class AnswerRecord:
     synthetic: bool
     #: the day it was saved; null in anonymous studies
     date: str | None
+    #: the expert kept their previous round's answer (archives before it was recorded: no)
+    kept: bool = False
 
 
 @dataclass(frozen=True)

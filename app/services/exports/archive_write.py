@@ -282,6 +282,7 @@ def _round(
                 is_current=a.is_current,
                 synthetic=a.synthetic,
                 date=None if shown.protected else day(a.created_at),
+                kept=a.kept,
             )
             for a, question_key, item_key, version in answers
             if shown.keeps(a.participation_id, round_.id)
