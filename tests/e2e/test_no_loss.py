@@ -137,7 +137,7 @@ def test_a_server_that_went_away_gets_the_value_when_it_is_back(
     try:
         page.fill(probability, "74")
         status = page.locator("#item-E01 [data-status]")
-        status.filter(has_text=re.compile("соединения|connection")).wait_for()
+        status.filter(has_text=re.compile("нет связи|no connection")).wait_for()
     finally:
         live_server.start(port)
     _wait_stored(page, live_server, expert.participation_id, 74.0)
