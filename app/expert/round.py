@@ -755,34 +755,72 @@ def round_review() -> Any:
     return _render_review(_context(*found))
 
 
-def _render_review(context: RoundContext, *, status: int = 200, notice: str | None = None) -> Any:
-    """The review page."""
+@dataclass(frozen=True)
+class ReviewLine:
+    """One question that stops the submit, with what to do and where."""
+
+    question: str
+    message: str
+    href: str
+    reason: Question | None  #: a reason to write in place, right on the review
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An item that stops the submit: its page, and either its lines or "not started"."""
+
+    key: str
+    title: str
+    href: str
+    state: str
+    lines: list[ReviewLine]
+    missing: int  #: questions to answer (an item not started is one line, not one per question)
+
+
+def _review_items(context: RoundContext) -> list[ReviewItem]:
+    """What stops the submit, item by item, each question a link (an item not started yet
+    is one line saying how many questions it asks)."""
     round_ = context.round_
     by_item = {ri.item_id: ri for ri in round_.items}
-    by_key = {ri.item.key: context.page_of_item(ri.item.key) for ri in round_.items}
-    lines = []
+    horizon = localise_digits(str(context.me.study.horizon))
+    found = []
     for item_status in context.status.items:
         if not item_status.problems:
             continue
         round_item = by_item[item_status.item_id]
         questions = {q.key: q for q in round_item.item.questions_in(round_.number)}
         page = context.page_of_item(item_status.item_key)
-        for problem_ in item_status.problems:
-            question = questions[problem_.question_key]
-            prompt = translated(question.prompt).replace(
-                "{horizon}", localise_digits(str(context.me.study.horizon))
+        lines = []
+        if item_status.state != "not_started":
+            for problem_ in item_status.problems:
+                question = questions[problem_.question_key]
+                lines.append(
+                    ReviewLine(
+                        question=translated(question.prompt).replace("{horizon}", horizon),
+                        message=problem_message(problem_),
+                        href=f"{page.url}#question-{question.id}",
+                        # a reason can be written right here, without leaving the review
+                        reason=question if problem_.kind == "reason" else None,
+                    )
+                )
+        found.append(
+            ReviewItem(
+                key=item_status.item_key,
+                title=translated(round_item.version.title),
+                href=page.url if page.kind == "item" else f"{page.url}#item-{item_status.item_key}",
+                state=item_status.state.value,
+                lines=lines,
+                missing=len(item_status.problems),
             )
-            lines.append(
-                {
-                    "item": round_item,
-                    "status": item_status,
-                    "question": prompt,
-                    "message": problem_message(problem_),
-                    "href": f"{page.url}#question-{question.id}",
-                    # a reason can be written right here, without leaving the review
-                    "reason": question if problem_.kind == "reason" else None,
-                }
-            )
+        )
+    return found
+
+
+def _render_review(context: RoundContext, *, status: int = 200, notice: str | None = None) -> Any:
+    """The review page."""
+    round_ = context.round_
+    by_key = {ri.item.key: context.page_of_item(ri.item.key) for ri in round_.items}
+    items = _review_items(context)
     found = coherence.coherence_hints(
         db.session, context.me, round_, answers=context.loaded.answers
     )
@@ -797,7 +835,8 @@ def _render_review(context: RoundContext, *, status: int = 200, notice: str | No
             study=context.me.study,
             round=round_,
             context=context,
-            lines=lines,
+            items=items,
+            problems=sum(item.missing for item in items),
             hints=hints,
             previous_number=previous_number(round_),
             progress=db.session.get(RoundProgress, (context.me.id, round_.id)),
