@@ -30,6 +30,7 @@ from app.definitions.vocabulary import (
     MAX_YEAR,
     MIN_K,
     MIN_YEAR,
+    PAGE_BY,
     QUANTILE_METHODS,
     STABILITY_NAMES,
     STUDY_KEY,
@@ -134,6 +135,8 @@ def _settings(study: ArchiveStudy, problems: Problems) -> None:
             problems.add(f"{p}.compare_presets[{i}]", f"one of {', '.join(CONSENSUS_PRESETS)}")
     _rule(problems, f"{p}.consensus_rule", study.consensus_rule, CONSENSUS_NAMES)
     _rule(problems, f"{p}.stability_rule", study.stability_rule, STABILITY_NAMES)
+    if study.page_by not in PAGE_BY:
+        problems.add(f"{p}.page_by", f"one of {', '.join(PAGE_BY)}")
     cap = study.conditional_pairs_per_expert
     if cap is not None and cap < 1:
         problems.add(f"{p}.conditional_pairs_per_expert", "a whole number of at least 1, or null")

@@ -194,6 +194,7 @@ def _write_study(session: Session, data: ArchiveStudy, *, actor: User | None) ->
         launched_at=_moment(data.launched_at),
         finished_at=_moment(data.finished_at),
         conditional_pairs_per_expert=data.conditional_pairs_per_expert,
+        page_by=data.page_by,
         answers_withdrawn=data.answers_withdrawn,
         created_by_id=actor.id if actor is not None else None,
     )

@@ -318,6 +318,8 @@ class ArchiveStudy:
     #: experts who withdrew their answers from the study (their answers left every later
     #: snapshot and export); a count, never who
     answers_withdrawn: int = field(default=0)
+    #: how the expert's round is paged ("item" in archives from before it existed)
+    page_by: str = "item"
 
 
 # ---------------------------------------------------------------------------------------------

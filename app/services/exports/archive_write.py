@@ -223,6 +223,7 @@ def archive_record(session: Session, study: Study) -> ArchiveStudy:
         rounds=[_round(session, r, item_keys, pseudonyms, shown) for r in rounds],
         suggestions=_suggestions(session, study, item_keys, shown),
         conditional_pairs_per_expert=study.conditional_pairs_per_expert,
+        page_by=study.page_by,
         answers_withdrawn=study.answers_withdrawn,
     )
 
