@@ -13,6 +13,8 @@ test_faults_quick.)"""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from tests.reliability.world import (
     NOW,
     SecurityWorld,
     autosave,
+    browser_with_cookie,
     digest,
     expert_browser,
     field_of,
@@ -132,6 +135,36 @@ def test_R2_api_a_reused_key_with_a_new_body_changes_nothing(
         assert digest(session, ignore=BOOKKEEPING) == before, f"{changed} changed something"
     impact_id = int(field_of(world.item, "impact")[1:])
     assert _current(session) == [(impact_id, 2.0, None, 1)]
+
+
+def test_R2_web_twenty_identical_autosaves_at_once_store_one_revision(
+    app: Flask, session: Session, world: SecurityWorld
+) -> None:
+    """A double click, a refresh and the script's retries, all at once from one session."""
+    browser, token = _web(app, world)
+    tabs = [browser_with_cookie(app, session_cookie(browser)) for _ in range(20)]
+    fields = {field_of(world.item, "probability"): "40", field_of(world.item, "reason"): "now"}
+    start = threading.Barrier(len(tabs))
+
+    def save(tab: FlaskClient) -> tuple[int, Any]:
+        start.wait()
+        response = autosave(tab, "E01", fields, token, "storm-00001")
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=len(tabs)) as pool:
+        results = list(pool.map(save, tabs))
+    assert [status for status, _body in results] == [200] * len(tabs), results
+    assert sorted(body["replay"] for _status, body in results) == [False] + [True] * 19
+    acknowledged = [
+        {k: v for k, v in body.items() if k not in ("replay", "saved_at")}
+        for _status, body in results
+    ]
+    assert all(each == acknowledged[0] for each in acknowledged)
+    session.rollback()  # see what the requests committed
+    assert len(session.scalars(select(SaveRequest)).all()) == 1
+    stored = session.scalars(select(Answer)).all()
+    assert len(stored) == 2
+    assert {(a.value, a.text, a.revision) for a in stored} == {(40.0, None, 1), (None, "now", 1)}
 
 
 # -- a late duplicate of an acknowledged save: a replay, the newer answers stay ----------------
