@@ -336,3 +336,30 @@ def test_R3_a_new_save_after_the_close_is_refused_with_its_payload(
     assert digest(session, ignore=BOOKKEEPING) == before
     session.expire_all()
     assert len(session.scalars(select(SaveRequest)).all()) == 1  # the save made while open
+
+
+# -- keeping last round's answers: a double click keeps them once ---------------------------------
+
+
+def test_R2_keeping_last_rounds_answers_twice_keeps_them_once(
+    app: Flask, session: Session, world: SecurityWorld
+) -> None:
+    browser, token = _web(app, world)
+    probability, impact = field_of(world.item, "probability"), field_of(world.item, "impact")
+    saved = autosave(browser, "E01", {probability: "40", impact: "2"}, token, "round-1-0001")
+    assert saved.status_code == 200
+    _close(session, world)
+    round2 = rounds.create_round(session, world.study, actor=world.owner, now=NOW)
+    rounds.open_round(session, round2, actor=world.owner, now=NOW)
+    session.commit()
+    page = f"/e/round/items/{world.item.key}"
+    keep = {"scope": "item", "key": world.item.key, "next": page, "csrf_token": token}
+    for _click in range(2):
+        kept = browser.post("/e/round/keep", data=keep)
+        assert kept.status_code == 303 and kept.headers["Location"].endswith(page)
+    session.expire_all()
+    stored = session.scalars(select(Answer).where(Answer.round_id == round2.id)).all()
+    assert sorted((a.question_id, a.value, a.revision, a.kept) for a in stored) == [
+        (int(probability[1:]), 40.0, 1, True),
+        (int(impact[1:]), 2.0, 1, True),
+    ]
