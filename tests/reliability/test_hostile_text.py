@@ -227,7 +227,7 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
     # a hostile "number" is kept as a draft, as typed: its page shows it back (escaped), and
     # its message quotes it
     drafted = autosave(expert, "E01", {probability: hostile(19)}, token)
-    assert drafted.status_code == 200 and drafted.mimetype.endswith("json")
+    assert drafted.status_code == 200 and drafted.is_json
     assert drafted.get_json()["questions"]["probability"]["state"] == "draft"
     posted = expert.post(
         item_url("E01"), data={probability: hostile(19), "action": "save", "csrf_token": token}

@@ -6,6 +6,7 @@ question answered, no draft left) and the count the autosave answers with
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ def test_answered_item_count_follows_the_rule(session: Session, example_study: S
     )  # fmt: skip
     participation = member.participation
     panel.record_consent(session, participation, language="en", now=NOW)
-    payloads = {
+    payloads: dict[str, list[dict[str, Any]]] = {
         # valid answers, empty fields, and what is kept as a draft (out of range, not a
         # number, incomplete, out of order)
         "probability": [{"value": "30"}, {"value": ""}, {"no_answer": True}, {"value": "140"}],
