@@ -588,13 +588,14 @@ def concurrent_replays(where: Stage, *, copies: int = 20, seed: int = 2) -> Repl
         await client.close()
         return list(saves), changed, list(forms), before, list(submits)
 
-    def rows(participation_id: int, prefix: str) -> Counter[int]:
+    def rows(participation_id: int, request_key: str) -> Counter[int]:
+        """Answer rows per question stored by the request filed under this key."""
         with where.app.app_context():
             found = Counter(
                 db.session.scalars(
                     select(Answer.question_id).where(
                         Answer.participation_id == participation_id,
-                        Answer.idempotency_key.like(f"{prefix}-%:%"),
+                        Answer.idempotency_key.like(f"{request_key}:%"),
                     )
                 )
             )
@@ -618,7 +619,10 @@ def concurrent_replays(where: Stage, *, copies: int = 20, seed: int = 2) -> Repl
         changed_body_status=changed.status,
         rows_after_change=rows(saver.participation_id, key)[question.id],
         form_statuses=dict(Counter(o.status for o in forms)),
-        form_rows_per_question=set(rows(submitter.participation_id, form_key).values()),
+        # a plain form's key names the page's post; its item is filed as <key>-<item id>
+        form_rows_per_question=set(
+            rows(submitter.participation_id, f"{form_key}-{item.id}").values()
+        ),
         submit_statuses=dict(Counter(o.status for o in submits)),
         rows_changed_by_submits=len(set(after) ^ set(before)),
         submitted=submitted,

@@ -866,9 +866,10 @@ class Save:
 
     @property
     def request_key(self) -> str:
-        """The key the server files the item's save under: the web's item pages may post
-        several items at once, so each item is remembered as `<key>-<item id>`."""
-        return f"{self.key}-{self.item_id}"
+        """The key the server files the save under: the script's key as sent (a plain form's
+        key names the page's post, so the server files each of its items as
+        `<key>-<item id>`)."""
+        return self.key
 
     @property
     def answer_key(self) -> str:
@@ -920,9 +921,9 @@ def check_ledger(app: Flask, ledger: Ledger, round_id: int) -> LedgerCheck:
         ).all()
         requests = set(
             db.session.execute(
-                select(SaveRequest.participation_id, SaveRequest.idempotency_key).where(
-                    SaveRequest.round_id == round_id
-                )
+                select(
+                    SaveRequest.participation_id, SaveRequest.idempotency_key, SaveRequest.item_id
+                ).where(SaveRequest.round_id == round_id)
             )
             .tuples()
             .all()
@@ -943,8 +944,10 @@ def check_ledger(app: Flask, ledger: Ledger, round_id: int) -> LedgerCheck:
     allowed = {(s.participation_id, s.answer_key) for s in ledger.attempted}
     refused = {(s.participation_id, s.answer_key) for s in ledger.rejected}
     unexpected = sum(1 for key in stored if key not in allowed or key in refused)
-    acknowledged_requests = {(s.participation_id, s.request_key) for s in ledger.acknowledged}
-    refused_requests = {(s.participation_id, s.request_key) for s in ledger.rejected}
+    acknowledged_requests = {
+        (s.participation_id, s.request_key, s.item_id) for s in ledger.acknowledged
+    }
+    refused_requests = {(s.participation_id, s.request_key, s.item_id) for s in ledger.rejected}
     unrecorded = len(acknowledged_requests - requests) + len(refused_requests & requests)
     return LedgerCheck(len(ledger.acknowledged), missing, duplicates, wrong, unexpected, unrecorded)
 

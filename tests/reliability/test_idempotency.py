@@ -258,14 +258,6 @@ def test_R3_the_ledger_answers_a_retry_after_the_close(
     assert digest(session) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app: POST /e/round/items/<key> (round.save_page) and PUT /api/v1/expert/round/items/"
-        "<key> (routes_expert.save_item) answer 409 'Round closed' as soon as no round is "
-        "open, before answers.save_items can answer the retry from the ledger"
-    ),
-)
 @pytest.mark.parametrize("way", ["web", "api"])
 def test_R3_a_retry_after_the_close_of_a_committed_save_is_a_replay(
     app: Flask, session: Session, world: SecurityWorld, way: str
