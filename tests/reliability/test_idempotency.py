@@ -191,6 +191,14 @@ def test_R2_web_a_late_duplicate_is_a_replay_and_keeps_the_newer_answers(
     # the draft wrote no revision: 20 is revision 1, 35 revision 2
     after = [(probability_id, 35.0, None, 2), (reason_id, None, "second thoughts", 2)]
     assert _current(session) == after and _drafts(session) == {}
+    # each revision records the request that wrote it (the draft's request wrote none)
+    written = session.scalars(select(Answer.idempotency_key).order_by(Answer.id)).all()
+    assert written == [
+        f"late-00001:{probability_id}",
+        f"late-00001:{reason_id}",
+        f"late-00003:{probability_id}",
+        f"late-00003:{reason_id}",
+    ]
     before = digest(session)
     # the network delivers the first two again, after the third was acknowledged
     for key, fields in sent[:2]:
