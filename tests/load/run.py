@@ -51,6 +51,7 @@ from tests.load.harness import (
     percentile,
     postgres_available,
     recreate_database,
+    release_session,
     run_async,
     seed_panel,
     seeding_app,
@@ -125,27 +126,44 @@ def starting_places(panel: Panel, seed: int) -> list[int]:
     return [rng.randrange(len(panel.items)) for _ in panel.experts]
 
 
-async def earlier_visits(base_url: str, panel: Panel, places: list[int], seed: int) -> int:
-    """Save, unmeasured, the items each expert answered before phase (a) (16 at a time)."""
-    client = Client(base_url)
+def earlier_visits(app: Flask, panel: Panel, places: list[int], seed: int) -> int:
+    """Save, unmeasured and in process, the items each expert answered before phase (a):
+    the item pages' own parsing and saving, one transaction per expert."""
+    from app.expert.round_form import posted_payload
+    from app.extensions import db
+    from app.models import Participation, Round, utcnow
+    from app.services import answers, burden
+
     rng = random.Random(seed)
-    work = [
-        (expert, item, item_fields(item, rng))
-        for expert, place in zip(panel.experts, places, strict=True)
-        for item in panel.items[:place]
-    ]
-    gate = asyncio.Semaphore(16)
-
-    async def one(expert: ExpertHandle, item: ItemSpec, fields: dict[str, str]) -> None:
-        async with gate:
-            key = new_key()
-            outcome = await client.save_item(expert, item.key, fields, key, retry_for=30.0)
-            if not _acknowledged(outcome, key):
-                raise RuntimeError(f"preparing: {item.key} not saved ({outcome.status})")
-
-    await asyncio.gather(*(one(*each) for each in work))
-    await client.close()
-    return len(work)
+    saved = 0
+    with app.app_context():
+        session = db.session
+        round_ = session.get(Round, panel.round_id)
+        assert round_ is not None
+        specs = {spec.id: spec for spec in panel.items}
+        for expert, place in zip(panel.experts, places, strict=True):
+            me = session.get(Participation, expert.participation_id)
+            assert me is not None
+            given = burden.asked_givens(session, me, round_)
+            entries = []
+            for round_item in round_.items[:place]:
+                typed = item_fields(specs[round_item.item_id], rng)
+                payloads = {
+                    question.key: payload
+                    for question in round_item.item.questions_in(round_.number)
+                    if (payload := posted_payload(typed, question, given.get(question.id)))
+                    is not None
+                }
+                entries.append(answers.ItemEntry(round_item.item, payloads))
+            result = answers.save_items(
+                session, me, round_, entries, now=utcnow(), drafts=True, given=given
+            )
+            if result.errors or any(r.drafts for r in result.results.values()):
+                raise RuntimeError(f"preparing: not every answer was valid: {result.errors}")
+            session.commit()
+            saved += len(entries)
+        release_session()
+    return saved
 
 
 async def _expert_session(
@@ -532,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         if "a" in args.phases:
             places = starting_places(panel, seed=11)
             with timed() as took:
-                saved = run_async(earlier_visits(server.base_url, panel, places, seed=12))
+                saved = earlier_visits(app, panel, places, seed=12)
             print(
                 f"\nEarlier visits (unmeasured): {saved} items saved in {took[0]:.1f} s, "
                 f"{len(panel.items)} items per expert in the round"
