@@ -156,7 +156,7 @@ def test_every_expert_route_answers_a_json_request_without_a_session_with_401(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "app: a missing or stale CSRF token on POST /e/round/categories/<key> or "
+        "app: a missing or stale CSRF token on POST /e/round/categories/<category_key> or "
         "/e/round/items/<key> whose page does not exist (any category of a study paged by "
         "item, an unknown item key) makes expert.routes.csrf_failure_on_expert_pages call "
         "round.rerender_with_typed_values, whose page_of() aborts with 404 inside the error "

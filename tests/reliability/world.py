@@ -41,6 +41,7 @@ ARGUMENTS = (
     "token",
     "filename",
     "key",
+    "category_key",
     "fmt",
 )
 
@@ -75,6 +76,7 @@ class SecurityWorld:
             "token": self.tokens[1],
             "filename": "css/app.css",
             "key": self.item.key,
+            "category_key": self.item.category.key if self.item.category else "supply",
             "fmt": "html",  # the PDF is the same report through a slow renderer
         }
 
