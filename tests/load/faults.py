@@ -45,10 +45,12 @@ from tests.load.harness import (
     drop_database,
     enter_through_link,
     item_fields,
+    item_path,
     log_leaks,
     migrate,
     new_key,
     recreate_database,
+    release_session,
     run_async,
     seed_panel,
     seeding_app,
@@ -67,7 +69,8 @@ class SaveRun:
     acknowledged_requests: int = 0
     refused_requests: int = 0
     echo_mismatches: int = 0  #: 409 answers that did not echo the payload back
-    errors: Counter[int] = field(default_factory=Counter)  #: final statuses other than 200/409
+    #: final statuses other than 200/409 (-1: a 200 that acknowledged another key or item)
+    errors: Counter[int] = field(default_factory=Counter)
     retry_for: float = 60.0
 
 
@@ -96,17 +99,22 @@ async def _expert_saves(
         value = float(rng.choice([v for v in range(101) if v not in avoid.get(question.id, set())]))
         key = new_key()
         fields = {f"q{question.id}": _plain(value)}
-        saves = [Save(expert.participation_id, question.id, value, None, key)]
+        saves = [Save(expert.participation_id, item.id, question.id, value, None, key)]
         if reasons and item.reason is not None:
             # the page posts the whole item: an unchanged reason is sent again as it stands
             if rng.random() < 0.3:
                 reason = f"{CANARY} because {key[:10]}"
-                saves.append(Save(expert.participation_id, item.reason.id, None, reason, key))
+                saves.append(
+                    Save(expert.participation_id, item.id, item.reason.id, None, reason, key)
+                )
                 reasons_typed[item.id] = reason
             fields[f"q{item.reason.id}"] = reasons_typed.get(item.id, "")
         run.ledger.attempted.extend(saves)
-        outcome = await client.save_item(expert, item.id, fields, key, retry_for=run.retry_for)
-        if outcome.status == 200:
+        outcome = await client.save_item(expert, item.key, fields, key, retry_for=run.retry_for)
+        if outcome.status == 200 and isinstance(outcome.body, dict):
+            # the acknowledgement names the request it acknowledges
+            if outcome.body.get("key") != key or outcome.body.get("item") != item.key:
+                run.errors[-1] += 1
             run.ledger.acknowledged.extend(saves)
             run.acknowledged_requests += 1
             avoid[question.id] = {value}
@@ -172,7 +180,7 @@ class Stage:
         from app.extensions import db
 
         with self.app.app_context():
-            db.session.remove()
+            release_session()
             db.engine.dispose()
 
 
@@ -243,7 +251,8 @@ class WorkerKillResult:
             f"{self.kills} workers killed in {self.seconds:.1f} s; "
             f"acknowledged saves {self.acknowledged_requests} ({self.ledger.acknowledged} answers), "
             f"missing {self.ledger.missing}, duplicates {self.ledger.duplicates}, "
-            f"wrong value {self.ledger.wrong_value}, unexpected rows {self.ledger.unexpected}; "
+            f"wrong value {self.ledger.wrong_value}, unexpected rows {self.ledger.unexpected}, "
+            f"requests missing from the server's ledger {self.ledger.unrecorded}; "
             f"gave up {self.gave_up}, other errors {self.other_errors}; "
             f"attempt statuses {self.statuses}, resent after a broken connection "
             f"{self.resent}; log leaks {self.leaks} -> " + ("PASS" if self.ok else "FAIL")
@@ -262,7 +271,8 @@ def worker_kills(
     seed: int = 1,
 ) -> WorkerKillResult:
     """R1: experts save with idempotency keys and retries while a worker is SIGKILLed every
-    2-3 s; every acknowledged save must be stored exactly once.
+    2-3 s (once the server acknowledged a save per expert since the last kill); every
+    acknowledged save must be stored exactly once.
 
     The run lasts at least `duration` seconds and until `min_acknowledged` saves and
     `min_kills` kills happened (a busy machine takes longer), but never over `max_duration`.
@@ -280,14 +290,20 @@ def worker_kills(
         tasks = _start_savers(client, panel, run, stop, seed, reasons=True)
         started = time.monotonic()
         kills = 0
+        acknowledged_at_kill = 0
         while True:
             await asyncio.sleep(rng.uniform(*kill_every))
             elapsed = time.monotonic() - started
             enough = run.acknowledged_requests >= min_acknowledged and kills >= min_kills
             if (elapsed >= duration and enough) or elapsed >= max_duration:
                 break
+            # on a busy machine a replacement worker may take longer to boot than the kill
+            # interval: kill again only once the server got saves through since the last kill
+            if run.acknowledged_requests - acknowledged_at_kill < experts:
+                continue
             if server.kill_worker(rng) is not None:
                 kills += 1
+                acknowledged_at_kill = run.acknowledged_requests
         stop.set()
         await asyncio.gather(*tasks)
         seconds = time.monotonic() - started
@@ -370,11 +386,11 @@ def _expected_snapshot(app: Any, ledger: Ledger, round_id: int) -> tuple[int, st
                 ).where(Answer.round_id == round_id)
             )
         }
-        db.session.remove()
+        release_session()
     pairs = sorted(
-        rows[(s.participation_id, f"{s.key}:{s.question_id}")]
+        rows[(s.participation_id, s.answer_key)]
         for s in last.values()
-        if (s.participation_id, f"{s.key}:{s.question_id}") in rows
+        if (s.participation_id, s.answer_key) in rows
     )
     digest = hashlib.sha256(",".join(f"{i}:{r}" for i, r in pairs).encode()).hexdigest()
     return len(pairs), digest
@@ -407,7 +423,7 @@ def close_races(
             assert round_ is not None
             rounds.close_round(db.session, round_, actor=None, now=utcnow())
             db.session.commit()
-            db.session.remove()
+            release_session()
 
     async def one(panel: Panel, index: int) -> tuple[SaveRun, float]:
         run = SaveRun()
@@ -434,11 +450,13 @@ def close_races(
                 select(Snapshot).where(Snapshot.round_id == panel.round_id)
             ).one()
             matches = (snapshot.answer_count, snapshot.answers_digest) == (count, digest)
-            db.session.remove()
+            release_session()
         totals["acknowledged"] += run.acknowledged_requests
         totals["refused"] += run.refused_requests
         totals["echo"] += run.echo_mismatches
-        totals["ledger"] += check.missing + check.duplicates + check.wrong_value + check.unexpected
+        totals["ledger"] += (
+            check.missing + check.duplicates + check.wrong_value + check.unexpected
+        ) + check.unrecorded
         totals["snapshot"] += 0 if matches else 1
         errors += sum(run.errors.values())
         details.append(
@@ -467,94 +485,147 @@ class ReplayResult:
 
     copies: int
     save_statuses: dict[int, int]
+    save_replays: int  #: of the identical saves, how many were answered as replays
     save_rows: int  #: rows stored under the save's key (must be 1)
     changed_body_status: int  #: the answer to the same key with a different value (409/422)
     rows_after_change: int  #: rows under the key after that (still 1, unchanged)
+    form_statuses: dict[int, int]  #: the same plain-form page post (Save, Next), many times
+    form_rows_per_question: set[int]  #: rows per question under the form's key (only 1)
     submit_statuses: dict[int, int]
-    submit_rows_per_question: set[int]  #: rows per question under the submit's key (only 1)
+    rows_changed_by_submits: int  #: answer rows added or changed by the submits (0)
+    submitted: bool  #: the round is submitted for the expert afterwards
 
     @property
     def ok(self) -> bool:
         """R2 passes."""
         return (
             set(self.save_statuses) == {200}
+            and self.save_replays == self.copies - 1
             and self.save_rows == 1
             and self.changed_body_status in (409, 422)
             and self.rows_after_change == 1
+            and set(self.form_statuses) == {303}
+            and self.form_rows_per_question == {1}
             and set(self.submit_statuses) == {303}
-            and self.submit_rows_per_question == {1}
+            and self.rows_changed_by_submits == 0
+            and self.submitted
         )
 
     def report(self) -> str:
         """The figures, one line."""
         return (
-            f"R2 replays: {self.copies} identical saves at once -> {self.save_statuses}, rows "
-            f"{self.save_rows}; same key, new value -> {self.changed_body_status}, rows "
-            f"{self.rows_after_change}; {self.copies} identical submits at once -> "
-            f"{self.submit_statuses}, rows per question {sorted(self.submit_rows_per_question)} "
-            "-> " + ("PASS" if self.ok else "FAIL")
+            f"R2 replays: {self.copies} identical saves at once -> {self.save_statuses} "
+            f"({self.save_replays} replays), rows {self.save_rows}; same key, new value -> "
+            f"{self.changed_body_status}, rows {self.rows_after_change}; {self.copies} identical "
+            f"plain-form posts of an item page -> {self.form_statuses}, rows per question "
+            f"{sorted(self.form_rows_per_question)}; {self.copies} identical submits at once -> "
+            f"{self.submit_statuses}, answer rows changed {self.rows_changed_by_submits}, "
+            f"submitted {self.submitted} -> " + ("PASS" if self.ok else "FAIL")
         )
 
 
 def concurrent_replays(where: Stage, *, copies: int = 20, seed: int = 2) -> ReplayResult:
-    """R2: a double click times twenty: the same save, then the same submit, all at once."""
+    """R2: a double click times twenty: the same autosave, the same plain-form post of an
+    item page, then (every item saved) the same submit, all at once."""
     from app.extensions import db
-    from app.models import Answer
+    from app.models import Answer, RoundProgress
 
     panel = seed_panel(where.app, experts=2, study_key=f"r2-{uuid.uuid4().hex[:10]}")
     saver, submitter = panel.experts
     item = panel.probability_items[0]
     assert item.probability is not None
     question = item.probability
-    key, submit_key = new_key(), new_key()
+    key, form_key = new_key(), new_key()
     rng = random.Random(seed)
-    form: dict[str, str] = {"idempotency_key": submit_key, "action": "submit"}
-    for each in panel.items:
-        form.update(item_fields(each, rng))
+    typed = {each.key: item_fields(each, rng) for each in panel.items}
+    # the plain form of the submitter's first item page: its fields, the page's key, Next
+    form = {**typed[item.key], "idempotency_key": form_key, "action": "next"}
 
-    async def scenario() -> tuple[list[Any], Any, list[Any]]:
+    def answer_rows() -> list[tuple[int, int, bool]]:
+        with where.app.app_context():
+            found = db.session.execute(
+                select(Answer.id, Answer.revision, Answer.is_current).where(
+                    Answer.participation_id == submitter.participation_id
+                )
+            )
+            rows = sorted(found.tuples().all())
+            release_session()
+        return rows
+
+    async def scenario() -> tuple[list[Any], Any, list[Any], list[Any], list[Any]]:
         client = Client(where.server.base_url)
         fields = {f"q{question.id}": "42"}
         saves = await asyncio.gather(
-            *(client.save_item(saver, item.id, fields, key, retry_for=0) for _ in range(copies))
+            *(client.save_item(saver, item.key, fields, key, retry_for=0) for _ in range(copies))
         )
         changed = await client.save_item(
-            saver, item.id, {f"q{question.id}": "43"}, key, retry_for=0
+            saver, item.key, {f"q{question.id}": "43"}, key, retry_for=0
         )
+        forms = await asyncio.gather(
+            *(
+                client.request(
+                    "POST",
+                    item_path(item.key),
+                    submitter,
+                    data={**form, "csrf_token": submitter.csrf},
+                )
+                for _ in range(copies)
+            )
+        )
+        for each in panel.items:  # the other items, one by one, before the submit
+            if each.key != item.key:
+                saved = await client.save_item(submitter, each.key, typed[each.key], new_key())
+                assert saved.status == 200, saved.body
+        before = answer_rows()
         submits = await asyncio.gather(
             *(
                 client.request(
-                    "POST", "/e/round", submitter, data={**form, "csrf_token": submitter.csrf}
+                    "POST", "/e/round/submit", submitter, data={"csrf_token": submitter.csrf}
                 )
                 for _ in range(copies)
             )
         )
         await client.close()
-        return list(saves), changed, list(submits)
+        return list(saves), changed, list(forms), before, list(submits)
 
-    def rows(participation_id: int, prefix: str) -> Counter[int]:
+    def rows(participation_id: int, request_key: str) -> Counter[int]:
+        """Answer rows per question stored by the request filed under this key."""
         with where.app.app_context():
             found = Counter(
                 db.session.scalars(
                     select(Answer.question_id).where(
                         Answer.participation_id == participation_id,
-                        Answer.idempotency_key.like(f"{prefix}:%"),
+                        Answer.idempotency_key.like(f"{request_key}:%"),
                     )
                 )
             )
-            db.session.remove()
+            release_session()
         return found
 
-    saves, changed, submits = run_async(scenario())
+    saves, changed, forms, before, submits = run_async(scenario())
     save_rows = rows(saver.participation_id, key)[question.id]
+    with where.app.app_context():
+        progress = db.session.get(RoundProgress, (submitter.participation_id, panel.round_id))
+        submitted = progress is not None and progress.submitted_at is not None
+        release_session()
+    after = answer_rows()
     return ReplayResult(
         copies=copies,
         save_statuses=dict(Counter(o.status for o in saves)),
+        save_replays=sum(
+            1 for o in saves if isinstance(o.body, dict) and o.body.get("replay") is True
+        ),
         save_rows=save_rows,
         changed_body_status=changed.status,
         rows_after_change=rows(saver.participation_id, key)[question.id],
+        form_statuses=dict(Counter(o.status for o in forms)),
+        # a plain form's key names the page's post; its item is filed as <key>-<item id>
+        form_rows_per_question=set(
+            rows(submitter.participation_id, f"{form_key}-{item.id}").values()
+        ),
         submit_statuses=dict(Counter(o.status for o in submits)),
-        submit_rows_per_question=set(rows(submitter.participation_id, submit_key).values()),
+        rows_changed_by_submits=len(set(after) ^ set(before)),
+        submitted=submitted,
     )
 
 
@@ -599,7 +670,8 @@ class DatabaseOutageResult:
             f"server errors other than 503: {self.non_503}, tracebacks shown: {self.tracebacks}; "
             f"acknowledged answers {self.ledger.acknowledged}, missing {self.ledger.missing}, "
             f"duplicates {self.ledger.duplicates}, wrong {self.ledger.wrong_value}, "
-            f"unexpected {self.ledger.unexpected}; gave up {self.gave_up}, other errors "
+            f"unexpected {self.ledger.unexpected}, not in the server's ledger "
+            f"{self.ledger.unrecorded}; gave up {self.gave_up}, other errors "
             f"{self.other_errors}; attempt statuses {self.statuses}; log leaks {self.leaks} -> "
             + ("PASS" if self.ok else "FAIL")
         )
@@ -771,10 +843,10 @@ def sqlite_writer(database: str, spec_path: str, out_path: str, saves: int, seed
             pid, qid = expert["participation_id"], item["question_id"]
             value = rng.choice([v for v in range(101) if v != last.get((pid, qid))])
             key = new_key()
-            save = {"p": pid, "q": qid, "v": value, "k": key}
+            save = {"p": pid, "i": item["item_id"], "q": qid, "v": value, "k": key}
             out.write("try " + json.dumps(save) + "\n")
             response = clients[pid].post(
-                f"/e/round/items/{item['item_id']}",
+                item_path(item["item_key"]),
                 data={f"q{qid}": str(value)},
                 headers={
                     "Idempotency-Key": key,
@@ -803,7 +875,7 @@ def _read_writer_lines(path: Path) -> tuple[list[Save], list[Save], list[str]]:
                 data = json.loads(rest)
             except json.JSONDecodeError:
                 continue  # the process died half-way through writing this line
-            save = Save(data["p"], data["q"], float(data["v"]), None, data["k"])
+            save = Save(data["p"], data["i"], data["q"], float(data["v"]), None, data["k"])
             (attempted if kind == "try" else acknowledged).append(save)
         elif kind == "err":
             errors.append(rest)
@@ -825,7 +897,7 @@ def sqlite_processes(
         db.create_all()
     panel = seed_panel(app, experts=4 * processes)
     items = [
-        {"item_id": item.id, "question_id": item.probability.id}
+        {"item_id": item.id, "item_key": item.key, "question_id": item.probability.id}
         for item in panel.probability_items
         if item.probability is not None
     ]
@@ -890,7 +962,7 @@ def sqlite_processes(
     check = check_ledger(app, ledger, panel.round_id)
     with app.app_context():
         integrity = str(db.session.execute(text("PRAGMA integrity_check")).scalar_one())
-        db.session.remove()
+        release_session()
         db.engine.dispose()
     shutil.rmtree(workdir, ignore_errors=True)
     return SqliteResult(

@@ -28,11 +28,12 @@ from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, scoped_session
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "load" / "artifacts"
@@ -176,6 +177,14 @@ def migrate(database: str) -> float:
         timeout=120,
     )
     return time.monotonic() - started
+
+
+def release_session() -> None:
+    """Give the in-process app's database session back (Flask-SQLAlchemy's scoped session;
+    outside a request nothing else ends it)."""
+    from app.extensions import db
+
+    cast("scoped_session[Session]", db.session).remove()
 
 
 def seeding_app(database: str) -> Flask:
@@ -504,7 +513,7 @@ def seed_panel(
         ]
         result = Panel(study_id=study.id, round_id=round_.id, items=items, experts=handles)
         session.commit()
-        db.session.remove()
+        release_session()
     return result
 
 
@@ -512,7 +521,7 @@ def seed_panel(
 
 
 def _field(question: QuestionSpec, part: str = "") -> str:
-    """The form field name of a question part (mirrors app.expert.forms.field_name)."""
+    """The form field name of a question part (mirrors app.expert.round_form.field_name)."""
     return f"q{question.id}" if not part else f"q{question.id}_" + part.replace("|", "__")
 
 
@@ -550,14 +559,14 @@ def question_fields(question: QuestionSpec, rng: random.Random, text: str) -> di
         t1 = rng.randint(0, 2)
         t2 = t1 + rng.randint(0, 3)
         t3 = t2 + rng.randint(0, 4)
-        values = {
+        profile = {
             "t1": t1,
             "t2": t2,
             "i_max": rng.randint(-30, 30),
             "t3": t3,
             "i_ss": rng.randint(-20, 20),
         }
-        return {_field(question, p): str(values[p]) for p in question.parts}
+        return {_field(question, p): str(profile[p]) for p in question.parts}
     raise ValueError(f"unknown question kind {question.kind}")
 
 
@@ -786,21 +795,27 @@ class Client:
     async def save_item(
         self,
         expert: ExpertHandle,
-        item_id: int,
+        item_key: str,
         fields: dict[str, str],
         key: str,
         *,
         retry_for: float = 60.0,
     ) -> Outcome:
-        """Autosave one item the way the page's script does (JSON, Idempotency-Key)."""
+        """Autosave one item the way the page's script does (JSON, Idempotency-Key); the
+        acknowledgement (200) echoes the key."""
         return await self.request(
             "POST",
-            f"/e/round/items/{item_id}",
+            item_path(item_key),
             expert,
             data=fields,
             headers={"Idempotency-Key": key, "Accept": "application/json"},
             retry_until=time.monotonic() + retry_for,
         )
+
+
+def item_path(item_key: str) -> str:
+    """An item's page in the open round (GET shows it, POST saves it)."""
+    return f"/e/round/items/{item_key}"
 
 
 async def enter_through_link(client: Client, token: str) -> str | None:
@@ -839,13 +854,27 @@ def cookie_from(response: Response) -> str | None:
 
 @dataclass(frozen=True)
 class Save:
-    """One answer a client sent: who, which question, what value or text, under which key."""
+    """One answer a client sent: who, which item and question, what value or text, under
+    which Idempotency-Key."""
 
     participation_id: int
+    item_id: int
     question_id: int
     value: float | None
     text: str | None
     key: str
+
+    @property
+    def request_key(self) -> str:
+        """The key the server files the save under: the script's key as sent (a plain form's
+        key names the page's post, so the server files each of its items as
+        `<key>-<item id>`)."""
+        return self.key
+
+    @property
+    def answer_key(self) -> str:
+        """The key the answer revision it stored carries (`<request key>:<question id>`)."""
+        return f"{self.request_key}:{self.question_id}"
 
 
 @dataclass
@@ -866,17 +895,23 @@ class LedgerCheck:
     duplicates: int
     wrong_value: int
     unexpected: int  #: rows whose key no client sent, or sent and saw refused
+    #: acknowledged requests the server's own request ledger (save_requests) does not hold,
+    #: plus refused requests it does hold
+    unrecorded: int = 0
 
     @property
     def ok(self) -> bool:
         """No acknowledged save lost or doubled, nothing stored that should not be."""
-        return not (self.missing or self.duplicates or self.wrong_value or self.unexpected)
+        return (
+            not (self.missing or self.duplicates or self.wrong_value or self.unexpected)
+            and not self.unrecorded
+        )
 
 
 def check_ledger(app: Flask, ledger: Ledger, round_id: int) -> LedgerCheck:
     """Compare every acknowledged save with the answers stored for the round."""
     from app.extensions import db
-    from app.models import Answer
+    from app.models import Answer, SaveRequest
 
     with app.app_context():
         rows = db.session.execute(
@@ -884,23 +919,37 @@ def check_ledger(app: Flask, ledger: Ledger, round_id: int) -> LedgerCheck:
                 Answer.participation_id, Answer.idempotency_key, Answer.value, Answer.text
             ).where(Answer.round_id == round_id, Answer.idempotency_key.is_not(None))
         ).all()
-        db.session.remove()
+        requests = set(
+            db.session.execute(
+                select(
+                    SaveRequest.participation_id, SaveRequest.idempotency_key, SaveRequest.item_id
+                ).where(SaveRequest.round_id == round_id)
+            )
+            .tuples()
+            .all()
+        )
+        release_session()
     stored: dict[tuple[int, str], list[tuple[float | None, str | None]]] = {}
     for participation_id, key, value, text_ in rows:
         stored.setdefault((participation_id, key), []).append((value, text_))
     missing = duplicates = wrong = 0
     for save in ledger.acknowledged:
-        found = stored.get((save.participation_id, f"{save.key}:{save.question_id}"), [])
+        found = stored.get((save.participation_id, save.answer_key), [])
         if not found:
             missing += 1
         elif len(found) > 1:
             duplicates += 1
         elif found[0] != (save.value, save.text):
             wrong += 1
-    allowed = {(s.participation_id, f"{s.key}:{s.question_id}") for s in ledger.attempted}
-    refused = {(s.participation_id, f"{s.key}:{s.question_id}") for s in ledger.rejected}
+    allowed = {(s.participation_id, s.answer_key) for s in ledger.attempted}
+    refused = {(s.participation_id, s.answer_key) for s in ledger.rejected}
     unexpected = sum(1 for key in stored if key not in allowed or key in refused)
-    return LedgerCheck(len(ledger.acknowledged), missing, duplicates, wrong, unexpected)
+    acknowledged_requests = {
+        (s.participation_id, s.request_key, s.item_id) for s in ledger.acknowledged
+    }
+    refused_requests = {(s.participation_id, s.request_key, s.item_id) for s in ledger.rejected}
+    unrecorded = len(acknowledged_requests - requests) + len(refused_requests & requests)
+    return LedgerCheck(len(ledger.acknowledged), missing, duplicates, wrong, unexpected, unrecorded)
 
 
 def new_key() -> str:

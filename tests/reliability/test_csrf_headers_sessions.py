@@ -31,12 +31,16 @@ from tests.reliability.world import (
     fill,
     is_api,
     methods,
+    page_token,
     routes,
     session_cookie,
     signed_in,
 )
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: (principal, endpoint) that answer a bad token with a 500 (an app bug; see the xfail test
+#: below): left out of the crawl until fixed, and checked there
+KNOWN_500 = frozenset({("expert", "expert.save_category")})
 #: what a form post may carry besides the token, so a view that ran would find its fields
 FORM = {
     "agree": "y",
@@ -89,9 +93,12 @@ def test_R11_state_changing_routes_refuse_missing_and_foreign_csrf_tokens(
     ]
     assert len(posts) >= 30
     before = digest(session)
-    checked = 0
+    checked = skipped = 0
     for principal, browser in browsers.items():
         for endpoint, method, url in posts:
+            if (principal, endpoint) in KNOWN_500:
+                skipped += 1
+                continue  # see test_R11_a_bad_token_on_a_round_page_that_does_not_exist
             attempts = {
                 "no token": browser.open(url, method=method, data=FORM),
                 "foreign token": browser.open(
@@ -107,7 +114,73 @@ def test_R11_state_changing_routes_refuse_missing_and_foreign_csrf_tokens(
                 )
                 checked += 1
     assert digest(session) == before
-    assert checked == 3 * len(browsers) * len(posts)
+    assert checked == 3 * (len(browsers) * len(posts) - skipped)
+    assert skipped == len(KNOWN_500)
+
+
+def test_every_expert_route_answers_a_json_request_without_a_session_with_401(
+    app: Flask, session: Session, world: SecurityWorld
+) -> None:
+    """The page's script must learn that the session ended (and keep what it holds), not
+    follow a redirect to an HTML page and take its 200 for an acknowledgement."""
+    values = world.url_values()
+    expert_routes = [rule for rule in routes(app) if rule.endpoint.startswith("expert.")]
+    assert len(expert_routes) >= 15
+    never = app.test_client()  # a browser that never entered, with a valid CSRF token
+    never_token = csrf_of(never, "/account/login")
+    gone = expert_browser(app, world.tokens[0])  # one that signed out (in another tab)
+    gone_token = page_token(gone, world.item.key)
+    assert gone.post("/e/logout", data={"csrf_token": gone_token}).status_code == 303
+    before = digest(session)
+    checked = 0
+    for name, browser, token in (("never entered", never, never_token),
+                                 ("signed out", gone, gone_token)):  # fmt: skip
+        for rule in expert_routes:
+            url = fill(app, rule, values)
+            for method in methods(rule):
+                response = browser.open(
+                    url,
+                    method=method,
+                    data={**FORM, "csrf_token": token},
+                    headers={"Accept": "application/json", "X-CSRFToken": token},
+                )
+                where = f"{name}: {method} {url}"
+                assert response.status_code == 401, f"{where}: {response.status_code}"
+                assert response.mimetype == "application/problem+json", where
+                assert "Location" not in response.headers, where
+                checked += 1
+    assert digest(session) == before
+    assert checked >= 2 * len(expert_routes)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "app: a missing or stale CSRF token on POST /e/round/categories/<category_key> or "
+        "/e/round/items/<key> whose page does not exist (any category of a study paged by "
+        "item, an unknown item key) makes expert.routes.csrf_failure_on_expert_pages call "
+        "round.rerender_with_typed_values, whose page_of() aborts with 404 inside the error "
+        "handler: a 500 in production instead of the 400"
+    ),
+)
+@pytest.mark.parametrize(
+    "url", ["/e/round/categories/supply", "/e/round/categories/E01", "/e/round/items/NOPE"]
+)
+def test_R11_a_bad_token_on_a_round_page_that_does_not_exist_is_a_400(
+    production_app: Flask, session: Session, world: SecurityWorld, url: str
+) -> None:
+    browser = production_app.test_client()
+    landing = browser.get(f"https://localhost/t/{world.tokens[0]}")
+    entered = browser.post(
+        "https://localhost/t",
+        data={"token": world.tokens[0], "csrf_token": csrf_from(landing.get_data(as_text=True))},
+    )
+    assert entered.status_code == 303
+    before = digest(session)
+    for token in ({}, {"csrf_token": "forged"}):
+        response = browser.post(f"https://localhost{url}", data={**FORM, **token})
+        assert response.status_code == 400, f"{url} {token}: {response.status_code}"
+    assert digest(session) == before
 
 
 def test_R11_api_writes_need_credentials_not_browser_cookies(

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app.extensions import db
-from tests.reliability.world import SecurityWorld, csrf_of, expert_browser
+from app.models import Answer, AnswerDraft, RoundProgress, SaveRequest
+from tests.reliability.world import SecurityWorld, expert_browser, field_of, item_url, page_token
 
 
 class Outage:
@@ -43,12 +45,11 @@ def outage(app: Flask) -> Iterator[Outage]:
 
 
 def test_R17_a_database_lost_mid_save_gives_503_not_500(
-    app: Flask, world: SecurityWorld, outage: Outage
+    app: Flask, session: Session, world: SecurityWorld, outage: Outage
 ) -> None:
     browser = expert_browser(app, world.tokens[0])
-    token = csrf_of(browser, "/e/round")
-    probability = next(q for q in world.item.questions if q.key == "probability")
-    field, url = f"q{probability.id}", f"/e/round/items/{world.item.id}"  # read while it is up
+    token = page_token(browser, world.item.key)
+    field, url = field_of(world.item, "probability"), item_url(world.item.key)  # read while up
     outage.armed = True
     response = browser.post(
         url,
@@ -59,8 +60,22 @@ def test_R17_a_database_lost_mid_save_gives_503_not_500(
     assert response.mimetype == "application/problem+json"
     assert response.headers["Retry-After"] == "5"
     assert "Traceback" not in response.get_data(as_text=True)
-    # and a page for a browser, while the database is still down
-    page = browser.post("/e/round", data={field: "40", "action": "save", "csrf_token": token})
+    # and a page for a browser (the plain form), while the database is still down
+    page = browser.post(
+        url,
+        data={field: "40", "action": "next", "csrf_token": token, "idempotency_key": "k" * 12},
+    )
     assert page.status_code == 503
     assert page.mimetype == "text/html"
     assert "Traceback" not in page.get_data(as_text=True)
+    # the other round pages too
+    for address in ("/e/round", url, "/e/round/review"):
+        shown = browser.get(address)
+        assert shown.status_code == 503 and "Traceback" not in shown.get_data(as_text=True)
+    submitted = browser.post("/e/round/submit", data={"csrf_token": token})
+    assert submitted.status_code == 503 and "Traceback" not in submitted.get_data(as_text=True)
+    # back up: none of it was half-written
+    outage.armed = outage.down = False
+    session.expire_all()
+    for table in (Answer, AnswerDraft, SaveRequest, RoundProgress):
+        assert session.scalar(select(func.count()).select_from(table)) == 0, table.__name__

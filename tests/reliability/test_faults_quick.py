@@ -1,8 +1,9 @@
 """Quick versions of the fault runs (`make faults` runs them at full size): acknowledged saves
-survive killed workers (R1), identical saves and submits at once are stored once (R2), a round
-closing amid saves freezes exactly the acknowledged answers (R3), terminated database
-connections give 503s and lose nothing (R17, quick form), and SQLite writers killed mid-write
-leave an intact file (R16). No log line carries a token or an answer (R7)."""
+survive killed workers (R1), identical autosaves, plain-form posts and submits at once are
+stored once (R2), a round closing amid saves freezes exactly the acknowledged answers (R3),
+terminated database connections give 503s and lose nothing (R17, quick form), and SQLite
+writers killed mid-write leave an intact file (R16). No log line carries a token or an
+answer (R7)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,13 @@ def test_R1_acknowledged_saves_survive_killed_workers(stage: faults.Stage) -> No
 
 def test_R2_identical_saves_and_submits_at_once_are_stored_once(stage: faults.Stage) -> None:
     result = faults.concurrent_replays(stage, copies=20)
-    assert result.save_statuses == {200: 20}, result.report()
+    assert result.save_statuses == {200: 20} and result.save_replays == 19, result.report()
     assert result.save_rows == 1 and result.rows_after_change == 1, result.report()
     assert result.changed_body_status == 409, result.report()
+    assert result.form_statuses == {303: 20}, result.report()
+    assert result.form_rows_per_question == {1}, result.report()
     assert result.submit_statuses == {303: 20}, result.report()
-    assert result.submit_rows_per_question == {1}, result.report()
+    assert result.rows_changed_by_submits == 0 and result.submitted, result.report()
 
 
 def test_R3_close_freezes_exactly_the_acknowledged_saves(stage: faults.Stage) -> None:

@@ -23,11 +23,15 @@ from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 from tests.reliability.world import (
     ADMIN_EMAIL,
     SecurityWorld,
+    autosave,
     csrf_of,
     expert_browser,
+    field_of,
     fill,
     is_api,
+    item_url,
     methods,
+    page_token,
     routes,
     signed_in,
 )
@@ -215,26 +219,29 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
 
     # an expert types hostile text: a reason, a bad number, a suggestion
     e01 = items["E01"]
-    probability, reason = (q for q in e01.questions if q.key in ("probability", "reason"))
+    probability, reason = field_of(e01, "probability"), field_of(e01, "reason")
     expert = expert_browser(app, members[0].token)
-    token = csrf_of(expert, "/e/round")
-    saved = expert.post(
-        f"/e/round/items/{e01.id}",
-        data={f"q{probability.id}": "30", f"q{reason.id}": hostile(18)},
-        headers={"Accept": "application/json", "X-CSRFToken": token},
-    )
+    token = page_token(expert, "E01")
+    saved = autosave(expert, "E01", {probability: "30", reason: hostile(18)}, token)
     assert saved.status_code == 200
-    refused = expert.post(
-        f"/e/round/items/{e01.id}",
-        data={f"q{probability.id}": hostile(19)},
-        headers={"Accept": "application/json", "X-CSRFToken": token},
+    # a hostile "number" is kept as a draft, as typed: its page shows it back (escaped), and
+    # its message quotes it
+    drafted = autosave(expert, "E01", {probability: hostile(19)}, token)
+    assert drafted.status_code == 200 and drafted.is_json
+    assert drafted.get_json()["questions"]["probability"]["state"] == "draft"
+    posted = expert.post(
+        item_url("E01"), data={probability: hostile(19), "action": "save", "csrf_token": token}
     )
-    assert refused.status_code == 422 and refused.mimetype.endswith("json")
+    assert posted.status_code == 303
+    page = expert.get(item_url("E01")).get_data(as_text=True)
+    assert 19 in _check({"the item's page with the draft": page})
+    # a plain form post with a stale token comes back with what was posted, escaped
     rerendered = expert.post(
-        "/e/round", data={f"q{probability.id}": hostile(19), "csrf_token": token}
+        item_url("E01"), data={probability: hostile(19), reason: hostile(24), "csrf_token": "x"}
     )
-    assert rerendered.status_code == 422
-    assert not _problems(rerendered.get_data(as_text=True))
+    assert rerendered.status_code == 400
+    stale_page = {"a page re-rendered after a stale token": rerendered.get_data(as_text=True)}
+    assert {19, 24} <= _check(stale_page)
     expert.post("/e/suggestions", data={"suggestion": hostile(17), "csrf_token": token})
     suggestion = session.scalars(select(Suggestion).where(Suggestion.study_id == study.id)).one()
 
@@ -290,7 +297,7 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
     fresh_g()
     seen |= _check(_pages(app, world, browsers))
 
-    expected = set(FILE_FIELDS) | {11, 12, 13, 14, 16, 17, 18, 20, 21, 23}
+    expected = set(FILE_FIELDS) | {11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 23}
     assert expected <= seen, f"never shown, so never checked: {sorted(expected - seen)}"
     assert _never_rendered(study, session) == []
 

@@ -34,8 +34,12 @@ from app.services import accounts, api_keys, panel, rounds
 from tests.conftest import NOW, ROOT, csrf_from
 from tests.reliability.world import (
     SecurityWorld,
+    autosave,
     csrf_of,
     expert_browser,
+    field_of,
+    item_url,
+    page_token,
     session_cookie,
     signed_in,
 )
@@ -297,18 +301,25 @@ def test_R7_no_log_record_carries_a_token_a_name_or_an_answer(
     browser.post(
         "/e/consent", data={"agree": "y", "csrf_token": csrf_from(consent.get_data(as_text=True))}
     )
-    token = csrf_of(browser, "/e/round")
-    probability, reason = (q for q in world.item.questions if q.key in ("probability", "reason"))
-    item_url = f"/e/round/items/{world.item.id}"
-    headers = {"Accept": "application/json", "X-CSRFToken": token}
-    # a good save, a save with a bad number, a suggestion, a submit that fails, a forged post
-    answer = {f"q{probability.id}": "35", f"q{reason.id}": f"reason {canary}"}
-    assert browser.post(item_url, data=answer, headers=headers).status_code == 200
-    bad = {f"q{probability.id}": f"{canary}", f"q{reason.id}": f"other {canary}"}
-    assert browser.post(item_url, data=bad, headers=headers).status_code == 422
+    token = page_token(browser, world.item.key)
+    probability, reason = field_of(world.item, "probability"), field_of(world.item, "reason")
+    address = item_url(world.item.key)
+    # a good save, a number kept as a draft, a reused key, a suggestion, a submit refused
+    # while a draft is left, the plain form, a forged post, the token address
+    answer = {probability: "35", reason: f"reason {canary}"}
+    assert autosave(browser, world.item.key, answer, token, "log-key-001").status_code == 200
+    bad = {probability: f"{canary}", reason: f"other {canary}"}
+    drafted = autosave(browser, world.item.key, bad, token, "log-key-002")
+    assert drafted.status_code == 200
+    assert drafted.get_json()["questions"]["probability"]["state"] == "draft"
+    reused = autosave(browser, world.item.key, answer, token, "log-key-002")
+    assert reused.status_code == 409 and canary in reused.get_data(as_text=True)
     browser.post("/e/suggestions", data={"suggestion": f"idea {canary}", "csrf_token": token})
-    browser.post("/e/round", data={**answer, "action": "submit", "csrf_token": token})
-    browser.post("/e/round", data={**answer, "action": "submit", "csrf_token": "forged"})
+    assert browser.post("/e/round/submit", data={"csrf_token": token}).status_code == 422
+    plain = {**answer, "action": "review", "idempotency_key": "log-key-003"}
+    assert browser.post(address, data={**plain, "csrf_token": token}).status_code == 303
+    assert browser.post(address, data={**plain, "csrf_token": "forged"}).status_code == 400
+    assert browser.get("/e/round/token", headers={"Accept": "application/json"}).status_code == 200
     # a database failure in the middle of a save, whose statement carries the canary
     from app.services import answers as answer_service
 
@@ -318,8 +329,8 @@ def test_R7_no_log_record_carries_a_token_a_name_or_an_answer(
             {"email": f"x-{canary}@example.org"},
         )
 
-    monkeypatch.setattr(answer_service, "save_item", failing_save)
-    broken = browser.post(item_url, data=answer, headers=headers)
+    monkeypatch.setattr(answer_service, "save_items", failing_save)
+    broken = autosave(browser, world.item.key, answer, token, "log-key-004")
     assert broken.status_code == 500
     assert canary not in broken.get_data(as_text=True)
     monkeypatch.undo()
@@ -328,8 +339,10 @@ def test_R7_no_log_record_carries_a_token_a_name_or_an_answer(
     assert round_ is not None
     rounds.close_round(session, round_, actor=world.owner, now=NOW)
     session.commit()
-    closed = browser.post(item_url, data=answer, headers=headers)
+    closed = autosave(browser, world.item.key, answer, token, "log-key-005")
     assert closed.status_code == 409 and canary in closed.get_data(as_text=True)
+    closed_page = browser.post(address, data={**plain, "csrf_token": token})
+    assert closed_page.status_code == 409 and canary in closed_page.get_data(as_text=True)
     # and the link itself, as a server's request log would see it
     logging.getLogger("werkzeug").info('127.0.0.1 "GET /t/%s HTTP/1.1" 200 -', member.token)
     logged = _logged_text(every_record.records)

@@ -17,7 +17,8 @@ from app.definitions.model import Anonymity
 from app.models import Answer, Item, Round, RoundItem, Study, User
 from app.models.errors import AnonymityError
 from app.services import panel, rounds
-from tests.conftest import NOW, csrf_from, enter_link
+from tests.conftest import NOW, enter_link
+from tests.reliability.world import autosave, field_of, item_url, page_token
 
 APP = Path(__file__).resolve().parents[2] / "app"
 
@@ -27,14 +28,11 @@ def _e01(study: Study) -> Item:
 
 
 def _save(client: FlaskClient, item: Item, value: str) -> None:
-    probability = next(q for q in item.questions if q.key == "probability")
-    token = csrf_from(client.get("/e/round").get_data(as_text=True))
-    response = client.post(
-        f"/e/round/items/{item.id}",
-        data={f"q{probability.id}": value},
-        headers={"Accept": "application/json", "X-CSRFToken": token},
-    )
+    """Autosave the item's probability from its page."""
+    token = page_token(client, item.key)
+    response = autosave(client, item.key, {field_of(item, "probability"): value}, token)
     assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["questions"]["probability"] == {"state": "saved"}
 
 
 def test_R15_rewording_during_an_open_round_keeps_what_answers_answered(
@@ -68,8 +66,9 @@ def test_R15_rewording_during_an_open_round_keeps_what_answers_answered(
     # the open round still asks, shows and records the wording the experts saw
     asked = session.get(RoundItem, (round1.id, item.id))
     assert asked is not None and asked.version.number == 1
-    page = browser.get("/e/round").get_data(as_text=True)
-    assert first_title in page and "A seawater plant" not in page
+    for address in ("/e/round", item_url(item.key)):  # the overview and the item's page
+        page = browser.get(address).get_data(as_text=True)
+        assert first_title in page and "A seawater plant" not in page, address
     _save(browser, item, "25")
     round1_answers = session.scalars(
         select(Answer).where(Answer.round_id == round1.id, Answer.item_version_id.is_not(None))
@@ -81,6 +80,10 @@ def test_R15_rewording_during_an_open_round_keeps_what_answers_answered(
     round2 = rounds.create_round(session, study, actor=None, now=NOW)
     rounds.open_round(session, round2, actor=None, now=NOW)
     session.commit()
+    # the item's page asks the new wording, says it changed, and offers round 1's answer
+    page = browser.get(item_url(item.key)).get_data(as_text=True)
+    assert "A seawater plant supplies the city" in page and "Clearer wording." in page
+    assert f'name="{field_of(item, "probability")}" value="25"' in page
     _save(browser, item, "30")
     session.expire_all()
     by_round = {

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
+from werkzeug.test import TestResponse
 
 from app.models import Base, Item, Participation, Role, Round, Study, Suggestion, User
 from app.services import api_keys, panel, rounds
@@ -40,6 +41,7 @@ ARGUMENTS = (
     "token",
     "filename",
     "key",
+    "category_key",
     "fmt",
 )
 
@@ -74,6 +76,7 @@ class SecurityWorld:
             "token": self.tokens[1],
             "filename": "css/app.css",
             "key": self.item.key,
+            "category_key": self.item.category.key if self.item.category else "supply",
             "fmt": "html",  # the PDF is the same report through a slow renderer
         }
 
@@ -159,6 +162,35 @@ def csrf_of(client: FlaskClient, url: str) -> str:
     return csrf_from(client.get(url).get_data(as_text=True))
 
 
+def item_url(key: str) -> str:
+    """The page of one item of the open round (GET shows it, POST saves it)."""
+    return f"/e/round/items/{key}"
+
+
+def field_of(item: Item, question_key: str) -> str:
+    """The form field of a single-valued question of an item (`q<question id>`)."""
+    return f"q{next(q.id for q in item.questions if q.key == question_key)}"
+
+
+def page_token(client: FlaskClient, item_key: str) -> str:
+    """The CSRF token on an item's page (every item page has its form)."""
+    return csrf_of(client, item_url(item_key))
+
+
+def autosave(
+    client: FlaskClient,
+    item_key: str,
+    fields: dict[str, str],
+    token: str,
+    key: str | None = None,
+) -> TestResponse:
+    """Save an item the way the page's script does: JSON, CSRF header, Idempotency-Key."""
+    headers = {"Accept": "application/json", "X-CSRFToken": token}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return client.post(item_url(item_key), data=fields, headers=headers)
+
+
 def digest(session: Session, *, ignore: frozenset[tuple[str, str]] = frozenset()) -> str:
     """A sha256 over every row of every table (minus ignored columns): equal means unchanged."""
     session.expire_all()
@@ -205,14 +237,18 @@ __all__ = [
     "SESSION_COOKIE",
     "SecurityWorld",
     "api_headers",
+    "autosave",
     "browser_with_cookie",
     "build_world",
     "csrf_of",
     "digest",
     "expert_browser",
+    "field_of",
     "fill",
     "is_api",
+    "item_url",
     "methods",
+    "page_token",
     "routes",
     "session_cookie",
     "signed_in",
