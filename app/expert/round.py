@@ -27,6 +27,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
 from app.auth import current_participation, expert_required
 from app.database import atomic
@@ -47,7 +49,9 @@ from app.expert.views import (
 from app.extensions import db, feedback_views, panel_times
 from app.i18n import localise_digits, render_message, text_direction
 from app.models import (
+    Category,
     ConflictError,
+    Item,
     Participation,
     Question,
     Round,
@@ -461,11 +465,29 @@ def round_category(category_key: str) -> Any:
     return _render_page(context, index, page)
 
 
+def _posted_items(round_: Round, key: str, *, category: bool) -> list[RoundItem]:
+    """The round's items a save names: one item, or a category's (only those: an autosave
+    must not load the round's every item, version and question)."""
+    query = (
+        select(RoundItem)
+        .join(Item, RoundItem.item_id == Item.id)
+        .where(RoundItem.round_id == round_.id)
+        .order_by(RoundItem.position)
+    )
+    if category:
+        query = query.join(Category, Item.category_id == Category.id).where(Category.key == key)
+    else:
+        query = query.where(Item.key == key)
+    return list(db.session.scalars(query).unique())
+
+
 def _save_page(
     me: Participation, round_: Round, round_items: Sequence[RoundItem], key: str | None
 ) -> answer_service.SavedItems:
     """Save what the form posts for these items: valid values as answers, others as drafts."""
-    given = burden.asked_givens(db.session, me, round_)
+    given = burden.givens_of(
+        db.session, me, [q for ri in round_items for q in ri.item.questions_in(round_.number)]
+    )
     entries = []
     for ri in round_items:
         payloads = {}
@@ -528,12 +550,7 @@ def _save(key: str) -> Any:
     )
     if round_ is None:
         return _closed(me)
-    if request.endpoint == "expert.save_category":
-        round_items = [
-            ri for ri in round_.items if ri.item.category and ri.item.category.key == key
-        ]
-    else:
-        round_items = [ri for ri in round_.items if ri.item.key == key]
+    round_items = _posted_items(round_, key, category=request.endpoint == "expert.save_category")
     if not round_items:
         abort(404)
     try:
@@ -898,7 +915,10 @@ def rerender_with_typed_values() -> Any:
     context = _context(me, round_)
     kind = "category" if request.endpoint == "expert.save_category" else "item"
     key = str(request.view_args.get("category_key" if kind == "category" else "key", ""))
-    index, page = context.page_of(kind, key)
+    try:
+        index, page = context.page_of(kind, key)
+    except NotFound:  # no such page: the plain "please try again" answer, not an error
+        return None
     body, _status = _render_page(
         context,
         index,

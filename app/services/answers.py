@@ -210,7 +210,7 @@ def _replays(
             if o.get("answer_id") is not None and int(o["answer_id"]) in stored
         }
         kept_drafts: dict[str, Message | str] = {
-            key: str(o.get("message", ""))
+            key: _message_of(o.get("message"))
             for key, o in request.outcome.items()
             if o["state"] == "draft"
         }
@@ -233,6 +233,21 @@ def round_of_request(
             SaveRequest.idempotency_key == idempotency_key,
         )
     )
+
+
+def _stored_message(message: Message | str) -> dict[str, Any] | str:
+    """A draft's message as the ledger keeps it: the template and its values, so that a
+    replay answers in the language of the page that asks."""
+    if isinstance(message, Message):
+        return {"template": message.template, "params": dict(message.params)}
+    return str(message)
+
+
+def _message_of(stored: Any) -> Message | str:
+    """A draft's message from the ledger."""
+    if isinstance(stored, dict) and isinstance(stored.get("template"), str):
+        return Message(stored["template"], dict(stored.get("params") or {}))
+    return str(stored or "")
 
 
 def _plan(
@@ -428,7 +443,7 @@ def _apply(
             draft.payload = typed
             draft.updated_at = now
         draft_messages[question_key] = message
-        outcome[question_key] = {"state": "draft", "message": str(message)}
+        outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
     if new_rows:
         session.flush()  # the old revisions stop being current before the new ones arrive
         session.add_all(new_rows)

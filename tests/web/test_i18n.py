@@ -325,10 +325,15 @@ def test_autosave_errors_come_in_persian_with_persian_digits(
     impact = next(q for q in item.questions if q.key == "impact")
     token = csrf_from(client.get("/e/round").get_data(as_text=True))
     data = {"csrf_token": token, f"q{probability.id}": "۱۴۰", f"q{impact.id}": "1"}
-    response = client.post("/e/round/items/E01", data=data, headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json", "Idempotency-Key": "persian-draft-1"}
+    response = client.post("/e/round/items/E01", data=data, headers=headers)
     assert response.status_code == 200  # kept as a draft, with why it is not an answer yet
     outcome = response.get_json()["questions"]["probability"]
     assert outcome == {"state": "draft", "message": "عددی بین ۰ و ۱۰۰ وارد کنید."}
+    # a replay of the same save answers in the page's language too
+    replay = client.post("/e/round/items/E01", data=data, headers=headers).get_json()
+    assert replay["replay"] is True
+    assert replay["questions"]["probability"] == outcome
     data[f"q{probability.id}"] = "۴۵"
     saved = client.post("/e/round/items/E01", data=data, headers={"Accept": "application/json"})
     assert saved.get_json()["questions"]["probability"] == {"state": "saved"}
