@@ -38,9 +38,6 @@ from tests.reliability.world import (
 )
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-#: (principal, endpoint) that answer a bad token with a 500 (an app bug; see the xfail test
-#: below): left out of the crawl until fixed, and checked there
-KNOWN_500 = frozenset({("expert", "expert.save_category")})
 #: what a form post may carry besides the token, so a view that ran would find its fields
 FORM = {
     "agree": "y",
@@ -93,12 +90,9 @@ def test_R11_state_changing_routes_refuse_missing_and_foreign_csrf_tokens(
     ]
     assert len(posts) >= 30
     before = digest(session)
-    checked = skipped = 0
+    checked = 0
     for principal, browser in browsers.items():
         for endpoint, method, url in posts:
-            if (principal, endpoint) in KNOWN_500:
-                skipped += 1
-                continue  # see test_R11_a_bad_token_on_a_round_page_that_does_not_exist
             attempts = {
                 "no token": browser.open(url, method=method, data=FORM),
                 "foreign token": browser.open(
@@ -114,8 +108,7 @@ def test_R11_state_changing_routes_refuse_missing_and_foreign_csrf_tokens(
                 )
                 checked += 1
     assert digest(session) == before
-    assert checked == 3 * (len(browsers) * len(posts) - skipped)
-    assert skipped == len(KNOWN_500)
+    assert checked == 3 * len(browsers) * len(posts)
 
 
 def test_every_expert_route_answers_a_json_request_without_a_session_with_401(
@@ -153,16 +146,6 @@ def test_every_expert_route_answers_a_json_request_without_a_session_with_401(
     assert checked >= 2 * len(expert_routes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app: a missing or stale CSRF token on POST /e/round/categories/<category_key> or "
-        "/e/round/items/<key> whose page does not exist (any category of a study paged by "
-        "item, an unknown item key) makes expert.routes.csrf_failure_on_expert_pages call "
-        "round.rerender_with_typed_values, whose page_of() aborts with 404 inside the error "
-        "handler: a 500 in production instead of the 400"
-    ),
-)
 @pytest.mark.parametrize(
     "url", ["/e/round/categories/supply", "/e/round/categories/E01", "/e/round/items/NOPE"]
 )

@@ -166,7 +166,9 @@ def test_three_round_study_through_the_web(
                 for q in ri.item.questions
                 if q.key == "probability"
             )
-            block = page.split(f'id="q{probability}"')[1].split('<fieldset class="question')[0]
+            block = page.split(f'id="question-{probability}"')[1].split(
+                '<fieldset class="question'
+            )[0]
             # feedback from round 1: the panel's median and spread, own answer, others' reasons
             expected = describe(np.array(E01_ROUND1, dtype=float), ScaleSpec(kind="probability"))
             assert "Median" in block and f"{expected.median:g}" in block
