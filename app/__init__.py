@@ -120,12 +120,15 @@ def configure_auth(app: Flask) -> None:
 
 
 def configure_caches(app: Flask) -> None:
-    """In-memory caches of data that never changes once written (frozen snapshots, closed rounds)."""
+    """In-memory caches of what never changes once written (frozen snapshots, closed rounds) or
+    changes only with a new key (a round's list of items and their versions)."""
     from app.services.feedback import FeedbackViews
+    from app.services.round_layouts import RoundLayouts
     from app.services.timing import PanelTimes
 
     app.extensions["feedback_views"] = FeedbackViews()
     app.extensions["panel_times"] = PanelTimes()
+    app.extensions["round_layouts"] = RoundLayouts()
 
 
 def register_blueprints(app: Flask) -> None:

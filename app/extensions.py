@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.api.openapi import ProblemApi
 from app.models import Base
 from app.services.feedback import FeedbackViews
+from app.services.round_layouts import RoundLayouts
 from app.services.timing import PanelTimes
 
 
@@ -37,6 +38,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 #: flask-smorest: the JSON API's OpenAPI document, with problem-details errors
 api = ProblemApi()
+
+
+def round_layouts() -> RoundLayouts:
+    """The application's cache of rounds' item layouts (see create_app)."""
+    layouts: RoundLayouts = current_app.extensions["round_layouts"]
+    return layouts
 
 
 def panel_times() -> PanelTimes:

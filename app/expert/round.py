@@ -46,7 +46,7 @@ from app.expert.views import (
     shown_for,
     state_labels,
 )
-from app.extensions import db, feedback_views, panel_times
+from app.extensions import db, feedback_views, panel_times, round_layouts
 from app.i18n import localise_digits, render_message, text_direction
 from app.models import (
     Category,
@@ -150,7 +150,9 @@ def _item_page(round_item: RoundItem) -> Page:
 
 
 def _context(me: Participation, round_: Round) -> RoundContext:
-    """Load what the round's pages show (a handful of queries; the snapshot is cached)."""
+    """Load what the round's pages show (a handful of queries; the snapshot and the round's
+    item layout are cached per process, and only read)."""
+    round_layouts().install(db.session, round_)
     loaded = RoundAnswers.load(db.session, me, round_)
     feedback = feedback_service.feedback_for(
         db.session, me, round_, feedback_views(), own=loaded.previous
