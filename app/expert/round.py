@@ -650,7 +650,7 @@ def _saved_json(
         questions[question_key] = {"state": "draft", "message": render_message(message)}
     # an autosave answers fast: the state of this item alone and two counts, not the
     # whole round's pages (the overview recomputes everything when it is opened)
-    status = _item_status_now(me, round_, round_item)
+    status = _item_status_now(me, round_, round_item, saved)
     answered, total = round_progress.item_progress(db.session, me, round_)
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):
@@ -672,16 +672,20 @@ def _saved_json(
 
 
 def _item_status_now(
-    me: Participation, round_: Round, round_item: RoundItem
+    me: Participation, round_: Round, round_item: RoundItem, saved: answer_service.SavedItems
 ) -> round_progress.ItemStatus:
-    """One item's state from its own answers, drafts, last round's answers and feedback."""
+    """One item's state from its own answers, drafts, last round's answers and feedback
+    (what the save just read is not read again)."""
     item = round_item.item
     questions = item.questions_in(round_.number)
     ids = [q.id for q in questions]
     answers_now = answer_service.current_of(db.session, me, round_, ids)
     drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
     closed = previous_closed_round(db.session, round_)
-    previous = answer_service.current_of(db.session, me, closed, ids) if closed else {}
+    if saved.previous is not None:
+        previous = {i: a for i, a in saved.previous.items() if i in set(ids)}
+    else:
+        previous = answer_service.current_of(db.session, me, closed, ids) if closed else {}
     outside: dict[int, list[str]] = {}
     if closed is not None and me.study.reason_outside_iqr:
         shown = feedback_service.feedback_of_round(

@@ -101,6 +101,9 @@ class SavedItems:
 
     results: dict[str, SaveResult]
     errors: dict[str, dict[str, list[Any]]]
+    #: the expert's answers of the previous round to the questions saved (by question id),
+    #: as the save read them (None for a replay, which reads nothing)
+    previous: dict[int, Answer] | None = None
 
 
 def require_can_answer(participation: Participation) -> None:
@@ -368,7 +371,7 @@ def save_items(
     session.flush()
     if plans:
         touch_progress(session, participation, round_, now)
-    return SavedItems(results, errors)
+    return SavedItems(results, errors, previous)
 
 
 def _apply(
