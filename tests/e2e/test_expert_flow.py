@@ -235,7 +235,9 @@ def test_a_bad_value_is_kept_as_a_draft_and_the_review_leads_back_to_it_in_persi
     warning.wait_for()
     assert "عددی بین ۰ و ۱۰۰ وارد کنید" in warning.inner_text()
     page.goto(f"{live_server.url}/e/round/review")
-    summary = page.locator("#error-summary")
+    page.locator("form[action='/e/round/submit'] button").click()  # refused: drafts, gaps
+    summary = page.locator("#error-summary[data-focus]")
+    summary.wait_for()
     # focus moves to the summary, so screen readers announce it; its links lead to the fields
     assert page.evaluate("() => document.activeElement.id") == "error-summary"
     assert "عددی بین ۰ و ۱۰۰ وارد کنید" in summary.inner_text()

@@ -275,7 +275,7 @@
     var target = hash && document.getElementById(hash);
     if (target) { target.scrollIntoView({ block: "start" }); }
     else { window.scrollTo(0, 0); }
-    var heading = main.querySelector("#error-summary") || main.querySelector("h1");
+    var heading = main.querySelector("#error-summary[data-focus]") || main.querySelector("h1");
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: !!target }); }
   }
 
@@ -352,7 +352,8 @@
     var hint = root.querySelector("[data-shortcut-hint]");
     if (hint) { hint.hidden = false; }
     if (signedOut) { banner(text("signedOut")); }
-    var summary = root.querySelector("#error-summary");
+    // after a refused submit, the list of what is missing is announced and in view
+    var summary = root.querySelector("#error-summary[data-focus]");
     if (summary) { summary.focus(); }
   }
 
