@@ -162,6 +162,9 @@ def test_invalid_answers_save_nothing_and_name_the_fields(
         ({"answers": {}}, "answers"),
         ({"answers": {"probability": {"value": 40, "extra": 1}}}, "answers.probability.extra"),
         ({}, "answers"),
+        # the wrong shape for the question: refused, where it used to be a 200 saving nothing
+        ({"answers": {"probability": {"values": {"2030": 40}}}}, "probability"),
+        ({"answers": {"reason": {"values": {"a": "b"}}}}, "reason"),
     ]
     for payload, field in cases:
         body = problem_of(client.put(f"{ITEM}/E01", json=payload, headers=headers), 422)
@@ -174,6 +177,11 @@ def test_invalid_answers_save_nothing_and_name_the_fields(
     assert (
         "usage_level"
         in problem_of(client.put(f"{ITEM}/T01", json=quantiles, headers=headers), 422)["errors"]
+    )
+    single = {"answers": {"usage_level": {"value": 5}}}  # several values asked, one given
+    assert (
+        "usage_level"
+        in problem_of(client.put(f"{ITEM}/T01", json=single, headers=headers), 422)["errors"]
     )
     problem_of(client.put(f"{ITEM}/NOPE", json=E01, headers=headers), 404)
     short_key = client.put(f"{ITEM}/E01", json=E01, headers={**headers, "Idempotency-Key": "x"})
