@@ -25,13 +25,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from app.auth import current_participation, expert_required
 from app.database import atomic
-from app.errors import problem, wants_json
+from app.errors import csrf_failure, problem, wants_json
 from app.expert.round_form import posted_payload
 from app.expert.round_pages import (
     Page,
@@ -45,7 +45,7 @@ from app.expert.round_pages import (
     review_items,
     sections,
 )
-from app.expert.routes import bp, current_expert, translated_messages
+from app.expert.routes import bp, closed_page, current_expert, translated_messages
 from app.expert.views import (
     event_labels,
     hint_message,
@@ -411,8 +411,6 @@ def _closed(me: Participation) -> Any:
             _("The round is closed; this change was not saved."),
             payload=_echo(),
         )
-    from app.expert.routes import closed_page
-
     return closed_page(me.study)
 
 
@@ -573,3 +571,15 @@ def rerender_with_typed_values() -> Any:
         ),
     )
     return body, 400
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failure_on_expert_pages(error: CSRFError) -> Any:
+    """A stale CSRF token on a round page shows the page again with every typed value;
+    elsewhere on the expert's pages the usual 'please try again' page."""
+    db.session.rollback()
+    if request.endpoint in ("expert.save_page", "expert.save_category") and not wants_json():
+        rerendered = rerender_with_typed_values()
+        if rerendered is not None:
+            return rerendered
+    return csrf_failure()

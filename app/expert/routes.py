@@ -20,13 +20,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError
 from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from app.auth import EXPERT_SESSION_KEY, current_participation, expert_required
 from app.database import atomic
-from app.errors import csrf_failure, wants_json
 from app.expert.round_form import ShownAnswer
 from app.expert.views import EventLabel, QuestionView, event_labels, part_label, question_view
 from app.extensions import db, feedback_views
@@ -281,17 +279,3 @@ def closed_page(study: Study) -> Any:
         label = f"{translated(item.current_version.title)} · {translated(question.prompt)}"
         typed.append((label.replace("{horizon}", str(study.horizon)), value))
     return render_template("expert/round_closed.html", typed=typed), 409
-
-
-@bp.errorhandler(CSRFError)
-def csrf_failure_on_expert_pages(error: CSRFError) -> Any:
-    """A stale CSRF token on a round page shows the page again with every typed value;
-    elsewhere the usual 'please try again' page."""
-    db.session.rollback()
-    if request.endpoint in ("expert.save_page", "expert.save_category") and not wants_json():
-        from app.expert.round import rerender_with_typed_values
-
-        rerendered = rerender_with_typed_values()
-        if rerendered is not None:
-            return rerendered
-    return csrf_failure()
