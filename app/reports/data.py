@@ -368,7 +368,7 @@ def build_report(
     now: datetime,
     language: str | None = None,
     with_results: bool = True,
-    seed: int = results.DEFAULT_SEED,
+    seed: int | None = None,
     up_to: int | None = None,
 ) -> Report:
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
