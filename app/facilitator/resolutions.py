@@ -169,22 +169,22 @@ def resolutions_page(study_id: int) -> Any:
     language = current_language()
     rows = []
     for item in study.items:
-        kind = {
+        row_kind = {
             ItemKind.CALIBRATION: "realisation",
             ItemKind.EVENT: "outcome",
             ItemKind.TREND: "trend_value",
         }.get(ItemKind(item.kind))
-        if kind is None:
+        if row_kind is None:
             continue
-        form = failed.get(f"{kind}:{item.key}") or FORMS[kind](formdata=None, item=item.key)
+        form = failed.get(f"{row_kind}:{item.key}") or FORMS[row_kind](formdata=None, item=item.key)
         found = resolvable.get(item.key)
-        if kind == "outcome" and not form.source.data and found and found.resolution_source:
+        if row_kind == "outcome" and not form.source.data and found and found.resolution_source:
             form.source.data = found.resolution_source
         rows.append(
             {
                 "item": item,
                 "title": pick_text(item.current_version.title, language, study.default_language),
-                "kind": kind,
+                "kind": row_kind,
                 "form": form,
                 "realisation": current.realisations.get(item.key),
                 "outcome": current.outcomes.get(item.key),

@@ -151,3 +151,10 @@ def test_api(
     assert client.get(f"{base}/rounds/1/scores", headers=headers).status_code == 200
     paths = client.get(f"{API}/openapi.json").get_json()["paths"]
     assert any(p.endswith("/weighted") for p in paths) and any(p.endswith("/scores") for p in paths)
+
+
+def test_the_report_has_the_weights_section(client: FlaskClient, case_study: Study) -> None:
+    login(client)
+    html = client.get(f"/f/studies/{case_study.id}/results/report.html").get_data(as_text=True)
+    assert "Weights and forecast scores" in html
+    assert "Experts scored: 4" in html
