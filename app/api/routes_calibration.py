@@ -299,7 +299,7 @@ def study_calibration(study_id: int) -> Any:
     """Cooke's scores and performance weights on the seeds realised so far (closed rounds).
 
     Per-pseudonym rows only when at least k experts were scored; `few_seeds` warns when fewer
-    than 8 seed items have realisations.
+    than `min_seeds` (the study's `cooke_min_seeds`, 8 by default) seed items have realisations.
     """
     return calibration.score_panel(db.session, study_of(study_id)).as_dict()
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from analysis.scoring import inside_interval, pinball
@@ -164,6 +165,7 @@ def score_trends(session: Session, study: Study, round_: Round) -> TrendScores:
     targets: list[TrendTarget] = []
     per_expert: dict[str, tuple[dict[str, float], list[bool]]] = {}
     other_years = False
+    frames: dict[int, pd.DataFrame] = {}  # round number -> tidy answers, read once per round
     for item in study.items:
         if item.kind != ItemKind.TREND:
             continue
@@ -182,7 +184,9 @@ def score_trends(session: Session, study: Study, round_: Round) -> TrendScores:
             asked_in, frozen = found
             levels = [float(q) / 100.0 for q in parts]
             realised = float(value.value)
-            frame = tidy_answers(session, study, [asked_in])
+            if asked_in.number not in frames:
+                frames[asked_in.number] = tidy_answers(session, study, [asked_in])
+            frame = frames[asked_in.number]
             rows = frame[
                 (frame["item"] == item.key)
                 & (frame["question"] == question.key)
