@@ -168,6 +168,12 @@ class ForecastScoresSchema(Schema):
 
     round = fields.Integer()
     eps = fields.Float()
+    performance_few_seeds = fields.Boolean(
+        metadata={
+            "description": "the performance-weighted panel rests on fewer realised seeds than "
+            "Cooke advises (the study's cooke_min_seeds)"
+        }
+    )
     resolved = fields.List(fields.Nested(ResolvedPartSchema))
     panel = fields.Dict(keys=fields.String(), values=fields.Nested(ScoreSchema))
     per_expert_shown = fields.Boolean()

@@ -47,6 +47,8 @@ class ForecastScores:
     per_expert_shown: bool
     notes: tuple[Message, ...]
     eps: float = DEFAULT_EPS
+    #: Cooke's caveat: the performance-weighted panel rests on fewer seeds than advised
+    performance_few_seeds: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -57,6 +59,7 @@ class ForecastScores:
         return {
             "round": self.round,
             "eps": self.eps,
+            "performance_few_seeds": self.performance_few_seeds,
             "resolved": [r.__dict__ for r in self.resolved],
             "panel": {w: score(s) for w, s in self.panel.items()},
             "per_expert_shown": self.per_expert_shown,
@@ -143,4 +146,5 @@ def score_round(
         per_expert_shown=shown,
         notes=tuple(notes),
         eps=eps,
+        performance_few_seeds=pooling.calibration.few_seeds,
     )
