@@ -23,6 +23,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.baseline import BaselineForecast, extrapolate_baseline
+from analysis.bootstrap import Interval, ScenarioIntervals
+from analysis.errors import InputError
 from analysis.expressions import parse_expression
 from analysis.scenarios import (
     MaxEntModel,
@@ -46,6 +49,7 @@ from app.models import (
     StateError,
     Study,
 )
+from app.services import intervals
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the seed of every random procedure unless the caller gives another
@@ -63,6 +67,10 @@ TOP_SCENARIOS = 10
 INDEPENDENCE_BLEND = 0.01
 #: the trend impact band
 TIA_QUANTILES = (0.1, 0.5, 0.9)
+#: bootstrap resamples over experts (the study's `bootstrap_resamples` setting overrides it)
+BOOTSTRAP_RESAMPLES = 1000
+#: pooling eps of the bootstrap (the snapshots' eps)
+BOOTSTRAP_EPS = 1e-3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +367,10 @@ class ScenarioResults:
     methods: tuple[MethodSummary, ...]
     named: tuple[NamedScenario, ...]
     notes: tuple[Message, ...]
+    #: bootstrap over experts: scenario probabilities and rank ranges (fast log-linear method)
+    bootstrap: ScenarioIntervals | None = None
+    #: event key -> pooling method -> bootstrap interval of its pooled probability (0-1)
+    pooled_intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     def method(self, name: str) -> MethodSummary | None:
         """One method's summary, if it ran."""
@@ -375,6 +387,10 @@ class ScenarioResults:
             "methods": [m.as_dict() for m in self.methods],
             "named": [n.as_dict() for n in self.named],
             "notes": [str(n) for n in self.notes],
+            "bootstrap": None if self.bootstrap is None else self.bootstrap.as_dict(),
+            "pooled_intervals": {
+                k: {m: i.as_dict() for m, i in v.items()} for k, v in self.pooled_intervals.items()
+            },
         }
 
 
@@ -471,6 +487,7 @@ def scenario_results(
     *,
     seed: int = DEFAULT_SEED,
     plays: int = CROSS_IMPACT_PLAYS,
+    resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> ScenarioResults:
     """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates."""
     inputs = event_inputs(session, study, round_)
@@ -629,6 +646,9 @@ def scenario_results(
                     events=", ".join(missing),
                 )
             )
+    bootstrap, pooled_intervals = _bootstrap(
+        session, study, round_, inputs, smic_events or keys, named_specs, seed, resamples
+    )
     return ScenarioResults(
         round_number=inputs.round_number,
         seed=seed,
@@ -647,7 +667,58 @@ def scenario_results(
         methods=tuple(methods),
         named=tuple(named),
         notes=tuple(notes),
+        bootstrap=bootstrap,
+        pooled_intervals=pooled_intervals,
     )
+
+
+def _bootstrap(
+    session: Session,
+    study: Study,
+    round_: Round | int | None,
+    inputs: EventInputs,
+    events: Sequence[str],
+    named_specs: Sequence[tuple[Any, tuple[str, ...]]],
+    seed: int,
+    resamples: int,
+) -> tuple[ScenarioIntervals | None, dict[str, dict[str, Interval]]]:
+    """Bootstrap over experts of the pooled probabilities and of the scenarios (intervals.py)."""
+    if resamples <= 0 or not inputs.probabilities:
+        return None, {}
+    rounds = [r for r, _data in closed_snapshots(session, study, round_)]
+    frame = intervals.closed_tidy(session, study, rounds)
+    if frame.empty:
+        return None, {}
+    cells: dict[str, tuple[str, int, str, str]] = {}
+    conditional: dict[tuple[str, str], tuple[tuple[str, int, str, str], ...]] = {}
+    for item in study.items:
+        if item.key not in inputs.probabilities:
+            continue
+        asked = probability_question(item, study.horizon)
+        number = inputs.rounds[item.key]
+        if asked is not None:
+            cells[item.key] = (item.key, number, asked[0].key, asked[1])
+        for question in item.questions:
+            if question.kind == QuestionKind.CONDITIONAL:
+                for other in question.config.get("given", []):
+                    conditional[(item.key, other)] = (
+                        (item.key, number, question.key, f"{other}|given"),
+                        (item.key, number, question.key, f"{other}|given_not"),
+                    )
+    _pooled_result, by_key = intervals.pooled_probability_intervals(
+        frame, cells, resamples=resamples, seed=seed, eps=BOOTSTRAP_EPS
+    )
+    scenarios = intervals.scenario_bootstrap(
+        frame,
+        list(events),
+        cells,
+        conditional,
+        {s.key: s.expression for s, _events in named_specs},
+        resamples=resamples,
+        seed=seed,
+        top=TOP_SCENARIOS,
+    )
+    return scenarios, by_key
 
 
 def _merge(
@@ -853,10 +924,19 @@ def tia_results(
         raise NotFoundError("No round has closed yet: there are no results.")
     latest = latest_item_data(snapshots)
     inputs = event_inputs(session, study, round_)
+    frame = intervals.closed_tidy(session, study, [r for r, _data in snapshots])
     results = []
     for trend in (item for item in study.items if item.kind == ItemKind.TREND):
-        results.append(_trend(study, trend, latest, inputs, seed=seed, runs=runs))
+        results.append(_trend(study, trend, latest, inputs, seed=seed, runs=runs, frame=frame))
     return results
+
+
+def _trend_bounds(trend: Item) -> tuple[float | None, float | None]:
+    """The ends of the scale the panel estimates the trend on, if the survey gives them."""
+    for question in trend.questions:
+        if question.kind == QuestionKind.QUANTILES and question.scale is not None:
+            return question.scale.min, question.scale.max
+    return None, None
 
 
 def _trend(
@@ -867,6 +947,7 @@ def _trend(
     *,
     seed: int,
     runs: int,
+    frame: pd.DataFrame | None = None,
 ) -> TrendImpact:
     """One trend's analysis (or an empty one with notes saying why not)."""
     notes: list[Message] = []
@@ -923,6 +1004,11 @@ def _trend(
             t1 = max(0.0, profile["t1"])
             t2 = max(t1, profile["t2"])
             t3 = max(t2, profile["t3"])
+            experts = (
+                intervals.expert_profiles(frame, item.key, entry[0], question.key, kind)
+                if frame is not None and entry is not None
+                else ()
+            )
             events.append(
                 TrendEvent(
                     key=item.key,
@@ -930,24 +1016,69 @@ def _trend(
                     impact=ImpactProfile(
                         t1=t1, t2=t2, t3=t3, i_max=profile["i_max"], i_ss=profile["i_ss"], kind=kind
                     ),
+                    profiles=experts,
                 )
             )
             used.append(
                 (item.key, {"t1": t1, "t2": t2, "t3": t3, **profile}, tuple(sorted(points)))
             )
     if not events:
-        return _with_notes(
-            empty, *notes, N_("No event has an impact profile on this trend: no forecast.")
+        notes.append(
+            N_(
+                "No development's impact on this trend was asked (or none has k answers): the "
+                "forecast is the extrapolated baseline alone, and its band is the baseline's "
+                "prediction interval."
+            )
         )
-    series = dict(baseline)
-    if max(series) < study.horizon:
+    try:
+        extrapolated: BaselineForecast | None = extrapolate_baseline(
+            dict(baseline),
+            start_year=start,
+            end_year=study.horizon,
+            level=TIA_QUANTILES[-1] - TIA_QUANTILES[0],
+            bounds=_trend_bounds(trend),
+        )
+    except InputError:
+        extrapolated = None
+    if extrapolated is None:
+        if not events:
+            return _with_notes(
+                empty,
+                *notes,
+                N_(
+                    "Too little history to extrapolate the baseline (%(n)s points; 3 are needed) "
+                    "and no development moves it: no forecast.",
+                    n=len(baseline),
+                ),
+            )
+        series = dict(baseline)
         series[study.horizon] = baseline[-1][1]
         notes.append(
             N_(
-                "The baseline is held at its last value (%(year)s) up to %(horizon)s: the "
-                "surprise-free trend is 'no change'.",
+                "Too little history to extrapolate (%(n)s points; 3 are needed): the baseline is "
+                "held at its last value (%(year)s) up to %(horizon)s.",
+                n=len(baseline),
                 year=start,
                 horizon=study.horizon,
+            )
+        )
+    else:
+        series = extrapolated.as_mapping()
+        notes.append(
+            N_(
+                "Baseline: a straight-line trend fitted to the %(n)s history points (%(slope)s per "
+                "year), with its prediction interval carried into the band.",
+                n=extrapolated.points,
+                slope=f"{extrapolated.slope:+.3g}",
+            )
+        )
+        if extrapolated.clipped:
+            notes.append(N_("The extrapolated baseline is held within the ends of the scale."))
+    if any(e.profiles for e in events):
+        notes.append(
+            N_(
+                "Each simulated future draws one expert's impact profile per development, so the "
+                "band shows the panel's disagreement about impacts as well as uncertain timing."
             )
         )
     result = trend_impact(
@@ -958,7 +1089,13 @@ def _trend(
         seed=seed,
         runs=runs,
         quantiles=TIA_QUANTILES,
+        baseline_se=extrapolated.se_mapping() if extrapolated else None,
+        baseline_df=extrapolated.df if extrapolated else None,
     )
+    bounds = _trend_bounds(trend)
+    if bounds != (None, None):
+        for column in ("expected", "mean", "p10", "p50", "p90"):
+            result.forecast[column] = result.forecast[column].clip(bounds[0], bounds[1])
     table = result.forecast
     forecast = tuple(
         ForecastYear(
