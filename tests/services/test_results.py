@@ -213,3 +213,21 @@ def test_estimates_under_k_are_left_out_and_said_so(
     assert trend.forecast[-1].low < trend.forecast[-1].baseline < trend.forecast[-1].high
     assert any("extrapolated baseline alone" in str(n) for n in trend.notes)
     assert trend.panel_estimate is None
+
+
+def test_scenario_results_carry_bootstrap_intervals(session: Session, answered: Study) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS, resamples=200)
+    assert outcome.bootstrap is not None
+    assert outcome.bootstrap.info.resamples == 200
+    for key, by_method in outcome.pooled_intervals.items():
+        logodds = by_method["logodds"]
+        # the bootstrap's whole-panel pool is the snapshot's pool of the same answers
+        assert logodds.estimate == pytest.approx(
+            next(e.probability for e in outcome.events if e.key == key), abs=1e-6
+        )
+        assert logodds.lower <= logodds.estimate <= logodds.upper
+    for rank in outcome.bootstrap.top:
+        assert rank.rank_lower <= rank.rank_upper
+    data = json.loads(json.dumps(outcome.as_dict()))
+    assert data["bootstrap"]["resamples"] == 200
+    assert results.scenario_results(session, answered, plays=PLAYS, resamples=0).bootstrap is None
