@@ -1074,6 +1074,14 @@ def _trend(
         )
         if extrapolated.clipped:
             notes.append(N_("The extrapolated baseline is held within the ends of the scale."))
+        elif _trend_bounds(trend) == (None, None):
+            notes.append(
+                N_(
+                    "The survey gives no ends for this trend's scale, so the straight line is not "
+                    "held within any: check the extrapolated values against the scale's limits "
+                    "(a minimum and maximum on the trend's estimate scale would hold it there)."
+                )
+            )
     if any(e.profiles for e in events):
         notes.append(
             N_(
