@@ -16,9 +16,10 @@ over so few experts understates the uncertainty.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from scipy import special
 from analysis.errors import InputError
 from analysis.pooling import DEFAULT_EPS, METHODS
 from analysis.scenarios._common import state_bits
+from analysis.tia import ImpactProfile
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -174,8 +176,6 @@ def percentile_interval(
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore"):
         if np.isnan(values).any():
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 limits = np.nanquantile(values, [tail, 1.0 - tail], axis=0, method="linear")
@@ -207,8 +207,6 @@ def pool_columns(
             mean = np.where(answered, x, 0.0).sum(axis=-2) / count
             out = mean if method == "linear" else mean**a / (mean**a + (1.0 - mean) ** a)
         elif method == "median":
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 out = np.nanmedian(x, axis=-2)
@@ -279,12 +277,9 @@ def loglinear_scenarios(
     ratio = yes - no  # NaN where not asked
     mirrored = np.swapaxes(ratio, -1, -2)
     both = np.stack([ratio, mirrored])
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            coupling = np.nan_to_num(np.nanmean(both, axis=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        coupling = np.nan_to_num(np.nanmean(both, axis=0))
     diagonal = np.eye(n, dtype=bool)
     coupling = np.where(diagonal, 0.0, coupling)
     bits = state_bits(n).astype(np.float64)  # S x n
@@ -405,3 +400,113 @@ def scenario_intervals(
             for i, k in enumerate(keys)
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Trend impact: the panel's median impact profiles, resampled
+
+
+PROFILE_FIELDS = ("t1", "t2", "t3", "i_max", "i_ss")
+
+
+def _profile_table(profiles: Sequence[ImpactProfile]) -> FloatArray:
+    """experts x 5 (t1, t2, t3, i_max, i_ss)."""
+    return np.array([[getattr(p, f) for f in PROFILE_FIELDS] for p in profiles], dtype=np.float64)
+
+
+def resampled_median_profiles(
+    profiles: Sequence[ImpactProfile], *, resamples: int, seed: int
+) -> tuple[ImpactProfile, ...]:
+    """One median profile per bootstrap resample of the experts (times made monotone).
+
+    Given to `TrendEvent(profiles=...)`, each Monte Carlo run then draws a resample's median
+    profile: the band shows how uncertain the panel's median is, rather than the spread of
+    single experts' opinions.
+    """
+    if not profiles:
+        raise InputError("at least one expert's profile is needed")
+    kind = profiles[0].kind
+    table = _profile_table(profiles)
+    medians = np.median(table[resample_indices(len(profiles), resamples, seed)], axis=1)
+    out = []
+    for t1, t2, t3, i_max, i_ss in medians:
+        first = max(0.0, float(t1))
+        second = max(first, float(t2))
+        out.append(
+            ImpactProfile(first, second, max(second, float(t3)), float(i_max), float(i_ss), kind)
+        )
+    return tuple(out)
+
+
+def _profiles_at(table: FloatArray, delays: FloatArray) -> FloatArray:
+    """ImpactProfile.at for many profiles at once: (..., 5) x delays -> (..., delays)."""
+    t1, t2, t3, i_max, i_ss = (table[..., k, None] for k in range(5))
+    d = delays
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rising = np.where(t2 > t1, i_max * (d - t1) / (t2 - t1), i_max)
+        falling = np.where(t3 > t2, i_max + (i_ss - i_max) * (d - t2) / (t3 - t2), i_ss)
+    out = np.where(d < t1, 0.0, np.where(d <= t2, rising, np.where(d <= t3, falling, i_ss)))
+    return np.asarray(out, dtype=np.float64)
+
+
+def expected_trend_intervals(
+    baseline: npt.ArrayLike,
+    occurrence: npt.ArrayLike,
+    profiles: Sequence[Sequence[ImpactProfile]],
+    experts: Sequence[Sequence[str]],
+    *,
+    relative: bool,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = LEVEL,
+    statistic: Literal["median", "mean"] = "median",
+) -> tuple[FloatArray, FloatArray, FloatArray, BootstrapInfo]:
+    """Percentile interval of the expected forecast when the panel's profiles are resampled.
+
+    baseline: y0 by year; occurrence: events x years of P(occurred by that year) (as in
+    TiaResult.occurrence); profiles[e] the experts' profiles of event e, experts[e] their
+    pseudonyms (one resample of the panel's experts serves every event). Each resample takes the
+    median profile of its experts per event (statistic="median": the panel-median analysis) or
+    the mean of their impact curves (statistic="mean": the expectation when every run draws an
+    expert's profile) and recomputes E[D(t)] = sum_tau q(tau) I(t - tau) and the expected
+    forecast. Returns (whole-panel expected, lower, upper, info).
+    """
+    y0 = np.asarray(baseline, dtype=np.float64)
+    cumulative = np.asarray(occurrence, dtype=np.float64).reshape(len(profiles), y0.size)
+    check_settings(resamples, seed, level)
+    panel = sorted({e for names in experts for e in names})
+    if not panel:
+        raise InputError("no expert gave an impact profile")
+    position = {e: i for i, e in enumerate(panel)}
+    index = np.vstack([np.arange(len(panel)), resample_indices(len(panel), resamples, seed)])
+    delays = np.arange(y0.size, dtype=np.float64)
+    q = np.diff(cumulative, axis=1, prepend=0.0)
+    change = np.zeros((index.shape[0], y0.size))
+    for e, (options, names) in enumerate(zip(profiles, experts, strict=True)):
+        table = np.full((len(panel), 5), np.nan)
+        table[[position[n] for n in names]] = _profile_table(options)
+        if statistic == "mean":
+            # the mean of the resampled experts' impact curves (an expert counted as often as drawn)
+            each = _profiles_at(table, delays)  # panel x years, NaN rows for silent experts
+            drawn = each[index]  # resamples+1 x panel x years
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                curves = np.nanmean(drawn, axis=1)
+            curves = np.where(np.isnan(curves), curves[0], curves)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                medians = np.nanmedian(table[index], axis=1)  # resamples+1 x 5
+            # a resample without any of this event's experts keeps the whole panel's median
+            medians = np.where(np.isnan(medians), medians[0], medians)
+            medians[:, 0] = np.maximum(medians[:, 0], 0.0)
+            medians[:, 1] = np.maximum(medians[:, 1], medians[:, 0])
+            medians[:, 2] = np.maximum(medians[:, 2], medians[:, 1])
+            curves = _profiles_at(medians, delays)  # resamples+1 x years
+        # causal convolution of q with each curve: sum_tau q(tau) I(t - tau)
+        lag = np.arange(y0.size)[:, None] - np.arange(y0.size)[None, :]  # t x tau
+        weights = np.where(lag >= 0, q[e][None, :], 0.0)
+        change += np.einsum("tk,rtk->rt", weights, curves[:, np.clip(lag, 0, None)])
+    expected = y0[None, :] * (1.0 + change) if relative else y0[None, :] + change
+    lower, upper = percentile_interval(expected[1:], level)
+    return expected[0], lower, upper, info_for(len(panel), resamples, seed, level)

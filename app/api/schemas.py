@@ -863,6 +863,10 @@ class ForecastYearSchema(Schema):
     p10 = _number()
     p50 = _number()
     p90 = _number()
+    expected_lower = _number(
+        "Lower end of the 90 % bootstrap interval of the expected value (experts resampled)"
+    )
+    expected_upper = _number("Upper end of the same interval")
 
 
 class TrendImpactSchema(Schema):

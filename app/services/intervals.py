@@ -132,25 +132,29 @@ def expert_profiles(
     kind: Literal["relative", "absolute"],
 ) -> tuple[ImpactProfile, ...]:
     """Each expert's complete impact profile of one event on one trend (times made monotone)."""
+    return tuple(expert_profile_map(frame, item, round_number, question, kind).values())
+
+
+def expert_profile_map(
+    frame: pd.DataFrame,
+    item: str,
+    round_number: int,
+    question: str,
+    kind: Literal["relative", "absolute"],
+) -> dict[str, ImpactProfile]:
+    """Pseudonym -> complete impact profile, in pseudonym order (incomplete answers left out)."""
     rows = frame[
         (frame["item"] == item) & (frame["round"] == round_number) & (frame["question"] == question)
     ]
-    profiles = []
-    for _expert, answers in rows.groupby("expert", sort=True):
+    profiles: dict[str, ImpactProfile] = {}
+    for expert, answers in rows.groupby("expert", sort=True):
         values = dict(zip(answers["part"], answers["value"], strict=True))
         if not {"t1", "t2", "t3", "i_max", "i_ss"} <= set(values):
             continue
         t1 = max(0.0, float(values["t1"]))
         t2 = max(t1, float(values["t2"]))
         t3 = max(t2, float(values["t3"]))
-        profiles.append(
-            ImpactProfile(
-                t1=t1,
-                t2=t2,
-                t3=t3,
-                i_max=float(values["i_max"]),
-                i_ss=float(values["i_ss"]),
-                kind=kind,
-            )
+        profiles[str(expert)] = ImpactProfile(
+            t1=t1, t2=t2, t3=t3, i_max=float(values["i_max"]), i_ss=float(values["i_ss"]), kind=kind
         )
-    return tuple(profiles)
+    return profiles

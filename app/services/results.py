@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis.baseline import BaselineForecast, extrapolate_baseline
-from analysis.bootstrap import Interval, ScenarioIntervals
+from analysis.bootstrap import Interval, ScenarioIntervals, expected_trend_intervals
 from analysis.errors import InputError
 from analysis.expressions import parse_expression
 from analysis.scenarios import (
@@ -50,6 +50,7 @@ from app.models import (
     Study,
 )
 from app.services import intervals
+from app.services.snapshots import POOLING_EPS
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the seed of every random procedure unless the caller gives another
@@ -69,8 +70,8 @@ INDEPENDENCE_BLEND = 0.01
 TIA_QUANTILES = (0.1, 0.5, 0.9)
 #: bootstrap resamples over experts (the study's `bootstrap_resamples` setting overrides it)
 BOOTSTRAP_RESAMPLES = 1000
-#: pooling eps of the bootstrap (the snapshots' eps)
-BOOTSTRAP_EPS = 1e-3
+#: the level of bootstrap intervals
+BOOTSTRAP_LEVEL = 0.9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +707,7 @@ def _bootstrap(
                         (item.key, number, question.key, f"{other}|given_not"),
                     )
     _pooled_result, by_key = intervals.pooled_probability_intervals(
-        frame, cells, resamples=resamples, seed=seed, eps=BOOTSTRAP_EPS
+        frame, cells, resamples=resamples, seed=seed, eps=POOLING_EPS
     )
     scenarios = intervals.scenario_bootstrap(
         frame,
@@ -831,6 +832,9 @@ class ForecastYear:
     low: float  #: 10 % quantile of the simulated trajectories
     median: float
     high: float  #: 90 % quantile
+    #: bootstrap interval of the expected forecast (the experts resampled), if there are profiles
+    expected_lower: float | None = None
+    expected_upper: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -841,6 +845,8 @@ class ForecastYear:
             "p10": _finite(self.low),
             "p50": _finite(self.median),
             "p90": _finite(self.high),
+            "expected_lower": _finite(self.expected_lower),
+            "expected_upper": _finite(self.expected_upper),
         }
 
 
@@ -917,6 +923,7 @@ def tia_results(
     *,
     seed: int = DEFAULT_SEED,
     runs: int = TIA_RUNS,
+    resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> list[TrendImpact]:
     """Trend impact analysis of every trend item from the panel's final estimates."""
     snapshots = closed_snapshots(session, study, round_)
@@ -927,7 +934,11 @@ def tia_results(
     frame = intervals.closed_tidy(session, study, [r for r, _data in snapshots])
     results = []
     for trend in (item for item in study.items if item.kind == ItemKind.TREND):
-        results.append(_trend(study, trend, latest, inputs, seed=seed, runs=runs, frame=frame))
+        results.append(
+            _trend(
+                study, trend, latest, inputs, seed=seed, runs=runs, frame=frame, resamples=resamples
+            )
+        )
     return results
 
 
@@ -948,6 +959,7 @@ def _trend(
     seed: int,
     runs: int,
     frame: pd.DataFrame | None = None,
+    resamples: int = 0,
 ) -> TrendImpact:
     """One trend's analysis (or an empty one with notes saying why not)."""
     notes: list[Message] = []
@@ -980,6 +992,7 @@ def _trend(
     kind: Literal["relative", "absolute"] = "relative" if trend.relative_impacts else "absolute"
     events: list[TrendEvent] = []
     used: list[tuple[str, dict[str, float], tuple[tuple[int, float], ...]]] = []
+    named_profiles: dict[str, dict[str, ImpactProfile]] = {}
     for item in study.items:
         if item.kind != ItemKind.EVENT:
             continue
@@ -1004,11 +1017,13 @@ def _trend(
             t1 = max(0.0, profile["t1"])
             t2 = max(t1, profile["t2"])
             t3 = max(t2, profile["t3"])
-            experts = (
-                intervals.expert_profiles(frame, item.key, entry[0], question.key, kind)
+            by_expert = (
+                intervals.expert_profile_map(frame, item.key, entry[0], question.key, kind)
                 if frame is not None and entry is not None
-                else ()
+                else {}
             )
+            experts = tuple(by_expert.values())
+            named_profiles[item.key] = by_expert
             events.append(
                 TrendEvent(
                     key=item.key,
@@ -1105,6 +1120,16 @@ def _trend(
         for column in ("expected", "mean", "p10", "p50", "p90"):
             result.forecast[column] = result.forecast[column].clip(bounds[0], bounds[1])
     table = result.forecast
+    low_expected, high_expected = _expected_interval(
+        result.forecast["baseline"].to_numpy(),
+        result.occurrence,
+        events,
+        named_profiles,
+        relative=kind == "relative",
+        resamples=resamples,
+        seed=seed,
+        bounds=bounds,
+    )
     forecast = tuple(
         ForecastYear(
             year=int(row["year"]),
@@ -1113,8 +1138,10 @@ def _trend(
             low=float(row["p10"]),
             median=float(row["p50"]),
             high=float(row["p90"]),
+            expected_lower=None if low_expected is None else float(low_expected[i]),
+            expected_upper=None if high_expected is None else float(high_expected[i]),
         )
-        for _, row in table.iterrows()
+        for i, (_, row) in enumerate(table.iterrows())
     )
     last = result.contributions.iloc[-1]
     return TrendImpact(
@@ -1145,6 +1172,37 @@ def _trend(
         runs=result.runs,
         notes=tuple(notes),
     )
+
+
+def _expected_interval(
+    baseline: npt.NDArray[np.float64],
+    occurrence: pd.DataFrame,
+    events: Sequence[TrendEvent],
+    named_profiles: Mapping[str, Mapping[str, ImpactProfile]],
+    *,
+    relative: bool,
+    resamples: int,
+    seed: int,
+    bounds: tuple[float | None, float | None],
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+    """Bootstrap interval (over experts) of the expected forecast, or (None, None)."""
+    chosen = [e for e in events if named_profiles.get(e.key)]
+    if resamples <= 0 or not chosen or len(chosen) != len(events):
+        return None, None
+    _whole, lower, upper, _info = expected_trend_intervals(
+        baseline,
+        occurrence[[e.key for e in chosen]].to_numpy().T,
+        [tuple(named_profiles[e.key].values()) for e in chosen],
+        [tuple(named_profiles[e.key]) for e in chosen],
+        relative=relative,
+        resamples=resamples,
+        seed=seed,
+        level=BOOTSTRAP_LEVEL,
+        statistic="mean",
+    )
+    if bounds != (None, None):
+        lower, upper = np.clip(lower, *bounds), np.clip(upper, *bounds)
+    return lower, upper
 
 
 def _with_notes(result: TrendImpact, *notes: Message) -> TrendImpact:

@@ -11,10 +11,12 @@ from scipy import stats
 
 from analysis.baseline import extrapolate_baseline
 from analysis.bootstrap import (
+    expected_trend_intervals,
     loglinear_scenarios,
     pool_columns,
     pooled_intervals,
     resample_indices,
+    resampled_median_profiles,
     scenario_intervals,
 )
 from analysis.errors import InputError
@@ -187,3 +189,45 @@ def test_baseline_interval_widens_the_band_and_keeps_the_expectation() -> None:
     plain = _band_width(())
     wider = _band_width((), baseline_se=se, baseline_df=3.0)
     assert wider > plain + 2.0
+
+
+def test_expected_trend_interval_centres_on_the_closed_form_and_widens_with_disagreement() -> None:
+    names = [f"x{i}" for i in range(6)]
+    split = [ImpactProfile(1, 2, 4, peak, peak / 2, "absolute") for peak in (-10, 0, 5, 15, 20, 30)]
+    same = [ImpactProfile(1, 2, 4, 10.0, 5.0, "absolute") for _ in names]
+    widths = {}
+    for label, profiles in (("split", split), ("same", same)):
+        for statistic in ("median", "mean"):
+            event = TrendEvent(
+                "E1",
+                ((2030, 0.9),),
+                ImpactProfile(1, 2, 4, 10.0, 5.0, "absolute"),  # the panel median of both
+                profiles=tuple(profiles) if statistic == "mean" else (),
+            )
+            result = trend_impact(
+                {2025: 50.0, 2035: 50.0}, [event], start_year=2025, end_year=2035, seed=1, runs=50
+            )
+            whole, lower, upper, info = expected_trend_intervals(
+                result.forecast["baseline"],
+                result.occurrence[["E1"]].to_numpy().T,
+                [profiles],
+                [names],
+                relative=False,
+                resamples=500,
+                seed=3,
+                statistic=statistic,  # type: ignore[arg-type]
+            )
+            assert whole == pytest.approx(result.forecast["expected"].to_numpy())
+            assert (lower <= whole + 1e-9).all() and (whole <= upper + 1e-9).all()
+            assert info.experts == 6
+            widths[(label, statistic)] = float(upper[-1] - lower[-1])
+    assert widths[("same", "mean")] == pytest.approx(0.0)
+    assert widths[("split", "mean")] > 3.0 and widths[("split", "median")] > 3.0
+
+
+def test_resampled_median_profiles_are_deterministic_medians() -> None:
+    profiles = [ImpactProfile(1, 2, 4, peak, peak / 2, "absolute") for peak in (0, 10, 20)]
+    first = resampled_median_profiles(profiles, resamples=50, seed=2)
+    assert first == resampled_median_profiles(profiles, resamples=50, seed=2)
+    assert len(first) == 50
+    assert {p.i_max for p in first} <= {0.0, 10.0, 20.0}

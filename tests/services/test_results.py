@@ -176,6 +176,9 @@ def test_trend_impact_matches_the_analysis_function_on_the_panel_medians(
     )
     assert trend.final is not None
     assert trend.final.expected == pytest.approx(float(direct.forecast["expected"].iloc[-1]))
+    # the expected value's bootstrap interval (experts resampled) brackets it
+    assert trend.final.expected_lower is not None and trend.final.expected_upper is not None
+    assert trend.final.expected_lower <= trend.final.expected <= trend.final.expected_upper
     assert trend.final.high == pytest.approx(float(direct.forecast["p90"].iloc[-1]))
     # absolute impacts add: the expected change is the sum of the events' contributions
     assert trend.final.expected - trend.final.baseline == pytest.approx(
