@@ -182,7 +182,9 @@ def pair_checks(judgements: Judgements) -> list[Violation]:
     ]
 
 
-def expert_coherence(expert: str, judgements: Judgements, *, tolerance: float = 0.0) -> ExpertCoherence:
+def expert_coherence(
+    expert: str, judgements: Judgements, *, tolerance: float = 0.0
+) -> ExpertCoherence:
     """One expert's checks, violations above `tolerance` points, and coherence score."""
     if isinstance(tolerance, bool) or not math.isfinite(tolerance) or tolerance < 0:
         raise InputError(f"tolerance: expected percentage points >= 0, got {tolerance!r}")
@@ -203,9 +205,7 @@ def expert_coherence(expert: str, judgements: Judgements, *, tolerance: float = 
     )
 
 
-def panel_coherence(
-    experts: Mapping[str, Judgements], *, tolerance: float = 0.0
-) -> PanelCoherence:
+def panel_coherence(experts: Mapping[str, Judgements], *, tolerance: float = 0.0) -> PanelCoherence:
     """Every expert's coherence (sorted by name) and the panel summary."""
     rows = tuple(expert_coherence(k, experts[k], tolerance=tolerance) for k in sorted(experts))
     scored = [r.score for r in rows if r.score is not None]

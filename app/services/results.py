@@ -23,14 +23,27 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.expert_coherence import Judgements, panel_coherence
 from analysis.expressions import parse_expression
 from analysis.scenarios import (
     MaxEntModel,
     cross_impact,
     fit_maxent,
+    impacts_from_asked,
     model_from_parameters,
+    pool_experts,
+    run_smic,
     scenario_probabilities,
-    smic,
+    smic_inputs,
+)
+from analysis.scenarios._common import state_bits
+from analysis.scenarios._lp import moment_features
+from analysis.scenarios.experts import (
+    POOLING_CHOICES,
+    UNASKED_CHOICES,
+    ScenarioPooling,
+    UnaskedPairs,
+    check_choice,
 )
 from analysis.scenarios.maxent import EXACT_LIMIT
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
@@ -46,6 +59,7 @@ from app.models import (
     StateError,
     Study,
 )
+from app.services.expert_judgements import coherence_view, expert_judgements, judgements_on
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the seed of every random procedure unless the caller gives another
@@ -333,6 +347,8 @@ class EventEstimate:
     coherent: float | None
     #: share of cross-impact plays in which it occurred
     simulated: float | None
+    #: the probability under the average of the experts' own SMIC distributions
+    coherent_experts: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -341,6 +357,7 @@ class EventEstimate:
             "probability": _finite(self.probability),
             "round": self.round_number,
             "coherent": _finite(self.coherent),
+            "coherent_experts": _finite(self.coherent_experts),
             "simulated": _finite(self.simulated),
         }
 
@@ -354,11 +371,21 @@ class ScenarioResults:
     events: tuple[EventEstimate, ...]
     #: events with conditional (cross-impact) judgements
     key_events: tuple[str, ...]
-    #: pairs (i, j) without a panel judgement of P(i | j): filled in as independent
+    #: pairs (i, j) without a panel judgement of P(i | j): filled in as independent (only
+    #: with unasked_pairs = "independent")
     independent_pairs: tuple[tuple[str, str], ...]
     methods: tuple[MethodSummary, ...]
     named: tuple[NamedScenario, ...]
     notes: tuple[Message, ...]
+    #: pairs (i, j) among SMIC's events without a panel judgement of P(i | j)
+    unasked_pairs: tuple[tuple[str, str], ...] = ()
+    #: scenario_pooling and unasked_pairs as used
+    settings: dict[str, str] = field(default_factory=dict)
+    #: the panel's coherence summary (analysis.expert_coherence.PanelCoherence.summary)
+    coherence: dict[str, Any] = field(default_factory=dict)
+    #: per pseudonym: coherence checks and score, SMIC's distance to the expert's nearest
+    #: coherent distribution; empty when an anonymous study has fewer than k experts
+    coherence_experts: tuple[dict[str, Any], ...] = ()
 
     def method(self, name: str) -> MethodSummary | None:
         """One method's summary, if it ran."""
@@ -375,6 +402,13 @@ class ScenarioResults:
             "methods": [m.as_dict() for m in self.methods],
             "named": [n.as_dict() for n in self.named],
             "notes": [str(n) for n in self.notes],
+            "unasked_pairs": [list(p) for p in self.unasked_pairs],
+            "settings": dict(self.settings),
+            "coherence": {k: _finite(v) for k, v in self.coherence.items()},
+            "coherence_experts": [
+                {k: _finite(v) if not isinstance(v, list) else v for k, v in row.items()}
+                for row in self.coherence_experts
+            ],
         }
 
 
@@ -398,27 +432,21 @@ def _expression_events(expression: str, keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(k for k in keys if k in names) + tuple(sorted(n for n in names if n not in keys))
 
 
-def _matrices(
-    keys: Sequence[str], inputs: EventInputs
-) -> tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[tuple[str, str]]
-]:
-    """P, P(i | j) and P(i | not j) over keys; missing pairs independent (listed)."""
-    n = len(keys)
-    p = np.array([inputs.probabilities[k] for k in keys], dtype=np.float64)
-    given = np.tile(p[:, None], (1, n))
-    given_not = given.copy()
-    filled: list[tuple[str, str]] = []
-    for i, a in enumerate(keys):
-        for j, b in enumerate(keys):
-            if i == j:
-                continue
-            if (a, b) in inputs.given:
-                given[i, j] = inputs.given[(a, b)]
-                given_not[i, j] = inputs.given_not[(a, b)]
-            else:
-                filled.append((a, b))
-    return p, given, given_not, filled
+def _judgements(inputs: EventInputs) -> Judgements:
+    """The panel's pooled judgements as analysis reads them."""
+    return Judgements(inputs.probabilities, inputs.given, inputs.given_not)
+
+
+def _block_moments(
+    probabilities: npt.NDArray[np.float64], n: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(P(i), P(i and j) matrix with P(i) on the diagonal) of a distribution over 2^n scenarios."""
+    moments = moment_features(state_bits(n)) @ probabilities
+    rows, cols = np.triu_indices(n, 1)
+    joint = np.zeros((n, n))
+    joint[rows, cols] = moments[n:]
+    joint = joint + joint.T
+    return np.asarray(moments[:n], dtype=np.float64), joint
 
 
 def _ranked(
@@ -471,8 +499,17 @@ def scenario_results(
     *,
     seed: int = DEFAULT_SEED,
     plays: int = CROSS_IMPACT_PLAYS,
+    scenario_pooling: ScenarioPooling = "both",
+    unasked_pairs: UnaskedPairs = "unknown",
 ) -> ScenarioResults:
-    """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates."""
+    """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates.
+
+    scenario_pooling: SMIC on the pooled inputs ("inputs"), SMIC per expert with the experts'
+    scenario probabilities averaged ("experts"), or both side by side. unasked_pairs: a pair
+    nobody was asked is "unknown" (no constraint) or "independent".
+    """
+    check_choice(scenario_pooling, POOLING_CHOICES, "scenario_pooling")
+    check_choice(unasked_pairs, UNASKED_CHOICES, "unasked_pairs")
     inputs = event_inputs(session, study, round_)
     notes: list[Message] = []
     order = [item.key for item in study.items if item.kind == ItemKind.EVENT]
@@ -504,8 +541,13 @@ def scenario_results(
     methods: list[MethodSummary] = []
     estimates: dict[str, list[ScenarioEstimate]] = {}
     independent_pairs: list[tuple[str, str]] = []
+    unasked: list[tuple[str, str]] = []
     coherent: dict[str, float] = {}
+    coherent_experts: dict[str, float] = {}
     smic_moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
+    panel = expert_judgements(session, study, inputs.rounds, inputs.parts)
+    coherence = panel_coherence(judgements_on(panel, keys))
+    coherence_summary, coherence_rows = coherence_view(coherence, study)
 
     if not key_events:
         notes.append(
@@ -515,42 +557,88 @@ def scenario_results(
             )
         )
     if len(smic_events) >= 2 and key_events:
-        p, given, given_not, filled = _matrices(smic_events, inputs)
-        independent_pairs = filled
-        result = smic(p, given, given_not, event_keys=smic_events, bounds_for=TOP_SCENARIOS)
-        coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
-        rows, cols = np.triu_indices(len(smic_events), 1)
-        joint = np.zeros((len(smic_events), len(smic_events)))
-        joint[rows, cols] = result.optimal_moments[len(smic_events) :]
-        joint = joint + joint.T
-        smic_moments = (np.asarray(result.p_star, dtype=np.float64), joint)
-        methods.append(
-            MethodSummary(
-                method="smic",
-                events=tuple(smic_events),
-                top=_ranked(result.scenarios, TOP_SCENARIOS),
-                facts={
-                    "objective": float(result.objective),
-                    "support_size": int(result.support_size),
-                    "include_marginals": bool(result.include_marginals),
-                    "independent_pairs": len(filled),
-                },
-            )
-        )
+        pooled_inputs = smic_inputs(smic_events, _judgements(inputs), unasked=unasked_pairs)
+        unasked = list(pooled_inputs.unasked)
+        if unasked_pairs == "independent":
+            independent_pairs = unasked
         usable = {
             s.key: text
             for s, events in named_specs
             if set(events) <= set(smic_events) and (text := s.expression)
         }
-        if usable:
-            table = scenario_probabilities(usable, event_keys=smic_events, smic=result)
-            _merge(estimates, _estimates(table))
-        if filled:
+        if scenario_pooling in ("inputs", "both"):
+            result = run_smic(pooled_inputs, bounds_for=TOP_SCENARIOS)
+            coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
+            smic_moments = _block_moments(result.probabilities, len(smic_events))
+            methods.append(
+                MethodSummary(
+                    method="smic",
+                    events=tuple(smic_events),
+                    top=_ranked(result.scenarios, TOP_SCENARIOS),
+                    facts={
+                        "objective": float(result.objective),
+                        "support_size": int(result.support_size),
+                        "include_marginals": bool(result.include_marginals),
+                        "independent_pairs": len(independent_pairs),
+                        "unasked_pairs": len(unasked),
+                    },
+                )
+            )
+            if usable:
+                table = scenario_probabilities(usable, event_keys=smic_events, smic=result)
+                _merge(estimates, _estimates(table))
+        per_expert = judgements_on(panel, smic_events)
+        if scenario_pooling in ("experts", "both") and per_expert:
+            pooled = pool_experts(
+                smic_events,
+                per_expert,
+                fallback_p=inputs.probabilities,
+                unasked=unasked_pairs,
+                top=TOP_SCENARIOS,
+            )
+            coherent_experts = dict(
+                zip(smic_events, (float(v) for v in pooled.p_star), strict=True)
+            )
+            if smic_moments is None:
+                smic_moments = _block_moments(pooled.probabilities, len(smic_events))
+            objectives = [f.objective for f in pooled.experts]
+            methods.append(
+                MethodSummary(
+                    method="smic_experts",
+                    events=tuple(smic_events),
+                    top=_ranked(pooled.scenarios, TOP_SCENARIOS),
+                    facts={
+                        "experts": len(pooled.experts),
+                        "mean_objective": float(np.mean(objectives)),
+                        "max_objective": float(np.max(objectives)),
+                        "borrowed_probabilities": sum(len(f.borrowed) for f in pooled.experts),
+                    },
+                )
+            )
+            if usable:
+                table = scenario_probabilities(usable, event_keys=smic_events, experts=pooled)
+                _merge(estimates, _estimates(table))
+            if coherence_rows:
+                fits = {f.expert: f.objective for f in pooled.experts}
+                coherence_rows = [
+                    {**row, "smic_objective": fits.get(str(row["expert"]))}
+                    for row in coherence_rows
+                ]
+        if unasked and unasked_pairs == "independent":
             notes.append(
                 N_(
                     "%(n)s of %(total)s conditional probabilities in SMIC were not asked and were "
                     "filled in as if the events were independent (P(i | j) = P(i | not j) = P(i)).",
-                    n=len(filled),
+                    n=len(unasked),
+                    total=len(smic_events) * (len(smic_events) - 1),
+                )
+            )
+        elif unasked:
+            notes.append(
+                N_(
+                    "%(n)s of %(total)s conditional probabilities in SMIC were not asked: they are "
+                    "unknown, not independent, and SMIC's ranges cover every value they could take.",
+                    n=len(unasked),
                     total=len(smic_events) * (len(smic_events) - 1),
                 )
             )
@@ -580,10 +668,13 @@ def scenario_results(
             _merge(estimates, _estimates(table))
 
     if len(keys) >= 1:
-        p, given, given_not, _filled = _matrices(keys, inputs)
-        # analysis.cross_impact wants cell [i, j] = P(j | i occurs): the transpose of ours
+        # each conditional is an impact in the direction it was asked only; unasked: none
+        asked = smic_inputs(keys, _judgements(inputs), unasked="unknown")
+        impact_yes, impact_no = impacts_from_asked(
+            asked.p, asked.given, asked.given_not, asked.asked_cells
+        )
         simulation = cross_impact(
-            p, given.T, p_given_not=given_not.T, plays=plays, seed=seed, event_keys=keys
+            asked.p, impact_yes, p_given_not=impact_no, plays=plays, seed=seed, event_keys=keys
         )
         simulated = dict(zip(keys, (float(v) for v in simulation.frequency), strict=True))
         methods.append(
@@ -639,6 +730,7 @@ def scenario_results(
                 round_number=inputs.rounds[k],
                 coherent=coherent.get(k),
                 simulated=simulated.get(k),
+                coherent_experts=coherent_experts.get(k),
             )
             for k in keys
         ),
@@ -647,6 +739,10 @@ def scenario_results(
         methods=tuple(methods),
         named=tuple(named),
         notes=tuple(notes),
+        unasked_pairs=tuple(unasked),
+        settings={"scenario_pooling": scenario_pooling, "unasked_pairs": unasked_pairs},
+        coherence=coherence_summary,
+        coherence_experts=tuple(coherence_rows),
     )
 
 
