@@ -3,11 +3,13 @@ cross-impact read in the asked direction only."""
 
 from __future__ import annotations
 
-import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from analysis.cli import main
 from analysis.errors import InputError
 from analysis.expert_coherence import Judgements
 from analysis.scenarios import (
@@ -173,3 +175,32 @@ def test_cross_impact_reads_each_conditional_in_the_direction_asked() -> None:
     # frequency rises and B's stays at 0.5, whereas both ways push both
     assert one_way.frequency[1] == pytest.approx(0.5, abs=0.02)
     assert abs(one_way.co_occurrence[0, 1] - both_ways.co_occurrence[0, 1]) > 0.05
+
+
+DATA = Path(__file__).parent / "data" / "expert_judgements.csv"
+
+
+def test_the_command_line_reports_coherence_and_both_poolings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["experts", "--judgements", str(DATA), "--top", "0"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    rows = {row["expert"]: row for row in document["coherence"]["experts"]}
+    assert rows["x"]["score"] == 1.0
+    assert rows["y"]["score"] == pytest.approx(0.76)
+    assert document["coherence"]["panel"]["max_violation"] == pytest.approx(40.0)
+    assert document["settings"] == {"scenario_pooling": "both", "unasked_pairs": "unknown"}
+    # x and y each as a SMIC run, averaged: the same as pool_experts on the same judgements
+    experts = {
+        "x": Judgements({"A": 0.5, "B": 0.4, "C": 0.3}, {("A", "B"): 0.8}, {("A", "B"): 0.3}),
+        "y": Judgements({"A": 0.9, "B": 0.4, "C": 0.2}, {("A", "B"): 0.8}, {("A", "B"): 0.3}),
+    }
+    direct = pool_experts(KEYS, experts, fallback_p={}, top=8)
+    listed = {row["state"]: row["probability"] for row in document["experts"]["scenarios"]}
+    for state, value in enumerate(direct.probabilities):
+        assert listed[state] == pytest.approx(float(value), abs=1e-9)
+    assert sum(row["probability"] for row in document["inputs"]["scenarios"]) == pytest.approx(1)
+    assert main(["experts", "--judgements", str(DATA), "--pooling", "inputs"]) == 0
+    assert "experts" not in json.loads(capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["experts", "--judgements", str(DATA), "--unasked", "maybe"])
