@@ -33,12 +33,12 @@ def expert_judgements(
     session: Session,
     study: Study,
     rounds: Mapping[str, int],
-    parts: Mapping[str, str],
+    questions: Mapping[str, tuple[str, str]],
 ) -> PanelJudgements:
     """Every expert's P(event) and conditionals, event by event from the round in `rounds`.
 
-    rounds: event key -> round number (the round its pooled estimate comes from); parts: event
-    key -> the probability question's part meaning "by the study's horizon".
+    rounds: event key -> round number (the round its pooled estimate comes from); questions:
+    event key -> (probability question, its part meaning "by the study's horizon").
     """
     numbers = sorted(set(rounds.values()))
     chosen = list(
@@ -54,15 +54,12 @@ def expert_judgements(
     if frame.empty:
         return PanelJudgements({})
     frame = frame[frame["value"].notna()]
-    probability: dict[str, str] = {}
     conditional: dict[str, set[str]] = {}
     for item in study.items:
         if item.kind != ItemKind.EVENT or item.key not in rounds:
             continue
         for question in item.questions:
-            if question.kind == QuestionKind.PROBABILITY and item.key not in probability:
-                probability[item.key] = question.key
-            elif question.kind == QuestionKind.CONDITIONAL:
+            if question.kind == QuestionKind.CONDITIONAL:
                 conditional.setdefault(item.key, set()).add(question.key)
     p: dict[str, dict[str, float]] = {}
     given: dict[str, dict[tuple[str, str], float]] = {}
@@ -75,7 +72,7 @@ def expert_judgements(
             continue
         expert = str(pseudonym)
         value = float(answer) / 100.0
-        if question_key == probability.get(key) and str(part) == parts.get(key):
+        if (str(question_key), str(part)) == questions.get(key):
             p.setdefault(expert, {})[key] = value
         elif question_key in conditional.get(key, set()):
             other, _, side = str(part).partition("|")

@@ -545,7 +545,12 @@ def scenario_results(
     coherent: dict[str, float] = {}
     coherent_experts: dict[str, float] = {}
     smic_moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
-    panel = expert_judgements(session, study, inputs.rounds, inputs.parts)
+    asked_questions = {
+        item.key: (found[0].key, inputs.parts[item.key])
+        for item in study.items
+        if item.key in inputs.parts and (found := probability_question(item, study.horizon))
+    }
+    panel = expert_judgements(session, study, inputs.rounds, asked_questions)
     coherence = panel_coherence(judgements_on(panel, keys))
     coherence_summary, coherence_rows = coherence_view(coherence, study)
 
