@@ -31,6 +31,7 @@ import pandas as pd
 from analysis.errors import InputError
 from analysis.expert_coherence import Judgements
 from analysis.scenarios._common import FloatArray, occurring_events, state_bits, state_labels
+from analysis.scenarios._lp import moment_features
 from analysis.scenarios.smic import SmicResult, smic
 
 UnaskedPairs = Literal["unknown", "independent"]
@@ -59,6 +60,17 @@ class SmicInputs:
     def asked(self) -> npt.NDArray[np.bool_] | None:
         """The mask SMIC gets: None (every cell is a constraint) when unasked cells are filled."""
         return None if self.mode == "independent" else self.asked_cells
+
+
+def pairwise_moments(probabilities: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """(P(i), P(i and j) matrix with P(i) on the diagonal) of a distribution over 2^n scenarios."""
+    moments = moment_features(state_bits(n)) @ probabilities
+    rows, cols = np.triu_indices(n, 1)
+    joint = np.zeros((n, n))
+    joint[rows, cols] = moments[n:]
+    joint = joint + joint.T
+    np.fill_diagonal(joint, moments[:n])
+    return np.asarray(moments[:n], dtype=np.float64), joint
 
 
 def check_choice(value: str, choices: Sequence[str], name: str) -> str:

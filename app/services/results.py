@@ -36,14 +36,13 @@ from analysis.scenarios import (
     scenario_probabilities,
     smic_inputs,
 )
-from analysis.scenarios._common import state_bits
-from analysis.scenarios._lp import moment_features
 from analysis.scenarios.experts import (
     POOLING_CHOICES,
     UNASKED_CHOICES,
     ScenarioPooling,
     UnaskedPairs,
     check_choice,
+    pairwise_moments,
 )
 from analysis.scenarios.maxent import EXACT_LIMIT
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
@@ -437,18 +436,6 @@ def _judgements(inputs: EventInputs) -> Judgements:
     return Judgements(inputs.probabilities, inputs.given, inputs.given_not)
 
 
-def _block_moments(
-    probabilities: npt.NDArray[np.float64], n: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(P(i), P(i and j) matrix with P(i) on the diagonal) of a distribution over 2^n scenarios."""
-    moments = moment_features(state_bits(n)) @ probabilities
-    rows, cols = np.triu_indices(n, 1)
-    joint = np.zeros((n, n))
-    joint[rows, cols] = moments[n:]
-    joint = joint + joint.T
-    return np.asarray(moments[:n], dtype=np.float64), joint
-
-
 def _ranked(
     table: pd.DataFrame, limit: int, value: str = "probability"
 ) -> tuple[RankedScenario, ...]:
@@ -574,7 +561,7 @@ def scenario_results(
         if scenario_pooling in ("inputs", "both"):
             result = run_smic(pooled_inputs, bounds_for=TOP_SCENARIOS)
             coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
-            smic_moments = _block_moments(result.probabilities, len(smic_events))
+            smic_moments = pairwise_moments(result.probabilities, len(smic_events))
             methods.append(
                 MethodSummary(
                     method="smic",
@@ -605,7 +592,7 @@ def scenario_results(
                 zip(smic_events, (float(v) for v in pooled.p_star), strict=True)
             )
             if smic_moments is None:
-                smic_moments = _block_moments(pooled.probabilities, len(smic_events))
+                smic_moments = pairwise_moments(pooled.probabilities, len(smic_events))
             objectives = [f.objective for f in pooled.experts]
             methods.append(
                 MethodSummary(
