@@ -110,5 +110,6 @@ def coherence_view(
     at least k experts (docs/anonymity.md: a smaller anonymous panel shows aggregates only)."""
     experts = len(coherence.experts)
     shown = not study.is_anonymous or experts >= study.k
-    rows = [e.as_dict() for e in coherence.experts] if shown else []
+    # smic_objective is filled in when SMIC runs per expert
+    rows = [{**e.as_dict(), "smic_objective": None} for e in coherence.experts] if shown else []
     return {**coherence.summary(), "per_expert_shown": shown}, rows

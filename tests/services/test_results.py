@@ -296,3 +296,12 @@ def test_coherence_per_pseudonym_is_hidden_in_a_small_anonymous_panel() -> None:
     confidential = SimpleNamespace(is_anonymous=False, k=5)
     _, rows = coherence_view(coherence, confidential)  # type: ignore[arg-type]
     assert [r["expert"] for r in rows] == ["P-1"]
+
+
+def test_inputs_pooling_alone_still_reports_coherence(session: Session, answered: Study) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS, scenario_pooling="inputs")
+    assert outcome.method("smic_experts") is None
+    assert all(e.coherent_experts is None for e in outcome.events)
+    assert outcome.coherence_experts and all(
+        row["smic_objective"] is None for row in outcome.coherence_experts
+    )
