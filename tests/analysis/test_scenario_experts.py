@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from analysis.cli import main
 from analysis.errors import InputError
@@ -204,3 +206,22 @@ def test_the_command_line_reports_coherence_and_both_poolings(
     assert "experts" not in json.loads(capsys.readouterr().out)
     with pytest.raises(SystemExit):
         main(["experts", "--judgements", str(DATA), "--unasked", "maybe"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.lists(st.floats(min_value=0.02, max_value=1.0), min_size=8, max_size=8))
+def test_for_a_coherent_panel_unknown_ranges_contain_the_independent_ones(
+    weights: list[float],
+) -> None:
+    pairs = {("A", "B"), ("B", "A"), ("C", "A"), ("A", "C")}
+    judgements = _judgements(_joint(weights, 3), KEYS, pairs)
+    independent = run_smic(smic_inputs(KEYS, judgements, unasked="independent"), bounds_for=8)
+    # when declaring (B, C) independent contradicts what was asked, the filled-in optimum moves
+    # away from the answers and nothing is nested; otherwise its optimal set is a subset
+    assume(independent.objective < 1e-12)
+    unknown = run_smic(smic_inputs(KEYS, judgements, unasked="unknown"), bounds_for=8)
+    old = independent.scenarios.set_index("state").sort_index()
+    new = unknown.scenarios.set_index("state").sort_index()
+    assert unknown.objective == pytest.approx(0.0, abs=1e-10)
+    assert (new["lower"] <= old["lower"] + 1e-7).all()
+    assert (new["upper"] >= old["upper"] - 1e-7).all()
