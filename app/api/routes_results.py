@@ -249,9 +249,12 @@ class AnalysisQuerySchema(Schema):
         metadata={"description": "Use closed rounds up to this one (default: all)"},
     )
     seed = fields.Integer(
-        load_default=results_service.DEFAULT_SEED,
-        validate=validate.Range(min=0, max=2**31 - 1),
-        metadata={"description": "Seed of every random procedure (results are reproducible)"},
+        load_default=None,
+        validate=validate.Range(min=0, max=2**32 - 1),
+        metadata={
+            "description": "Seed of every random procedure (default: the study's analysis "
+            "settings; the same seed gives the same results)"
+        },
     )
 
 

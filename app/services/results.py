@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -58,22 +58,12 @@ from app.models import (
     StateError,
     Study,
 )
+from app.services.analysis_settings import settings_of
 from app.services.expert_judgements import coherence_view, expert_judgements, judgements_on
 from app.services.tidy import TREND_IMPACT_PARTS
 
-#: the seed of every random procedure unless the caller gives another
-DEFAULT_SEED = 20240101
-#: cross-impact plays (the Monte Carlo error of a frequency is at most 0.5 / sqrt(plays))
-CROSS_IMPACT_PLAYS = 50_000
-#: trend impact Monte Carlo runs
-TIA_RUNS = 10_000
-#: SMIC lists all 2^n scenarios: beyond this many events only the key events enter it
-SMIC_MAX_EVENTS = 12
 #: scenarios listed per method
 TOP_SCENARIOS = 10
-#: share of independence mixed into the coherent pairwise probabilities before the
-#: maximum-entropy fit, so that no scenario has probability exactly 0 (the fit needs that)
-INDEPENDENCE_BLEND = 0.01
 #: the trend impact band
 TIA_QUANTILES = (0.1, 0.5, 0.9)
 
@@ -484,19 +474,37 @@ def scenario_results(
     study: Study,
     round_: Round | int | None = None,
     *,
-    seed: int = DEFAULT_SEED,
-    plays: int = CROSS_IMPACT_PLAYS,
-    scenario_pooling: ScenarioPooling = "both",
-    unasked_pairs: UnaskedPairs = "unknown",
+    seed: int | None = None,
+    plays: int | None = None,
+    scenario_pooling: ScenarioPooling | None = None,
+    unasked_pairs: UnaskedPairs | None = None,
 ) -> ScenarioResults:
     """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates.
 
-    scenario_pooling: SMIC on the pooled inputs ("inputs"), SMIC per expert with the experts'
-    scenario probabilities averaged ("experts"), or both side by side. unasked_pairs: a pair
-    nobody was asked is "unknown" (no constraint) or "independent".
-    """
-    check_choice(scenario_pooling, POOLING_CHOICES, "scenario_pooling")
-    check_choice(unasked_pairs, UNASKED_CHOICES, "unasked_pairs")
+    The seed, plays, limits, scenario pooling and unasked pairs come from the study's analysis
+    settings unless given here. scenario_pooling: SMIC on the pooled inputs ("inputs"), SMIC per
+    expert with the experts' scenario probabilities averaged ("experts"), or both side by side.
+    unasked_pairs: a pair nobody was asked is "unknown" (no constraint) or "independent"."""
+    settings = settings_of(study)
+    seed = settings.seed if seed is None else seed
+    plays = settings.cross_impact_plays if plays is None else plays
+    max_events = settings.smic_max_events
+    pooling = cast(
+        ScenarioPooling,
+        check_choice(
+            settings.scenario_pooling if scenario_pooling is None else scenario_pooling,
+            POOLING_CHOICES,
+            "scenario_pooling",
+        ),
+    )
+    unasked_mode = cast(
+        UnaskedPairs,
+        check_choice(
+            settings.unasked_pairs if unasked_pairs is None else unasked_pairs,
+            UNASKED_CHOICES,
+            "unasked_pairs",
+        ),
+    )
     inputs = event_inputs(session, study, round_)
     notes: list[Message] = []
     order = [item.key for item in study.items if item.kind == ItemKind.EVENT]
@@ -514,15 +522,15 @@ def scenario_results(
     ]
     named_events = {k for _, events in named_specs for k in events if k in inputs.probabilities}
     key_events = [k for k in keys if any(k in pair for pair in inputs.given)]
-    if len(key_events) + len(named_events - set(key_events)) <= SMIC_MAX_EVENTS:
+    if len(key_events) + len(named_events - set(key_events)) <= max_events:
         smic_events = [k for k in keys if k in set(key_events) | named_events]
     else:
-        smic_events = key_events[:SMIC_MAX_EVENTS]
-        if len(key_events) > SMIC_MAX_EVENTS:
+        smic_events = key_events[:max_events]
+        if len(key_events) > max_events:
             notes.append(
                 N_(
                     "SMIC lists all 2^n scenarios; it used the first %(n)s key events only.",
-                    n=SMIC_MAX_EVENTS,
+                    n=max_events,
                 )
             )
     methods: list[MethodSummary] = []
@@ -549,16 +557,16 @@ def scenario_results(
             )
         )
     if len(smic_events) >= 2 and key_events:
-        pooled_inputs = smic_inputs(smic_events, _judgements(inputs), unasked=unasked_pairs)
+        pooled_inputs = smic_inputs(smic_events, _judgements(inputs), unasked=unasked_mode)
         unasked = list(pooled_inputs.unasked)
-        if unasked_pairs == "independent":
+        if unasked_mode == "independent":
             independent_pairs = unasked
         usable = {
             s.key: text
             for s, events in named_specs
             if set(events) <= set(smic_events) and (text := s.expression)
         }
-        if scenario_pooling in ("inputs", "both"):
+        if pooling in ("inputs", "both"):
             result = run_smic(pooled_inputs, bounds_for=TOP_SCENARIOS)
             coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
             smic_moments = pairwise_moments(result.probabilities, len(smic_events))
@@ -580,12 +588,12 @@ def scenario_results(
                 table = scenario_probabilities(usable, event_keys=smic_events, smic=result)
                 _merge(estimates, _estimates(table))
         per_expert = judgements_on(panel, smic_events)
-        if scenario_pooling in ("experts", "both") and per_expert:
+        if pooling in ("experts", "both") and per_expert:
             pooled = pool_experts(
                 smic_events,
                 per_expert,
                 fallback_p=inputs.probabilities,
-                unasked=unasked_pairs,
+                unasked=unasked_mode,
                 top=TOP_SCENARIOS,
             )
             coherent_experts = dict(
@@ -616,7 +624,7 @@ def scenario_results(
                     {**row, "smic_objective": fits.get(str(row["expert"]))}
                     for row in coherence_rows
                 ]
-        if unasked and unasked_pairs == "independent":
+        if unasked and unasked_mode == "independent":
             notes.append(
                 N_(
                     "%(n)s of %(total)s conditional probabilities in SMIC were not asked and were "
@@ -637,7 +645,12 @@ def scenario_results(
 
     if keys:
         model, restricted, facts = _maxent(
-            keys, inputs, smic_events if smic_moments else [], smic_moments, named_events
+            keys,
+            inputs,
+            smic_events if smic_moments else [],
+            smic_moments,
+            named_events,
+            blend=settings.independence_blend,
         )
         top = model.top_k(min(TOP_SCENARIOS, 2 ** len(keys)), seed=seed)
         methods.append(
@@ -732,7 +745,7 @@ def scenario_results(
         named=tuple(named),
         notes=tuple(notes),
         unasked_pairs=tuple(unasked),
-        settings={"scenario_pooling": scenario_pooling, "unasked_pairs": unasked_pairs},
+        settings={"scenario_pooling": pooling, "unasked_pairs": unasked_mode},
         coherence=coherence_summary,
         coherence_experts=tuple(coherence_rows),
     )
@@ -752,6 +765,8 @@ def _maxent(
     block: Sequence[str],
     moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
     needed: set[str],
+    *,
+    blend: float,
 ) -> tuple[MaxEntModel, MaxEntModel, dict[str, Any]]:
     """The pairwise max-entropy model over all events: the SMIC events' coherent pairwise
     probabilities (a block), every other event independent. Returns the full model, the model
@@ -765,10 +780,10 @@ def _maxent(
         marginal, joint = moments
         marginal = np.clip(marginal, 1e-6, 1 - 1e-6)
         independent = np.outer(marginal, marginal)
-        blended = (1.0 - INDEPENDENCE_BLEND) * joint + INDEPENDENCE_BLEND * independent
+        blended = (1.0 - blend) * joint + blend * independent
         np.fill_diagonal(blended, marginal)
         fitted = fit_maxent(marginal, blended, event_keys=block)
-        facts["blend"] = INDEPENDENCE_BLEND
+        facts["blend"] = blend
         facts["max_moment_error"] = float(fitted.max_moment_error)
         for i, a in enumerate(block):
             h[a] = float(fitted.h[i])
@@ -932,10 +947,15 @@ def tia_results(
     study: Study,
     round_: Round | int | None = None,
     *,
-    seed: int = DEFAULT_SEED,
-    runs: int = TIA_RUNS,
+    seed: int | None = None,
+    runs: int | None = None,
 ) -> list[TrendImpact]:
-    """Trend impact analysis of every trend item from the panel's final estimates."""
+    """Trend impact analysis of every trend item from the panel's final estimates.
+
+    The seed and number of runs come from the study's analysis settings unless given here."""
+    settings = settings_of(study)
+    seed = settings.seed if seed is None else seed
+    runs = settings.tia_runs if runs is None else runs
     snapshots = closed_snapshots(session, study, round_)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there are no results.")

@@ -305,3 +305,36 @@ def test_inputs_pooling_alone_still_reports_coherence(session: Session, answered
     assert outcome.coherence_experts and all(
         row["smic_objective"] is None for row in outcome.coherence_experts
     )
+
+
+def test_the_study_settings_choose_the_pooling_and_the_unasked_pairs(
+    session: Session, answered: Study
+) -> None:
+    answered.definition = {
+        **answered.definition,
+        "analysis": {"scenario_pooling": "experts", "unasked_pairs": "independent"},
+    }
+    session.flush()
+    outcome = results.scenario_results(session, answered, plays=PLAYS)
+    assert outcome.settings == {"scenario_pooling": "experts", "unasked_pairs": "independent"}
+    assert outcome.method("smic") is None and outcome.method("smic_experts") is not None
+    assert len(outcome.independent_pairs) == 4
+    # the caller's choice wins over the study's
+    both = results.scenario_results(session, answered, plays=PLAYS, scenario_pooling="both")
+    assert both.method("smic") is not None
+
+
+def test_the_study_settings_drive_seeds_and_sizes_unless_the_caller_overrides(
+    session: Session, answered: Study
+) -> None:
+    answered.definition = {
+        **answered.definition,
+        "analysis": {"seed": 99, "cross_impact_plays": 3000, "tia_runs": 500},
+    }
+    session.flush()
+    scenarios = results.scenario_results(session, answered)
+    assert scenarios.seed == 99
+    crossimpact = scenarios.method("crossimpact")
+    assert crossimpact is not None and crossimpact.facts["plays"] == 3000
+    assert {t.runs for t in results.tia_results(session, answered)} <= {500}
+    assert results.scenario_results(session, answered, seed=5, plays=PLAYS).seed == 5
