@@ -30,6 +30,7 @@ from analysis.errors import InputError
 from analysis.pooling import DEFAULT_EPS, METHODS, pool
 from analysis.quantiles import QUANTILE_METHODS
 from analysis.scenarios import cli as scenarios_cli
+from analysis.scenarios import cli_experts as experts_cli
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
     Stability,
@@ -623,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     cooke.set_defaults(func=run_cooke)
 
     scenarios_cli.register(sub)
+    experts_cli.register(sub)
     return parser
 
 

@@ -63,6 +63,19 @@ class AnalysisSettings:
         low=1e-9,
         high=0.1,
     )
+    scenario_pooling: str = _setting(
+        "both",
+        "scenario probabilities from SMIC on the pooled inputs (inputs), from SMIC on each "
+        "expert's own judgements with the experts' scenario probabilities averaged (experts), "
+        "or both side by side",
+        choices=("inputs", "experts", "both"),
+    )
+    unasked_pairs: str = _setting(
+        "unknown",
+        "a conditional pair nobody was asked: unknown (no constraint; SMIC's ranges cover "
+        "every value it could take) or independent (P(i | j) = P(i | not j) = P(i))",
+        choices=("unknown", "independent"),
+    )
     bootstrap_resamples: int = _setting(
         1000,
         "resamples of the panel's experts for the bootstrap intervals (0 turns them off)",

@@ -79,12 +79,16 @@ class ExtremeProbabilities:
         features: FloatArray,
         moments: FloatArray,
         support: npt.NDArray[np.bool_] | None = None,
+        rows: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         self.n = n
         self.states = features.shape[1]
         self.moments = moments
+        #: which moments are constraints (all by default); a free pair moment adds no row
+        self.rows = np.ones(features.shape[0], dtype=bool) if rows is None else rows
+        features = features[self.rows]
         self.matrix = sp.csc_matrix(np.vstack([features, np.ones((1, self.states))]))
-        self.rhs = np.append(moments, 1.0)
+        self.rhs = np.append(moments[self.rows], 1.0)
         self.index = np.arange(self.states, dtype=np.int64)
         self._core = _bundled_highs()
         self._models: dict[int, Any] = {}
@@ -173,7 +177,9 @@ class ExtremeProbabilities:
 
     def _flipped_rhs(self, state: int) -> FloatArray:
         flip = ((state >> np.arange(self.n)) & 1).astype(bool)
-        return np.append(flip_moments(self.moments, self.n, flip), 1.0)
+        # flipping maps a pair's moment to one of the same pair and the two marginals, so the
+        # constrained rows stay constrained
+        return np.append(flip_moments(self.moments, self.n, flip)[self.rows], 1.0)
 
     def _model(self, sense: int) -> Any:
         model = self._models.get(sense)

@@ -125,6 +125,33 @@ class CrossImpactResult:
         )
 
 
+def impacts_from_asked(
+    p: npt.ArrayLike,
+    p_given: npt.ArrayLike,
+    p_given_not: npt.ArrayLike,
+    asked: npt.ArrayLike,
+) -> tuple[FloatArray, FloatArray]:
+    """cross_impact's p_given and p_given_not from the judged cells, read in the asked direction.
+
+    p_given[i, j] = P(i | j) as item i's question asked it: the impact of j on i. So cell [j, i]
+    of the result (row = the event that occurs) is P(i | j) where asked[i, j], and P(i) (no
+    impact) where not. A conditional is never read backwards: a coherent (symmetric) joint
+    table would turn "B makes A likely" into "A makes B likely", a causal claim nobody made.
+    """
+    marginal = check_vector(p, name="p", keys=None)
+    n = marginal.size
+    given = check_matrix(p_given, name="p_given", n=n, keys=event_keys_for(n, None))
+    given_not = check_matrix(p_given_not, name="p_given_not", n=n, keys=event_keys_for(n, None))
+    mask = np.asarray(asked)
+    if mask.shape != (n, n) or mask.dtype != np.bool_:
+        raise InputError(f"asked must be an {n} x {n} array of booleans, not {mask.shape}")
+    mask = mask & ~np.eye(n, dtype=bool)
+    no_impact = np.tile(marginal[None, :], (n, 1))
+    yes = np.where(mask.T, given.T, no_impact)
+    no = np.where(mask.T, given_not.T, no_impact)
+    return np.asarray(yes, dtype=np.float64), np.asarray(no, dtype=np.float64)
+
+
 def _simulate(
     start_logits: npt.NDArray[np.float32],
     impact_yes: npt.NDArray[np.float32],

@@ -27,6 +27,7 @@ from analysis.scenarios._common import (
     wilson_interval,
 )
 from analysis.scenarios.crossimpact import CrossImpactResult
+from analysis.scenarios.experts import ExpertPooling
 from analysis.scenarios.maxent import EXACT_LIMIT, Z_95, MaxEntModel
 from analysis.scenarios.smic import SmicResult
 
@@ -53,6 +54,7 @@ def scenario_probabilities(
     smic: SmicResult | None = None,
     maxent: MaxEntModel | None = None,
     crossimpact: CrossImpactResult | None = None,
+    experts: ExpertPooling | None = None,
     seed: int = 0,
     samples: int = 200_000,
 ) -> pd.DataFrame:
@@ -87,6 +89,25 @@ def scenario_probabilities(
                     "note": "max-entropy value; [min, max] over all SMIC-optimal distributions",
                 }
             )
+    if experts is not None:
+        _check_keys("smic_experts", experts.event_keys, keys)
+        bits = state_bits(len(keys))
+        for name, expression in parsed.items():
+            mask = _matches(expression, bits, keys)
+            lower, upper = experts.bounds_of(mask)
+            value = float(experts.probabilities[mask].sum())
+            rows.append(
+                {
+                    "name": name,
+                    "expression": expressions[name],
+                    "method": "smic_experts",
+                    "probability": value,
+                    "lower": min(lower, value),
+                    "upper": max(upper, value),
+                    "note": f"average of {len(experts.experts)} experts' own SMIC distributions; "
+                    "[min, max] averaged",
+                }
+            )
     if maxent is not None:
         _check_keys("maxent", maxent.event_keys, keys)
         rows.extend(_maxent_rows(parsed, expressions, maxent, keys, seed, samples))
@@ -108,7 +129,7 @@ def scenario_probabilities(
                 }
             )
     if not rows:
-        raise InputError("give at least one of smic, maxent or crossimpact")
+        raise InputError("give at least one of smic, smic_experts, maxent or crossimpact")
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

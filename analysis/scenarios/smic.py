@@ -81,6 +81,9 @@ class SmicResult:
     maxent_converged: bool
     #: another optimal pi, with at most n(n+1)/2 + 1 scenarios (a vertex of the optimal set)
     sparse_optimum: FloatArray
+    #: by moment (layout of optimal_moments): True where the optimum fixes it; False for the
+    #: P(i and j) of pairs asked in neither direction (unknown: any value a distribution allows)
+    constrained: npt.NDArray[np.bool_]
 
     def bounds_of(self, mask: npt.ArrayLike) -> tuple[float, float]:
         """[min, max] total probability of the scenarios in mask (by state index) over optimal pi."""
@@ -95,7 +98,11 @@ class SmicResult:
         if selected.all():
             return 1.0, 1.0
         lp = ExtremeProbabilities(
-            n, moment_features(state_bits(n)), self.optimal_moments, self.possible
+            n,
+            moment_features(state_bits(n)),
+            self.optimal_moments,
+            self.possible,
+            rows=self.constrained,
         )
         lp.seed_pool(np.flatnonzero(self.sparse_optimum > 0))
         lower = lp.extreme_of_set(selected, -1)
@@ -103,18 +110,50 @@ class SmicResult:
         value = float(self.probabilities[selected].sum())
         return min(lower, value), max(upper, value)
 
+    def state_bounds(self, states: Sequence[int]) -> tuple[FloatArray, FloatArray]:
+        """[min, max] probability of each listed scenario (state index) over all optimal pi."""
+        n = len(self.event_keys)
+        lower = np.full(2**n, np.nan)
+        upper = np.full(2**n, np.nan)
+        chosen = [int(s) for s in states]
+        if chosen:
+            _fill_bounds(
+                n,
+                moment_features(state_bits(n)),
+                self.optimal_moments,
+                self.constrained,
+                self.sparse_optimum,
+                self.probabilities,
+                self.possible,
+                chosen,
+                lower,
+                upper,
+            )
+        picked = np.asarray(chosen, dtype=np.int64)
+        return lower[picked], upper[picked]
+
 
 def _least_squares_system(
-    p: FloatArray, p_given: FloatArray, p_given_not: FloatArray, include_marginals: bool
+    p: FloatArray,
+    p_given: FloatArray,
+    p_given_not: FloatArray,
+    include_marginals: bool,
+    asked: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """Matrix A and target b with objective ||A m - b||^2 over the moments m."""
+    """Matrix A and target b with objective ||A m - b||^2 over the moments m (all d columns).
+
+    With `asked`, only the cells [i, j] it marks enter: an unasked P(i | j) is no constraint.
+    """
     n = p.size
     rows_i, cols_j = pair_indices(n)
     d = n + rows_i.size
     pair_column = np.full((n, n), -1, dtype=np.int64)
     pair_column[rows_i, cols_j] = n + np.arange(rows_i.size)
     pair_column[cols_j, rows_i] = n + np.arange(rows_i.size)
-    ordered_i, ordered_j = np.nonzero(~np.eye(n, dtype=bool))
+    cells = ~np.eye(n, dtype=bool)
+    if asked is not None:
+        cells &= asked
+    ordered_i, ordered_j = np.nonzero(cells)
     count = ordered_i.size
     joint = np.zeros((count, d))
     joint[np.arange(count), pair_column[ordered_i, ordered_j]] = 1.0
@@ -291,11 +330,15 @@ def smic(
     event_keys: Sequence[str] | None = None,
     include_marginals: bool = True,
     bounds_for: BoundsFor = 50,
+    asked: npt.ArrayLike | None = None,
 ) -> SmicResult:
     """Coherent scenario probabilities by SMIC: objective, P*, max-entropy ranking, [min, max] bounds.
 
     p[i] = P(i); p_given[i, j] = P(i | j); p_given_not[i, j] = P(i | not j) (diagonals ignored).
     bounds_for: how many top-ranked scenarios get [min, max] bounds, or which ones, or "all".
+    asked (n x n booleans, default all): the cells [i, j] whose P(i | j), P(i | not j) were
+    judged; the others are unknown, not independence: they leave the objective, and a pair asked
+    in neither direction leaves P(i and j) free, so the bounds cover every value it can take.
     """
     marginal = check_vector(p, name="p", keys=provisional_keys(p, event_keys))
     n = marginal.size
@@ -309,12 +352,22 @@ def smic(
         )
     given = check_matrix(p_given, name="p_given", n=n, keys=keys)
     given_not = check_matrix(p_given_not, name="p_given_not", n=n, keys=keys)
+    mask = _asked_mask(asked, n)
 
-    a, b = _least_squares_system(marginal, given, given_not, include_marginals)
+    full_a, b = _least_squares_system(marginal, given, given_not, include_marginals, mask)
+    # moments no row mentions are unknown: the objective does not depend on them
+    constrained = np.any(full_a != 0.0, axis=0)
+    if not constrained[:n].all():
+        missing = [keys[i] for i in np.flatnonzero(~constrained[:n])]
+        raise InputError(
+            f"without marginals, every event needs an asked pair: none for {', '.join(missing)}"
+        )
+    a = full_a[:, constrained]
     q, r = np.linalg.qr(a)
     c = q.T @ b
     bits = state_bits(n)
-    features = moment_features(bits)  # d x 2^n
+    all_features = moment_features(bits)  # d x 2^n
+    features = all_features[constrained]
     points = r @ features - c[:, None]
     augmented = np.vstack([points, np.ones((1, points.shape[1]))])
     unit = np.zeros(augmented.shape[0])
@@ -329,7 +382,10 @@ def smic(
     # scenarios that can carry mass at the optimum lie on the face where the gradient is smallest
     gradient = 2.0 * (points.T @ (points @ optimum))
     active = gradient <= gradient.min() + 1e-7 * (1.0 + float(np.abs(gradient).max()))
-    probabilities, possible, converged = _maxent_on(features, moments, active, n)
+    probabilities, possible, converged = _maxent_on(features, moments, active, n, constrained)
+    # the unknown pair moments as the max-entropy pi has them; the fixed ones are m*
+    full_moments = all_features @ probabilities
+    full_moments[constrained] = moments
 
     # ties (equal up to rounding noise) go to the lower state index, so rankings are reproducible
     order = np.lexsort((np.arange(2**n), -np.round(probabilities, 12))).astype(np.int64)
@@ -337,7 +393,18 @@ def smic(
     upper = np.full(2**n, np.nan)
     chosen = _bound_states(bounds_for, order, n)
     if chosen:
-        _fill_bounds(n, features, moments, optimum, probabilities, possible, chosen, lower, upper)
+        _fill_bounds(
+            n,
+            all_features,
+            full_moments,
+            constrained,
+            optimum,
+            probabilities,
+            possible,
+            chosen,
+            lower,
+            upper,
+        )
 
     bits_ranked = bits[order]
     scenarios = pd.DataFrame(
@@ -351,7 +418,7 @@ def smic(
             "upper": upper[order],
         }
     )
-    p_star, given_star, given_not_star = _conditionals(moments, n)
+    p_star, given_star, given_not_star = _conditionals(full_moments, n)
     return SmicResult(
         event_keys=keys,
         objective=objective,
@@ -363,16 +430,35 @@ def smic(
         include_marginals=include_marginals,
         support_size=int(possible.sum()),
         possible=possible,
-        optimal_moments=moments,
+        optimal_moments=full_moments,
         maxent_converged=converged,
         sparse_optimum=optimum,
+        constrained=constrained,
     )
 
 
-def _allowed_by_pairs(features: FloatArray, moments: FloatArray, n: int) -> npt.NDArray[np.bool_]:
-    """False for states that a zero cell of some pair's 2 x 2 table rules out (e.g. P*(i and j) = 0)."""
+def _asked_mask(asked: npt.ArrayLike | None, n: int) -> npt.NDArray[np.bool_] | None:
+    """The asked cells as an n x n boolean array (None: all asked)."""
+    if asked is None:
+        return None
+    mask = np.asarray(asked)
+    if mask.shape != (n, n) or mask.dtype != np.bool_:
+        raise InputError(f"asked must be an {n} x {n} array of booleans, not {mask.shape}")
+    return mask
+
+
+def _allowed_by_pairs(
+    features: FloatArray, moments: FloatArray, n: int, constrained: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """False for states that a zero cell of some pair's 2 x 2 table rules out (e.g. P*(i and j) = 0).
+
+    features and moments hold the constrained moments only (marginals first, all of them).
+    """
     t = features[:n].T > 0.5
     rows, cols = pair_indices(n)
+    # position of each pair's moment among the constrained ones (-1: unknown pair)
+    position = np.cumsum(constrained) - 1
+    position[~constrained] = -1
     allowed = np.ones(t.shape[0], dtype=bool)
     for i in range(n):  # certain or impossible events
         if moments[i] <= 1e-12:
@@ -380,7 +466,9 @@ def _allowed_by_pairs(features: FloatArray, moments: FloatArray, n: int) -> npt.
         elif moments[i] >= 1.0 - 1e-12:
             allowed &= t[:, i]
     for r, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-        both = moments[n + r]
+        if position[n + r] < 0:
+            continue  # an unknown pair rules nothing out
+        both = moments[position[n + r]]
         cells = {
             (True, True): both,
             (True, False): moments[i] - both,
@@ -425,7 +513,11 @@ def _reachable(
 
 
 def _maxent_on(
-    features: FloatArray, moments: FloatArray, active: npt.NDArray[np.bool_], n: int
+    features: FloatArray,
+    moments: FloatArray,
+    active: npt.NDArray[np.bool_],
+    n: int,
+    constrained: npt.NDArray[np.bool_],
 ) -> tuple[FloatArray, npt.NDArray[np.bool_], bool]:
     """Max-entropy pi with these moments on the states that can carry mass: (pi, them, ok).
 
@@ -435,7 +527,7 @@ def _maxent_on(
     counted as possible although they must be 0 (their probabilities are 0 to that precision).
     """
     states = features.shape[1]
-    candidates = np.flatnonzero(active & _allowed_by_pairs(features, moments, n))
+    candidates = np.flatnonzero(active & _allowed_by_pairs(features, moments, n, constrained))
     local, converged = dense_maxent(features[:, candidates].T, moments)
     # a converged fit can still hide states that must be 0 behind probabilities of ~1e-12;
     # LPs tell them apart from real tiny ones (cheaply up to 12 events)
@@ -478,6 +570,7 @@ def _fill_bounds(
     n: int,
     features: FloatArray,
     moments: FloatArray,
+    constrained: npt.NDArray[np.bool_],
     optimum: FloatArray,
     maxent: FloatArray,
     possible: npt.NDArray[np.bool_],
@@ -486,7 +579,7 @@ def _fill_bounds(
     upper: FloatArray,
 ) -> None:
     """Two LPs per chosen state; a minimum is 0 for free once any optimal pi found leaves it out."""
-    lp = ExtremeProbabilities(n, features, moments, possible)
+    lp = ExtremeProbabilities(n, features, moments, possible, rows=constrained)
     lp.seed_pool(np.flatnonzero(optimum > 0))  # a feasible pi's support
     seen_zero = optimum <= ZERO
     for state in _hamming_path(chosen):

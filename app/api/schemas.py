@@ -774,7 +774,10 @@ class EventEstimateSchema(Schema):
     key = fields.String(required=True)
     probability = _number("Pooled (log-odds), 0-1")
     round = fields.Integer(required=True, metadata={"description": "Round the estimate is from"})
-    coherent = _number("SMIC's coherent probability")
+    coherent = _number("SMIC's coherent probability (SMIC on the pooled inputs)")
+    coherent_experts = _number(
+        "The probability under the average of the experts' own SMIC distributions"
+    )
     simulated = _number("Share of cross-impact plays in which it occurred")
 
 
@@ -791,7 +794,13 @@ class RankedScenarioSchema(Schema):
 class MethodSummarySchema(Schema):
     """One scenario method's most likely scenarios and its settings."""
 
-    method = fields.String(required=True, metadata={"description": "smic | maxent | crossimpact"})
+    method = fields.String(
+        required=True,
+        metadata={
+            "description": "smic (SMIC on the pooled inputs) | smic_experts (SMIC per expert, "
+            "the experts' scenario probabilities averaged) | maxent | crossimpact"
+        },
+    )
     events = fields.List(fields.String(), required=True)
     top = fields.List(fields.Nested(RankedScenarioSchema), required=True)
     facts = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True)
@@ -853,6 +862,54 @@ class ScenarioBootstrapSchema(Schema):
     pooled = fields.Dict(keys=fields.String(), values=fields.Nested(IntervalSchema), required=True)
 
 
+class CoherenceViolationSchema(Schema):
+    """One check on an expert's answers about the pair (event, given) that fails."""
+
+    kind = fields.String(
+        required=True,
+        metadata={
+            "description": "total_probability | frechet_joint | frechet_joint_not | reciprocity"
+        },
+    )
+    event = fields.String(required=True)
+    given = fields.String(required=True)
+    size = fields.Float(required=True, metadata={"description": "Percentage points"})
+
+
+class ExpertCoherenceSchema(Schema):
+    """One expert's coherence, by pseudonym (never a name)."""
+
+    expert = fields.String(required=True, metadata={"description": "Pseudonym"})
+    checks = fields.Integer(required=True)
+    violations = fields.Integer(required=True, metadata={"description": "Checks above tolerance"})
+    mean_violation = _number("Mean violation over the checks, percentage points")
+    max_violation = _number("Largest violation, percentage points")
+    score = _number("1 - mean violation as a probability; 1 is fully coherent")
+    details = fields.List(fields.Nested(CoherenceViolationSchema), required=True)
+    smic_objective = _number(
+        "SMIC's distance from the expert's answers to the nearest coherent set"
+    )
+
+
+class CoherenceSummarySchema(Schema):
+    """The panel's coherence: figures over all experts, naming nobody."""
+
+    tolerance = _number("Violations above this many points are counted")
+    experts = fields.Integer(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "Experts with a check"})
+    coherent = fields.Integer(required=True, metadata={"description": "Checked, no violation"})
+    mean_score = _number()
+    median_score = _number()
+    checks = fields.Integer(required=True)
+    violations = fields.Integer(required=True)
+    mean_violation = _number("Percentage points")
+    max_violation = _number("Percentage points")
+    per_expert_shown = fields.Boolean(
+        required=True,
+        metadata={"description": "False in an anonymous study with fewer than k experts"},
+    )
+
+
 class ScenarioResultsSchema(Schema):
     """Scenario probabilities from the final estimates, under every method."""
 
@@ -860,7 +917,30 @@ class ScenarioResultsSchema(Schema):
     seed = fields.Integer(required=True)
     events = fields.List(fields.Nested(EventEstimateSchema), required=True)
     key_events = fields.List(fields.String(), required=True)
-    independent_pairs = fields.List(fields.List(fields.String()), required=True)
+    independent_pairs = fields.List(
+        fields.List(fields.String()),
+        required=True,
+        metadata={
+            "description": "[i, j] pairs filled in as independent (unasked_pairs = independent)"
+        },
+    )
+    unasked_pairs = fields.List(
+        fields.List(fields.String()),
+        required=True,
+        metadata={"description": "[i, j]: nobody was asked P(i | j) (unknown unless declared)"},
+    )
+    settings = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "scenario_pooling (inputs | experts | both), unasked_pairs"},
+    )
+    coherence = fields.Nested(CoherenceSummarySchema, required=True)
+    coherence_experts = fields.List(
+        fields.Nested(ExpertCoherenceSchema),
+        required=True,
+        metadata={"description": "Per pseudonym; empty in an anonymous study under k experts"},
+    )
     methods = fields.List(fields.Nested(MethodSummarySchema), required=True)
     named = fields.List(fields.Nested(NamedScenarioSchema), required=True)
     notes = fields.List(fields.String(), required=True)

@@ -378,6 +378,7 @@ def method_labels() -> dict[str, str]:
     """Readers' names of the scenario methods."""
     return {
         "smic": _("SMIC"),
+        "smic_experts": _("SMIC per expert"),
         "maxent": _("Maximum entropy"),
         "crossimpact": _("Cross-impact"),
     }
@@ -537,6 +538,12 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         if impact_key
         else [],
         "scenario_ranking": ranking,
+        "scenario_methods": [
+            m
+            for m in ("smic", "smic_experts", "maxent", "crossimpact")
+            if scenarios is not None and scenarios.method(m) is not None
+        ]
+        or ["smic", "maxent", "crossimpact"],
         "conditionals": conditionals,
         "dissent_items": dissent_items(report),
         "pooling_eps": settings.pooling_eps,

@@ -96,10 +96,38 @@ def scenario_tables(report: Report) -> list[Table]:
             "panel_probability": e.probability,
             "round": e.round_number,
             "smic_coherent": e.coherent,
+            "smic_experts": e.coherent_experts,
             "crossimpact_simulated": e.simulated,
         }
         for e in results.events
     ]
+    # pseudonyms only, and none in an anonymous study under k experts (the service leaves
+    # coherence_experts empty then; the panel row is always there)
+    coherence = [
+        {
+            "expert": row["expert"],
+            "checks": row["checks"],
+            "violations": row["violations"],
+            "mean_violation": row["mean_violation"],
+            "max_violation": row["max_violation"],
+            "score": row["score"],
+            "smic_objective": row.get("smic_objective"),
+        }
+        for row in results.coherence_experts
+    ]
+    if results.coherence:
+        panel = results.coherence
+        coherence.append(
+            {
+                "expert": "panel",
+                "checks": panel["checks"],
+                "violations": panel["violations"],
+                "mean_violation": panel["mean_violation"],
+                "max_violation": panel["max_violation"],
+                "score": panel["mean_score"],
+                "smic_objective": None,
+            }
+        )
     return [
         Table(
             "Scenarios",
@@ -113,8 +141,28 @@ def scenario_tables(report: Report) -> list[Table]:
         ),
         Table(
             "Event probabilities",
-            ("event", "panel_probability", "round", "smic_coherent", "crossimpact_simulated"),
+            (
+                "event",
+                "panel_probability",
+                "round",
+                "smic_coherent",
+                "smic_experts",
+                "crossimpact_simulated",
+            ),
             events,
+        ),
+        Table(
+            "Expert coherence",
+            (
+                "expert",
+                "checks",
+                "violations",
+                "mean_violation",
+                "max_violation",
+                "score",
+                "smic_objective",
+            ),
+            coherence,
         ),
     ]
 

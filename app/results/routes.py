@@ -179,8 +179,9 @@ def item(study_id: int, key: str) -> Any:
 @bp.get("/studies/<int:study_id>/results/scenarios")
 @facilitator_required
 def scenarios(study_id: int) -> Any:
-    """Named scenarios under SMIC, maximum entropy and cross-impact, the most likely scenarios,
-    and the trend impact analysis with its fan charts."""
+    """Named scenarios under SMIC (pooled inputs and per expert), maximum entropy and
+    cross-impact, each expert's coherence, the most likely scenarios, and the trend impact
+    analysis with its fan charts."""
     study = _study(study_id)
     try:
         report = _report(study, with_results=True, up_to=_round_argument(study))
@@ -198,6 +199,7 @@ def scenarios(study_id: int) -> Any:
         data_uri=charts.data_uri,
         conditionals=context["conditionals"],
         scenario_ranking=context["scenario_ranking"],
+        scenario_methods=context["scenario_methods"],
         **_helpers(report),
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,14 +26,26 @@ from sqlalchemy.orm import Session
 from analysis.baseline import BaselineForecast, extrapolate_baseline
 from analysis.bootstrap import Interval, ScenarioIntervals, expected_trend_intervals
 from analysis.errors import InputError
+from analysis.expert_coherence import Judgements, panel_coherence
 from analysis.expressions import parse_expression
 from analysis.scenarios import (
     MaxEntModel,
     cross_impact,
     fit_maxent,
+    impacts_from_asked,
     model_from_parameters,
+    pool_experts,
+    run_smic,
     scenario_probabilities,
-    smic,
+    smic_inputs,
+)
+from analysis.scenarios.experts import (
+    POOLING_CHOICES,
+    UNASKED_CHOICES,
+    ScenarioPooling,
+    UnaskedPairs,
+    check_choice,
+    pairwise_moments,
 )
 from analysis.scenarios.maxent import EXACT_LIMIT
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
@@ -51,6 +63,7 @@ from app.models import (
 )
 from app.services import intervals
 from app.services.analysis_settings import settings_of
+from app.services.expert_judgements import coherence_view, expert_judgements, judgements_on
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: scenarios listed per method
@@ -329,6 +342,8 @@ class EventEstimate:
     coherent: float | None
     #: share of cross-impact plays in which it occurred
     simulated: float | None
+    #: the probability under the average of the experts' own SMIC distributions
+    coherent_experts: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -337,6 +352,7 @@ class EventEstimate:
             "probability": _finite(self.probability),
             "round": self.round_number,
             "coherent": _finite(self.coherent),
+            "coherent_experts": _finite(self.coherent_experts),
             "simulated": _finite(self.simulated),
         }
 
@@ -350,7 +366,8 @@ class ScenarioResults:
     events: tuple[EventEstimate, ...]
     #: events with conditional (cross-impact) judgements
     key_events: tuple[str, ...]
-    #: pairs (i, j) without a panel judgement of P(i | j): filled in as independent
+    #: pairs (i, j) without a panel judgement of P(i | j): filled in as independent (only
+    #: with unasked_pairs = "independent")
     independent_pairs: tuple[tuple[str, str], ...]
     methods: tuple[MethodSummary, ...]
     named: tuple[NamedScenario, ...]
@@ -359,6 +376,15 @@ class ScenarioResults:
     bootstrap: ScenarioIntervals | None = None
     #: event key -> pooling method -> bootstrap interval of its pooled probability (0-1)
     pooled_intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    #: pairs (i, j) among SMIC's events without a panel judgement of P(i | j)
+    unasked_pairs: tuple[tuple[str, str], ...] = ()
+    #: scenario_pooling and unasked_pairs as used
+    settings: dict[str, str] = field(default_factory=dict)
+    #: the panel's coherence summary (analysis.expert_coherence.PanelCoherence.summary)
+    coherence: dict[str, Any] = field(default_factory=dict)
+    #: per pseudonym: coherence checks and score, SMIC's distance to the expert's nearest
+    #: coherent distribution; empty when an anonymous study has fewer than k experts
+    coherence_experts: tuple[dict[str, Any], ...] = ()
 
     def method(self, name: str) -> MethodSummary | None:
         """One method's summary, if it ran."""
@@ -379,6 +405,13 @@ class ScenarioResults:
             "pooled_intervals": {
                 k: {m: i.as_dict() for m, i in v.items()} for k, v in self.pooled_intervals.items()
             },
+            "unasked_pairs": [list(p) for p in self.unasked_pairs],
+            "settings": dict(self.settings),
+            "coherence": {k: _finite(v) for k, v in self.coherence.items()},
+            "coherence_experts": [
+                {k: _finite(v) if not isinstance(v, list) else v for k, v in row.items()}
+                for row in self.coherence_experts
+            ],
         }
 
 
@@ -402,27 +435,9 @@ def _expression_events(expression: str, keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(k for k in keys if k in names) + tuple(sorted(n for n in names if n not in keys))
 
 
-def _matrices(
-    keys: Sequence[str], inputs: EventInputs
-) -> tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[tuple[str, str]]
-]:
-    """P, P(i | j) and P(i | not j) over keys; missing pairs independent (listed)."""
-    n = len(keys)
-    p = np.array([inputs.probabilities[k] for k in keys], dtype=np.float64)
-    given = np.tile(p[:, None], (1, n))
-    given_not = given.copy()
-    filled: list[tuple[str, str]] = []
-    for i, a in enumerate(keys):
-        for j, b in enumerate(keys):
-            if i == j:
-                continue
-            if (a, b) in inputs.given:
-                given[i, j] = inputs.given[(a, b)]
-                given_not[i, j] = inputs.given_not[(a, b)]
-            else:
-                filled.append((a, b))
-    return p, given, given_not, filled
+def _judgements(inputs: EventInputs) -> Judgements:
+    """The panel's pooled judgements as analysis reads them."""
+    return Judgements(inputs.probabilities, inputs.given, inputs.given_not)
 
 
 def _ranked(
@@ -476,16 +491,37 @@ def scenario_results(
     seed: int | None = None,
     plays: int | None = None,
     resamples: int | None = None,
+    scenario_pooling: ScenarioPooling | None = None,
+    unasked_pairs: UnaskedPairs | None = None,
 ) -> ScenarioResults:
     """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates.
 
-    The seed, plays, bootstrap resamples and limits come from the study's analysis settings
-    unless given here (resamples=0: no bootstrap)."""
+    The seed, plays, bootstrap resamples (0: no bootstrap), limits, scenario pooling and unasked
+    pairs come from the study's analysis settings unless given here. scenario_pooling: SMIC on
+    the pooled inputs ("inputs"), SMIC per expert with the experts' scenario probabilities
+    averaged ("experts"), or both side by side. unasked_pairs: a pair nobody was asked is
+    "unknown" (no constraint) or "independent"."""
     settings = settings_of(study)
     seed = settings.seed if seed is None else seed
     plays = settings.cross_impact_plays if plays is None else plays
     resamples = settings.bootstrap_resamples if resamples is None else resamples
     max_events = settings.smic_max_events
+    pooling = cast(
+        ScenarioPooling,
+        check_choice(
+            settings.scenario_pooling if scenario_pooling is None else scenario_pooling,
+            POOLING_CHOICES,
+            "scenario_pooling",
+        ),
+    )
+    unasked_mode = cast(
+        UnaskedPairs,
+        check_choice(
+            settings.unasked_pairs if unasked_pairs is None else unasked_pairs,
+            UNASKED_CHOICES,
+            "unasked_pairs",
+        ),
+    )
     inputs = event_inputs(session, study, round_)
     notes: list[Message] = []
     order = [item.key for item in study.items if item.kind == ItemKind.EVENT]
@@ -517,8 +553,18 @@ def scenario_results(
     methods: list[MethodSummary] = []
     estimates: dict[str, list[ScenarioEstimate]] = {}
     independent_pairs: list[tuple[str, str]] = []
+    unasked: list[tuple[str, str]] = []
     coherent: dict[str, float] = {}
+    coherent_experts: dict[str, float] = {}
     smic_moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
+    asked_questions = {
+        item.key: (found[0].key, inputs.parts[item.key])
+        for item in study.items
+        if item.key in inputs.parts and (found := probability_question(item, study.horizon))
+    }
+    panel = expert_judgements(session, study, inputs.rounds, asked_questions)
+    coherence = panel_coherence(judgements_on(panel, keys))
+    coherence_summary, coherence_rows = coherence_view(coherence, study)
 
     if not key_events:
         notes.append(
@@ -528,42 +574,88 @@ def scenario_results(
             )
         )
     if len(smic_events) >= 2 and key_events:
-        p, given, given_not, filled = _matrices(smic_events, inputs)
-        independent_pairs = filled
-        result = smic(p, given, given_not, event_keys=smic_events, bounds_for=TOP_SCENARIOS)
-        coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
-        rows, cols = np.triu_indices(len(smic_events), 1)
-        joint = np.zeros((len(smic_events), len(smic_events)))
-        joint[rows, cols] = result.optimal_moments[len(smic_events) :]
-        joint = joint + joint.T
-        smic_moments = (np.asarray(result.p_star, dtype=np.float64), joint)
-        methods.append(
-            MethodSummary(
-                method="smic",
-                events=tuple(smic_events),
-                top=_ranked(result.scenarios, TOP_SCENARIOS),
-                facts={
-                    "objective": float(result.objective),
-                    "support_size": int(result.support_size),
-                    "include_marginals": bool(result.include_marginals),
-                    "independent_pairs": len(filled),
-                },
-            )
-        )
+        pooled_inputs = smic_inputs(smic_events, _judgements(inputs), unasked=unasked_mode)
+        unasked = list(pooled_inputs.unasked)
+        if unasked_mode == "independent":
+            independent_pairs = unasked
         usable = {
             s.key: text
             for s, events in named_specs
             if set(events) <= set(smic_events) and (text := s.expression)
         }
-        if usable:
-            table = scenario_probabilities(usable, event_keys=smic_events, smic=result)
-            _merge(estimates, _estimates(table))
-        if filled:
+        if pooling in ("inputs", "both"):
+            result = run_smic(pooled_inputs, bounds_for=TOP_SCENARIOS)
+            coherent = dict(zip(smic_events, (float(v) for v in result.p_star), strict=True))
+            smic_moments = pairwise_moments(result.probabilities, len(smic_events))
+            methods.append(
+                MethodSummary(
+                    method="smic",
+                    events=tuple(smic_events),
+                    top=_ranked(result.scenarios, TOP_SCENARIOS),
+                    facts={
+                        "objective": float(result.objective),
+                        "support_size": int(result.support_size),
+                        "include_marginals": bool(result.include_marginals),
+                        "independent_pairs": len(independent_pairs),
+                        "unasked_pairs": len(unasked),
+                    },
+                )
+            )
+            if usable:
+                table = scenario_probabilities(usable, event_keys=smic_events, smic=result)
+                _merge(estimates, _estimates(table))
+        per_expert = judgements_on(panel, smic_events)
+        if pooling in ("experts", "both") and per_expert:
+            pooled = pool_experts(
+                smic_events,
+                per_expert,
+                fallback_p=inputs.probabilities,
+                unasked=unasked_mode,
+                top=TOP_SCENARIOS,
+            )
+            coherent_experts = dict(
+                zip(smic_events, (float(v) for v in pooled.p_star), strict=True)
+            )
+            if smic_moments is None:
+                smic_moments = pairwise_moments(pooled.probabilities, len(smic_events))
+            objectives = [f.objective for f in pooled.experts]
+            methods.append(
+                MethodSummary(
+                    method="smic_experts",
+                    events=tuple(smic_events),
+                    top=_ranked(pooled.scenarios, TOP_SCENARIOS),
+                    facts={
+                        "experts": len(pooled.experts),
+                        "mean_objective": float(np.mean(objectives)),
+                        "max_objective": float(np.max(objectives)),
+                        "borrowed_probabilities": sum(len(f.borrowed) for f in pooled.experts),
+                    },
+                )
+            )
+            if usable:
+                table = scenario_probabilities(usable, event_keys=smic_events, experts=pooled)
+                _merge(estimates, _estimates(table))
+            if coherence_rows:
+                fits = {f.expert: f.objective for f in pooled.experts}
+                coherence_rows = [
+                    {**row, "smic_objective": fits.get(str(row["expert"]))}
+                    for row in coherence_rows
+                ]
+        if unasked and unasked_mode == "independent":
             notes.append(
                 N_(
                     "%(n)s of %(total)s conditional probabilities in SMIC were not asked and were "
                     "filled in as if the events were independent (P(i | j) = P(i | not j) = P(i)).",
-                    n=len(filled),
+                    n=len(unasked),
+                    total=len(smic_events) * (len(smic_events) - 1),
+                )
+            )
+        elif unasked:
+            notes.append(
+                N_(
+                    "%(n)s of %(total)s conditional probabilities in SMIC were not asked: they are "
+                    "unknown, not independent, and SMIC's ranges cover every value they could take.",
+                    n=len(unasked),
                     total=len(smic_events) * (len(smic_events) - 1),
                 )
             )
@@ -598,10 +690,13 @@ def scenario_results(
             _merge(estimates, _estimates(table))
 
     if len(keys) >= 1:
-        p, given, given_not, _filled = _matrices(keys, inputs)
-        # analysis.cross_impact wants cell [i, j] = P(j | i occurs): the transpose of ours
+        # each conditional is an impact in the direction it was asked only; unasked: none
+        asked = smic_inputs(keys, _judgements(inputs), unasked="unknown")
+        impact_yes, impact_no = impacts_from_asked(
+            asked.p, asked.given, asked.given_not, asked.asked_cells
+        )
         simulation = cross_impact(
-            p, given.T, p_given_not=given_not.T, plays=plays, seed=seed, event_keys=keys
+            asked.p, impact_yes, p_given_not=impact_no, plays=plays, seed=seed, event_keys=keys
         )
         simulated = dict(zip(keys, (float(v) for v in simulation.frequency), strict=True))
         methods.append(
@@ -660,6 +755,7 @@ def scenario_results(
                 round_number=inputs.rounds[k],
                 coherent=coherent.get(k),
                 simulated=simulated.get(k),
+                coherent_experts=coherent_experts.get(k),
             )
             for k in keys
         ),
@@ -670,6 +766,10 @@ def scenario_results(
         notes=tuple(notes),
         bootstrap=bootstrap,
         pooled_intervals=pooled_intervals,
+        unasked_pairs=tuple(unasked),
+        settings={"scenario_pooling": pooling, "unasked_pairs": unasked_mode},
+        coherence=coherence_summary,
+        coherence_experts=tuple(coherence_rows),
     )
 
 

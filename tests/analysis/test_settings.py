@@ -42,6 +42,8 @@ def test_given_values_replace_defaults_and_are_reported_as_changed() -> None:
         ({"cooke_alpha": "optimized"}, "'cooke_alpha': must be one of optimised, fixed"),
         ({"cooke_min_seeds": 0}, "'cooke_min_seeds': must be between 1 and 100; got 0"),
         ({"log_score_eps": 0.5}, "'log_score_eps': must be between 1e-09 and 0.1; got 0.5"),
+        ({"scenario_pooling": "cells"}, "'scenario_pooling': must be one of inputs, experts, both"),
+        ({"unasked_pairs": 0}, "'unasked_pairs': must be one of unknown, independent"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(data: dict[str, object], message: str) -> None:

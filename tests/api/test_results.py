@@ -126,6 +126,17 @@ def test_scenarios_and_trend_impacts(client: FlaskClient, two_rounds: ApiWorld) 
     assert scenarios["methods"] and all(m["top"] for m in scenarios["methods"])
     assert [n["key"] for n in scenarios["named"]] == [s.key for s in world.study.scenarios]
     assert _get(client, world, "/scenarios?seed=7") == scenarios  # reproducible
+    assert scenarios["settings"] == {"scenario_pooling": "both", "unasked_pairs": "unknown"}
+    assert {m["method"] for m in scenarios["methods"]} >= {"smic", "smic_experts"}
+    assert scenarios["coherence"]["experts"] == len(scenarios["coherence_experts"]) > 0
+    for row in scenarios["coherence_experts"]:
+        assert row["expert"].startswith("P-") and 0 <= row["score"] <= 1
+        assert {v["kind"] for v in row["details"]} <= {
+            "total_probability",
+            "frechet_joint",
+            "frechet_joint_not",
+            "reciprocity",
+        }
     first_round = _get(client, world, "/scenarios?round=1")
     assert first_round["round"] == 1
     trends = _get(client, world, "/tia")

@@ -46,3 +46,13 @@ def test_cooke_settings_are_read_and_a_bad_choice_names_the_key() -> None:
     assert definition.analysis.cooke_fixed_alpha == 0.0
     problems = problems_of(MINIMAL + '\n[analysis]\ncooke_alpha = "sometimes"\n')
     assert "optimised, fixed" in problem_at(problems, "analysis.cooke_alpha").message
+
+
+def test_the_scenario_choices_are_read_and_checked() -> None:
+    definition = parse(
+        MINIMAL + '\n[analysis]\nscenario_pooling = "inputs"\nunasked_pairs = "independent"\n'
+    )
+    assert definition.analysis.scenario_pooling == "inputs"
+    assert definition.analysis.unasked_pairs == "independent"
+    problems = problems_of(MINIMAL + '\n[analysis]\nunasked_pairs = "maybe"\n')
+    assert "unknown, independent" in problem_at(problems, "analysis.unasked_pairs").message

@@ -226,3 +226,26 @@ def test_cli_import_refuses_a_damaged_archive(
     assert result.exit_code == 1
     assert "checksum" in result.output and "Nothing was imported" in result.output
     assert session.scalar(select(func.count()).select_from(Study)) == 1
+
+
+def test_report_shows_coherence_by_pseudonym_and_both_scenario_poolings(
+    session: Session, scripted: ScriptedStudy, report: Report
+) -> None:
+    assert report.scenarios is not None
+    pseudonyms = {row["expert"] for row in report.scenarios.coherence_experts}
+    assert pseudonyms == set(tidy_answers(session, scripted.study)["expert"])
+    html = render.render_html(report)
+    assert "Coherence of each expert" in html
+    for pseudonym in pseudonyms:
+        assert f'<td class="key">{pseudonym}</td>' in html
+    # the named scenarios table has a column per pooling, side by side
+    assert "SMIC per expert" in html
+    assert "Unasked conditional pairs are unknown" in html
+    for forbidden in _forbidden(scripted):
+        assert forbidden not in html
+    book = load_workbook(io.BytesIO(workbook_bytes(study_tables(session, report))))
+    rows = list(book["Expert coherence"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("expert", "checks", "violations")
+    assert {r[0] for r in rows[1:]} == pseudonyms | {"panel"}
+    methods = {r[0] for r in list(book["Scenario ranking"].iter_rows(values_only=True))[1:]}
+    assert {"smic", "smic_experts"} <= methods

@@ -58,6 +58,8 @@ def test_overview_item_and_scenario_pages(
     assert scenarios.status_code == 200
     text = scenarios.get_data(as_text=True)
     assert "E01 and not E03" in text and "Trend impact: T01" in text
+    assert "SMIC per expert" in text and "Coherence of each expert" in text
+    assert "not asked (unknown: no constraint" in text
 
 
 def test_results_before_any_round_closed(

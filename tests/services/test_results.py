@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
 from analysis.baseline import extrapolate_baseline
+from analysis.errors import InputError
+from analysis.expert_coherence import Judgements, panel_coherence
 from analysis.pooling import pool
-from analysis.scenarios import smic
+from analysis.scenarios import pool_experts, run_smic, scenario_probabilities, smic, smic_inputs
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
 from app.models import NotFoundError, Study, User
 from app.services import results
+from app.services.expert_judgements import coherence_view
 from app.services.intervals import expert_profiles
 from app.services.snapshots import POOLING_EPS
 from app.services.tidy import tidy_answers
@@ -68,9 +72,10 @@ def test_event_probabilities_are_the_log_odds_pool_of_the_last_round(
 def test_smic_runs_on_the_conditionals_and_says_which_pairs_were_filled_in(
     session: Session, answered: Study
 ) -> None:
-    outcome = results.scenario_results(session, answered, plays=PLAYS)
+    outcome = results.scenario_results(session, answered, plays=PLAYS, unasked_pairs="independent")
     # E02 and E03 were asked P(. | E01) and P(. | not E01); nothing else
     assert outcome.key_events == ("E01", "E02", "E03")
+    assert set(outcome.unasked_pairs) == set(outcome.independent_pairs)
     assert set(outcome.independent_pairs) == {
         ("E01", "E02"),
         ("E01", "E03"),
@@ -101,7 +106,12 @@ def test_named_scenarios_have_an_estimate_per_method_inside_its_bounds(
     outcome = results.scenario_results(session, answered, plays=PLAYS)
     assert [n.key for n in outcome.named] == ["S1", "S2"]
     for named in outcome.named:
-        assert {e.method for e in named.estimates} == {"smic", "maxent", "crossimpact"}
+        assert {e.method for e in named.estimates} == {
+            "smic",
+            "smic_experts",
+            "maxent",
+            "crossimpact",
+        }
         for estimate in named.estimates:
             assert estimate.lower - 1e-9 <= estimate.probability <= estimate.upper + 1e-9
     # the cross-impact plays reproduce the panel's probabilities (calibrated)
@@ -234,6 +244,124 @@ def test_scenario_results_carry_bootstrap_intervals(session: Session, answered: 
     data = json.loads(json.dumps(outcome.as_dict()))
     assert data["bootstrap"]["resamples"] == 200
     assert results.scenario_results(session, answered, plays=PLAYS, resamples=0).bootstrap is None
+
+
+def test_unasked_pairs_are_unknown_by_default_and_only_the_never_asked_pair_is_free(
+    session: Session, answered: Study
+) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS)
+    assert outcome.settings == {"scenario_pooling": "both", "unasked_pairs": "unknown"}
+    assert outcome.independent_pairs == ()
+    assert len(outcome.unasked_pairs) == 4
+    assert any("unknown, not independent" in str(note) for note in outcome.notes)
+    filled = results.scenario_results(session, answered, plays=PLAYS, unasked_pairs="independent")
+    unknown_smic, filled_smic = outcome.method("smic"), filled.method("smic")
+    assert unknown_smic is not None and filled_smic is not None
+    # no invented P(E01 | E02) = P(E01) pulls against the panel's P(E02 | E01) any more
+    assert unknown_smic.facts["objective"] < filled_smic.facts["objective"]
+    # the same inputs with only the never-asked pair (E02, E03) declared independent: the
+    # unknown pair's ranges contain those
+    inputs = results.event_inputs(session, answered)
+    keys = ("E01", "E02", "E03")
+    pooled = smic_inputs(keys, results._judgements(inputs), unasked="unknown")
+    declared = pooled.asked_cells.copy()
+    declared[1, 2] = declared[2, 1] = True  # given and given_not hold P(i) there
+    pinned = smic(pooled.p, pooled.given, pooled.given_not, event_keys=keys, asked=declared)
+    table = scenario_probabilities({"S2": "E02 and E03"}, event_keys=keys, smic=pinned)
+    free = run_smic(pooled, bounds_for=0)
+    low, high = free.bounds_of([bool((s >> 1) & 1 and (s >> 2) & 1) for s in range(8)])
+    assert low <= float(table.loc[0, "lower"]) + 1e-9
+    assert high >= float(table.loc[0, "upper"]) - 1e-9
+    assert high - low > float(table.loc[0, "upper"] - table.loc[0, "lower"]) + 0.05
+
+
+def test_experts_pooling_averages_each_expert_s_own_smic(session: Session, answered: Study) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS)
+    method = outcome.method("smic_experts")
+    assert method is not None
+    inputs = results.event_inputs(session, answered)
+    keys = ("E01", "E02", "E03")
+    frame = tidy_answers(session, answered)
+    last = frame[(frame["round"] == frame["round"].max()) & frame["value"].notna()]
+    experts: dict[str, Judgements] = {}
+    for expert, rows in last.groupby("expert"):
+        p = {
+            str(r.item): float(r.value) / 100
+            for r in rows.itertuples()
+            if (r.item, r.question, r.part)
+            in {("E01", "probability", ""), ("E02", "timing", "2040"), ("E03", "probability", "")}
+        }
+        given = {
+            (str(r.item), "E01"): float(r.value) / 100
+            for r in rows.itertuples()
+            if r.part == "E01|given"
+        }
+        given_not = {
+            (str(r.item), "E01"): float(r.value) / 100
+            for r in rows.itertuples()
+            if r.part == "E01|given_not"
+        }
+        experts[str(expert)] = Judgements(p, given, given_not)
+    direct = pool_experts(keys, experts, fallback_p=inputs.probabilities, top=10)
+    assert method.facts["experts"] == len(experts) == 8
+    for ranked, (_, row) in zip(method.top, direct.scenarios.iterrows(), strict=False):
+        assert ranked.probability == pytest.approx(float(row["probability"]), abs=1e-9)
+        assert ranked.lower == pytest.approx(float(row["lower"]), abs=1e-9)
+    by_key = {e.key: e for e in outcome.events}
+    for i, key in enumerate(keys):
+        assert by_key[key].coherent_experts == pytest.approx(float(direct.p_star[i]), abs=1e-9)
+    # the coherence rows are the analysis' own, by pseudonym
+    panel = panel_coherence(experts)
+    assert outcome.coherence["experts"] == 8
+    assert outcome.coherence["mean_score"] == pytest.approx(panel.mean_score)
+    rows = {row["expert"]: row for row in outcome.coherence_experts}
+    assert set(rows) == set(experts)
+    for fit in direct.experts:
+        assert rows[fit.expert]["smic_objective"] == pytest.approx(fit.objective, abs=1e-12)
+    json.dumps(outcome.as_dict(), allow_nan=False)
+    only = results.scenario_results(session, answered, plays=PLAYS, scenario_pooling="experts")
+    assert only.method("smic") is None and only.method("smic_experts") is not None
+    with pytest.raises(InputError, match="scenario_pooling"):
+        results.scenario_results(session, answered, scenario_pooling="cells")  # type: ignore[arg-type]
+
+
+def test_coherence_per_pseudonym_is_hidden_in_a_small_anonymous_panel() -> None:
+    coherence = panel_coherence(
+        {"P-1": Judgements({"A": 0.9, "B": 0.4}, {("A", "B"): 0.8}, {("A", "B"): 0.3})}
+    )
+    small = SimpleNamespace(is_anonymous=True, k=5)
+    summary, rows = coherence_view(coherence, small)  # type: ignore[arg-type]
+    assert rows == [] and summary["per_expert_shown"] is False
+    assert summary["max_violation"] == pytest.approx(40.0)
+    confidential = SimpleNamespace(is_anonymous=False, k=5)
+    _, rows = coherence_view(coherence, confidential)  # type: ignore[arg-type]
+    assert [r["expert"] for r in rows] == ["P-1"]
+
+
+def test_inputs_pooling_alone_still_reports_coherence(session: Session, answered: Study) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS, scenario_pooling="inputs")
+    assert outcome.method("smic_experts") is None
+    assert all(e.coherent_experts is None for e in outcome.events)
+    assert outcome.coherence_experts and all(
+        row["smic_objective"] is None for row in outcome.coherence_experts
+    )
+
+
+def test_the_study_settings_choose_the_pooling_and_the_unasked_pairs(
+    session: Session, answered: Study
+) -> None:
+    answered.definition = {
+        **answered.definition,
+        "analysis": {"scenario_pooling": "experts", "unasked_pairs": "independent"},
+    }
+    session.flush()
+    outcome = results.scenario_results(session, answered, plays=PLAYS)
+    assert outcome.settings == {"scenario_pooling": "experts", "unasked_pairs": "independent"}
+    assert outcome.method("smic") is None and outcome.method("smic_experts") is not None
+    assert len(outcome.independent_pairs) == 4
+    # the caller's choice wins over the study's
+    both = results.scenario_results(session, answered, plays=PLAYS, scenario_pooling="both")
+    assert both.method("smic") is not None
 
 
 def test_the_study_settings_drive_seeds_and_sizes_unless_the_caller_overrides(
