@@ -368,7 +368,12 @@ class PartResultSchema(Schema):
     consensus = fields.Nested(ConsensusSchema, allow_none=True)
     pooled = fields.Nested(PooledSchema, allow_none=True)
     stability = fields.Dict(
-        keys=fields.String(), values=fields.Float(allow_none=True), allow_none=True
+        keys=fields.String(),
+        values=fields.Raw(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "Figures by rule name, and wilcoxon_method (exact | normal | none)"
+        },
     )
     groups = fields.List(fields.Nested(GroupResultSchema), allow_none=True)
 
@@ -436,8 +441,13 @@ class StabilityRowSchema(Schema):
     n_paired = _number("Experts who answered both rounds")
     n_changed = _number()
     changed_share = _number()
+    distribution_change = _number("Share of net change units (Scheibe et al. 1975)")
     wilcoxon_statistic = _number()
     wilcoxon_p = _number()
+    wilcoxon_method = fields.String(
+        allow_none=True,
+        metadata={"description": "How wilcoxon_p was computed: exact | normal | none"},
+    )
     mcnemar_p = _number()
     delta_iqr = _number()
     delta_cv = _number()

@@ -9,7 +9,7 @@ analysis/. Aggregates over fewer than k answers are never stored: a small cell k
 "2030", "E08|given" or "i_max"):
 
     {"format": 1, "round", "k", "k_comments", "quantile_method", "consensus_rule",
-     "stability_rule", "previous_round", "respondents",
+     "stability_rule", "compare_presets", "pooling", "wilcoxon", "previous_round", "respondents",
      "items": {ITEM: {"item_id", "kind", "version", "respondents", "reasons", "reasons_withheld",
         "questions": {QUESTION: {"kind", "scale", "no_answer",
             "parts": {PART: {"n", "suppressed", "stats", "histogram", "consensus", "pooled",
@@ -35,7 +35,7 @@ from analysis.consensus import PRESETS, parse_rule
 from analysis.describe import ScaleSpec, describe, histogram
 from analysis.expressions import Expression
 from analysis.pooling import pool
-from analysis.stability import compare_rounds, stopping_verdict
+from analysis.stability import WILCOXON_EXACT_UP_TO, compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import Answer, Item, Round, RoundState, Scale, Snapshot, Study
 from app.services.tidy import Part, is_probability_part, question_parts, reasons, tidy_answers
@@ -45,6 +45,10 @@ SNAPSHOT_FORMAT = 1
 POOLING_EPS = 1e-3
 #: pooling methods reported for every probability question (log-odds first: the default)
 POOLING_METHODS = ("logodds", "linear", "median")
+#: how the Wilcoxon p of the stability figures is computed (analysis.stability.compare_rounds)
+WILCOXON = "auto"
+#: under "auto", the p is exact up to this many non-zero changes, normal beyond
+WILCOXON_EXACT = WILCOXON_EXACT_UP_TO
 #: question kinds whose parts get a consensus verdict (estimates and profiles do not)
 _CONSENSUS_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT, QuestionKind.CONDITIONAL)
 
@@ -184,8 +188,12 @@ def _summarise_part(
             dict(zip(answered["expert"], answered["value"].astype(float), strict=True)),
             spec,
             quantile_method=study.quantile_method,
+            wilcoxon=WILCOXON,
+            wilcoxon_exact_up_to=WILCOXON_EXACT,
         )
         summary["stability"] = {key: _clean(v) for key, v in stability.as_dict().items()}
+        # which computation gave wilcoxon_p: "exact", "normal" or "none" (no change at all)
+        summary["stability"]["wilcoxon_method"] = stability.wilcoxon_method
         if "consensus" in summary:
             verdict = stopping_verdict(
                 summary["consensus"]["reached"],
@@ -262,6 +270,7 @@ def compute_snapshot_data(
         "stability_rule": study.stability_rule,
         "compare_presets": list(study.compare_presets),
         "pooling": {"methods": list(POOLING_METHODS), "eps": POOLING_EPS, "weights": "equal"},
+        "wilcoxon": {"method": WILCOXON, "exact_up_to": WILCOXON_EXACT},
         "previous_round": previous.number if previous else None,
         "respondents": int(current["expert"].nunique()),
         "items": items,
