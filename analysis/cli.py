@@ -29,6 +29,7 @@ from analysis.describe import ScaleSpec, describe_long
 from analysis.errors import InputError
 from analysis.pooling import DEFAULT_EPS, METHODS, pool
 from analysis.quantiles import QUANTILE_METHODS
+from analysis.ranking_cli import register as register_rank
 from analysis.scenarios import cli as scenarios_cli
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
@@ -598,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(cooke)
     cooke.set_defaults(func=run_cooke)
 
+    register_rank(sub, SCALE_HELP)
     scenarios_cli.register(sub)
     return parser
 
