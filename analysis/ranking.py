@@ -220,6 +220,8 @@ def _thresholds(
             float(median(p for _, p, _ in both if p is not None)),
             float(median(abs(i - neutral) for _, _, i in both if i is not None)),
         )
+    if not both:
+        return None, None
     if largest_impact is None or not largest_impact > 0:
         raise InputError("split 'scale' needs the largest possible impact (e.g. 3 on -3..+3)")
     return 0.5, largest_impact / 2.0
