@@ -34,6 +34,7 @@ from app.models import (
     Study,
 )
 from app.services import exports, results
+from app.services.ranking import EventRanking, event_ranking
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
 from app.services.tidy import question_parts
@@ -204,6 +205,8 @@ class Report:
     #: how the latest snapshot computed Wilcoxon p-values ({"method", "exact_up_to"}; empty if
     #: it did not say)
     wilcoxon: Mapping[str, Any] = field(default_factory=dict)
+    #: the events by expected impact (pooled probability x median impact), with quadrants
+    ranking: EventRanking | None = None
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -428,6 +431,7 @@ def build_report(
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
         wilcoxon=dict(by_number[max(by_number)].get("wilcoxon") or {}),
+        ranking=event_ranking(session, study, up_to, rank_by="expected_impact"),
     )
 
 
