@@ -176,7 +176,8 @@ class RoundResultsQuerySchema(Schema):
         ),
         metadata={
             "description": "expected_impact (pooled probability x median impact), probability, "
-            f"impact or quadrant (of the probability-impact matrix); default {DEFAULT_RANK_BY}"
+            "impact or quadrant (of the probability-impact matrix); default: the study's "
+            f"rank_by analysis setting ({DEFAULT_RANK_BY} unless the survey file sets it)"
         },
     )
 
@@ -197,9 +198,8 @@ def round_results(query: dict[str, Any], study_id: int, number: int) -> Any:
     study = study_of(study_id)
     round_, snapshot = _closed(study, number)
     body = _results(round_, snapshot)
-    ranking = ranking_service.event_ranking(
-        db.session, study, round_, rank_by=query["rank_by"] or DEFAULT_RANK_BY
-    )
+    # rank_by defaults to the study's analysis setting
+    ranking = ranking_service.event_ranking(db.session, study, round_, rank_by=query["rank_by"])
     body["ranking"] = _finite(ranking.as_dict())
     return body
 
@@ -274,9 +274,12 @@ class AnalysisQuerySchema(Schema):
         metadata={"description": "Use closed rounds up to this one (default: all)"},
     )
     seed = fields.Integer(
-        load_default=results_service.DEFAULT_SEED,
-        validate=validate.Range(min=0, max=2**31 - 1),
-        metadata={"description": "Seed of every random procedure (results are reproducible)"},
+        load_default=None,
+        validate=validate.Range(min=0, max=2**32 - 1),
+        metadata={
+            "description": "Seed of every random procedure (default: the study's analysis "
+            "settings; the same seed gives the same results)"
+        },
     )
 
 

@@ -33,7 +33,9 @@ from app.models import (
     RoundState,
     Study,
 )
-from app.services import exports, results
+from app.services import calibration, exports, forecast_scores, results
+from app.services.calibration import WeightedPooling
+from app.services.forecast_scores import ForecastScores
 from app.services.ranking import EventRanking, event_ranking
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
@@ -207,6 +209,10 @@ class Report:
     wilcoxon: Mapping[str, Any] = field(default_factory=dict)
     #: the events by expected impact (pooled probability x median impact), with quadrants
     ranking: EventRanking | None = None
+    #: pooled probabilities under equal, self-rated and performance weights (Cooke)
+    weighting: WeightedPooling | None = None
+    #: Brier and log scores of forecasts whose outcomes are recorded
+    forecast_scores: ForecastScores | None = None
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -388,7 +394,7 @@ def build_report(
     now: datetime,
     language: str | None = None,
     with_results: bool = True,
-    seed: int = results.DEFAULT_SEED,
+    seed: int | None = None,
     up_to: int | None = None,
 ) -> Report:
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
@@ -417,6 +423,7 @@ def build_report(
     if with_results:
         scenarios = results.scenario_results(session, study, up_to, seed=seed)
         trends = tuple(results.tia_results(session, study, up_to, seed=seed))
+    weighting, scored = _weights_and_scores(session, study, by_number)
     return Report(
         study=study,
         generated_at=now,
@@ -432,7 +439,23 @@ def build_report(
         answers_withdrawn=study.answers_withdrawn,
         wilcoxon=dict(by_number[max(by_number)].get("wilcoxon") or {}),
         ranking=event_ranking(session, study, up_to, rank_by="expected_impact"),
+        weighting=weighting,
+        forecast_scores=scored,
     )
+
+
+def _weights_and_scores(
+    session: Session, study: Study, by_number: Mapping[int, Any]
+) -> tuple[WeightedPooling | None, ForecastScores | None]:
+    """The three weightings and the forecast scores of the latest closed round shown."""
+    if not by_number:
+        return None, None
+    number = max(by_number)
+    round_ = session.scalar(select(Round).where(Round.study_id == study.id, Round.number == number))
+    if round_ is None or round_.snapshot is None:
+        return None, None
+    weighting = calibration.weighted_pooling(session, study, round_)
+    return weighting, forecast_scores.score_round(session, study, round_, weighting)
 
 
 def active_panel(session: Session, study: Study) -> int:

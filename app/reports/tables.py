@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.reports.data import Report
 from app.services import exports
+from app.services.analysis_settings import settings_of
 from app.services.exports import Table
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
@@ -147,7 +148,7 @@ def methods_table(report: Report) -> Table:
         {"setting": "k", "value": study.k},
         {"setting": "k_comments", "value": study.k_comments},
         {"setting": "quantile_method", "value": study.quantile_method},
-        {"setting": "pooling_eps", "value": exports_pooling_eps()},
+        {"setting": "pooling_eps", "value": settings_of(study).pooling_eps},
         {"setting": "definition_sha256", "value": study.definition_hash},
         {"setting": "answers_withdrawn", "value": report.answers_withdrawn},
     ]
@@ -158,17 +159,14 @@ def methods_table(report: Report) -> Table:
     for scale in study.scales:
         if scale.consensus:
             rows.append({"setting": f"consensus_rule[{scale.key}]", "value": scale.consensus})
+    rows.extend(
+        {"setting": f"analysis[{name}]", "value": value}
+        for name, value in settings_of(study).as_dict().items()
+    )
     if report.scenarios is not None:
         rows.append({"setting": "seed", "value": report.scenarios.seed})
     rows.extend({"setting": f"software[{k}]", "value": v} for k, v in report.software.items())
     return Table("Methods", ("setting", "value"), rows)
-
-
-def exports_pooling_eps() -> float:
-    """The clipping constant of log-odds pooling."""
-    from app.services.snapshots import POOLING_EPS
-
-    return POOLING_EPS
 
 
 def study_tables(session: Session, report: Report, *, identified: bool = False) -> list[Table]:

@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from analysis.ranking import (
-    DEFAULT_RANK_BY,
-    DEFAULT_SPLIT,
     EventFigures,
     Ranking,
     impact_reference,
@@ -26,6 +24,7 @@ from analysis.ranking import (
 )
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.models import NotFoundError, Question, Round, Study
+from app.services.analysis_settings import settings_of
 from app.services.results import closed_snapshots, latest_item_data, probability_question
 
 
@@ -76,11 +75,13 @@ def event_ranking(
     study: Study,
     round_: Round | int | None = None,
     *,
-    rank_by: str = DEFAULT_RANK_BY,
-    split: str = DEFAULT_SPLIT,
+    rank_by: str | None = None,
+    split: str | None = None,
 ) -> EventRanking:
-    """The study's events ranked (rank_by, split: see analysis.ranking) from closed rounds up
-    to `round_` (default: all). Raises analysis' InputError for an unknown rank_by or split."""
+    """The study's events ranked (rank_by, split: see analysis.ranking; default: the study's
+    analysis settings) from closed rounds up to `round_` (default: all). Raises analysis'
+    InputError for an unknown rank_by or split."""
+    settings = settings_of(study)
     snapshots = closed_snapshots(session, study, round_)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there are no results.")
@@ -116,6 +117,12 @@ def event_ranking(
     return EventRanking(
         round_number=snapshots[-1][0].number,
         impact_question=impact.key if impact is not None else None,
-        ranking=rank_events(figures, rank_by, neutral=neutral, largest_impact=largest, split=split),
+        ranking=rank_events(
+            figures,
+            rank_by or settings.rank_by,
+            neutral=neutral,
+            largest_impact=largest,
+            split=split or settings.quadrant_split,
+        ),
         rounds=rounds,
     )
