@@ -329,6 +329,40 @@ def _optional(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def run_bootstrap(args: argparse.Namespace) -> None:
+    """Percentile bootstrap intervals of every item's pooled probability, as JSON."""
+    from analysis.bootstrap import pooled_intervals
+
+    frame = read_long(args.csv)
+    for column in ("round", "expert", "item", "question", "value"):
+        if column not in frame.columns:
+            raise InputError(f"missing column: {column}")
+    questions = sorted(frame["question"].dropna().astype(str).unique().tolist())
+    question = _pick(args.question, questions, "question")
+    rounds = sorted(frame[frame["question"] == question]["round"].unique().tolist())
+    chosen_round = _pick(args.round, rounds, "round")
+    cell = frame[(frame["question"] == question) & (frame["round"] == chosen_round)].copy()
+    cell["value"] = pd.to_numeric(cell["value"], errors="coerce")
+    wide = cell.pivot_table(index="expert", columns="item", values="value", aggfunc="first")
+    values = wide.to_numpy(dtype=float) / 100.0
+    result = pooled_intervals(
+        values, eps=args.eps, resamples=args.resamples, seed=args.seed, level=args.level
+    )
+    emit(
+        {
+            "round": chosen_round,
+            "question": question,
+            **result.info.as_dict(),
+            "items": {
+                str(item): {m: result.intervals[m][i].as_dict() for m in result.intervals}
+                for i, item in enumerate(wide.columns)
+            },
+        },
+        "json",
+        sys.stdout,
+    )
+
+
 def run_pool(args: argparse.Namespace) -> None:
     """Pooled probability per item (long data in percent), or of the numbers given with --p."""
     options = {"method": args.method, "eps": args.eps, "a": args.a, "trim": args.trim}
@@ -576,6 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_format(pooling)
     pooling.set_defaults(func=run_pool)
+
+    boot = sub.add_parser(
+        "bootstrap", help="bootstrap intervals of pooled probabilities (resampling experts)"
+    )
+    boot.add_argument("csv", help="long data with a probability question (0-100)")
+    boot.add_argument("--question", help="the probability question (needed when there are several)")
+    boot.add_argument("--round", help="the round (default: the last)")
+    boot.add_argument("--resamples", type=int, default=1000, help="resamples (default 1000)")
+    boot.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    boot.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
+    boot.add_argument("--eps", type=float, default=DEFAULT_EPS, help="log-odds clipping")
+    boot.set_defaults(func=run_bootstrap)
 
     cooke = sub.add_parser("cooke", help="Cooke's classical model on Excalibur .dtt/.rls files")
     cooke.add_argument("dtt", help="Excalibur assessments (.dtt)")

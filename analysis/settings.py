@@ -71,6 +71,33 @@ class AnalysisSettings:
         low=0,
         high=100_000,
     )
+    cooke_min_seeds: int = _setting(
+        8,
+        "Cooke's classical model: with fewer realised calibration items than this, performance "
+        "weights carry a warning (Cooke advises at least 8, better 10)",
+        low=1,
+        high=100,
+    )
+    cooke_alpha: str = _setting(
+        "optimised",
+        "Cooke's significance level: optimised (the threshold giving the best decision maker, "
+        "as Cooke does) or fixed (cooke_fixed_alpha)",
+        choices=("optimised", "fixed"),
+    )
+    cooke_fixed_alpha: float = _setting(
+        0.05,
+        "the significance level when cooke_alpha is fixed: experts calibrated below it get "
+        "weight 0",
+        low=0.0,
+        high=1.0,
+    )
+    log_score_eps: float = _setting(
+        1e-3,
+        "forecasts are clipped to [eps, 1 - eps] in the log score, so a certain forecast that "
+        "proves wrong costs -ln(eps) instead of infinity",
+        low=1e-9,
+        high=0.1,
+    )
 
     wilcoxon: str = _setting(
         "auto",

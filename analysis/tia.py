@@ -103,6 +103,10 @@ class TrendEvent:
     probabilities: tuple[tuple[int, float], ...]
     impact: ImpactProfile
     label: str = ""
+    #: the experts' own profiles (or bootstrap resamples' median profiles): when given, each
+    #: Monte Carlo run draws one of them at random (equal chances) instead of using `impact`,
+    #: so disagreement about the impact widens the band; the expected forecast uses their mean
+    profiles: tuple[ImpactProfile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,8 +224,17 @@ def trend_impact(
     cross_impacts: Sequence[CrossImpact] = (),
     interpolation: Interpolation = "linear",
     quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+    baseline_se: Mapping[int, float] | None = None,
+    baseline_df: float | None = None,
 ) -> TiaResult:
-    """Expected and Monte Carlo trend forecasts (with a quantile band) adjusted for events."""
+    """Expected and Monte Carlo trend forecasts (with a quantile band) adjusted for events.
+
+    With `baseline_se` (year -> standard error of a new observation, e.g. from
+    analysis.baseline.extrapolate_baseline) each run also draws its own baseline path,
+    y0(t) + T se(t) with one T per run from Student's t with `baseline_df` degrees of freedom
+    (normal when None): the baseline's prediction interval enters the band. Profile and baseline
+    draws come from a second stream of the seed, so runs without them keep their numbers.
+    """
     for name, value in (
         ("start_year", start_year),
         ("end_year", end_year),
@@ -267,7 +280,30 @@ def trend_impact(
     profiles = [events[i].impact for i in ordered]
     relative = np.array([p.kind == "relative" for p in profiles], dtype=bool)
     delays = np.arange(years.size, dtype=np.float64)
-    impact_by_delay = np.array([p.at(delays) for p in profiles]).reshape(len(ordered), years.size)
+    # per event, its candidate profiles (the experts' when given): impact by delay for each
+    candidates = [events[i].profiles or (events[i].impact,) for i in ordered]
+    for i, options in zip(ordered, candidates, strict=True):
+        if any(o.kind != events[i].impact.kind for o in options):
+            raise InputError(f"event {keys[i]!r}: every profile must have the same kind")
+    per_profile = [np.array([o.at(delays) for o in options]) for options in candidates]
+    impact_by_delay = np.array([table.mean(axis=0) for table in per_profile]).reshape(
+        len(ordered), years.size
+    )
+    extra = np.random.default_rng([seed, 1])
+    choice = np.array(
+        [extra.integers(0, len(options), runs) for options in candidates], dtype=np.int64
+    ).reshape(len(ordered), runs)
+    baseline_shift = np.zeros((1, years.size))
+    if baseline_se is not None:
+        se = _baseline_values(baseline_se, years) if baseline_se else np.zeros(years.size)
+        if (se < 0).any():
+            raise InputError("baseline_se must not be negative")
+        draws = (
+            extra.standard_t(baseline_df, runs)
+            if baseline_df is not None
+            else extra.standard_normal(runs)
+        )
+        baseline_shift = draws[:, None] * se[None, :]
 
     log_multiplier = _cross_impact_matrix(cross_impacts, [keys[i] for i in ordered], cumulative)
     occurrence_index = _simulate_occurrences(
@@ -288,12 +324,15 @@ def trend_impact(
     for e in range(len(ordered)):
         when = occurrence_index[:, e]
         since = year_index[None, :] - when[:, None]
-        effect = np.where(since >= 0, impact_by_delay[e][np.clip(since, 0, years.size - 1)], 0.0)
+        table = per_profile[e]
+        effect = np.where(
+            since >= 0, table[choice[e][:, None], np.clip(since, 0, years.size - 1)], 0.0
+        )
         effect[when < 0] = 0.0
         (relative_sum if relative[e] else absolute_sum)[:] += effect
         occurred_by = (when[:, None] >= 0) & (since >= 0)
         simulated_cumulative[e] = occurred_by.mean(axis=0)
-    trajectories = y0[None, :] * (1.0 + relative_sum) + absolute_sum
+    trajectories = (y0[None, :] + baseline_shift) * (1.0 + relative_sum) + absolute_sum
     mean = trajectories.mean(axis=0)
 
     has_cross = bool(np.any(log_multiplier))

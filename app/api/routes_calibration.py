@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from marshmallow import Schema, fields, validate
 
 from app.api import bp
@@ -13,8 +14,9 @@ from app.api.auth import current_user, errors, facilitator_auth, study_of
 from app.api.routes_results import ROUND_PATH, _closed
 from app.database import atomic
 from app.extensions import db
+from app.messages import render
 from app.models import utcnow
-from app.services import calibration, forecast_scores, resolutions
+from app.services import calibration, forecast_scores, resolutions, trend_scores
 
 TAGS = ["calibration"]
 
@@ -88,7 +90,14 @@ class CalibrationSchema(Schema):
     per_expert_shown = fields.Boolean(
         metadata={"description": "false when fewer than k experts were scored"}
     )
-    alpha = fields.Float(allow_none=True, metadata={"description": "optimised threshold"})
+    alpha = fields.Float(
+        allow_none=True, metadata={"description": "the calibration threshold (optimised or fixed)"}
+    )
+    alpha_optimised = fields.Boolean(
+        metadata={
+            "description": "true: alpha optimised as Cooke does; false: the study's fixed alpha"
+        }
+    )
     n_effective = fields.Integer(allow_none=True)
     dm_calibration = fields.Float(allow_none=True)
     dm_information = fields.Float(allow_none=True)
@@ -159,10 +168,72 @@ class ForecastScoresSchema(Schema):
 
     round = fields.Integer()
     eps = fields.Float()
+    performance_few_seeds = fields.Boolean(
+        metadata={
+            "description": "the performance-weighted panel rests on fewer realised seeds than "
+            "Cooke advises (the study's cooke_min_seeds)"
+        }
+    )
     resolved = fields.List(fields.Nested(ResolvedPartSchema))
     panel = fields.Dict(keys=fields.String(), values=fields.Nested(ScoreSchema))
     per_expert_shown = fields.Boolean()
     experts = fields.List(fields.Nested(PseudonymScoreSchema))
+    notes = fields.List(fields.String())
+
+
+class TrendTargetSchema(Schema):
+    """One trend question scored against its realised value."""
+
+    item = fields.String()
+    question = fields.String()
+    round = fields.Integer(metadata={"description": "the closed round whose estimates are scored"})
+    year = fields.Integer()
+    realised = fields.Float()
+    levels = fields.List(fields.Float(), metadata={"description": "quantile levels in (0, 1)"})
+    coverage = fields.Float(metadata={"description": "nominal probability of the interval"})
+    n = fields.Integer(metadata={"description": "experts with a complete estimate"})
+    panel = fields.List(
+        fields.Float(),
+        allow_none=True,
+        metadata={"description": "median of the experts at each level; null under k"},
+    )
+    pinball = fields.Float(allow_none=True, metadata={"description": "the panel's pinball loss"})
+    inside = fields.Boolean(allow_none=True)
+
+
+class TrendHitsSchema(Schema):
+    """How often the panel's interval held the realised value."""
+
+    hits = fields.Integer()
+    n = fields.Integer()
+    hit_rate = fields.Float(allow_none=True)
+
+
+class PseudonymTrendScoreSchema(Schema):
+    """One pseudonym's trend scores (never a name or group)."""
+
+    pseudonym = fields.String()
+    n = fields.Integer()
+    hits = fields.Integer()
+    hit_rate = fields.Float()
+    pinball = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "trend item -> mean pinball loss in the trend's unit"},
+    )
+
+
+class TrendScoresSchema(Schema):
+    """Trend estimates against realised values: pinball loss (lower is better), interval hits."""
+
+    round = fields.Integer()
+    year = fields.Integer(metadata={"description": "the year the trend questions ask about"})
+    targets = fields.List(fields.Nested(TrendTargetSchema))
+    panel = fields.Nested(TrendHitsSchema)
+    per_expert_shown = fields.Boolean(
+        metadata={"description": "false when fewer than k experts were scored"}
+    )
+    experts = fields.List(fields.Nested(PseudonymTrendScoreSchema))
     notes = fields.List(fields.String())
 
 
@@ -234,7 +305,7 @@ def study_calibration(study_id: int) -> Any:
     """Cooke's scores and performance weights on the seeds realised so far (closed rounds).
 
     Per-pseudonym rows only when at least k experts were scored; `few_seeds` warns when fewer
-    than 8 seed items have realisations.
+    than `min_seeds` (the study's `cooke_min_seeds`, 8 by default) seed items have realisations.
     """
     return calibration.score_panel(db.session, study_of(study_id)).as_dict()
 
@@ -261,3 +332,16 @@ def round_scores(study_id: int, number: int) -> Any:
     study = study_of(study_id)
     round_, _snapshot = _closed(study, number)
     return forecast_scores.score_round(db.session, study, round_).as_dict()
+
+
+@bp.route(f"{ROUND_PATH}/trend-scores", methods=["GET"], tags=TAGS, endpoint="round_trend_scores")
+@bp.response(200, TrendScoresSchema)
+@errors(409)
+@facilitator_auth
+def round_trend_scores(study_id: int, number: int) -> Any:
+    """Pinball loss and interval hits of the trend estimates (up to a closed round) against
+    the values realised in the year they ask about, per pseudonym (k or more) and for the panel."""
+    study = study_of(study_id)
+    round_, _snapshot = _closed(study, number)
+    scored = trend_scores.score_trends(db.session, study, round_)
+    return {**scored.as_dict(), "notes": [render(n, _) for n in scored.notes]}

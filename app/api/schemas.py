@@ -500,6 +500,41 @@ class PooledRowSchema(Schema):
     logodds = _number()
     linear = _number()
     median = _number()
+    self_rated = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "the same answers pooled with self-rated expertise: method -> "
+            "percent; null when the study asks no self-rating (a sensitivity analysis)"
+        },
+    )
+    performance = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "the same answers pooled with Cooke's performance weights: method "
+            "-> percent; null when no expert has a positive weight (see `weighting.few_seeds`)"
+        },
+    )
+
+
+class PooledWeightingSchema(Schema):
+    """How the self-rated and performance columns were weighted, and Cooke's caveats."""
+
+    self_rating_source = fields.String(
+        allow_none=True,
+        metadata={"description": "participation (study-wide), a question key, or null"},
+    )
+    seeds = fields.Integer(metadata={"description": "calibration items with a realisation"})
+    min_seeds = fields.Integer(metadata={"description": "Cooke's advice: at least this many"})
+    few_seeds = fields.Boolean(
+        metadata={"description": "true: performance weights rest on fewer seeds than min_seeds"}
+    )
+    alpha = fields.Float(allow_none=True, metadata={"description": "calibration threshold"})
+    alpha_optimised = fields.Boolean()
+    notes = fields.List(fields.String())
 
 
 class ConsensusTableSchema(Schema):
@@ -524,6 +559,10 @@ class PooledTableSchema(Schema):
 
     round = fields.Integer(required=True)
     rows = fields.List(fields.Nested(PooledRowSchema), required=True)
+    weighting = fields.Nested(
+        PooledWeightingSchema,
+        metadata={"description": "the self-rated and performance columns; equal is the headline"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -826,6 +865,40 @@ class NamedScenarioSchema(Schema):
     missing_events = fields.List(fields.String(), required=True)
 
 
+class IntervalSchema(Schema):
+    """A statistic on the whole panel and its bootstrap percentile interval (0-1)."""
+
+    estimate = fields.Float(allow_none=True, required=True)
+    lower = fields.Float(allow_none=True, required=True)
+    upper = fields.Float(allow_none=True, required=True)
+
+
+class RankRangeSchema(Schema):
+    """A scenario's rank on the whole panel and the range of its ranks over the resamples."""
+
+    occurring = fields.List(fields.String(), required=True)
+    probability = fields.Nested(IntervalSchema, required=True)
+    rank = fields.Integer(required=True)
+    rank_lower = fields.Integer(required=True)
+    rank_upper = fields.Integer(required=True)
+
+
+class ScenarioBootstrapSchema(Schema):
+    """Bootstrap over experts of the scenario probabilities (fast pairwise log-linear model)."""
+
+    method = fields.String(required=True, metadata={"description": "how the intervals were made"})
+    resamples = fields.Integer(required=True)
+    seed = fields.Integer(required=True)
+    level = fields.Float(required=True, metadata={"description": "e.g. 0.9 for 5-95 %"})
+    experts = fields.Integer(required=True)
+    note = fields.String(required=True, metadata={"description": "a warning for small panels"})
+    scenario_method = fields.String(required=True)
+    events = fields.List(fields.String(), required=True)
+    named = fields.Dict(keys=fields.String(), values=fields.Nested(IntervalSchema), required=True)
+    top = fields.List(fields.Nested(RankRangeSchema), required=True)
+    pooled = fields.Dict(keys=fields.String(), values=fields.Nested(IntervalSchema), required=True)
+
+
 class ScenarioResultsSchema(Schema):
     """Scenario probabilities from the final estimates, under every method."""
 
@@ -837,6 +910,16 @@ class ScenarioResultsSchema(Schema):
     methods = fields.List(fields.Nested(MethodSummarySchema), required=True)
     named = fields.List(fields.Nested(NamedScenarioSchema), required=True)
     notes = fields.List(fields.String(), required=True)
+    bootstrap = fields.Nested(ScenarioBootstrapSchema, allow_none=True, required=True)
+    pooled_intervals = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Nested(IntervalSchema)),
+        required=True,
+        metadata={
+            "description": "event key -> pooling method -> bootstrap interval of its pooled "
+            "probability (0-1)"
+        },
+    )
 
 
 class TiaEventSchema(Schema):
@@ -865,6 +948,10 @@ class ForecastYearSchema(Schema):
     p10 = _number()
     p50 = _number()
     p90 = _number()
+    expected_lower = _number(
+        "Lower end of the 90 % bootstrap interval of the expected value (experts resampled)"
+    )
+    expected_upper = _number("Upper end of the same interval")
 
 
 class TrendImpactSchema(Schema):

@@ -25,7 +25,7 @@ from app.facilitator.people import bp
 from app.forms import Form
 from app.messages import render
 from app.models import Study, ValidationError, pick_text, utcnow
-from app.services import calibration, forecast_scores, resolutions, results
+from app.services import calibration, forecast_scores, resolutions, results, trend_scores
 from app.services import studies as study_service
 from app.templating import current_language
 
@@ -222,6 +222,7 @@ def weights_page(study_id: int) -> Any:
         nav="results",
         pooling=pooling,
         scores=scores,
+        trends=trend_scores.score_trends(db.session, study, round_),
         closed=[r.number for r, _d in closed],
         render_message=lambda m: render(m, _),
     )

@@ -11,9 +11,10 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from app.reports.data import Report
-from app.services import exports
+from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
 from app.services.exports import Table
+from app.services.snapshots import POOLING_METHODS
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -138,6 +139,44 @@ def trend_table(report: Report) -> Table:
     )
 
 
+#: the weighted pooling sheet's columns: every weighting x method, then Cooke's caveats
+WEIGHTED_COLUMNS = (
+    *("round", "item", "question", "part", "n"),
+    *(f"{w}_{m}" for w in calibration.WEIGHTINGS for m in POOLING_METHODS),
+    *("counted_self_rated", "counted_performance", "self_rating_source"),
+    *("performance_seeds", "performance_min_seeds", "performance_few_seeds"),
+)
+
+
+def weighted_table(session: Session, report: Report) -> Table:
+    """Every closed round's pooled probabilities under equal (the headline), self-rated and
+    performance weights, with the seed count behind the performance weights."""
+    rows: list[dict[str, Any]] = []
+    for round_, _data in _snapshots(session, report):
+        pooling = calibration.weighted_pooling(session, report.study, round_)
+        cal = pooling.calibration
+        for row in pooling.rows:
+            cells: dict[str, Any] = {
+                "round": round_.number,
+                "item": row.item,
+                "question": row.question,
+                "part": row.part,
+                "n": row.n,
+                "counted_self_rated": row.counted.get("self_rated"),
+                "counted_performance": row.counted.get("performance"),
+                "self_rating_source": pooling.self_rating_source,
+                "performance_seeds": len(cal.seeds),
+                "performance_min_seeds": cal.min_seeds,
+                "performance_few_seeds": cal.few_seeds,
+            }
+            for weighting in calibration.WEIGHTINGS:
+                pooled = row.pooled.get(weighting) or {}
+                for method in POOLING_METHODS:
+                    cells[f"{weighting}_{method}"] = pooled.get(method)
+            rows.append(cells)
+    return Table("Weighted pooling", WEIGHTED_COLUMNS, rows)
+
+
 def methods_table(report: Report) -> Table:
     """The settings every figure depends on."""
     study = report.study
@@ -192,6 +231,7 @@ def study_tables(session: Session, report: Report, *, identified: bool = False) 
     ]
     if report.trends:
         tables.append(trend_table(report))
+    tables.append(weighted_table(session, report))
     tables.append(methods_table(report))
     return tables
 

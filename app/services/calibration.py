@@ -23,19 +23,22 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis.cooke import decision_maker, make_data
+from analysis.cooke import decision_maker, make_data, score_experts
 from analysis.errors import InputError
 from analysis.pooling import expertise_weights, pool
+from analysis.settings import AnalysisSettings
 from app.definitions.model import ItemKind, QuestionKind
 from app.messages import N_, Message
 from app.models import Participation, Round, Study
 from app.services import resolutions
+from app.services.analysis_settings import settings_of
 from app.services.results import closed_snapshots
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
 from app.services.tidy import tidy_answers
 
-#: Cooke's advice: at least 8 seed items (10 or more is better) before weights mean much
-MIN_SEEDS = 8
+#: Cooke's advice: at least 8 seed items (10 or more is better) before weights mean much; the
+#: default of the `cooke_min_seeds` analysis setting
+MIN_SEEDS = AnalysisSettings().cooke_min_seeds
 #: question keys read as an expert's self-rating on an item when the panel has no study-wide one
 SELF_RATING_KEYS = ("expertise", "confidence")
 #: the three weightings, in display order
@@ -73,11 +76,15 @@ class CalibrationResult:
     notes: tuple[Message, ...]
     #: pseudonym -> normalised weight (used for pooling; never shown when experts are hidden)
     weights: Mapping[str, float] = field(repr=False, default_factory=dict)
+    #: the study's `cooke_min_seeds`: fewer realised seeds than this and the weights are flagged
+    min_seeds: int = MIN_SEEDS
+    #: whether alpha was optimised (Cooke's default) or fixed by the study's settings
+    alpha_optimised: bool = True
 
     @property
     def few_seeds(self) -> bool:
-        """Whether fewer than MIN_SEEDS items carry the weights."""
-        return len(self.seeds) < MIN_SEEDS
+        """Whether fewer than `min_seeds` items carry the weights."""
+        return len(self.seeds) < self.min_seeds
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (messages in English; the web layer translates its own)."""
@@ -85,12 +92,13 @@ class CalibrationResult:
             "round": self.round,
             "seeds": list(self.seeds),
             "seeds_pending": list(self.seeds_pending),
-            "min_seeds": MIN_SEEDS,
+            "min_seeds": self.min_seeds,
             "few_seeds": self.few_seeds,
             "levels": list(self.levels),
             "n_scored": self.n_scored,
             "per_expert_shown": self.per_expert_shown,
             "alpha": _finite(self.alpha),
+            "alpha_optimised": self.alpha_optimised,
             "n_effective": self.n_effective,
             "dm_calibration": _finite(self.dm_calibration),
             "dm_information": _finite(self.dm_information),
@@ -134,6 +142,8 @@ def _seed_answers(
 
 def score_panel(session: Session, study: Study, up_to: int | None = None) -> CalibrationResult:
     """Cooke's scores and global weights on the seeds realised so far (closed rounds only)."""
+    settings = settings_of(study)
+    fixed = settings.cooke_alpha == "fixed"
     rounds = _closed_rounds(session, study, up_to)
     realised = resolutions.current(session, study).realisations
     seed_items = [i for i in study.items if i.kind == ItemKind.CALIBRATION]
@@ -158,6 +168,8 @@ def score_panel(session: Session, study: Study, up_to: int | None = None) -> Cal
         dm_calibration=None,
         dm_information=None,
         notes=(),
+        min_seeds=settings.cooke_min_seeds,
+        alpha_optimised=not fixed,
     )
     if not seed_items:
         return _with(empty, N_("This study asks no calibration items: no performance weights."))
@@ -186,23 +198,36 @@ def score_panel(session: Session, study: Study, up_to: int | None = None) -> Cal
             experts=experts,
             items=seeds,
         )
-        dm = decision_maker(data, weights="global")
+        scores = score_experts(data)
+        dm = None
+        if not fixed or settings.cooke_fixed_alpha <= float(scores.calibration.max()):
+            dm = decision_maker(
+                data, weights="global", alpha=settings.cooke_fixed_alpha if fixed else None
+            )
     except InputError as error:
         return _with(empty, N_("The seed answers cannot be scored: %(error)s", error=str(error)))
-    scores = dm.experts
-    raw = scores.calibration * scores.information_seed * (scores.calibration >= dm.alpha)
+    alpha = dm.alpha if dm is not None else settings.cooke_fixed_alpha
+    raw = scores.calibration * scores.information_seed * (scores.calibration >= alpha)
     total = float(raw.sum())
     weights = {
         p: (float(w) / total if total > 0 else 0.0) for p, w in zip(experts, raw, strict=True)
     }
-    if len(seeds) < MIN_SEEDS:
+    if dm is None:
+        notes.append(
+            N_(
+                "No expert's calibration reaches the fixed significance level α = %(alpha)s: "
+                "every performance weight is 0.",
+                alpha=alpha,
+            )
+        )
+    if len(seeds) < settings.cooke_min_seeds:
         notes.append(
             N_(
                 "Only %(n)s calibration items have realisations; Cooke's classical model wants "
                 "at least %(min)s (10 or more is better). The performance weights rest on few "
                 "seeds: read them as a sensitivity analysis, not as a verdict on the experts.",
                 n=len(seeds),
-                min=MIN_SEEDS,
+                min=settings.cooke_min_seeds,
             )
         )
     notes.append(
@@ -245,12 +270,14 @@ def score_panel(session: Session, study: Study, up_to: int | None = None) -> Cal
         n_scored=len(experts),
         experts=per_expert if shown else (),
         per_expert_shown=shown,
-        alpha=dm.alpha,
+        alpha=alpha,
         n_effective=scores.n_effective,
-        dm_calibration=dm.calibration,
-        dm_information=dm.information_seed,
+        dm_calibration=dm.calibration if dm is not None else None,
+        dm_information=dm.information_seed if dm is not None else None,
         notes=tuple(notes),
         weights=weights,
+        min_seeds=settings.cooke_min_seeds,
+        alpha_optimised=not fixed,
     )
 
 
@@ -321,13 +348,13 @@ class WeightedPooling:
         }
 
 
-def _pooled(values: Sequence[float], weights: Sequence[float] | None) -> dict[str, float | None]:
+def _pooled(
+    values: Sequence[float], weights: Sequence[float] | None, eps: float
+) -> dict[str, float | None]:
     """Percent under each reported method (as the snapshot pools, with optional weights)."""
     probabilities = np.asarray(values, dtype=float) / 100.0
     return {
-        method: _finite(
-            100.0 * pool(probabilities, method=method, eps=POOLING_EPS, weights=weights).p
-        )
+        method: _finite(100.0 * pool(probabilities, method=method, eps=eps, weights=weights).p)
         for method in POOLING_METHODS
     }
 
@@ -371,6 +398,8 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
     calibration = score_panel(session, study, round_.number)
     snapshot = round_.snapshot
     data: Mapping[str, Any] = snapshot.data if snapshot is not None else {}
+    # the eps the snapshot pooled with, so that equal weights reproduce its numbers exactly
+    eps = float((data.get("pooling") or {}).get("eps", settings_of(study).pooling_eps))
     frame = tidy_answers(session, study, [round_])
     source, wide, per_item, lows = _self_ratings(session, study, frame)
     notes: list[Message] = []
@@ -404,7 +433,7 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
                 if not values:
                     continue
                 pooled: dict[str, Mapping[str, float | None] | None] = {
-                    "equal": _pooled(values, None)
+                    "equal": _pooled(values, None, eps)
                 }
                 counted = {"equal": len(values)}
                 # self-rated: experts without a rating count for nothing in this column
@@ -417,13 +446,13 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
                     low = 1.0 if source == "participation" else lows.get(key, 1.0)
                     w = np.zeros(len(values))
                     w[rated] = expertise_weights([float(ratings[i] or 0) for i in rated], low=low)
-                    pooled["self_rated"] = _pooled(values, w.tolist())
+                    pooled["self_rated"] = _pooled(values, w.tolist(), eps)
                 else:
                     pooled["self_rated"] = None
                 counted["self_rated"] = len(rated)
                 performance = [calibration.weights.get(e, 0.0) for e in experts]
                 positive = sum(1 for w_ in performance if w_ > 0)
-                pooled["performance"] = _pooled(values, performance) if positive else None
+                pooled["performance"] = _pooled(values, performance, eps) if positive else None
                 counted["performance"] = positive
                 rows.append(
                     WeightedRow(
@@ -441,4 +470,5 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
         calibration=calibration,
         self_rating_source=source,
         notes=tuple(notes),
+        eps=eps,
     )

@@ -19,6 +19,7 @@ from analysis.scoring import DEFAULT_EPS, ForecastScore, score_forecasts
 from app.messages import N_, Message
 from app.models import Round, Study
 from app.services import resolutions
+from app.services.analysis_settings import settings_of
 from app.services.calibration import WEIGHTINGS, WeightedPooling, weighted_pooling
 from app.services.tidy import tidy_answers
 
@@ -46,6 +47,8 @@ class ForecastScores:
     per_expert_shown: bool
     notes: tuple[Message, ...]
     eps: float = DEFAULT_EPS
+    #: Cooke's caveat: the performance-weighted panel rests on fewer seeds than advised
+    performance_few_seeds: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -56,6 +59,7 @@ class ForecastScores:
         return {
             "round": self.round,
             "eps": self.eps,
+            "performance_few_seeds": self.performance_few_seeds,
             "resolved": [r.__dict__ for r in self.resolved],
             "panel": {w: score(s) for w, s in self.panel.items()},
             "per_expert_shown": self.per_expert_shown,
@@ -83,6 +87,7 @@ def score_round(
 ) -> ForecastScores:
     """Brier and log scores of a closed round's event forecasts against recorded outcomes."""
     pooling = pooling or weighted_pooling(session, study, round_)
+    eps = settings_of(study).log_score_eps
     outcomes = resolutions.current(session, study).outcomes
     events = {i.key for i in study.items if i.kind == "event"}
     resolved: list[ResolvedPart] = []
@@ -106,7 +111,7 @@ def score_round(
             if value is not None:
                 panel_p[weighting].append(value / 100.0)
                 panel_o[weighting].append(float(outcome))
-    panel = {w: score_forecasts(panel_p[w], panel_o[w]) for w in WEIGHTINGS}
+    panel = {w: score_forecasts(panel_p[w], panel_o[w], eps=eps) for w in WEIGHTINGS}
     frame = tidy_answers(session, study, [round_])
     per_expert: dict[str, tuple[list[float], list[float]]] = {}
     for part in resolved:
@@ -132,7 +137,7 @@ def score_round(
                 k=study.k,
             )
         )
-    experts = tuple((p, score_forecasts(f, o)) for p, (f, o) in sorted(per_expert.items()))
+    experts = tuple((p, score_forecasts(f, o, eps=eps)) for p, (f, o) in sorted(per_expert.items()))
     return ForecastScores(
         round=round_.number,
         resolved=tuple(resolved),
@@ -140,4 +145,6 @@ def score_round(
         experts=experts if shown else (),
         per_expert_shown=shown,
         notes=tuple(notes),
+        eps=eps,
+        performance_few_seeds=pooling.calibration.few_seeds,
     )

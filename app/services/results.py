@@ -23,6 +23,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.baseline import BaselineForecast, extrapolate_baseline
+from analysis.bootstrap import Interval, ScenarioIntervals, expected_trend_intervals
+from analysis.errors import InputError
 from analysis.expressions import parse_expression
 from analysis.scenarios import (
     MaxEntModel,
@@ -46,6 +49,7 @@ from app.models import (
     StateError,
     Study,
 )
+from app.services import intervals
 from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
 
@@ -53,6 +57,8 @@ from app.services.tidy import TREND_IMPACT_PARTS
 TOP_SCENARIOS = 10
 #: the trend impact band
 TIA_QUANTILES = (0.1, 0.5, 0.9)
+#: the level of bootstrap intervals
+BOOTSTRAP_LEVEL = 0.9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,6 +355,10 @@ class ScenarioResults:
     methods: tuple[MethodSummary, ...]
     named: tuple[NamedScenario, ...]
     notes: tuple[Message, ...]
+    #: bootstrap over experts: scenario probabilities and rank ranges (fast log-linear method)
+    bootstrap: ScenarioIntervals | None = None
+    #: event key -> pooling method -> bootstrap interval of its pooled probability (0-1)
+    pooled_intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
 
     def method(self, name: str) -> MethodSummary | None:
         """One method's summary, if it ran."""
@@ -365,6 +375,10 @@ class ScenarioResults:
             "methods": [m.as_dict() for m in self.methods],
             "named": [n.as_dict() for n in self.named],
             "notes": [str(n) for n in self.notes],
+            "bootstrap": None if self.bootstrap is None else self.bootstrap.as_dict(),
+            "pooled_intervals": {
+                k: {m: i.as_dict() for m, i in v.items()} for k, v in self.pooled_intervals.items()
+            },
         }
 
 
@@ -461,13 +475,16 @@ def scenario_results(
     *,
     seed: int | None = None,
     plays: int | None = None,
+    resamples: int | None = None,
 ) -> ScenarioResults:
     """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates.
 
-    The seed, plays and limits come from the study's analysis settings unless given here."""
+    The seed, plays, bootstrap resamples and limits come from the study's analysis settings
+    unless given here (resamples=0: no bootstrap)."""
     settings = settings_of(study)
     seed = settings.seed if seed is None else seed
     plays = settings.cross_impact_plays if plays is None else plays
+    resamples = settings.bootstrap_resamples if resamples is None else resamples
     max_events = settings.smic_max_events
     inputs = event_inputs(session, study, round_)
     notes: list[Message] = []
@@ -630,6 +647,9 @@ def scenario_results(
                     events=", ".join(missing),
                 )
             )
+    bootstrap, pooled_intervals = _bootstrap(
+        session, study, round_, inputs, smic_events or keys, named_specs, seed, resamples
+    )
     return ScenarioResults(
         round_number=inputs.round_number,
         seed=seed,
@@ -648,7 +668,58 @@ def scenario_results(
         methods=tuple(methods),
         named=tuple(named),
         notes=tuple(notes),
+        bootstrap=bootstrap,
+        pooled_intervals=pooled_intervals,
     )
+
+
+def _bootstrap(
+    session: Session,
+    study: Study,
+    round_: Round | int | None,
+    inputs: EventInputs,
+    events: Sequence[str],
+    named_specs: Sequence[tuple[Any, tuple[str, ...]]],
+    seed: int,
+    resamples: int,
+) -> tuple[ScenarioIntervals | None, dict[str, dict[str, Interval]]]:
+    """Bootstrap over experts of the pooled probabilities and of the scenarios (intervals.py)."""
+    if resamples <= 0 or not inputs.probabilities:
+        return None, {}
+    rounds = [r for r, _data in closed_snapshots(session, study, round_)]
+    frame = intervals.closed_tidy(session, study, rounds)
+    if frame.empty:
+        return None, {}
+    cells: dict[str, tuple[str, int, str, str]] = {}
+    conditional: dict[tuple[str, str], tuple[tuple[str, int, str, str], ...]] = {}
+    for item in study.items:
+        if item.key not in inputs.probabilities:
+            continue
+        asked = probability_question(item, study.horizon)
+        number = inputs.rounds[item.key]
+        if asked is not None:
+            cells[item.key] = (item.key, number, asked[0].key, asked[1])
+        for question in item.questions:
+            if question.kind == QuestionKind.CONDITIONAL:
+                for other in question.config.get("given", []):
+                    conditional[(item.key, other)] = (
+                        (item.key, number, question.key, f"{other}|given"),
+                        (item.key, number, question.key, f"{other}|given_not"),
+                    )
+    _pooled_result, by_key = intervals.pooled_probability_intervals(
+        frame, cells, resamples=resamples, seed=seed, eps=settings_of(study).pooling_eps
+    )
+    scenarios = intervals.scenario_bootstrap(
+        frame,
+        list(events),
+        cells,
+        conditional,
+        {s.key: s.expression for s, _events in named_specs},
+        resamples=resamples,
+        seed=seed,
+        top=TOP_SCENARIOS,
+    )
+    return scenarios, by_key
 
 
 def _merge(
@@ -763,6 +834,9 @@ class ForecastYear:
     low: float  #: 10 % quantile of the simulated trajectories
     median: float
     high: float  #: 90 % quantile
+    #: bootstrap interval of the expected forecast (the experts resampled), if there are profiles
+    expected_lower: float | None = None
+    expected_upper: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -773,6 +847,8 @@ class ForecastYear:
             "p10": _finite(self.low),
             "p50": _finite(self.median),
             "p90": _finite(self.high),
+            "expected_lower": _finite(self.expected_lower),
+            "expected_upper": _finite(self.expected_upper),
         }
 
 
@@ -849,22 +925,38 @@ def tia_results(
     *,
     seed: int | None = None,
     runs: int | None = None,
+    resamples: int | None = None,
 ) -> list[TrendImpact]:
     """Trend impact analysis of every trend item from the panel's final estimates.
 
-    The seed and number of runs come from the study's analysis settings unless given here."""
+    The seed, number of runs and bootstrap resamples come from the study's analysis settings
+    unless given here."""
     settings = settings_of(study)
     seed = settings.seed if seed is None else seed
     runs = settings.tia_runs if runs is None else runs
+    resamples = settings.bootstrap_resamples if resamples is None else resamples
     snapshots = closed_snapshots(session, study, round_)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there are no results.")
     latest = latest_item_data(snapshots)
     inputs = event_inputs(session, study, round_)
+    frame = intervals.closed_tidy(session, study, [r for r, _data in snapshots])
     results = []
     for trend in (item for item in study.items if item.kind == ItemKind.TREND):
-        results.append(_trend(study, trend, latest, inputs, seed=seed, runs=runs))
+        results.append(
+            _trend(
+                study, trend, latest, inputs, seed=seed, runs=runs, frame=frame, resamples=resamples
+            )
+        )
     return results
+
+
+def _trend_bounds(trend: Item) -> tuple[float | None, float | None]:
+    """The ends of the scale the panel estimates the trend on, if the survey gives them."""
+    for question in trend.questions:
+        if question.kind == QuestionKind.QUANTILES and question.scale is not None:
+            return question.scale.min, question.scale.max
+    return None, None
 
 
 def _trend(
@@ -875,6 +967,8 @@ def _trend(
     *,
     seed: int,
     runs: int,
+    frame: pd.DataFrame | None = None,
+    resamples: int = 0,
 ) -> TrendImpact:
     """One trend's analysis (or an empty one with notes saying why not)."""
     notes: list[Message] = []
@@ -907,6 +1001,7 @@ def _trend(
     kind: Literal["relative", "absolute"] = "relative" if trend.relative_impacts else "absolute"
     events: list[TrendEvent] = []
     used: list[tuple[str, dict[str, float], tuple[tuple[int, float], ...]]] = []
+    named_profiles: dict[str, dict[str, ImpactProfile]] = {}
     for item in study.items:
         if item.kind != ItemKind.EVENT:
             continue
@@ -931,6 +1026,13 @@ def _trend(
             t1 = max(0.0, profile["t1"])
             t2 = max(t1, profile["t2"])
             t3 = max(t2, profile["t3"])
+            by_expert = (
+                intervals.expert_profile_map(frame, item.key, entry[0], question.key, kind)
+                if frame is not None and entry is not None
+                else {}
+            )
+            experts = tuple(by_expert.values())
+            named_profiles[item.key] = by_expert
             events.append(
                 TrendEvent(
                     key=item.key,
@@ -938,24 +1040,77 @@ def _trend(
                     impact=ImpactProfile(
                         t1=t1, t2=t2, t3=t3, i_max=profile["i_max"], i_ss=profile["i_ss"], kind=kind
                     ),
+                    profiles=experts,
                 )
             )
             used.append(
                 (item.key, {"t1": t1, "t2": t2, "t3": t3, **profile}, tuple(sorted(points)))
             )
     if not events:
-        return _with_notes(
-            empty, *notes, N_("No event has an impact profile on this trend: no forecast.")
+        notes.append(
+            N_(
+                "No development's impact on this trend was asked (or none has k answers): the "
+                "forecast is the extrapolated baseline alone, and its band is the baseline's "
+                "prediction interval."
+            )
         )
-    series = dict(baseline)
-    if max(series) < study.horizon:
+    try:
+        extrapolated: BaselineForecast | None = extrapolate_baseline(
+            dict(baseline),
+            start_year=start,
+            end_year=study.horizon,
+            level=TIA_QUANTILES[-1] - TIA_QUANTILES[0],
+            bounds=_trend_bounds(trend),
+        )
+    except InputError:
+        extrapolated = None
+    if extrapolated is None:
+        if not events:
+            return _with_notes(
+                empty,
+                *notes,
+                N_(
+                    "Too little history to extrapolate the baseline (%(n)s points; 3 are needed) "
+                    "and no development moves it: no forecast.",
+                    n=len(baseline),
+                ),
+            )
+        series = dict(baseline)
         series[study.horizon] = baseline[-1][1]
         notes.append(
             N_(
-                "The baseline is held at its last value (%(year)s) up to %(horizon)s: the "
-                "surprise-free trend is 'no change'.",
+                "Too little history to extrapolate (%(n)s points; 3 are needed): the baseline is "
+                "held at its last value (%(year)s) up to %(horizon)s.",
+                n=len(baseline),
                 year=start,
                 horizon=study.horizon,
+            )
+        )
+    else:
+        series = extrapolated.as_mapping()
+        notes.append(
+            N_(
+                "Baseline: a straight-line trend fitted to the %(n)s history points (%(slope)s per "
+                "year), with its prediction interval carried into the band.",
+                n=extrapolated.points,
+                slope=f"{extrapolated.slope:+.3g}",
+            )
+        )
+        if extrapolated.clipped:
+            notes.append(N_("The extrapolated baseline is held within the ends of the scale."))
+        elif _trend_bounds(trend) == (None, None):
+            notes.append(
+                N_(
+                    "The survey gives no ends for this trend's scale, so the straight line is not "
+                    "held within any: check the extrapolated values against the scale's limits "
+                    "(a minimum and maximum on the trend's estimate scale would hold it there)."
+                )
+            )
+    if any(e.profiles for e in events):
+        notes.append(
+            N_(
+                "Each simulated future draws one expert's impact profile per development, so the "
+                "band shows the panel's disagreement about impacts as well as uncertain timing."
             )
         )
     result = trend_impact(
@@ -966,8 +1121,24 @@ def _trend(
         seed=seed,
         runs=runs,
         quantiles=TIA_QUANTILES,
+        baseline_se=extrapolated.se_mapping() if extrapolated else None,
+        baseline_df=extrapolated.df if extrapolated else None,
     )
+    bounds = _trend_bounds(trend)
+    if bounds != (None, None):
+        for column in ("expected", "mean", "p10", "p50", "p90"):
+            result.forecast[column] = result.forecast[column].clip(bounds[0], bounds[1])
     table = result.forecast
+    low_expected, high_expected = _expected_interval(
+        result.forecast["baseline"].to_numpy(),
+        result.occurrence,
+        events,
+        named_profiles,
+        relative=kind == "relative",
+        resamples=resamples,
+        seed=seed,
+        bounds=bounds,
+    )
     forecast = tuple(
         ForecastYear(
             year=int(row["year"]),
@@ -976,8 +1147,10 @@ def _trend(
             low=float(row["p10"]),
             median=float(row["p50"]),
             high=float(row["p90"]),
+            expected_lower=None if low_expected is None else float(low_expected[i]),
+            expected_upper=None if high_expected is None else float(high_expected[i]),
         )
-        for _, row in table.iterrows()
+        for i, (_, row) in enumerate(table.iterrows())
     )
     last = result.contributions.iloc[-1]
     return TrendImpact(
@@ -1008,6 +1181,37 @@ def _trend(
         runs=result.runs,
         notes=tuple(notes),
     )
+
+
+def _expected_interval(
+    baseline: npt.NDArray[np.float64],
+    occurrence: pd.DataFrame,
+    events: Sequence[TrendEvent],
+    named_profiles: Mapping[str, Mapping[str, ImpactProfile]],
+    *,
+    relative: bool,
+    resamples: int,
+    seed: int,
+    bounds: tuple[float | None, float | None],
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]:
+    """Bootstrap interval (over experts) of the expected forecast, or (None, None)."""
+    chosen = [e for e in events if named_profiles.get(e.key)]
+    if resamples <= 0 or not chosen or len(chosen) != len(events):
+        return None, None
+    _whole, lower, upper, _info = expected_trend_intervals(
+        baseline,
+        occurrence[[e.key for e in chosen]].to_numpy().T,
+        [tuple(named_profiles[e.key].values()) for e in chosen],
+        [tuple(named_profiles[e.key]) for e in chosen],
+        relative=relative,
+        resamples=resamples,
+        seed=seed,
+        level=BOOTSTRAP_LEVEL,
+        statistic="mean",
+    )
+    if bounds != (None, None):
+        lower, upper = np.clip(lower, *bounds), np.clip(upper, *bounds)
+    return lower, upper
 
 
 def _with_notes(result: TrendImpact, *notes: Message) -> TrendImpact:

@@ -39,6 +39,9 @@ def test_given_values_replace_defaults_and_are_reported_as_changed() -> None:
         ({"pooling_eps": "small"}, "'pooling_eps': must be a number"),
         ({"bootstrap_resamples": True}, "'bootstrap_resamples': must be a number"),
         ({"independence_blend": float("nan")}, "must be a finite number"),
+        ({"cooke_alpha": "optimized"}, "'cooke_alpha': must be one of optimised, fixed"),
+        ({"cooke_min_seeds": 0}, "'cooke_min_seeds': must be between 1 and 100; got 0"),
+        ({"log_score_eps": 0.5}, "'log_score_eps': must be between 1e-09 and 0.1; got 0.5"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(data: dict[str, object], message: str) -> None:
@@ -56,6 +59,6 @@ def test_every_setting_is_documented_in_the_survey_format_with_its_default() -> 
         assert row is not None, f"{name} is missing from surveys/README.md"
         shown = row.split("|")[2].strip().strip("`")
         if isinstance(default, str):
-            assert shown == default, name
+            assert shown == f'"{default}"', name
         else:
             assert float(shown) == pytest.approx(float(default)), name

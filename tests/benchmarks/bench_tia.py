@@ -43,7 +43,32 @@ def run(data: dict[str, object]) -> dict[str, str]:
     return {"2055 p10/p50/p90": f"{last['p10']:.1f} / {last['p50']:.1f} / {last['p90']:.1f}"}
 
 
+def with_profiles() -> dict[str, object]:
+    """The 20-event study where every event carries 24 experts' own profiles."""
+    data = study(False)
+    rng = np.random.default_rng(4)
+    events = []
+    for event in data["events"]:  # type: ignore[attr-defined]
+        base = event.impact
+        profiles = tuple(
+            ImpactProfile(
+                base.t1,
+                base.t2,
+                base.t3,
+                base.i_max + float(rng.normal(0, 3)),
+                base.i_ss + float(rng.normal(0, 2)),
+                "absolute",
+            )
+            for _ in range(24)
+        )
+        events.append(TrendEvent(event.key, event.probabilities, base, profiles=profiles))
+    return {"events": events, "cross_impacts": []}
+
+
 CASES = [
     Case("tia: 20 events, 31 years, 10,000 runs", 2.0, run, setup=lambda: study(False)),
     Case("tia: same with 10 cross-impacts", 2.0, run, setup=lambda: study(True)),
+    Case(
+        "tia: 20 events, each run draws one of 24 experts' profiles", 2.0, run, setup=with_profiles
+    ),
 ]

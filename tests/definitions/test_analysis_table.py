@@ -38,3 +38,11 @@ def test_settings_survive_storage_and_old_stored_definitions_read_as_defaults() 
     assert definition_from_dict(stored).analysis == definition.analysis
     del stored["analysis"]  # a study imported before the table existed
     assert definition_from_dict(stored).analysis.changed() == {}
+
+
+def test_cooke_settings_are_read_and_a_bad_choice_names_the_key() -> None:
+    definition = parse(MINIMAL + '\n[analysis]\ncooke_alpha = "fixed"\ncooke_fixed_alpha = 0\n')
+    assert definition.analysis.cooke_alpha == "fixed"
+    assert definition.analysis.cooke_fixed_alpha == 0.0
+    problems = problems_of(MINIMAL + '\n[analysis]\ncooke_alpha = "sometimes"\n')
+    assert "optimised, fixed" in problem_at(problems, "analysis.cooke_alpha").message

@@ -211,6 +211,7 @@ def test_three_weightings_side_by_side_and_scores(session: Session, demo_study: 
     assert scores.panel["equal"].brier == pytest.approx((1 - p) ** 2)
     assert scores.panel["equal"].log == pytest.approx(-math.log(p))
     assert scores.per_expert_shown and len(scores.experts) >= demo_study.k
+    assert scores.as_dict()["performance_few_seeds"] is True  # five seeds: the caveat travels
 
 
 def calibration_scores_empty(session: Session, study: Study, round_: Any) -> bool:

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from analysis.baseline import extrapolate_baseline
 from analysis.pooling import pool
 from analysis.scenarios import smic
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
 from app.models import NotFoundError, Study, User
 from app.services import results
+from app.services.intervals import expert_profiles
 from app.services.snapshots import POOLING_EPS
 from app.services.tidy import tidy_answers
 from tests.reports.helpers import scripted_study
@@ -134,9 +136,12 @@ def test_trend_impact_matches_the_analysis_function_on_the_panel_medians(
     assert [e.key for e in trend.events] == ["E02", "E03"]
     assert trend.start_year == 2024 and trend.end_year == 2040
     assert trend.relative is False
-    # the baseline is held at its last value up to the horizon, and says so
-    assert all(f.baseline == pytest.approx(228.5) for f in trend.forecast)
-    assert any("held at its last value" in str(n) for n in trend.notes)
+    # the baseline is a straight line fitted to the history, with its prediction interval
+    line = extrapolate_baseline(
+        {2015: 250.0, 2020: 235.0, 2024: 228.5}, start_year=2024, end_year=2040, level=0.8
+    )
+    assert [f.baseline for f in trend.forecast] == pytest.approx(list(line.mean))
+    assert any("straight-line trend" in str(n) for n in trend.notes)
     e02 = trend.events[0]
     medians = {
         part: float(np.median(_final_values(session, answered, "E02", "usage_impact", part)))
@@ -145,13 +150,17 @@ def test_trend_impact_matches_the_analysis_function_on_the_panel_medians(
     assert (e02.t1, e02.t2, e02.i_max, e02.t3, e02.i_ss) == pytest.approx(
         (medians["t1"], medians["t2"], medians["i_max"], medians["t3"], medians["i_ss"])
     )
+    frame = tidy_answers(session, answered)
+    frame = frame[frame["value"].notna()].assign(value=lambda f: f["value"].astype(float))
     direct = trend_impact(
-        {2015: 250.0, 2020: 235.0, 2024: 228.5, 2040: 228.5},
+        line.as_mapping(),
         [
             TrendEvent(
                 key=e.key,
                 probabilities=e.probabilities,
                 impact=ImpactProfile(e.t1, e.t2, e.t3, e.i_max, e.i_ss, kind="absolute"),
+                # every simulated future draws one expert's own profile
+                profiles=expert_profiles(frame, e.key, 2, "usage_impact", "absolute"),
             )
             for e in trend.events
         ],
@@ -159,9 +168,17 @@ def test_trend_impact_matches_the_analysis_function_on_the_panel_medians(
         end_year=2040,
         seed=5,
         runs=2000,
+        baseline_se=line.se_mapping(),
+        baseline_df=line.df,
+    )
+    assert all(
+        len(expert_profiles(frame, e.key, 2, "usage_impact", "absolute")) >= 5 for e in trend.events
     )
     assert trend.final is not None
     assert trend.final.expected == pytest.approx(float(direct.forecast["expected"].iloc[-1]))
+    # the expected value's bootstrap interval (experts resampled) brackets it
+    assert trend.final.expected_lower is not None and trend.final.expected_upper is not None
+    assert trend.final.expected_lower <= trend.final.expected <= trend.final.expected_upper
     assert trend.final.high == pytest.approx(float(direct.forecast["p90"].iloc[-1]))
     # absolute impacts add: the expected change is the sum of the events' contributions
     assert trend.final.expected - trend.final.baseline == pytest.approx(
@@ -192,8 +209,31 @@ def test_estimates_under_k_are_left_out_and_said_so(
     assert all(not n.estimates for n in outcome.named)
     assert any("fewer than k" in str(n) for n in outcome.notes)
     (trend,) = results.tia_results(session, example_study)
-    assert trend.forecast == ()
+    # no development is left to move the trend: the forecast is the extrapolated baseline
+    # alone, its band the baseline's prediction interval, and a note says why
+    assert trend.events == ()
+    assert all(f.expected == pytest.approx(f.baseline) for f in trend.forecast)
+    assert trend.forecast[-1].low < trend.forecast[-1].baseline < trend.forecast[-1].high
+    assert any("extrapolated baseline alone" in str(n) for n in trend.notes)
     assert trend.panel_estimate is None
+
+
+def test_scenario_results_carry_bootstrap_intervals(session: Session, answered: Study) -> None:
+    outcome = results.scenario_results(session, answered, plays=PLAYS, resamples=200)
+    assert outcome.bootstrap is not None
+    assert outcome.bootstrap.info.resamples == 200
+    for key, by_method in outcome.pooled_intervals.items():
+        logodds = by_method["logodds"]
+        # the bootstrap's whole-panel pool is the snapshot's pool of the same answers
+        assert logodds.estimate == pytest.approx(
+            next(e.probability for e in outcome.events if e.key == key), abs=1e-6
+        )
+        assert logodds.lower <= logodds.estimate <= logodds.upper
+    for rank in outcome.bootstrap.top:
+        assert rank.rank_lower <= rank.rank_upper
+    data = json.loads(json.dumps(outcome.as_dict()))
+    assert data["bootstrap"]["resamples"] == 200
+    assert results.scenario_results(session, answered, plays=PLAYS, resamples=0).bootstrap is None
 
 
 def test_the_study_settings_drive_seeds_and_sizes_unless_the_caller_overrides(

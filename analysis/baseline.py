@@ -1,0 +1,105 @@
+"""A trend's surprise-free baseline, extrapolated from its history with a prediction interval.
+
+Method: ordinary least squares of value on year (a straight-line trend; statsmodels OLS), which
+takes irregularly spaced years as they come. The forecast for year t is the fitted line; its
+prediction interval is statsmodels' `obs_ci` (Student's t with n - 2 degrees of freedom, the
+standard error of a new observation se(t) = sqrt(s^2 + se_mean(t)^2)). Holt's or ARIMA models need
+evenly spaced and longer series than a Delphi trend usually has (three to ten points), so the
+straight line is the honest model; with three points the interval is very wide, as it should be.
+
+When the trend's scale has ends (e.g. a share 0-100 %), the forecast and the interval are clipped
+to them and the result says so. Fewer than MIN_POINTS points: no extrapolation (InputError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import statsmodels.api as sm
+
+from analysis.errors import InputError
+
+#: the fewest history points a line (and its residual variance) can be fitted to
+MIN_POINTS = 3
+
+
+@dataclass(frozen=True)
+class BaselineForecast:
+    """The extrapolated baseline by year, with its prediction interval."""
+
+    years: tuple[int, ...]
+    mean: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    #: standard error of a new observation (before any clipping)
+    se: tuple[float, ...]
+    #: degrees of freedom of the t distribution of the interval (n - 2)
+    df: float
+    level: float
+    points: int
+    slope: float
+    method: str = "OLS linear trend (statsmodels), t prediction interval"
+    clipped: bool = False
+
+    def as_mapping(self) -> dict[int, float]:
+        """Year -> forecast value."""
+        return dict(zip(self.years, self.mean, strict=True))
+
+    def se_mapping(self) -> dict[int, float]:
+        """Year -> standard error of a new observation."""
+        return dict(zip(self.years, self.se, strict=True))
+
+
+def extrapolate_baseline(
+    history: Mapping[int, float],
+    *,
+    start_year: int,
+    end_year: int,
+    level: float = 0.8,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> BaselineForecast:
+    """Fit a straight line to the history and forecast start_year..end_year with its interval."""
+    if end_year < start_year:
+        raise InputError(f"end_year ({end_year}) is before start_year ({start_year})")
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level must be between 0 and 1, not {level!r}")
+    pairs = sorted((int(y), float(v)) for y, v in history.items())
+    if len(pairs) < MIN_POINTS:
+        raise InputError(
+            f"{len(pairs)} history point(s): at least {MIN_POINTS} are needed to extrapolate"
+        )
+    x = np.array([p[0] for p in pairs], dtype=np.float64)
+    y = np.array([p[1] for p in pairs], dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise InputError("history values must be finite numbers")
+    centre = x.mean()  # centring the years keeps the design well conditioned
+    fit = sm.OLS(y, sm.add_constant(x - centre)).fit()
+    years = np.arange(start_year, end_year + 1, dtype=np.float64)
+    prediction = fit.get_prediction(sm.add_constant(years - centre, has_constant="add"))
+    frame = prediction.summary_frame(alpha=1.0 - level)
+    se = np.sqrt(float(fit.scale) + np.asarray(frame["mean_se"], dtype=np.float64) ** 2)
+    mean = np.asarray(frame["mean"], dtype=np.float64)
+    lower = np.asarray(frame["obs_ci_lower"], dtype=np.float64)
+    upper = np.asarray(frame["obs_ci_upper"], dtype=np.float64)
+    low, high = bounds
+    clipped = False
+    if low is not None or high is not None:
+        before = (mean.copy(), lower.copy(), upper.copy())
+        mean, lower, upper = (np.clip(a, low, high) for a in (mean, lower, upper))
+        clipped = any(
+            not np.array_equal(b, a) for b, a in zip(before, (mean, lower, upper), strict=True)
+        )
+    return BaselineForecast(
+        years=tuple(int(t) for t in years),
+        mean=tuple(float(v) for v in mean),
+        lower=tuple(float(v) for v in lower),
+        upper=tuple(float(v) for v in upper),
+        se=tuple(float(v) for v in se),
+        df=float(fit.df_resid),
+        level=float(level),
+        points=len(pairs),
+        slope=float(fit.params[1]),
+        clipped=clipped,
+    )
