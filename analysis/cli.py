@@ -29,10 +29,13 @@ from analysis.describe import ScaleSpec, describe_long
 from analysis.errors import InputError
 from analysis.pooling import DEFAULT_EPS, METHODS, pool
 from analysis.quantiles import QUANTILE_METHODS
+from analysis.ranking_cli import register as register_rank
 from analysis.scenarios import cli as scenarios_cli
 from analysis.scenarios import cli_experts as experts_cli
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
+    WILCOXON_EXACT_UP_TO,
+    WILCOXON_METHODS,
     Stability,
     stability_long,
     stopping_verdict,
@@ -273,7 +276,14 @@ def run_stability(args: argparse.Namespace) -> None:
     else:
         raise InputError("stability needs two rounds in the data")
     table = stability_long(
-        frame, scales, first, second, tolerance=args.tolerance, quantile_method=args.quantile_method
+        frame,
+        scales,
+        first,
+        second,
+        tolerance=args.tolerance,
+        quantile_method=args.quantile_method,
+        wilcoxon=args.wilcoxon,
+        wilcoxon_exact_up_to=args.wilcoxon_exact_up_to,
     )
     later = frame[frame["round"] == second]
     stats_table = describe_long(later, scales, k=args.k, quantile_method=args.quantile_method)
@@ -288,6 +298,7 @@ def run_stability(args: argparse.Namespace) -> None:
             n_paired=int(record["n_paired"]),
             n_changed=int(record["n_changed"]),
             changed_share=_optional(record["changed_share"]),
+            distribution_change=_optional(record["distribution_change"]),
             wilcoxon_statistic=_optional(record["wilcoxon_statistic"]),
             wilcoxon_p=_optional(record["wilcoxon_p"]),
             wilcoxon_method=str(record["wilcoxon_method"]),
@@ -553,6 +564,18 @@ def build_parser() -> argparse.ArgumentParser:
     stability.add_argument(
         "--tolerance", type=float, default=0.0, help="a change larger than this counts as a change"
     )
+    stability.add_argument(
+        "--wilcoxon",
+        choices=WILCOXON_METHODS,
+        default="auto",
+        help="Wilcoxon p: exact, normal, or auto (exact up to --wilcoxon-exact-up-to changes)",
+    )
+    stability.add_argument(
+        "--wilcoxon-exact-up-to",
+        type=int,
+        default=WILCOXON_EXACT_UP_TO,
+        help=f"auto is exact up to this many non-zero changes (default {WILCOXON_EXACT_UP_TO})",
+    )
     stability.add_argument("--k", type=int, default=5, help="suppress cells with fewer answers")
     _add_format(stability)
     stability.set_defaults(func=run_stability)
@@ -623,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(cooke)
     cooke.set_defaults(func=run_cooke)
 
+    register_rank(sub, SCALE_HELP)
     scenarios_cli.register(sub)
     experts_cli.register(sub)
     return parser

@@ -14,6 +14,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from analysis.errors import InputError
+from analysis.ranking import RANK_BY, SPLITS
+from analysis.stability import WILCOXON_METHODS
 
 
 def _setting(
@@ -108,6 +110,34 @@ class AnalysisSettings:
         "proves wrong costs -ln(eps) instead of infinity",
         low=1e-9,
         high=0.1,
+    )
+
+    wilcoxon: str = _setting(
+        "auto",
+        "how the stability figures' Wilcoxon p is computed: exact (every pattern of signs, ties "
+        "included), normal (approximation with the tie correction), or auto (exact up to "
+        "wilcoxon_exact_up_to non-zero changes, normal beyond)",
+        choices=WILCOXON_METHODS,
+    )
+    wilcoxon_exact_up_to: int = _setting(
+        200,
+        "under auto, the Wilcoxon p is exact up to this many non-zero changes: with tied Likert "
+        "changes the normal approximation is off by up to 0.02 at 51-100 and 0.01 at 200, while "
+        "the exact p costs about 15 ms at 200 and grows as n^3",
+        low=0,
+        high=1000,
+    )
+    rank_by: str = _setting(
+        "expected_impact",
+        "how events are ranked by default: expected_impact (pooled probability x median "
+        "impact), probability, impact or quadrant (of the probability-impact matrix)",
+        choices=RANK_BY,
+    )
+    quadrant_split: str = _setting(
+        "scale",
+        "where the probability-impact matrix is split: scale (p = 50 % and half the largest "
+        "impact) or median (the panel's medians over the events)",
+        choices=SPLITS,
     )
 
     @classmethod

@@ -1,16 +1,18 @@
 """Stability between rounds, stopping verdicts and attrition (methods.md section 2).
 
 The same panel answers twice, so the tests are paired: Wilcoxon's signed-rank test on each
-expert's change, McNemar's exact test on agreeing vs not agreeing, and the share of experts who
-changed their answer (stable below 15 %, Scheibe et al. 1975). Consensus alone is not a stopping
-rule (von der Gracht 2012): stop when consensus and stability hold, or at the round limit.
+expert's change (exact for small samples, ties included), McNemar's exact test on agreeing vs not
+agreeing, the share of experts who changed their answer, and the change in the distribution of
+answers (Scheibe, Skutsch & Schofer 1975: the share of "net change units", stable below 15 %).
+Consensus alone is not a stopping rule (von der Gracht 2012): stop when consensus and stability
+hold, or at the round limit.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -18,7 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from analysis.describe import LONG_COLUMNS, ScaleSpec, describe
+from analysis.describe import LONG_COLUMNS, ScaleSpec, describe, histogram
 from analysis.errors import InputError
 from analysis.expressions import parse_expression
 
@@ -29,6 +31,7 @@ STABILITY_NAMES: tuple[str, ...] = (
     "n_paired",
     "n_changed",
     "changed_share",
+    "distribution_change",
     "wilcoxon_statistic",
     "wilcoxon_p",
     "mcnemar_p",
@@ -36,8 +39,15 @@ STABILITY_NAMES: tuple[str, ...] = (
     "delta_cv",
 )
 DEFAULT_STABILITY_RULE = "changed_share < 0.15"
-#: a Wilcoxon p-value is exact (enumerating all sign patterns) up to this many non-zero changes
-EXACT_WILCOXON_UP_TO = 50
+#: how a Wilcoxon p is computed: "exact" (the permutation distribution of the signed-rank
+#: statistic over all sign patterns, ties and all), "normal" (the normal approximation with the
+#: tie correction), or "auto" (exact up to WILCOXON_EXACT_UP_TO non-zero changes, else normal)
+WILCOXON_METHODS: tuple[str, ...] = ("auto", "exact", "normal")
+#: "auto" is exact up to this many non-zero changes. Likert changes tie heavily, and there the
+#: normal approximation is off by up to 0.05 at n = 26, 0.02 at n = 51 to 100 and 0.01 at
+#: n = 200 (changes drawn from -3..3); the exact distribution costs about 15 ms at n = 200 and
+#: grows as n^3 (0.4 s at n = 500), so beyond 200 the approximation is both close and cheaper
+WILCOXON_EXACT_UP_TO = 200
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,8 @@ class Stability:
     changed_share: float | None
     wilcoxon_statistic: float | None
     wilcoxon_p: float | None
-    #: "exact", "approx" (normal approximation, used with ties or many changes) or "none"
+    #: "exact" (permutation distribution, ties included), "normal" (normal approximation with
+    #: the tie correction) or "none" (no change at all, p = 1)
     wilcoxon_method: str
     #: experts who went from agreeing to not agreeing, and back
     agree_to_disagree: int
@@ -57,6 +68,9 @@ class Stability:
     mcnemar_p: float | None
     delta_iqr: float | None
     delta_cv: float | None
+    #: Scheibe et al.'s share of net change units: half the summed absolute differences between
+    #: the two rounds' histograms (as shares of the paired experts), from 0 to 1
+    distribution_change: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         """The figures by the names stability rules use."""
@@ -64,6 +78,7 @@ class Stability:
             "n_paired": float(self.n_paired),
             "n_changed": float(self.n_changed),
             "changed_share": self.changed_share,
+            "distribution_change": self.distribution_change,
             "wilcoxon_statistic": self.wilcoxon_statistic,
             "wilcoxon_p": self.wilcoxon_p,
             "mcnemar_p": self.mcnemar_p,
@@ -94,16 +109,24 @@ def compare_rounds(
     agree: tuple[float, float] | None = None,
     tolerance: float = 0.0,
     quantile_method: str = "type7",
+    wilcoxon: str = "auto",
+    wilcoxon_exact_up_to: int = WILCOXON_EXACT_UP_TO,
 ) -> Stability:
     """Paired stability of one question: experts who answered both rounds, by pseudonym.
 
-    An expert "changed" when the answers differ by more than `tolerance`. Agreement uses
-    `agree` (an inclusive region), else the scale's agree region, else "within the scale's
-    agreement distance of that round's median". Wilcoxon drops zero changes (Wilcoxon's
-    convention); its p is exact when there are at most 50 non-zero changes without ties, else
-    from the normal approximation with the tie correction. With no change at all, p is 1.
-    McNemar's p is the exact two-sided binomial p on the discordant pairs (1 when there are none).
+    An expert "changed" when the answers differ by more than `tolerance`. The distribution
+    change compares the two rounds' histograms of the paired answers (see distribution_change).
+    Agreement uses `agree` (an inclusive region), else the scale's agree region, else "within
+    the scale's agreement distance of that round's median". Wilcoxon drops zero changes
+    (Wilcoxon's convention); its p is exact (ties included) under `wilcoxon="exact"`, or under
+    "auto" with at most `wilcoxon_exact_up_to` non-zero changes, else from the normal
+    approximation with the tie correction. With no change at all, p is 1. McNemar's p is the
+    exact two-sided binomial p on the discordant pairs (1 when there are none).
     """
+    if wilcoxon not in WILCOXON_METHODS:
+        raise InputError(f"wilcoxon must be one of {', '.join(WILCOXON_METHODS)}: {wilcoxon!r}")
+    if wilcoxon_exact_up_to < 0:
+        raise InputError(f"wilcoxon_exact_up_to must be 0 or more: {wilcoxon_exact_up_to}")
     paired = sorted(set(before) & set(after))
     first = np.array([_number(before[e], e, "before") for e in paired], dtype=np.float64)
     second = np.array([_number(after[e], e, "after") for e in paired], dtype=np.float64)
@@ -120,7 +143,7 @@ def compare_rounds(
         return Stability(0, 0, None, None, None, "none", 0, 0, None, None, None)
     change = second - first
     changed = np.abs(change) > tolerance
-    statistic, p, method = _wilcoxon(change)
+    statistic, p, method = _wilcoxon(change, wilcoxon, wilcoxon_exact_up_to)
     region = agree if agree is not None else scale.agree_region
     was, now = _agrees(first, scale, region), _agrees(second, scale, region)
     lost, gained = int((was & ~now).sum()), int((~was & now).sum())
@@ -132,6 +155,7 @@ def compare_rounds(
         n_paired=n,
         n_changed=int(changed.sum()),
         changed_share=float(changed.mean()),
+        distribution_change=distribution_change(first, second, scale),
         wilcoxon_statistic=statistic,
         wilcoxon_p=p,
         wilcoxon_method=method,
@@ -166,17 +190,79 @@ def _difference(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
 
-def _wilcoxon(change: FloatArray) -> tuple[float | None, float | None, str]:
-    """(statistic, p, method) of the signed-rank test on non-zero changes."""
+def distribution_change(
+    before: npt.ArrayLike, after: npt.ArrayLike, scale: ScaleSpec
+) -> float | None:
+    """Scheibe et al.'s (1975) change in the distribution of answers between two rounds, 0..1.
+
+    Half the sum over categories of |share_after(c) - share_before(c)|: the share of the panel
+    that would have to move to turn one histogram into the other ("net change units" over the
+    number of respondents; the total variation distance). With the same n in both rounds (paired
+    experts) it equals sum |f_after(c) - f_before(c)| / 2 / n. Categories are the feedback
+    histogram's bars: each Likert point, 10-point bands of probability, and 10 equal bands over
+    the scale (or over both rounds' range when the scale is open) otherwise. It does not see who
+    moved: experts who swap answers leave it at 0. None when either round has no answer.
+    """
+    first = np.asarray(before, dtype=np.float64).ravel()
+    second = np.asarray(after, dtype=np.float64).ravel()
+    first, second = first[~np.isnan(first)], second[~np.isnan(second)]
+    if len(first) == 0 or len(second) == 0:
+        return None
+    if scale.kind == "continuous" and (scale.low is None or scale.high is None):
+        # both rounds must share one set of bins
+        both = np.concatenate([first, second])
+        low = scale.low if scale.low is not None else float(both.min())
+        high = scale.high if scale.high is not None else float(both.max())
+        scale = replace(scale, low=low, high=high if high > low else low + 1.0)
+    shares = [
+        np.array([b.count for b in histogram(values, scale)], dtype=np.float64) / len(values)
+        for values in (first, second)
+    ]
+    return float(min(1.0, 0.5 * np.abs(shares[1] - shares[0]).sum()))
+
+
+def _wilcoxon(
+    change: FloatArray, wanted: str = "auto", exact_up_to: int = WILCOXON_EXACT_UP_TO
+) -> tuple[float | None, float | None, str]:
+    """(statistic, p, method) of the two-sided signed-rank test on the non-zero changes."""
     nonzero = change[change != 0]
     if len(nonzero) == 0:
         return 0.0, 1.0, "none"
-    ties = len(np.unique(np.abs(nonzero))) < len(nonzero)
-    method: Literal["exact", "approx"] = (
-        "exact" if len(nonzero) <= EXACT_WILCOXON_UP_TO and not ties else "approx"
-    )
-    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method=method)
-    return float(result.statistic), float(result.pvalue), method
+    exact = wanted == "exact" or (wanted == "auto" and len(nonzero) <= exact_up_to)
+    if exact:
+        statistic, p = signed_rank_exact(nonzero)
+        return statistic, p, "exact"
+    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method="approx")
+    return float(result.statistic), float(result.pvalue), "normal"
+
+
+def signed_rank_exact(changes: npt.ArrayLike) -> tuple[float, float]:
+    """(min(T+, T-), two-sided p) of Wilcoxon's signed-rank test from its exact permutation
+    distribution: every pattern of signs over the mid-ranks of |changes| (zeros dropped).
+
+    With ties the mid-ranks are multiples of 1/2, so twice the rank sums are whole numbers and
+    the distribution of T+ is built by convolution, one rank at a time (exact for any n, in
+    O(n^3) steps). Without ties it is scipy's exact distribution; with ties it is what scipy's
+    permutation test over sign flips gives. p = min(1, 2 min(P(T+ <= t), P(T+ >= t))).
+    """
+    array = np.asarray(changes, dtype=np.float64).ravel()
+    array = array[array != 0]
+    if len(array) == 0:
+        return 0.0, 1.0
+    ranks = stats.rankdata(np.abs(array))
+    doubled = np.rint(2 * ranks).astype(np.intp)
+    # probabilities, not counts: 2^n overflows nothing this way
+    distribution = np.zeros(int(doubled.sum()) + 1)
+    distribution[0] = 1.0
+    for step in doubled:
+        shifted = np.zeros_like(distribution)
+        shifted[step:] = distribution[:-step]
+        distribution = 0.5 * (distribution + shifted)
+    t_plus = int(doubled[array > 0].sum())
+    lower = float(distribution[: t_plus + 1].sum())
+    upper = float(distribution[t_plus:].sum())
+    t_minus = int(doubled.sum()) - t_plus
+    return min(t_plus, t_minus) / 2.0, min(1.0, 2.0 * min(lower, upper))
 
 
 Decision: TypeAlias = Literal[
@@ -297,6 +383,8 @@ def stability_long(
     by: Sequence[str] = ("item", "question"),
     tolerance: float = 0.0,
     quantile_method: str = "type7",
+    wilcoxon: str = "auto",
+    wilcoxon_exact_up_to: int = WILCOXON_EXACT_UP_TO,
 ) -> pd.DataFrame:
     """compare_rounds for every (item, question) of long data, pairing experts by pseudonym."""
     missing = [c for c in (*LONG_COLUMNS, *by) if c not in df.columns]
@@ -330,6 +418,8 @@ def stability_long(
             scales[question],
             tolerance=tolerance,
             quantile_method=quantile_method,
+            wilcoxon=wilcoxon,
+            wilcoxon_exact_up_to=wilcoxon_exact_up_to,
         )
         record.update(result.as_dict())
         record["n_paired"], record["n_changed"] = result.n_paired, result.n_changed

@@ -10,6 +10,7 @@ from typing import Any
 from flask_babel import gettext as _
 from marshmallow import Schema, fields, validate
 
+from analysis.ranking import DEFAULT_RANK_BY, RANK_BY
 from app.api import bp
 from app.api.auth import errors, facilitator_auth, study_of
 from app.api.problems import ProblemError
@@ -25,6 +26,7 @@ from app.extensions import db
 from app.messages import render
 from app.models import Round, RoundState, Snapshot, Study
 from app.services import calibration
+from app.services import ranking as ranking_service
 from app.services import results as results_service
 from app.services import rounds as round_service
 
@@ -165,19 +167,42 @@ _NO_CONSENSUS_KINDS = {"quantiles", "trend_impact"}
 ROUND_PATH = "/studies/<id:study_id>/rounds/<id:number>"
 
 
+class RoundResultsQuerySchema(Schema):
+    """How to rank the events in a round's results."""
+
+    rank_by = fields.String(
+        load_default=None,
+        validate=validate.OneOf(
+            RANK_BY, error="rank_by must be one of {choices}; {input!r} is not one of them."
+        ),
+        metadata={
+            "description": "expected_impact (pooled probability x median impact), probability, "
+            "impact or quadrant (of the probability-impact matrix); default: the study's "
+            f"rank_by analysis setting ({DEFAULT_RANK_BY} unless the survey file sets it)"
+        },
+    )
+
+
 @bp.route(f"{ROUND_PATH}/results", methods=["GET"], tags=TAGS, endpoint="round_results")
 @bp.response(200, RoundResultsSchema)
 @errors(409)
 @facilitator_auth
-def round_results(study_id: int, number: int) -> Any:
+@bp.arguments(RoundResultsQuerySchema, location="query")
+def round_results(query: dict[str, Any], study_id: int, number: int) -> Any:
     """Item statistics of a closed round.
 
     Per question part, overall and by group (nothing from fewer than k answers), with consensus,
     stability, pooled probabilities and the anonymous reasons, all read from the snapshot frozen
-    at the round's close.
+    at the round's close; and the events ranked (`rank_by`) by their latest estimates up to
+    this round.
     """
-    round_, snapshot = _closed(study_of(study_id), number)
-    return _results(round_, snapshot)
+    study = study_of(study_id)
+    round_, snapshot = _closed(study, number)
+    body = _results(round_, snapshot)
+    # rank_by defaults to the study's analysis setting
+    ranking = ranking_service.event_ranking(db.session, study, round_, rank_by=query["rank_by"])
+    body["ranking"] = _finite(ranking.as_dict())
+    return body
 
 
 @bp.route(f"{ROUND_PATH}/consensus", methods=["GET"], tags=TAGS, endpoint="round_consensus")

@@ -368,7 +368,12 @@ class PartResultSchema(Schema):
     consensus = fields.Nested(ConsensusSchema, allow_none=True)
     pooled = fields.Nested(PooledSchema, allow_none=True)
     stability = fields.Dict(
-        keys=fields.String(), values=fields.Float(allow_none=True), allow_none=True
+        keys=fields.String(),
+        values=fields.Raw(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "Figures by rule name, and wilcoxon_method (exact | normal | none)"
+        },
     )
     groups = fields.List(fields.Nested(GroupResultSchema), allow_none=True)
 
@@ -399,6 +404,39 @@ class ItemResultSchema(Schema):
     reasons_withheld = fields.Boolean(required=True)
 
 
+class RankedEventSchema(Schema):
+    """An event's place in a ranking."""
+
+    rank = fields.Integer(required=True)
+    key = fields.String(required=True)
+    probability = _number("Pooled probability (log-odds pooling), 0-1")
+    impact = _number("Median impact on the impact scale")
+    expected_impact = _number("probability x (impact - neutral), signed like the impact")
+    quadrant = fields.String(
+        allow_none=True,
+        metadata={"description": "high|low_probability_high|low_impact of the matrix"},
+    )
+    round = fields.Integer(allow_none=True, metadata={"description": "Round the figures are from"})
+
+
+class RankingSchema(Schema):
+    """Events in order under one ranking, from the closed rounds up to this one."""
+
+    round = fields.Integer(required=True)
+    impact_question = fields.String(allow_none=True, required=True)
+    rank_by = fields.String(required=True)
+    split = fields.String(
+        required=True, metadata={"description": "Quadrant thresholds: scale | median"}
+    )
+    neutral = fields.Float(required=True, metadata={"description": "The impact meaning no effect"})
+    probability_threshold = _number("High probability from here (0-1)")
+    impact_threshold = _number("High impact from this distance to neutral")
+    events = fields.List(fields.Nested(RankedEventSchema), required=True)
+    unranked = fields.List(
+        fields.String(), required=True, metadata={"description": "Events lacking a figure"}
+    )
+
+
 class RoundResultsSchema(Schema):
     """Everything the frozen snapshot of a closed round holds."""
 
@@ -413,6 +451,9 @@ class RoundResultsSchema(Schema):
     respondents = fields.Integer(required=True)
     answer_count = fields.Integer(required=True)
     items = fields.List(fields.Nested(ItemResultSchema), required=True)
+    ranking = fields.Nested(
+        RankingSchema, required=True, metadata={"description": "The events ranked (rank_by)"}
+    )
 
 
 class ConsensusRowSchema(Schema):
@@ -436,8 +477,13 @@ class StabilityRowSchema(Schema):
     n_paired = _number("Experts who answered both rounds")
     n_changed = _number()
     changed_share = _number()
+    distribution_change = _number("Share of net change units (Scheibe et al. 1975)")
     wilcoxon_statistic = _number()
     wilcoxon_p = _number()
+    wilcoxon_method = fields.String(
+        allow_none=True,
+        metadata={"description": "How wilcoxon_p was computed: exact | normal | none"},
+    )
     mcnemar_p = _number()
     delta_iqr = _number()
     delta_cv = _number()

@@ -36,6 +36,7 @@ from app.models import (
 from app.services import calibration, exports, forecast_scores, results, trend_scores
 from app.services.calibration import WeightedPooling
 from app.services.forecast_scores import ForecastScores
+from app.services.ranking import EventRanking, event_ranking
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
 from app.services.tidy import question_parts
@@ -59,7 +60,10 @@ class PartResult:
     pooled: Mapping[str, Any]
     groups: Mapping[str, Mapping[str, Any]]
     stability: Mapping[str, Any]
+    #: the stability rule's verdict stored in the snapshot at close (None: cannot tell / none)
     stable: bool | None
+    #: the stopping decision stored at close ("continue", "stop_consensus", ...), if any
+    decision: str | None = None
 
     @property
     def dissent(self) -> bool:
@@ -201,6 +205,11 @@ class Report:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: experts who withdrew their answers (a count, never who)
     answers_withdrawn: int = 0
+    #: how the latest snapshot computed Wilcoxon p-values ({"method", "exact_up_to"}; empty if
+    #: it did not say)
+    wilcoxon: Mapping[str, Any] = field(default_factory=dict)
+    #: the events by expected impact (pooled probability x median impact), with quadrants
+    ranking: EventRanking | None = None
     #: pooled probabilities under equal, self-rated and performance weights (Cooke)
     weighting: WeightedPooling | None = None
     #: Brier and log scores of forecasts whose outcomes are recorded
@@ -246,19 +255,29 @@ class Report:
         return reached, judged
 
 
-def stability_verdict(rule: str, figures: Mapping[str, Any]) -> bool | None:
-    """Whether the study's stability rule holds on a part's round-to-round figures."""
+def stored_stability(data: Mapping[str, Any], rule: str) -> tuple[bool | None, str | None]:
+    """(stable, decision) of a part: the verdict its snapshot stored at close.
+
+    The verdict is the only source of truth: it applied the rule in force when the round closed.
+    Fallback, for snapshots written without a stored verdict (none written by this version: the
+    verdict is stored with every stability figure): evaluate the rule the snapshot itself records.
+    """
+    verdict = data.get("verdict")
+    if verdict:
+        return verdict.get("stable"), verdict.get("decision")
+    figures = data.get("stability") or {}
     if not figures:
-        return None
+        return None, None
     expression = parse_expression(rule, allowed_names=STABILITY_NAMES)
-    return expression.evaluate({k: figures.get(k) for k in STABILITY_NAMES})
+    return expression.evaluate({k: figures.get(k) for k in STABILITY_NAMES}), None
 
 
 def _part_result(key: str, data: Mapping[str, Any], stability_rule: str) -> PartResult:
-    """A part from its snapshot entry."""
+    """A part from its snapshot entry (stability_rule: the rule the snapshot recorded)."""
     suppressed = bool(data.get("suppressed", True))
     consensus = data.get("consensus") or {}
     stability = data.get("stability") or {}
+    stable, decision = stored_stability(data, stability_rule)
     return PartResult(
         part=key,
         n=data.get("n"),
@@ -270,7 +289,8 @@ def _part_result(key: str, data: Mapping[str, Any], stability_rule: str) -> Part
         pooled=data.get("pooled") or {},
         groups=data.get("groups") or {},
         stability=stability,
-        stable=stability_verdict(stability_rule, stability) if stability else None,
+        stable=stable,
+        decision=decision,
     )
 
 
@@ -391,7 +411,12 @@ def build_report(
     items = []
     for item in study.items:
         item_rounds = [
-            _item_round(item, number, data["items"][item.key], study.stability_rule)
+            _item_round(
+                item,
+                number,
+                data["items"][item.key],
+                data.get("stability_rule") or study.stability_rule,
+            )
             for number, data in sorted(by_number.items())
             if item.key in data.get("items", {})
         ]
@@ -415,6 +440,8 @@ def build_report(
         trends=trends,
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
+        wilcoxon=dict(by_number[max(by_number)].get("wilcoxon") or {}),
+        ranking=event_ranking(session, study, up_to, rank_by="expected_impact"),
         weighting=weighting,
         forecast_scores=scored,
         trend_scores=trends_scored,
@@ -465,5 +492,5 @@ __all__ = [
     "Report",
     "RoundFlow",
     "build_report",
-    "stability_verdict",
+    "stored_stability",
 ]

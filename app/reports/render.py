@@ -448,6 +448,53 @@ def event_lines(report: Report) -> list[EventLine]:
     return lines
 
 
+@dataclass(frozen=True)
+class RankedLine:
+    """An event in the expected-impact ranking, for the summary."""
+
+    key: str
+    title: str
+    probability: float  #: percent
+    impact: float
+    expected: float  #: pooled probability (0-1) x median impact
+    quadrant: str | None
+    consensus: bool | None
+
+
+def quadrant_labels() -> dict[str, str]:
+    """Readers' names of the probability-impact quadrants."""
+    return {
+        "high_probability_high_impact": _("likely, large impact"),
+        "low_probability_high_impact": _("unlikely, large impact"),
+        "high_probability_low_impact": _("likely, small impact"),
+        "low_probability_low_impact": _("unlikely, small impact"),
+    }
+
+
+def expected_impact_lines(report: Report, lines: list[EventLine]) -> list[RankedLine]:
+    """Events by expected impact (largest first), from the report's ranking."""
+    if report.ranking is None:
+        return []
+    by_key = {line.key: line for line in lines}
+    found = []
+    for event in report.ranking.ranking.events:
+        line = by_key.get(event.key)
+        if line is None or event.probability is None or event.impact is None:
+            continue
+        found.append(
+            RankedLine(
+                key=event.key,
+                title=line.title,
+                probability=100.0 * event.probability,
+                impact=event.impact,
+                expected=event.expected_impact or 0.0,
+                quadrant=event.quadrant,
+                consensus=line.consensus,
+            )
+        )
+    return found
+
+
 def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult]]:
     """(item, question, part) where a headline question did not reach consensus (or cannot tell
     and the answers are split)."""
@@ -532,11 +579,10 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "sections": sections,
         "heading": dict(sections),
         "top_likely": sorted(lines, key=lambda e: -e.probability)[:5],
-        "top_impact": sorted(
-            (e for e in lines if e.impact is not None), key=lambda e: -abs(e.impact or 0.0)
-        )[:5]
-        if impact_key
-        else [],
+        # ranked by pooled probability x median impact, not by the impact alone
+        "top_impact": expected_impact_lines(report, lines)[:5] if impact_key else [],
+        "ranking": report.ranking.ranking if report.ranking else None,
+        "quadrant_labels": quadrant_labels(),
         "scenario_ranking": ranking,
         "scenario_methods": [
             m

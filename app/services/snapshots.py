@@ -9,7 +9,7 @@ analysis/. Aggregates over fewer than k answers are never stored: a small cell k
 "2030", "E08|given" or "i_max"):
 
     {"format": 1, "round", "k", "k_comments", "quantile_method", "consensus_rule",
-     "stability_rule", "previous_round", "respondents",
+     "stability_rule", "compare_presets", "pooling", "wilcoxon", "previous_round", "respondents",
      "items": {ITEM: {"item_id", "kind", "version", "respondents", "reasons", "reasons_withheld",
         "questions": {QUESTION: {"kind", "scale", "no_answer",
             "parts": {PART: {"n", "suppressed", "stats", "histogram", "consensus", "pooled",
@@ -188,8 +188,12 @@ def _summarise_part(
             dict(zip(answered["expert"], answered["value"].astype(float), strict=True)),
             spec,
             quantile_method=study.quantile_method,
+            wilcoxon=settings.wilcoxon,
+            wilcoxon_exact_up_to=settings.wilcoxon_exact_up_to,
         )
         summary["stability"] = {key: _clean(v) for key, v in stability.as_dict().items()}
+        # which computation gave wilcoxon_p: "exact", "normal" or "none" (no change at all)
+        summary["stability"]["wilcoxon_method"] = stability.wilcoxon_method
         if "consensus" in summary:
             verdict = stopping_verdict(
                 summary["consensus"]["reached"],
@@ -274,6 +278,8 @@ def compute_snapshot_data(
         },
         # every setting the study's analyses ran with, so a reader can rerun them
         "analysis": settings.as_dict(),
+        # how the stability figures' Wilcoxon p-values were computed (also in "analysis")
+        "wilcoxon": {"method": settings.wilcoxon, "exact_up_to": settings.wilcoxon_exact_up_to},
         "previous_round": previous.number if previous else None,
         "respondents": int(current["expert"].nunique()),
         "items": items,

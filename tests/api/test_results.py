@@ -155,3 +155,25 @@ def test_results_need_the_studys_key(
         problem_of(client.get(two_rounds.url(path)), 401)
         expert = two_rounds.experts[0]
         problem_of(client.get(two_rounds.url(path), headers=expert.headers), 401)
+
+
+def test_round_results_rank_the_events(client: FlaskClient, two_rounds: ApiWorld) -> None:
+    world = two_rounds
+    default = _get(client, world, "/rounds/2/results")["ranking"]
+    assert default["rank_by"] == "expected_impact" and default["impact_question"] == "impact"
+    assert default["neutral"] == 0.0 and default["impact_threshold"] == 1.5
+    events = default["events"]
+    assert events and {e["key"] for e in events} | set(default["unranked"]) == {"E01", "E02", "E03"}
+    for event in events:
+        assert event["expected_impact"] == pytest.approx(event["probability"] * event["impact"])
+        assert event["round"] == 2
+    sizes = [abs(e["expected_impact"]) for e in events]
+    assert sizes == sorted(sizes, reverse=True)
+    by_probability = _get(client, world, "/rounds/2/results?rank_by=probability")["ranking"]
+    chances = [e["probability"] for e in by_probability["events"]]
+    assert chances == sorted(chances, reverse=True)
+    quadrant = _get(client, world, "/rounds/1/results?rank_by=quadrant")["ranking"]
+    assert quadrant["round"] == 1 and all(e["quadrant"] for e in quadrant["events"])
+    response = client.get(world.url("/rounds/2/results?rank_by=median"), headers=world.headers)
+    problem = problem_of(response, 422)
+    assert "rank_by must be one of" in str(problem) and "'median'" in str(problem)

@@ -187,6 +187,12 @@ def test_second_round_has_stability_and_a_verdict(
     part = snapshot.data["items"]["E01"]["questions"]["probability"]["parts"][""]
     assert part["stability"]["n_paired"] == 12
     assert part["stability"]["changed_share"] == pytest.approx(1 / 12)
+    # one answer moved from the 20-30 % band to the 60-70 % band: 1 net change unit of 12
+    assert part["stability"]["distribution_change"] == pytest.approx(1 / 12)
+    # a single change of +40: exact p = 2 * 1/2
+    assert part["stability"]["wilcoxon_method"] == "exact"
+    assert part["stability"]["wilcoxon_p"] == pytest.approx(1.0)
+    assert snapshot.data["wilcoxon"] == {"method": "auto", "exact_up_to": 200}
     assert part["verdict"]["stable"] is True
     assert snapshot.data["previous_round"] == 1
 

@@ -87,7 +87,9 @@ def snapshot_rows(
                     row["pooled_linear"] = _number(pooled.get("linear"))
                     row["pooled_median"] = _number(pooled.get("median"))
                     row["changed_share"] = _number(stability.get("changed_share"))
+                    row["distribution_change"] = _number(stability.get("distribution_change"))
                     row["wilcoxon_p"] = _number(stability.get("wilcoxon_p"))
+                    row["wilcoxon_method"] = stability.get("wilcoxon_method")
                     row["mcnemar_p"] = _number(stability.get("mcnemar_p"))
                     rows.append(row)
     return rows
@@ -101,7 +103,7 @@ def statistics_columns(presets: Sequence[str]) -> tuple[str, ...]:
         *("consensus_rule", "consensus"),
         *(f"preset_{p}" for p in presets),
         *("pooled_logodds", "pooled_linear", "pooled_median"),
-        *("changed_share", "wilcoxon_p", "mcnemar_p"),
+        *("changed_share", "distribution_change", "wilcoxon_p", "wilcoxon_method", "mcnemar_p"),
     )
 
 
