@@ -32,6 +32,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "ethics",  #: ethics approval or exemption, and consent
     "funding",  #: who paid for the study
     "conflicts",  #: conflicts of interest of the team
+    "validation",  #: how results were checked outside the panel (external validation)
     "limitations",  #: the study's limitations as its authors see them
     "dissemination",  #: where and how results are published, and the panel informed
 )

@@ -36,6 +36,7 @@ from app.models import (
 from app.services import exports, results
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
+from app.services.study_record import MeasuredRecord, measured_record, record_texts
 from app.services.tidy import question_parts
 
 #: question kinds whose parts get a consensus verdict in the snapshot
@@ -198,6 +199,10 @@ class Report:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: experts who withdrew their answers (a count, never who)
     answers_withdrawn: int = 0
+    #: the study record the authors wrote: field -> language -> text
+    record: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: what the platform measured of the study's conduct (reminders, non-response, attrition)
+    measured: MeasuredRecord | None = None
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -405,6 +410,8 @@ def build_report(
         trends=trends,
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
+        record=record_texts(study),
+        measured=measured_record(session, study, up_to),
     )
 
 
