@@ -77,6 +77,7 @@ def study_record_page(study_id: int) -> Any:
             (name, labels[name], fields_of(form, name, found.languages)) for name in RECORD_FIELDS
         ],
         from_file=found.record is None,
+        measured=study_record.measured_record(db.session, found),
         summary=summary,
         nav="record",
     ), (422 if summary else 200)
