@@ -211,7 +211,7 @@ def _rule(names: Collection[str], what: str) -> Converter[str]:
 consensus_rule = _rule(CONSENSUS_NAMES, "consensus rule")
 stability_rule = _rule(STABILITY_NAMES, "stability rule")
 
-_DATE_RULE = "expected a date written as YYYY-MM-DD, e.g. 2035-12-31"
+_DATE_RULE = "expected a date written as YYYY-MM-DD (e.g. 2035-12-31)"
 
 
 def iso_date(checker: Checker, value: object, loc: Loc) -> dt.date | None:

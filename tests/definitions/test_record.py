@@ -79,9 +79,9 @@ def test_items_take_a_resolution_date_and_source() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ('"soon"', 'expected a date written as YYYY-MM-DD, e.g. 2035-12-31 between 1900 and 2300, got "soon"'),
+        ('"soon"', 'expected a date written as YYYY-MM-DD (e.g. 2035-12-31) between 1900 and 2300, got "soon"'),
         ('"2035-02-30"', '"2035-02-30" is not a date of the calendar'),
-        ("2035", "expected a date written as YYYY-MM-DD, e.g. 2035-12-31 between 1900 and 2300, got 2035"),
+        ("2035", "expected a date written as YYYY-MM-DD (e.g. 2035-12-31) between 1900 and 2300, got 2035"),
         ("2035-12-31T12:00:00", "without a time of day"),
         ('"1066-10-14"', "between 1900 and 2300"),
     ],
