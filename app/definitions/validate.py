@@ -219,16 +219,17 @@ def iso_date(checker: Checker, value: object, loc: Loc) -> dt.date | None:
     if isinstance(value, dt.datetime):  # a datetime is a date too; a time of day means nothing here
         checker.error(loc, f"{_DATE_RULE}, without a time of day")
         return None
-    if isinstance(value, dt.date):
-        return value
+    found: dt.date | None = value if isinstance(value, dt.date) else None
     if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         try:
             found = dt.date.fromisoformat(value)
         except ValueError:
             checker.error(loc, f"{describe(value)} is not a date of the calendar; {_DATE_RULE}")
             return None
-        if MIN_YEAR <= found.year <= MAX_YEAR:
-            return found
+    if found is not None and MIN_YEAR <= found.year <= MAX_YEAR:
+        return found
+    if found is not None:
+        value = found.isoformat()
     checker.error(loc, f"{_DATE_RULE} between {MIN_YEAR} and {MAX_YEAR}, got {describe(value)}")
     return None
 

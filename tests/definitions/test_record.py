@@ -84,6 +84,7 @@ def test_items_take_a_resolution_date_and_source() -> None:
         ("2035", "expected a date written as YYYY-MM-DD (e.g. 2035-12-31) between 1900 and 2300, got 2035"),
         ("2035-12-31T12:00:00", "without a time of day"),
         ('"1066-10-14"', "between 1900 and 2300"),
+        ("1066-10-14", 'between 1900 and 2300, got "1066-10-14"'),
     ],
 )  # fmt: skip
 def test_a_resolution_date_that_is_not_a_date_is_a_problem_naming_the_field(
