@@ -279,16 +279,19 @@ def _answer_round(
     *,
     submit_share: float,
     clock: random.Random,
-) -> None:
+) -> set[int]:
     """Simulated experts answer every item of the round, one after the other; most submit.
 
     Each expert starts at their own moment in the round's first week and saves each item
     after working on it for a plausible time (`clock` draws the times, so the answers
-    themselves do not depend on them), with the odd break.
+    themselves do not depend on them), with the odd break. Returns the ids of the experts who
+    answered.
     """
+    answered: set[int] = set()
     for participation in experts:
         if rng.random() > 0.92 and round_.number > 1:
             continue  # a little attrition, as in real panels
+        answered.add(participation.id)
         moment = opened + timedelta(hours=clock.uniform(3, 7 * 24))
         pace = clock.lognormvariate(0, 0.3)  # some experts are quicker than others
         for round_item in round_.items:
@@ -324,6 +327,7 @@ def _answer_round(
                 now=moment,
                 outside_iqr=_outside_iqr(session, participation, round_),
             )
+    return answered
 
 
 def _outside_iqr(
@@ -402,12 +406,13 @@ def load_demo(
     experts = [p for p, _t in tokens]
     model = _Panel(rng, experts)
     start = now - timedelta(days=14 * answered_rounds)
+    answered: set[int] = set()  #: experts who answered the last simulated round
     for index in range(answered_rounds):
         moment = start + timedelta(days=14 * index)
         round_ = rounds.create_round(session, study, actor=admin, now=moment)
         round_.synthetic = True
         rounds.open_round(session, round_, actor=admin, now=moment)
-        _answer_round(
+        answered = _answer_round(
             session,
             round_,
             experts,
@@ -430,7 +435,14 @@ def load_demo(
         },
     )
     rounds.open_round(session, next_round, actor=admin, now=now, deadline=now + timedelta(days=14))
-    shown = [next(t for t in tokens if t[0].group == group) for group, _l, _c in groups]
+    # one expert per group, who answered the last round: their links show feedback to revise
+    shown = [
+        next(
+            (t for t in tokens if t[0].group == group and t[0].id in answered),
+            next(t for t in tokens if t[0].group == group),
+        )
+        for group, _l, _c in groups
+    ]
     return DemoLinks(
         study=study,
         facilitator_email=admin.email,
