@@ -35,6 +35,7 @@ def register_api(app: Flask) -> None:
     from app.api import (  # noqa: F401
         auth,
         problems,
+        routes_calibration,
         routes_expert,
         routes_exports,
         routes_panel,

@@ -24,6 +24,7 @@ from app.api.schemas import (
 from app.extensions import db
 from app.messages import render
 from app.models import Round, RoundState, Snapshot, Study
+from app.services import calibration
 from app.services import results as results_service
 from app.services import rounds as round_service
 
@@ -230,14 +231,53 @@ def round_stability(study_id: int, number: int) -> Any:
 @errors(409)
 @facilitator_auth
 def round_pooled(study_id: int, number: int) -> Any:
-    """Pooled probabilities (percent) of a closed round: log-odds, linear and median pooling."""
-    round_, snapshot = _closed(study_of(study_id), number)
+    """Pooled probabilities (percent) of a closed round: log-odds, linear and median pooling.
+
+    Equal weights (the snapshot's numbers) are the headline; `self_rated` and `performance` pool
+    the same answers with self-rated expertise and Cooke's performance weights.
+    """
+    study = study_of(study_id)
+    round_, snapshot = _closed(study, number)
+    weighted = calibration.weighted_pooling(db.session, study, round_)
     rows = [
-        {"item": item, "question": question, "part": part, "n": data["n"], **data["pooled"]}
+        {
+            "item": item,
+            "question": question,
+            "part": part,
+            "n": data["n"],
+            **data["pooled"],
+            **_weighted_columns(weighted, item, question, part),
+        }
         for item, question, part, data in _rows(round_, snapshot)
         if data.get("pooled") and data.get("n") is not None
     ]
-    return {"round": round_.number, "rows": rows}
+    return {"round": round_.number, "rows": rows, "weighting": _weighting(weighted)}
+
+
+def _weighted_columns(
+    weighted: calibration.WeightedPooling, item: str, question: str, part: str
+) -> dict[str, Any]:
+    """The self-rated and performance columns of one part (null where there are no weights)."""
+    row = weighted.row(item, question, part)
+    pooled = row.pooled if row is not None else {}
+    return {
+        name: dict(pooled[name]) if pooled.get(name) is not None else None  # type: ignore[arg-type]
+        for name in ("self_rated", "performance")
+    }
+
+
+def _weighting(weighted: calibration.WeightedPooling) -> dict[str, Any]:
+    """How the weighted columns were made, with Cooke's caveats, notes translated."""
+    cal = weighted.calibration
+    return {
+        "self_rating_source": weighted.self_rating_source,
+        "seeds": len(cal.seeds),
+        "min_seeds": cal.min_seeds,
+        "few_seeds": cal.few_seeds,
+        "alpha": cal.alpha,
+        "alpha_optimised": cal.alpha_optimised,
+        "notes": [render(note, _) for note in (*cal.notes, *weighted.notes)],
+    }
 
 
 class AnalysisQuerySchema(Schema):
@@ -249,9 +289,12 @@ class AnalysisQuerySchema(Schema):
         metadata={"description": "Use closed rounds up to this one (default: all)"},
     )
     seed = fields.Integer(
-        load_default=results_service.DEFAULT_SEED,
-        validate=validate.Range(min=0, max=2**31 - 1),
-        metadata={"description": "Seed of every random procedure (results are reproducible)"},
+        load_default=None,
+        validate=validate.Range(min=0, max=2**32 - 1),
+        metadata={
+            "description": "Seed of every random procedure (default: the study's analysis "
+            "settings; the same seed gives the same results)"
+        },
     )
 
 

@@ -454,6 +454,41 @@ class PooledRowSchema(Schema):
     logodds = _number()
     linear = _number()
     median = _number()
+    self_rated = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "the same answers pooled with self-rated expertise: method -> "
+            "percent; null when the study asks no self-rating (a sensitivity analysis)"
+        },
+    )
+    performance = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        allow_none=True,
+        metadata={
+            "description": "the same answers pooled with Cooke's performance weights: method "
+            "-> percent; null when no expert has a positive weight (see `weighting.few_seeds`)"
+        },
+    )
+
+
+class PooledWeightingSchema(Schema):
+    """How the self-rated and performance columns were weighted, and Cooke's caveats."""
+
+    self_rating_source = fields.String(
+        allow_none=True,
+        metadata={"description": "participation (study-wide), a question key, or null"},
+    )
+    seeds = fields.Integer(metadata={"description": "calibration items with a realisation"})
+    min_seeds = fields.Integer(metadata={"description": "Cooke's advice: at least this many"})
+    few_seeds = fields.Boolean(
+        metadata={"description": "true: performance weights rest on fewer seeds than min_seeds"}
+    )
+    alpha = fields.Float(allow_none=True, metadata={"description": "calibration threshold"})
+    alpha_optimised = fields.Boolean()
+    notes = fields.List(fields.String())
 
 
 class ConsensusTableSchema(Schema):
@@ -478,6 +513,10 @@ class PooledTableSchema(Schema):
 
     round = fields.Integer(required=True)
     rows = fields.List(fields.Nested(PooledRowSchema), required=True)
+    weighting = fields.Nested(
+        PooledWeightingSchema,
+        metadata={"description": "the self-rated and performance columns; equal is the headline"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------

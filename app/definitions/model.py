@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from analysis.settings import AnalysisSettings
 from app.definitions.record import StudyRecord
 
 #: Text in several languages: language code -> string. Always holds the default language.
@@ -208,6 +209,8 @@ class SurveyDefinition:
     categories: tuple[Category, ...]
     items: tuple[Item, ...]
     scenarios: tuple[Scenario, ...]
+    #: how the analyses are computed (the survey file's optional [analysis] table)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     #: sha256 of the file's bytes, kept by the study
     source_hash: str = ""
     #: problems that do not stop an import (e.g. a missing translation), for the facilitator

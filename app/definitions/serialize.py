@@ -14,6 +14,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from analysis.errors import InputError
+from analysis.settings import AnalysisSettings
 from app.definitions.model import (
     Anonymity,
     Category,
@@ -131,6 +133,7 @@ def definition_to_dict(definition: SurveyDefinition) -> JsonDict:
             "stability": rules.stability,
             "compare_presets": list(rules.compare_presets),
         },
+        "analysis": definition.analysis.as_dict(),
         "scales": {key: _scale(definition.scales[key]) for key in sorted(definition.scales)},
         "questions": {
             key: _question(definition.questions[key]) for key in sorted(definition.questions)
@@ -388,6 +391,21 @@ def _keyed(r: _Reader, key: str) -> dict[str, _Reader]:
     return {name: sub.sub(name) for name in sub.data}
 
 
+def _read_analysis(stored: object) -> AnalysisSettings:
+    """The stored analysis settings; definitions stored before they existed get the defaults."""
+    if stored is None:
+        return AnalysisSettings()
+    if not isinstance(stored, Mapping):
+        raise _MalformedError("analysis", "expected a table")
+    known = {name for name, _, _ in AnalysisSettings.documentation()}
+    try:
+        # settings added after a definition was stored take their defaults; ones since
+        # removed are ignored, so an old study still opens
+        return AnalysisSettings.from_mapping({k: v for k, v in stored.items() if k in known})
+    except InputError as error:
+        raise _MalformedError("analysis", str(error)) from None
+
+
 def definition_from_dict(data: Mapping[str, object]) -> SurveyDefinition:
     """The definition that `definition_to_dict` wrote; DefinitionError if the data is malformed."""
     try:
@@ -401,6 +419,7 @@ def definition_from_dict(data: Mapping[str, object]) -> SurveyDefinition:
                 stability=rules.string("stability"),
                 compare_presets=rules.strings("compare_presets"),
             ),
+            analysis=_read_analysis(data.get("analysis")),
             scales=MappingProxyType({k: _read_scale(v) for k, v in _keyed(r, "scales").items()}),
             questions=MappingProxyType(
                 {k: _read_question(v) for k, v in _keyed(r, "questions").items()}

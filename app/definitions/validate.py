@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from analysis.errors import InputError
 from analysis.expressions import And, Name, Node, Not, Or, parse_expression
+from analysis.settings import AnalysisSettings
 from app.definitions.fields import (
     Checker,
     Converter,
@@ -90,6 +91,7 @@ TOP_LEVEL_FIELDS = (
     "format",
     "study",
     "rules",
+    "analysis",
     "scales",
     "questions",
     "categories",
@@ -335,6 +337,23 @@ def _rules(root: Section) -> Rules:
         stability=section.default("stability", stability_rule, defaults.stability),
         compare_presets=section.default("compare_presets", presets, defaults.compare_presets),
     )
+
+
+def _analysis(checker: Checker, root: Section) -> AnalysisSettings:
+    names = [name for name, _, _ in AnalysisSettings.documentation()]
+    section = root.sub("analysis", names, required=False)
+    if section is None:
+        return AnalysisSettings()
+    values: dict[str, object] = {}
+    for name, value in section.data.items():
+        if name not in names:
+            continue  # reported by the section as an unknown field
+        problem = AnalysisSettings.problem(name, value)
+        if problem is not None:
+            checker.error(section.loc.key(name), problem)
+            continue
+        values[name] = value
+    return AnalysisSettings.from_mapping(values)
 
 
 def _labels(checker: Checker, section: Section, low: int, high: int, step: int) -> dict[int, Text]:
@@ -879,6 +898,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
     study = _study(checker, root)
     round_limit = study.round_limit if study is not None else MAX_ROUNDS
     rules = _rules(root)
+    analysis = _analysis(checker, root)
     record = _record(root)
 
     scales = {
@@ -935,6 +955,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         format=version,
         study=study,
         rules=rules,
+        analysis=analysis,
         scales=MappingProxyType({k: v for k, v in scales.items() if v is not None}),
         questions=MappingProxyType({k: q for k, q in questions.items() if q is not None}),
         categories=tuple(categories),

@@ -12,7 +12,7 @@ from flask import abort, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from app.expert.round_form import ShownAnswer, posted_payload, shown_values
+from app.expert.round_form import ShownAnswer, posted_payload, shown_answer, shown_values
 from app.expert.views import (
     EventLabel,
     ItemView,
@@ -21,7 +21,6 @@ from app.expert.views import (
     hint_message,
     problem_message,
     question_view,
-    shown_for,
 )
 from app.extensions import db, feedback_views, panel_times, round_layouts
 from app.i18n import localise_digits, text_direction
@@ -118,8 +117,18 @@ def load_context(me: Participation, round_: Round) -> RoundContext:
     item layout are cached per process, and only read)."""
     round_layouts().install(db.session, round_)
     loaded = RoundAnswers.load(db.session, me, round_)
-    feedback = feedback_service.feedback_for(
-        db.session, me, round_, feedback_views(), own=loaded.previous
+    # the open round's items stand for the closed round's (the snapshot is keyed by item)
+    feedback = (
+        feedback_service.feedback_of_round(
+            db.session,
+            me,
+            loaded.closed,
+            feedback_views(),
+            loaded.previous,
+            items=[round_item.item for round_item in round_.items],
+        )
+        if loaded.closed is not None
+        else {}
     )
     outside = (
         feedback_service.outside_iqr(db.session, me, round_, feedback, loaded.answers)
@@ -207,7 +216,12 @@ def shown_values_of(
         if payload is not None:
             return ShownAnswer(shown_values(question, payload), "draft")
     loaded = context.loaded
-    return shown_for(question, loaded.answers, loaded.drafts, loaded.previous)
+    return shown_answer(
+        question,
+        loaded.answers.get(question.id),
+        loaded.drafts.get(question.id),
+        loaded.previous.get(question.id),
+    )
 
 
 def estimate(context: RoundContext) -> str | None:

@@ -49,11 +49,6 @@ from app.templating import current_language, translated
 bp = Blueprint("expert", __name__, url_prefix="/e")
 
 
-def translated_errors(error: ValidationError) -> dict[str, list[str]]:
-    """A ValidationError's messages per field, in the expert's language."""
-    return translated_messages(error.errors)
-
-
 def translated_messages(errors: Mapping[str, list[Any]]) -> dict[str, list[str]]:
     """Messages per field, in the expert's language."""
     return {key: [render_message(m) for m in messages] for key, messages in errors.items()}

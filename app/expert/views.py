@@ -17,10 +17,9 @@ from app.expert.round_form import (
     asked_parts,
     field_name,
     no_answer_name,
-    shown_answer,
 )
 from app.i18n import localise_digits, render_message
-from app.models import Answer, AnswerDraft, Item, Question, Round, RoundItem
+from app.models import Item, Question, Round, RoundItem
 from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
@@ -351,18 +350,6 @@ def changed_note(round_item: RoundItem, round_: Round) -> dict[str, str] | None:
     return None
 
 
-def shown_for(
-    question: Question,
-    answers: Mapping[int, Answer],
-    drafts: Mapping[int, AnswerDraft],
-    previous: Mapping[int, Answer],
-) -> ShownAnswer:
-    """What a question's fields show (see `round_form.shown_answer`)."""
-    return shown_answer(
-        question, answers.get(question.id), drafts.get(question.id), previous.get(question.id)
-    )
-
-
 def state_labels() -> dict[str, str]:
     """Each item state's words, for chips and the overview."""
     return {
@@ -372,9 +359,3 @@ def state_labels() -> dict[str, str]:
         "outside_expertise": _("Outside my expertise"),
         "needs_reason": _("Needs a reason"),
     }
-
-
-def chart_count(views: Sequence[ItemView]) -> int:
-    """How many feedback charts the views show before anything is opened (one per question
-    with feedback: a histogram or a strip)."""
-    return sum(1 for view in views for q in view.questions if q.feedback)

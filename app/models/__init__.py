@@ -23,6 +23,7 @@ from app.models.panel import (
     Participation,
     ParticipationStatus,
 )
+from app.models.resolutions import Resolution, ResolutionKind
 from app.models.rounds import Round, RoundItem, RoundProgress, RoundState, Snapshot
 from app.models.studies import (
     Category,
@@ -62,6 +63,8 @@ __all__ = [
     "ParticipationStatus",
     "PermissionDeniedError",
     "Question",
+    "Resolution",
+    "ResolutionKind",
     "Role",
     "Round",
     "RoundClosedError",

@@ -114,7 +114,6 @@ def _make(
     from app.reports import render
     from app.reports.data import build_report
     from app.reports.tables import study_tables, workbook_bytes
-    from app.services.results import DEFAULT_SEED
 
     steps = PDF_STEPS if fmt == "pdf" else PDF_STEPS[:-1] if fmt == "html" else ("data",)
     with (
@@ -126,7 +125,7 @@ def _make(
             study,
             now=utcnow(),
             language=language,
-            seed=seed if seed is not None else DEFAULT_SEED,
+            seed=seed,
         )
         bar.update(1)
         if fmt == "xlsx":

@@ -33,11 +33,14 @@ from app.models import (
     RoundState,
     Study,
 )
-from app.services import exports, results
+from app.services import calibration, exports, forecast_scores, results, trend_scores
+from app.services.calibration import WeightedPooling
+from app.services.forecast_scores import ForecastScores
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
 from app.services.study_record import MeasuredRecord, measured_record, record_texts
 from app.services.tidy import question_parts
+from app.services.trend_scores import TrendScores
 
 #: question kinds whose parts get a consensus verdict in the snapshot
 RATED_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT, QuestionKind.CONDITIONAL)
@@ -203,6 +206,12 @@ class Report:
     record: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: what the platform measured of the study's conduct (reminders, non-response, attrition)
     measured: MeasuredRecord | None = None
+    #: pooled probabilities under equal, self-rated and performance weights (Cooke)
+    weighting: WeightedPooling | None = None
+    #: Brier and log scores of forecasts whose outcomes are recorded
+    forecast_scores: ForecastScores | None = None
+    #: pinball loss and interval hits of trend estimates whose values are realised
+    trend_scores: TrendScores | None = None
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -373,7 +382,7 @@ def build_report(
     now: datetime,
     language: str | None = None,
     with_results: bool = True,
-    seed: int = results.DEFAULT_SEED,
+    seed: int | None = None,
     up_to: int | None = None,
 ) -> Report:
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
@@ -397,6 +406,7 @@ def build_report(
     if with_results:
         scenarios = results.scenario_results(session, study, up_to, seed=seed)
         trends = tuple(results.tia_results(session, study, up_to, seed=seed))
+    weighting, scored, trends_scored = _weights_and_scores(session, study, by_number)
     return Report(
         study=study,
         generated_at=now,
@@ -410,8 +420,30 @@ def build_report(
         trends=trends,
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
+        weighting=weighting,
+        forecast_scores=scored,
+        trend_scores=trends_scored,
         record=record_texts(study),
         measured=measured_record(session, study, up_to),
+    )
+
+
+def _weights_and_scores(
+    session: Session, study: Study, by_number: Mapping[int, Any]
+) -> tuple[WeightedPooling | None, ForecastScores | None, TrendScores | None]:
+    """The three weightings, the forecast scores and the trend scores of the latest closed
+    round shown."""
+    if not by_number:
+        return None, None, None
+    number = max(by_number)
+    round_ = session.scalar(select(Round).where(Round.study_id == study.id, Round.number == number))
+    if round_ is None or round_.snapshot is None:
+        return None, None, None
+    weighting = calibration.weighted_pooling(session, study, round_)
+    return (
+        weighting,
+        forecast_scores.score_round(session, study, round_, weighting),
+        trend_scores.score_trends(session, study, round_),
     )
 
 

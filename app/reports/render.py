@@ -17,6 +17,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from analysis.settings import AnalysisSettings
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.i18n import text_direction
 from app.messages import Message, render
@@ -24,6 +25,7 @@ from app.models import Question, pick_text
 from app.reports import charts
 from app.reports.checklist import ChecklistFacts, record_labels, reporting_checklist
 from app.reports.data import ItemReport, PartResult, Report
+from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
 
 #: the report's stylesheet, inlined into the HTML (the file must stand alone)
@@ -486,13 +488,30 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
     ]
 
 
+def analysis_settings_rows(settings: AnalysisSettings) -> list[tuple[str, str, bool]]:
+    """(name, value, set by the study) for every analysis setting, in the documented order."""
+    changed = settings.changed()
+    return [
+        (
+            name,
+            f"{value:,}"
+            if isinstance(value, int)
+            else f"{value:g}"
+            if isinstance(value, float)
+            else str(value),
+            name in changed,
+        )
+        for name, value in settings.as_dict().items()
+    ]
+
+
 def template_context(report: Report, made: ReportCharts, *, standalone: bool) -> dict[str, Any]:
     """What the report templates need."""
     from analysis.consensus import PRESETS
-    from app.services.snapshots import POOLING_EPS
 
     language = report.language
     fallback = report.study.default_language
+    settings = settings_of(report.study)
     probability_key, impact_key = _probability_and_impact(report)
     lines = event_lines(report)
     scenarios = report.scenarios
@@ -532,7 +551,8 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "scenario_ranking": ranking,
         "conditionals": conditionals,
         "dissent_items": dissent_items(report),
-        "pooling_eps": POOLING_EPS,
+        "pooling_eps": settings.pooling_eps,
+        "analysis_settings": analysis_settings_rows(settings),
         "questions": sorted(questions.items()),
         "report": report,
         "study": report.study,

@@ -11,8 +11,10 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from app.reports.data import Report
-from app.services import exports
+from app.services import calibration, exports
+from app.services.analysis_settings import settings_of
 from app.services.exports import Table
+from app.services.snapshots import POOLING_METHODS
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
@@ -137,6 +139,44 @@ def trend_table(report: Report) -> Table:
     )
 
 
+#: the weighted pooling sheet's columns: every weighting x method, then Cooke's caveats
+WEIGHTED_COLUMNS = (
+    *("round", "item", "question", "part", "n"),
+    *(f"{w}_{m}" for w in calibration.WEIGHTINGS for m in POOLING_METHODS),
+    *("counted_self_rated", "counted_performance", "self_rating_source"),
+    *("performance_seeds", "performance_min_seeds", "performance_few_seeds"),
+)
+
+
+def weighted_table(session: Session, report: Report) -> Table:
+    """Every closed round's pooled probabilities under equal (the headline), self-rated and
+    performance weights, with the seed count behind the performance weights."""
+    rows: list[dict[str, Any]] = []
+    for round_, _data in _snapshots(session, report):
+        pooling = calibration.weighted_pooling(session, report.study, round_)
+        cal = pooling.calibration
+        for row in pooling.rows:
+            cells: dict[str, Any] = {
+                "round": round_.number,
+                "item": row.item,
+                "question": row.question,
+                "part": row.part,
+                "n": row.n,
+                "counted_self_rated": row.counted.get("self_rated"),
+                "counted_performance": row.counted.get("performance"),
+                "self_rating_source": pooling.self_rating_source,
+                "performance_seeds": len(cal.seeds),
+                "performance_min_seeds": cal.min_seeds,
+                "performance_few_seeds": cal.few_seeds,
+            }
+            for weighting in calibration.WEIGHTINGS:
+                pooled = row.pooled.get(weighting) or {}
+                for method in POOLING_METHODS:
+                    cells[f"{weighting}_{method}"] = pooled.get(method)
+            rows.append(cells)
+    return Table("Weighted pooling", WEIGHTED_COLUMNS, rows)
+
+
 def methods_table(report: Report) -> Table:
     """The settings every figure depends on."""
     study = report.study
@@ -147,7 +187,7 @@ def methods_table(report: Report) -> Table:
         {"setting": "k", "value": study.k},
         {"setting": "k_comments", "value": study.k_comments},
         {"setting": "quantile_method", "value": study.quantile_method},
-        {"setting": "pooling_eps", "value": exports_pooling_eps()},
+        {"setting": "pooling_eps", "value": settings_of(study).pooling_eps},
         {"setting": "definition_sha256", "value": study.definition_hash},
         {"setting": "answers_withdrawn", "value": report.answers_withdrawn},
     ]
@@ -158,17 +198,14 @@ def methods_table(report: Report) -> Table:
     for scale in study.scales:
         if scale.consensus:
             rows.append({"setting": f"consensus_rule[{scale.key}]", "value": scale.consensus})
+    rows.extend(
+        {"setting": f"analysis[{name}]", "value": value}
+        for name, value in settings_of(study).as_dict().items()
+    )
     if report.scenarios is not None:
         rows.append({"setting": "seed", "value": report.scenarios.seed})
     rows.extend({"setting": f"software[{k}]", "value": v} for k, v in report.software.items())
     return Table("Methods", ("setting", "value"), rows)
-
-
-def exports_pooling_eps() -> float:
-    """The clipping constant of log-odds pooling."""
-    from app.services.snapshots import POOLING_EPS
-
-    return POOLING_EPS
 
 
 def study_tables(session: Session, report: Report, *, identified: bool = False) -> list[Table]:
@@ -194,6 +231,7 @@ def study_tables(session: Session, report: Report, *, identified: bool = False) 
     ]
     if report.trends:
         tables.append(trend_table(report))
+    tables.append(weighted_table(session, report))
     tables.append(methods_table(report))
     return tables
 

@@ -22,7 +22,7 @@ from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
 from app.results.forms import ArchiveImportForm, ExportForm, IdentifiedExportForm
-from app.services import exports, linkage, results
+from app.services import calibration, exports, linkage, results
 from app.services import studies as study_service
 from app.templating import current_language
 
@@ -144,6 +144,17 @@ def item(study_id: int, key: str) -> Any:
     found = report.item(key)
     if found is None or not found.rounds:
         abort(404)
+    # the same answers under self-rated and performance weights, for each round that asked it
+    weightings: dict[int, calibration.WeightedPooling] = {}
+    if any(
+        q.scale is not None and q.scale.kind == ScaleKind.PROBABILITY for q in found.item.questions
+    ):
+        asked = {r.number for r in found.rounds}
+        weightings = {
+            r.number: calibration.weighted_pooling(db.session, study, r)
+            for r, _d in results.closed_snapshots(db.session, study)
+            if r.number in asked
+        }
     item_charts: dict[str, str] = {}
     with force_locale(current_language()):
         for question in found.item.questions:
@@ -159,6 +170,7 @@ def item(study_id: int, key: str) -> Any:
         report=report,
         entry=found,
         item_charts=item_charts,
+        weightings=weightings,
         data_uri=charts.data_uri,
         **_helpers(report),
     )

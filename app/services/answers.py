@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -578,21 +578,6 @@ def touch_progress(
     progress.last_saved_at = now
     session.flush()
     return progress
-
-
-def discard_drafts(
-    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
-) -> None:
-    """Forget the drafts of these questions (the expert cleared or replaced them)."""
-    ids = list(question_ids)
-    if ids:
-        session.execute(
-            delete(AnswerDraft).where(
-                AnswerDraft.participation_id == participation.id,
-                AnswerDraft.round_id == round_.id,
-                AnswerDraft.question_id.in_(ids),
-            )
-        )
 
 
 def add_suggestion(

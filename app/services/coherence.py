@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis.coherence import DEFAULT_TOLERANCE, CoherenceHint, check_conditionals
 from analysis.errors import InputError
 from app.definitions.model import QuestionKind
 from app.models import Answer, Item, Participation, Question, Round
+from app.services.answers import current_answers
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,7 @@ def coherence_hints(
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance: expected percentage points >= 0, got {tolerance}")
     if answers is None:
-        answers = {
-            answer.question_id: answer
-            for answer in session.scalars(
-                select(Answer).where(
-                    Answer.participation_id == participation.id,
-                    Answer.round_id == round_.id,
-                    Answer.is_current.is_(True),
-                )
-            )
-        }
+        answers = current_answers(session, participation, round_)
     horizon = participation.study.horizon
     probabilities: dict[str, float] = {}
     conditionals: list[tuple[str, float, Question]] = []

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import ItemKind, QuestionKind
-from app.models import Answer, Item, Participation, Question, Round, Snapshot
+from app.models import Answer, Item, Participation, Round, Snapshot
+from app.services.answers import current_answers
 from app.services.snapshots import previous_closed_round
 from app.services.tidy import part_value, question_parts
 
@@ -69,20 +70,6 @@ class ItemFeedback:
     reasons_withheld: bool
     own_reason: str | None
     own_no_answer: dict[str, bool]
-
-
-def _own_previous(
-    session: Session, participation: Participation, round_: Round
-) -> dict[int, Answer]:
-    """The expert's current answers of a round, by question id."""
-    rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id == round_.id,
-            Answer.is_current.is_(True),
-        )
-    )
-    return {a.question_id: a for a in rows}
 
 
 class FeedbackViews:
@@ -180,7 +167,7 @@ def feedback_of_round(
         return {}
     snapshot_id, snapshot_items = found
     if own is None:
-        own = _own_previous(session, participation, closed)
+        own = current_answers(session, participation, closed)
     result: dict[str, ItemFeedback] = {}
     for item in items if items is not None else [ri.item for ri in closed.items]:
         data = snapshot_items.get(item.key)
@@ -257,7 +244,7 @@ def outside_iqr(
     if not feedback:
         return {}
     if answers is None:
-        answers = _own_previous(session, participation, round_)
+        answers = current_answers(session, participation, round_)
     flagged: dict[int, list[str]] = {}
     for item in items if items is not None else [ri.item for ri in round_.items]:
         item_feedback = feedback.get(item.key)
@@ -279,8 +266,3 @@ def outside_iqr(
                     flagged.setdefault(item.id, []).append(question.key)
                     break
     return flagged
-
-
-def question_by_key(questions: list[Question], key: str) -> Question | None:
-    """The question with this key, if any."""
-    return next((q for q in questions if q.key == key), None)

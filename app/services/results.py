@@ -46,21 +46,11 @@ from app.models import (
     StateError,
     Study,
 )
+from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
 
-#: the seed of every random procedure unless the caller gives another
-DEFAULT_SEED = 20240101
-#: cross-impact plays (the Monte Carlo error of a frequency is at most 0.5 / sqrt(plays))
-CROSS_IMPACT_PLAYS = 50_000
-#: trend impact Monte Carlo runs
-TIA_RUNS = 10_000
-#: SMIC lists all 2^n scenarios: beyond this many events only the key events enter it
-SMIC_MAX_EVENTS = 12
 #: scenarios listed per method
 TOP_SCENARIOS = 10
-#: share of independence mixed into the coherent pairwise probabilities before the
-#: maximum-entropy fit, so that no scenario has probability exactly 0 (the fit needs that)
-INDEPENDENCE_BLEND = 0.01
 #: the trend impact band
 TIA_QUANTILES = (0.1, 0.5, 0.9)
 
@@ -469,10 +459,16 @@ def scenario_results(
     study: Study,
     round_: Round | int | None = None,
     *,
-    seed: int = DEFAULT_SEED,
-    plays: int = CROSS_IMPACT_PLAYS,
+    seed: int | None = None,
+    plays: int | None = None,
 ) -> ScenarioResults:
-    """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates."""
+    """Scenario probabilities under SMIC, maximum entropy and cross-impact, from the final estimates.
+
+    The seed, plays and limits come from the study's analysis settings unless given here."""
+    settings = settings_of(study)
+    seed = settings.seed if seed is None else seed
+    plays = settings.cross_impact_plays if plays is None else plays
+    max_events = settings.smic_max_events
     inputs = event_inputs(session, study, round_)
     notes: list[Message] = []
     order = [item.key for item in study.items if item.kind == ItemKind.EVENT]
@@ -490,15 +486,15 @@ def scenario_results(
     ]
     named_events = {k for _, events in named_specs for k in events if k in inputs.probabilities}
     key_events = [k for k in keys if any(k in pair for pair in inputs.given)]
-    if len(key_events) + len(named_events - set(key_events)) <= SMIC_MAX_EVENTS:
+    if len(key_events) + len(named_events - set(key_events)) <= max_events:
         smic_events = [k for k in keys if k in set(key_events) | named_events]
     else:
-        smic_events = key_events[:SMIC_MAX_EVENTS]
-        if len(key_events) > SMIC_MAX_EVENTS:
+        smic_events = key_events[:max_events]
+        if len(key_events) > max_events:
             notes.append(
                 N_(
                     "SMIC lists all 2^n scenarios; it used the first %(n)s key events only.",
-                    n=SMIC_MAX_EVENTS,
+                    n=max_events,
                 )
             )
     methods: list[MethodSummary] = []
@@ -557,7 +553,12 @@ def scenario_results(
 
     if keys:
         model, restricted, facts = _maxent(
-            keys, inputs, smic_events if smic_moments else [], smic_moments, named_events
+            keys,
+            inputs,
+            smic_events if smic_moments else [],
+            smic_moments,
+            named_events,
+            blend=settings.independence_blend,
         )
         top = model.top_k(min(TOP_SCENARIOS, 2 ** len(keys)), seed=seed)
         methods.append(
@@ -664,6 +665,8 @@ def _maxent(
     block: Sequence[str],
     moments: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
     needed: set[str],
+    *,
+    blend: float,
 ) -> tuple[MaxEntModel, MaxEntModel, dict[str, Any]]:
     """The pairwise max-entropy model over all events: the SMIC events' coherent pairwise
     probabilities (a block), every other event independent. Returns the full model, the model
@@ -677,10 +680,10 @@ def _maxent(
         marginal, joint = moments
         marginal = np.clip(marginal, 1e-6, 1 - 1e-6)
         independent = np.outer(marginal, marginal)
-        blended = (1.0 - INDEPENDENCE_BLEND) * joint + INDEPENDENCE_BLEND * independent
+        blended = (1.0 - blend) * joint + blend * independent
         np.fill_diagonal(blended, marginal)
         fitted = fit_maxent(marginal, blended, event_keys=block)
-        facts["blend"] = INDEPENDENCE_BLEND
+        facts["blend"] = blend
         facts["max_moment_error"] = float(fitted.max_moment_error)
         for i, a in enumerate(block):
             h[a] = float(fitted.h[i])
@@ -844,10 +847,15 @@ def tia_results(
     study: Study,
     round_: Round | int | None = None,
     *,
-    seed: int = DEFAULT_SEED,
-    runs: int = TIA_RUNS,
+    seed: int | None = None,
+    runs: int | None = None,
 ) -> list[TrendImpact]:
-    """Trend impact analysis of every trend item from the panel's final estimates."""
+    """Trend impact analysis of every trend item from the panel's final estimates.
+
+    The seed and number of runs come from the study's analysis settings unless given here."""
+    settings = settings_of(study)
+    seed = settings.seed if seed is None else seed
+    runs = settings.tia_runs if runs is None else runs
     snapshots = closed_snapshots(session, study, round_)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there are no results.")

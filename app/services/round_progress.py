@@ -28,12 +28,12 @@ from app.services.answer_values import normalise
 from app.services.answers import (
     current_answers,
     drafts_of,
-    previous_answers,
     require_can_answer,
     touch_progress,
 )
 from app.services.burden import asked_givens
 from app.services.rounds import lock_round
+from app.services.snapshots import previous_closed_round
 
 
 class ItemState(StrEnum):
@@ -228,14 +228,18 @@ class RoundAnswers:
     answers: dict[int, Answer]
     drafts: dict[int, AnswerDraft]
     previous: dict[int, Answer]
+    #: the closed round before this one (whose answers `previous` are), if any
+    closed: Round | None = None
 
     @classmethod
     def load(cls, session: Session, participation: Participation, round_: Round) -> RoundAnswers:
         """The expert's answers, drafts and previous answers, by question id."""
+        closed = previous_closed_round(session, round_)
         return cls(
             current_answers(session, participation, round_),
             {d.question_id: d for d in drafts_of(session, participation, round_)},
-            previous_answers(session, participation, round_),
+            current_answers(session, participation, closed) if closed is not None else {},
+            closed,
         )
 
 

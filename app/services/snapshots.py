@@ -35,14 +35,17 @@ from analysis.consensus import PRESETS, parse_rule
 from analysis.describe import ScaleSpec, describe, histogram
 from analysis.expressions import Expression
 from analysis.pooling import pool
+from analysis.settings import AnalysisSettings
 from analysis.stability import compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import Answer, Item, Round, RoundState, Scale, Snapshot, Study
+from app.services.analysis_settings import settings_of
 from app.services.tidy import Part, is_probability_part, question_parts, reasons, tidy_answers
 
 SNAPSHOT_FORMAT = 1
-#: clip probabilities to [EPS, 1 - EPS] before any log-odds pooling
-POOLING_EPS = 1e-3
+#: the default clipping of probabilities to [EPS, 1 - EPS] before log-odds pooling (a study
+#: may set its own: `pooling_eps` in its analysis settings)
+POOLING_EPS = AnalysisSettings().pooling_eps
 #: pooling methods reported for every probability question (log-odds first: the default)
 POOLING_METHODS = ("logodds", "linear", "median")
 #: question kinds whose parts get a consensus verdict (estimates and profiles do not)
@@ -133,12 +136,12 @@ def suppressed_groups(counts: Mapping[str, int], k: int) -> set[str]:
     return hidden
 
 
-def _pooled(values: Sequence[float]) -> dict[str, Any]:
+def _pooled(values: Sequence[float], eps: float) -> dict[str, Any]:
     """Pooled probability (in percent) under each reported method, equal weights."""
     probabilities = np.asarray(values, dtype=float) / 100.0
-    result: dict[str, Any] = {"eps": POOLING_EPS, "weights": "equal"}
+    result: dict[str, Any] = {"eps": eps, "weights": "equal"}
     for method in POOLING_METHODS:
-        result[method] = _clean(100.0 * pool(probabilities, method=method, eps=POOLING_EPS).p)
+        result[method] = _clean(100.0 * pool(probabilities, method=method, eps=eps).p)
     return result
 
 
@@ -148,6 +151,7 @@ def _summarise_part(
     part: Part,
     rows: pd.DataFrame,
     before: pd.DataFrame,
+    settings: AnalysisSettings,
 ) -> dict[str, Any]:
     """Overall and per-group statistics for one part, k-suppressed, with stability and pooling."""
     k = study.k
@@ -160,7 +164,7 @@ def _summarise_part(
     if part.kind in _CONSENSUS_KINDS:
         summary["consensus"] = _consensus(study, part.scale, summary["stats"])
     if is_probability_part(part):
-        summary["pooled"] = _pooled(values)
+        summary["pooled"] = _pooled(values, settings.pooling_eps)
     counts = {str(g): int(n) for g, n in answered.groupby("group")["value"].count().items()}
     if len(counts) > 1:
         hidden = suppressed_groups(counts, k)
@@ -207,6 +211,7 @@ def compute_snapshot_data(
 ) -> dict[str, Any]:
     """The snapshot's content for a round (a pure read; nothing is written)."""
     shuffler = rng or random.SystemRandom()
+    settings = settings_of(study)
     previous = previous_closed_round(session, round_)
     frame = tidy_answers(session, study, [round_] + ([previous] if previous else []))
     current = frame[frame["round"] == round_.number]
@@ -236,6 +241,7 @@ def compute_snapshot_data(
                         part,
                         q_rows,
                         item_before[item_before["question"] == question.key],
+                        settings,
                     )
                     for part in question_parts(question)
                 },
@@ -261,7 +267,13 @@ def compute_snapshot_data(
         "consensus_rule": study.consensus_rule,
         "stability_rule": study.stability_rule,
         "compare_presets": list(study.compare_presets),
-        "pooling": {"methods": list(POOLING_METHODS), "eps": POOLING_EPS, "weights": "equal"},
+        "pooling": {
+            "methods": list(POOLING_METHODS),
+            "eps": settings.pooling_eps,
+            "weights": "equal",
+        },
+        # every setting the study's analyses ran with, so a reader can rerun them
+        "analysis": settings.as_dict(),
         "previous_round": previous.number if previous else None,
         "respondents": int(current["expert"].nunique()),
         "items": items,

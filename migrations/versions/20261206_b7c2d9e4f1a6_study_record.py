@@ -7,7 +7,7 @@ On SQLite the column is added with ALTER TABLE ADD COLUMN (`recreate="never"`): 
 `studies` would delete, through ON DELETE CASCADE, every row that belongs to a study.
 
 Revision ID: b7c2d9e4f1a6
-Revises: 060ba4458647
+Revises: c00ce0a1b2d3
 Create Date: 2026-12-06
 
 """
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "b7c2d9e4f1a6"
-down_revision = "060ba4458647"
+down_revision = "c00ce0a1b2d3"
 branch_labels = None
 depends_on = None
 

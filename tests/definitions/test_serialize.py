@@ -62,7 +62,7 @@ def test_canonical_form_is_stable_and_sorted_where_order_means_nothing() -> None
     definition = load_definition(SURVEYS / "example.toml")
     data = definition_to_dict(definition)
     assert list(data) == [
-        "format", "source_hash", "study", "rules", "scales", "questions", "categories",
+        "format", "source_hash", "study", "rules", "analysis", "scales", "questions", "categories",
         "items", "scenarios", "warnings", "record",
     ]  # fmt: skip
     assert list(data["scales"]) == sorted(data["scales"])

@@ -194,3 +194,19 @@ def test_estimates_under_k_are_left_out_and_said_so(
     (trend,) = results.tia_results(session, example_study)
     assert trend.forecast == ()
     assert trend.panel_estimate is None
+
+
+def test_the_study_settings_drive_seeds_and_sizes_unless_the_caller_overrides(
+    session: Session, answered: Study
+) -> None:
+    answered.definition = {
+        **answered.definition,
+        "analysis": {"seed": 99, "cross_impact_plays": 3000, "tia_runs": 500},
+    }
+    session.flush()
+    scenarios = results.scenario_results(session, answered)
+    assert scenarios.seed == 99
+    crossimpact = scenarios.method("crossimpact")
+    assert crossimpact is not None and crossimpact.facts["plays"] == 3000
+    assert {t.runs for t in results.tia_results(session, answered)} <= {500}
+    assert results.scenario_results(session, answered, seed=5, plays=PLAYS).seed == 5

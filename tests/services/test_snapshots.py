@@ -189,3 +189,22 @@ def test_second_round_has_stability_and_a_verdict(
     assert part["stability"]["changed_share"] == pytest.approx(1 / 12)
     assert part["verdict"]["stable"] is True
     assert snapshot.data["previous_round"] == 1
+
+
+def test_the_study_pooling_eps_is_used_and_every_setting_is_stored(
+    session: Session, example_study: Study, panel_of_12
+) -> None:
+    example_study.definition = {**example_study.definition, "analysis": {"pooling_eps": 0.05}}
+    round_ = _open(session, example_study)
+    e01 = _item(example_study, "E01")
+    values = [0, 0, 1, 2, 5, 10, 20, 30, 40, 50, 60, 100]
+    for expert, value in zip(panel_of_12, values, strict=True):
+        _answer(session, expert, round_, e01, probability={"value": value})
+    snapshot = rounds.close_round(session, round_, actor=None, now=NOW + timedelta(days=1))
+    pooled = snapshot.data["items"]["E01"]["questions"]["probability"]["parts"][""]["pooled"]
+    clipped = pool(np.array(values) / 100, method="logodds", eps=0.05).p
+    assert pooled["eps"] == 0.05
+    assert pooled["logodds"] == pytest.approx(100 * clipped)
+    assert pooled["logodds"] != pytest.approx(100 * pool(np.array(values) / 100).p)
+    assert snapshot.data["analysis"]["pooling_eps"] == 0.05
+    assert snapshot.data["analysis"]["seed"] == 20240101
