@@ -79,6 +79,7 @@ ACCESS: dict[str, str] = {
     "facilitator.reinstate_item": STUDY,
     "facilitator.retire_item": STUDY,
     "facilitator.reword_item": STUDY,
+    "facilitator.study_record_page": STUDY,
     "facilitator.merge_items": STUDY,
     "facilitator.mail": STUDY,
     "facilitator.send_invitations": STUDY,
