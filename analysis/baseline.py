@@ -7,8 +7,15 @@ standard error of a new observation se(t) = sqrt(s^2 + se_mean(t)^2)). Holt's or
 evenly spaced and longer series than a Delphi trend usually has (three to ten points), so the
 straight line is the honest model; with three points the interval is very wide, as it should be.
 
-When the trend's scale has ends (e.g. a share 0-100 %), the forecast and the interval are clipped
-to them and the result says so. Fewer than MIN_POINTS points: no extrapolation (InputError).
+When the trend's scale has both ends (an index 0-100, a share), a straight line would run
+through them (a share rising 15 points a year passes 100 % within a few years), so the line is
+fitted on the logit scale instead: z = logit((y - low) / (high - low)), the same OLS and t
+interval on z, and every figure mapped back with the logistic function (a logistic growth
+curve, which flattens towards the ends of the scale rather than running into them). The
+standard error passed on for simulated baseline paths is then the interval's half-width on the
+original scale divided by the t quantile. With one end only, the straight line and its interval
+are clipped to it, and the result says so. Fewer than MIN_POINTS points: no extrapolation
+(InputError).
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import statsmodels.api as sm
+from scipy import special, stats
 
 from analysis.errors import InputError
 
 #: the fewest history points a line (and its residual variance) can be fitted to
 MIN_POINTS = 3
+#: history values at an end of a bounded scale are moved this share of the range inside it,
+#: so that their logit is finite
+EDGE = 0.005
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,11 @@ class BaselineForecast:
     slope: float
     method: str = "OLS linear trend (statsmodels), t prediction interval"
     clipped: bool = False
+
+    @property
+    def logistic(self) -> bool:
+        """Whether the line was fitted on the logit scale (a bounded trend)."""
+        return "logit" in self.method
 
     def as_mapping(self) -> dict[int, float]:
         """Year -> forecast value."""
@@ -74,6 +90,15 @@ def extrapolate_baseline(
     y = np.array([p[1] for p in pairs], dtype=np.float64)
     if not np.isfinite(y).all():
         raise InputError("history values must be finite numbers")
+    low, high = bounds
+    ends = (low, high) if low is not None and high is not None and high > low else None
+    if ends is not None:
+        if ((y < ends[0]) | (y > ends[1])).any():
+            raise InputError(
+                f"history values must lie on the scale, between {ends[0]:g} and {ends[1]:g}"
+            )
+        share = np.clip((y - ends[0]) / (ends[1] - ends[0]), EDGE, 1.0 - EDGE)
+        y = special.logit(share)
     centre = x.mean()  # centring the years keeps the design well conditioned
     fit = sm.OLS(y, sm.add_constant(x - centre)).fit()
     years = np.arange(start_year, end_year + 1, dtype=np.float64)
@@ -83,9 +108,15 @@ def extrapolate_baseline(
     mean = np.asarray(frame["mean"], dtype=np.float64)
     lower = np.asarray(frame["obs_ci_lower"], dtype=np.float64)
     upper = np.asarray(frame["obs_ci_upper"], dtype=np.float64)
-    low, high = bounds
     clipped = False
-    if low is not None or high is not None:
+    method = "OLS linear trend (statsmodels), t prediction interval"
+    if ends is not None:
+        bottom, span = ends[0], ends[1] - ends[0]
+        mean, lower, upper = (bottom + span * special.expit(a) for a in (mean, lower, upper))
+        t = float(stats.t.ppf(0.5 + level / 2.0, fit.df_resid))
+        se = (upper - lower) / (2.0 * t)
+        method = "OLS linear trend on the logit of the scale (statsmodels), t prediction interval"
+    elif low is not None or high is not None:
         before = (mean.copy(), lower.copy(), upper.copy())
         mean, lower, upper = (np.clip(a, low, high) for a in (mean, lower, upper))
         clipped = any(
@@ -101,5 +132,6 @@ def extrapolate_baseline(
         level=float(level),
         points=len(pairs),
         slope=float(fit.params[1]),
+        method=method,
         clipped=clipped,
     )

@@ -147,21 +147,21 @@ def _payload(
         error = rng.gauss(0, abs(centre) * 0.02 + 2)
         width = abs(centre) * 0.015 + rng.uniform(1, 6)
         median = centre + error
-        low = question.scale.min if question.scale is not None else None
-        high = question.scale.max if question.scale is not None else None
-        if low is not None and high is not None:
+        floor = question.scale.min if question.scale is not None else None
+        ceiling = question.scale.max if question.scale is not None else None
+        if floor is not None and ceiling is not None:
             # a bounded trend (an index, a share): the panel answers inside the scale
-            median = min(max(median, low + 1), high - 1)
+            median = min(max(median, floor + 1), ceiling - 1)
         levels = [float(q) for q in question.config.get("quantiles", (5, 50, 95))]
-        values = {}
+        estimates: dict[str, float] = {}
         for q in levels:
-            value = median + (width * 1.3 if q > 50 else width) * (q - 50) / 45
-            if low is not None:
-                value = max(value, low)
-            if high is not None:
-                value = min(value, high)
-            values[_level_key(q)] = round(value, 1)
-        return {"values": values}
+            estimate = median + (width * 1.3 if q > 50 else width) * (q - 50) / 45
+            if floor is not None:
+                estimate = max(estimate, floor)
+            if ceiling is not None:
+                estimate = min(estimate, ceiling)
+            estimates[_level_key(q)] = round(estimate, 1)
+        return {"values": estimates}
     if kind is QuestionKind.CONDITIONAL:
         base = model.probability(participation, item, round_number, 0.6)
         values = {}

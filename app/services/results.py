@@ -1188,14 +1188,24 @@ def _trend(
         )
     else:
         series = extrapolated.as_mapping()
-        notes.append(
-            N_(
-                "Baseline: a straight-line trend fitted to the %(n)s history points (%(slope)s per "
-                "year), with its prediction interval carried into the band.",
-                n=extrapolated.points,
-                slope=f"{extrapolated.slope:+.3g}",
+        if extrapolated.logistic:
+            notes.append(
+                N_(
+                    "Baseline: a logistic trend (a straight line on the logit of the scale, so it "
+                    "flattens towards the scale's ends) fitted to the %(n)s history points, with "
+                    "its prediction interval carried into the band.",
+                    n=extrapolated.points,
+                )
             )
-        )
+        else:
+            notes.append(
+                N_(
+                    "Baseline: a straight-line trend fitted to the %(n)s history points (%(slope)s "
+                    "per year), with its prediction interval carried into the band.",
+                    n=extrapolated.points,
+                    slope=f"{extrapolated.slope:+.3g}",
+                )
+            )
         if extrapolated.clipped:
             notes.append(N_("The extrapolated baseline is held within the ends of the scale."))
         elif _trend_bounds(trend) == (None, None):

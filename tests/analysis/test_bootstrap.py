@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from analysis.baseline import extrapolate_baseline
 from analysis.bootstrap import (
@@ -150,8 +150,37 @@ def test_baseline_matches_statsmodels_ols_prediction_interval() -> None:
     assert forecast.df == 3
     with pytest.raises(InputError, match="at least 3"):
         extrapolate_baseline({2020: 1.0, 2021: 2.0}, start_year=2021, end_year=2030)
+    floored = extrapolate_baseline(history, start_year=2024, end_year=2035, bounds=(0.0, None))
+    assert not floored.clipped and floored.mean == forecast.mean  # the line never reaches 0
+
+
+def test_a_bounded_baseline_is_a_logistic_trend_that_stays_inside_the_scale() -> None:
+    history = {2021: 60.0, 2023: 80.0, 2024: 95.0}  # a share: a straight line passes 100 by 2026
+    line = extrapolate_baseline(history, start_year=2024, end_year=2035)
+    assert max(line.mean) > 100
     bounded = extrapolate_baseline(history, start_year=2024, end_year=2035, bounds=(0.0, 100.0))
-    assert bounded.clipped and max(bounded.upper) == 100.0
+    assert bounded.logistic and not bounded.clipped
+    # the oracle: statsmodels OLS on the logit of the share, mapped back
+    x = np.array(list(history), dtype=float)
+    z = special.logit(np.array(list(history.values())) / 100.0)
+    fit = sm.OLS(z, sm.add_constant(x)).fit()
+    frame = fit.get_prediction(sm.add_constant(np.arange(2024, 2036.0))).summary_frame(alpha=0.2)
+    assert bounded.mean == pytest.approx((100 * special.expit(frame["mean"])).tolist())
+    assert bounded.upper == pytest.approx((100 * special.expit(frame["obs_ci_upper"])).tolist())
+    assert all(
+        0.0 < lo <= m <= hi < 100.0
+        for lo, m, hi in zip(bounded.lower, bounded.mean, bounded.upper, strict=True)
+    )
+    assert list(bounded.mean) == sorted(bounded.mean)  # still rising, flattening towards 100
+    steps = np.diff(bounded.mean)
+    assert steps[-1] < steps[0]
+    with pytest.raises(InputError, match="on the scale"):
+        extrapolate_baseline(
+            {2020: 10.0, 2021: 120.0, 2022: 50.0},
+            start_year=2022,
+            end_year=2030,
+            bounds=(0.0, 100.0),
+        )
 
 
 def _band_width(profiles: tuple[ImpactProfile, ...], **kwargs: object) -> float:
