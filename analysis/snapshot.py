@@ -403,6 +403,13 @@ class PartSummary:
         """A statistic by its rule name ("median", "q1", "iqr", ...); None when absent."""
         return None if self.stats is None else self.stats.get(name)
 
+    def number(self, name: str) -> float | None:
+        """A numeric statistic by name as a float; None when absent, not a number or suppressed."""
+        value = self.stat(name)
+        if self.suppressed or value is None or isinstance(value, bool):
+            return None
+        return float(value)
+
     @property
     def median(self) -> float | None:
         """The median, if shown."""
