@@ -138,7 +138,7 @@ def _item(questions: dict[str, Any]) -> ItemSummary:
 
 def test_verdicts_read_the_typed_snapshot() -> None:
     assert dashboard.verdicts_of(None) == []
-    with pytest.raises(SnapshotFormatError, match="E.questions.q.parts: expected an object"):
+    with pytest.raises(SnapshotFormatError, match=r"E\.questions\.q\.parts: expected an object"):
         _item({"q": {"kind": "likert", "scale": None, "no_answer": 0, "parts": ["x"]}})
     question = {"kind": "likert", "scale": None, "no_answer": 0}
     verdicts = dashboard.verdicts_of(
