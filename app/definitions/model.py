@@ -7,12 +7,14 @@ import service (`app.services.studies`) turns a definition into rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
 from analysis.settings import AnalysisSettings
+from app.definitions.record import StudyRecord
 
 #: Text in several languages: language code -> string. Always holds the default language.
 Text = Mapping[str, str]
@@ -139,6 +141,11 @@ class Item:
     baseline: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     #: TREND: whether event impacts on this trend are relative (fractions) or absolute
     relative_impacts: bool = True
+    #: the date by which the item resolves (an event has happened or not, a trend's value or a
+    #: calibration item's true value is published); None: not given
+    resolves_by: dt.date | None = None
+    #: where the outcome will be read (a named statistical source, register or official record)
+    resolution_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,8 @@ class SurveyDefinition:
     source_hash: str = ""
     #: problems that do not stop an import (e.g. a missing translation), for the facilitator
     warnings: tuple[str, ...] = ()
+    #: the study record (`[record]`): reporting items only the study's authors can write
+    record: StudyRecord = field(default_factory=StudyRecord)
 
     def item(self, key: str) -> Item:
         """The item with this key (KeyError if none)."""

@@ -8,6 +8,7 @@ checks the shape of what it reads, so a corrupted archive fails whole with `Defi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
@@ -32,6 +33,7 @@ from app.definitions.model import (
     SurveyDefinition,
     Text,
 )
+from app.definitions.record import RECORD_FIELDS, StudyRecord
 
 #: What a Problem names as the file when stored data is malformed.
 STORED = "stored definition"
@@ -114,6 +116,8 @@ def _item(item: Item) -> JsonDict:
         "unit": _text(item.unit),
         "baseline": {str(year): item.baseline[year] for year in sorted(item.baseline)},
         "relative_impacts": item.relative_impacts,
+        "resolves_by": None if item.resolves_by is None else item.resolves_by.isoformat(),
+        "resolution_source": item.resolution_source,
     }
 
 
@@ -146,6 +150,7 @@ def definition_to_dict(definition: SurveyDefinition) -> JsonDict:
             for s in definition.scenarios
         ],
         "warnings": list(definition.warnings),
+        "record": definition.record.as_dict(),
     }
 
 
@@ -325,7 +330,32 @@ def _read_item(r: _Reader) -> Item:
         unit=r.text("unit"),
         baseline=MappingProxyType(baseline),
         relative_impacts=r.flag("relative_impacts"),
+        # definitions stored before items had resolution dates and sources have none
+        resolves_by=_date(r, "resolves_by"),
+        resolution_source=r.string("resolution_source") if "resolution_source" in r.data else "",
     )
+
+
+def _date(r: _Reader, key: str) -> dt.date | None:
+    """An ISO date or null; a missing key reads as null."""
+    value = r.data.get(key)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(r.string(key))
+    except ValueError:
+        raise _MalformedError(f"{r.where}.{key}", "expected an ISO date") from None
+
+
+def _read_record(r: _Reader) -> StudyRecord:
+    """The study record; definitions stored before it existed have an empty one."""
+    if "record" not in r.data:
+        return StudyRecord()
+    record = r.sub("record")
+    unknown = sorted(set(record.data) - set(RECORD_FIELDS))
+    if unknown:
+        raise _MalformedError(f"record.{unknown[0][:40]}", "unknown field")
+    return StudyRecord(MappingProxyType({name: record.text(name) for name in record.data}))
 
 
 def _read_study(r: _Reader) -> StudyMeta:
@@ -410,6 +440,7 @@ def definition_from_dict(data: Mapping[str, object]) -> SurveyDefinition:
             ),
             source_hash=r.string("source_hash"),
             warnings=r.strings("warnings"),
+            record=_read_record(r),
         )
     except _MalformedError as error:
         raise DefinitionError([Problem(STORED, error.where, str(error))]) from None

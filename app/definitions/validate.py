@@ -9,6 +9,7 @@ table may have, and which kinds they apply to, are in the tables at the top of t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
@@ -51,6 +52,7 @@ from app.definitions.model import (
     SurveyDefinition,
     Text,
 )
+from app.definitions.record import RECORD_FIELDS, StudyRecord
 from app.definitions.vocabulary import (
     CONSENSUS_NAMES,
     CONSENSUS_PRESETS,
@@ -95,6 +97,7 @@ TOP_LEVEL_FIELDS = (
     "categories",
     "items",
     "scenarios",
+    "record",
 )
 STUDY_FIELDS = (
     "key", "title", "description", "source", "horizon", "languages", "default_language",
@@ -113,7 +116,7 @@ QUESTION_FIELDS = (
 CATEGORY_FIELDS = ("key", "label")
 ITEM_FIELDS = (
     "key", "kind", "title", "text", "questions", "category", "source",
-    "true_value", "unit", "baseline", "relative_impacts",
+    "true_value", "unit", "baseline", "relative_impacts", "resolves_by", "resolution_source",
 )  # fmt: skip
 SCENARIO_FIELDS = ("key", "title", "description", "expression")
 
@@ -209,6 +212,37 @@ def _rule(names: Collection[str], what: str) -> Converter[str]:
 
 consensus_rule = _rule(CONSENSUS_NAMES, "consensus rule")
 stability_rule = _rule(STABILITY_NAMES, "stability rule")
+
+_DATE_RULE = "expected a date written as YYYY-MM-DD (e.g. 2035-12-31)"
+
+
+def iso_date(checker: Checker, value: object, loc: Loc) -> dt.date | None:
+    """A calendar date: a TOML date (2035-12-31) or the same as text ("2035-12-31")."""
+    if isinstance(value, dt.datetime):  # a datetime is a date too; a time of day means nothing here
+        checker.error(loc, f"{_DATE_RULE}, without a time of day")
+        return None
+    found: dt.date | None = value if isinstance(value, dt.date) else None
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            found = dt.date.fromisoformat(value)
+        except ValueError:
+            checker.error(loc, f"{describe(value)} is not a date of the calendar; {_DATE_RULE}")
+            return None
+    if found is not None and MIN_YEAR <= found.year <= MAX_YEAR:
+        return found
+    if found is not None:
+        value = found.isoformat()
+    checker.error(loc, f"{_DATE_RULE} between {MIN_YEAR} and {MAX_YEAR}, got {describe(value)}")
+    return None
+
+
+def _record(root: Section) -> StudyRecord:
+    """The `[record]` table: each field a text in the study's languages (all optional)."""
+    section = root.sub("record", RECORD_FIELDS, required=False)
+    if section is None:
+        return StudyRecord()
+    texts = {name: section.get(name, text()) for name in RECORD_FIELDS}
+    return StudyRecord(MappingProxyType({k: v for k, v in texts.items() if v is not None}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,6 +731,8 @@ def _item(
     unit = section.get("unit", text())
     baseline = _baseline(checker, section)
     relative_impacts = section.default("relative_impacts", boolean, True)
+    resolves_by = section.get("resolves_by", iso_date)
+    resolution_source = section.default("resolution_source", string(MAX_SHORT_STRING), "")
     if key is None or title is None or body is None or asked is None:
         return None
     return Item(
@@ -711,6 +747,8 @@ def _item(
         unit=unit or MappingProxyType({}),
         baseline=MappingProxyType(baseline),
         relative_impacts=relative_impacts,
+        resolves_by=resolves_by,
+        resolution_source=resolution_source,
     )
 
 
@@ -861,6 +899,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
     round_limit = study.round_limit if study is not None else MAX_ROUNDS
     rules = _rules(root)
     analysis = _analysis(checker, root)
+    record = _record(root)
 
     scales = {
         key: _scale(checker, key, section)
@@ -922,6 +961,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         categories=tuple(categories),
         items=tuple(valid_items),
         scenarios=tuple(valid_scenarios),
+        record=record,
     )
     _warn_pairs_cap(checker, root.loc, definition)
     return definition

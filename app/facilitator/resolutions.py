@@ -15,6 +15,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from app.auth import facilitator, facilitator_required
@@ -46,7 +47,10 @@ class OutcomeForm(Form):
     item = HiddenField()
     occurred = RadioField(
         _l("Occurred"),
-        choices=[("yes", _l("Yes, it occurred")), ("no", _l("No, not as of the date"))],
+        choices=[
+            SelectChoice("yes", _l("Yes, it occurred")),
+            SelectChoice("no", _l("No, not as of the date")),
+        ],
         validators=[Optional()],
         validate_choice=False,
     )

@@ -67,6 +67,9 @@ class Study(Base):
     #: the survey definition as imported (canonical JSON), and the hash of the file's bytes
     definition: Mapped[dict[str, Any]] = mapped_column(deferred=True)  #: large; loaded on use
     definition_hash: Mapped[str] = mapped_column(String(64))
+    #: the study record as the facilitators edited it: field -> language -> text (the survey
+    #: file's `[record]` is the starting point); None: never edited, the file's record applies
+    record: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(20), default=StudyStatus.DRAFT)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]

@@ -38,6 +38,7 @@ from app.services.forecast_scores import ForecastScores
 from app.services.ranking import EventRanking, event_ranking
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
+from app.services.study_record import MeasuredRecord, measured_record, record_texts
 from app.services.tidy import question_parts
 from app.services.trend_scores import TrendScores
 
@@ -209,6 +210,10 @@ class Report:
     wilcoxon: Mapping[str, Any] = field(default_factory=dict)
     #: the events by expected impact (pooled probability x median impact), with quadrants
     ranking: EventRanking | None = None
+    #: the study record the authors wrote: field -> language -> text
+    record: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: what the platform measured of the study's conduct (reminders, non-response, attrition)
+    measured: MeasuredRecord | None = None
     #: pooled probabilities under equal, self-rated and performance weights (Cooke)
     weighting: WeightedPooling | None = None
     #: Brier and log scores of forecasts whose outcomes are recorded
@@ -437,6 +442,8 @@ def build_report(
         weighting=weighting,
         forecast_scores=scored,
         trend_scores=trends_scored,
+        record=record_texts(study),
+        measured=measured_record(session, study, up_to),
     )
 
 

@@ -23,6 +23,7 @@ from app.i18n import text_direction
 from app.messages import Message, render
 from app.models import Question, pick_text
 from app.reports import charts
+from app.reports.checklist import ChecklistFacts, record_labels, reporting_checklist
 from app.reports.data import ItemReport, PartResult, Report
 from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
@@ -531,6 +532,7 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
         *numbered,
         ("methods", _("Appendix A: methods")),
         ("wording", _("Appendix B: the survey's wording")),
+        ("checklist", _("Appendix C: reporting checklist (CREDES / DELPHISTAR)")),
     ]
 
 
@@ -575,7 +577,17 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         for question in item.item.questions:
             questions.setdefault(question.key, question)
     sections = report_sections(report)
+    checklist = reporting_checklist(
+        ChecklistFacts(
+            record=report.record,
+            measured=report.measured,
+            closed_rounds=len(report.closed),
+            headings=dict(sections),
+        )
+    )
     return {
+        "record_labels": record_labels(),
+        "checklist": checklist,
         "sections": sections,
         "heading": dict(sections),
         "top_likely": sorted(lines, key=lambda e: -e.probability)[:5],

@@ -24,6 +24,18 @@ DEMO_GROUPS: tuple[tuple[str, str, int], ...] = (
     ("International", "en", 8),
 )
 
+#: the simulated panel's central view of some events: (probability by the horizon in %, mean
+#: impact -3..+3), so that e.g. a wildcard stays unlikely; other events get a random view
+DEMO_VIEWS: Mapping[str, tuple[float, float]] = {
+    "E28": (80.0, 0.0),  # a new Supreme Leader: Ali Khamenei was born in 1939
+    "E29": (50.0, -0.5),  # a president other than Putin: his term may run to 2036
+    "E30": (20.0, -2.0),  # Russia holds back arms for Israel's sake
+    "E31": (30.0, 2.0),  # Iran openly supplies missiles or co-produces drones
+    "E32": (7.0, 1.0),  # wildcard: notice of NPT withdrawal
+    "E33": (35.0, 0.5),  # Israel-Saudi diplomatic relations
+    "E34": (10.0, -2.5),  # Russia lets a Security Council resolution against Iran pass
+}
+
 _REASONS = (
     "Shared pressure from sanctions makes this more likely than it looks.",
     "Moscow balances its Gulf partners; I expect it to hedge.",
@@ -64,8 +76,13 @@ class _Panel:
     def base(self, item: Item) -> tuple[float, float]:
         """The item's latent log-odds and mean impact."""
         if item.key not in self.item_logit:
-            self.item_logit[item.key] = self.rng.gauss(-0.3, 1.1)
-            self.item_impact[item.key] = self.rng.gauss(0.6, 1.4)
+            if item.key in DEMO_VIEWS:
+                percent, impact = DEMO_VIEWS[item.key]
+                self.item_logit[item.key] = math.log(percent / (100 - percent))
+                self.item_impact[item.key] = impact
+            else:
+                self.item_logit[item.key] = self.rng.gauss(-0.3, 1.1)
+                self.item_impact[item.key] = self.rng.gauss(0.6, 1.4)
         return self.item_logit[item.key], self.item_impact[item.key]
 
     def probability(
@@ -123,6 +140,8 @@ def _payload(
         return {"value": rng.randint(max(low, high - 3), high)}
     if kind is QuestionKind.TEXT:
         return {"text": rng.choice(_REASONS)} if rng.random() < 0.45 else None
+    if kind is QuestionKind.QUANTILES and item.true_value is not None and item.true_value > 0:
+        return {"values": _calibration_estimate(item.true_value, question, rng)}
     if kind is QuestionKind.QUANTILES:
         centre = item.true_value if item.true_value is not None else _trend_centre(item)
         error = rng.gauss(0, abs(centre) * 0.02 + 2)
@@ -160,6 +179,19 @@ def _payload(
             )
         }
     return None
+
+
+def _calibration_estimate(
+    true_value: float, question: Question, rng: random.Random
+) -> dict[str, float]:
+    """Quantiles of a quantity an expert estimates but cannot recall: off by a factor (median
+    about 1.3 either way), with a 90 % interval between about 1.2 and 2.2 times wide each side,
+    so that some experts are well calibrated and others overconfident."""
+    median = true_value * math.exp(rng.gauss(0, 0.35))
+    ratio = math.exp(rng.uniform(0.15, 0.8))
+    levels = [float(q) for q in question.config.get("quantiles", (5, 50, 95))]
+    digits = 2 if median < 10 else 1 if median < 1000 else 0
+    return {_level_key(q): round(median * ratio ** ((q - 50) / 45), digits) for q in levels}
 
 
 def _level_key(level: float) -> str:
@@ -247,16 +279,19 @@ def _answer_round(
     *,
     submit_share: float,
     clock: random.Random,
-) -> None:
+) -> set[int]:
     """Simulated experts answer every item of the round, one after the other; most submit.
 
     Each expert starts at their own moment in the round's first week and saves each item
     after working on it for a plausible time (`clock` draws the times, so the answers
-    themselves do not depend on them), with the odd break.
+    themselves do not depend on them), with the odd break. Returns the ids of the experts who
+    answered.
     """
+    answered: set[int] = set()
     for participation in experts:
         if rng.random() > 0.92 and round_.number > 1:
             continue  # a little attrition, as in real panels
+        answered.add(participation.id)
         moment = opened + timedelta(hours=clock.uniform(3, 7 * 24))
         pace = clock.lognormvariate(0, 0.3)  # some experts are quicker than others
         for round_item in round_.items:
@@ -292,6 +327,7 @@ def _answer_round(
                 now=moment,
                 outside_iqr=_outside_iqr(session, participation, round_),
             )
+    return answered
 
 
 def _outside_iqr(
@@ -370,12 +406,13 @@ def load_demo(
     experts = [p for p, _t in tokens]
     model = _Panel(rng, experts)
     start = now - timedelta(days=14 * answered_rounds)
+    answered: set[int] = set()  #: experts who answered the last simulated round
     for index in range(answered_rounds):
         moment = start + timedelta(days=14 * index)
         round_ = rounds.create_round(session, study, actor=admin, now=moment)
         round_.synthetic = True
         rounds.open_round(session, round_, actor=admin, now=moment)
-        _answer_round(
+        answered = _answer_round(
             session,
             round_,
             experts,
@@ -398,7 +435,14 @@ def load_demo(
         },
     )
     rounds.open_round(session, next_round, actor=admin, now=now, deadline=now + timedelta(days=14))
-    shown = [next(t for t in tokens if t[0].group == group) for group, _l, _c in groups]
+    # one expert per group, who answered the last round: their links show feedback to revise
+    shown = [
+        next(
+            (t for t in tokens if t[0].group == group and t[0].id in answered),
+            next(t for t in tokens if t[0].group == group),
+        )
+        for group, _l, _c in groups
+    ]
     return DemoLinks(
         study=study,
         facilitator_email=admin.email,

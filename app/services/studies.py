@@ -69,6 +69,7 @@ def import_study(
         welcome=_texts(meta.welcome),
         consent=_texts(meta.consent),
         definition=definition_to_dict(definition),
+        record=definition.record.as_dict(),
         definition_hash=definition.source_hash,
         created_at=now,
         created_by_id=actor.id if actor is not None else None,

@@ -63,7 +63,7 @@ def test_canonical_form_is_stable_and_sorted_where_order_means_nothing() -> None
     data = definition_to_dict(definition)
     assert list(data) == [
         "format", "source_hash", "study", "rules", "analysis", "scales", "questions", "categories",
-        "items", "scenarios", "warnings",
+        "items", "scenarios", "warnings", "record",
     ]  # fmt: skip
     assert list(data["scales"]) == sorted(data["scales"])
     assert list(data["questions"]) == sorted(data["questions"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import date, timedelta
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from analysis.cooke import CookeData, read_excalibur
+from analysis.settings import AnalysisSettings
 from app.definitions import parse_definition
 from app.models import Study, User
 from app.services import (
@@ -37,11 +39,32 @@ def demo_study(session: Session, first_study_definition: Any, facilitator_user: 
     return links.study
 
 
-def test_demo_scores_five_seeds_and_warns(session: Session, demo_study: Study) -> None:
+#: more than the demo's 11 seeds, so that Cooke's few-seeds caveat applies and can be followed
+FEW_SEEDS_MINIMUM = 12
+
+
+@pytest.fixture
+def few_seeds_demo_study(
+    session: Session, first_study_definition: Any, facilitator_user: User
+) -> Study:
+    """The demo study with a minimum of seeds above its 11: the weights carry the caveat."""
+    definition = dataclasses.replace(
+        first_study_definition,
+        analysis=AnalysisSettings.from_mapping({"cooke_min_seeds": FEW_SEEDS_MINIMUM}),
+    )
+    links = demo.load_demo(session, definition, admin=facilitator_user, now=NOW)
+    session.commit()
+    return links.study
+
+
+def test_demo_scores_eleven_seeds_without_the_few_seeds_warning(
+    session: Session, demo_study: Study
+) -> None:
     result = calibration.score_panel(session, demo_study)
-    assert result.seeds == ("C01", "C02", "C03", "C04", "C05")
-    assert result.few_seeds
-    assert any("Only 5 calibration items" in str(n) for n in result.notes)
+    # C02 from the paper and ten published quantities (C06-C15) since the study's revision
+    assert result.seeds == ("C02", *(f"C{n:02d}" for n in range(6, 16)))
+    assert len(result.seeds) >= result.min_seeds and not result.few_seeds
+    assert not any("calibration items" in str(n) and "Only" in str(n) for n in result.notes)
     assert result.n_scored >= demo_study.k and result.per_expert_shown
     assert sum(e.weight for e in result.experts) == pytest.approx(1.0)
     assert result.alpha is not None and 0 <= result.alpha <= 1
@@ -161,10 +184,12 @@ def test_a_tu_delft_case_through_the_app_matches_anduryl(
     )
 
 
-def test_three_weightings_side_by_side_and_scores(session: Session, demo_study: Study) -> None:
-    closed = [r for r, _d in results.closed_snapshots(session, demo_study)]
+def test_three_weightings_side_by_side_and_scores(
+    session: Session, few_seeds_demo_study: Study
+) -> None:
+    closed = [r for r, _d in results.closed_snapshots(session, few_seeds_demo_study)]
     last = closed[-1]
-    pooling = calibration.weighted_pooling(session, demo_study, last)
+    pooling = calibration.weighted_pooling(session, few_seeds_demo_study, last)
     assert pooling.rows
     snapshot = last.snapshot.data  # type: ignore[union-attr]
     for row in pooling.rows:
@@ -182,11 +207,11 @@ def test_three_weightings_side_by_side_and_scores(session: Session, demo_study: 
         for row in pooling.rows
     )
     # no outcome yet: nothing scored
-    assert calibration_scores_empty(session, demo_study, last)
+    assert calibration_scores_empty(session, few_seeds_demo_study, last)
     # E01 occurred in 2030, before the study's horizon: resolved 1 for "by 2035"
     resolutions.record_outcome(
         session,
-        demo_study,
+        few_seeds_demo_study,
         "E01",
         occurred=True,
         on=date(2026, 3, 1),
@@ -196,7 +221,7 @@ def test_three_weightings_side_by_side_and_scores(session: Session, demo_study: 
     )
     resolutions.record_outcome(
         session,
-        demo_study,
+        few_seeds_demo_study,
         "E02",
         occurred=False,
         on=date(2026, 3, 1),
@@ -204,14 +229,15 @@ def test_three_weightings_side_by_side_and_scores(session: Session, demo_study: 
         actor=None,
         now=NOW,
     )
-    scores = forecast_scores.score_round(session, demo_study, last)
+    scores = forecast_scores.score_round(session, few_seeds_demo_study, last)
     assert {(r.item, r.outcome) for r in scores.resolved} == {("E01", 1)}  # E02 is still open
     row = next(r for r in pooling.rows if r.item == "E01" and r.question == "probability")
     p = row.pooled["equal"]["logodds"] / 100  # type: ignore[index]
     assert scores.panel["equal"].brier == pytest.approx((1 - p) ** 2)
     assert scores.panel["equal"].log == pytest.approx(-math.log(p))
-    assert scores.per_expert_shown and len(scores.experts) >= demo_study.k
-    assert scores.as_dict()["performance_few_seeds"] is True  # five seeds: the caveat travels
+    assert scores.per_expert_shown and len(scores.experts) >= few_seeds_demo_study.k
+    # 11 seeds under a minimum of 12: the caveat travels
+    assert scores.as_dict()["performance_few_seeds"] is True
 
 
 def calibration_scores_empty(session: Session, study: Study, round_: Any) -> bool:

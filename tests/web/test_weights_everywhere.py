@@ -17,7 +17,10 @@ from app.models import Study, User
 from app.reports.render import fmt
 from app.services import api_keys, calibration, resolutions, results
 from tests.conftest import NOW, csrf_from, login
-from tests.services.test_calibration import demo_study  # noqa: F401 - the fixture
+from tests.services.test_calibration import (  # noqa: F401 - the fixtures
+    demo_study,
+    few_seeds_demo_study,
+)
 
 API = "/api/v1"
 
@@ -51,23 +54,25 @@ def _weights_section(html: str) -> str:
 def test_pooled_numbers_show_three_weightings_everywhere(
     client: FlaskClient,
     session: Session,
-    demo_study: Study,  # noqa: F811
+    few_seeds_demo_study: Study,  # noqa: F811
     facilitator_user: User,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    last = results.closed_snapshots(session, demo_study)[-1][0]
-    pooling = calibration.weighted_pooling(session, demo_study, last)
-    assert pooling.calibration.few_seeds  # the demo has 5 seeds: the caveat must travel
+    last = results.closed_snapshots(session, few_seeds_demo_study)[-1][0]
+    pooling = calibration.weighted_pooling(session, few_seeds_demo_study, last)
+    assert pooling.calibration.few_seeds  # 11 seeds under a minimum of 12: the caveat travels
     row = next(r for r in pooling.rows if r.item == "E01" and r.question == "probability")
     performance = row.pooled["performance"]["logodds"]  # type: ignore[index]
     login(client)
 
     # the results overview: equal weights the headline, the two others under it, the caveat
-    overview = client.get(f"/f/studies/{demo_study.id}/results").get_data(as_text=True)
+    overview = client.get(f"/f/studies/{few_seeds_demo_study.id}/results").get_data(as_text=True)
     assert "weighted-line" in overview
-    assert "The performance weights rest on 5 realised calibration items" in overview
+    assert "The performance weights rest on 11 realised calibration items" in overview
     # the item page: the same, for each round that asked the item
-    item = client.get(f"/f/studies/{demo_study.id}/results/items/E01").get_data(as_text=True)
+    item = client.get(f"/f/studies/{few_seeds_demo_study.id}/results/items/E01").get_data(
+        as_text=True
+    )
     assert item.count("weighted-line") >= 2  # at least two closed rounds asked E01
     assert f"performance {fmt(performance)}" in item
 
@@ -78,20 +83,21 @@ def test_pooled_numbers_show_three_weightings_everywhere(
     session.commit()
     headers = {"Authorization": f"Bearer {secret}"}
     body = client.get(
-        f"{API}/studies/{demo_study.id}/rounds/{last.number}/pooled", headers=headers
+        f"{API}/studies/{few_seeds_demo_study.id}/rounds/{last.number}/pooled", headers=headers
     ).get_json()
     api_row = next(r for r in body["rows"] if r["item"] == "E01" and r["question"] == "probability")
     assert api_row["logodds"] == row.pooled["equal"]["logodds"]  # type: ignore[index]
     assert api_row["performance"]["logodds"] == pytest.approx(performance)
-    assert body["weighting"]["few_seeds"] is True and body["weighting"]["min_seeds"] == 8
+    assert body["weighting"]["few_seeds"] is True and body["weighting"]["min_seeds"] == 12
     schema = client.get(f"{API}/openapi.json").get_json()["components"]["schemas"]
     assert {"self_rated", "performance"} <= set(schema["PooledRow"]["properties"])
 
     # the spreadsheet export: a sheet with every weighting and the seed count behind them
-    form = client.get(f"/f/studies/{demo_study.id}/results").get_data(as_text=True)
+    form = client.get(f"/f/studies/{few_seeds_demo_study.id}/results").get_data(as_text=True)
     token = csrf_from(form)
     xlsx = client.post(
-        f"/f/studies/{demo_study.id}/results/export", data={"csrf_token": token, "format": "xlsx"}
+        f"/f/studies/{few_seeds_demo_study.id}/results/export",
+        data={"csrf_token": token, "format": "xlsx"},
     )
     sheet = load_workbook(io.BytesIO(xlsx.data))["Weighted pooling"]
     header = [c.value for c in sheet[1]]
@@ -105,13 +111,15 @@ def test_pooled_numbers_show_three_weightings_everywhere(
     assert len(mine) == 1, sorted({(c["item"], c["part"]) for c in cells})[:5]
     mine_row = mine[0]
     assert mine_row["performance_logodds"] == pytest.approx(performance)
-    assert mine_row["performance_few_seeds"] is True and mine_row["performance_seeds"] == 5
+    assert mine_row["performance_few_seeds"] is True and mine_row["performance_seeds"] == 11
 
     # the report's section: every label and note goes through gettext in the report's language
     monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Marked())
-    report = client.get(f"/f/studies/{demo_study.id}/results/report.html").get_data(as_text=True)
+    report = client.get(f"/f/studies/{few_seeds_demo_study.id}/results/report.html").get_data(
+        as_text=True
+    )
     section = _weights_section(report)
-    assert "⟦Only 5 calibration items have realisations" in section  # a service note
+    assert "⟦Only 11 calibration items have realisations" in section  # a service note
     assert "⟦Few seed items.⟧" in section and "⟦Self-rated expertise⟧" in section
     for note in section.split("<li>")[1:]:
         assert note.startswith("⟦"), note[:80]
