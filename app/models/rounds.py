@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from analysis.snapshot import SnapshotData
 from app.models.base import Base, utcnow
 from app.models.errors import RoundClosedError, RoundStateError
 from app.models.studies import Item, ItemVersion
@@ -124,9 +125,20 @@ class Snapshot(Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: per item and question: statistics, histogram, consensus, group splits, shuffled reasons
+    #: (the stored JSON; read it through `content`)
     data: Mapped[dict[str, Any]]
     answer_count: Mapped[int]
     #: sha256 over the sorted (answer id, revision) pairs the snapshot was computed from
     answers_digest: Mapped[str] = mapped_column(String(64))
 
     round: Mapped[Round] = relationship(back_populates="snapshot")
+
+    @property
+    def content(self) -> SnapshotData:
+        """The typed snapshot, decoded once per instance (again only if `data` is replaced)."""
+        cached: tuple[dict[str, Any], SnapshotData] | None = self.__dict__.get("_content")
+        if cached is None or cached[0] is not self.data:
+            cached = (self.data, SnapshotData.from_dict(self.data))
+            # the instance dict, not a mapped attribute: nothing for the session to flush
+            self.__dict__["_content"] = cached
+        return cached[1]

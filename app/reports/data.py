@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from analysis.expressions import parse_expression
-from analysis.stability import STABILITY_NAMES
+from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
 from app.models import (
     Answer,
@@ -260,71 +259,67 @@ class Report:
         return reached, judged
 
 
-def stored_stability(data: Mapping[str, Any], rule: str) -> tuple[bool | None, str | None]:
-    """(stable, decision) of a part: the verdict its snapshot stored at close.
+def stored_stability(part: PartSummary) -> tuple[bool | None, str | None]:
+    """(stable, decision) of a part: the verdict its snapshot stored at close, (None, None)
+    without one.
 
-    The verdict is the only source of truth: it applied the rule in force when the round closed.
-    Fallback, for snapshots written without a stored verdict (none written by this version: the
-    verdict is stored with every stability figure): evaluate the rule the snapshot itself records.
+    The verdict is the only source of truth: it applied the rule in force when the round closed,
+    and no rule is re-applied here (every snapshot stores a verdict with its stability figures).
     """
-    verdict = data.get("verdict")
-    if verdict:
-        return verdict.get("stable"), verdict.get("decision")
-    figures = data.get("stability") or {}
-    if not figures:
+    if part.verdict is None:
         return None, None
-    expression = parse_expression(rule, allowed_names=STABILITY_NAMES)
-    return expression.evaluate({k: figures.get(k) for k in STABILITY_NAMES}), None
+    return part.verdict.stable, part.verdict.decision
 
 
-def _part_result(key: str, data: Mapping[str, Any], stability_rule: str) -> PartResult:
-    """A part from its snapshot entry (stability_rule: the rule the snapshot recorded)."""
-    suppressed = bool(data.get("suppressed", True))
-    consensus = data.get("consensus") or {}
-    stability = data.get("stability") or {}
-    stable, decision = stored_stability(data, stability_rule)
+def _part_result(key: str, part: PartSummary) -> PartResult:
+    """A part from its snapshot entry."""
+    stable, decision = stored_stability(part)
+    # the report's templates and tables take plain mappings, as stored
     return PartResult(
         part=key,
-        n=data.get("n"),
-        suppressed=suppressed,
-        stats=data.get("stats") or {},
-        histogram=tuple(data.get("histogram") or ()),
-        consensus=consensus.get("reached"),
-        presets=dict(consensus.get("presets") or {}),
-        pooled=data.get("pooled") or {},
-        groups=data.get("groups") or {},
-        stability=stability,
+        n=part.n,
+        suppressed=part.suppressed,
+        stats=dict(part.stats or {}),
+        histogram=tuple(b.to_dict() for b in part.histogram or ()),
+        consensus=part.reached,
+        presets=dict(part.consensus.presets) if part.consensus is not None else {},
+        pooled=part.pooled.to_dict() if part.pooled is not None else {},
+        groups={g: entry.to_dict() for g, entry in (part.groups or {}).items()},
+        stability=part.stability.to_dict() if part.stability is not None else {},
         stable=stable,
         decision=decision,
     )
 
 
-def _item_round(
-    item: Item, number: int, entry: Mapping[str, Any], stability_rule: str
-) -> ItemRound:
+def _item_round(item: Item, number: int, entry: ItemSummary) -> ItemRound:
     """An item's snapshot entry of one round."""
     questions = []
     for question in item.questions:
-        found = entry.get("questions", {}).get(question.key)
+        found = entry.questions.get(question.key)
         if found is None:
             continue
         parts = tuple(
-            _part_result(p.part, found.get("parts", {}).get(p.part, {}), stability_rule)
+            _part_result(p.part, found.part(p.part) or MISSING_PART)
             for p in question_parts(question)
         )
-        questions.append(QuestionResult(question, found.get("no_answer"), parts))
+        questions.append(QuestionResult(question, found.no_answer, parts))
     return ItemRound(
         number=number,
-        version=int(entry.get("version") or 1),
-        respondents=entry.get("respondents"),
+        version=entry.version or 1,
+        respondents=entry.respondents,
         questions=tuple(questions),
-        reasons=tuple(entry.get("reasons") or ()),
-        reasons_withheld=bool(entry.get("reasons_withheld")),
+        reasons=entry.reasons,
+        reasons_withheld=entry.reasons_withheld,
     )
 
 
+def _wilcoxon(content: SnapshotData) -> dict[str, Any]:
+    """How the latest round's Wilcoxon p-values were computed ({} in older snapshots)."""
+    return content.wilcoxon.to_dict() if content.wilcoxon is not None else {}
+
+
 def _round_flows(
-    session: Session, study: Study, snapshots: Mapping[int, Mapping[str, Any]], panel: int
+    session: Session, study: Study, snapshots: Mapping[int, SnapshotData], panel: int
 ) -> tuple[RoundFlow, ...]:
     """Every round with counts of respondents, submissions, leavers and joiners."""
     rounds = list(
@@ -359,7 +354,9 @@ def _round_flows(
                 round=round_,
                 items=len(round_.items),
                 panel=panel,
-                respondents=(snapshot or {}).get("respondents", len(people)) if closed else None,
+                respondents=(snapshot.respondents if snapshot is not None else len(people))
+                if closed
+                else None,
                 submitted=int(submitted.get(round_.id, 0)) if closed else 0,
                 left=len(previous - people) if closed and previous is not None else None,
                 joined=len(people - previous) if closed and previous is not None else None,
@@ -416,14 +413,9 @@ def build_report(
     items = []
     for item in study.items:
         item_rounds = [
-            _item_round(
-                item,
-                number,
-                data["items"][item.key],
-                data.get("stability_rule") or study.stability_rule,
-            )
+            _item_round(item, number, data.items[item.key])
             for number, data in sorted(by_number.items())
-            if item.key in data.get("items", {})
+            if item.key in data.items
         ]
         items.append(ItemReport(item=item, rounds=tuple(item_rounds)))
     scenarios: ScenarioResults | None = None
@@ -445,7 +437,7 @@ def build_report(
         trends=trends,
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
-        wilcoxon=dict(by_number[max(by_number)].get("wilcoxon") or {}),
+        wilcoxon=_wilcoxon(by_number[max(by_number)]),
         ranking=event_ranking(session, study, up_to, rank_by="expected_impact"),
         weighting=weighting,
         forecast_scores=scored,

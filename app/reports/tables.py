@@ -10,6 +10,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
+from analysis.snapshot import SnapshotData
 from app.reports.data import Report
 from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
@@ -284,8 +285,8 @@ def study_tables(session: Session, report: Report, *, identified: bool = False) 
     return tables
 
 
-def _snapshots(session: Session, report: Report) -> list[tuple[Any, dict[str, Any]]]:
-    """The closed rounds' snapshot data."""
+def _snapshots(session: Session, report: Report) -> list[tuple[Any, SnapshotData]]:
+    """The closed rounds' typed snapshots."""
     from app.services.results import closed_snapshots
 
     return closed_snapshots(session, report.study)

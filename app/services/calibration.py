@@ -397,9 +397,8 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
     """Every pooled probability of a closed round under the three weightings, side by side."""
     calibration = score_panel(session, study, round_.number)
     snapshot = round_.snapshot
-    data: Mapping[str, Any] = snapshot.data if snapshot is not None else {}
     # the eps the snapshot pooled with, so that equal weights reproduce its numbers exactly
-    eps = float((data.get("pooling") or {}).get("eps", settings_of(study).pooling_eps))
+    eps = snapshot.content.pooling.eps if snapshot is not None else settings_of(study).pooling_eps
     frame = tidy_answers(session, study, [round_])
     source, wide, per_item, lows = _self_ratings(session, study, frame)
     notes: list[Message] = []
@@ -420,12 +419,13 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
             )
         )
     rows: list[WeightedRow] = []
-    for key, entry in (data.get("items") or {}).items():
+    items = snapshot.content.items if snapshot is not None else {}
+    for key, entry in items.items():
         item_rows = frame[frame["item"] == key]
-        for question_key, question in (entry.get("questions") or {}).items():
+        for question_key, question in entry.questions.items():
             q_rows = item_rows[item_rows["question"] == question_key]
-            for part, summary in (question.get("parts") or {}).items():
-                if not summary.get("pooled") or summary.get("n") is None:
+            for part, summary in question.parts.items():
+                if summary.pooled is None or summary.n is None:
                     continue
                 answered = q_rows[(q_rows["part"] == part) & q_rows["value"].notna()]
                 experts = [str(e) for e in answered["expert"]]

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from analysis.snapshot import ItemSummary
 from app.models import (
     AccessLink,
     Expert,
@@ -478,46 +479,32 @@ def _as_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def verdicts_of(item_data: Mapping[str, Any] | None) -> list[Verdict]:
-    """The consensus verdicts in one item's snapshot entry (defensive about missing keys)."""
+def verdicts_of(item_data: ItemSummary | None) -> list[Verdict]:
+    """The consensus verdicts in one item's snapshot entry (the typed snapshot has checked its
+    shape; parts without a consensus rule, such as quantiles, give none)."""
     verdicts: list[Verdict] = []
-    if not isinstance(item_data, Mapping):
+    if item_data is None:
         return verdicts
-    questions = item_data.get("questions")
-    if not isinstance(questions, Mapping):
-        return verdicts
-    for question_key, question in questions.items():
-        parts = question.get("parts") if isinstance(question, Mapping) else None
-        if not isinstance(parts, Mapping):
-            continue
-        for part_key, part in parts.items():
-            if not isinstance(part, Mapping):
+    for question_key, question in item_data.questions.items():
+        for part_key, part in question.parts.items():
+            if part.suppressed:
+                verdicts.append(Verdict(question_key, part_key, None, True))
                 continue
-            if part.get("suppressed", True):
-                verdicts.append(Verdict(str(question_key), str(part_key), None, True))
-                continue
-            consensus = part.get("consensus")
-            if not isinstance(consensus, Mapping):
+            consensus = part.consensus
+            if consensus is None:
                 continue  # parts without a consensus rule (quantiles, impact profiles)
-            raw_stats = part.get("stats")
-            stats: Mapping[str, Any] = raw_stats if isinstance(raw_stats, Mapping) else {}
-            presets = consensus.get("presets")
             verdicts.append(
                 Verdict(
-                    question=str(question_key),
-                    part=str(part_key),
-                    reached=_as_bool(consensus.get("reached")),
+                    question=question_key,
+                    part=part_key,
+                    reached=consensus.reached,
                     suppressed=False,
-                    n=int(part["n"]) if isinstance(part.get("n"), int) else None,
-                    median=_as_float(stats.get("median")),
-                    q1=_as_float(stats.get("q1")),
-                    q3=_as_float(stats.get("q3")),
-                    rule=str(consensus.get("rule") or ""),
-                    presets=(
-                        {str(k): _as_bool(v) for k, v in presets.items()}
-                        if isinstance(presets, Mapping)
-                        else {}
-                    ),
+                    n=part.n,
+                    median=_as_float(part.stat("median")),
+                    q1=_as_float(part.stat("q1")),
+                    q3=_as_float(part.stat("q3")),
+                    rule=consensus.rule,
+                    presets=dict(consensus.presets),
                 )
             )
     return verdicts
@@ -535,23 +522,21 @@ def items_overview(session: Session, study: Study) -> ItemsOverview:
     """Items with status, version and consensus verdicts from the last closed round's snapshot."""
     closed = [r for r in rounds_of(session, study) if r.state == RoundState.CLOSED]
     last = closed[-1] if closed else None
-    data: Mapping[str, Any] = {}
+    data: Mapping[str, ItemSummary] = {}
     asked: set[int] = set()
     if last is not None:
         snapshot = session.scalar(select(Snapshot).where(Snapshot.round_id == last.id))
-        items = snapshot.data.get("items") if snapshot is not None else None
-        data = items if isinstance(items, Mapping) else {}
+        data = snapshot.content.items if snapshot is not None else {}
         asked = {ri.item_id for ri in last.items}
     rows = []
     for item in study.items:
         entry = data.get(item.key)
-        respondents = entry.get("respondents") if isinstance(entry, Mapping) else None
         rows.append(
             ItemRow(
                 item=item,
                 version=item.current_version.number,
                 asked_last=item.id in asked,
-                respondents=respondents if isinstance(respondents, int) else None,
+                respondents=entry.respondents if entry is not None else None,
                 verdicts=verdicts_of(entry) if item.id in asked else [],
             )
         )

@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
 from app.models import Answer, Item, Participation, Round, Snapshot
 from app.services.answers import current_answers
@@ -84,10 +85,12 @@ class FeedbackViews:
 
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
-        self._views: OrderedDict[tuple[int, datetime, str], dict[str, Any]] = OrderedDict()
+        self._views: OrderedDict[tuple[int, datetime, str], dict[str, ItemSummary]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def items_of(self, session: Session, closed: Round) -> tuple[int, dict[str, Any]] | None:
+    def items_of(
+        self, session: Session, closed: Round
+    ) -> tuple[int, dict[str, ItemSummary]] | None:
         """(snapshot id, per-item expert view) of a closed round, or None without a snapshot."""
         head = session.execute(
             select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
@@ -103,7 +106,7 @@ class FeedbackViews:
                 self._views.move_to_end(key)
                 return head.id, view
         data = session.scalar(select(Snapshot.data).where(Snapshot.id == head.id))
-        view = expert_view(data or {})
+        view = expert_view(SnapshotData.from_dict(data)) if data else {}
         with self._lock:
             self._views[key] = view
             while len(self._views) > self.limit:
@@ -111,24 +114,24 @@ class FeedbackViews:
         return head.id, view
 
 
-def expert_view(data: Mapping[str, Any]) -> dict[str, Any]:
+def expert_view(data: SnapshotData) -> dict[str, ItemSummary]:
     """A snapshot's items without the group splits (facilitators' analysis, never shown
     to experts)."""
     return {
-        key: {
-            **entry,
-            "questions": {
-                question_key: {
-                    **question,
-                    "parts": {
-                        part: {k: v for k, v in values.items() if k != "groups"}
-                        for part, values in question.get("parts", {}).items()
+        key: replace(
+            entry,
+            questions={
+                question_key: replace(
+                    question,
+                    parts={
+                        part: replace(values, groups=None)
+                        for part, values in question.parts.items()
                     },
-                }
-                for question_key, question in entry.get("questions", {}).items()
+                )
+                for question_key, question in entry.questions.items()
             },
-        }
-        for key, entry in data.get("items", {}).items()
+        )
+        for key, entry in data.items.items()
     }
 
 
@@ -183,15 +186,15 @@ def feedback_of_round(
                 if answer is not None and answer.text:
                     own_reason = answer.text
                 continue
-            q_data = data["questions"].get(question.key)
+            q_data = data.questions.get(question.key)
             if q_data is None:
                 continue
             own_no_answer[question.key] = bool(answer is not None and answer.no_answer)
             questions[question.key] = [
-                _part_feedback(part.part, q_data["parts"].get(part.part, {}), answer, part)
+                _part_feedback(part.part, q_data.part(part.part) or MISSING_PART, answer, part)
                 for part in question_parts(question)
             ]
-        reasons = list(data.get("reasons", []))
+        reasons = list(data.reasons)
         if own_reason is not None and own_reason in reasons:
             reasons.remove(own_reason)  # others' reasons only
         result[item.key] = ItemFeedback(
@@ -199,32 +202,29 @@ def feedback_of_round(
             snapshot_id=snapshot_id,
             questions=questions,
             reasons=reasons,
-            reasons_withheld=bool(data.get("reasons_withheld")),
+            reasons_withheld=data.reasons_withheld,
             own_reason=own_reason,
             own_no_answer=own_no_answer,
         )
     return result
 
 
-def _part_feedback(
-    label: str, data: Mapping[str, Any], answer: Answer | None, part: Any
-) -> PartFeedback:
+def _part_feedback(label: str, data: PartSummary, answer: Answer | None, part: Any) -> PartFeedback:
     """One part's feedback from its snapshot entry and the expert's own answer."""
     own = part_value(answer, part) if answer is not None else None
-    if data.get("suppressed", True):
+    if data.suppressed:
         return PartFeedback(label=label, n=None, own=own)
-    stats = data.get("stats", {})
-    consensus = (data.get("consensus") or {}).get("reached")
     return PartFeedback(
         label=label,
-        n=data.get("n"),
-        median=stats.get("median"),
-        q1=stats.get("q1"),
-        q3=stats.get("q3"),
-        histogram=list(data.get("histogram", [])),
+        n=data.n,
+        median=data.number("median"),
+        q1=data.number("q1"),
+        q3=data.number("q3"),
+        # the charts and templates take the bars as stored
+        histogram=[b.to_dict() for b in data.histogram or ()],
         own=own,
-        consensus=consensus,
-        pooled=(data.get("pooled") or {}).get("logodds"),
+        consensus=data.reached,
+        pooled=data.pooled_logodds,
     )
 
 

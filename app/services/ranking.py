@@ -64,12 +64,6 @@ def impact_question(study: Study) -> Question | None:
     return None
 
 
-def _shown(entry: Mapping[str, Any], question: str, part: str) -> Mapping[str, Any]:
-    """A part's snapshot entry when shown (k answers or more), else {}."""
-    found = entry.get("questions", {}).get(question, {}).get("parts", {}).get(part) or {}
-    return {} if found.get("suppressed", True) else found
-
-
 def event_ranking(
     session: Session,
     study: Study,
@@ -102,11 +96,12 @@ def event_ranking(
         number, entry = found
         rounds[item.key] = number
         asked = probability_question(item, study.horizon)
-        pooled = (_shown(entry, asked[0].key, asked[1]).get("pooled") or {}) if asked else {}
-        probability = pooled.get("logodds")
+        shown = entry.shown_part(asked[0].key, asked[1]) if asked else None
+        probability = shown.pooled_logodds if shown is not None else None
         median = None
         if impact is not None and any(q.key == impact.key for q in item.questions):
-            median = (_shown(entry, impact.key, "").get("stats") or {}).get("median")
+            impact_part = entry.shown_part(impact.key, "")
+            median = impact_part.median if impact_part is not None else None
         figures.append(
             EventFigures(
                 item.key,

@@ -48,6 +48,7 @@ from analysis.scenarios.experts import (
     pairwise_moments,
 )
 from analysis.scenarios.maxent import EXACT_LIMIT
+from analysis.snapshot import ItemSummary, SnapshotData
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.messages import N_, Message
@@ -117,8 +118,8 @@ def require_closed_round(session: Session, study: Study) -> None:
 
 def closed_snapshots(
     session: Session, study: Study, round_: Round | int | None = None
-) -> list[tuple[Round, dict[str, Any]]]:
-    """Closed rounds up to `round_` (default: all) with their snapshot data, oldest first."""
+) -> list[tuple[Round, SnapshotData]]:
+    """Closed rounds up to `round_` (default: all) with their typed snapshots, oldest first."""
     query = (
         select(Round, Snapshot)
         .join(Snapshot, Snapshot.round_id == Round.id)
@@ -132,40 +133,31 @@ def closed_snapshots(
         }:
             raise NotFoundError(f"Round {number} does not exist.")
         query = query.where(Round.number <= number)
-    return [(r, s.data) for r, s in session.execute(query).tuples()]
+    return [(r, s.content) for r, s in session.execute(query).tuples()]
 
 
 def latest_item_data(
-    snapshots: Sequence[tuple[Round, Mapping[str, Any]]],
-) -> dict[str, tuple[int, Mapping[str, Any]]]:
+    snapshots: Sequence[tuple[Round, SnapshotData]],
+) -> dict[str, tuple[int, ItemSummary]]:
     """Item key -> (round number, the item's snapshot entry) from the latest round that has it."""
-    found: dict[str, tuple[int, Mapping[str, Any]]] = {}
+    found: dict[str, tuple[int, ItemSummary]] = {}
     for round_, data in snapshots:
-        for key, entry in data.get("items", {}).items():
+        for key, entry in data.items.items():
             found[key] = (round_.number, entry)
     return found
 
 
-def _part(entry: Mapping[str, Any], question: str, part: str) -> Mapping[str, Any] | None:
-    """A question part's snapshot entry, or None when absent or suppressed."""
-    found = entry.get("questions", {}).get(question, {}).get("parts", {}).get(part)
-    if not found or found.get("suppressed", True):
-        return None
-    return found
-
-
-def _pooled(entry: Mapping[str, Any], question: str, part: str) -> float | None:
+def _pooled(entry: ItemSummary, question: str, part: str) -> float | None:
     """The log-odds pooled probability (0-1) of a probability part, if shown."""
-    found = _part(entry, question, part)
-    value = ((found or {}).get("pooled") or {}).get("logodds")
+    found = entry.shown_part(question, part)
+    value = found.pooled_logodds if found is not None else None
     return None if value is None else float(value) / 100.0
 
 
-def _median(entry: Mapping[str, Any], question: str, part: str) -> float | None:
+def _median(entry: ItemSummary, question: str, part: str) -> float | None:
     """The median of a part, if shown."""
-    found = _part(entry, question, part)
-    value = ((found or {}).get("stats") or {}).get("median")
-    return None if value is None else float(value)
+    found = entry.shown_part(question, part)
+    return None if found is None else found.median
 
 
 def probability_question(item: Item, horizon: int) -> tuple[Question, str] | None:
@@ -998,7 +990,7 @@ class TrendImpact:
         }
 
 
-def _profile(entry: Mapping[str, Any], question: str) -> dict[str, float] | None:
+def _profile(entry: ItemSummary, question: str) -> dict[str, float] | None:
     """Medians of an impact profile's parts, or None if any is not shown."""
     values = {part: _median(entry, question, part) for part in TREND_IMPACT_PARTS}
     if any(v is None for v in values.values()):
@@ -1006,7 +998,7 @@ def _profile(entry: Mapping[str, Any], question: str) -> dict[str, float] | None
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
-def _panel_level(item: Item, entry: Mapping[str, Any] | None) -> float | None:
+def _panel_level(item: Item, entry: ItemSummary | None) -> float | None:
     """The median of the panel's middle-quantile estimate of a trend (e.g. its 50 % value)."""
     if entry is None:
         return None
@@ -1062,7 +1054,7 @@ def _trend_bounds(trend: Item) -> tuple[float | None, float | None]:
 def _trend(
     study: Study,
     trend: Item,
-    latest: Mapping[str, tuple[int, Mapping[str, Any]]],
+    latest: Mapping[str, tuple[int, ItemSummary]],
     inputs: EventInputs,
     *,
     seed: int,

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analysis.scoring import inside_interval, pinball
+from analysis.snapshot import QuestionSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
 from app.messages import N_, Message
 from app.models import Round, Study
@@ -135,25 +136,26 @@ class TrendScores:
 
 
 def _latest_asking(
-    snapshots: Sequence[tuple[Round, Mapping[str, Any]]], item: str, question: str
-) -> tuple[Round, Mapping[str, Any]] | None:
+    snapshots: Sequence[tuple[Round, SnapshotData]], item: str, question: str
+) -> tuple[Round, QuestionSummary] | None:
     """The latest closed round (and its question's frozen entry) that asked this question."""
     for round_, data in reversed(snapshots):
-        asked = ((data.get("items") or {}).get(item) or {}).get("questions") or {}
-        if question in asked:
-            return round_, asked[question]
+        entry = data.item(item)
+        asked = entry.questions.get(question) if entry is not None else None
+        if asked is not None:
+            return round_, asked
     return None
 
 
-def _panel_quantiles(frozen: Mapping[str, Any], parts: Sequence[str]) -> tuple[float, ...] | None:
+def _panel_quantiles(frozen: QuestionSummary, parts: Sequence[str]) -> tuple[float, ...] | None:
     """The snapshot's median at each level, or None if any level is missing or suppressed."""
     found = []
     for part in parts:
-        entry = (frozen.get("parts") or {}).get(part) or {}
-        median = (entry.get("stats") or {}).get("median")
-        if entry.get("suppressed", True) or median is None:
+        entry = frozen.part(part)
+        median = entry.median if entry is not None else None
+        if median is None:
             return None
-        found.append(float(median))
+        found.append(median)
     return tuple(found)
 
 

@@ -158,7 +158,7 @@ def test_R8_random_small_panels_never_show_small_cells(
             response = client.get(f"/api/v1/studies/{study.id}/rounds/1/{path}", headers=headers)
             assert response.status_code == 200
             assert small_cells(response.get_json(), k) == [], f"API {path}, panel {groups}"
-        tables = [(1, snapshot.data)]
+        tables = [(1, snapshot.content)]
         for row in exports.snapshot_rows(tables, study.compare_presets):
             assert row["median"] is None or (row["n"] or 0) >= k, row
         for row in exports.group_rows(tables):

@@ -5,25 +5,25 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from analysis.snapshot import PartSummary, Stability, Verdict
 from app.models import Study, User, utcnow
 from app.reports.data import build_report, stored_stability
 from app.services import results
 from tests.reports.helpers import scripted_study
 
 
-def test_the_stored_verdict_wins_over_the_rule() -> None:
+def _part(verdict: Verdict | None) -> PartSummary:
     figures = {"n_paired": 8.0, "changed_share": 0.5, "distribution_change": 0.1}
-    stored = {"stability": figures, "verdict": {"stable": True, "decision": "stop_consensus"}}
-    assert stored_stability(stored, "changed_share < 0.15") == (True, "stop_consensus")
-    unknown = {"stability": figures, "verdict": {"stable": None, "decision": "cannot_tell"}}
-    assert stored_stability(unknown, "changed_share < 0.15") == (None, "cannot_tell")
+    return PartSummary(n=8, suppressed=False, stability=Stability(figures), verdict=verdict)
 
 
-def test_snapshots_without_a_verdict_fall_back_to_the_rule_they_record() -> None:
-    figures = {"n_paired": 8.0, "changed_share": 0.5, "distribution_change": 0.1}
-    assert stored_stability({"stability": figures}, "changed_share < 0.15") == (False, None)
-    assert stored_stability({"stability": figures}, "distribution_change < 0.15") == (True, None)
-    assert stored_stability({}, "changed_share < 0.15") == (None, None)
+def test_the_stored_verdict_is_the_only_source() -> None:
+    stable = Verdict(decision="stop_consensus", label="", stable=True)
+    assert stored_stability(_part(stable)) == (True, "stop_consensus")
+    unknown = Verdict(decision="cannot_tell", label="", stable=None)
+    assert stored_stability(_part(unknown)) == (None, "cannot_tell")
+    # no verdict stored: nothing is re-evaluated, whatever the figures say
+    assert stored_stability(_part(None)) == (None, None)
 
 
 def test_changing_the_rule_after_close_does_not_change_the_report(
@@ -32,11 +32,11 @@ def test_changing_the_rule_after_close_does_not_change_the_report(
     scripted = scripted_study(session, example_study, facilitator_user)
     stored = {}
     for _, data in results.closed_snapshots(session, scripted.study):
-        for key, item in data["items"].items():
-            for q_key, question in item["questions"].items():
-                for p_key, part in question["parts"].items():
-                    if part.get("verdict"):
-                        stored[(key, q_key, p_key)] = part["verdict"]["stable"]
+        for key, item in data.items.items():
+            for q_key, question in item.questions.items():
+                for p_key, part in question.parts.items():
+                    if part.verdict is not None:
+                        stored[(key, q_key, p_key)] = part.verdict.stable
     assert True in stored.values()
     scripted.study.stability_rule = "n_paired < 0"  # would make nothing stable
     session.flush()

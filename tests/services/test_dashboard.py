@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy.orm import Session
 
+from analysis.snapshot import ItemSummary, SnapshotFormatError
 from app.definitions.model import Anonymity
 from app.models import Participation, RoundProgress, Study
 from app.services import dashboard, panel, rounds
@@ -127,31 +131,41 @@ def test_anonymous_panel_rows_are_coarse_and_progress_is_counted_per_group(
     assert groups == [("A", False, 5), (dashboard.MERGED_GROUPS, True, 5)]
 
 
-def test_verdicts_read_the_snapshot_defensively() -> None:
+def _item(questions: dict[str, Any]) -> ItemSummary:
+    entry = {"item_id": 1, "kind": "event", "version": 1, "respondents": 7, "reasons": []}
+    return ItemSummary.from_dict({**entry, "reasons_withheld": False, "questions": questions}, "E")
+
+
+def test_verdicts_read_the_typed_snapshot() -> None:
     assert dashboard.verdicts_of(None) == []
-    assert dashboard.verdicts_of({"questions": "junk"}) == []
-    assert dashboard.verdicts_of({"questions": {"q": {"parts": ["x"]}}}) == []
+    with pytest.raises(SnapshotFormatError, match=r"E\.questions\.q\.parts: expected an object"):
+        _item({"q": {"kind": "likert", "scale": None, "no_answer": 0, "parts": ["x"]}})
+    question = {"kind": "likert", "scale": None, "no_answer": 0}
     verdicts = dashboard.verdicts_of(
-        {
-            "questions": {
+        _item(
+            {
                 "probability": {
+                    **question,
                     "parts": {
                         "": {
                             "n": 7,
                             "suppressed": False,
-                            "stats": {"median": 55, "q1": "nonsense", "q3": 70.5},
+                            "stats": {"median": 55, "q1": None, "q3": 70.5},
                             "consensus": {
                                 "rule": "iqr <= 20",
                                 "reached": True,
                                 "presets": {"a": None},
                             },
                         }
-                    }
+                    },
                 },
-                "impact": {"parts": {"": {"suppressed": True, "n": None}}},
-                "timing": {"parts": {"2030": {"suppressed": False, "stats": {}}}},
+                "impact": {**question, "parts": {"": {"suppressed": True, "n": None}}},
+                "timing": {
+                    **question,
+                    "parts": {"2030": {"n": 5, "suppressed": False, "stats": {}}},
+                },
             }
-        }
+        )
     )
     assert [(v.question, v.reached, v.suppressed) for v in verdicts] == [
         ("probability", True, False),

@@ -89,14 +89,11 @@ def test_expert_feedback_comes_from_the_snapshot_without_group_splits_and_follow
     views = feedback.FeedbackViews(limit=4)
     snapshot_id, items = views.items_of(session, round_) or (None, {})
     assert snapshot_id == snapshot.id
-    part = items["E01"]["questions"]["probability"]["parts"][""]
-    assert (
-        "groups" not in part
-        and part["stats"]
-        == snapshot.data["items"]["E01"]["questions"]["probability"]["parts"][""]["stats"]
-    )
+    part = items["E01"].questions["probability"].parts[""]
+    stored = snapshot.data["items"]["E01"]["questions"]["probability"]["parts"][""]
+    assert "groups" in stored and part.groups is None and part.stats == stored["stats"]
     shown = feedback.feedback_of_round(session, panel_of_12[0], round_, views)
-    assert shown["E01"].questions["probability"][0].median == part["stats"]["median"]
+    assert shown["E01"].questions["probability"][0].median == part.median
     assert shown["E01"].questions["probability"][0].own == 10
     # a snapshot rebuilt for the round (new creation time) is read afresh, not served stale
     snapshot.data = {**snapshot.data, "items": {}}

@@ -35,13 +35,14 @@ def test_a_study_that_asks_for_the_normal_approximation_gets_it(
     session.flush()
     scripted_study(session, example_study, facilitator_user)
     second = results.closed_snapshots(session, example_study)[-1][1]
-    assert second["wilcoxon"] == {"method": "normal", "exact_up_to": 200}
+    assert second.wilcoxon is not None
+    assert (second.wilcoxon.method, second.wilcoxon.exact_up_to) == ("normal", 200)
     methods = {
-        part["stability"]["wilcoxon_method"]
-        for item in second["items"].values()
-        for question in item["questions"].values()
-        for part in question["parts"].values()
-        if part.get("stability")
+        part.stability.wilcoxon_method
+        for item in second.items.values()
+        for question in item.questions.values()
+        for part in question.parts.values()
+        if part.stability is not None
     }
     assert "normal" in methods and "exact" not in methods
     ranking = event_ranking(session, example_study)

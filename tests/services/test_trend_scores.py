@@ -63,9 +63,9 @@ def test_panel_and_pseudonyms_are_scored_by_pinball_loss_and_hits(
     target = scored.targets[0]
     assert target.levels == (0.05, 0.5, 0.95) and target.coverage == pytest.approx(0.9)
     # the panel's estimate: the frozen median at each level of the round that asked T01
-    asked = next(d for r, d in reversed(closed) if "T01" in d["items"])
-    parts = asked["items"]["T01"]["questions"]["trend_index"]["parts"]
-    panel = [parts[p]["stats"]["median"] for p in ("5", "50", "95")]
+    asked = next(d for r, d in reversed(closed) if "T01" in d.items)
+    parts = asked.items["T01"].questions["trend_index"].parts
+    panel = [parts[p].median for p in ("5", "50", "95")]
     assert target.panel == pytest.approx(tuple(panel))
     assert target.pinball == pytest.approx(_loss(panel, [0.05, 0.5, 0.95], 81.0))
     assert target.inside == (panel[0] <= 81.0 <= panel[2])

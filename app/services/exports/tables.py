@@ -4,13 +4,14 @@ from the frozen snapshots, the items with every wording, and the panel as counts
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analysis.snapshot import SnapshotData
 from app.models import Participation, ParticipationStatus, Study
 from app.services.exports.common import escape_formula
 
@@ -57,40 +58,39 @@ def _number(value: Any) -> Any:
 
 
 def snapshot_rows(
-    snapshots: Sequence[tuple[int, Mapping[str, Any]]], presets: Sequence[str]
+    snapshots: Sequence[tuple[int, SnapshotData]], presets: Sequence[str]
 ) -> list[dict[str, Any]]:
     """One row per round, item, question and part: statistics, consensus, pooling, stability."""
     rows: list[dict[str, Any]] = []
     for number, data in snapshots:
-        for item_key, item in data.get("items", {}).items():
-            for question_key, question in item.get("questions", {}).items():
-                for part_key, part in question.get("parts", {}).items():
-                    stats = part.get("stats") or {}
-                    consensus = part.get("consensus") or {}
-                    pooled = part.get("pooled") or {}
-                    stability = part.get("stability") or {}
+        for item_key, item in data.items.items():
+            for question_key, question in item.questions.items():
+                for part_key, part in question.parts.items():
+                    consensus = part.consensus
+                    pooled = part.pooled
+                    stability = part.stability
                     row: dict[str, Any] = {
                         "round": number,
                         "item": item_key,
-                        "item_version": item.get("version"),
+                        "item_version": item.version,
                         "question": question_key,
                         "part": part_key,
-                        "suppressed": bool(part.get("suppressed")),
+                        "suppressed": part.suppressed,
                     }
                     for column in STAT_COLUMNS:
-                        row[column] = _number(stats.get(column)) if column != "n" else part.get("n")
-                    row["consensus_rule"] = consensus.get("rule")
-                    row["consensus"] = consensus.get("reached")
+                        row[column] = _number(part.stat(column)) if column != "n" else part.n
+                    row["consensus_rule"] = consensus.rule if consensus else None
+                    row["consensus"] = consensus.reached if consensus else None
                     for preset in presets:
-                        row[f"preset_{preset}"] = (consensus.get("presets") or {}).get(preset)
-                    row["pooled_logodds"] = _number(pooled.get("logodds"))
-                    row["pooled_linear"] = _number(pooled.get("linear"))
-                    row["pooled_median"] = _number(pooled.get("median"))
-                    row["changed_share"] = _number(stability.get("changed_share"))
-                    row["distribution_change"] = _number(stability.get("distribution_change"))
-                    row["wilcoxon_p"] = _number(stability.get("wilcoxon_p"))
-                    row["wilcoxon_method"] = stability.get("wilcoxon_method")
-                    row["mcnemar_p"] = _number(stability.get("mcnemar_p"))
+                        row[f"preset_{preset}"] = (
+                            consensus.presets.get(preset) if consensus else None
+                        )
+                    for method in ("logodds", "linear", "median"):
+                        row[f"pooled_{method}"] = _number(pooled.method(method) if pooled else None)
+                    for figure in ("changed_share", "distribution_change", "wilcoxon_p"):
+                        row[figure] = _number(stability.figure(figure) if stability else None)
+                    row["wilcoxon_method"] = stability.wilcoxon_method if stability else None
+                    row["mcnemar_p"] = _number(stability.mcnemar_p if stability else None)
                     rows.append(row)
     return rows
 
@@ -122,16 +122,15 @@ GROUP_COLUMNS = (
 )
 
 
-def group_rows(snapshots: Sequence[tuple[int, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def group_rows(snapshots: Sequence[tuple[int, SnapshotData]]) -> list[dict[str, Any]]:
     """Per-group statistics as the snapshots hold them (groups under k stay suppressed)."""
     rows: list[dict[str, Any]] = []
     for number, data in snapshots:
-        for item_key, item in data.get("items", {}).items():
-            for question_key, question in item.get("questions", {}).items():
-                for part_key, part in question.get("parts", {}).items():
-                    for group, entry in sorted((part.get("groups") or {}).items()):
-                        stats = entry.get("stats") or {}
-                        suppressed = bool(entry.get("suppressed"))
+        for item_key, item in data.items.items():
+            for question_key, question in item.questions.items():
+                for part_key, part in question.parts.items():
+                    for group, entry in sorted((part.groups or {}).items()):
+                        suppressed = entry.suppressed
                         rows.append(
                             {
                                 "round": number,
@@ -139,9 +138,9 @@ def group_rows(snapshots: Sequence[tuple[int, Mapping[str, Any]]]) -> list[dict[
                                 "question": question_key,
                                 "part": part_key,
                                 "group": group,
-                                "n": "suppressed (fewer than k)" if suppressed else entry.get("n"),
+                                "n": "suppressed (fewer than k)" if suppressed else entry.n,
                                 **{
-                                    c: None if suppressed else _number(stats.get(c))
+                                    c: None if suppressed else _number(entry.stat(c))
                                     for c in ("median", "q1", "q3", "iqr", "pct_agree")
                                 },
                             }
