@@ -16,7 +16,7 @@ from analysis.pooling import pool
 from analysis.scenarios import pool_experts, run_smic, scenario_probabilities, smic, smic_inputs
 from analysis.tia import ImpactProfile, TrendEvent, trend_impact
 from app.models import NotFoundError, Study, User
-from app.services import results
+from app.services import results, scenario_results
 from app.services.expert_judgements import coherence_view
 from app.services.intervals import expert_profiles
 from app.services.snapshots import POOLING_EPS
@@ -263,7 +263,7 @@ def test_unasked_pairs_are_unknown_by_default_and_only_the_never_asked_pair_is_f
     # unknown pair's ranges contain those
     inputs = results.event_inputs(session, answered)
     keys = ("E01", "E02", "E03")
-    pooled = smic_inputs(keys, results._judgements(inputs), unasked="unknown")
+    pooled = smic_inputs(keys, scenario_results._judgements(inputs), unasked="unknown")
     declared = pooled.asked_cells.copy()
     declared[1, 2] = declared[2, 1] = True  # given and given_not hold P(i) there
     pinned = smic(pooled.p, pooled.given, pooled.given_not, event_keys=keys, asked=declared)
