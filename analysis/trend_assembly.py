@@ -24,7 +24,7 @@ from analysis.tia import ImpactProfile, TrendEvent
 BOUNDED_COLUMNS = ("expected", "mean", "p10", "p50", "p90")
 
 Bounds = tuple[float | None, float | None]
-#: (event key, its profile medians with ordered t1 <= t2 <= t3, (year, probability) points)
+#: (event key, the panel's profile medians as reported, its (year, probability) points)
 UsedEvent = tuple[str, dict[str, float], tuple[tuple[int, float], ...]]
 
 
@@ -95,8 +95,9 @@ def trend_event(
 ) -> tuple[TrendEvent, UsedEvent]:
     """An event for trend_impact from the panel's profile medians, and the row that reports it.
 
-    Medians of t1, t2, t3 taken separately need not be ordered: each is raised to the one
-    before it (t1 to at least 0)."""
+    Medians of t1, t2, t3 taken separately need not be ordered: the simulated impact raises each
+    to the one before it (t1 to at least 0). The reported row keeps the medians as the panel
+    gave them (the profile's own t1-t3 override the ordered ones in the merged mapping)."""
     t1 = max(0.0, profile["t1"])
     t2 = max(t1, profile["t2"])
     t3 = max(t2, profile["t3"])

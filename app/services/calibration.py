@@ -32,7 +32,7 @@ from app.messages import N_, Message
 from app.models import Participation, Round, Study
 from app.services import resolutions
 from app.services.analysis_settings import settings_of
-from app.services.results import closed_snapshots
+from app.services.result_inputs import closed_snapshots
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
 from app.services.tidy import tidy_answers
 

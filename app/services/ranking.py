@@ -25,7 +25,7 @@ from analysis.ranking import (
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.models import NotFoundError, Question, Round, Study
 from app.services.analysis_settings import settings_of
-from app.services.results import closed_snapshots, latest_item_data, probability_question
+from app.services.result_inputs import closed_snapshots, latest_item_data, probability_question
 
 
 @dataclass(frozen=True)

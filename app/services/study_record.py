@@ -26,7 +26,7 @@ from app.definitions.vocabulary import MAX_TEXT_LENGTH
 from app.models import Participation, Round, RoundState, Study, User, ValidationError
 from app.models.answers import Suggestion
 from app.services import audit
-from app.services.results import probability_question
+from app.services.result_inputs import probability_question
 from app.services.tidy import tidy_answers
 
 #: control characters other than tab and line feed (as survey files refuse them)

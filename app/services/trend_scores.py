@@ -27,7 +27,7 @@ from app.definitions.model import ItemKind, QuestionKind
 from app.messages import N_, Message
 from app.models import Round, Study
 from app.services import resolutions
-from app.services.results import closed_snapshots
+from app.services.result_inputs import closed_snapshots
 from app.services.tidy import tidy_answers
 
 
