@@ -32,6 +32,7 @@ from analysis.quantiles import QUANTILE_METHODS
 from analysis.ranking_cli import register as register_rank
 from analysis.scenarios import cli as scenarios_cli
 from analysis.scenarios import cli_experts as experts_cli
+from analysis.scoring_cli import register as register_score
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
     WILCOXON_EXACT_UP_TO,
@@ -647,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     cooke.set_defaults(func=run_cooke)
 
     register_rank(sub, SCALE_HELP)
+    register_score(sub)
     scenarios_cli.register(sub)
     experts_cli.register(sub)
     return parser

@@ -75,3 +75,36 @@ def test_nothing_binds_at_import_time() -> None:
                 if name in {"create_app", "Flask", "create_engine"}:
                     offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+#: modules that may touch a snapshot's stored JSON: the one that writes it, the model that decodes
+#: it, and the archive, which carries the stored JSON verbatim (and checks an imported one as
+#: untrusted input, before any decoding)
+RAW_SNAPSHOT_READERS = {
+    "app/services/snapshots.py",
+    "app/models/rounds.py",
+    "app/services/exports/archive_write.py",
+    "app/services/exports/archive_read.py",
+    "app/services/exports/archive_check.py",
+}
+
+
+def test_snapshot_readers_use_the_typed_snapshot() -> None:
+    """Everyone else reads `snapshot.content` (analysis.snapshot), never `snapshot.data`."""
+    offenders = []
+    for path in (ROOT / "app").rglob("*.py"):
+        name = str(path.relative_to(ROOT))
+        if name in RAW_SNAPSHOT_READERS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=name)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "data"
+                and isinstance(node.value, ast.Name | ast.Attribute)
+                and "snapshot" in ast.unparse(node.value).lower()
+                # the column in a query (decoded at once) is not a read of stored JSON
+                and ast.unparse(node.value) != "Snapshot"
+            ):
+                offenders.append(f"{name}:{node.lineno}")
+    assert offenders == []

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, fields, validate
 
 from analysis.ranking import DEFAULT_RANK_BY, RANK_BY
+from analysis.snapshot import ItemSummary, PartSummary, QuestionSummary, SnapshotData
 from app.api import bp
 from app.api.auth import errors, facilitator_auth, study_of
 from app.api.problems import ProblemError
@@ -50,16 +51,15 @@ def _closed(study: Study, number: int) -> tuple[Round, Snapshot]:
     return round_, snapshot
 
 
-def _item_entries(round_: Round, data: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _item_entries(round_: Round, content: SnapshotData) -> Iterator[tuple[str, ItemSummary]]:
     """The snapshot's items in the round's order (JSON objects do not keep order everywhere)."""
-    entries = data.get("items", {})
     for round_item in round_.items:
         key = round_item.item.key
-        if key in entries:
-            yield key, entries[key]
+        if key in content.items:
+            yield key, content.items[key]
 
 
-def _parts(question: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _parts(question: QuestionSummary) -> Iterator[tuple[str, PartSummary]]:
     """A question's parts in their natural order (years and quantiles as numbers)."""
 
     def order(name: str) -> tuple[int, float, str]:
@@ -68,96 +68,99 @@ def _parts(question: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         except ValueError:
             return (1, 0.0, name)
 
-    parts = question.get("parts", {})
-    for name in sorted(parts, key=order):
-        yield name, parts[name]
+    for name in sorted(question.parts, key=order):
+        yield name, question.parts[name]
 
 
-def _groups(part: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+def _groups(part: PartSummary) -> list[dict[str, Any]] | None:
     """Per-group statistics as a list (suppressed groups keep only their name)."""
-    groups = part.get("groups")
-    if not groups:
+    if not part.groups:
         return None
-    return [
-        {
-            "group": name,
-            "suppressed": bool(entry.get("suppressed", True)),
-            "n": entry.get("n"),
-            "stats": entry.get("stats"),
-            "histogram": entry.get("histogram"),
-        }
-        for name, entry in sorted(groups.items())
-    ]
+    rows = []
+    for name, group in sorted(part.groups.items()):
+        stored = group.to_dict()
+        rows.append(
+            {
+                "group": name,
+                "suppressed": group.suppressed,
+                "n": group.n,
+                "stats": stored.get("stats"),
+                "histogram": stored.get("histogram"),
+            }
+        )
+    return rows
 
 
-def _part_result(name: str, part: Mapping[str, Any]) -> dict[str, Any]:
+def _part_result(name: str, part: PartSummary) -> dict[str, Any]:
     """One part's frozen statistics."""
+    stored = part.to_dict()  # the nested figures leave exactly as they were frozen
     return {
         "part": name,
-        "suppressed": bool(part.get("suppressed", True)),
-        "n": part.get("n"),
-        "stats": part.get("stats"),
-        "histogram": part.get("histogram"),
-        "consensus": part.get("consensus"),
-        "pooled": part.get("pooled"),
-        "stability": part.get("stability"),
+        "suppressed": part.suppressed,
+        "n": part.n,
+        "stats": stored.get("stats"),
+        "histogram": stored.get("histogram"),
+        "consensus": stored.get("consensus"),
+        "pooled": stored.get("pooled"),
+        "stability": stored.get("stability"),
         "groups": _groups(part),
     }
 
 
-def _questions(entry: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _questions(entry: ItemSummary) -> Iterator[tuple[str, QuestionSummary]]:
     """An item's questions in key order."""
-    questions = entry.get("questions", {})
-    for key in sorted(questions):
-        yield key, questions[key]
+    for key in sorted(entry.questions):
+        yield key, entry.questions[key]
 
 
 def _results(round_: Round, snapshot: Snapshot) -> dict[str, Any]:
     """The whole snapshot, as lists in a stable order."""
-    data = snapshot.data
+    content = snapshot.content
     items = []
-    for key, entry in _item_entries(round_, data):
+    for key, entry in _item_entries(round_, content):
         items.append(
             {
                 "key": key,
-                "item_id": entry["item_id"],
-                "version": entry["version"],
-                "respondents": entry.get("respondents"),
+                "item_id": entry.item_id,
+                "version": entry.version,
+                "respondents": entry.respondents,
                 "questions": [
                     {
                         "key": q_key,
-                        "kind": question["kind"],
-                        "scale": question.get("scale"),
-                        "no_answer": question.get("no_answer"),
+                        "kind": question.kind,
+                        "scale": question.scale,
+                        "no_answer": question.no_answer,
                         "parts": [_part_result(n, p) for n, p in _parts(question)],
                     }
                     for q_key, question in _questions(entry)
                 ],
-                "reasons": list(entry.get("reasons", [])),
-                "reasons_withheld": bool(entry.get("reasons_withheld")),
+                "reasons": list(entry.reasons),
+                "reasons_withheld": entry.reasons_withheld,
             }
         )
     return {
         "round": round_.number,
         "closed_at": round_.closed_at,
-        "k": data["k"],
-        "k_comments": data["k_comments"],
-        "quantile_method": data["quantile_method"],
-        "consensus_rule": data["consensus_rule"],
-        "stability_rule": data["stability_rule"],
-        "previous_round": data.get("previous_round"),
-        "respondents": data["respondents"],
+        "k": content.k,
+        "k_comments": content.k_comments,
+        "quantile_method": content.quantile_method,
+        "consensus_rule": content.consensus_rule,
+        "stability_rule": content.stability_rule,
+        "previous_round": content.previous_round,
+        "respondents": content.respondents,
         "answer_count": snapshot.answer_count,
         "items": items,
     }
 
 
-def _rows(round_: Round, snapshot: Snapshot) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-    """(item, question, part, part data) for every numeric part in the snapshot."""
-    for key, entry in _item_entries(round_, snapshot.data):
+def _rows(
+    round_: Round, snapshot: Snapshot
+) -> Iterator[tuple[str, str, str, QuestionSummary, PartSummary]]:
+    """(item, question key, part name, question, part) for every numeric part in the snapshot."""
+    for key, entry in _item_entries(round_, snapshot.content):
         for q_key, question in _questions(entry):
             for name, part in _parts(question):
-                yield key, q_key, name, {**part, "question_kind": question.get("kind")}
+                yield key, q_key, name, question, part
 
 
 #: question kinds without a consensus rule (their spread is reported, not judged)
@@ -213,22 +216,22 @@ def round_consensus(study_id: int, number: int) -> Any:
     """Consensus verdicts of a closed round: the pre-registered rule and the comparison presets."""
     round_, snapshot = _closed(study_of(study_id), number)
     rows = []
-    for item, question, part, data in _rows(round_, snapshot):
-        if data["question_kind"] in _NO_CONSENSUS_KINDS:
+    for item, q_key, name, question, part in _rows(round_, snapshot):
+        if question.kind in _NO_CONSENSUS_KINDS:
             continue
-        consensus = data.get("consensus")
+        consensus = part.consensus
         rows.append(
             {
                 "item": item,
-                "question": question,
-                "part": part,
-                "n": data.get("n"),
-                "rule": consensus.get("rule") if consensus else None,
-                "reached": consensus.get("reached") if consensus else None,
-                "presets": dict(consensus.get("presets", {})) if consensus else {},
+                "question": q_key,
+                "part": name,
+                "n": part.n,
+                "rule": consensus.rule if consensus else None,
+                "reached": consensus.reached if consensus else None,
+                "presets": dict(consensus.presets) if consensus else {},
             }
         )
-    return {"round": round_.number, "rule": snapshot.data["consensus_rule"], "rows": rows}
+    return {"round": round_.number, "rule": snapshot.content.consensus_rule, "rows": rows}
 
 
 @bp.route(f"{ROUND_PATH}/stability", methods=["GET"], tags=TAGS, endpoint="round_stability")
@@ -239,14 +242,14 @@ def round_stability(study_id: int, number: int) -> Any:
     """How answers moved since the previous round (parts with at least k paired answers)."""
     round_, snapshot = _closed(study_of(study_id), number)
     rows = [
-        {"item": item, "question": question, "part": part, **data["stability"]}
-        for item, question, part, data in _rows(round_, snapshot)
-        if data.get("stability")
+        {"item": item, "question": q_key, "part": name, **part.stability.to_dict()}
+        for item, q_key, name, _question, part in _rows(round_, snapshot)
+        if part.stability is not None
     ]
     return {
         "round": round_.number,
-        "previous_round": snapshot.data.get("previous_round"),
-        "rule": snapshot.data["stability_rule"],
+        "previous_round": snapshot.content.previous_round,
+        "rule": snapshot.content.stability_rule,
         "rows": rows,
     }
 
@@ -267,14 +270,14 @@ def round_pooled(study_id: int, number: int) -> Any:
     rows = [
         {
             "item": item,
-            "question": question,
-            "part": part,
-            "n": data["n"],
-            **data["pooled"],
-            **_weighted_columns(weighted, item, question, part),
+            "question": q_key,
+            "part": name,
+            "n": part.n,
+            **part.pooled.to_dict(),
+            **_weighted_columns(weighted, item, q_key, name),
         }
-        for item, question, part, data in _rows(round_, snapshot)
-        if data.get("pooled") and data.get("n") is not None
+        for item, q_key, name, _question, part in _rows(round_, snapshot)
+        if part.pooled is not None and part.n is not None
     ]
     return {"round": round_.number, "rows": rows, "weighting": _weighting(weighted)}
 

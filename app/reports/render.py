@@ -540,15 +540,8 @@ def analysis_settings_rows(settings: AnalysisSettings) -> list[tuple[str, str, b
     """(name, value, set by the study) for every analysis setting, in the documented order."""
     changed = settings.changed()
     return [
-        (
-            name,
-            f"{value:,}"
-            if isinstance(value, int)
-            else f"{value:g}"
-            if isinstance(value, float)
-            else str(value),
-            name in changed,
-        )
+        # plain digits: a seed is an identifier, and every value is one a reader may copy back
+        (name, f"{value:g}" if isinstance(value, float) else str(value), name in changed)
         for name, value in settings.as_dict().items()
     ]
 
