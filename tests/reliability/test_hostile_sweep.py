@@ -621,6 +621,13 @@ API_BODIES: dict[str, Any] = {
         "deadline": "2099-01-01T00:00:00Z",
     },
     "POST /api/v1/studies/{study_id}/rounds/{number}/open": {"deadline": "2099-01-01T00:00:00Z"},
+    "POST /api/v1/studies/{study_id}/resolutions": {
+        "kind": "outcome",
+        "item": "E01",
+        "occurred": True,
+        "resolved_on": "2025-01-01",
+        "source": "a public record",
+    },
 }
 
 

@@ -84,42 +84,70 @@ def _close_with_snapshot(session: Session, round_: Round, data: dict[str, Any]) 
     session.commit()
 
 
+def _question(kind: str, parts: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "scale": None, "no_answer": 0, "parts": parts}
+
+
+def _entry(item_id: int, questions: dict[str, Any], respondents: int | None = 6) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "kind": "event",
+        "version": 1,
+        "respondents": respondents,
+        "questions": questions,
+        "reasons": [],
+        "reasons_withheld": False,
+    }
+
+
+#: a format-1 snapshot written by hand (the statistics the items page shows, nothing more)
 SNAPSHOT = {
     "format": 1,
     "round": 1,
     "k": 5,
+    "k_comments": 5,
+    "quantile_method": "type7",
+    "consensus_rule": "iqr <= 20",
+    "stability_rule": "changed_share < 0.15",
+    "compare_presets": [],
+    "pooling": {"methods": ["logodds"], "eps": 0.001, "weights": "equal"},
+    "previous_round": None,
+    "respondents": 6,
     "items": {
-        "E01": {
-            "respondents": 6,
-            "questions": {
-                "probability": {
-                    "parts": {
+        "E01": _entry(
+            1,
+            {
+                "probability": _question(
+                    "probability",
+                    {
                         "": {
                             "n": 6,
                             "suppressed": False,
                             "stats": {"median": 60.0, "q1": 50.0, "q3": 70.0},
                             "consensus": {"rule": "iqr <= 20", "reached": True, "presets": {}},
                         }
-                    }
-                },
-                "impact": {"parts": {"": {"suppressed": True, "n": None}}},
+                    },
+                ),
+                "impact": _question("likert", {"": {"suppressed": True, "n": None}}),
             },
-        },
-        "E02": {"questions": "not what anyone expected"},
-        "E03": {
-            "questions": {
-                "probability": {
-                    "parts": {
+        ),
+        "E02": _entry(2, {}, respondents=None),
+        "E03": _entry(
+            3,
+            {
+                "probability": _question(
+                    "probability",
+                    {
                         "": {
                             "n": 6,
                             "suppressed": False,
                             "stats": {"median": 40.0, "q1": 10.0, "q3": 80.0},
-                            "consensus": {"rule": "iqr <= 20", "reached": False},
+                            "consensus": {"rule": "iqr <= 20", "reached": False, "presets": {}},
                         }
-                    }
-                }
-            }
-        },
+                    },
+                )
+            },
+        ),
     },
 }
 
