@@ -279,21 +279,29 @@
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: !!target }); }
   }
 
+  // Only the latest move may swap the page: pressing Next and then jumping to the overview
+  // must end on the overview even when the item page's response arrives last.
+  var latestMove = 0;
+
   function go(url, push) {
     flush(0);
+    var move = ++latestMove;
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (!response.ok && response.status !== 422) { window.location.assign(url); return; }
         // fetch drops the fragment: keep the one asked for (#q12 leads to a question)
         var hash = url.indexOf("#") >= 0 ? url.slice(url.indexOf("#")) : "";
         var target = (response.url || url.split("#")[0]) + (response.redirected ? "" : hash);
-        return response.text().then(function (html) { swap(html, target, push); });
+        return response.text().then(function (html) {
+          if (move === latestMove) { swap(html, target, push); }
+        });
       })
-      .catch(function () { window.location.assign(url); });
+      .catch(function () { if (move === latestMove) { window.location.assign(url); } });
   }
 
   function submitEnhanced(formEl, submitter, retried) {
     flush(0);
+    var move = ++latestMove;
     var data = new URLSearchParams();
     new FormData(formEl).forEach(function (value, name) { data.append(name, value); });
     if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
@@ -310,8 +318,11 @@
           if (ok) { return submitEnhanced(formEl, submitter, true); }
         });
       }
-      return response.text().then(function (html) { swap(html, response.url || action, true); });
-    }).catch(function () { formEl.submit(); });
+      // the post is stored either way; a later move's page wins the screen
+      return response.text().then(function (html) {
+        if (move === latestMove) { swap(html, response.url || action, true); }
+      });
+    }).catch(function () { formEl.submit(); });  // never drop what was posted
   }
 
   function bindNavigation(root) {
