@@ -26,9 +26,10 @@ from analysis.scenarios.experts import (
     run_smic,
     smic_inputs,
 )
+from analysis.settings import AnalysisSettings
 
-#: clipping before the log-odds pool of the inputs (the platform's snapshots use the same)
-POOLING_EPS = 1e-3
+#: clipping before the log-odds pool of the inputs: the platform's default (`pooling_eps`)
+POOLING_EPS = AnalysisSettings().pooling_eps
 
 
 def read_judgements(path: str) -> tuple[list[str], dict[str, Judgements]]:
