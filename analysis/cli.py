@@ -331,19 +331,19 @@ def _optional(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _one_question_round(args: argparse.Namespace) -> tuple[pd.DataFrame, str, Any]:
+    """The long data's answers to one question in one round (--question, --round or the only
+    one), with the question and round chosen."""
+    cell, question, chosen_round = _one_question_round(args)
+    return cell, question, chosen_round
+
+
 def run_bootstrap(args: argparse.Namespace) -> None:
     """Percentile bootstrap intervals of every item's pooled probability, as JSON."""
     from analysis.bootstrap import pooled_intervals
 
-    frame = read_long(args.csv)
-    for column in ("round", "expert", "item", "question", "value"):
-        if column not in frame.columns:
-            raise InputError(f"missing column: {column}")
-    questions = sorted(frame["question"].dropna().astype(str).unique().tolist())
-    question = _pick(args.question, questions, "question")
-    rounds = sorted(frame[frame["question"] == question]["round"].unique().tolist())
-    chosen_round = _pick(args.round, rounds, "round")
-    cell = frame[(frame["question"] == question) & (frame["round"] == chosen_round)].copy()
+    found, question, chosen_round = _one_question_round(args)
+    cell = found.copy()
     cell["value"] = pd.to_numeric(cell["value"], errors="coerce")
     wide = cell.pivot_table(index="expert", columns="item", values="value", aggfunc="first")
     values = wide.to_numpy(dtype=float) / 100.0
