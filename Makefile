@@ -65,16 +65,22 @@ instance/.demo-loaded: $(STAMP)
 	$(BIN)/flask demo load --if-empty
 	touch instance/.demo-loaded
 
+# The background worker (reports, exports, imports, email, reminders, deadlines) runs beside
+# the web server and stops with it; under `make run` its queue is a SQLite file in instance/.
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --if-empty
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+		$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-# Production-style serving: gunicorn on PostgreSQL (see README, "Production").
+# Production-style serving: gunicorn on PostgreSQL, and the worker on Redis (JOB_QUEUE_URL or
+# REDIS_URL; see README, "Production"). A service manager would run the two as separate units.
 serve: install
 	DELPHI_ENV=$${DELPHI_ENV:-production} $(BIN)/flask db upgrade
-	DELPHI_ENV=$${DELPHI_ENV:-production} $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	export DELPHI_ENV=$${DELPHI_ENV:-production}; \
+		$(BIN)/flask jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+		$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,6 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_i18n(app)
     configure_auth(app)
     configure_caches(app)
+    configure_jobs(app)
     register_blueprints(app)
     register_cli(app)
     register_errors(app)
@@ -70,7 +71,11 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS"),
         "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES"),
+        "JOB_QUEUE_URL": os.environ.get("JOB_QUEUE_URL"),
     }
+    if env == "production" and not environment["JOB_QUEUE_URL"]:
+        # one Redis for rate limits and the queue, unless the queue is given its own
+        environment["JOB_QUEUE_URL"] = os.environ.get("REDIS_URL")
     app.config.update({k: v for k, v in environment.items() if v})
     if test_config:
         app.config.update(test_config)
@@ -129,6 +134,15 @@ def configure_caches(app: Flask) -> None:
     app.extensions["feedback_views"] = FeedbackViews()
     app.extensions["panel_times"] = PanelTimes()
     app.extensions["round_layouts"] = RoundLayouts()
+
+
+def configure_jobs(app: Flask) -> None:
+    """The background queue (JOB_QUEUE_URL) and every job, email and schedule task on it."""
+    from app.jobs.queue import configure_queue
+    from app.jobs.tasks import register_tasks
+
+    register_tasks()
+    configure_queue(app)
 
 
 def register_blueprints(app: Flask) -> None:

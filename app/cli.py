@@ -170,6 +170,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(survey_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    from app.jobs.cli import jobs_cli
     from app.reports.cli import register_report_commands
+
+    app.cli.add_command(jobs_cli)
 
     register_report_commands(app)

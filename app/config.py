@@ -66,6 +66,16 @@ class Config:
     # Uploads
     MAX_CONTENT_LENGTH = 4 * 1024 * 1024
 
+    # Background jobs (app/jobs): reports, exports, large imports, email, reminders, deadlines
+    #: immediate | sqlite:///FILE (relative: in instance/) | redis://HOST:PORT/DB
+    JOB_QUEUE_URL = "sqlite:///jobs.sqlite"
+    #: seconds a running job stays its worker's without a heartbeat (a dead worker's job waits this)
+    JOB_LEASE_SECONDS = 60
+    #: seconds before a failed job is tried again
+    JOB_RETRY_DELAY_SECONDS = 30
+    #: threads of `flask jobs worker` (reports are CPU-bound: more than the cores buys nothing)
+    JOB_WORKERS = 2
+
 
 class DevelopmentConfig(Config):
     """`make run`: SQLite under instance/, mail to files."""
@@ -80,6 +90,8 @@ class TestingConfig(Config):
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 - tests only
     RATELIMIT_ENABLED = False
     SQLITE_BUSY_TIMEOUT_MS = 30_000
+    #: jobs run in the test's process as they are enqueued (tests of the worker start a real one)
+    JOB_QUEUE_URL = "immediate"
 
 
 class ProductionConfig(Config):
@@ -88,6 +100,8 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     MAIL_BACKEND = "smtp"
     TRUSTED_PROXIES = 1  #: gunicorn listens on the loopback, behind one TLS proxy
+    #: the web processes and the worker share the queue (JOB_QUEUE_URL, else REDIS_URL)
+    JOB_QUEUE_URL = "redis://127.0.0.1:6379/0"
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
         "hide_parameters": True,
         "pool_pre_ping": True,

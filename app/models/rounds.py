@@ -40,6 +40,8 @@ class Round(Base):
     #: what changed since the previous round, told to experts (language -> text)
     message: Mapped[dict[str, Any]]
     synthetic: Mapped[bool] = mapped_column(default=False)  #: generated demo answers
+    #: why the round did not close itself at its deadline (e.g. fewer than k submissions)
+    auto_close_note: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     items: Mapped[list[RoundItem]] = relationship(
         back_populates="round", cascade="all, delete-orphan", order_by="RoundItem.position"

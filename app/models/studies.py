@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.definitions.model import Anonymity
@@ -71,6 +71,11 @@ class Study(Base):
     #: file's `[record]` is the starting point); None: never edited, the file's record applies
     record: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(20), default=StudyStatus.DRAFT)
+    #: automatic reminders: days before a round's deadline at which the experts who have not
+    #: submitted are reminded (e.g. [7, 2]); empty: reminders go out only when asked
+    reminder_days: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    #: whether an open round closes itself at its deadline (only with at least k submissions)
+    close_at_deadline: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
