@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,7 +174,13 @@ def run_job(job_id: int) -> None:
             session.commit()
     except Exception as error:
         message = str(error) if isinstance(error, JobError) else _plain(error)
-        logger.exception("job %s failed", job_id)
+        # the frames, not the message: an exception's text may quote data (answers, names)
+        logger.error(
+            "job %s failed with %s:\n%s",
+            job_id,
+            type(error).__name__,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
         with job_session() as session:
             again = job_records.fail_attempt(session, job_id, message, now=utcnow())
             session.commit()
