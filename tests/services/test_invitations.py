@@ -29,6 +29,12 @@ from tests.conftest import NOW
 from tests.mailbox import Mailbox, running_smtp_server
 
 
+def fresh(session: Session) -> None:
+    """End the test session's transaction and forget what it read: the worker wrote since."""
+    session.rollback()
+    session.expire_all()
+
+
 @pytest.fixture
 def smtp_server(app: Flask) -> Iterator[Mailbox]:
     """A real SMTP server on loopback, and the app configured to send through it."""
@@ -71,7 +77,7 @@ def _invite(session: Session, study: Study, members: list[Participation]) -> lis
 
 
 def _statuses(session: Session) -> list[tuple[int, str]]:
-    session.rollback()  # end the read transaction: see what the worker wrote
+    fresh(session)
     rows = session.scalars(select(OutgoingEmail).order_by(OutgoingEmail.id))
     return [(row.participation_id, row.status) for row in rows]
 
@@ -112,7 +118,7 @@ def test_a_rolled_back_change_mails_nobody(
     members = _panel(session, example_study)
     summary = invitations.queue_invitations(session, example_study, members, actor=None, now=NOW)
     send_after_commit(session, summary.ids)
-    session.rollback()
+    fresh(session)
     assert session.scalars(select(OutgoingEmail)).all() == []
     session.commit()  # a later commit does not send what the rollback dropped
     assert smtp_server.messages == []
@@ -200,11 +206,11 @@ def test_mail_server_down_retries_then_fails_with_the_reason(
     assert "cannot reach the mail server" in email.reason
     send_outbox([email_id])
     send_outbox([email_id])
-    session.rollback()  # end the read transaction: see what the worker wrote
+    fresh(session)
     assert (email.status, email.attempts) == (EmailStatus.FAILED, 3)
     assert "cannot reach the mail server" in email.reason
     send_outbox([email_id])  # failed is final
-    session.rollback()  # end the read transaction: see what the worker wrote
+    fresh(session)
     assert email.attempts == 3 and smtp_server.messages == []
     assert all(link.revoked_at is not None for link in ann.links if link.purpose != "manual")
 
