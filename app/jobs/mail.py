@@ -49,7 +49,12 @@ def deliver(email_id: int, through: Mailer) -> EmailStatus | None:
     except MailError as error:
         with job_session() as session:
             status = outbox.record_failure(
-                session, prepared, str(error), temporary=error.temporary, now=utcnow()
+                session,
+                prepared,
+                str(error),
+                temporary=error.temporary,
+                unsure=error.unsure,
+                now=utcnow(),
             )
             session.commit()
         logger.warning("email %s not sent (%s): %s", email_id, status, error)

@@ -25,12 +25,15 @@ class MailError(Exception):
     """A message could not be sent; the text says why (never the message's content).
 
     `temporary` failures (the server unreachable, a 4xx answer) may succeed later; the others
-    (a 5xx answer, an address that cannot be used) will not.
+    (a 5xx answer, an address that cannot be used) will not. `unsure`: the connection broke
+    while the message was being handed over, so it may have arrived (never sent again on its
+    own: that could mail it twice).
     """
 
-    def __init__(self, reason: str, *, temporary: bool = False) -> None:
+    def __init__(self, reason: str, *, temporary: bool = False, unsure: bool = False) -> None:
         super().__init__(reason)
-        self.temporary = temporary
+        self.temporary = temporary and not unsure
+        self.unsure = unsure
 
 
 class Mailer(Protocol):
@@ -73,11 +76,13 @@ class SmtpMailer:
             raise MailError(
                 f"cannot reach the mail server ({type(error).__name__})", temporary=True
             ) from None
+        handing_over = False
         try:
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
+            handing_over = True
             smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
             codes = sorted({code for code, _reply in error.recipients.values()})
@@ -91,8 +96,13 @@ class SmtpMailer:
                 temporary=400 <= error.smtp_code < 500,
             ) from None
         except (OSError, smtplib.SMTPException) as error:
-            # the connection broke before the server acknowledged the message
-            raise MailError(f"sending failed ({type(error).__name__})", temporary=True) from None
+            # the connection broke: before the handing over nothing left; during it the
+            # server may have taken the message without our hearing its answer
+            raise MailError(
+                f"sending failed ({type(error).__name__})",
+                temporary=True,
+                unsure=handing_over,
+            ) from None
         finally:
             try:
                 smtp.quit()

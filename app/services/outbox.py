@@ -183,12 +183,23 @@ def record_sent(session: Session, email_id: int, *, now: datetime) -> None:
 
 
 def record_failure(
-    session: Session, prepared: Prepared, reason: str, *, temporary: bool, now: datetime
+    session: Session,
+    prepared: Prepared,
+    reason: str,
+    *,
+    temporary: bool,
+    now: datetime,
+    unsure: bool = False,
 ) -> EmailStatus:
     """The message did not go: revoke its link; a temporary failure is tried again later
-    (at most MAX_ATTEMPTS times), any other is final. Returns the row's new status."""
-    _revoke(session, prepared.token_hash, now)
+    (at most MAX_ATTEMPTS times), any other is final. A message that may have arrived
+    (`unsure`) keeps its link and becomes `unsure`. Returns the row's new status."""
     email = session.get_one(OutgoingEmail, prepared.email_id)
+    if unsure:
+        _finish(email, EmailStatus.UNSURE, reason)
+        session.flush()
+        return EmailStatus.UNSURE
+    _revoke(session, prepared.token_hash, now)
     if temporary and email.attempts < MAX_ATTEMPTS:
         _finish(email, EmailStatus.PENDING, reason)
     else:

@@ -202,7 +202,11 @@ class CloseOutcome:
 
 
 def _report_hook() -> Callable[..., Any] | None:
-    """The report service's after-close hook, if that service provides one."""
+    """The report service's after-close hook, if that service provides one.
+
+    Looked up at run time: app/services/report_files.py (background report builds) brings
+    `request_builds_after_close(session, study, snapshot, now)`; until it does, nothing runs.
+    """
     try:
         module = importlib.import_module("app.services.report_files")
     except ImportError:

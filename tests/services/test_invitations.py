@@ -281,3 +281,34 @@ def test_reminders_go_only_to_experts_who_have_not_submitted(
         {"queued": 2, "skipped": 0},
         {"queued": 1, "skipped": 1},
     ]
+
+
+def test_a_connection_lost_while_handing_over_leaves_the_email_unsure(
+    session: Session, example_study: Study
+) -> None:
+    """The server took the message but the answer never came: it may have arrived, so it is
+    `unsure` and never sent again on its own (a retry could mail it twice)."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from flask import current_app
+
+    @dataclass
+    class Hangup(Mailbox):
+        async def handle_DATA(self, server: Any, session_: Any, envelope: Any) -> str:
+            await super().handle_DATA(server, session_, envelope)
+            server.transport.close()  # gone before answering
+            return "250 never heard"
+
+    ann, *_ = _panel(session, example_study)
+    with running_smtp_server(Hangup()) as mailbox:
+        current_app.config.update(
+            MAIL_BACKEND="smtp", SMTP_HOST=mailbox.host, SMTP_PORT=mailbox.port
+        )
+        [email_id] = _invite(session, example_study, [ann])
+        send_outbox([email_id])
+        fresh(session)
+        email = session.get_one(OutgoingEmail, email_id)
+        assert email.status == EmailStatus.UNSURE and "sending failed" in email.reason
+        assert len(mailbox.messages) == 1  # it did arrive
+        assert ann.invited_at is None
