@@ -395,7 +395,7 @@ def submitted_by_group(session: Session, study: Study, round_: Round) -> list[Gr
     """Submitted and not submitted per group (groups under k of an anonymous study together).
 
     What the panel page of an anonymous study shows instead of each expert's progress: the
-    server still knows who has not submitted, and reminds them (invitations.send_reminders).
+    server still knows who has not submitted, and reminds them (invitations.queue_reminders).
     """
     members = session.execute(
         select(Participation.id, Participation.group).where(

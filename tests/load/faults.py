@@ -1036,7 +1036,14 @@ def main(argv: list[str] | None = None) -> int:
     if "r18" in chosen:
         from tests.load.mail_faults import mail_kills
 
-        result18 = mail_kills()
+        if postgres_available():  # as in production; SQLite otherwise
+            url18 = recreate_database("delphi_faults_r18")
+            try:
+                result18 = mail_kills(database=url18)
+            finally:
+                drop_database("delphi_faults_r18")
+        else:
+            result18 = mail_kills()
         reports.append((result18.report(), result18.ok))
         print(reports[-1][0], flush=True)
     print(f"\n{len(reports)} fault checks in {time.monotonic() - started:.0f} s:")
