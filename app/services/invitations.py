@@ -137,16 +137,19 @@ def _check_panel(study: Study, participations: Iterable[Participation]) -> list[
     return members
 
 
-def _queued_already(session: Session, study: Study, kind: MailKind) -> set[int]:
-    """Participations that have an email of `kind` waiting or going out (a double click)."""
-    rows = session.scalars(
-        select(OutgoingEmail.participation_id).where(
-            OutgoingEmail.study_id == study.id,
-            OutgoingEmail.kind == kind,
-            OutgoingEmail.status.in_((EmailStatus.PENDING, EmailStatus.SENDING)),
-        )
+def _queued_already(
+    session: Session, study: Study, kind: MailKind, round_: Round | None
+) -> set[int]:
+    """Participations that have an email of `kind` waiting or going out (a double click);
+    for reminders, one of this round (a reminder of an earlier round is skipped when sent)."""
+    query = select(OutgoingEmail.participation_id).where(
+        OutgoingEmail.study_id == study.id,
+        OutgoingEmail.kind == kind,
+        OutgoingEmail.status.in_((EmailStatus.PENDING, EmailStatus.SENDING)),
     )
-    return set(rows)
+    if kind == MailKind.REMINDER and round_ is not None:
+        query = query.where(OutgoingEmail.round_id == round_.id)
+    return set(session.scalars(query))
 
 
 def _queue(
@@ -161,7 +164,7 @@ def _queue(
     reminder_run_id: int | None = None,
 ) -> None:
     """One pending row per target (flushed, so the caller can enqueue their ids)."""
-    waiting = _queued_already(session, study, summary.kind)
+    waiting = _queued_already(session, study, summary.kind, round_)
     for participation in targets:
         if participation.id in waiting:
             summary.skip("queued already")
