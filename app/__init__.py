@@ -152,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
     from app.expert import bp as expert_bp
     from app.facilitator import record as _record  # noqa: F401 - its page joins the blueprint
     from app.facilitator import resolutions as _resolutions  # noqa: F401 - adds its routes
+    from app.facilitator import schedule as _schedule  # noqa: F401 - adds its routes
     from app.facilitator.people import bp as facilitator_bp  # with the admins' people page
     from app.public.routes import bp as public_bp
     from app.results.routes import bp as results_bp

@@ -78,9 +78,9 @@ class _LoopbackController(Controller):  # type: ignore[misc]
 
 
 @contextmanager
-def running_smtp_server() -> Iterator[Mailbox]:
+def running_smtp_server(mailbox: Mailbox | None = None) -> Iterator[Mailbox]:
     """A running SMTP server on 127.0.0.1; yields its mailbox (with .host and .port)."""
-    mailbox = Mailbox()
+    mailbox = mailbox or Mailbox()
     controller = _LoopbackController(mailbox, hostname="127.0.0.1", port=0)
     controller.start()
     mailbox.port = controller.port

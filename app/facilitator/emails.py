@@ -1,44 +1,7 @@
-"""Rendering invitation and reminder emails in each expert's language, and sending them."""
+"""The email helpers the facilitator pages use (they live in app.emails, shared with the worker)."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from app.emails import base_url, mailer, render_in, render_mail, sender
 
-from app.models import Participation
-from app.services.invitations import MailContent, MailContext, MailKind
-from app.services.mail import Mailer, mailer_from_config
-
-
-def render_in(language: str, context: MailContext) -> MailContent:
-    """The email for `context`, with every fixed text in `language`."""
-    with force_locale(language):
-        if context.kind == MailKind.INVITATION:
-            subject = _("Invitation to a Delphi study: %(title)s", title=context.study_title)
-        else:
-            subject = _("Reminder: %(title)s", title=context.study_title)
-        name = context.kind.value
-        text = render_template(f"email/{name}.txt", mail=context, language=language)
-        html = render_template(f"email/{name}.html", mail=context, language=language)
-    return MailContent(subject=subject, text=text, html=html)
-
-
-def render_mail(participation: Participation, context: MailContext) -> MailContent:
-    """The email for one panel member, in their language."""
-    return render_in(participation.language, context)
-
-
-def mailer() -> Mailer:
-    """The mailer the app is configured with (SMTP, or the outbox under instance/)."""
-    return mailer_from_config(current_app.config, instance_path=current_app.instance_path)
-
-
-def sender() -> str:
-    """The From address of mailings."""
-    return str(current_app.config["MAIL_FROM"])
-
-
-def base_url() -> str:
-    """Where experts' private links point."""
-    return str(current_app.config["PUBLIC_BASE_URL"])
+__all__ = ["base_url", "mailer", "render_in", "render_mail", "sender"]

@@ -30,8 +30,8 @@ from wtforms.fields.choices import SelectChoice
 from app.auth import admin_required, facilitator, facilitator_required
 from app.database import atomic
 from app.definitions import DefinitionError, load_definition, parse_definition
+from app.emails import render_in
 from app.extensions import db
-from app.facilitator.emails import base_url, mailer, render_in, render_mail, sender
 from app.facilitator.forms import (
     AcceptSuggestionForm,
     AccountForm,
@@ -52,6 +52,7 @@ from app.facilitator.forms import (
     utc,
     with_language_fields,
 )
+from app.jobs.mail import send_after_commit
 from app.messages import render, render_error
 from app.models import (
     DomainError,
@@ -68,17 +69,14 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, burden, dashboard, invitations
+from app.services import audit, burden, dashboard, invitations, outbox
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
-from app.services.invitations import MailContext, MailKind, SendSummary, private_link
+from app.services.invitations import MailContext, MailKind, QueueSummary, private_link
 from app.templating import LANGUAGE_NAMES, current_language
 
 bp = Blueprint("facilitator", __name__, url_prefix="/f")
-
-#: most failures listed one by one after a mailing; the rest are counted
-MAX_LISTED_FAILURES = 10
 
 
 def _study(study_id: int) -> Study:
@@ -219,6 +217,7 @@ def study(study_id: int) -> Any:
         latest=latest,
         pending=pending,
         form=SimpleForm(),
+        mailing=dashboard.email_and_schedule(db.session, found, now=utcnow()),
         nav="study",
     )
 
@@ -346,7 +345,7 @@ def import_panel(study_id: int) -> Any:
                 if form.send_now.data and result.added:
                     summary = _invite(found, [m.participation for m in result.added])
                     _flash_import(len(result.added), result.skipped)
-                    _flash_summary(summary, found)
+                    _flash_summary(summary)
                     return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
                 _flash_import(len(result.added), result.skipped)
                 return render_template(
@@ -483,60 +482,33 @@ def reinstate(study_id: int, participation_id: int) -> Any:
 # --- invitations and reminders -----------------------------------------------------------
 
 
-def _invite(study: Study, members: list[Participation]) -> SendSummary:
-    """Email invitations, each with a fresh private link, through the configured mailer."""
-    return invitations.send_invitations(
-        db.session,
-        study,
-        members,
-        mailer=mailer(),
-        render=render_mail,
-        actor=facilitator(),
-        now=utcnow(),
-        sender=sender(),
-        base_url=base_url(),
+def _invite(study: Study, members: list[Participation]) -> QueueSummary:
+    """Queue invitations (each gets a fresh private link when it is sent) for after the commit."""
+    summary = invitations.queue_invitations(
+        db.session, study, members, actor=facilitator(), now=utcnow()
     )
+    send_after_commit(db.session, summary.ids)
+    return summary
 
 
-def _flash_summary(summary: SendSummary, study: Study) -> None:
-    """Report a mailing: how many were sent, skipped, and each failure with its reason.
+def _flash_summary(summary: QueueSummary) -> None:
+    """Report a mailing request: how many emails were queued and how many members skipped.
 
-    Reminders of an anonymous study name nobody: whoever gets one has not submitted, which
-    is what the panel page does not tell (docs/anonymity.md).
+    Counts only: who got a reminder is who has not submitted, which the panel page does not
+    tell in an anonymous study (docs/anonymity.md). The mail page shows how delivery went.
     """
-    if summary.kind == MailKind.REMINDER and study.is_anonymous and summary.failed:
-        flash(_("Reminders sent: %(n)s.", n=len(summary.sent)), "success")
-        flash(
-            _(
-                "%(n)s reminders could not be sent (the mail server refused them); try again later.",
-                n=len(summary.failed),
-            ),
-            "error",
-        )
-        return
     if summary.kind == MailKind.INVITATION:
-        flash(_("Invitations sent: %(n)s.", n=len(summary.sent)), "success")
+        flash(_("Invitations queued: %(n)s.", n=summary.queued), "success")
     else:
-        flash(_("Reminders sent: %(n)s.", n=len(summary.sent)), "success")
-    if summary.skipped:
+        flash(_("Reminders queued: %(n)s.", n=summary.queued), "success")
+    if summary.skipped_count:
         flash(
             _(
-                "Skipped: %(n)s (withdrawn, or submitted already).",
-                n=len(summary.skipped),
+                "Skipped: %(n)s (withdrawn, submitted already, or an email still waiting to go).",
+                n=summary.skipped_count,
             ),
             "info",
         )
-    for outcome in summary.failed[:MAX_LISTED_FAILURES]:
-        flash(
-            _(
-                "Not sent to %(email)s: %(reason)s. Nothing was changed for them; try again later.",
-                email=outcome.email,
-                reason=outcome.reason,
-            ),
-            "error",
-        )
-    if len(summary.failed) > MAX_LISTED_FAILURES:
-        flash(_("… and %(n)s more failed.", n=len(summary.failed) - MAX_LISTED_FAILURES), "error")
 
 
 def _preview(study: Study, kind: MailKind, round_: Round | None) -> Any:
@@ -575,6 +547,7 @@ def mail(study_id: int) -> Any:
         invitation=_preview(found, MailKind.INVITATION, open_round),
         reminder=_preview(found, MailKind.REMINDER, open_round) if open_round else None,
         backend=current_app.config.get("MAIL_BACKEND"),
+        delivery=outbox.delivery(db.session, found),
         nav="mail",
     )
 
@@ -599,9 +572,8 @@ def send_invitations(study_id: int) -> Any:
     if not members:
         flash(_("Nobody to invite: everyone on the panel has been invited already."), "info")
         return redirect(url_for("facilitator.mail", study_id=found.id), code=303)
-    summary = _invite(found, members)
-    _flash_summary(summary, found)
-    return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
+    _flash_summary(_invite(found, members))
+    return redirect(url_for("facilitator.mail", study_id=found.id), code=303)
 
 
 @bp.post("/studies/<int:study_id>/panel/<int:participation_id>/invite")
@@ -611,9 +583,8 @@ def invite_one(study_id: int, participation_id: int) -> Any:
     """Email one panel member an invitation with a fresh link."""
     found = _study(study_id)
     member = _participation(found, participation_id)
-    summary = _invite(found, [member])
-    _flash_summary(summary, found)
-    return redirect(url_for("facilitator.panel", study_id=found.id), code=303)
+    _flash_summary(_invite(found, [member]))
+    return redirect(url_for("facilitator.mail", study_id=found.id), code=303)
 
 
 @bp.post("/studies/<int:study_id>/mail/reminders")
@@ -623,17 +594,9 @@ def send_reminders(study_id: int) -> Any:
     """Remind everyone who has not submitted the open round."""
     found = _study(study_id)
     with _flash_domain_errors():
-        summary = invitations.send_reminders(
-            db.session,
-            found,
-            mailer=mailer(),
-            render=render_mail,
-            actor=facilitator(),
-            now=utcnow(),
-            sender=sender(),
-            base_url=base_url(),
-        )
-        _flash_summary(summary, found)
+        summary = invitations.queue_reminders(db.session, found, actor=facilitator(), now=utcnow())
+        send_after_commit(db.session, summary.ids)
+        _flash_summary(summary)
     target = request.form.get("next", "")
     if target not in ("study", "mail"):
         target = "study"

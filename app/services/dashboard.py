@@ -38,7 +38,9 @@ from app.models import (
     Suggestion,
     User,
 )
+from app.services.outbox import Delivery, delivery
 from app.services.rounds import rounds_of
+from app.services.schedule import ScheduleView, schedule_view
 from app.services.snapshots import suppressed_groups
 
 #: the funnel's stages, in order; each counts those who reached at least that stage
@@ -393,7 +395,7 @@ def submitted_by_group(session: Session, study: Study, round_: Round) -> list[Gr
     """Submitted and not submitted per group (groups under k of an anonymous study together).
 
     What the panel page of an anonymous study shows instead of each expert's progress: the
-    server still knows who has not submitted, and reminds them (invitations.send_reminders).
+    server still knows who has not submitted, and reminds them (invitations.queue_reminders).
     """
     members = session.execute(
         select(Participation.id, Participation.group).where(
@@ -575,3 +577,20 @@ def user_by_email(session: Session, email: str) -> User | None:
 def all_users(session: Session) -> list[User]:
     """Every account, by email (for administrators)."""
     return list(session.scalars(select(User).order_by(User.email)))
+
+
+# --- email and schedule ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailAndSchedule:
+    """The dashboard's "Email and schedule" card: planned and done reminders, closing at the
+    deadline (or why not), and the outbox's counts."""
+
+    view: ScheduleView
+    delivery: Delivery
+
+
+def email_and_schedule(session: Session, study: Study, *, now: datetime) -> EmailAndSchedule:
+    """What the study's emails and schedule did and will do."""
+    return EmailAndSchedule(schedule_view(session, study, now=now), delivery(session, study))

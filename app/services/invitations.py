@@ -1,18 +1,18 @@
-"""Invitations and reminders by email, each carrying a fresh private link.
+"""Invitations and reminders: queued in the transaction of the request, sent by the worker.
 
-Tokens are stored only as hashes, so a link cannot be looked up again: every email gets a
-new link (older ones keep working until revoked). The web layer passes `render`, which turns
-a context into the subject and bodies in the expert's language, so this module stays free of
-the web framework. One recipient's failure never stops the others; each send runs in a
-savepoint, so a failed recipient keeps no new link and no new timestamp.
+Asking for a mailing writes one `OutgoingEmail` row per recipient (after the same checks as
+ever: withdrawn experts are skipped, reminders go only to those who have not submitted the
+open round) and nothing else: no link, no text. The rows commit with the change that caused
+them, so a rolled-back request mails nobody; the worker (app/jobs/mail.py) claims each row,
+issues the private link, renders the message in the expert's language and sends it
+(app/services/outbox.py keeps the rows' states honest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import (
+    EmailStatus,
     NotFoundError,
+    OutgoingEmail,
     Participation,
     ParticipationStatus,
     Round,
@@ -30,11 +32,8 @@ from app.models import (
     StateError,
     Study,
     User,
-    pick_text,
 )
 from app.services import audit
-from app.services.mail import Mailer, MailError
-from app.services.panel import issue_link
 from app.services.rounds import open_round_of
 
 DEFAULT_SENDER = "Delphi <delphi@localhost>"
@@ -80,52 +79,39 @@ class MailContent:
 Render = Callable[[Participation, MailContext], MailContent]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened for one panel member."""
-
-    participation_id: int
-    email: str
-    reason: str = ""
-
-
 @dataclass
-class SendSummary:
-    """The result of a mailing: who got it, who was skipped and who failed, with reasons."""
+class QueueSummary:
+    """What a mailing request queued: how many emails, and how many were skipped and why."""
 
     kind: MailKind
-    sent: list[Outcome] = field(default_factory=list)
-    skipped: list[Outcome] = field(default_factory=list)
-    failed: list[Outcome] = field(default_factory=list)
+    emails: list[OutgoingEmail] = field(default_factory=list)
+    #: reason -> how many (withdrawn, submitted already, queued already)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def queued(self) -> int:
+        """How many emails were queued."""
+        return len(self.emails)
+
+    @property
+    def skipped_count(self) -> int:
+        """How many panel members got no new email."""
+        return sum(self.skipped.values())
+
+    @property
+    def ids(self) -> list[int]:
+        """The queued rows' ids (flushed)."""
+        return [email.id for email in self.emails]
+
+    def skip(self, reason: str) -> None:
+        """Count one member skipped for `reason`."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def _outcome(participation: Participation, reason: str = "") -> Outcome:
-    """An Outcome row for a participation."""
-    return Outcome(participation.id, participation.expert.email, reason)
-
-
-def _lock(session: Session, study: Study, participations: Iterable[Participation]) -> list[int]:
-    """Check that every participation is on this study's panel and lock their rows.
-
-    The row locks are taken before any mail leaves, so the transaction cannot deadlock on them
-    later (a retried transaction would send the mail twice).
-    """
-    ids = []
-    for participation in participations:
-        if participation.study_id != study.id:
-            raise NotFoundError("No such panel member.")
-        ids.append(participation.id)
-    if ids:
-        session.execute(
-            select(Participation.id).where(Participation.id.in_(ids)).with_for_update()
-        ).all()
-    return ids
-
-
-def _message(
+def build_message(
     participation: Participation, content: MailContent, *, sender: str, now: datetime
 ) -> EmailMessage:
-    """The email for one participation; ValueError if an address cannot be used."""
+    """The email for one participation; ValueError if an address or name cannot be used."""
     message = EmailMessage()
     message["Subject"] = content.subject
     message["From"] = sender
@@ -142,59 +128,64 @@ def _message(
     return message
 
 
-def _send_each(
+def _check_panel(study: Study, participations: Iterable[Participation]) -> list[Participation]:
+    """The participations, refused (NotFoundError) unless every one is on this study's panel."""
+    members = list(participations)
+    for participation in members:
+        if participation.study_id != study.id:
+            raise NotFoundError("No such panel member.")
+    return members
+
+
+def _queued_already(
+    session: Session, study: Study, kind: MailKind, round_: Round | None
+) -> set[int]:
+    """Participations that have an email of `kind` waiting or going out (a double click);
+    for reminders, one of this round (a reminder of an earlier round is skipped when sent)."""
+    query = select(OutgoingEmail.participation_id).where(
+        OutgoingEmail.study_id == study.id,
+        OutgoingEmail.kind == kind,
+        OutgoingEmail.status.in_((EmailStatus.PENDING, EmailStatus.SENDING)),
+    )
+    if kind == MailKind.REMINDER and round_ is not None:
+        query = query.where(OutgoingEmail.round_id == round_.id)
+    return set(session.scalars(query))
+
+
+def _queue(
     session: Session,
     study: Study,
-    targets: Sequence[Participation],
-    summary: SendSummary,
+    targets: Iterable[Participation],
+    summary: QueueSummary,
     *,
     round_: Round | None,
-    mailer: Mailer,
-    render: Render,
-    base_url: str,
-    sender: str,
+    actor: User | None,
     now: datetime,
+    reminder_run_id: int | None = None,
 ) -> None:
-    """Issue a link, render, send and stamp each target, in a savepoint of its own."""
-    base = base_url.rstrip("/")
+    """One pending row per target (flushed, so the caller can enqueue their ids)."""
+    waiting = _queued_already(session, study, summary.kind, round_)
     for participation in targets:
-        try:
-            with session.begin_nested():
-                token = issue_link(session, participation, purpose=summary.kind, now=now)
-                context = MailContext(
-                    kind=summary.kind,
-                    name=participation.name,
-                    study_title=study.text("title", participation.language),
-                    link=private_link(base, token, participation.language),
-                    round_number=round_.number if round_ is not None else None,
-                    deadline=round_.deadline if round_ is not None else None,
-                    message=pick_text(
-                        round_.message if round_ is not None else None,
-                        participation.language,
-                        study.default_language,
-                    ),
-                )
-                try:
-                    message = _message(
-                        participation, render(participation, context), sender=sender, now=now
-                    )
-                except (ValueError, HeaderParseError):
-                    raise MailError("the address or name cannot be used in an email") from None
-                mailer.send(message)
-                if summary.kind == MailKind.INVITATION:
-                    participation.invited_at = now
-                else:
-                    participation.reminded_at = now
-                    participation.reminder_count += 1
-                session.flush()
-        except MailError as error:
-            summary.failed.append(_outcome(participation, str(error)))
-        else:
-            summary.sent.append(_outcome(participation))
+        if participation.id in waiting:
+            summary.skip("queued already")
+            continue
+        email = OutgoingEmail(
+            study_id=study.id,
+            participation_id=participation.id,
+            round_id=round_.id if round_ is not None else None,
+            kind=summary.kind,
+            reminder_run_id=reminder_run_id,
+            status=EmailStatus.PENDING,
+            created_at=now,
+            requested_by_id=actor.id if actor is not None else None,
+        )
+        session.add(email)
+        summary.emails.append(email)
+    session.flush()
 
 
 def _record(
-    session: Session, study: Study, summary: SendSummary, *, actor: User | None, now: datetime
+    session: Session, study: Study, summary: QueueSummary, *, actor: User | None, now: datetime
 ) -> None:
     """Audit the mailing with counts only (never who has or has not answered)."""
     audit.record(
@@ -203,50 +194,39 @@ def _record(
         now=now,
         actor=actor,
         study=study,
-        target=f"{len(summary.sent)} experts",
-        sent=len(summary.sent),
-        skipped=len(summary.skipped),
-        failed=len(summary.failed),
+        target=f"{summary.queued} experts",
+        queued=summary.queued,
+        skipped=summary.skipped_count,
     )
 
 
-def send_invitations(
+def queue_invitations(
     session: Session,
     study: Study,
     participations: Iterable[Participation],
     *,
-    mailer: Mailer,
-    render: Render,
-    base_url: str,
     actor: User | None,
     now: datetime,
-    sender: str = DEFAULT_SENDER,
-) -> SendSummary:
-    """Email each participation an invitation with a fresh private link; sets invited_at.
+) -> QueueSummary:
+    """Queue an invitation (a fresh private link, issued when it is sent) to each member.
 
-    Withdrawn experts are skipped. Mail goes out before the caller commits; the rows are
-    locked first, so only a crash between sending and committing could leave a sent link
-    unsaved (the facilitator then sends again; the page says nothing was changed).
+    Withdrawn experts are skipped, and so is anyone whose invitation is still waiting to go.
     """
-    targets = list(participations)
-    _lock(session, study, targets)
-    summary = SendSummary(MailKind.INVITATION)
+    targets = _check_panel(study, participations)
+    summary = QueueSummary(MailKind.INVITATION)
     sendable = []
     for participation in targets:
         if participation.status == ParticipationStatus.WITHDRAWN:
-            summary.skipped.append(_outcome(participation, "withdrawn"))
+            summary.skip("withdrawn")
         else:
             sendable.append(participation)
-    _send_each(
+    _queue(
         session,
         study,
         sendable,
         summary,
         round_=open_round_of(session, study),
-        mailer=mailer,
-        render=render,
-        base_url=base_url,
-        sender=sender,
+        actor=actor,
         now=now,
     )
     _record(session, study, summary, actor=actor, now=now)
@@ -270,50 +250,57 @@ def non_submitters(session: Session, study: Study, round_: Round) -> list[Partic
     return list(session.scalars(query))
 
 
-def send_reminders(
+def has_submitted(session: Session, participation_id: int, round_id: int) -> bool:
+    """Whether the participation has submitted the round."""
+    return (
+        session.scalar(
+            select(RoundProgress.round_id).where(
+                RoundProgress.participation_id == participation_id,
+                RoundProgress.round_id == round_id,
+                RoundProgress.submitted_at.is_not(None),
+            )
+        )
+        is not None
+    )
+
+
+def queue_reminders(
     session: Session,
     study: Study,
     participations: Iterable[Participation] | None = None,
     *,
-    mailer: Mailer,
-    render: Render,
-    base_url: str,
     actor: User | None,
     now: datetime,
-    sender: str = DEFAULT_SENDER,
-) -> SendSummary:
-    """Remind experts who have not submitted the open round (all of them, or those given).
-
-    Withdrawn experts and those who submitted are skipped. Updates reminded_at and
-    reminder_count. StateError when no round is open.
-    """
+    reminder_run_id: int | None = None,
+) -> QueueSummary:
+    """Queue a reminder to the experts who have not submitted the open round (all, or those
+    given). Withdrawn experts and those who submitted are skipped. StateError when no round
+    is open."""
     round_ = open_round_of(session, study)
     if round_ is None:
         raise StateError("No round is open, so there is nothing to remind experts of.")
     pending = non_submitters(session, study, round_)
-    targets = pending if participations is None else list(participations)
-    _lock(session, study, targets)
+    targets = pending if participations is None else _check_panel(study, participations)
     pending_ids = {p.id for p in pending}
-    summary = SendSummary(MailKind.REMINDER)
+    summary = QueueSummary(MailKind.REMINDER)
     sendable = []
     for participation in targets:
         if participation.status == ParticipationStatus.WITHDRAWN:
-            summary.skipped.append(_outcome(participation, "withdrawn"))
+            summary.skip("withdrawn")
         elif participation.id not in pending_ids:
-            summary.skipped.append(_outcome(participation, "submitted already"))
+            summary.skip("submitted already")
         else:
             sendable.append(participation)
-    _send_each(
+    _queue(
         session,
         study,
         sendable,
         summary,
         round_=round_,
-        mailer=mailer,
-        render=render,
-        base_url=base_url,
-        sender=sender,
+        actor=actor,
         now=now,
+        reminder_run_id=reminder_run_id,
     )
-    _record(session, study, summary, actor=actor, now=now)
+    if reminder_run_id is None:  # a scheduled run is audited by the schedule
+        _record(session, study, summary, actor=actor, now=now)
     return summary

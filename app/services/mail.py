@@ -22,7 +22,18 @@ logger = logging.getLogger(__name__)
 
 
 class MailError(Exception):
-    """A message could not be sent; the text says why (never the message's content)."""
+    """A message could not be sent; the text says why (never the message's content).
+
+    `temporary` failures (the server unreachable, a 4xx answer) may succeed later; the others
+    (a 5xx answer, an address that cannot be used) will not. `unsure`: the connection broke
+    while the message was being handed over, so it may have arrived (never sent again on its
+    own: that could mail it twice).
+    """
+
+    def __init__(self, reason: str, *, temporary: bool = False, unsure: bool = False) -> None:
+        super().__init__(reason)
+        self.temporary = temporary and not unsure
+        self.unsure = unsure
 
 
 class Mailer(Protocol):
@@ -62,20 +73,36 @@ class SmtpMailer:
         try:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except (OSError, smtplib.SMTPException) as error:
-            raise MailError(f"cannot reach the mail server ({type(error).__name__})") from None
+            raise MailError(
+                f"cannot reach the mail server ({type(error).__name__})", temporary=True
+            ) from None
+        handing_over = False
         try:
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
+            handing_over = True
             smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
-            codes = sorted({str(code) for code, _reply in error.recipients.values()})
-            raise MailError(f"the mail server refused the recipient ({', '.join(codes)})") from None
+            codes = sorted({code for code, _reply in error.recipients.values()})
+            raise MailError(
+                f"the mail server refused the recipient ({', '.join(map(str, codes))})",
+                temporary=all(400 <= code < 500 for code in codes),
+            ) from None
         except smtplib.SMTPResponseException as error:
-            raise MailError(f"the mail server answered {error.smtp_code}") from None
+            raise MailError(
+                f"the mail server answered {error.smtp_code}",
+                temporary=400 <= error.smtp_code < 500,
+            ) from None
         except (OSError, smtplib.SMTPException) as error:
-            raise MailError(f"sending failed ({type(error).__name__})") from None
+            # the connection broke: before the handing over nothing left; during it the
+            # server may have taken the message without our hearing its answer
+            raise MailError(
+                f"sending failed ({type(error).__name__})",
+                temporary=True,
+                unsure=handing_over,
+            ) from None
         finally:
             try:
                 smtp.quit()
@@ -100,7 +127,9 @@ class OutboxMailer:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(message.as_bytes())
         except OSError as error:
-            raise MailError(f"cannot write to the outbox ({type(error).__name__})") from None
+            raise MailError(
+                f"cannot write to the outbox ({type(error).__name__})", temporary=True
+            ) from None
         logger.info("mail to %d recipients written to outbox", count)
 
 

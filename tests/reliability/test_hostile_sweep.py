@@ -40,7 +40,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from app.models import Base, Role, Round, Study
+from app.models import Base, OutgoingEmail, Role, Round, Study
 from app.models.text import FORBIDDEN_CHARACTERS
 from app.services import answers, api_keys, panel, rounds, studies
 from tests.api.conftest import definition_with_key
@@ -295,6 +295,17 @@ def _world(session: Session) -> World:
         )
     # a withdrawn member, so that the panel page offers to reinstate someone
     panel.set_withdrawn(session, added[3].participation, True, actor=owner, now=NOW)
+    # an invitation that failed, so that the mail page offers to send it again
+    session.add(
+        OutgoingEmail(
+            study_id=study.id,
+            participation_id=added[0].participation.id,
+            kind="invitation",
+            status="failed",
+            attempts=1,
+            reason="the mail server answered 550",
+        )
+    )
     suggestion = answers.add_suggestion(
         session, added[0].participation, round_, "Desalination at scale", now=NOW
     )

@@ -86,6 +86,8 @@ ACCESS: dict[str, str] = {
     "facilitator.mail": STUDY,
     "facilitator.send_invitations": STUDY,
     "facilitator.send_reminders": STUDY,
+    "facilitator.send_again": STUDY,
+    "facilitator.schedule_page": STUDY,
     "facilitator.panel": STUDY,
     "facilitator.invite_one": STUDY,
     "facilitator.reinstate": STUDY,

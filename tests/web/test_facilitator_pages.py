@@ -421,7 +421,7 @@ def test_csv_import_can_send_invitations_at_once(
     ).all()
     assert {p.expert.email for p in invited} == {"eve@example.org", "fay@example.org"}
     page = owner.get(f"/f/studies/{world.study.id}/panel").get_data(as_text=True)
-    assert "Invitations sent: 2." in page
+    assert "Invitations queued: 2." in page
     assert not TOKEN_IN_PAGE.search(page)
 
 
