@@ -1,6 +1,6 @@
 """Fault runs: answers survive killed workers, closing rounds, killed SQLite writers and a
 restarted PostgreSQL (reliability checks R1, R3, R16, R17; R7 on the logs they leave); the
-outbox survives a killed mail worker (R18, tests/load/mail_faults.py).
+outbox survives a killed mail worker (R22, tests/load/mail_faults.py).
 
 `make faults` (python -m tests.load.faults) runs the full versions and prints their figures;
 tests/reliability runs small versions of the same functions in `make test`.
@@ -993,7 +993,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["r1", "r3", "r16", "r17", "r18"],
+        choices=["r1", "r3", "r16", "r17", "r22"],
         help="run only these checks",
     )
     parser.add_argument(
@@ -1002,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
         help="R17 terminates the app's connections instead of restarting PostgreSQL",
     )
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r18"])
+    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r22"])
     from tests.load.harness import postgres_available, server_url
 
     reports: list[tuple[str, bool]] = []
@@ -1033,13 +1033,13 @@ def main(argv: list[str] | None = None) -> int:
             result17 = database_outage(where, mode=mode)
         reports.append((result17.report(), result17.ok))
         print(reports[-1][0], flush=True)
-    if "r18" in chosen:
+    if "r22" in chosen:
         from tests.load.mail_faults import mail_kills
 
         if postgres_available():  # as in production; SQLite otherwise
-            url18 = recreate_database("delphi_faults_r18")
+            url22 = recreate_database("delphi_faults_r18")
             try:
-                result18 = mail_kills(database=url18)
+                result18 = mail_kills(database=url22)
             finally:
                 drop_database("delphi_faults_r18")
         else:

@@ -1,4 +1,4 @@
-"""R18: the outbox under a killed worker. Many invitations are queued; the real worker
+"""R22: the outbox under a killed worker. Many invitations are queued; the real worker
 (`flask jobs worker` on Redis) sends them to a slowish SMTP server on loopback and is
 SIGKILLed mid-mailing, then started again. Afterwards every email is `sent` or `unsure`,
 no address got a message twice, and there are no more unsure emails than messages in flight
@@ -183,7 +183,7 @@ def _wait(condition: Any, timeout: float, step: float = 0.05) -> bool:
 
 @dataclass
 class MailKillResult:
-    """R18's figures."""
+    """R22's figures."""
 
     emails: int
     kills: int
@@ -197,7 +197,7 @@ class MailKillResult:
 
     @property
     def ok(self) -> bool:
-        """R18 passes."""
+        """R22 passes."""
         settled = self.statuses["sent"] + self.statuses["unsure"] == self.emails
         return (
             self.finished
@@ -215,7 +215,7 @@ class MailKillResult:
     def report(self) -> str:
         """The figures, one paragraph."""
         return (
-            f"R18 outbox under killed workers: {self.emails} invitations, worker SIGKILLed "
+            f"R22 outbox under killed workers: {self.emails} invitations, worker SIGKILLed "
             f"{self.kills} times mid-mailing; sent {self.statuses['sent']}, unsure "
             f"{self.statuses['unsure']} (at most {self.in_flight_bound}: {self.threads} threads x "
             f"{self.kills} kills), other "
@@ -235,13 +235,13 @@ def mail_kills(
     timeout: float = 240.0,
     log_dir: Path | None = None,
 ) -> MailKillResult:
-    """R18: queue `emails` invitations, let the real worker send them, SIGKILL it `kills`
+    """R22: queue `emails` invitations, let the real worker send them, SIGKILL it `kills`
     times mid-mailing (restarting it each time), then check the outbox and the mailbox."""
     from app.services import outbox
     from tests.load.harness import release_session, seeding_app
 
-    workdir = Path(tempfile.mkdtemp(prefix="delphi-r18-"))
-    database = database or f"sqlite:///{workdir / 'r18.sqlite'}"
+    workdir = Path(tempfile.mkdtemp(prefix="delphi-r22-"))
+    database = database or f"sqlite:///{workdir / 'r22.sqlite'}"
     app = seeding_app(database)
     seed_outbox(app, emails)
     started = time.monotonic()

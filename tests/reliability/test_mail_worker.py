@@ -1,6 +1,6 @@
 """The real worker (`flask jobs worker` on Redis) sends the outbox to an SMTP server on
 loopback; SIGKILLed mid-mailing and started again, it sends no email twice and loses none
-(a quick R18; `make faults` runs it at full size)."""
+(a quick R22; `make faults` runs it at full size)."""
 
 from __future__ import annotations
 
