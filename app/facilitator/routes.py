@@ -52,6 +52,7 @@ from app.facilitator.forms import (
     utc,
     with_language_fields,
 )
+from app.jobs.runner import run_after_commit
 from app.messages import render, render_error
 from app.models import (
     DomainError,
@@ -68,7 +69,7 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, burden, dashboard, invitations
+from app.services import audit, burden, dashboard, invitations, report_files
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
@@ -332,10 +333,20 @@ def import_panel(study_id: int) -> Any:
         upload = form.file.data if isinstance(form.file.data, FileStorage) else None
         if upload is None or not upload.filename:
             problems.append(_("Choose a CSV file."))
+        elif (
+            panel_service.csv_rows(data := upload.read())
+            > current_app.config["PANEL_IMPORT_JOB_ROWS"]
+        ):
+            # a large file is imported by a job with progress; its page lists the outcome
+            job = panel_service.request_import(
+                db.session, found, data, actor=facilitator(), now=utcnow()
+            )
+            run_after_commit(db.session, job)
+            return redirect(url_for("builds.job", study_id=found.id, job_id=job.id), code=303)
         else:
             try:
                 result = panel_service.import_csv(
-                    db.session, found, upload.read(), actor=facilitator(), now=utcnow()
+                    db.session, found, data, actor=facilitator(), now=utcnow()
                 )
             except ValidationError as error:
                 db.session.rollback()
@@ -776,6 +787,8 @@ def close_round(study_id: int, number: int) -> Any:
             snapshot = round_service.close_round(
                 db.session, round_, actor=facilitator(), now=utcnow()
             )
+            if current_app.config["BUILD_REPORTS_ON_CLOSE"]:  # built after the close commits
+                report_files.request_builds_after_close(db.session, found, snapshot, utcnow())
             flash(
                 _(
                     "Round %(n)s is closed; its snapshot holds %(answers)s answers.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 #: modules whose import registers Huey tasks, job handlers (`@handler`) or ticks (`@on_tick`)
-TASK_MODULES = ("app.jobs.runner",)
+TASK_MODULES = ("app.jobs.runner", "app.jobs.reports", "app.jobs.imports")
 
 
 def register_tasks() -> None:
