@@ -25,14 +25,18 @@ def _post_csv(client: FlaskClient, study: Study, content: str) -> Any:
 def _rows(count: int, *, bad: dict[int, str] | None = None) -> str:
     lines = ["name,email,group,language"]
     for index in range(count):
-        lines.append((bad or {}).get(index, f"Expert {index},expert{index}@example.org,G{index % 3},en"))
+        lines.append(
+            (bad or {}).get(index, f"Expert {index},expert{index}@example.org,G{index % 3},en")
+        )
     return "\n".join(lines) + "\n"
 
 
 def _members(session: Session, study: Study) -> int:
     return int(
         session.scalar(
-            select(func.count()).select_from(Participation).where(Participation.study_id == study.id)
+            select(func.count())
+            .select_from(Participation)
+            .where(Participation.study_id == study.id)
         )
         or 0
     )
@@ -66,7 +70,12 @@ def test_a_large_file_with_bad_rows_imports_nobody_and_lists_every_problem(
     login(client)
     app.config["PANEL_IMPORT_JOB_ROWS"] = 50
     content = _rows(
-        80, bad={3: "Fay,not-an-email,G1,en", 40: "Gus,gus@example.org,G1,xx", 70: ",x@example.org,G1,en"}
+        80,
+        bad={
+            3: "Fay,not-an-email,G1,en",
+            40: "Gus,gus@example.org,G1,xx",
+            70: ",x@example.org,G1,en",
+        },
     )
     response = _post_csv(client, example_study, content)
     assert response.status_code == 303
