@@ -20,7 +20,7 @@ from app.api.problems import ProblemError
 from app.database import atomic
 from app.extensions import db
 from app.jobs.reports import stage_label
-from app.models import Job, JobStatus, Study, utcnow
+from app.models import Job, JobStatus, NotFoundError, Study, utcnow
 from app.services import exports, report_files, results
 
 TAGS = ["reports"]
@@ -127,9 +127,7 @@ def _language(study: Study, asked: str | None) -> str:
     return language
 
 
-@bp.route(
-    f"{STUDY_PATH}/report.<any(pdf, html):fmt>", methods=["GET"], tags=TAGS, endpoint="report_file"
-)
+@bp.route(f"{STUDY_PATH}/report.<fmt>", methods=["GET"], tags=TAGS, endpoint="report_file")
 @bp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
 @bp.alt_response(202, schema=JobSchema, description="Being built: poll the job", headers=_LOCATION)
 @errors(409, 422)
@@ -137,12 +135,15 @@ def _language(study: Study, asked: str | None) -> str:
 @bp.arguments(ReportQuerySchema, location="query")
 @atomic
 def report_file(query: dict[str, Any], study_id: int, fmt: str) -> Any:
-    """The consensus report of every closed round as PDF or a self-contained HTML page.
+    """The consensus report of every closed round: `report.pdf`, or `report.html` (one
+    self-contained page).
 
     200 with the file when a fresh build is kept; else 202 and the build job (409 before the
     first round has closed).
     """
     study = study_of(study_id)
+    if fmt not in ("pdf", "html"):
+        raise NotFoundError(f"The report comes as report.pdf or report.html, not report.{fmt}.")
     results.require_closed_round(db.session, study)
     return _file_or_job(study, _language(study, query.get("language")), fmt)
 
