@@ -34,6 +34,7 @@ from app.models import (
     ReportFile,
     Resolution,
     Round,
+    RoundItem,
     RoundState,
     Snapshot,
     Study,
@@ -129,7 +130,8 @@ def fingerprint(session: Session, study: Study) -> str:
 
     The study's record and settings (every column, the stored definition by its hash and its
     analysis table), resolutions, the panel's statuses and reminders, suggestions, the rounds'
-    states, the items and their wordings, the withdrawn-answer count, and the report's code.
+    states and item counts, the items and their wordings, the withdrawn-answer count, and the
+    report's code.
     """
     # the row as it stands now, not as this session last saw it (sessions keep objects on commit)
     session.flush()
@@ -185,10 +187,12 @@ def fingerprint(session: Session, study: Study) -> str:
             )
         ],
         "rounds": [
-            [number, state]
-            for number, state in session.execute(
-                select(Round.number, Round.state)
+            list(row)
+            for row in session.execute(
+                select(Round.number, Round.state, func.count(RoundItem.item_id))
+                .outerjoin(RoundItem, RoundItem.round_id == Round.id)
                 .where(Round.study_id == study.id)
+                .group_by(Round.id, Round.number, Round.state)
                 .order_by(Round.number)
             )
         ],
