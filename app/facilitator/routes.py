@@ -339,7 +339,12 @@ def import_panel(study_id: int) -> Any:
         ):
             # a large file is imported by a job with progress; its page lists the outcome
             job = panel_service.request_import(
-                db.session, found, data, actor=facilitator(), now=utcnow()
+                db.session,
+                found,
+                data,
+                actor=facilitator(),
+                now=utcnow(),
+                send_now=bool(form.send_now.data),
             )
             run_after_commit(db.session, job)
             return redirect(url_for("builds.job", study_id=found.id, job_id=job.id), code=303)

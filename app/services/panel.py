@@ -299,7 +299,13 @@ def csv_rows(data: bytes) -> int:
 
 
 def request_import(
-    session: Session, study: Study, data: bytes, *, actor: User | None, now: datetime
+    session: Session,
+    study: Study,
+    data: bytes,
+    *,
+    actor: User | None,
+    now: datetime,
+    send_now: bool = False,
 ) -> Job:
     """A background import of a large panel file (its text rides in the job, cleared when done).
 
@@ -311,7 +317,7 @@ def request_import(
         session,
         kind=IMPORT_KIND,
         key=f"{IMPORT_KIND}:{study.id}:{digest}",
-        args={"study_id": study.id},
+        args={"study_id": study.id, "send_now": send_now},
         study=study,
         requested_by=actor,
         payload=text,

@@ -9,6 +9,7 @@ a real worker on Redis and kills it mid-build.
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -112,6 +113,7 @@ def test_an_edit_makes_the_kept_file_stale_and_it_is_built_again(
     assert report_files.cached_file(session, study, "en", "html") is None
 
 
+@pytest.mark.slow
 def test_closing_a_round_builds_every_language_and_format(
     app: Flask,
     facilitator_client: FlaskClient,
@@ -124,8 +126,6 @@ def test_closing_a_round_builds_every_language_and_format(
     moment = NOW - timedelta(days=5)
     round_ = rounds.create_round(session, study, actor=facilitator_user, now=moment)
     rounds.open_round(session, round_, actor=facilitator_user, now=moment)
-    import random
-
     rng = random.Random(3)
     for index, (participation, _token) in enumerate(scripted.members):
         for round_item in round_.items:

@@ -57,6 +57,7 @@ def test_a_large_file_is_imported_by_a_job_with_a_result_page(
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "120 experts added" in page
     assert "expert0@example.org" in page and "expert119@example.org" in page
+    assert "Email invitations to everyone never invited" in page  # the links go by email
     # the same people again: all on the panel already, skipped
     again = _post_csv(client, example_study, _rows(120))
     second = client.get(again.headers["Location"]).get_data(as_text=True)
