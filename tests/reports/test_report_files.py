@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.jobs import reports as report_jobs
 from app.jobs.runner import run_job
 from app.models import AuditEvent, Job, JobStatus, ReportFile, Study, User
-from app.services import report_files, rounds
+from app.services import report_files, resolutions, rounds
 from tests.conftest import NOW, csrf_from, login
 from tests.reports.helpers import ScriptedStudy, answer_item, scripted_study
 
@@ -111,6 +111,25 @@ def test_an_edit_makes_the_kept_file_stale_and_it_is_built_again(
     study.record = {**(study.record or {}), "funding": {"en": "A new grant"}}
     session.commit()
     assert report_files.cached_file(session, study, "en", "html") is None
+    # and so does an outcome recorded after the close (the forecast scores use it)
+    before_outcome = report_files.fingerprint(session, study)
+    resolutions.record_outcome(
+        session,
+        study,
+        "E01",
+        occurred=True,
+        on=NOW.date(),
+        source="The city's water report",
+        actor=None,
+        now=NOW,
+    )
+    session.commit()
+    assert report_files.fingerprint(session, study) != before_outcome
+    # while what the report does not read changes nothing (an audit entry, a schedule setting)
+    unchanged = report_files.fingerprint(session, study)
+    study.reminder_days = [7, 2]
+    session.commit()
+    assert report_files.fingerprint(session, study) == unchanged
 
 
 @pytest.mark.slow
