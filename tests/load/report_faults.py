@@ -1,4 +1,4 @@
-"""Fault run R18: a worker SIGKILLed in the middle of a report build.
+"""Fault run R23: a worker SIGKILLed in the middle of a report build.
 
 A real `flask jobs worker` on Redis takes a PDF build; once the build is under way (its job
 reports progress) the worker's process group is SIGKILLed. Nothing may be half-kept. A new
@@ -31,7 +31,7 @@ REDIS_URL = "redis://127.0.0.1:6379/8"
 
 @dataclass
 class ReportKillResult:
-    """R18's figures."""
+    """R23's figures."""
 
     study: str
     killed_at: str  #: the job's stage and percent when its worker was killed
@@ -46,7 +46,7 @@ class ReportKillResult:
 
     @property
     def ok(self) -> bool:
-        """R18 passes."""
+        """R23 passes."""
         return (
             self.rows_after_kill == 0
             and self.status == "done"
@@ -58,7 +58,7 @@ class ReportKillResult:
     def report(self) -> str:
         """The figures, one line."""
         return (
-            f"R18 report worker killed mid-build ({self.study}): killed at {self.killed_at}, "
+            f"R23 report worker killed mid-build ({self.study}): killed at {self.killed_at}, "
             f"files kept right after {self.rows_after_kill}; a new worker after the "
             f"{self.waited_for_lease:.1f} s lease: job {self.status} on attempt {self.attempts}, "
             f"{self.files} file(s), {self.pages} pages (a normal build: {self.expected_pages}); "

@@ -1,5 +1,5 @@
 """A real `flask jobs worker` on Redis builds reports; SIGKILLed in the middle of a build, its job
-is taken up again by the next worker and one complete file is kept (R18, quick form: the small
+is taken up again by the next worker and one complete file is kept (R23, quick form: the small
 example study; `make faults` runs it on the demo study)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def redis_queue(app: Flask) -> Iterator[None]:
     configure_queue(app)
 
 
-def test_R18_a_worker_killed_mid_report_leaves_one_complete_file(
+def test_R23_a_worker_killed_mid_report_leaves_one_complete_file(
     redis_queue: None, tmp_path: Path
 ) -> None:
     database = f"sqlite:///{tmp_path / 'reports.sqlite'}"
