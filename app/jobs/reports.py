@@ -105,6 +105,8 @@ def _in_request(function: Callable[[], bytes]) -> bytes:
 @handler(report_files.KIND)
 def build_report_file(run: JobRun) -> dict[str, Any]:
     """Build one report or export file and keep it (replacing an older build of it)."""
+    if run.args.get("after_close") and not current_app.config["BUILD_REPORTS_ON_CLOSE"]:
+        return {"skipped": "BUILD_REPORTS_ON_CLOSE is off"}
     wanted = report_files.build_request(run.job)
     session = run.session
     study = session.get(Study, wanted.study_id)

@@ -284,10 +284,13 @@ def request_build(
     fmt: str,
     actor: User | None,
     now: datetime,
+    *,
+    after_close: bool = False,
 ) -> Job:
     """Ask for the file of the latest snapshot in this language and format to be built (again).
 
     Joins a build of the same file already queued or running; a new one runs after commit.
+    `after_close` marks the builds a close asks for (skipped when BUILD_REPORTS_ON_CLOSE is off).
     """
     _check(study, language, fmt)
     latest = latest_snapshot(session, study)
@@ -304,6 +307,7 @@ def request_build(
             "round_number": round_.number,
             "language": language,
             "format": fmt,
+            "after_close": after_close,
         },
         study=study,
         requested_by=actor,
@@ -317,13 +321,16 @@ def request_build(
 def request_builds_after_close(
     session: Session, study: Study, snapshot: Snapshot, now: datetime, actor: User | None = None
 ) -> list[Job]:
-    """Build every language x format of the snapshot a close has just written."""
+    """Build every language x format of the snapshot a close has just written.
+
+    Every caller may call it: with BUILD_REPORTS_ON_CLOSE off its jobs end at once, unbuilt.
+    """
     session.flush()  # the closed round must be visible to `latest_snapshot`
     latest = latest_snapshot(session, study)
     if latest is None or latest[0].id != snapshot.id:
         return []  # a later round has closed since: its own close builds its files
     return [
-        request_build(session, study, language, fmt, actor, now)
+        request_build(session, study, language, fmt, actor, now, after_close=True)
         for language in study.languages
         for fmt in FORMATS
     ]

@@ -283,3 +283,25 @@ def test_flask_report_uses_the_kept_file_and_prints_stages(
     assert forced.exit_code == 0 and len(builds_counted) == 2
     session.expire_all()
     assert _count(session, ReportFile) == 1
+
+
+def test_builds_after_a_close_are_skipped_when_the_setting_is_off(
+    app: Flask,
+    session: Session,
+    scripted: ScriptedStudy,
+    builds_counted: list[tuple[str, str]],
+) -> None:
+    # the scheduled close at the deadline calls the hook without looking at the setting
+    assert app.config["BUILD_REPORTS_ON_CLOSE"] is False
+    snapshot = scripted.rounds[-1].snapshot
+    assert snapshot is not None
+    jobs = report_files.request_builds_after_close(session, scripted.study, snapshot, NOW)
+    assert len(jobs) == len(scripted.study.languages) * len(report_files.FORMATS)
+    session.commit()
+    session.expire_all()
+    assert builds_counted == [] and _count(session, ReportFile) == 0
+    assert {j.status for j in session.scalars(select(Job))} == {JobStatus.DONE}
+    # asked for on its own, the file is built
+    report_files.request_build(session, scripted.study, "en", "html", None, NOW)
+    session.commit()
+    assert builds_counted == [("en", "html")]
