@@ -155,6 +155,7 @@ def register_blueprints(app: Flask) -> None:
     from app.facilitator import schedule as _schedule  # noqa: F401 - adds its routes
     from app.facilitator.people import bp as facilitator_bp  # with the admins' people page
     from app.public.routes import bp as public_bp
+    from app.results.builds import bp as builds_bp
     from app.results.routes import bp as results_bp
 
     app.register_blueprint(public_bp)
@@ -162,6 +163,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(facilitator_bp)
     app.register_blueprint(expert_bp)
     app.register_blueprint(results_bp)
+    app.register_blueprint(builds_bp)  # kept reports and exports, background jobs' pages
     register_api(app)  # the JSON API and its OpenAPI document; token-authenticated, no CSRF
 
 

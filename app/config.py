@@ -75,6 +75,10 @@ class Config:
     JOB_RETRY_DELAY_SECONDS = 30
     #: threads of `flask jobs worker` (reports are CPU-bound: more than the cores buys nothing)
     JOB_WORKERS = 2
+    #: build every language x format of the report and spreadsheet when a round closes
+    BUILD_REPORTS_ON_CLOSE = True
+    #: a panel file with more rows than this is imported by a job, with progress
+    PANEL_IMPORT_JOB_ROWS = 300
 
 
 class DevelopmentConfig(Config):
@@ -92,6 +96,8 @@ class TestingConfig(Config):
     SQLITE_BUSY_TIMEOUT_MS = 30_000
     #: jobs run in the test's process as they are enqueued (tests of the worker start a real one)
     JOB_QUEUE_URL = "immediate"
+    #: closing a round in a test builds no files unless the test asks for it
+    BUILD_REPORTS_ON_CLOSE = False
 
 
 class ProductionConfig(Config):

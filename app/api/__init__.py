@@ -39,6 +39,7 @@ def register_api(app: Flask) -> None:
         routes_expert,
         routes_exports,
         routes_panel,
+        routes_reports,
         routes_results,
         routes_rounds,
         routes_studies,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from app.api import bp, present
 from app.api.auth import current_user, errors, facilitator_auth, study_of
 from app.api.schemas import RoundCreateSchema, RoundOpenSchema, RoundSchema, StudySchema
 from app.database import atomic
 from app.extensions import db
 from app.models import Round, Study, utcnow
-from app.services import dashboard
+from app.services import dashboard, report_files
 from app.services import rounds as round_service
 
 TAGS = ["rounds"]
@@ -105,7 +107,9 @@ def close_round(study_id: int, number: int) -> Any:
     """Close an open round and freeze its snapshot (the statistics every result reads)."""
     study = study_of(study_id)
     round_ = round_service.round_for(db.session, study, number)
-    round_service.close_round(db.session, round_, actor=current_user(), now=utcnow())
+    snapshot = round_service.close_round(db.session, round_, actor=current_user(), now=utcnow())
+    if current_app.config["BUILD_REPORTS_ON_CLOSE"]:  # built after the close commits
+        report_files.request_builds_after_close(db.session, study, snapshot, utcnow())
     return _present_rounds(study, [round_])[0]
 
 

@@ -53,6 +53,7 @@ from app.facilitator.forms import (
     with_language_fields,
 )
 from app.jobs.mail import send_after_commit
+from app.jobs.runner import run_after_commit
 from app.messages import render, render_error
 from app.models import (
     DomainError,
@@ -69,7 +70,7 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, burden, dashboard, invitations, outbox
+from app.services import audit, burden, dashboard, invitations, outbox, report_files
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
@@ -331,10 +332,25 @@ def import_panel(study_id: int) -> Any:
         upload = form.file.data if isinstance(form.file.data, FileStorage) else None
         if upload is None or not upload.filename:
             problems.append(_("Choose a CSV file."))
+        elif (
+            panel_service.csv_rows(data := upload.read())
+            > current_app.config["PANEL_IMPORT_JOB_ROWS"]
+        ):
+            # a large file is imported by a job with progress; its page lists the outcome
+            job = panel_service.request_import(
+                db.session,
+                found,
+                data,
+                actor=facilitator(),
+                now=utcnow(),
+                send_now=bool(form.send_now.data),
+            )
+            run_after_commit(db.session, job)
+            return redirect(url_for("builds.job", study_id=found.id, job_id=job.id), code=303)
         else:
             try:
                 result = panel_service.import_csv(
-                    db.session, found, upload.read(), actor=facilitator(), now=utcnow()
+                    db.session, found, data, actor=facilitator(), now=utcnow()
                 )
             except ValidationError as error:
                 db.session.rollback()
@@ -739,6 +755,8 @@ def close_round(study_id: int, number: int) -> Any:
             snapshot = round_service.close_round(
                 db.session, round_, actor=facilitator(), now=utcnow()
             )
+            if current_app.config["BUILD_REPORTS_ON_CLOSE"]:  # built after the close commits
+                report_files.request_builds_after_close(db.session, found, snapshot, utcnow())
             flash(
                 _(
                     "Round %(n)s is closed; its snapshot holds %(answers)s answers.",

@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 
 #: modules whose import registers Huey tasks, job handlers (`@handler`) or ticks (`@on_tick`)
-TASK_MODULES = ("app.jobs.runner", "app.jobs.mail", "app.jobs.schedule")
+TASK_MODULES = (
+    "app.jobs.runner",
+    "app.jobs.mail",
+    "app.jobs.schedule",
+    "app.jobs.reports",
+    "app.jobs.imports",
+)
 
 
 def register_tasks() -> None:

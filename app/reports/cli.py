@@ -13,11 +13,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import DomainError, Study, User, utcnow
-from app.services import exports
+from app.services import exports, report_files
 
 FORMATS = ("html", "pdf", "xlsx", "csv", "json")
-#: the steps a PDF report goes through, for the progress bar
-PDF_STEPS = ("data", "matrix", "convergence", "flow", "scenarios", "trends", "items", "html", "pdf")
 
 archive_cli = AppGroup("archive", help="Study archives (canonical JSON): import.")
 
@@ -62,6 +60,11 @@ def _user(email: str | None) -> User | None:
 @click.option("--as", "as_email", help="Email of the account making the export (recorded).")
 @click.option("--reason", help="Why an identified export is needed (recorded).")
 @click.option("--seed", type=int, default=None, help="Seed of the scenario and trend simulations.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Build the report or spreadsheet again even when a fresh build is kept.",
+)
 def report_command(
     study: str,
     fmt: str,
@@ -71,6 +74,7 @@ def report_command(
     as_email: str | None,
     reason: str | None,
     seed: int | None,
+    rebuild: bool,
 ) -> None:
     """Write a study's consensus report (HTML, PDF), spreadsheet (XLSX), answers (CSV) or archive (JSON)."""
     found = _study(study)
@@ -91,7 +95,9 @@ def report_command(
             identified=identified,
             reason=reason,
         )
-        content = _make(found, fmt, language=language, identified=identified, seed=seed)
+        content = _make(
+            found, fmt, language=language, identified=identified, seed=seed, rebuild=rebuild
+        )
     except DomainError as error:
         db.session.rollback()
         click.echo(str(error), err=True)
@@ -103,40 +109,78 @@ def report_command(
 
 
 def _make(
-    study: Study, fmt: str, *, language: str | None, identified: bool, seed: int | None
+    study: Study,
+    fmt: str,
+    *,
+    language: str | None,
+    identified: bool,
+    seed: int | None,
+    rebuild: bool = False,
 ) -> bytes:
-    """The export's bytes, with a progress bar on the terminal for the long formats."""
+    """The export's bytes: a kept build when it is fresh, else built with its stages on stderr
+    (and kept, when it is the file the web serves: anonymous, default seed)."""
     if fmt == "json":
         return exports.export_archive(db.session, study)
     if fmt == "csv":
         rows = exports.answer_rows(db.session, study, identified=identified)
         return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
-    from app.reports import render
-    from app.reports.data import build_report
-    from app.reports.tables import study_tables, workbook_bytes
+    from app.jobs.reports import build_content, stage_label
 
-    steps = PDF_STEPS if fmt == "pdf" else PDF_STEPS[:-1] if fmt == "html" else ("data",)
-    with (
-        click.progressbar(length=len(steps), label=f"{fmt.upper()} report", file=sys.stderr) as bar,
-        current_app.test_request_context(),
-    ):
-        report = build_report(
+    language = language or study.default_language
+    keep = (
+        fmt in report_files.FORMATS
+        and not identified
+        and seed is None
+        and language in study.languages
+    )
+    if keep and not rebuild:
+        kept = report_files.cached_file(db.session, study, language, fmt)
+        if kept is not None:
+            click.echo(
+                f"Using the {fmt.upper()} built at {kept.built_at:%Y-%m-%d %H:%M} UTC "
+                "(nothing it shows has changed since; --rebuild builds it again).",
+                err=True,
+            )
+            return report_files.content_of(db.session, kept)
+
+    def stages(percent: int, stage: str) -> None:
+        click.echo(f"{percent:3d} %  {stage_label(stage)}", err=True)
+
+    with current_app.test_request_context():
+        if identified:
+            from app.reports.data import build_report
+            from app.reports.tables import study_tables, workbook_bytes
+
+            stages(5, "data")
+            report = build_report(db.session, study, now=utcnow(), language=language, seed=seed)
+            stages(50, "tables")
+            return workbook_bytes(study_tables(db.session, report, identified=True))
+        current = report_files.fingerprint(db.session, study) if keep else ""
+        latest = report_files.latest_snapshot(db.session, study)
+        started = time.perf_counter()
+        content = build_content(
             db.session,
             study,
-            now=utcnow(),
-            language=language,
+            language,
+            fmt,
+            up_to=latest[1].number if latest else None,
             seed=seed,
+            stages=stages,
         )
-        bar.update(1)
-        if fmt == "xlsx":
-            return workbook_bytes(study_tables(db.session, report, identified=identified))
-
-        def step(_name: str) -> None:
-            bar.update(1)
-
-        if fmt == "html":
-            return render.render_html(report, progress=step).encode("utf-8")
-        return render.render_pdf(report, progress=step)
+    if keep and latest is not None:
+        report_files.store(
+            db.session,
+            study,
+            latest[0].id,
+            language,
+            fmt,
+            content,
+            fingerprint_=current,
+            now=utcnow(),
+            seconds=time.perf_counter() - started,
+        )
+        stages(100, "writing")
+    return content
 
 
 @archive_cli.command("import")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, TextAreaField
+from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
@@ -43,3 +43,10 @@ class ArchiveImportForm(Form):
     """Create a study from an archive file."""
 
     archive = FileField(_l("Study archive (JSON)"), validators=[FileRequired()])
+
+
+class BuildForm(Form):
+    """Build (again) one kept file of the latest closed round: a language and a format."""
+
+    language = HiddenField(validators=[InputRequired(), Length(max=8)])
+    format = HiddenField(validators=[InputRequired(), Length(max=10)])

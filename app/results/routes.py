@@ -21,15 +21,13 @@ from app.models import DomainError, NotFoundError, Study, utcnow
 from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
-from app.results.forms import ArchiveImportForm, ExportForm, IdentifiedExportForm
+from app.results import builds
+from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
 from app.services import calibration, exports, linkage, results
 from app.services import studies as study_service
 from app.templating import current_language
 
 bp = Blueprint("results", __name__, url_prefix="/f")
-
-#: a report page may style itself (its CSS is inline so the file stands alone) but run nothing
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 MIME = {
     "csv": "text/csv; charset=utf-8",
@@ -101,6 +99,8 @@ def overview(study_id: int) -> Any:
         identified_form=IdentifiedExportForm(),
         may_identify=exports.may_export_identified(study, facilitator()),
         disclosure=linkage.disclosure(db.session, study),
+        built=builds.overview_builds(study),
+        build_form=BuildForm(formdata=None),
         **_helpers(report),
     )
 
@@ -207,20 +207,13 @@ def scenarios(study_id: int) -> Any:
 @bp.get("/studies/<int:study_id>/results/report.<any(html, pdf):fmt>")
 @facilitator_required
 def report(study_id: int, fmt: str) -> Any:
-    """The consensus report: HTML (a self-contained page) or PDF."""
+    """The consensus report: HTML (a self-contained page) or PDF, served from its kept build, or
+    built in the background with a progress page."""
     study = _study(study_id)
-    language = request.args.get("language") or study.default_language
-    if language not in study.languages:
-        abort(404)
+    language = builds.report_language(study)
     results.require_closed_round(db.session, study)
-    data = build_report(db.session, study, now=utcnow(), language=language)
-    if fmt == "pdf":
-        return _download(render.render_pdf(data), study, "pdf", suffix="-report")
-    response = Response(render.render_html(data), mimetype=MIME["html"])
-    response.headers["Content-Security-Policy"] = REPORT_CSP
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = f'attachment; filename="{study.key}-report.html"'
-    return response
+    inline = fmt == "html" and not request.args.get("download")
+    return builds.serve_or_build(study, language, fmt, inline=inline)
 
 
 @bp.post("/studies/<int:study_id>/results/export")
@@ -235,6 +228,8 @@ def export(study_id: int) -> Any:
     fmt = form.format.data or "csv"
     results.require_closed_round(db.session, study)
     exports.authorize_export(db.session, study, actor=facilitator(), now=utcnow(), kind=fmt)
+    if fmt == "xlsx":  # the spreadsheet is kept like the report; the audit entry is written first
+        return builds.serve_or_build(study, study.default_language, "xlsx")
     return _download(_export_bytes(study, fmt, identified=False), study, fmt)
 
 

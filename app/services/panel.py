@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,7 @@ from app.models import (
     AccessLink,
     Expert,
     ExpertSession,
+    Job,
     NotFoundError,
     Participation,
     ParticipationStatus,
@@ -29,12 +32,15 @@ from app.models import (
 from app.models.text import forbidden_character
 from app.security import hash_token, new_token
 from app.services import audit, burden
+from app.services import jobs as job_records
 from app.services.accounts import normalise_email
 
 MAX_GROUP_LENGTH = 60
 MAX_NAME_LENGTH = 200
 MAX_CSV_ROWS = 5000
 CSV_COLUMNS = ("name", "email", "group", "language")
+#: the job kind of a background panel import
+IMPORT_KIND = "panel_import"
 #: letters and digits that cannot be confused with each other when read aloud or printed
 _PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -182,11 +188,18 @@ def _assign_pairs_if_open(session: Session, study: Study, now: datetime) -> None
 
 
 def import_csv(
-    session: Session, study: Study, data: bytes, *, actor: User | None, now: datetime
+    session: Session,
+    study: Study,
+    data: bytes,
+    *,
+    actor: User | None,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CsvImport:
     """Add experts from CSV (name, email, group, language); all rows or none.
 
     Every bad row is reported ("row 4: email: ..."); people already on the panel are skipped.
+    `progress(done, total)` is told every hundred rows added.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -255,7 +268,9 @@ def import_csv(
             .where(Participation.study_id == study.id)
         )
     )
-    for name, email, group, language in cleaned:
+    for done, (name, email, group, language) in enumerate(cleaned):
+        if progress is not None and done and done % 100 == 0:
+            progress(done, len(cleaned))
         if email in on_panel:
             result.skipped.append(email)
             continue
@@ -272,6 +287,44 @@ def import_csv(
             )
         )
     return result
+
+
+def csv_rows(data: bytes) -> int:
+    """About how many rows a panel file has (lines after the header; 0 if it is not text)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return 0
+    return max(0, len(text.strip().splitlines()) - 1)
+
+
+def request_import(
+    session: Session,
+    study: Study,
+    data: bytes,
+    *,
+    actor: User | None,
+    now: datetime,
+    send_now: bool = False,
+) -> Job:
+    """A background import of a large panel file (its text rides in the job, cleared when done).
+
+    The caller runs it after commit; the same file sent again while it runs joins that job.
+    """
+    text = data.decode("utf-8-sig")
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    job, _created = job_records.request_job(
+        session,
+        kind=IMPORT_KIND,
+        key=f"{IMPORT_KIND}:{study.id}:{digest}",
+        args={"study_id": study.id, "send_now": send_now},
+        study=study,
+        requested_by=actor,
+        payload=text,
+        max_attempts=2,
+        now=now,
+    )
+    return job
 
 
 def issue_link(

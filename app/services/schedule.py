@@ -10,12 +10,9 @@ guard the close page warns about); otherwise it stays open and says why, once.
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +30,7 @@ from app.models import (
     User,
     ValidationError,
 )
-from app.services import audit
+from app.services import audit, report_files
 from app.services.invitations import queue_reminders
 from app.services.rounds import close_round
 
@@ -201,20 +198,6 @@ class CloseOutcome:
     note: str = ""
 
 
-def _report_hook() -> Callable[..., Any] | None:
-    """The report service's after-close hook, if that service provides one.
-
-    Looked up at run time: app/services/report_files.py (background report builds) brings
-    `request_builds_after_close(session, study, snapshot, now)`; until it does, nothing runs.
-    """
-    try:
-        module = importlib.import_module("app.services.report_files")
-    except ImportError:
-        return None
-    hook = getattr(module, "request_builds_after_close", None)
-    return hook if callable(hook) else None
-
-
 def close_due(session: Session, round_id: int, *, now: datetime) -> CloseOutcome:
     """Close a round past its deadline if at least k experts submitted; else note why not
     (audited once, when the note changes)."""
@@ -253,9 +236,8 @@ def close_due(session: Session, round_id: int, *, now: datetime) -> CloseOutcome
         by="schedule",
         submitted=submitted,
     )
-    hook = _report_hook()
-    if hook is not None:
-        hook(session, study, snapshot, now)
+    # the report files of the new snapshot, built once this transaction commits
+    report_files.request_builds_after_close(session, study, snapshot, now)
     session.flush()
     return CloseOutcome(True, snapshot=snapshot)
 

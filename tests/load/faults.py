@@ -1,6 +1,7 @@
 """Fault runs: answers survive killed workers, closing rounds, killed SQLite writers and a
 restarted PostgreSQL (reliability checks R1, R3, R16, R17; R7 on the logs they leave); the
-outbox survives a killed mail worker (R22, tests/load/mail_faults.py).
+outbox survives a killed mail worker (R22, tests/load/mail_faults.py), and a report worker
+SIGKILLed mid-build is taken up again (R23, tests/load/report_faults.py).
 
 `make faults` (python -m tests.load.faults) runs the full versions and prints their figures;
 tests/reliability runs small versions of the same functions in `make test`.
@@ -993,7 +994,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["r1", "r3", "r16", "r17", "r22"],
+        choices=["r1", "r3", "r16", "r17", "r22", "r23"],
         help="run only these checks",
     )
     parser.add_argument(
@@ -1002,14 +1003,14 @@ def main(argv: list[str] | None = None) -> int:
         help="R17 terminates the app's connections instead of restarting PostgreSQL",
     )
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r22"])
+    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r22", "r23"])
     from tests.load.harness import postgres_available, server_url
 
     reports: list[tuple[str, bool]] = []
     started = time.monotonic()
-    needs_postgres = chosen & {"r1", "r3", "r17"}
+    needs_postgres = chosen & {"r1", "r3", "r17", "r23"}
     if needs_postgres and not postgres_available():
-        print(f"PostgreSQL does not answer at {server_url()}: R1, R3 and R17 cannot run.")
+        print(f"PostgreSQL does not answer at {server_url()}: R1, R3, R17 and R23 cannot run.")
         return 1
     if "r16" in chosen:
         result16 = sqlite_processes()
@@ -1037,14 +1038,24 @@ def main(argv: list[str] | None = None) -> int:
         from tests.load.mail_faults import mail_kills
 
         if postgres_available():  # as in production; SQLite otherwise
-            url22 = recreate_database("delphi_faults_r18")
+            url22 = recreate_database("delphi_faults_r22")
             try:
-                result18 = mail_kills(database=url22)
+                result22 = mail_kills(database=url22)
             finally:
-                drop_database("delphi_faults_r18")
+                drop_database("delphi_faults_r22")
         else:
-            result18 = mail_kills()
-        reports.append((result18.report(), result18.ok))
+            result22 = mail_kills()
+        reports.append((result22.report(), result22.ok))
+        print(reports[-1][0], flush=True)
+    if "r23" in chosen:
+        from tests.load.report_faults import report_worker_kill
+
+        url = _prepare_database("delphi_faults_r23", use_migrations=True)
+        try:
+            result23 = report_worker_kill(url, which="demo", log_dir=ARTIFACTS, create_schema=False)
+        finally:
+            drop_database("delphi_faults_r23")
+        reports.append((result23.report(), result23.ok))
         print(reports[-1][0], flush=True)
     print(f"\n{len(reports)} fault checks in {time.monotonic() - started:.0f} s:")
     for line, ok in reports:

@@ -4,6 +4,8 @@ expression is ever evaluated (`{{7*7}}` never becomes 49)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -17,6 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.jobs.runner import run_job
 from app.models import Item, Role, Round, Study, Suggestion, User
 from app.services import accounts, answers, api_keys, panel, rounds
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
@@ -269,6 +272,12 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
     html_mails = {k: v for k, v in emails.items() if k.endswith("text/html")}
     assert {1, 11} <= _check(html_mails)
 
+    # a large panel import with a hostile name, run: its result page names who was added
+    rows = io.StringIO()
+    csv.writer(rows).writerows([("name", "email"), (hostile(40), "imported@example.org")])
+    job = panel.request_import(session, study, rows.getvalue().encode(), actor=owner, now=NOW)
+    session.commit()
+    run_job(job.id)
     world = SecurityWorld(
         study=study,
         round=round_,
@@ -280,6 +289,7 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
         admin=admin,
         api_secret=key.secret,
         api_key_id=key.key.id,
+        job_id=job.id,
     )
     browsers = {
         "anonymous": app.test_client(),
@@ -297,7 +307,7 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
     fresh_g()
     seen |= _check(_pages(app, world, browsers))
 
-    expected = set(FILE_FIELDS) | {11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 23}
+    expected = set(FILE_FIELDS) | {11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 23, 40}
     assert expected <= seen, f"never shown, so never checked: {sorted(expected - seen)}"
     assert _never_rendered(study, session) == []
 

@@ -43,6 +43,7 @@ ARGUMENTS = (
     "key",
     "category_key",
     "fmt",
+    "job_id",
 )
 
 
@@ -60,6 +61,7 @@ class SecurityWorld:
     admin: User
     api_secret: str
     api_key_id: int
+    job_id: int  #: a background panel import of the study, not yet run
 
     def url_values(self) -> dict[str, Any]:
         """A real value for every URL argument a route may take."""
@@ -78,6 +80,7 @@ class SecurityWorld:
             "key": self.item.key,
             "category_key": self.item.category.key if self.item.category else "supply",
             "fmt": "html",  # the PDF is the same report through a slow renderer
+            "job_id": self.job_id,
         }
 
 
@@ -103,6 +106,10 @@ def build_world(session: Session, study: Study, owner: User) -> SecurityWorld:
     session.add(suggestion)
     key = api_keys.create_key(session, owner, name="crawler", study_ids=None, now=NOW)
     item = session.scalars(select(Item).where(Item.study_id == study.id, Item.key == "E01")).one()
+    # a large panel import waiting for a worker (its page shows progress); it never runs here
+    job = panel.request_import(
+        session, study, b"name,email\nNot Run,not-run@example.org\n", actor=owner, now=NOW
+    )
     session.commit()
     admin = make_user(session, ADMIN_EMAIL, role=Role.ADMIN)
     return SecurityWorld(
@@ -116,6 +123,7 @@ def build_world(session: Session, study: Study, owner: User) -> SecurityWorld:
         admin=admin,
         api_secret=key.secret,
         api_key_id=key.key.id,
+        job_id=job.id,
     )
 
 

@@ -29,7 +29,7 @@ from werkzeug.routing import Rule
 
 from app.definitions import parse_definition
 from app.models import ApiKey, Base, Item, Participation, Role, Study, Suggestion, User
-from app.services import answers, api_keys, panel, rounds, studies
+from app.services import answers, api_keys, panel, report_files, rounds, studies
 from tests.conftest import EXAMPLE_SURVEY, NOW, PASSWORD, make_user
 
 # --- who may use what -------------------------------------------------------------------------
@@ -114,6 +114,9 @@ ACCESS: dict[str, str] = {
     "results.report": STUDY,
     "results.scenarios": STUDY,
     "results.export_identified": STUDY_ADMIN,
+    "builds.job": STUDY,
+    "builds.job_json": STUDY,
+    "builds.build": STUDY,
     # the expert's pages
     "expert.home": EXPERT,
     "expert.consent": EXPERT,
@@ -168,6 +171,9 @@ ACCESS: dict[str, str] = {
     "api.export_csv": API_STUDY,
     "api.export_json": API_STUDY,
     "api.export_archive": API_STUDY,
+    "api.report_file": API_STUDY,
+    "api.export_tables": API_STUDY,
+    "api.study_job": API_STUDY,
     "api.expert_home": API_EXPERT,
     "api.expert_consent": API_EXPERT,
     "api.expert_round": API_EXPERT,
@@ -228,6 +234,7 @@ class Side:
     expert: Participation
     key_id: int  #: the API key of the study's facilitator
     owner_id: int  #: the account that owns the study (a team member's id)
+    job_id: int = 0  #: the build of its HTML report (kept, so that reading it writes nothing)
 
     def values(self) -> dict[str, Any]:
         """A value for every id argument a route may take, from this side."""
@@ -239,6 +246,7 @@ class Side:
             "suggestion_id": self.suggestion.id,
             "key_id": self.key_id,
             "user_id": self.owner_id,
+            "job_id": self.job_id,
             "number": 1,
             "key": self.item.key,
             "item_key": self.item.key,
@@ -336,6 +344,13 @@ def matrix(app: Flask, session: Session) -> Iterator[Matrix]:
     studies.add_member(session, side_1.study, member_1, actor=fac_1, now=NOW)
     member_key = api_keys.create_key(session, member_1, name="m", study_ids=None, now=NOW).secret
     session.commit()
+    for side in (side_1, side_2):
+        # the HTML report is kept (the close would build it): reading it writes nothing
+        job = report_files.request_build(
+            session, side.study, side.study.default_language, "html", None, NOW
+        )
+        side.job_id = job.id
+        session.commit()
     principals = {name: Principal(name, app.test_client()) for name in PRINCIPALS}
     for name, email, secret in (
         ("fac_1", "fac1@example.org", key_1),
