@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.messages import N_
 from app.models import (
     Participation,
     ParticipationStatus,
@@ -42,25 +43,43 @@ BEFORE_OPENING = "due before the round opened; not sent, so experts are not remi
 
 
 def parse_reminder_days(text: str) -> list[int]:
-    """'7, 2' -> [7, 2] (largest first, no repeats); ValidationError naming what is wrong."""
-    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    """'7, 2' -> [7, 2] (largest first, no repeats); ValidationError naming what is wrong.
+
+    Commas (also the Persian and Arabic «،»), semicolons or spaces separate the numbers, and
+    Persian or Arabic-Indic digits count as digits.
+    """
+    parts = [p for p in re.split(r"[,;،؛\s]+", text.strip()) if p]
     days: list[int] = []
     for part in parts:
         if not part.isdigit():
             raise ValidationError(
-                f"Reminder days must be whole numbers of days, separated by commas; "
-                f"{part[:20]!r} is not one."
+                N_(
+                    "Reminder days must be whole numbers of days, separated by commas; "
+                    "%(part)s is not one.",
+                    part=repr(part[:20]),
+                )
             )
         value = int(part)
         if not MIN_DAYS <= value <= MAX_DAYS:
             raise ValidationError(
-                f"Reminder days must be between {MIN_DAYS} and {MAX_DAYS} days before the "
-                f"deadline; {value} is not."
+                N_(
+                    "Reminder days must be between %(low)s and %(high)s days before the "
+                    "deadline; %(value)s is not.",
+                    low=MIN_DAYS,
+                    high=MAX_DAYS,
+                    value=value,
+                )
             )
         if value not in days:
             days.append(value)
     if len(days) > MAX_REMINDERS:
-        raise ValidationError(f"At most {MAX_REMINDERS} reminders per round; {len(days)} given.")
+        raise ValidationError(
+            N_(
+                "At most %(most)s reminders per round; %(given)s given.",
+                most=MAX_REMINDERS,
+                given=len(days),
+            )
+        )
     return sorted(days, reverse=True)
 
 

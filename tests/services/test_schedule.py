@@ -69,6 +69,8 @@ def test_parse_reminder_days_names_what_is_wrong() -> None:
     assert schedule.parse_reminder_days("7, 2") == [7, 2]
     assert schedule.parse_reminder_days(" 2;7 7 ") == [7, 2]
     assert schedule.parse_reminder_days("") == []
+    # a Persian keyboard types «،» and Persian digits
+    assert schedule.parse_reminder_days("۲، ۷") == [7, 2]
     with pytest.raises(ValidationError, match="'x' is not one"):
         schedule.parse_reminder_days("7, x")
     with pytest.raises(ValidationError, match=r"between 1 and 60 .* 61 is not"):
