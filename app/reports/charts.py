@@ -12,6 +12,7 @@ Every function takes the labels it prints, so the caller translates them; every 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import itertools
 import math
@@ -62,6 +63,25 @@ RC: dict[Any, Any] = {
 }
 
 
+@functools.cache
+def _rc() -> dict[Any, Any]:
+    """RC with font.family narrowed to the families this machine has: matplotlib looks a
+    missing family up again (and warns) for every piece of text it lays out."""
+    from matplotlib import font_manager
+
+    def installed(family: str) -> bool:
+        try:
+            font_manager.findfont(
+                font_manager.FontProperties(family=family), fallback_to_default=False
+            )
+        except ValueError:
+            return False
+        return True
+
+    families = [f for f in RC["font.family"] if f == "sans-serif" or installed(f)]
+    return {**RC, "font.family": families}
+
+
 #: resolution of raster charts (the PDF uses them: WeasyPrint draws large SVGs slowly);
 #: 200 dpi prints as sharp as the text around them at the sizes the report uses
 RASTER_DPI = 200
@@ -80,7 +100,7 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     with raster, a PNG data: URI instead."""
     if raster:
         png = io.BytesIO()
-        with matplotlib.rc_context(RC):
+        with matplotlib.rc_context(_rc()):
             figure.savefig(
                 png,
                 format="png",
@@ -95,7 +115,7 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
             "ascii"
         )
     buffer = io.StringIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure.savefig(
             buffer, format="svg", bbox_inches="tight", pad_inches=0.05, metadata={"Date": None}
         )
@@ -392,7 +412,7 @@ def probability_impact_svg(
     raster: bool = False,
 ) -> str:
     """Pooled probability against median impact, marker area by agreement, colour by consensus."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 4.3))
         FigureCanvasAgg(figure)
         ax = figure.subplots()
@@ -464,7 +484,7 @@ def convergence_svg(
     panels = [p for p in panels if p.series]
     if not panels:
         return ""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(3.3 * len(panels), 2.7))
         axes = figure.subplots(1, len(panels), squeeze=False)[0]
         for ax, panel in zip(axes, panels, strict=True):
@@ -536,7 +556,7 @@ def scenarios_svg(
         key=[m for b in bars for m, *_r in b.estimates].index,
     )
     colours = [BRAND, ACCENT, OK, MUTED]
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 0.32 * len(bars) * max(1, len(methods)) + 1.0))
         ax = figure.subplots()
         step = 0.8 / max(len(methods), 1)
@@ -589,7 +609,7 @@ def fan_svg(
     raster: bool = False,
 ) -> str:
     """The trend impact fan: history, surprise-free baseline, expected forecast, 10-90 % band."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 3.0))
         ax = figure.subplots()
         ax.fill_between(
@@ -644,7 +664,7 @@ def round_flow_svg(
     if not boxes:
         return ""
     count = len(boxes)
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 1.25 * count + 0.3))
         ax = figure.subplots()
         ax.set_xlim(0, 10)

@@ -8,6 +8,7 @@ earlier run) and builds the report's data from the database, then the PDF or the
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -83,12 +84,18 @@ def pdf(data: dict[str, Any], language: str | None = None) -> dict[str, str]:
     from app.reports import render
 
     with data["app"].test_request_context():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = _cold_report(data, language)
         built = time.perf_counter() - started
         content = render.render_pdf(report)
-    pages = content.count(b"/Type /Page\n") or content.count(b"/Type /Page")
-    return {"data": f"{built:.2f} s", "size": f"{len(content) / 1e6:.1f} MB, ~{pages} pages"}
+        cpu = time.process_time() - cpu
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", content))
+    return {
+        "data (of the total)": f"{built:.2f} s",
+        # on a busy machine the wall time above says more about the neighbours than the code
+        "CPU time of this run": f"{cpu:.2f} s",
+        "size": f"{len(content) / 1e6:.1f} MB, {pages} pages",
+    }
 
 
 def xlsx(data: dict[str, Any]) -> dict[str, str]:
@@ -97,14 +104,16 @@ def xlsx(data: dict[str, Any]) -> dict[str, str]:
     from app.reports.tables import study_tables, workbook_bytes
 
     with data["app"].test_request_context():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = _cold_report(data)
         built = time.perf_counter()
         content = workbook_bytes(study_tables(db.session, report))
         done = time.perf_counter()
+        cpu = time.process_time() - cpu
     return {
-        "data": f"{built - started:.2f} s",
-        "workbook": f"{done - built:.2f} s",
+        "data (of the total)": f"{built - started:.2f} s",
+        "tables and workbook (of the total)": f"{done - built:.2f} s",
+        "CPU time of this run": f"{cpu:.2f} s",
         "size": f"{len(content) / 1e6:.2f} MB",
     }
 
