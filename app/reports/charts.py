@@ -22,6 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -99,21 +100,8 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     """A matplotlib figure as SVG text, with a <title> for screen readers and no XML prolog;
     with raster, a PNG data: URI instead."""
     if raster:
-        png = io.BytesIO()
-        with matplotlib.rc_context(_rc()):
-            figure.savefig(
-                png,
-                format="png",
-                dpi=RASTER_DPI,
-                bbox_inches="tight",
-                pad_inches=0.05,
-                facecolor="white",
-                # WeasyPrint decodes and compresses the pixels again: save time here
-                pil_kwargs={"compress_level": 1},
-            )
-        return "data:image/png;base64," + base64.b64encode(_opaque_png(png.getvalue())).decode(
-            "ascii"
-        )
+        png = _cropped_png(figure) or _saved_png(figure)
+        return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     buffer = io.StringIO()
     with matplotlib.rc_context(_rc()):
         figure.savefig(
@@ -123,6 +111,65 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     svg = svg[svg.index("<svg") :]
     head_end = svg.index(">") + 1
     return svg[:head_end] + f"<title>{escape(title)}</title>" + svg[head_end:]
+
+
+#: white space kept around a chart's ink, in inches (as savefig's pad_inches)
+PAD_INCHES = 0.05
+
+
+def _cropped_png(figure: Figure) -> bytes | None:
+    """The figure drawn once and cut to its ink plus the pad, as an opaque PNG; None when
+    some of the ink lies outside the figure (a legend beside the axes), which only savefig's
+    tight box can take in.
+
+    savefig(bbox_inches="tight") draws the figure twice (once to measure, once to paint) and
+    compresses a PNG that WeasyPrint then decodes; this draws once and hands over the pixels.
+    """
+    from PIL import Image
+
+    with matplotlib.rc_context(_rc()):
+        canvas = FigureCanvasAgg(figure)
+        figure.set_dpi(RASTER_DPI)
+        figure.set_facecolor("white")
+        canvas.draw()
+        ink = figure.get_tightbbox(canvas.get_renderer())
+    width, height = canvas.get_width_height()
+    if ink is None or ink.x0 < 0 or ink.y0 < 0 or ink.x1 * RASTER_DPI > width:
+        return None
+    if ink.y1 * RASTER_DPI > height:
+        return None
+    box = ink.padded(PAD_INCHES)
+    left, right = math.floor(box.x0 * RASTER_DPI), math.ceil(box.x1 * RASTER_DPI)
+    bottom, top = math.floor(box.y0 * RASTER_DPI), math.ceil(box.y1 * RASTER_DPI)
+    pixels = np.asarray(canvas.buffer_rgba())
+    # rows count from the top in the buffer, from the bottom in figure coordinates; the pad
+    # may reach past the figure's edge, where the picture is white
+    inside = pixels[height - min(top, height) : height - max(bottom, 0), max(left, 0) : right]
+    picture = Image.new("RGB", (right - left, top - bottom), "white")
+    picture.paste(
+        Image.fromarray(np.ascontiguousarray(inside[..., :3])),
+        (max(left, 0) - left, top - min(top, height)),
+    )
+    out = io.BytesIO()
+    # WeasyPrint decodes and compresses the pixels again: little compression here
+    picture.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _saved_png(figure: Figure) -> bytes:
+    """The figure as an opaque PNG through savefig's tight box."""
+    png = io.BytesIO()
+    with matplotlib.rc_context(_rc()):
+        figure.savefig(
+            png,
+            format="png",
+            dpi=RASTER_DPI,
+            bbox_inches="tight",
+            pad_inches=PAD_INCHES,
+            facecolor="white",
+            pil_kwargs={"compress_level": 1},
+        )
+    return _opaque_png(png.getvalue())
 
 
 def _opaque_png(png: bytes) -> bytes:
