@@ -409,8 +409,8 @@ def build_report(
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
     all) and, with_results, the scenario and trend impact results of those rounds."""
     # The services called below each read the closed rounds' snapshots again. The session
-    # holds its objects weakly, so without a reference the decoded snapshots (a few tenths of
-    # a second each) would be dropped and decoded again by every one of them.
+    # holds its objects weakly, so without a reference the decoded snapshots would be dropped
+    # and decoded again by every one of them (the demo's two, a dozen times per report).
     held = closed_snapshot_objects(session, study)
     snapshots = results.closed_snapshots(session, study, up_to)
     if not snapshots:
