@@ -12,6 +12,7 @@ Every function takes the labels it prints, so the caller translates them; every 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import itertools
 import math
@@ -21,6 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -62,8 +64,28 @@ RC: dict[Any, Any] = {
 }
 
 
-#: resolution of raster charts (the PDF uses them: WeasyPrint draws large SVGs slowly)
-RASTER_DPI = 220
+@functools.cache
+def _rc() -> dict[Any, Any]:
+    """RC with font.family narrowed to the families this machine has: matplotlib looks a
+    missing family up again (and warns) for every piece of text it lays out."""
+    from matplotlib import font_manager
+
+    def installed(family: str) -> bool:
+        try:
+            font_manager.findfont(
+                font_manager.FontProperties(family=family), fallback_to_default=False
+            )
+        except ValueError:
+            return False
+        return True
+
+    families = [f for f in RC["font.family"] if f == "sans-serif" or installed(f)]
+    return {**RC, "font.family": families}
+
+
+#: resolution of raster charts (the PDF uses them: WeasyPrint draws large SVGs slowly);
+#: 200 dpi prints as sharp as the text around them at the sizes the report uses
+RASTER_DPI = 200
 
 
 def data_uri(chart: str) -> str:
@@ -78,12 +100,10 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     """A matplotlib figure as SVG text, with a <title> for screen readers and no XML prolog;
     with raster, a PNG data: URI instead."""
     if raster:
-        png = io.BytesIO()
-        with matplotlib.rc_context(RC):
-            figure.savefig(png, format="png", dpi=RASTER_DPI, bbox_inches="tight", pad_inches=0.05)
-        return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+        png = _cropped_png(figure) or _saved_png(figure)
+        return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     buffer = io.StringIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure.savefig(
             buffer, format="svg", bbox_inches="tight", pad_inches=0.05, metadata={"Date": None}
         )
@@ -91,6 +111,77 @@ def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     svg = svg[svg.index("<svg") :]
     head_end = svg.index(">") + 1
     return svg[:head_end] + f"<title>{escape(title)}</title>" + svg[head_end:]
+
+
+#: white space kept around a chart's ink, in inches (as savefig's pad_inches)
+PAD_INCHES = 0.05
+
+
+def _cropped_png(figure: Figure) -> bytes | None:
+    """The figure drawn once and cut to its ink plus the pad, as an opaque PNG; None when
+    some of the ink lies outside the figure (a legend beside the axes), which only savefig's
+    tight box can take in.
+
+    savefig(bbox_inches="tight") draws the figure twice (once to measure, once to paint) and
+    compresses a PNG that WeasyPrint then decodes; this draws once and hands over the pixels.
+    """
+    from PIL import Image
+
+    with matplotlib.rc_context(_rc()):
+        canvas = FigureCanvasAgg(figure)
+        figure.set_dpi(RASTER_DPI)
+        figure.set_facecolor("white")
+        canvas.draw()
+        ink = figure.get_tightbbox(canvas.get_renderer())
+    width, height = canvas.get_width_height()
+    if ink is None or ink.x0 < 0 or ink.y0 < 0 or ink.x1 * RASTER_DPI > width:
+        return None
+    if ink.y1 * RASTER_DPI > height:
+        return None
+    box = ink.padded(PAD_INCHES)
+    left, right = math.floor(box.x0 * RASTER_DPI), math.ceil(box.x1 * RASTER_DPI)
+    bottom, top = math.floor(box.y0 * RASTER_DPI), math.ceil(box.y1 * RASTER_DPI)
+    pixels = np.asarray(canvas.buffer_rgba())
+    # rows count from the top in the buffer, from the bottom in figure coordinates; the pad
+    # may reach past the figure's edge, where the picture is white
+    inside = pixels[height - min(top, height) : height - max(bottom, 0), max(left, 0) : right]
+    picture = Image.new("RGB", (right - left, top - bottom), "white")
+    picture.paste(
+        Image.fromarray(np.ascontiguousarray(inside[..., :3])),
+        (max(left, 0) - left, top - min(top, height)),
+    )
+    out = io.BytesIO()
+    # WeasyPrint decodes and compresses the pixels again: little compression here
+    picture.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _saved_png(figure: Figure) -> bytes:
+    """The figure as an opaque PNG through savefig's tight box."""
+    png = io.BytesIO()
+    with matplotlib.rc_context(_rc()):
+        figure.savefig(
+            png,
+            format="png",
+            dpi=RASTER_DPI,
+            bbox_inches="tight",
+            pad_inches=PAD_INCHES,
+            facecolor="white",
+            pil_kwargs={"compress_level": 1},
+        )
+    return _opaque_png(png.getvalue())
+
+
+def _opaque_png(png: bytes) -> bytes:
+    """The PNG without its alpha channel (on white, as it was drawn): WeasyPrint splits an
+    alpha channel into a separate mask image and compresses both, which doubles its work."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        opaque = image.convert("RGB")
+    out = io.BytesIO()
+    opaque.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -180,6 +271,9 @@ def distribution_svg(
                 f'height="{row_height}" fill="{BRAND_SOFT}"/>'
             )
         fill = BAR if row.final else BAR_OLD
+        # a row's bars as one path: the same picture, and one element instead of one per bar
+        # (renderers pay per element: WeasyPrint styles and strokes each one)
+        bars = []
         for b in row.histogram:
             count = int(b["count"])
             if not count:
@@ -192,9 +286,9 @@ def distribution_svg(
             else:
                 bx = x(float(b["low"])) + 0.5
                 bar = max(x(float(b["high"])) - x(float(b["low"])) - 1.0, 1.0)
-            parts.append(
-                f'<rect x="{bx:.1f}" y="{base - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{fill}"/>'
-            )
+            bars.append(f"M{bx:.1f} {base - h:.1f}h{bar:.1f}v{h:.1f}h{-bar:.1f}z")
+        if bars:
+            parts.append(f'<path d="{"".join(bars)}" fill="{fill}"/>')
         if row.median is not None:
             xm = x(row.median)
             parts.append(
@@ -368,7 +462,7 @@ def probability_impact_svg(
     raster: bool = False,
 ) -> str:
     """Pooled probability against median impact, marker area by agreement, colour by consensus."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 4.3))
         FigureCanvasAgg(figure)
         ax = figure.subplots()
@@ -379,17 +473,17 @@ def probability_impact_svg(
         ax.axvline(50, color=LINE, lw=1, zorder=0)
         ax.axhline((low + high) / 2, color=LINE, lw=1, zorder=0)
         sizes = [18 + 90 * (p.agreement if p.agreement is not None else 0.3) for p in points]
-        for point, size in zip(points, sizes, strict=True):
-            ax.scatter(
-                point.probability,
-                point.impact,
-                s=size,
-                color=BRAND if point.consensus else "white",
-                edgecolor=BRAND,
-                linewidth=1.1,
-                alpha=0.9,
-                zorder=3,
-            )
+        # one collection for every marker (drawn in the same order as one per marker)
+        ax.scatter(
+            [p.probability for p in points],
+            [p.impact for p in points],
+            s=sizes,
+            c=[BRAND if p.consensus else "white" for p in points],
+            edgecolors=BRAND,
+            linewidths=1.1,
+            alpha=0.9,
+            zorder=3,
+        )
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         figure.subplots_adjust(left=0.09, right=0.98, top=0.88, bottom=0.12)
@@ -440,7 +534,7 @@ def convergence_svg(
     panels = [p for p in panels if p.series]
     if not panels:
         return ""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(3.3 * len(panels), 2.7))
         axes = figure.subplots(1, len(panels), squeeze=False)[0]
         for ax, panel in zip(axes, panels, strict=True):
@@ -512,7 +606,7 @@ def scenarios_svg(
         key=[m for b in bars for m, *_r in b.estimates].index,
     )
     colours = [BRAND, ACCENT, OK, MUTED]
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 0.32 * len(bars) * max(1, len(methods)) + 1.0))
         ax = figure.subplots()
         step = 0.8 / max(len(methods), 1)
@@ -565,7 +659,7 @@ def fan_svg(
     raster: bool = False,
 ) -> str:
     """The trend impact fan: history, surprise-free baseline, expected forecast, 10-90 % band."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 3.0))
         ax = figure.subplots()
         ax.fill_between(
@@ -620,7 +714,7 @@ def round_flow_svg(
     if not boxes:
         return ""
     count = len(boxes)
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(6.6, 1.25 * count + 0.3))
         ax = figure.subplots()
         ax.set_xlim(0, 10)

@@ -30,6 +30,7 @@ from app.models import (
     Round,
     RoundProgress,
     RoundState,
+    Snapshot,
     Study,
 )
 from app.services import calibration, exports, forecast_scores, results, trend_scores
@@ -220,6 +221,9 @@ class Report:
     forecast_scores: ForecastScores | None = None
     #: pinball loss and interval hits of trend estimates whose values are realised
     trend_scores: TrendScores | None = None
+    #: the closed rounds' snapshots, held so that later readers of the same session (the
+    #: spreadsheet's tables) find them decoded already
+    held: tuple[Snapshot, ...] = field(default=(), repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -404,6 +408,10 @@ def build_report(
 ) -> Report:
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
     all) and, with_results, the scenario and trend impact results of those rounds."""
+    # The services called below each read the closed rounds' snapshots again. The session
+    # holds its objects weakly, so without a reference the decoded snapshots would be dropped
+    # and decoded again by every one of them (the demo's two, a dozen times per report).
+    held = closed_snapshot_objects(session, study)
     snapshots = results.closed_snapshots(session, study, up_to)
     if not snapshots:
         raise NotFoundError("No round has closed yet: there is nothing to report.")
@@ -444,6 +452,18 @@ def build_report(
         trend_scores=trends_scored,
         record=record_texts(study),
         measured=measured_record(session, study, up_to),
+        held=held,
+    )
+
+
+def closed_snapshot_objects(session: Session, study: Study) -> tuple[Snapshot, ...]:
+    """The snapshots of the study's closed rounds, as the session's (identity-mapped) objects."""
+    return tuple(
+        session.scalars(
+            select(Snapshot)
+            .join(Round, Snapshot.round_id == Round.id)
+            .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
+        )
     )
 
 

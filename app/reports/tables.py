@@ -1,13 +1,9 @@
-"""The report's tables for spreadsheets (one sheet each) and the XLSX writer (openpyxl)."""
+"""The report's tables for spreadsheets (one sheet each) and the XLSX workbook they make."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from analysis.snapshot import SnapshotData
@@ -15,12 +11,8 @@ from app.reports.data import Report
 from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
 from app.services.exports import Table
+from app.services.exports.xlsx import MAX_SHEET_NAME, Sheet, xlsx_bytes
 from app.services.snapshots import POOLING_METHODS
-
-HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-#: sheet names are at most 31 characters in Excel
-MAX_SHEET_NAME = 31
 
 
 def round_table(report: Report) -> Table:
@@ -202,7 +194,12 @@ def weighted_table(session: Session, report: Report) -> Table:
     performance weights, with the seed count behind the performance weights."""
     rows: list[dict[str, Any]] = []
     for round_, _data in _snapshots(session, report):
-        pooling = calibration.weighted_pooling(session, report.study, round_)
+        # the report computed the last round's already
+        pooling = (
+            report.weighting
+            if report.weighting is not None and round_.number == report.final_round
+            else calibration.weighted_pooling(session, report.study, round_)
+        )
         cal = pooling.calibration
         for row in pooling.rows:
             cells: dict[str, Any] = {
@@ -294,28 +291,20 @@ def _snapshots(session: Session, report: Report) -> list[tuple[Any, SnapshotData
 
 def workbook_bytes(tables: list[Table]) -> bytes:
     """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable."""
-    book = Workbook()
-    for default in list(book.worksheets):
-        book.remove(default)
-    for table in tables:
-        sheet = book.create_sheet(table.name[:MAX_SHEET_NAME])
-        sheet.append(list(table.columns))
-        for cell in sheet[1]:
-            cell.fill = HEADER_FILL
-            cell.font = HEADER_FONT
-            cell.alignment = Alignment(vertical="top")
-        for row in table.cells():
-            sheet.append(row)
-        sheet.freeze_panes = "A2"
-        if table.rows:
-            sheet.auto_filter.ref = (
-                f"A1:{get_column_letter(len(table.columns))}{len(table.rows) + 1}"
+    return xlsx_bytes(
+        [
+            Sheet(
+                name=table.name[:MAX_SHEET_NAME],
+                header=table.columns,
+                rows=table.cells(),
+                widths=[_width(table, column) for column in table.columns],
             )
-        for index, column in enumerate(table.columns, start=1):
-            longest = max(
-                [len(str(column))] + [len(str(r.get(column) or "")) for r in table.rows[:200]]
-            )
-            sheet.column_dimensions[get_column_letter(index)].width = min(max(8, longest + 2), 60)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+            for table in tables
+        ]
+    )
+
+
+def _width(table: Table, column: str) -> int:
+    """A column's width in characters: its longest value in the first 200 rows, 8 to 60."""
+    longest = max([len(str(column))] + [len(str(r.get(column) or "")) for r in table.rows[:200]])
+    return min(max(8, longest + 2), 60)

@@ -22,9 +22,11 @@ def record(
     old: Any = None,
     new: Any = None,
     reason: str | None = None,
+    flush: bool = True,
     **facts: Any,
 ) -> AuditEvent:
-    """Add an audit event (never pass expert-answer pairs: the log must keep anonymity)."""
+    """Add an audit event (never pass expert-answer pairs: the log must keep anonymity);
+    flush=False leaves the flush to a caller adding many at once."""
     details: dict[str, Any] = dict(facts)
     if old is not None:
         details["old"] = old
@@ -41,7 +43,8 @@ def record(
         created_at=now,
     )
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
 
 

@@ -199,7 +199,7 @@ def import_csv(
     """Add experts from CSV (name, email, group, language); all rows or none.
 
     Every bad row is reported ("row 4: email: ..."); people already on the panel are skipped.
-    `progress(done, total)` is told every hundred rows added.
+    `progress(done, total)` is told as the rows are added.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -260,7 +260,36 @@ def import_csv(
         raise ValidationError("Nothing was imported. Fix these rows:", {"rows": problems})
     if not cleaned:
         raise ValidationError("The file has no rows.", {"file": ["No rows."]})
+    return _add_members(session, study, cleaned, actor=actor, now=now, progress=progress)
+
+
+#: emails per IN (...) query: far below every database's limit on bound parameters
+_EMAILS_PER_QUERY = 500
+
+
+def _add_members(
+    session: Session,
+    study: Study,
+    members: list[tuple[str, str, str, str]],
+    *,
+    actor: User | None,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> CsvImport:
+    """Add validated (name, email, group, language) rows to the panel in a few bulk steps.
+
+    What add_expert does row by row (find or create the expert, a participation with a fresh
+    pseudonym, a first private link, an audit event), with a handful of queries and flushes
+    for the whole file instead of several per row: a 5,000-row file took seconds.
+    """
     result = CsvImport()
+    emails = [email for _name, email, _group, _language in members]
+    experts: dict[str, Expert] = {}
+    for start in range(0, len(emails), _EMAILS_PER_QUERY):
+        chunk = emails[start : start + _EMAILS_PER_QUERY]
+        experts.update(
+            (e.email, e) for e in session.scalars(select(Expert).where(Expert.email.in_(chunk)))
+        )
     on_panel = set(
         session.scalars(
             select(Expert.email)
@@ -268,25 +297,76 @@ def import_csv(
             .where(Participation.study_id == study.id)
         )
     )
-    for done, (name, email, group, language) in enumerate(cleaned):
-        if progress is not None and done and done % 100 == 0:
-            progress(done, len(cleaned))
+    taken = set(
+        session.scalars(select(Participation.pseudonym).where(Participation.study_id == study.id))
+    )
+    joining: list[tuple[Expert, str, str, str]] = []
+    for name, email, group, language in members:
         if email in on_panel:
             result.skipped.append(email)
             continue
-        result.added.append(
-            add_expert(
-                session,
-                study,
-                name=name,
-                email=email,
-                group=group,
-                language=language,
-                actor=actor,
-                now=now,
+        expert = experts.get(email)
+        if expert is None:
+            expert = experts[email] = Expert(email=email, created_at=now)
+            session.add(expert)
+        joining.append((expert, name, group, language))
+    session.flush()
+    participations: list[tuple[Participation, Expert]] = []
+    for expert, name, group, language in joining:
+        participation = Participation(
+            study_id=study.id,
+            expert_id=expert.id,
+            name=name,
+            group=group,
+            language=language,
+            pseudonym=_unused_pseudonym(taken),
+            status=ParticipationStatus.INVITED,
+            synthetic=False,
+            created_at=now,
+        )
+        session.add(participation)
+        participations.append((participation, expert))
+    session.flush()
+    for done, (participation, expert) in enumerate(participations):
+        if progress is not None and done and done % 500 == 0:
+            progress(done, len(participations))
+        token = new_token()
+        # by id, not through participation.links: touching the collection of a flushed
+        # participation loads it, one query (and autoflush) per row
+        session.add(
+            AccessLink(
+                participation_id=participation.id,
+                token_hash=hash_token(token),
+                purpose="manual",
+                created_at=now,
             )
         )
+        result.added.append(NewMember(participation, token))
+        audit.record(
+            session,
+            action="panel.add",
+            now=now,
+            actor=actor,
+            study=study,
+            # as _audit_target names them, without loading participation.expert again
+            target=f"expert {expert.email}",
+            flush=False,
+            group=participation.group,
+            language=participation.language,
+        )
+    session.flush()
+    if participations:
+        _assign_pairs_if_open(session, study, now)
     return result
+
+
+def _unused_pseudonym(taken: set[str]) -> str:
+    """A random pseudonym not in `taken` (the study's, read once), added to it."""
+    while True:
+        code = "P-" + "".join(secrets.choice(_PSEUDONYM_ALPHABET) for _ in range(6))
+        if code not in taken:
+            taken.add(code)
+            return code
 
 
 def csv_rows(data: bytes) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy import select
@@ -68,7 +68,23 @@ def question_parts(question: Question) -> list[Part]:
     return [Part(question.key, "", kind, scale)]
 
 
-def part_value(answer: Answer, part: Part) -> float | None:
+class StoredAnswer(Protocol):
+    """What part_value reads of an answer: an Answer, or a row with these three columns."""
+
+    @property
+    def no_answer(self) -> bool:
+        """Whether the expert chose 'no answer'."""
+
+    @property
+    def value(self) -> float | None:
+        """The single number, for a one-part question."""
+
+    @property
+    def value_json(self) -> dict[str, Any] | None:
+        """The numbers by part, for a question with several."""
+
+
+def part_value(answer: StoredAnswer, part: Part) -> float | None:
     """The number an answer holds for one part (None if absent or 'no answer')."""
     if answer.no_answer:
         return None

@@ -1,0 +1,55 @@
+"""The XLSX writer: what a spreadsheet program reads back from it."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from openpyxl import load_workbook
+
+from app.services.exports.xlsx import Sheet, column_letter, sheet_names, xlsx_bytes
+
+
+def test_values_come_back_as_written_with_a_styled_frozen_filterable_header() -> None:
+    rows = [
+        [1, 2.5, True, None, "plain"],
+        [-3, 1e-12, False, "", "  spaced\nlines "],
+        [10**12, math.nan, None, "'=SUM(A1:A2)", 'پاسخ < & > "quoted" ✓'],
+        [0, 0.1 + 0.2, True, "bell\x07 and nul\x00 removed", "E01"],
+    ]
+    header = ["int", "float", "bool", "text", "more"]
+    content = xlsx_bytes([Sheet("Answers", header, rows, widths=[8, 9, 10, 20, 60])])
+    book = load_workbook(io.BytesIO(content))
+    sheet = book["Answers"]
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == tuple(header)
+    assert values[1] == (1, 2.5, True, None, "plain")
+    assert values[2] == (-3, 1e-12, False, None, "  spaced\nlines ")
+    # text is never a formula; a number that is not finite is an empty cell
+    assert values[3] == (10**12, None, None, "'=SUM(A1:A2)", 'پاسخ < & > "quoted" ✓')
+    assert values[4] == (0, 0.1 + 0.2, True, "bell and nul removed", "E01")
+    assert sheet["A2"].data_type == "n" and sheet["D4"].data_type == "s"
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:E5"
+    assert sheet["A1"].font.b and sheet["A1"].fill.fgColor.rgb == "FF1F4E79"
+    assert not sheet["A2"].font.b
+    assert [sheet.column_dimensions[c].width for c in "ABCDE"] == [8, 9, 10, 20, 60]
+
+
+def test_sheets_keep_their_order_and_get_valid_distinct_names() -> None:
+    sheets = [
+        Sheet("Statistics", ["a"], [[1]], widths=[8]),
+        Sheet("Empty", ["a", "b"], [], widths=[8, 8]),
+        Sheet("Statistics", ["a"], [[2]], widths=[8]),
+        Sheet("What? [draft]: A/B", ["a"], [[3]], widths=[8]),
+        Sheet("x" * 40, ["a"], [[4]], widths=[8]),
+    ]
+    book = load_workbook(io.BytesIO(xlsx_bytes(sheets)))
+    assert book.sheetnames == ["Statistics", "Empty", "Statistics 2", "What draft AB", "x" * 31]
+    assert list(book["Empty"].iter_rows(values_only=True)) == [("a", "b")]
+    assert book["Statistics 2"]["A2"].value == 2
+
+
+def test_names_and_letters() -> None:
+    assert [column_letter(i) for i in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
+    assert sheet_names(["a", "A", "b"]) == ["a", "A 2", "b"]
