@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from app.messages import Message
+
 
 class DomainError(Exception):
     """A rule of the domain was broken; the message is shown to the user as it is."""
@@ -41,7 +43,7 @@ class ValidationError(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, errors: dict[str, list[Any]] | None = None) -> None:
+    def __init__(self, message: str | Message, errors: dict[str, list[Any]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or {}
 
