@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 
+import pytest
 from openpyxl import load_workbook
 
 from app.services.exports.xlsx import Sheet, column_letter, sheet_names, xlsx_bytes
@@ -27,13 +28,17 @@ def test_values_come_back_as_written_with_a_styled_frozen_filterable_header() ->
     assert values[2] == (-3, 1e-12, False, None, "  spaced\nlines ")
     # text is never a formula; a number that is not finite is an empty cell
     assert values[3] == (10**12, None, None, "'=SUM(A1:A2)", 'پاسخ < & > "quoted" ✓')
-    assert values[4] == (0, 0.1 + 0.2, True, "bell and nul removed", "E01")
+    # numbers keep the 16 significant digits a spreadsheet holds (0.1 + 0.2 reads 0.3)
+    assert values[4][1] == pytest.approx(0.1 + 0.2, rel=1e-15)
+    assert values[4][:1] + values[4][2:] == (0, True, "bell and nul removed", "E01")
     assert sheet["A2"].data_type == "n" and sheet["D4"].data_type == "s"
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == "A1:E5"
     assert sheet["A1"].font.b and sheet["A1"].fill.fgColor.rgb == "FF1F4E79"
     assert not sheet["A2"].font.b
-    assert [sheet.column_dimensions[c].width for c in "ABCDE"] == [8, 9, 10, 20, 60]
+    # widths in characters (the file adds the cell padding spreadsheets expect)
+    widths = [sheet.column_dimensions[c].width for c in "ABCDE"]
+    assert [int(w) for w in widths] == [8, 9, 10, 20, 60]
 
 
 def test_sheets_keep_their_order_and_get_valid_distinct_names() -> None:
