@@ -26,7 +26,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError, generate_csrf
-from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from app.auth import current_participation, expert_required
@@ -51,12 +50,10 @@ from app.expert.views import (
     hint_message,
     state_labels,
 )
-from app.extensions import db
+from app.extensions import db, round_layouts
 from app.i18n import localise_digits, render_message
 from app.models import (
-    Category,
     ConflictError,
-    Item,
     Participation,
     Round,
     RoundClosedError,
@@ -198,20 +195,14 @@ def round_category(category_key: str) -> Any:
     return _render_page(context, index, page)
 
 
-def _posted_items(round_: Round, key: str, *, category: bool) -> list[RoundItem]:
-    """The round's items a save names: one item, or a category's (only those: an autosave
-    must not load the round's every item, version and question)."""
-    query = (
-        select(RoundItem)
-        .join(Item, RoundItem.item_id == Item.id)
-        .where(RoundItem.round_id == round_.id)
-        .order_by(RoundItem.position)
-    )
+def _posted_items(round_items: Sequence[RoundItem], key: str, *, category: bool) -> list[RoundItem]:
+    """The round's items a save names: one item, or a category's (from the round's cached
+    layout: an autosave must not load the round's items, versions and questions)."""
     if category:
-        query = query.join(Category, Item.category_id == Category.id).where(Category.key == key)
-    else:
-        query = query.where(Item.key == key)
-    return list(db.session.scalars(query).unique())
+        return [
+            ri for ri in round_items if ri.item.category is not None and ri.item.category.key == key
+        ]
+    return [ri for ri in round_items if ri.item.key == key]
 
 
 def _save_page(
@@ -236,7 +227,14 @@ def _save_page(
                 item_key = f"{key}-{ri.item_id}"
             entries.append(answer_service.ItemEntry(ri.item, payloads, item_key))
     return answer_service.save_items(
-        db.session, me, round_, entries, now=utcnow(), drafts=True, given=given
+        db.session,
+        me,
+        round_,
+        entries,
+        now=utcnow(),
+        drafts=True,
+        given=given,
+        versions={ri.item_id: ri.item_version_id for ri in round_items},
     )
 
 
@@ -283,7 +281,8 @@ def _save(key: str) -> Any:
     )
     if round_ is None:
         return _closed(me)
-    round_items = _posted_items(round_, key, category=request.endpoint == "expert.save_category")
+    layout = round_layouts().items_of(db.session, round_)
+    round_items = _posted_items(layout, key, category=request.endpoint == "expert.save_category")
     if not round_items:
         abort(404)
     try:
@@ -300,7 +299,7 @@ def _save(key: str) -> Any:
         raise
     errors = {item: translated_messages(errs) for item, errs in saved.errors.items()}
     if wants_json():
-        return _saved_json(me, round_, round_items[0], saved, errors, request_key)
+        return _saved_json(me, round_, layout, round_items[0], saved, errors, request_key)
     if errors:
         db.session.commit()  # keep what was saved; the request owns this transaction
         context = load_context(me, round_)
@@ -358,6 +357,7 @@ def _after_save(
 def _saved_json(
     me: Participation,
     round_: Round,
+    layout: Sequence[RoundItem],
     round_item: RoundItem,
     saved: answer_service.SavedItems,
     errors: Mapping[str, Mapping[str, list[str]]],
@@ -382,11 +382,17 @@ def _saved_json(
     # an autosave answers fast: the state of this item alone and two counts, not the
     # whole round's pages (the overview recomputes everything when it is opened)
     status = item_status_now(me, round_, round_item, saved)
-    answered, total = round_progress.item_progress(db.session, me, round_)
+    # one read of the round's answers serves the counts and the coherence hints
+    current = answer_service.stored_answers(db.session, me, round_)
+    answered, total = round_progress.item_progress(
+        db.session, me, round_, round_items=layout, answers=current
+    )
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):
-        found = coherence.coherence_hints(db.session, me, round_)
-        events = event_labels(round_.items)
+        found = coherence.coherence_hints(
+            db.session, me, round_, answers=current, round_items=layout
+        )
+        events = event_labels(layout)
         hints = [hint_message(h, events) for h in found.get(round_item.item.key, [])]
     return jsonify(
         hints=hints,

@@ -24,12 +24,13 @@ from app.expert.views import (
 )
 from app.extensions import db, feedback_views, panel_times, round_layouts
 from app.i18n import localise_digits, text_direction
-from app.models import Participation, Question, Round, RoundItem
+from app.models import Item, Participation, Question, Round, RoundItem
 from app.services import answers as answer_service
 from app.services import burden, coherence, round_progress, timing
 from app.services import feedback as feedback_service
 from app.services import rounds as round_service
-from app.services.feedback import ItemFeedback
+from app.services.answer_values import AnswerValues
+from app.services.feedback import ItemFeedback, SnapshotView
 from app.services.round_progress import RoundAnswers, RoundStatus
 from app.services.snapshots import previous_closed_round
 from app.templating import current_language, translated
@@ -59,12 +60,23 @@ class RoundContext:
     me: Participation
     round_: Round
     loaded: RoundAnswers
-    feedback: dict[str, ItemFeedback]
+    #: the decoded snapshot of the closed round before this one (the feedback), if any
+    snapshot: SnapshotView | None
     outside_iqr: dict[int, list[str]]
     given: dict[int, tuple[str, ...]]
     status: RoundStatus
     events: dict[str, EventLabel]
     pages: list[Page]
+
+    def feedback_of(self, item: Item) -> ItemFeedback | None:
+        """The feedback shown with an item (built for the items a page shows, not the
+        round's every item)."""
+        if self.snapshot is None or self.loaded.closed is None:
+            return None
+        found = feedback_service.feedback_from_view(
+            self.snapshot, self.loaded.closed.number, self.loaded.previous, [item]
+        )
+        return found.get(item.key)
 
     def page_of(self, kind: str, key: str) -> tuple[int, Page]:
         """The page with this key (and its index), or 404."""
@@ -117,22 +129,15 @@ def load_context(me: Participation, round_: Round) -> RoundContext:
     item layout are cached per process, and only read)."""
     round_layouts().install(db.session, round_)
     loaded = RoundAnswers.load(db.session, me, round_)
-    # the open round's items stand for the closed round's (the snapshot is keyed by item)
-    feedback = (
-        feedback_service.feedback_of_round(
-            db.session,
-            me,
-            loaded.closed,
-            feedback_views(),
-            loaded.previous,
-            items=[round_item.item for round_item in round_.items],
-        )
-        if loaded.closed is not None
-        else {}
+    snapshot = (
+        feedback_views().view_of(db.session, loaded.closed) if loaded.closed is not None else None
     )
+    # the open round's items stand for the closed round's (the snapshot is keyed by item)
     outside = (
-        feedback_service.outside_iqr(db.session, me, round_, feedback, loaded.answers)
-        if me.study.reason_outside_iqr
+        feedback_service.outside_iqr_of_view(
+            snapshot, loaded.answers, [round_item.item for round_item in round_.items]
+        )
+        if snapshot is not None and me.study.reason_outside_iqr
         else {}
     )
     given = burden.asked_givens(db.session, me, round_)
@@ -140,7 +145,7 @@ def load_context(me: Participation, round_: Round) -> RoundContext:
         me=me,
         round_=round_,
         loaded=loaded,
-        feedback=feedback,
+        snapshot=snapshot,
         outside_iqr=outside,
         given=given,
         status=round_progress.statuses_from(round_, loaded, outside_iqr=outside, given=given),
@@ -168,7 +173,7 @@ def item_views(
     views = []
     for round_item in round_items:
         item = round_item.item
-        feedback = context.feedback.get(item.key)
+        feedback = context.feedback_of(item)
         item_errors = (errors or {}).get(item.key, {})
         status = context.status.of(item.id)
         # an untouched item is not "missing" anything yet: problems show once it is begun
@@ -324,25 +329,29 @@ def item_status_now(
     me: Participation, round_: Round, round_item: RoundItem, saved: answer_service.SavedItems
 ) -> round_progress.ItemStatus:
     """One item's state from its own answers, drafts, last round's answers and feedback
-    (what the save just read is not read again)."""
+    (what the save just read and wrote is not read again; a replay reads them)."""
     item = round_item.item
     questions = item.questions_in(round_.number)
-    ids = [q.id for q in questions]
-    answers_now = answer_service.current_of(db.session, me, round_, ids)
-    drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
-    closed = previous_closed_round(db.session, round_)
-    if saved.previous is not None:
-        previous = {i: a for i, a in saved.previous.items() if i in set(ids)}
+    ids = {q.id for q in questions}
+    answers_now: Mapping[int, AnswerValues]
+    if saved.answers_after is not None and saved.drafts_after is not None:
+        answers_now = {i: a for i, a in saved.answers_after.items() if i in ids}
+        drafts = {i: d for i, d in saved.drafts_after.items() if i in ids}
+        closed = saved.closed
     else:
-        previous = answer_service.current_of(db.session, me, closed, ids) if closed else {}
+        answers_now = answer_service.stored_answers(db.session, me, round_, ids)
+        drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
+        closed = previous_closed_round(db.session, round_)
+    previous: Mapping[int, AnswerValues]
+    if saved.previous is not None:
+        previous = {i: a for i, a in saved.previous.items() if i in ids}
+    else:
+        previous = answer_service.stored_answers(db.session, me, closed, ids) if closed else {}
     outside: dict[int, list[str]] = {}
     if closed is not None and me.study.reason_outside_iqr:
-        shown = feedback_service.feedback_of_round(
-            db.session, me, closed, feedback_views(), previous, items=[item]
-        )
-        outside = feedback_service.outside_iqr(
-            db.session, me, round_, shown, answers_now, items=[item]
-        )
+        snapshot = feedback_views().view_of(db.session, closed)
+        if snapshot is not None:
+            outside = feedback_service.outside_iqr_of_view(snapshot, answers_now, [item])
     return round_progress.item_status(
         item,
         questions,

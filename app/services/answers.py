@@ -36,6 +36,7 @@ from app.models import (
 from app.services.answer_values import (
     Normalised,
     ShapeError,
+    StoredAnswer,
     answer_payload,
     clean_text,
     draft_payload,
@@ -65,6 +66,8 @@ __all__ = [
     "round_of_request",
     "save_item",
     "save_items",
+    "stored_answers",
+    "stored_answers_of_rounds",
     "touch_progress",
 ]
 
@@ -104,6 +107,13 @@ class SavedItems:
     #: the expert's answers of the previous round to the questions saved (by question id),
     #: as the save read them (None for a replay, which reads nothing)
     previous: dict[int, Answer] | None = None
+    #: the closed round before this one (whose answers `previous` are), as the save read it
+    closed: Round | None = None
+    #: after the save, the current answers and the drafts of the saved items' questions (by
+    #: question id), so that the caller can tell the items' states without reading them again
+    #: (None for a replay)
+    answers_after: dict[int, Answer] | None = None
+    drafts_after: dict[int, AnswerDraft] | None = None
 
 
 def require_can_answer(participation: Participation) -> None:
@@ -296,6 +306,7 @@ def save_items(
     synthetic: bool = False,
     drafts: bool = False,
     given: Mapping[int, Sequence[str]] | None = None,
+    versions: Mapping[int, int] | None = None,
 ) -> SavedItems:
     """Save several items at once (a page of items, or one autosaved item).
 
@@ -305,6 +316,8 @@ def save_items(
     narrows conditional questions to the pairs this expert is asked (question id -> events).
     The round is locked once; every current answer, draft and earlier answer involved comes
     in a few queries, so a page of items costs a few statements, not a few per item.
+    `versions` (item id -> the version the round asks) spares the query when the caller has
+    the round's items at hand (an open round's items and versions never change).
     """
     _check_keys(entries)
     round_ = lock_round(session, round_)
@@ -318,15 +331,19 @@ def save_items(
         raise ValidationError("This round belongs to another study.")
     # only the items being saved: loading the round's whole item list (versions, questions,
     # scales) on every autosave cost more than the save itself
-    asked_versions = dict(
-        session.execute(
-            select(RoundItem.item_id, RoundItem.item_version_id).where(
-                RoundItem.round_id == round_.id,
-                RoundItem.item_id.in_({entry.item.id for entry in fresh}),
+    asked_versions = (
+        dict(versions)
+        if versions is not None
+        else dict(
+            session.execute(
+                select(RoundItem.item_id, RoundItem.item_version_id).where(
+                    RoundItem.round_id == round_.id,
+                    RoundItem.item_id.in_({entry.item.id for entry in fresh}),
+                )
             )
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
     )
     if given is None:  # the pairs this expert is asked, for the items saved
         given = givens_of(
@@ -352,9 +369,12 @@ def save_items(
     existing_drafts = {
         d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
     }
-    previous = _previous_of(session, participation, round_, question_ids)
+    closed = previous_closed_round(session, round_)
+    previous = current_of(session, participation, closed, question_ids) if closed else {}
 
     results: dict[str, SaveResult] = dict(replayed)
+    answers_after = dict(current)
+    drafts_after = dict(existing_drafts)
     for plan in plans:
         results[plan.entry.item.key] = _apply(
             session,
@@ -367,11 +387,13 @@ def save_items(
             previous=previous,
             now=now,
             synthetic=synthetic,
+            answers_after=answers_after,
+            drafts_after=drafts_after,
         )
     session.flush()
     if plans:
         touch_progress(session, participation, round_, now)
-    return SavedItems(results, errors, previous)
+    return SavedItems(results, errors, previous, closed, answers_after, drafts_after)
 
 
 def _apply(
@@ -386,8 +408,11 @@ def _apply(
     previous: Mapping[int, Answer],
     now: datetime,
     synthetic: bool,
+    answers_after: dict[int, Answer],
+    drafts_after: dict[int, AnswerDraft],
 ) -> SaveResult:
-    """Write one item's plan: new revisions, drafts kept or dropped, and the request's key."""
+    """Write one item's plan: new revisions, drafts kept or dropped, and the request's key
+    (`answers_after` and `drafts_after` are brought up to date with what it writes)."""
     key = plan.entry.idempotency_key
     stored: dict[str, Answer] = {}
     outcome: dict[str, dict[str, Any]] = {}
@@ -397,6 +422,7 @@ def _apply(
         draft = existing_drafts.get(question.id)
         if draft is not None:
             session.delete(draft)
+            drafts_after.pop(question.id, None)
         digest = answer.digest()
         now_current = current.get(question.id)
         if now_current is not None and now_current.payload_hash == digest:
@@ -433,18 +459,18 @@ def _apply(
         question = plan.questions[question_key]
         draft = existing_drafts.get(question.id)
         if draft is None:
-            session.add(
-                AnswerDraft(
-                    participation_id=participation.id,
-                    round_id=round_.id,
-                    question_id=question.id,
-                    payload=typed,
-                    updated_at=now,
-                )
+            draft = AnswerDraft(
+                participation_id=participation.id,
+                round_id=round_.id,
+                question_id=question.id,
+                payload=typed,
+                updated_at=now,
             )
+            session.add(draft)
         else:
             draft.payload = typed
             draft.updated_at = now
+        drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
     if new_rows:
@@ -453,6 +479,8 @@ def _apply(
         session.flush()
         for question_key, answer_row in stored.items():
             outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
+    for question_key, answer_row in stored.items():
+        answers_after[plan.questions[question_key].id] = answer_row
     if key is not None:
         session.add(
             SaveRequest(
@@ -486,14 +514,53 @@ def current_of(
     return {a.question_id: a for a in rows}
 
 
-def _previous_of(
-    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
-) -> dict[int, Answer]:
-    """The expert's answers to these questions in the previous closed round, by question id."""
-    previous = previous_closed_round(session, round_)
-    if previous is None:
-        return {}
-    return current_of(session, participation, previous, question_ids)
+def stored_answers_of_rounds(
+    session: Session,
+    participation: Participation,
+    round_ids: Sequence[int],
+    question_ids: Iterable[int] | None = None,
+) -> dict[int, dict[int, StoredAnswer]]:
+    """The expert's current answers in some rounds as plain values (round id -> question id
+    -> answer), in one query: what the round's pages read, without ORM objects."""
+    found: dict[int, dict[int, StoredAnswer]] = {round_id: {} for round_id in round_ids}
+    if not round_ids:
+        return found
+    query = select(
+        Answer.round_id,
+        Answer.id,
+        Answer.question_id,
+        Answer.value,
+        Answer.value_json,
+        Answer.text,
+        Answer.no_answer,
+        Answer.payload_hash,
+    ).where(
+        Answer.participation_id == participation.id,
+        Answer.round_id.in_(round_ids) if len(round_ids) > 1 else Answer.round_id == round_ids[0],
+        Answer.is_current.is_(True),
+    )
+    if question_ids is not None:
+        ids = list(question_ids)
+        if not ids:
+            return found
+        query = query.where(Answer.question_id.in_(ids))
+    for round_id, id_, question_id, value, value_json, text, no_answer, digest in session.execute(
+        query
+    ).tuples():
+        found[round_id][question_id] = StoredAnswer(
+            id_, question_id, value, value_json, text, no_answer, digest
+        )
+    return found
+
+
+def stored_answers(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    question_ids: Iterable[int] | None = None,
+) -> dict[int, StoredAnswer]:
+    """The expert's current answers in a round as plain values, by question id."""
+    return stored_answers_of_rounds(session, participation, [round_.id], question_ids)[round_.id]
 
 
 def current_answers(

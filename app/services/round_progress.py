@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from app.definitions.model import QuestionKind
 from app.messages import N_, Message
 from app.models import (
-    Answer,
     AnswerDraft,
     Item,
     Participation,
@@ -24,11 +23,12 @@ from app.models import (
     RoundProgress,
     ValidationError,
 )
-from app.services.answer_values import normalise
+from app.services.answer_values import AnswerValues, normalise
 from app.services.answers import (
-    current_answers,
     drafts_of,
     require_can_answer,
+    stored_answers,
+    stored_answers_of_rounds,
     touch_progress,
 )
 from app.services.burden import asked_givens
@@ -128,7 +128,7 @@ class RoundStatus:
         raise KeyError(item_id)
 
 
-def is_answered(answer: Answer | None) -> bool:
+def is_answered(answer: AnswerValues | None) -> bool:
     """Whether an answer holds something (a value, values, text or 'no answer')."""
     return answer is not None and (
         answer.no_answer
@@ -154,7 +154,7 @@ def draft_problem(
 def item_status(
     item: Item,
     questions: Sequence[Question],
-    answers: Mapping[int, Answer],
+    answers: Mapping[int, AnswerValues],
     drafts: Mapping[int, AnswerDraft],
     *,
     previous_ids: Iterable[int] = (),
@@ -225,20 +225,23 @@ def round_status(
 class RoundAnswers:
     """Everything the expert has in a round: answers, drafts, and last round's answers."""
 
-    answers: dict[int, Answer]
+    answers: dict[int, AnswerValues]
     drafts: dict[int, AnswerDraft]
-    previous: dict[int, Answer]
+    previous: dict[int, AnswerValues]
     #: the closed round before this one (whose answers `previous` are), if any
     closed: Round | None = None
 
     @classmethod
     def load(cls, session: Session, participation: Participation, round_: Round) -> RoundAnswers:
-        """The expert's answers, drafts and previous answers, by question id."""
+        """The expert's answers, drafts and previous answers, by question id (the answers of
+        both rounds in one query, as plain values)."""
         closed = previous_closed_round(session, round_)
+        rounds = [round_.id] if closed is None else [round_.id, closed.id]
+        stored = stored_answers_of_rounds(session, participation, rounds)
         return cls(
-            current_answers(session, participation, round_),
+            dict(stored[round_.id]),
             {d.question_id: d for d in drafts_of(session, participation, round_)},
-            current_answers(session, participation, closed) if closed is not None else {},
+            dict(stored[closed.id]) if closed is not None else {},
             closed,
         )
 
@@ -267,30 +270,47 @@ def statuses_from(
     )
 
 
-def item_progress(session: Session, participation: Participation, round_: Round) -> tuple[int, int]:
+def item_progress(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    round_items: Sequence[RoundItem] | None = None,
+    answers: Mapping[int, AnswerValues] | None = None,
+) -> tuple[int, int]:
     """(items with every required answer and no draft left, items asked), in three light
-    queries: every autosave answers with these counts."""
-    asked = session.execute(
-        select(RoundItem.item_id, Question.id, Question.required)
-        .outerjoin(
-            Question,
-            and_(Question.item_id == RoundItem.item_id, Question.from_round <= round_.number),
-        )
-        .where(RoundItem.round_id == round_.id)
-    ).all()
-    answered = {
-        question_id
-        for question_id, no_answer, value, value_json, text in session.execute(
-            select(
-                Answer.question_id, Answer.no_answer, Answer.value, Answer.value_json, Answer.text
-            ).where(
-                Answer.participation_id == participation.id,
-                Answer.round_id == round_.id,
-                Answer.is_current.is_(True),
+    queries: every autosave answers with these counts. `round_items` (the round's items,
+    loaded) and `answers` (the expert's current answers in it) spare two of them."""
+    asked: Sequence[tuple[int, int | None, bool | None]]
+    if round_items is not None:
+        asked = [
+            (round_item.item_id, question.id, question.required)
+            for round_item in round_items
+            for question in round_item.item.questions_in(round_.number)
+        ] + [
+            (ri.item_id, None, None)
+            for ri in round_items
+            if not ri.item.questions_in(round_.number)
+        ]
+    else:
+        asked = (
+            session.execute(
+                select(RoundItem.item_id, Question.id, Question.required)
+                .outerjoin(
+                    Question,
+                    and_(
+                        Question.item_id == RoundItem.item_id,
+                        Question.from_round <= round_.number,
+                    ),
+                )
+                .where(RoundItem.round_id == round_.id)
             )
+            .tuples()
+            .all()
         )
-        if no_answer or value is not None or bool(value_json) or bool(text and text.strip())
-    }
+    if answers is None:
+        answers = stored_answers(session, participation, round_)
+    answered = {question_id for question_id, answer in answers.items() if is_answered(answer)}
     drafted = set(
         session.scalars(
             select(AnswerDraft.question_id).where(

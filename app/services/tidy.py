@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import Answer, Item, Participation, Question, Round, Scale, Study
+from app.services.answer_values import AnswerValues
 
 #: the columns of the tidy answer table, in order
 TIDY_COLUMNS = (
@@ -68,7 +69,7 @@ def question_parts(question: Question) -> list[Part]:
     return [Part(question.key, "", kind, scale)]
 
 
-def part_value(answer: Answer, part: Part) -> float | None:
+def part_value(answer: AnswerValues, part: Part) -> float | None:
     """The number an answer holds for one part (None if absent or 'no answer')."""
     if answer.no_answer:
         return None
