@@ -383,9 +383,9 @@ def _saved_json(
     # whole round's pages (the overview recomputes everything when it is opened)
     status = item_status_now(me, round_, round_item, saved)
     # one read of the round's answers serves the counts and the coherence hints
-    current = answer_service.stored_answers(db.session, me, round_)
+    current, drafted = round_progress.answers_and_drafts(db.session, me, round_)
     answered, total = round_progress.item_progress(
-        db.session, me, round_, round_items=layout, answers=current
+        db.session, me, round_, round_items=layout, answers=current, drafted=drafted
     )
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -365,12 +365,16 @@ def save_items(
             plans.append(plan)
 
     question_ids = [q.id for plan in plans for q in plan.questions.values()]
-    current = current_of(session, participation, round_, question_ids)
+    closed = previous_closed_round(session, round_)
+    # this round's and the previous round's answers in one query
+    both = _current_by_round(
+        session, participation, [round_] if closed is None else [round_, closed], question_ids
+    )
+    current = both[round_.id]
+    previous = both[closed.id] if closed is not None else {}
     existing_drafts = {
         d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
     }
-    closed = previous_closed_round(session, round_)
-    previous = current_of(session, participation, closed, question_ids) if closed else {}
 
     results: dict[str, SaveResult] = dict(replayed)
     answers_after = dict(current)
@@ -392,7 +396,7 @@ def save_items(
         )
     session.flush()
     if plans:
-        touch_progress(session, participation, round_, now)
+        _note_save(session, participation, round_, now)
     return SavedItems(results, errors, previous, closed, answers_after, drafts_after)
 
 
@@ -494,6 +498,31 @@ def _apply(
             )
         )
     return SaveResult(stored, replay=False, drafts=draft_messages)
+
+
+def _current_by_round(
+    session: Session,
+    participation: Participation,
+    rounds: Sequence[Round],
+    question_ids: Iterable[int],
+) -> dict[int, dict[int, Answer]]:
+    """The expert's current answers to these questions in some rounds: round id -> question
+    id -> answer."""
+    found: dict[int, dict[int, Answer]] = {r.id: {} for r in rounds}
+    ids = list(question_ids)
+    if not ids:
+        return found
+    rows = session.scalars(
+        select(Answer).where(
+            Answer.participation_id == participation.id,
+            Answer.round_id.in_(list(found)),
+            Answer.question_id.in_(ids),
+            Answer.is_current.is_(True),
+        )
+    )
+    for answer in rows:
+        found[answer.round_id][answer.question_id] = answer
+    return found
 
 
 def current_of(
@@ -645,6 +674,23 @@ def touch_progress(
     progress.last_saved_at = now
     session.flush()
     return progress
+
+
+def _note_save(
+    session: Session, participation: Participation, round_: Round, now: datetime
+) -> None:
+    """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
+    first save), without loading it."""
+    updated = session.execute(
+        update(RoundProgress)
+        .where(
+            RoundProgress.participation_id == participation.id,
+            RoundProgress.round_id == round_.id,
+        )
+        .values(last_saved_at=now)
+    )
+    if cast("CursorResult[Any]", updated).rowcount == 0:
+        touch_progress(session, participation, round_, now)
 
 
 def add_suggestion(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload
 
 from app.definitions.fields import quote
 from app.models import (
@@ -420,8 +420,19 @@ def load_expert_session(session: Session, session_token: str) -> Participation |
     row = session.scalar(
         select(ExpertSession)
         .where(ExpertSession.token_hash == hash_token(session_token))
-        # every expert request needs these three: one round trip, not three
-        .options(joinedload(ExpertSession.participation).joinedload(Participation.study))
+        # every expert request needs these three: one round trip, not three; the study's
+        # long texts and record (some 20 kB of JSON) load only on the pages that show them
+        .options(
+            joinedload(ExpertSession.participation)
+            .joinedload(Participation.study)
+            .options(
+                defer(Study.source),
+                defer(Study.description),
+                defer(Study.welcome),
+                defer(Study.consent),
+                defer(Study.record),
+            )
+        )
     )
     if row is None or row.revoked_at is not None:
         return None

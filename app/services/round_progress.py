@@ -3,17 +3,18 @@ submitting (revisable until the round closes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, null, select, union_all
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
 from app.messages import N_, Message
 from app.models import (
+    Answer,
     AnswerDraft,
     Item,
     Participation,
@@ -23,7 +24,7 @@ from app.models import (
     RoundProgress,
     ValidationError,
 )
-from app.services.answer_values import AnswerValues, normalise
+from app.services.answer_values import AnswerValues, StoredAnswer, normalise
 from app.services.answers import (
     drafts_of,
     require_can_answer,
@@ -277,10 +278,12 @@ def item_progress(
     *,
     round_items: Sequence[RoundItem] | None = None,
     answers: Mapping[int, AnswerValues] | None = None,
+    drafted: Collection[int] | None = None,
 ) -> tuple[int, int]:
     """(items with every required answer and no draft left, items asked), in three light
     queries: every autosave answers with these counts. `round_items` (the round's items,
-    loaded) and `answers` (the expert's current answers in it) spare two of them."""
+    loaded), `answers` (the expert's current answers in it) and `drafted` (the questions
+    with a draft) spare them (see `answers_and_drafts`)."""
     asked: Sequence[tuple[int, int | None, bool | None]]
     if round_items is not None:
         asked = [
@@ -311,14 +314,15 @@ def item_progress(
     if answers is None:
         answers = stored_answers(session, participation, round_)
     answered = {question_id for question_id, answer in answers.items() if is_answered(answer)}
-    drafted = set(
-        session.scalars(
-            select(AnswerDraft.question_id).where(
-                AnswerDraft.participation_id == participation.id,
-                AnswerDraft.round_id == round_.id,
+    if drafted is None:
+        drafted = set(
+            session.scalars(
+                select(AnswerDraft.question_id).where(
+                    AnswerDraft.participation_id == participation.id,
+                    AnswerDraft.round_id == round_.id,
+                )
             )
         )
-    )
     items = {item_id for item_id, _question, _required in asked}
     incomplete = {
         item_id
@@ -326,6 +330,42 @@ def item_progress(
         if question is not None and (question in drafted or (required and question not in answered))
     }
     return len(items - incomplete), len(items)
+
+
+def answers_and_drafts(
+    session: Session, participation: Participation, round_: Round
+) -> tuple[dict[int, StoredAnswer], set[int]]:
+    """The expert's current answers in the round (as plain values) and the questions with a
+    draft, in one query: what an autosave's counts and coherence hints read."""
+    answers = select(
+        Answer.id,
+        Answer.question_id,
+        Answer.value,
+        Answer.value_json,
+        Answer.text,
+        Answer.no_answer,
+        Answer.payload_hash,
+    ).where(
+        Answer.participation_id == participation.id,
+        Answer.round_id == round_.id,
+        Answer.is_current.is_(True),
+    )
+    # a draft's row has no answer id (ids start at 1, so None marks it)
+    drafts = select(null(), AnswerDraft.question_id, null(), null(), null(), null(), null()).where(
+        AnswerDraft.participation_id == participation.id, AnswerDraft.round_id == round_.id
+    )
+    found: dict[int, StoredAnswer] = {}
+    drafted: set[int] = set()
+    for id_, question_id, value, value_json, text, no_answer, digest in session.execute(
+        union_all(answers, drafts)
+    ).tuples():
+        if id_ is None:
+            drafted.add(question_id)
+        else:
+            found[question_id] = StoredAnswer(
+                id_, question_id, value, value_json, text, bool(no_answer), digest
+            )
+    return found, drafted
 
 
 def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:
