@@ -382,15 +382,20 @@ def _saved_json(
     # an autosave answers fast: the state of this item alone and two counts, not the
     # whole round's pages (the overview recomputes everything when it is opened)
     status = item_status_now(me, round_, round_item, saved)
-    # one read of the round's answers serves the counts and the coherence hints
-    current, drafted = round_progress.answers_and_drafts(db.session, me, round_)
+    done, drafted = round_progress.answered_and_drafted(db.session, me, round_)
     answered, total = round_progress.item_progress(
-        db.session, me, round_, round_items=layout, answers=current, drafted=drafted
+        db.session, me, round_, round_items=layout, answered=done, drafted=drafted
     )
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):
         found = coherence.coherence_hints(
-            db.session, me, round_, answers=current, round_items=layout
+            db.session,
+            me,
+            round_,
+            answers=answer_service.stored_answers(
+                db.session, me, round_, coherence.questions_read(layout, round_)
+            ),
+            round_items=layout,
         )
         events = event_labels(layout)
         hints = [hint_message(h, events) for h in found.get(round_item.item.key, [])]

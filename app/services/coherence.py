@@ -57,6 +57,19 @@ def _probability_question(item: Item, round_number: int) -> Question | None:
     )
 
 
+def questions_read(round_items: Sequence[RoundItem], round_: Round) -> list[int]:
+    """The questions whose answers `coherence_hints` reads: each item's probability and its
+    conditional questions."""
+    found = []
+    for round_item in round_items:
+        questions = round_item.item.questions_in(round_.number)
+        probability = next((q for q in questions if q.kind == QuestionKind.PROBABILITY), None)
+        if probability is not None:
+            found.append(probability.id)
+            found += [q.id for q in questions if q.kind == QuestionKind.CONDITIONAL]
+    return found
+
+
 def coherence_hints(
     session: Session,
     participation: Participation,

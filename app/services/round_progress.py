@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, null, select, union_all
+from sqlalchemy import Text, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
@@ -24,11 +24,10 @@ from app.models import (
     RoundProgress,
     ValidationError,
 )
-from app.services.answer_values import AnswerValues, StoredAnswer, normalise
+from app.services.answer_values import AnswerValues, normalise
 from app.services.answers import (
     drafts_of,
     require_can_answer,
-    stored_answers,
     stored_answers_of_rounds,
     touch_progress,
 )
@@ -277,24 +276,22 @@ def item_progress(
     round_: Round,
     *,
     round_items: Sequence[RoundItem] | None = None,
-    answers: Mapping[int, AnswerValues] | None = None,
+    answered: Collection[int] | None = None,
     drafted: Collection[int] | None = None,
 ) -> tuple[int, int]:
-    """(items with every required answer and no draft left, items asked), in three light
+    """(items with every required answer and no draft left, items asked), in two light
     queries: every autosave answers with these counts. `round_items` (the round's items,
-    loaded), `answers` (the expert's current answers in it) and `drafted` (the questions
-    with a draft) spare them (see `answers_and_drafts`)."""
+    loaded), `answered` and `drafted` (the questions answered, and those with a draft: see
+    `answered_and_drafted`) spare them."""
     asked: Sequence[tuple[int, int | None, bool | None]]
     if round_items is not None:
-        asked = [
-            (round_item.item_id, question.id, question.required)
-            for round_item in round_items
-            for question in round_item.item.questions_in(round_.number)
-        ] + [
-            (ri.item_id, None, None)
-            for ri in round_items
-            if not ri.item.questions_in(round_.number)
-        ]
+        listed: list[tuple[int, int | None, bool | None]] = []
+        for round_item in round_items:
+            questions = round_item.item.questions_in(round_.number)
+            listed += [(round_item.item_id, q.id, q.required) for q in questions] or [
+                (round_item.item_id, None, None)
+            ]
+        asked = listed
     else:
         asked = (
             session.execute(
@@ -311,18 +308,8 @@ def item_progress(
             .tuples()
             .all()
         )
-    if answers is None:
-        answers = stored_answers(session, participation, round_)
-    answered = {question_id for question_id, answer in answers.items() if is_answered(answer)}
-    if drafted is None:
-        drafted = set(
-            session.scalars(
-                select(AnswerDraft.question_id).where(
-                    AnswerDraft.participation_id == participation.id,
-                    AnswerDraft.round_id == round_.id,
-                )
-            )
-        )
+    if answered is None or drafted is None:
+        answered, drafted = answered_and_drafted(session, participation, round_)
     items = {item_id for item_id, _question, _required in asked}
     incomplete = {
         item_id
@@ -332,40 +319,34 @@ def item_progress(
     return len(items - incomplete), len(items)
 
 
-def answers_and_drafts(
+def answered_and_drafted(
     session: Session, participation: Participation, round_: Round
-) -> tuple[dict[int, StoredAnswer], set[int]]:
-    """The expert's current answers in the round (as plain values) and the questions with a
-    draft, in one query: what an autosave's counts and coherence hints read."""
-    answers = select(
-        Answer.id,
-        Answer.question_id,
-        Answer.value,
-        Answer.value_json,
-        Answer.text,
-        Answer.no_answer,
-        Answer.payload_hash,
-    ).where(
+) -> tuple[set[int], set[int]]:
+    """The questions the expert answered in the round (as `is_answered` says) and those with
+    a draft, in one query of ids: every autosave's counts read them, and decoding each
+    answer's values for that cost more than the rest of the count."""
+    json_text = cast(Answer.value_json, Text)
+    answered = or_(
+        Answer.no_answer.is_(True),
+        Answer.value.is_not(None),
+        and_(Answer.value_json.is_not(None), json_text.not_in(["{}", "[]", "null"])),
+        # stored texts are trimmed (clean_text), so an empty one is ''
+        and_(Answer.text.is_not(None), func.trim(Answer.text) != ""),
+    )
+    answers = select(Answer.question_id, literal(False)).where(
         Answer.participation_id == participation.id,
         Answer.round_id == round_.id,
         Answer.is_current.is_(True),
+        answered,
     )
-    # a draft's row has no answer id (ids start at 1, so None marks it)
-    drafts = select(null(), AnswerDraft.question_id, null(), null(), null(), null(), null()).where(
+    drafts = select(AnswerDraft.question_id, literal(True)).where(
         AnswerDraft.participation_id == participation.id, AnswerDraft.round_id == round_.id
     )
-    found: dict[int, StoredAnswer] = {}
+    done: set[int] = set()
     drafted: set[int] = set()
-    for id_, question_id, value, value_json, text, no_answer, digest in session.execute(
-        union_all(answers, drafts)
-    ).tuples():
-        if id_ is None:
-            drafted.add(question_id)
-        else:
-            found[question_id] = StoredAnswer(
-                id_, question_id, value, value_json, text, bool(no_answer), digest
-            )
-    return found, drafted
+    for question_id, is_draft in session.execute(union_all(answers, drafts)).tuples():
+        (drafted if is_draft else done).add(question_id)
+    return done, drafted
 
 
 def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:

@@ -42,7 +42,7 @@ from tests.load.harness import (
 )
 
 DATABASE = "delphi_profile"
-KINDS = ("page", "overview", "save", "submit", "dashboard")
+KINDS = ("page", "overview", "save", "submit", "dashboard", "token")
 
 
 def serving_app(database: str) -> Flask:
@@ -154,16 +154,28 @@ def requests_of(app: Flask, panel: Panel) -> dict[str, Callable[[random.Random],
     def dashboard_(_rng: random.Random) -> int:
         return facilitator.get(dashboard).status_code
 
+    def token(_rng: random.Random) -> int:
+        # the lightest expert request (session, CSRF token, JSON): the stack's own floor
+        return reader.get("/e/round/token").status_code
+
     return {
         "page": page,
         "overview": overview,
         "save": save,
         "submit": submit,
         "dashboard": dashboard_,
+        "token": token,
     }
 
 
-EXPECTED = {"page": 200, "overview": 200, "save": 200, "submit": 303, "dashboard": 200}
+EXPECTED = {
+    "page": 200,
+    "overview": 200,
+    "save": 200,
+    "submit": 303,
+    "dashboard": 200,
+    "token": 200,
+}
 
 
 def measure(send: Callable[[random.Random], int], kind: str, count: int) -> tuple[float, float]:
