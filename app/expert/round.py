@@ -48,6 +48,7 @@ from app.expert.routes import bp, closed_page, current_expert, translated_messag
 from app.expert.views import (
     event_labels,
     hint_message,
+    state_chips,
     state_labels,
 )
 from app.extensions import db, round_layouts
@@ -102,6 +103,7 @@ def round_overview() -> Any:
         return found
     me, round_ = found
     context = load_context(me, round_)
+    labels = state_labels()
     return render_template(
         "expert/overview.html",
         study=me.study,
@@ -113,7 +115,8 @@ def round_overview() -> Any:
         previous_number=previous_number(round_),
         days_left=_time_left(round_, utcnow()),
         progress=db.session.get(RoundProgress, (me.id, round_.id)),
-        labels=state_labels(),
+        labels=labels,
+        chips=state_chips(labels),
         first_open=first_unfinished(context),
     )
 
@@ -130,6 +133,7 @@ def _render_page(
 ) -> Any:
     """Render one page of the round (an item, or a category's items)."""
     items = item_views(context, page.round_items, errors, posted)
+    labels = state_labels()
     return (
         render_template(
             "expert/item.html",
@@ -142,7 +146,8 @@ def _render_page(
             previous_page=context.pages[index - 1] if index > 0 else None,
             next_page=context.pages[index + 1] if index + 1 < len(context.pages) else None,
             previous_number=previous_number(context.round_),
-            labels=state_labels(),
+            labels=labels,
+            chips=state_chips(labels),
             idempotency_key=secrets.token_hex(12),
             notice=notice,
         ),

@@ -4,11 +4,12 @@ item's state after a save. The routes are in `app/expert/round.py`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, url_for
+from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -21,6 +22,7 @@ from app.expert.views import (
     hint_message,
     problem_message,
     question_view,
+    text_in,
 )
 from app.extensions import db, feedback_views, panel_times, round_layouts
 from app.i18n import localise_digits, text_direction
@@ -48,9 +50,16 @@ class Page:
     @property
     def url(self) -> str:
         """The page's address."""
-        if self.kind == "item":
-            return url_for("expert.round_item", key=self.key)
-        return url_for("expert.round_category", category_key=self.key)
+        return _page_url(request.script_root, self.kind, self.key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _page_url(script_root: str, kind: str, key: str) -> str:
+    """A page's address under an application root (a round page lists every page's, and
+    building each with url_for on every request added up)."""
+    if kind == "item":
+        return url_for("expert.round_item", key=key)
+    return url_for("expert.round_category", category_key=key)
 
 
 @dataclass
@@ -97,7 +106,11 @@ def pages_of(round_: Round, page_by: str) -> list[Page]:
     """The round's pages: one per item, or one per category (all of its items, the category
     where its first item comes; uncategorised items each on their own page)."""
     if page_by != "category":
-        return [item_page(round_item) for round_item in round_.items]
+        language = current_language()
+        return [
+            Page("item", ri.item.key, text_in(ri.version.title, language), (ri,))
+            for ri in round_.items
+        ]
     pages: list[Page] = []
     by_category: dict[str, int] = {}
     for round_item in round_.items:

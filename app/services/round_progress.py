@@ -3,6 +3,7 @@ submitting (revisable until the round closes)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,10 +123,12 @@ class RoundStatus:
 
     def of(self, item_id: int) -> ItemStatus:
         """The status of one item of the round (KeyError for an item it does not ask)."""
-        for status in self.items:
-            if status.item_id == item_id:
-                return status
-        raise KeyError(item_id)
+        return self._by_item[item_id]
+
+    @functools.cached_property
+    def _by_item(self) -> dict[int, ItemStatus]:
+        """Item id -> status (pages look up every item's)."""
+        return {status.item_id: status for status in self.items}
 
 
 def is_answered(answer: AnswerValues | None) -> bool:
