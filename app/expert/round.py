@@ -67,6 +67,7 @@ from app.models import (
 from app.services import answers as answer_service
 from app.services import burden, coherence, round_progress
 from app.services import rounds as round_service
+from app.services.answers import UNKNOWN, Unknown
 
 
 def _open_round(me: Participation) -> Round | None:
@@ -81,16 +82,17 @@ def _time_left(round_: Round, now: datetime) -> int | None:
     return max(0, (round_.deadline - now).days)
 
 
-def _require_round() -> tuple[Participation, Round] | Any:
-    """The expert and the open round, or the response to give instead."""
+def _require_round() -> tuple[Participation, Round, Round | None] | Any:
+    """The expert, the open round and the closed one before it, or the response to give
+    instead."""
     me = current_expert()
     if me.consent_at is None:
         return redirect(url_for("expert.consent"))
-    round_ = _open_round(me)
+    round_, closed = round_progress.open_round_and_previous(db.session, me.study)
     if round_ is None:
         flash(_("No round is open at the moment."), "info")
         return redirect(url_for("expert.home"))
-    return me, round_
+    return me, round_, closed
 
 
 @bp.get("/round")
@@ -101,8 +103,8 @@ def round_overview() -> Any:
     found = _require_round()
     if not isinstance(found, tuple):
         return found
-    me, round_ = found
-    context = load_context(me, round_)
+    me, round_, closed = found
+    context = load_context(me, round_, closed)
     labels = state_labels()
     return render_template(
         "expert/overview.html",
@@ -211,7 +213,11 @@ def _posted_items(round_items: Sequence[RoundItem], key: str, *, category: bool)
 
 
 def _save_page(
-    me: Participation, round_: Round, round_items: Sequence[RoundItem], key: str | None
+    me: Participation,
+    round_: Round,
+    closed: Round | None | Unknown,
+    round_items: Sequence[RoundItem],
+    key: str | None,
 ) -> answer_service.SavedItems:
     """Save what the form posts for these items: valid values as answers, others as drafts."""
     given = burden.givens_of(
@@ -240,6 +246,7 @@ def _save_page(
         drafts=True,
         given=given,
         versions={ri.item_id: ri.item_version_id for ri in round_items},
+        closed=closed,
     )
 
 
@@ -280,10 +287,14 @@ def _save(key: str) -> Any:
     """Save what a page posts (the items of `key`: an item, or a category's)."""
     me = current_expert()
     request_key = _posted_key()
-    # a retry of a save acknowledged before the round closed is answered as a replay
-    round_ = _open_round(me) or answer_service.round_of_request(
-        db.session, me, request.headers.get("Idempotency-Key")
-    )
+    round_, previous = round_progress.open_round_and_previous(db.session, me.study)
+    closed: Round | None | Unknown = previous
+    if round_ is None:
+        # a retry of a save acknowledged before the round closed is answered as a replay
+        round_ = answer_service.round_of_request(
+            db.session, me, request.headers.get("Idempotency-Key")
+        )
+        closed = UNKNOWN
     if round_ is None:
         return _closed(me)
     layout = round_layouts().items_of(db.session, round_)
@@ -291,7 +302,7 @@ def _save(key: str) -> Any:
     if not round_items:
         abort(404)
     try:
-        saved = _save_page(me, round_, round_items, request_key)
+        saved = _save_page(me, round_, closed, round_items, request_key)
     except RoundClosedError:
         return _closed(me)
     except ConflictError as error:
@@ -528,13 +539,19 @@ def submit() -> Any:
     """Submit the round (revisable until it closes); if anything is missing, the review page
     says exactly what."""
     me = current_expert()
-    round_ = _open_round(me)
+    round_, closed = round_progress.open_round_and_previous(db.session, me.study)
     if round_ is None:
         return _closed(me)
-    context = load_context(me, round_)
+    context = load_context(me, round_, closed)
     try:
         round_progress.submit_round(
-            db.session, me, round_, now=utcnow(), outside_iqr=context.outside_iqr
+            db.session,
+            me,
+            round_,
+            now=utcnow(),
+            outside_iqr=context.outside_iqr,
+            loaded=context.loaded,
+            given=context.given,
         )
     except ValidationError:
         return _render_review(

@@ -32,6 +32,7 @@ from app.services import burden, coherence, round_progress, timing
 from app.services import feedback as feedback_service
 from app.services import rounds as round_service
 from app.services.answer_values import AnswerValues
+from app.services.answers import UNKNOWN, Unknown
 from app.services.feedback import ItemFeedback, SnapshotView
 from app.services.round_progress import RoundAnswers, RoundStatus
 from app.services.snapshots import previous_closed_round
@@ -137,11 +138,13 @@ def item_page(round_item: RoundItem) -> Page:
     return Page("item", round_item.item.key, translated(round_item.version.title), (round_item,))
 
 
-def load_context(me: Participation, round_: Round) -> RoundContext:
+def load_context(
+    me: Participation, round_: Round, closed: Round | None | Unknown = UNKNOWN
+) -> RoundContext:
     """Load what the round's pages show (a handful of queries; the snapshot and the round's
     item layout are cached per process, and only read)."""
     round_layouts().install(db.session, round_)
-    loaded = RoundAnswers.load(db.session, me, round_)
+    loaded = RoundAnswers.load(db.session, me, round_, closed)
     snapshot = (
         feedback_views().view_of(db.session, loaded.closed) if loaded.closed is not None else None
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -49,10 +50,12 @@ from app.services.rounds import lock_round
 from app.services.snapshots import previous_closed_round
 
 __all__ = [
+    "UNKNOWN",
     "ItemEntry",
     "Normalised",
     "SaveResult",
     "SavedItems",
+    "Unknown",
     "add_suggestion",
     "clean_text",
     "current_answers",
@@ -72,6 +75,16 @@ __all__ = [
 ]
 
 MAX_SUGGESTION_LENGTH = 2000
+
+
+class Unknown(Enum):
+    """The type of UNKNOWN (a one-member enum, so that type checkers narrow it)."""
+
+    UNKNOWN = "unknown"
+
+
+#: "not looked up yet" for an optional previous round (None is an answer: there is none)
+UNKNOWN = Unknown.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -307,6 +320,7 @@ def save_items(
     drafts: bool = False,
     given: Mapping[int, Sequence[str]] | None = None,
     versions: Mapping[int, int] | None = None,
+    closed: Round | None | Unknown = UNKNOWN,
 ) -> SavedItems:
     """Save several items at once (a page of items, or one autosaved item).
 
@@ -317,7 +331,8 @@ def save_items(
     The round is locked once; every current answer, draft and earlier answer involved comes
     in a few queries, so a page of items costs a few statements, not a few per item.
     `versions` (item id -> the version the round asks) spares the query when the caller has
-    the round's items at hand (an open round's items and versions never change).
+    the round's items at hand (an open round's items and versions never change), and
+    `closed` (the closed round before this one, once closed never reopened) another.
     """
     _check_keys(entries)
     round_ = lock_round(session, round_)
@@ -365,7 +380,8 @@ def save_items(
             plans.append(plan)
 
     question_ids = [q.id for plan in plans for q in plan.questions.values()]
-    closed = previous_closed_round(session, round_)
+    if closed is UNKNOWN:
+        closed = previous_closed_round(session, round_)
     # this round's and the previous round's answers in one query
     both = _current_by_round(
         session, participation, [round_] if closed is None else [round_, closed], question_ids

@@ -23,17 +23,21 @@ from app.models import (
     Round,
     RoundItem,
     RoundProgress,
+    RoundState,
+    Study,
     ValidationError,
 )
 from app.services.answer_values import AnswerValues, normalise
 from app.services.answers import (
+    UNKNOWN,
+    Unknown,
     drafts_of,
     require_can_answer,
     stored_answers_of_rounds,
     touch_progress,
 )
 from app.services.burden import asked_givens
-from app.services.rounds import lock_round
+from app.services.rounds import lock_round, open_round_of
 from app.services.snapshots import previous_closed_round
 
 
@@ -214,11 +218,13 @@ def round_status(
     *,
     outside_iqr: Mapping[int, Sequence[str]] | None = None,
     given: Mapping[int, Sequence[str]] | None = None,
+    loaded: RoundAnswers | None = None,
 ) -> RoundStatus:
-    """Every item's status for this expert (three queries: answers, drafts, previous)."""
+    """Every item's status for this expert (three queries: answers, drafts, previous;
+    none when the caller has `loaded` them)."""
     return statuses_from(
         round_,
-        RoundAnswers.load(session, participation, round_),
+        loaded if loaded is not None else RoundAnswers.load(session, participation, round_),
         outside_iqr=outside_iqr,
         given=given,
     )
@@ -235,10 +241,18 @@ class RoundAnswers:
     closed: Round | None = None
 
     @classmethod
-    def load(cls, session: Session, participation: Participation, round_: Round) -> RoundAnswers:
+    def load(
+        cls,
+        session: Session,
+        participation: Participation,
+        round_: Round,
+        closed: Round | None | Unknown = UNKNOWN,
+    ) -> RoundAnswers:
         """The expert's answers, drafts and previous answers, by question id (the answers of
-        both rounds in one query, as plain values)."""
-        closed = previous_closed_round(session, round_)
+        both rounds in one query, as plain values). `closed` is the closed round before
+        `round_` when the caller has looked it up (see `open_round_and_previous`)."""
+        if closed is UNKNOWN:
+            closed = previous_closed_round(session, round_)
         rounds = [round_.id] if closed is None else [round_.id, closed.id]
         stored = stored_answers_of_rounds(session, participation, rounds)
         return cls(
@@ -322,6 +336,30 @@ def item_progress(
     return len(items - incomplete), len(items)
 
 
+def open_round_and_previous(session: Session, study: Study) -> tuple[Round | None, Round | None]:
+    """The study's open round and the closed round just before it (whose snapshot is the
+    open round's feedback), in one query: every round page needs both."""
+    latest = session.scalars(
+        select(Round)
+        .where(Round.study_id == study.id, Round.state.in_([RoundState.OPEN, RoundState.CLOSED]))
+        .order_by(Round.number.desc())
+        .limit(2)
+    ).all()
+    if not latest or latest[0].state != RoundState.OPEN:
+        # rounds open in order, so this does not happen; if it did, ask plainly
+        found = open_round_of(session, study)
+        return found, previous_closed_round(session, found) if found is not None else None
+    open_ = latest[0]
+    before = latest[1] if len(latest) > 1 else None
+    if (
+        before is not None
+        and before.number == open_.number - 1
+        and before.state == RoundState.CLOSED
+    ):
+        return open_, before
+    return open_, None
+
+
 def answered_and_drafted(
     session: Session, participation: Participation, round_: Round
 ) -> tuple[set[int], set[int]]:
@@ -378,13 +416,18 @@ def submit_round(
     *,
     now: datetime,
     outside_iqr: Mapping[int, Sequence[str]] | None = None,
+    loaded: RoundAnswers | None = None,
+    given: Mapping[int, Sequence[str]] | None = None,
 ) -> RoundProgress:
     """Submit the round (revisable until it closes): every required answer must be there and
     no typed value may be left as a draft.
 
     `outside_iqr` maps item ids to the questions whose answers lie outside the previous
     round's interquartile range; when the study asks for it, those items need a reason.
-    Raises ValidationError naming each item and question that stops the submit.
+    Raises ValidationError naming each item and question that stops the submit. `loaded`
+    and `given` are the expert's answers and pairs when the caller (the review it submits
+    from) has read them in this transaction: the lock orders the submit against the round's
+    close, not against the expert's own saves.
     """
     round_ = lock_round(session, round_)
     round_.require_open()
@@ -394,7 +437,8 @@ def submit_round(
         participation,
         round_,
         outside_iqr=outside_iqr,
-        given=asked_givens(session, participation, round_),
+        given=given if given is not None else asked_givens(session, participation, round_),
+        loaded=loaded,
     )
     if status.problems:
         raise ValidationError("Some answers are missing.", problems_by_item(status.problems))
