@@ -13,6 +13,7 @@ from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from app.definitions.model import QuestionKind
 from app.expert.round_form import ShownAnswer, posted_payload, shown_answer, shown_values
 from app.expert.views import (
     EventLabel,
@@ -364,7 +365,13 @@ def item_status_now(
     else:
         previous = answer_service.stored_answers(db.session, me, closed, ids) if closed else {}
     outside: dict[int, list[str]] = {}
-    if closed is not None and me.study.reason_outside_iqr:
+    # the panel's quartiles matter only while the item's reason is still to be written
+    reasons = [q for q in questions if q.kind == QuestionKind.TEXT]
+    reason_open = bool(reasons) and (
+        reasons[0].id not in drafts
+        and not round_progress.is_answered(answers_now.get(reasons[0].id))
+    )
+    if closed is not None and me.study.reason_outside_iqr and reason_open:
         snapshot = feedback_views().view_of(db.session, closed)
         if snapshot is not None:
             outside = feedback_service.outside_iqr_of_view(snapshot, answers_now, [item])
