@@ -8,13 +8,14 @@ typed until it is fixed). Checking that a round is complete is `round_progress`'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -129,6 +130,71 @@ class SavedItems:
     drafts_after: dict[int, AnswerDraft] | None = None
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """The statements every autosave and round page runs, built once per process with bound
+    parameters: building a select's clauses anew on each request cost more than running it."""
+
+    requests: Select[tuple[SaveRequest]]
+    current: Select[tuple[Answer]]
+    stored: Select[Any]
+    stored_of_questions: Select[Any]
+    drafts: Select[tuple[AnswerDraft]]
+    drafts_of_questions: Select[tuple[AnswerDraft]]
+    touch: Update
+
+
+@functools.cache
+def _statements() -> _Statements:
+    """The prepared statements (built on first use, not at import)."""
+    mine = Answer.participation_id == bindparam("participation")
+    columns = Answer.__table__.c
+    stored = select(
+        columns.round_id,
+        columns.id,
+        columns.question_id,
+        columns.value,
+        columns.value_json,
+        columns.text,
+        columns.no_answer,
+        columns.payload_hash,
+    ).where(
+        columns.participation_id == bindparam("participation"),
+        columns.round_id.in_(bindparam("rounds", expanding=True)),
+        columns.is_current.is_(True),
+    )
+    drafts = select(AnswerDraft).where(
+        AnswerDraft.participation_id == bindparam("participation"),
+        AnswerDraft.round_id == bindparam("round"),
+    )
+    return _Statements(
+        requests=select(SaveRequest).where(
+            SaveRequest.participation_id == bindparam("participation"),
+            SaveRequest.idempotency_key.in_(bindparam("keys", expanding=True)),
+        ),
+        current=select(Answer).where(
+            mine,
+            Answer.round_id.in_(bindparam("rounds", expanding=True)),
+            Answer.question_id.in_(bindparam("questions", expanding=True)),
+            Answer.is_current.is_(True),
+        ),
+        stored=stored,
+        stored_of_questions=stored.where(
+            columns.question_id.in_(bindparam("questions", expanding=True))
+        ),
+        drafts=drafts,
+        drafts_of_questions=drafts.where(
+            AnswerDraft.question_id.in_(bindparam("questions", expanding=True))
+        ),
+        touch=update(RoundProgress)
+        .where(
+            RoundProgress.participation_id == bindparam("participation"),
+            RoundProgress.round_id == bindparam("round"),
+        )
+        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type)),
+    )
+
+
 def require_can_answer(participation: Participation) -> None:
     """Only consenting, non-withdrawn experts answer."""
     if participation.status == ParticipationStatus.WITHDRAWN:
@@ -205,10 +271,7 @@ def _replays(
     if not keys:
         return {}
     seen = session.scalars(
-        select(SaveRequest).where(
-            SaveRequest.participation_id == participation.id,
-            SaveRequest.idempotency_key.in_(keys),
-        )
+        _statements().requests, {"participation": participation.id, "keys": list(keys)}
     ).all()
     results: dict[str, SaveResult] = {}
     answer_ids = [
@@ -529,12 +592,8 @@ def _current_by_round(
     if not ids:
         return found
     rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id.in_(list(found)),
-            Answer.question_id.in_(ids),
-            Answer.is_current.is_(True),
-        )
+        _statements().current,
+        {"participation": participation.id, "rounds": list(found), "questions": ids},
     )
     for answer in rows:
         found[answer.round_id][answer.question_id] = answer
@@ -570,28 +629,16 @@ def stored_answers_of_rounds(
     found: dict[int, dict[int, StoredAnswer]] = {round_id: {} for round_id in round_ids}
     if not round_ids:
         return found
-    query = select(
-        Answer.round_id,
-        Answer.id,
-        Answer.question_id,
-        Answer.value,
-        Answer.value_json,
-        Answer.text,
-        Answer.no_answer,
-        Answer.payload_hash,
-    ).where(
-        Answer.participation_id == participation.id,
-        Answer.round_id.in_(round_ids) if len(round_ids) > 1 else Answer.round_id == round_ids[0],
-        Answer.is_current.is_(True),
-    )
+    params: dict[str, Any] = {"participation": participation.id, "rounds": list(round_ids)}
+    query = _statements().stored
     if question_ids is not None:
-        ids = list(question_ids)
-        if not ids:
+        params["questions"] = list(question_ids)
+        if not params["questions"]:
             return found
-        query = query.where(Answer.question_id.in_(ids))
-    for round_id, id_, question_id, value, value_json, text, no_answer, digest in session.execute(
-        query
-    ).tuples():
+        query = _statements().stored_of_questions
+    # a prepared Core statement on the session's connection: no ORM work per row
+    rows = session.connection().execute(query, params)
+    for round_id, id_, question_id, value, value_json, text, no_answer, digest in rows:
         found[round_id][question_id] = StoredAnswer(
             id_, question_id, value, value_json, text, no_answer, digest
         )
@@ -638,15 +685,13 @@ def drafts_of(
     question_ids: Iterable[int] | None = None,
 ) -> list[AnswerDraft]:
     """The expert's drafts in a round (all, or for these questions)."""
-    query = select(AnswerDraft).where(
-        AnswerDraft.participation_id == participation.id, AnswerDraft.round_id == round_.id
-    )
-    if question_ids is not None:
-        ids = list(question_ids)
-        if not ids:
-            return []
-        query = query.where(AnswerDraft.question_id.in_(ids))
-    return list(session.scalars(query))
+    params: dict[str, Any] = {"participation": participation.id, "round": round_.id}
+    if question_ids is None:
+        return list(session.scalars(_statements().drafts, params))
+    params["questions"] = list(question_ids)
+    if not params["questions"]:
+        return []
+    return list(session.scalars(_statements().drafts_of_questions, params))
 
 
 def keep_previous(
@@ -698,12 +743,8 @@ def _note_save(
     """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
     first save), without loading it."""
     updated = session.execute(
-        update(RoundProgress)
-        .where(
-            RoundProgress.participation_id == participation.id,
-            RoundProgress.round_id == round_.id,
-        )
-        .values(last_saved_at=now)
+        _statements().touch,
+        {"participation": participation.id, "round": round_.id, "now": now},
     )
     if cast("CursorResult[Any]", updated).rowcount == 0:
         touch_progress(session, participation, round_, now)

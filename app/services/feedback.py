@@ -3,6 +3,7 @@ answer and the others' reasons (from the previous round's snapshot, never live d
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
@@ -135,11 +136,7 @@ class FeedbackViews:
 
     def view_of(self, session: Session, closed: Round) -> SnapshotView | None:
         """The decoded expert view of a closed round's snapshot, or None without one."""
-        head = session.execute(
-            select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
-                Snapshot.round_id == closed.id
-            )
-        ).first()
+        head = session.execute(_snapshot_head(), {"round": closed.id}).first()
         if head is None:
             return None
         key = (head.id, head.created_at, head.answers_digest)
@@ -155,6 +152,14 @@ class FeedbackViews:
             while len(self._views) > self.limit:
                 self._views.popitem(last=False)
         return view
+
+
+@functools.cache
+def _snapshot_head() -> Select[tuple[int, datetime, str]]:
+    """What names a closed round's snapshot (id, creation, answers digest), built once."""
+    return select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
+        Snapshot.round_id == bindparam("round")
+    )
 
 
 def expert_view(data: SnapshotData) -> dict[str, ItemSummary]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, defer, joinedload
 
 from app.definitions.fields import quote
@@ -417,9 +418,22 @@ def open_session_from_link(session: Session, token: str, now: datetime) -> str |
 
 def load_expert_session(session: Session, session_token: str) -> Participation | None:
     """The participation behind a live expert session, else None."""
-    row = session.scalar(
+    row = session.scalar(_expert_session_query(), {"token_hash": hash_token(session_token)})
+    if row is None or row.revoked_at is not None:
+        return None
+    participation = row.participation
+    if participation.status == ParticipationStatus.WITHDRAWN:
+        return None
+    return participation
+
+
+@functools.cache
+def _expert_session_query() -> Select[tuple[ExpertSession]]:
+    """An expert session by token hash, with its participation and study: every expert
+    request runs it, so it is built once (with a bound parameter)."""
+    return (
         select(ExpertSession)
-        .where(ExpertSession.token_hash == hash_token(session_token))
+        .where(ExpertSession.token_hash == bindparam("token_hash"))
         # every expert request needs these three: one round trip, not three; the study's
         # long texts and record (some 20 kB of JSON) load only on the pages that show them
         .options(
@@ -434,12 +448,6 @@ def load_expert_session(session: Session, session_token: str) -> Participation |
             )
         )
     )
-    if row is None or row.revoked_at is not None:
-        return None
-    participation = row.participation
-    if participation.status == ParticipationStatus.WITHDRAWN:
-        return None
-    return participation
 
 
 def end_expert_session(session: Session, session_token: str, now: datetime) -> None:

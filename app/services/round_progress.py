@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Text, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
@@ -336,15 +348,52 @@ def item_progress(
     return len(items - incomplete), len(items)
 
 
+def answered_and_drafted(
+    session: Session, participation: Participation, round_: Round
+) -> tuple[set[int], set[int]]:
+    """The questions the expert answered in the round (as `is_answered` says) and those with
+    a draft, in one query of ids: every autosave's counts read them, and decoding each
+    answer's values for that cost more than the rest of the count."""
+    done: set[int] = set()
+    drafted: set[int] = set()
+    rows = session.connection().execute(
+        _answered_and_drafted(), {"participation": participation.id, "round": round_.id}
+    )
+    for question_id, is_draft in rows:
+        (drafted if is_draft else done).add(question_id)
+    return done, drafted
+
+
+@functools.cache
+def _answered_and_drafted() -> CompoundSelect:
+    """The statement of `answered_and_drafted`, built once (with bound parameters)."""
+    answer = Answer.__table__.c
+    draft = AnswerDraft.__table__.c
+    json_text = cast(answer.value_json, Text)
+    answered = or_(
+        answer.no_answer.is_(True),
+        answer.value.is_not(None),
+        and_(answer.value_json.is_not(None), json_text.not_in(["{}", "[]", "null"])),
+        # stored texts are trimmed (clean_text), so an empty one is ''
+        and_(answer.text.is_not(None), func.trim(answer.text) != ""),
+    )
+    answers = select(answer.question_id, literal(False)).where(
+        answer.participation_id == bindparam("participation"),
+        answer.round_id == bindparam("round"),
+        answer.is_current.is_(True),
+        answered,
+    )
+    drafts = select(draft.question_id, literal(True)).where(
+        draft.participation_id == bindparam("participation"),
+        draft.round_id == bindparam("round"),
+    )
+    return union_all(answers, drafts)
+
+
 def open_round_and_previous(session: Session, study: Study) -> tuple[Round | None, Round | None]:
     """The study's open round and the closed round just before it (whose snapshot is the
     open round's feedback), in one query: every round page needs both."""
-    latest = session.scalars(
-        select(Round)
-        .where(Round.study_id == study.id, Round.state.in_([RoundState.OPEN, RoundState.CLOSED]))
-        .order_by(Round.number.desc())
-        .limit(2)
-    ).all()
+    latest = session.scalars(_latest_two_rounds(), {"study": study.id}).all()
     if not latest or latest[0].state != RoundState.OPEN:
         # rounds open in order, so this does not happen; if it did, ask plainly
         found = open_round_of(session, study)
@@ -360,34 +409,18 @@ def open_round_and_previous(session: Session, study: Study) -> tuple[Round | Non
     return open_, None
 
 
-def answered_and_drafted(
-    session: Session, participation: Participation, round_: Round
-) -> tuple[set[int], set[int]]:
-    """The questions the expert answered in the round (as `is_answered` says) and those with
-    a draft, in one query of ids: every autosave's counts read them, and decoding each
-    answer's values for that cost more than the rest of the count."""
-    json_text = cast(Answer.value_json, Text)
-    answered = or_(
-        Answer.no_answer.is_(True),
-        Answer.value.is_not(None),
-        and_(Answer.value_json.is_not(None), json_text.not_in(["{}", "[]", "null"])),
-        # stored texts are trimmed (clean_text), so an empty one is ''
-        and_(Answer.text.is_not(None), func.trim(Answer.text) != ""),
+@functools.cache
+def _latest_two_rounds() -> Select[tuple[Round]]:
+    """A study's two latest open or closed rounds (built once, with a bound parameter)."""
+    return (
+        select(Round)
+        .where(
+            Round.study_id == bindparam("study"),
+            Round.state.in_([RoundState.OPEN, RoundState.CLOSED]),
+        )
+        .order_by(Round.number.desc())
+        .limit(2)
     )
-    answers = select(Answer.question_id, literal(False)).where(
-        Answer.participation_id == participation.id,
-        Answer.round_id == round_.id,
-        Answer.is_current.is_(True),
-        answered,
-    )
-    drafts = select(AnswerDraft.question_id, literal(True)).where(
-        AnswerDraft.participation_id == participation.id, AnswerDraft.round_id == round_.id
-    )
-    done: set[int] = set()
-    drafted: set[int] = set()
-    for question_id, is_draft in session.execute(union_all(answers, drafts)).tuples():
-        (drafted if is_draft else done).add(question_id)
-    return done, drafted
 
 
 def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:
