@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import get_template_attribute
 from flask_babel import gettext as _
@@ -150,6 +151,18 @@ class QuestionView:
         if self.fields:
             return self.fields[0].id
         return f"q{self.question.id}"
+
+    @property
+    def feedback_key(self) -> tuple[Any, ...]:
+        """What the question's feedback box shows besides the language and the page's
+        numbers: the snapshot, the question, and the parts with the expert's own answers
+        (the key of its rendered fragment)."""
+        return (
+            self.snapshot_id,
+            self.question.id,
+            self.own_no_answer,
+            tuple((pf.label, pf.own) for pf in self.feedback),
+        )
 
     @property
     def single_feedback(self) -> PartFeedback | None:
