@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -218,7 +219,8 @@ def item_status(
         state = ItemState.OUTSIDE_EXPERTISE
     else:
         state = ItemState.COMPLETE
-    previous = set(previous_ids)
+    # a page asks this for every item with the same ids (a dict's keys): no copy each time
+    previous = previous_ids if isinstance(previous_ids, AbstractSet) else set(previous_ids)
     keepable = not touched and any(q.id in previous for q in questions)
     return ItemStatus(item.id, item.key, state, tuple(problems), keepable)
 
