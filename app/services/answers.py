@@ -3,19 +3,20 @@ typed (drafts); keeping the previous round's answers; suggestions.
 
 Every question of a saved item ends in one of three places: a new Answer revision (valid and
 changed), nothing new (unchanged), or a draft (incomplete or breaking a rule, kept exactly as
-typed until it is fixed). Checking that a round is complete is `round_progress`'s job.
+typed until it is fixed). Checking that a round is complete is `round_progress`'s job;
+reading answers and drafts is `answer_reads`' (re-exported here).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Update, bindparam, select, update
+from sqlalchemy import CursorResult, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -35,10 +36,19 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
+from app.services.answer_reads import (
+    current_answers,
+    current_by_round,
+    current_of,
+    drafts_of,
+    previous_answers,
+    statements,
+    stored_answers,
+    stored_answers_of_rounds,
+)
 from app.services.answer_values import (
     Normalised,
     ShapeError,
-    StoredAnswer,
     answer_payload,
     clean_text,
     draft_payload,
@@ -130,71 +140,6 @@ class SavedItems:
     drafts_after: dict[int, AnswerDraft] | None = None
 
 
-@dataclass(frozen=True)
-class _Statements:
-    """The statements every autosave and round page runs, built once per process with bound
-    parameters: building a select's clauses anew on each request cost more than running it."""
-
-    requests: Select[tuple[SaveRequest]]
-    current: Select[tuple[Answer]]
-    stored: Select[Any]
-    stored_of_questions: Select[Any]
-    drafts: Select[tuple[AnswerDraft]]
-    drafts_of_questions: Select[tuple[AnswerDraft]]
-    touch: Update
-
-
-@functools.cache
-def _statements() -> _Statements:
-    """The prepared statements (built on first use, not at import)."""
-    mine = Answer.participation_id == bindparam("participation")
-    columns = Answer.__table__.c
-    stored = select(
-        columns.round_id,
-        columns.id,
-        columns.question_id,
-        columns.value,
-        columns.value_json,
-        columns.text,
-        columns.no_answer,
-        columns.payload_hash,
-    ).where(
-        columns.participation_id == bindparam("participation"),
-        columns.round_id.in_(bindparam("rounds", expanding=True)),
-        columns.is_current.is_(True),
-    )
-    drafts = select(AnswerDraft).where(
-        AnswerDraft.participation_id == bindparam("participation"),
-        AnswerDraft.round_id == bindparam("round"),
-    )
-    return _Statements(
-        requests=select(SaveRequest).where(
-            SaveRequest.participation_id == bindparam("participation"),
-            SaveRequest.idempotency_key.in_(bindparam("keys", expanding=True)),
-        ),
-        current=select(Answer).where(
-            mine,
-            Answer.round_id.in_(bindparam("rounds", expanding=True)),
-            Answer.question_id.in_(bindparam("questions", expanding=True)),
-            Answer.is_current.is_(True),
-        ),
-        stored=stored,
-        stored_of_questions=stored.where(
-            columns.question_id.in_(bindparam("questions", expanding=True))
-        ),
-        drafts=drafts,
-        drafts_of_questions=drafts.where(
-            AnswerDraft.question_id.in_(bindparam("questions", expanding=True))
-        ),
-        touch=update(RoundProgress)
-        .where(
-            RoundProgress.participation_id == bindparam("participation"),
-            RoundProgress.round_id == bindparam("round"),
-        )
-        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type)),
-    )
-
-
 def require_can_answer(participation: Participation) -> None:
     """Only consenting, non-withdrawn experts answer."""
     if participation.status == ParticipationStatus.WITHDRAWN:
@@ -271,7 +216,7 @@ def _replays(
     if not keys:
         return {}
     seen = session.scalars(
-        _statements().requests, {"participation": participation.id, "keys": list(keys)}
+        statements().requests, {"participation": participation.id, "keys": list(keys)}
     ).all()
     results: dict[str, SaveResult] = {}
     answer_ids = [
@@ -446,7 +391,7 @@ def save_items(
     if closed is UNKNOWN:
         closed = previous_closed_round(session, round_)
     # this round's and the previous round's answers in one query
-    both = _current_by_round(
+    both = current_by_round(
         session, participation, [round_] if closed is None else [round_, closed], question_ids
     )
     current = both[round_.id]
@@ -579,121 +524,6 @@ def _apply(
     return SaveResult(stored, replay=False, drafts=draft_messages)
 
 
-def _current_by_round(
-    session: Session,
-    participation: Participation,
-    rounds: Sequence[Round],
-    question_ids: Iterable[int],
-) -> dict[int, dict[int, Answer]]:
-    """The expert's current answers to these questions in some rounds: round id -> question
-    id -> answer."""
-    found: dict[int, dict[int, Answer]] = {r.id: {} for r in rounds}
-    ids = list(question_ids)
-    if not ids:
-        return found
-    rows = session.scalars(
-        _statements().current,
-        {"participation": participation.id, "rounds": list(found), "questions": ids},
-    )
-    for answer in rows:
-        found[answer.round_id][answer.question_id] = answer
-    return found
-
-
-def current_of(
-    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
-) -> dict[int, Answer]:
-    """The expert's current answers in the round to these questions, by question id."""
-    ids = list(question_ids)
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id == round_.id,
-            Answer.question_id.in_(ids),
-            Answer.is_current.is_(True),
-        )
-    )
-    return {a.question_id: a for a in rows}
-
-
-def stored_answers_of_rounds(
-    session: Session,
-    participation: Participation,
-    round_ids: Sequence[int],
-    question_ids: Iterable[int] | None = None,
-) -> dict[int, dict[int, StoredAnswer]]:
-    """The expert's current answers in some rounds as plain values (round id -> question id
-    -> answer), in one query: what the round's pages read, without ORM objects."""
-    found: dict[int, dict[int, StoredAnswer]] = {round_id: {} for round_id in round_ids}
-    if not round_ids:
-        return found
-    params: dict[str, Any] = {"participation": participation.id, "rounds": list(round_ids)}
-    query = _statements().stored
-    if question_ids is not None:
-        params["questions"] = list(question_ids)
-        if not params["questions"]:
-            return found
-        query = _statements().stored_of_questions
-    # a prepared Core statement on the session's connection: no ORM work per row
-    rows = session.connection().execute(query, params)
-    for round_id, id_, question_id, value, value_json, text, no_answer, digest in rows:
-        found[round_id][question_id] = StoredAnswer(
-            id_, question_id, value, value_json, text, no_answer, digest
-        )
-    return found
-
-
-def stored_answers(
-    session: Session,
-    participation: Participation,
-    round_: Round,
-    question_ids: Iterable[int] | None = None,
-) -> dict[int, StoredAnswer]:
-    """The expert's current answers in a round as plain values, by question id."""
-    return stored_answers_of_rounds(session, participation, [round_.id], question_ids)[round_.id]
-
-
-def current_answers(
-    session: Session, participation: Participation, round_: Round
-) -> dict[int, Answer]:
-    """The expert's current answers in a round, by question id."""
-    rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id == round_.id,
-            Answer.is_current.is_(True),
-        )
-    )
-    return {a.question_id: a for a in rows}
-
-
-def previous_answers(
-    session: Session, participation: Participation, round_: Round
-) -> dict[int, Answer]:
-    """The expert's answers in the previous closed round (what this round prefills), by
-    question id; empty in the first round."""
-    previous = previous_closed_round(session, round_)
-    return {} if previous is None else current_answers(session, participation, previous)
-
-
-def drafts_of(
-    session: Session,
-    participation: Participation,
-    round_: Round,
-    question_ids: Iterable[int] | None = None,
-) -> list[AnswerDraft]:
-    """The expert's drafts in a round (all, or for these questions)."""
-    params: dict[str, Any] = {"participation": participation.id, "round": round_.id}
-    if question_ids is None:
-        return list(session.scalars(_statements().drafts, params))
-    params["questions"] = list(question_ids)
-    if not params["questions"]:
-        return []
-    return list(session.scalars(_statements().drafts_of_questions, params))
-
-
 def keep_previous(
     session: Session,
     participation: Participation,
@@ -737,13 +567,26 @@ def touch_progress(
     return progress
 
 
+@functools.cache
+def _touch_statement() -> Update:
+    """The UPDATE of `_note_save`, built once (with bound parameters)."""
+    return (
+        update(RoundProgress)
+        .where(
+            RoundProgress.participation_id == bindparam("participation"),
+            RoundProgress.round_id == bindparam("round"),
+        )
+        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type))
+    )
+
+
 def _note_save(
     session: Session, participation: Participation, round_: Round, now: datetime
 ) -> None:
     """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
     first save), without loading it."""
     updated = session.execute(
-        _statements().touch,
+        _touch_statement(),
         {"participation": participation.id, "round": round_.id, "now": now},
     )
     if cast("CursorResult[Any]", updated).rowcount == 0:
