@@ -58,7 +58,17 @@ def request_language() -> str:
     # Flask-Babel keeps for the context (force_locale sets the same attribute) and only
     # fall back to get_locale when it is not chosen yet.
     state = g.get("_flask_babel") if g else None
-    locale = getattr(state, "babel_locale", None) or get_locale()
+    locale = getattr(state, "babel_locale", None)
+    if locale is not None:
+        # the code is kept next to the locale it names (a page asks some 300 times; comparing
+        # babel Locales in the lru_cache's lookup was most of the cost)
+        known = getattr(state, "delphi_language", None)
+        if known is not None and known[0] is locale:
+            return str(known[1])
+        code = _locale_code(locale)
+        state.delphi_language = (locale, code)  # type: ignore[union-attr]
+        return code
+    locale = get_locale()
     if locale is None:
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     return _locale_code(locale)

@@ -26,7 +26,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError, generate_csrf
-from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from app.auth import current_participation, expert_required
@@ -49,14 +48,13 @@ from app.expert.routes import bp, closed_page, current_expert, translated_messag
 from app.expert.views import (
     event_labels,
     hint_message,
+    state_chips,
     state_labels,
 )
-from app.extensions import db
+from app.extensions import db, round_layouts
 from app.i18n import localise_digits, render_message
 from app.models import (
-    Category,
     ConflictError,
-    Item,
     Participation,
     Round,
     RoundClosedError,
@@ -69,6 +67,7 @@ from app.models import (
 from app.services import answers as answer_service
 from app.services import burden, coherence, round_progress
 from app.services import rounds as round_service
+from app.services.answers import UNKNOWN, Unknown
 
 
 def _open_round(me: Participation) -> Round | None:
@@ -83,16 +82,17 @@ def _time_left(round_: Round, now: datetime) -> int | None:
     return max(0, (round_.deadline - now).days)
 
 
-def _require_round() -> tuple[Participation, Round] | Any:
-    """The expert and the open round, or the response to give instead."""
+def _require_round() -> tuple[Participation, Round, Round | None] | Any:
+    """The expert, the open round and the closed one before it, or the response to give
+    instead."""
     me = current_expert()
     if me.consent_at is None:
         return redirect(url_for("expert.consent"))
-    round_ = _open_round(me)
+    round_, closed = round_progress.open_round_and_previous(db.session, me.study)
     if round_ is None:
         flash(_("No round is open at the moment."), "info")
         return redirect(url_for("expert.home"))
-    return me, round_
+    return me, round_, closed
 
 
 @bp.get("/round")
@@ -103,8 +103,9 @@ def round_overview() -> Any:
     found = _require_round()
     if not isinstance(found, tuple):
         return found
-    me, round_ = found
-    context = load_context(me, round_)
+    me, round_, closed = found
+    context = load_context(me, round_, closed)
+    labels = state_labels()
     return render_template(
         "expert/overview.html",
         study=me.study,
@@ -116,7 +117,8 @@ def round_overview() -> Any:
         previous_number=previous_number(round_),
         days_left=_time_left(round_, utcnow()),
         progress=db.session.get(RoundProgress, (me.id, round_.id)),
-        labels=state_labels(),
+        labels=labels,
+        chips=state_chips(labels),
         first_open=first_unfinished(context),
     )
 
@@ -133,6 +135,7 @@ def _render_page(
 ) -> Any:
     """Render one page of the round (an item, or a category's items)."""
     items = item_views(context, page.round_items, errors, posted)
+    labels = state_labels()
     return (
         render_template(
             "expert/item.html",
@@ -145,7 +148,8 @@ def _render_page(
             previous_page=context.pages[index - 1] if index > 0 else None,
             next_page=context.pages[index + 1] if index + 1 < len(context.pages) else None,
             previous_number=previous_number(context.round_),
-            labels=state_labels(),
+            labels=labels,
+            chips=state_chips(labels),
             idempotency_key=secrets.token_hex(12),
             notice=notice,
         ),
@@ -198,24 +202,22 @@ def round_category(category_key: str) -> Any:
     return _render_page(context, index, page)
 
 
-def _posted_items(round_: Round, key: str, *, category: bool) -> list[RoundItem]:
-    """The round's items a save names: one item, or a category's (only those: an autosave
-    must not load the round's every item, version and question)."""
-    query = (
-        select(RoundItem)
-        .join(Item, RoundItem.item_id == Item.id)
-        .where(RoundItem.round_id == round_.id)
-        .order_by(RoundItem.position)
-    )
+def _posted_items(round_items: Sequence[RoundItem], key: str, *, category: bool) -> list[RoundItem]:
+    """The round's items a save names: one item, or a category's (from the round's cached
+    layout: an autosave must not load the round's items, versions and questions)."""
     if category:
-        query = query.join(Category, Item.category_id == Category.id).where(Category.key == key)
-    else:
-        query = query.where(Item.key == key)
-    return list(db.session.scalars(query).unique())
+        return [
+            ri for ri in round_items if ri.item.category is not None and ri.item.category.key == key
+        ]
+    return [ri for ri in round_items if ri.item.key == key]
 
 
 def _save_page(
-    me: Participation, round_: Round, round_items: Sequence[RoundItem], key: str | None
+    me: Participation,
+    round_: Round,
+    closed: Round | None | Unknown,
+    round_items: Sequence[RoundItem],
+    key: str | None,
 ) -> answer_service.SavedItems:
     """Save what the form posts for these items: valid values as answers, others as drafts."""
     given = burden.givens_of(
@@ -236,7 +238,15 @@ def _save_page(
                 item_key = f"{key}-{ri.item_id}"
             entries.append(answer_service.ItemEntry(ri.item, payloads, item_key))
     return answer_service.save_items(
-        db.session, me, round_, entries, now=utcnow(), drafts=True, given=given
+        db.session,
+        me,
+        round_,
+        entries,
+        now=utcnow(),
+        drafts=True,
+        given=given,
+        versions={ri.item_id: ri.item_version_id for ri in round_items},
+        closed=closed,
     )
 
 
@@ -277,17 +287,22 @@ def _save(key: str) -> Any:
     """Save what a page posts (the items of `key`: an item, or a category's)."""
     me = current_expert()
     request_key = _posted_key()
-    # a retry of a save acknowledged before the round closed is answered as a replay
-    round_ = _open_round(me) or answer_service.round_of_request(
-        db.session, me, request.headers.get("Idempotency-Key")
-    )
+    round_, previous = round_progress.open_round_and_previous(db.session, me.study)
+    closed: Round | None | Unknown = previous
+    if round_ is None:
+        # a retry of a save acknowledged before the round closed is answered as a replay
+        round_ = answer_service.round_of_request(
+            db.session, me, request.headers.get("Idempotency-Key")
+        )
+        closed = UNKNOWN
     if round_ is None:
         return _closed(me)
-    round_items = _posted_items(round_, key, category=request.endpoint == "expert.save_category")
+    layout = round_layouts().items_of(db.session, round_)
+    round_items = _posted_items(layout, key, category=request.endpoint == "expert.save_category")
     if not round_items:
         abort(404)
     try:
-        saved = _save_page(me, round_, round_items, request_key)
+        saved = _save_page(me, round_, closed, round_items, request_key)
     except RoundClosedError:
         return _closed(me)
     except ConflictError as error:
@@ -300,7 +315,7 @@ def _save(key: str) -> Any:
         raise
     errors = {item: translated_messages(errs) for item, errs in saved.errors.items()}
     if wants_json():
-        return _saved_json(me, round_, round_items[0], saved, errors, request_key)
+        return _saved_json(me, round_, layout, round_items[0], saved, errors, request_key)
     if errors:
         db.session.commit()  # keep what was saved; the request owns this transaction
         context = load_context(me, round_)
@@ -358,6 +373,7 @@ def _after_save(
 def _saved_json(
     me: Participation,
     round_: Round,
+    layout: Sequence[RoundItem],
     round_item: RoundItem,
     saved: answer_service.SavedItems,
     errors: Mapping[str, Mapping[str, list[str]]],
@@ -382,11 +398,22 @@ def _saved_json(
     # an autosave answers fast: the state of this item alone and two counts, not the
     # whole round's pages (the overview recomputes everything when it is opened)
     status = item_status_now(me, round_, round_item, saved)
-    answered, total = round_progress.item_progress(db.session, me, round_)
+    done, drafted = round_progress.answered_and_drafted(db.session, me, round_)
+    answered, total = round_progress.item_progress(
+        db.session, me, round_, round_items=layout, answered=done, drafted=drafted
+    )
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):
-        found = coherence.coherence_hints(db.session, me, round_)
-        events = event_labels(round_.items)
+        found = coherence.coherence_hints(
+            db.session,
+            me,
+            round_,
+            answers=answer_service.stored_answers(
+                db.session, me, round_, coherence.questions_read(layout, round_)
+            ),
+            round_items=layout,
+        )
+        events = event_labels(layout)
         hints = [hint_message(h, events) for h in found.get(round_item.item.key, [])]
     return jsonify(
         hints=hints,
@@ -512,13 +539,19 @@ def submit() -> Any:
     """Submit the round (revisable until it closes); if anything is missing, the review page
     says exactly what."""
     me = current_expert()
-    round_ = _open_round(me)
+    round_, closed = round_progress.open_round_and_previous(db.session, me.study)
     if round_ is None:
         return _closed(me)
-    context = load_context(me, round_)
+    context = load_context(me, round_, closed)
     try:
         round_progress.submit_round(
-            db.session, me, round_, now=utcnow(), outside_iqr=context.outside_iqr
+            db.session,
+            me,
+            round_,
+            now=utcnow(),
+            outside_iqr=context.outside_iqr,
+            loaded=context.loaded,
+            given=context.given,
         )
     except ValidationError:
         return _render_review(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.definitions.model import QuestionKind
-from app.models import Answer, AnswerDraft, Question
-from app.services.answer_values import answer_payload
+from app.models import AnswerDraft, Question
+from app.services.answer_values import AnswerValues, answer_payload
 from app.services.tidy import question_parts
 
 NO_ANSWER = "na"
@@ -133,9 +133,9 @@ class ShownAnswer:
 
 def shown_answer(
     question: Question,
-    answer: Answer | None,
+    answer: AnswerValues | None,
     draft: AnswerDraft | None,
-    previous: Answer | None,
+    previous: AnswerValues | None,
 ) -> ShownAnswer:
     """A question's fields: the draft as typed, else this round's answer, else last round's."""
     if draft is not None:

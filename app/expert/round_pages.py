@@ -4,14 +4,16 @@ item's state after a save. The routes are in `app/expert/round.py`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, url_for
+from flask import abort, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from app.definitions.model import QuestionKind
 from app.expert.round_form import ShownAnswer, posted_payload, shown_answer, shown_values
 from app.expert.views import (
     EventLabel,
@@ -21,15 +23,18 @@ from app.expert.views import (
     hint_message,
     problem_message,
     question_view,
+    text_in,
 )
 from app.extensions import db, feedback_views, panel_times, round_layouts
 from app.i18n import localise_digits, text_direction
-from app.models import Participation, Question, Round, RoundItem
+from app.models import Item, Participation, Question, Round, RoundItem
 from app.services import answers as answer_service
 from app.services import burden, coherence, round_progress, timing
 from app.services import feedback as feedback_service
 from app.services import rounds as round_service
-from app.services.feedback import ItemFeedback
+from app.services.answer_values import AnswerValues
+from app.services.answers import UNKNOWN, Unknown
+from app.services.feedback import ItemFeedback, SnapshotView
 from app.services.round_progress import RoundAnswers, RoundStatus
 from app.services.snapshots import previous_closed_round
 from app.templating import current_language, translated
@@ -47,9 +52,16 @@ class Page:
     @property
     def url(self) -> str:
         """The page's address."""
-        if self.kind == "item":
-            return url_for("expert.round_item", key=self.key)
-        return url_for("expert.round_category", category_key=self.key)
+        return _page_url(request.script_root, self.kind, self.key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _page_url(script_root: str, kind: str, key: str) -> str:
+    """A page's address under an application root (a round page lists every page's, and
+    building each with url_for on every request added up)."""
+    if kind == "item":
+        return url_for("expert.round_item", key=key)
+    return url_for("expert.round_category", category_key=key)
 
 
 @dataclass
@@ -59,12 +71,23 @@ class RoundContext:
     me: Participation
     round_: Round
     loaded: RoundAnswers
-    feedback: dict[str, ItemFeedback]
+    #: the decoded snapshot of the closed round before this one (the feedback), if any
+    snapshot: SnapshotView | None
     outside_iqr: dict[int, list[str]]
     given: dict[int, tuple[str, ...]]
     status: RoundStatus
     events: dict[str, EventLabel]
     pages: list[Page]
+
+    def feedback_of(self, item: Item) -> ItemFeedback | None:
+        """The feedback shown with an item (built for the items a page shows, not the
+        round's every item)."""
+        if self.snapshot is None or self.loaded.closed is None:
+            return None
+        found = feedback_service.feedback_from_view(
+            self.snapshot, self.loaded.closed.number, self.loaded.previous, [item]
+        )
+        return found.get(item.key)
 
     def page_of(self, kind: str, key: str) -> tuple[int, Page]:
         """The page with this key (and its index), or 404."""
@@ -85,7 +108,11 @@ def pages_of(round_: Round, page_by: str) -> list[Page]:
     """The round's pages: one per item, or one per category (all of its items, the category
     where its first item comes; uncategorised items each on their own page)."""
     if page_by != "category":
-        return [item_page(round_item) for round_item in round_.items]
+        language = current_language()
+        return [
+            Page("item", ri.item.key, text_in(ri.version.title, language), (ri,))
+            for ri in round_.items
+        ]
     pages: list[Page] = []
     by_category: dict[str, int] = {}
     for round_item in round_.items:
@@ -112,27 +139,22 @@ def item_page(round_item: RoundItem) -> Page:
     return Page("item", round_item.item.key, translated(round_item.version.title), (round_item,))
 
 
-def load_context(me: Participation, round_: Round) -> RoundContext:
+def load_context(
+    me: Participation, round_: Round, closed: Round | None | Unknown = UNKNOWN
+) -> RoundContext:
     """Load what the round's pages show (a handful of queries; the snapshot and the round's
     item layout are cached per process, and only read)."""
     round_layouts().install(db.session, round_)
-    loaded = RoundAnswers.load(db.session, me, round_)
-    # the open round's items stand for the closed round's (the snapshot is keyed by item)
-    feedback = (
-        feedback_service.feedback_of_round(
-            db.session,
-            me,
-            loaded.closed,
-            feedback_views(),
-            loaded.previous,
-            items=[round_item.item for round_item in round_.items],
-        )
-        if loaded.closed is not None
-        else {}
+    loaded = RoundAnswers.load(db.session, me, round_, closed)
+    snapshot = (
+        feedback_views().view_of(db.session, loaded.closed) if loaded.closed is not None else None
     )
+    # the open round's items stand for the closed round's (the snapshot is keyed by item)
     outside = (
-        feedback_service.outside_iqr(db.session, me, round_, feedback, loaded.answers)
-        if me.study.reason_outside_iqr
+        feedback_service.outside_iqr_of_view(
+            snapshot, loaded.answers, [round_item.item for round_item in round_.items]
+        )
+        if snapshot is not None and me.study.reason_outside_iqr
         else {}
     )
     given = burden.asked_givens(db.session, me, round_)
@@ -140,7 +162,7 @@ def load_context(me: Participation, round_: Round) -> RoundContext:
         me=me,
         round_=round_,
         loaded=loaded,
-        feedback=feedback,
+        snapshot=snapshot,
         outside_iqr=outside,
         given=given,
         status=round_progress.statuses_from(round_, loaded, outside_iqr=outside, given=given),
@@ -168,7 +190,7 @@ def item_views(
     views = []
     for round_item in round_items:
         item = round_item.item
-        feedback = context.feedback.get(item.key)
+        feedback = context.feedback_of(item)
         item_errors = (errors or {}).get(item.key, {})
         status = context.status.of(item.id)
         # an untouched item is not "missing" anything yet: problems show once it is begun
@@ -324,25 +346,35 @@ def item_status_now(
     me: Participation, round_: Round, round_item: RoundItem, saved: answer_service.SavedItems
 ) -> round_progress.ItemStatus:
     """One item's state from its own answers, drafts, last round's answers and feedback
-    (what the save just read is not read again)."""
+    (what the save just read and wrote is not read again; a replay reads them)."""
     item = round_item.item
     questions = item.questions_in(round_.number)
-    ids = [q.id for q in questions]
-    answers_now = answer_service.current_of(db.session, me, round_, ids)
-    drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
-    closed = previous_closed_round(db.session, round_)
-    if saved.previous is not None:
-        previous = {i: a for i, a in saved.previous.items() if i in set(ids)}
+    ids = {q.id for q in questions}
+    answers_now: Mapping[int, AnswerValues]
+    if saved.answers_after is not None and saved.drafts_after is not None:
+        answers_now = {i: a for i, a in saved.answers_after.items() if i in ids}
+        drafts = {i: d for i, d in saved.drafts_after.items() if i in ids}
+        closed = saved.closed
     else:
-        previous = answer_service.current_of(db.session, me, closed, ids) if closed else {}
+        answers_now = answer_service.stored_answers(db.session, me, round_, ids)
+        drafts = {d.question_id: d for d in answer_service.drafts_of(db.session, me, round_, ids)}
+        closed = previous_closed_round(db.session, round_)
+    previous: Mapping[int, AnswerValues]
+    if saved.previous is not None:
+        previous = {i: a for i, a in saved.previous.items() if i in ids}
+    else:
+        previous = answer_service.stored_answers(db.session, me, closed, ids) if closed else {}
     outside: dict[int, list[str]] = {}
-    if closed is not None and me.study.reason_outside_iqr:
-        shown = feedback_service.feedback_of_round(
-            db.session, me, closed, feedback_views(), previous, items=[item]
-        )
-        outside = feedback_service.outside_iqr(
-            db.session, me, round_, shown, answers_now, items=[item]
-        )
+    # the panel's quartiles matter only while the item's reason is still to be written
+    reasons = [q for q in questions if q.kind == QuestionKind.TEXT]
+    reason_open = bool(reasons) and (
+        reasons[0].id not in drafts
+        and not round_progress.is_answered(answers_now.get(reasons[0].id))
+    )
+    if closed is not None and me.study.reason_outside_iqr and reason_open:
+        snapshot = feedback_views().view_of(db.session, closed)
+        if snapshot is not None:
+            outside = feedback_service.outside_iqr_of_view(snapshot, answers_now, [item])
     return round_progress.item_status(
         item,
         questions,

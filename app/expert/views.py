@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from flask import get_template_attribute
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from analysis.coherence import CoherenceKind
 from app.definitions.model import QuestionKind
@@ -24,7 +27,7 @@ from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
 from app.services.tidy import TREND_IMPACT_PARTS
-from app.templating import measure, number, translated
+from app.templating import current_language, measure, number, translated
 
 #: labels of the trend impact profile's fields
 TREND_IMPACT_LABELS = {
@@ -49,10 +52,20 @@ class EventLabel:
 def event_labels(round_items: Sequence[RoundItem]) -> dict[str, EventLabel]:
     """Item key -> the development's title and definition (as the round asks it), in the
     page's language."""
+    language = current_language()
     return {
-        ri.item.key: EventLabel(translated(ri.version.title), translated(ri.version.text))
+        ri.item.key: EventLabel(
+            text_in(ri.version.title, language), text_in(ri.version.text, language)
+        )
         for ri in round_items
     }
+
+
+def text_in(texts: Mapping[str, str] | None, language: str) -> str:
+    """`translated` for a language already looked up (the round's every title, at once)."""
+    if not texts:
+        return ""
+    return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
 
 
 def part_label(
@@ -138,6 +151,18 @@ class QuestionView:
         if self.fields:
             return self.fields[0].id
         return f"q{self.question.id}"
+
+    @property
+    def feedback_key(self) -> tuple[Any, ...]:
+        """What the question's feedback box shows besides the language and the page's
+        numbers: the snapshot, the question, and the parts with the expert's own answers
+        (the key of its rendered fragment)."""
+        return (
+            self.snapshot_id,
+            self.question.id,
+            self.own_no_answer,
+            tuple((pf.label, pf.own) for pf in self.feedback),
+        )
 
     @property
     def single_feedback(self) -> PartFeedback | None:
@@ -348,6 +373,13 @@ def changed_note(round_item: RoundItem, round_: Round) -> dict[str, str] | None:
     if version.number > 1 and version.introduced_in_round == round_.number:
         return dict(version.change_note)
     return None
+
+
+def state_chips(labels: Mapping[str, str]) -> dict[str, Markup]:
+    """Each state's chip (the `state_chip` macro), rendered once per page: the overview and
+    the jump list show one per item, and a macro call per item added up."""
+    chip = get_template_attribute("macros/round.html", "state_chip")
+    return {state: chip(state, labels) for state in labels}
 
 
 def state_labels() -> dict[str, str]:

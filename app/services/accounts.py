@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.models import Role, User, UserSession, ValidationError
@@ -98,7 +98,11 @@ def load_session(session: Session, token: str) -> UserSession | None:
     Idle expiry is checked by the web layer from the signed cookie, so that reading a page
     never writes to the database.
     """
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(token)))
+    row = session.scalar(
+        select(UserSession)
+        .where(UserSession.token_hash == hash_token(token))
+        .options(joinedload(UserSession.user))  # every facilitator page reads it: one query
+    )
     if row is None or row.revoked_at is not None or not row.user.is_active:
         return None
     return row

@@ -16,11 +16,11 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from app.definitions.model import QuestionKind, ScaleKind
 from app.messages import N_, Message
-from app.models import Answer, Question, Scale
+from app.models import Question, Scale
 
 #: Persian and Arabic-Indic digits, and the separators people type, mapped to ASCII
 _DIGITS = str.maketrans(
@@ -30,6 +30,46 @@ _DIGITS = str.maketrans(
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _TREND_IMPACT_FIELDS = ("t1", "t2", "i_max", "t3", "i_ss")
 MAX_SUGGESTION_LENGTH = 2000
+
+
+class AnswerValues(Protocol):
+    """What reading an answer needs: an Answer row, or the few columns of one that the
+    expert's pages load without the ORM (`StoredAnswer`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def question_id(self) -> int: ...
+
+    @property
+    def value(self) -> float | None: ...
+
+    @property
+    def value_json(self) -> dict[str, Any] | None: ...
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def no_answer(self) -> bool: ...
+
+    @property
+    def payload_hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """A current answer's values, read as plain columns: a round page reads a few hundred of
+    them, and building ORM objects for them cost more than rendering the page."""
+
+    id: int
+    question_id: int
+    value: float | None
+    value_json: dict[str, Any] | None
+    text: str | None
+    no_answer: bool
+    payload_hash: str
 
 
 def parse_number(raw: Any) -> float:
@@ -353,7 +393,7 @@ def draft_payload(question: Question, payload: Mapping[str, Any]) -> dict[str, A
     return draft
 
 
-def answer_payload(answer: Answer) -> dict[str, Any]:
+def answer_payload(answer: AnswerValues) -> dict[str, Any]:
     """A stored answer as the payload that would store it again (prefills and keeps)."""
     if answer.no_answer:
         return {"no_answer": True}

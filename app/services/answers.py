@@ -3,17 +3,20 @@ typed (drafts); keeping the previous round's answers; suggestions.
 
 Every question of a saved item ends in one of three places: a new Answer revision (valid and
 changed), nothing new (unchanged), or a draft (incomplete or breaking a rule, kept exactly as
-typed until it is fixed). Checking that a round is complete is `round_progress`'s job.
+typed until it is fixed). Checking that a round is complete is `round_progress`'s job;
+reading answers and drafts is `answer_reads`' (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -33,6 +36,16 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
+from app.services.answer_reads import (
+    current_answers,
+    current_by_round,
+    current_of,
+    drafts_of,
+    previous_answers,
+    statements,
+    stored_answers,
+    stored_answers_of_rounds,
+)
 from app.services.answer_values import (
     Normalised,
     ShapeError,
@@ -48,10 +61,12 @@ from app.services.rounds import lock_round
 from app.services.snapshots import previous_closed_round
 
 __all__ = [
+    "UNKNOWN",
     "ItemEntry",
     "Normalised",
     "SaveResult",
     "SavedItems",
+    "Unknown",
     "add_suggestion",
     "clean_text",
     "current_answers",
@@ -65,10 +80,22 @@ __all__ = [
     "round_of_request",
     "save_item",
     "save_items",
+    "stored_answers",
+    "stored_answers_of_rounds",
     "touch_progress",
 ]
 
 MAX_SUGGESTION_LENGTH = 2000
+
+
+class Unknown(Enum):
+    """The type of UNKNOWN (a one-member enum, so that type checkers narrow it)."""
+
+    UNKNOWN = "unknown"
+
+
+#: "not looked up yet" for an optional previous round (None is an answer: there is none)
+UNKNOWN = Unknown.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,13 @@ class SavedItems:
     #: the expert's answers of the previous round to the questions saved (by question id),
     #: as the save read them (None for a replay, which reads nothing)
     previous: dict[int, Answer] | None = None
+    #: the closed round before this one (whose answers `previous` are), as the save read it
+    closed: Round | None = None
+    #: after the save, the current answers and the drafts of the saved items' questions (by
+    #: question id), so that the caller can tell the items' states without reading them again
+    #: (None for a replay)
+    answers_after: dict[int, Answer] | None = None
+    drafts_after: dict[int, AnswerDraft] | None = None
 
 
 def require_can_answer(participation: Participation) -> None:
@@ -182,10 +216,7 @@ def _replays(
     if not keys:
         return {}
     seen = session.scalars(
-        select(SaveRequest).where(
-            SaveRequest.participation_id == participation.id,
-            SaveRequest.idempotency_key.in_(keys),
-        )
+        statements().requests, {"participation": participation.id, "keys": list(keys)}
     ).all()
     results: dict[str, SaveResult] = {}
     answer_ids = [
@@ -296,6 +327,8 @@ def save_items(
     synthetic: bool = False,
     drafts: bool = False,
     given: Mapping[int, Sequence[str]] | None = None,
+    versions: Mapping[int, int] | None = None,
+    closed: Round | None | Unknown = UNKNOWN,
 ) -> SavedItems:
     """Save several items at once (a page of items, or one autosaved item).
 
@@ -305,6 +338,9 @@ def save_items(
     narrows conditional questions to the pairs this expert is asked (question id -> events).
     The round is locked once; every current answer, draft and earlier answer involved comes
     in a few queries, so a page of items costs a few statements, not a few per item.
+    `versions` (item id -> the version the round asks) spares the query when the caller has
+    the round's items at hand (an open round's items and versions never change), and
+    `closed` (the closed round before this one, once closed never reopened) another.
     """
     _check_keys(entries)
     round_ = lock_round(session, round_)
@@ -318,15 +354,19 @@ def save_items(
         raise ValidationError("This round belongs to another study.")
     # only the items being saved: loading the round's whole item list (versions, questions,
     # scales) on every autosave cost more than the save itself
-    asked_versions = dict(
-        session.execute(
-            select(RoundItem.item_id, RoundItem.item_version_id).where(
-                RoundItem.round_id == round_.id,
-                RoundItem.item_id.in_({entry.item.id for entry in fresh}),
+    asked_versions = (
+        dict(versions)
+        if versions is not None
+        else dict(
+            session.execute(
+                select(RoundItem.item_id, RoundItem.item_version_id).where(
+                    RoundItem.round_id == round_.id,
+                    RoundItem.item_id.in_({entry.item.id for entry in fresh}),
+                )
             )
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
     )
     if given is None:  # the pairs this expert is asked, for the items saved
         given = givens_of(
@@ -348,13 +388,21 @@ def save_items(
             plans.append(plan)
 
     question_ids = [q.id for plan in plans for q in plan.questions.values()]
-    current = current_of(session, participation, round_, question_ids)
+    if closed is UNKNOWN:
+        closed = previous_closed_round(session, round_)
+    # this round's and the previous round's answers in one query
+    both = current_by_round(
+        session, participation, [round_] if closed is None else [round_, closed], question_ids
+    )
+    current = both[round_.id]
+    previous = both[closed.id] if closed is not None else {}
     existing_drafts = {
         d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
     }
-    previous = _previous_of(session, participation, round_, question_ids)
 
     results: dict[str, SaveResult] = dict(replayed)
+    answers_after = dict(current)
+    drafts_after = dict(existing_drafts)
     for plan in plans:
         results[plan.entry.item.key] = _apply(
             session,
@@ -367,11 +415,13 @@ def save_items(
             previous=previous,
             now=now,
             synthetic=synthetic,
+            answers_after=answers_after,
+            drafts_after=drafts_after,
         )
     session.flush()
     if plans:
-        touch_progress(session, participation, round_, now)
-    return SavedItems(results, errors, previous)
+        _note_save(session, participation, round_, now)
+    return SavedItems(results, errors, previous, closed, answers_after, drafts_after)
 
 
 def _apply(
@@ -386,8 +436,11 @@ def _apply(
     previous: Mapping[int, Answer],
     now: datetime,
     synthetic: bool,
+    answers_after: dict[int, Answer],
+    drafts_after: dict[int, AnswerDraft],
 ) -> SaveResult:
-    """Write one item's plan: new revisions, drafts kept or dropped, and the request's key."""
+    """Write one item's plan: new revisions, drafts kept or dropped, and the request's key
+    (`answers_after` and `drafts_after` are brought up to date with what it writes)."""
     key = plan.entry.idempotency_key
     stored: dict[str, Answer] = {}
     outcome: dict[str, dict[str, Any]] = {}
@@ -397,6 +450,7 @@ def _apply(
         draft = existing_drafts.get(question.id)
         if draft is not None:
             session.delete(draft)
+            drafts_after.pop(question.id, None)
         digest = answer.digest()
         now_current = current.get(question.id)
         if now_current is not None and now_current.payload_hash == digest:
@@ -433,18 +487,18 @@ def _apply(
         question = plan.questions[question_key]
         draft = existing_drafts.get(question.id)
         if draft is None:
-            session.add(
-                AnswerDraft(
-                    participation_id=participation.id,
-                    round_id=round_.id,
-                    question_id=question.id,
-                    payload=typed,
-                    updated_at=now,
-                )
+            draft = AnswerDraft(
+                participation_id=participation.id,
+                round_id=round_.id,
+                question_id=question.id,
+                payload=typed,
+                updated_at=now,
             )
+            session.add(draft)
         else:
             draft.payload = typed
             draft.updated_at = now
+        drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
     if new_rows:
@@ -453,6 +507,8 @@ def _apply(
         session.flush()
         for question_key, answer_row in stored.items():
             outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
+    for question_key, answer_row in stored.items():
+        answers_after[plan.questions[question_key].id] = answer_row
     if key is not None:
         session.add(
             SaveRequest(
@@ -466,75 +522,6 @@ def _apply(
             )
         )
     return SaveResult(stored, replay=False, drafts=draft_messages)
-
-
-def current_of(
-    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
-) -> dict[int, Answer]:
-    """The expert's current answers in the round to these questions, by question id."""
-    ids = list(question_ids)
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id == round_.id,
-            Answer.question_id.in_(ids),
-            Answer.is_current.is_(True),
-        )
-    )
-    return {a.question_id: a for a in rows}
-
-
-def _previous_of(
-    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
-) -> dict[int, Answer]:
-    """The expert's answers to these questions in the previous closed round, by question id."""
-    previous = previous_closed_round(session, round_)
-    if previous is None:
-        return {}
-    return current_of(session, participation, previous, question_ids)
-
-
-def current_answers(
-    session: Session, participation: Participation, round_: Round
-) -> dict[int, Answer]:
-    """The expert's current answers in a round, by question id."""
-    rows = session.scalars(
-        select(Answer).where(
-            Answer.participation_id == participation.id,
-            Answer.round_id == round_.id,
-            Answer.is_current.is_(True),
-        )
-    )
-    return {a.question_id: a for a in rows}
-
-
-def previous_answers(
-    session: Session, participation: Participation, round_: Round
-) -> dict[int, Answer]:
-    """The expert's answers in the previous closed round (what this round prefills), by
-    question id; empty in the first round."""
-    previous = previous_closed_round(session, round_)
-    return {} if previous is None else current_answers(session, participation, previous)
-
-
-def drafts_of(
-    session: Session,
-    participation: Participation,
-    round_: Round,
-    question_ids: Iterable[int] | None = None,
-) -> list[AnswerDraft]:
-    """The expert's drafts in a round (all, or for these questions)."""
-    query = select(AnswerDraft).where(
-        AnswerDraft.participation_id == participation.id, AnswerDraft.round_id == round_.id
-    )
-    if question_ids is not None:
-        ids = list(question_ids)
-        if not ids:
-            return []
-        query = query.where(AnswerDraft.question_id.in_(ids))
-    return list(session.scalars(query))
 
 
 def keep_previous(
@@ -578,6 +565,32 @@ def touch_progress(
     progress.last_saved_at = now
     session.flush()
     return progress
+
+
+@functools.cache
+def _touch_statement() -> Update:
+    """The UPDATE of `_note_save`, built once (with bound parameters)."""
+    return (
+        update(RoundProgress)
+        .where(
+            RoundProgress.participation_id == bindparam("participation"),
+            RoundProgress.round_id == bindparam("round"),
+        )
+        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type))
+    )
+
+
+def _note_save(
+    session: Session, participation: Participation, round_: Round, now: datetime
+) -> None:
+    """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
+    first save), without loading it."""
+    updated = session.execute(
+        _touch_statement(),
+        {"participation": participation.id, "round": round_.id, "now": now},
+    )
+    if cast("CursorResult[Any]", updated).rowcount == 0:
+        touch_progress(session, participation, round_, now)
 
 
 def add_suggestion(

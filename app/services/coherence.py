@@ -7,7 +7,7 @@ conditional pair they answered; the pages show the hints gently, never blocking 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from analysis.coherence import DEFAULT_TOLERANCE, CoherenceHint, check_conditionals
 from analysis.errors import InputError
 from app.definitions.model import QuestionKind
-from app.models import Answer, Item, Participation, Question, Round
-from app.services.answers import current_answers
+from app.models import Item, Participation, Question, Round, RoundItem
+from app.services.answer_values import AnswerValues
+from app.services.answers import stored_answers
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _probability(answer: Answer | None, question: Question, horizon: int) -> float | None:
+def _probability(answer: AnswerValues | None, question: Question, horizon: int) -> float | None:
     """The probability an answer gives for the study's horizon; None if there is none.
 
     A question asked for several years counts only with a value for the horizon year.
@@ -56,13 +57,27 @@ def _probability_question(item: Item, round_number: int) -> Question | None:
     )
 
 
+def questions_read(round_items: Sequence[RoundItem], round_: Round) -> list[int]:
+    """The questions whose answers `coherence_hints` reads: each item's probability and its
+    conditional questions."""
+    found = []
+    for round_item in round_items:
+        questions = round_item.item.questions_in(round_.number)
+        probability = next((q for q in questions if q.kind == QuestionKind.PROBABILITY), None)
+        if probability is not None:
+            found.append(probability.id)
+            found += [q.id for q in questions if q.kind == QuestionKind.CONDITIONAL]
+    return found
+
+
 def coherence_hints(
     session: Session,
     participation: Participation,
     round_: Round,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
-    answers: Mapping[int, Answer] | None = None,
+    answers: Mapping[int, AnswerValues] | None = None,
+    round_items: Sequence[RoundItem] | None = None,
 ) -> dict[str, list[ItemCoherenceHint]]:
     """Item key -> a hint per conditional pair whose answers do not fit (other items left out).
 
@@ -70,16 +85,17 @@ def coherence_hints(
     conditioning item's probability is P(B) (when the round asks it and the expert gave it),
     the conditional answer gives P(A | B) and P(A | not B). Pairs missing a number, or
     answered "no answer", are skipped. `answers` are the expert's current answers in the
-    round (by question id) when the caller has them.
+    round (by question id) and `round_items` the round's items, loaded, when the caller has
+    them.
     """
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance: expected percentage points >= 0, got {tolerance}")
     if answers is None:
-        answers = current_answers(session, participation, round_)
+        answers = stored_answers(session, participation, round_)
     horizon = participation.study.horizon
     probabilities: dict[str, float] = {}
     conditionals: list[tuple[str, float, Question]] = []
-    for round_item in round_.items:
+    for round_item in round_items if round_items is not None else round_.items:
         item = round_item.item
         question = _probability_question(item, round_.number)
         if question is None:

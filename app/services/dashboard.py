@@ -12,13 +12,14 @@ together, in the panel and in every funnel.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from analysis.snapshot import ItemSummary
@@ -81,9 +82,10 @@ class FunnelRow:
     submitted: int
     merged: bool = False  #: the groups under k of an anonymous study, counted together
 
-    @property
+    @functools.cached_property
     def stages(self) -> list[Stage]:
-        """The stages with counts, percentages of those invited, and bar widths."""
+        """The stages with counts, percentages of those invited, and bar widths (computed
+        once: a dashboard's tables read them several times per row)."""
         counts = (self.invited, self.opened, self.consented, self.started, self.submitted)
         return [
             Stage(key, n, percent(n, self.invited), bar_width(n, self.invited))
@@ -153,7 +155,7 @@ def _opened_ids(session: Session, study: Study) -> set[int]:
         .join(Participation)
         .where(Participation.study_id == study.id)
     )
-    return set(session.scalars(used)) | set(session.scalars(sessions))
+    return set(session.scalars(union(used, sessions)))
 
 
 def _row(

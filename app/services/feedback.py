@@ -3,6 +3,7 @@ answer and the others' reasons (from the previous round's snapshot, never live d
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -10,15 +11,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
-from app.models import Answer, Item, Participation, Round, Snapshot
+from app.models import Item, Participation, Question, Round, Snapshot
+from app.services.answer_values import AnswerValues
 from app.services.answers import current_answers
 from app.services.snapshots import previous_closed_round
-from app.services.tidy import part_value, question_parts
+from app.services.tidy import Part, part_value, question_parts
 
 #: question kinds whose answers are checked against the previous round's IQR
 _IQR_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT)
@@ -73,6 +75,43 @@ class ItemFeedback:
     own_no_answer: dict[str, bool]
 
 
+class SnapshotView:
+    """The expert-facing part of one frozen snapshot, decoded once: its items without the
+    group splits, and each question's panel feedback (everything but the expert's own
+    answer), built the first time a page asks for it. Only read once built."""
+
+    def __init__(self, snapshot_id: int, items: dict[str, ItemSummary]) -> None:
+        self.snapshot_id = snapshot_id
+        self.items = items
+        #: (item key, question id) -> each part and its panel feedback; None when the
+        #: snapshot has nothing on the question (two threads may build one at once: the same)
+        self._panel: dict[tuple[str, int], list[tuple[Part, PartFeedback]] | None] = {}
+
+    def panel_parts(
+        self, item_key: str, question: Question
+    ) -> list[tuple[Part, PartFeedback]] | None:
+        """A question's parts with the panel's feedback on each (no own answer), or None when
+        the snapshot holds nothing on it."""
+        key = (item_key, question.id)
+        if key in self._panel:
+            return self._panel[key]
+        data = self.items.get(item_key)
+        q_data = data.questions.get(question.key) if data is not None else None
+        found = (
+            [
+                (
+                    part,
+                    _part_feedback(part.part, q_data.part(part.part) or MISSING_PART, None, part),
+                )
+                for part in question_parts(question)
+            ]
+            if q_data is not None
+            else None
+        )
+        self._panel[key] = found
+        return found
+
+
 class FeedbackViews:
     """The expert-facing part of recently read snapshots, decoded once and kept in memory.
 
@@ -85,18 +124,19 @@ class FeedbackViews:
 
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
-        self._views: OrderedDict[tuple[int, datetime, str], dict[str, ItemSummary]] = OrderedDict()
+        self._views: OrderedDict[tuple[int, datetime, str], SnapshotView] = OrderedDict()
         self._lock = threading.Lock()
 
     def items_of(
         self, session: Session, closed: Round
     ) -> tuple[int, dict[str, ItemSummary]] | None:
         """(snapshot id, per-item expert view) of a closed round, or None without a snapshot."""
-        head = session.execute(
-            select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
-                Snapshot.round_id == closed.id
-            )
-        ).first()
+        view = self.view_of(session, closed)
+        return None if view is None else (view.snapshot_id, view.items)
+
+    def view_of(self, session: Session, closed: Round) -> SnapshotView | None:
+        """The decoded expert view of a closed round's snapshot, or None without one."""
+        head = session.execute(_snapshot_head(), {"round": closed.id}).first()
         if head is None:
             return None
         key = (head.id, head.created_at, head.answers_digest)
@@ -104,14 +144,22 @@ class FeedbackViews:
             view = self._views.get(key)
             if view is not None:
                 self._views.move_to_end(key)
-                return head.id, view
+                return view
         data = session.scalar(select(Snapshot.data).where(Snapshot.id == head.id))
-        view = expert_view(SnapshotData.from_dict(data)) if data else {}
+        view = SnapshotView(head.id, expert_view(SnapshotData.from_dict(data)) if data else {})
         with self._lock:
             self._views[key] = view
             while len(self._views) > self.limit:
                 self._views.popitem(last=False)
-        return head.id, view
+        return view
+
+
+@functools.cache
+def _snapshot_head() -> Select[tuple[int, datetime, str]]:
+    """What names a closed round's snapshot (id, creation, answers digest), built once."""
+    return select(Snapshot.id, Snapshot.created_at, Snapshot.answers_digest).where(
+        Snapshot.round_id == bindparam("round")
+    )
 
 
 def expert_view(data: SnapshotData) -> dict[str, ItemSummary]:
@@ -140,7 +188,7 @@ def feedback_for(
     participation: Participation,
     round_: Round,
     views: FeedbackViews | None = None,
-    own: Mapping[int, Answer] | None = None,
+    own: Mapping[int, AnswerValues] | None = None,
 ) -> dict[str, ItemFeedback]:
     """Feedback shown with each item of `round_`, from the previous round's snapshot.
 
@@ -159,21 +207,33 @@ def feedback_of_round(
     participation: Participation,
     closed: Round,
     views: FeedbackViews | None = None,
-    own: Mapping[int, Answer] | None = None,
+    own: Mapping[int, AnswerValues] | None = None,
     *,
     items: Sequence[Item] | None = None,
 ) -> dict[str, ItemFeedback]:
     """Feedback of a closed round, for one expert (`views` keeps decoded snapshots), for the
     round's items or for `items` (those of them the closed round asked)."""
-    found = (views or FeedbackViews(limit=1)).items_of(session, closed)
-    if found is None:
+    view = (views or FeedbackViews(limit=1)).view_of(session, closed)
+    if view is None:
         return {}
-    snapshot_id, snapshot_items = found
     if own is None:
         own = current_answers(session, participation, closed)
+    return feedback_from_view(
+        view, closed.number, own, items if items is not None else [ri.item for ri in closed.items]
+    )
+
+
+def feedback_from_view(
+    view: SnapshotView,
+    round_number: int,
+    own: Mapping[int, AnswerValues],
+    items: Sequence[Item],
+) -> dict[str, ItemFeedback]:
+    """Feedback on `items` from a decoded snapshot of round `round_number` and the expert's
+    own answers in that round: the panel's part comes built from the view."""
     result: dict[str, ItemFeedback] = {}
-    for item in items if items is not None else [ri.item for ri in closed.items]:
-        data = snapshot_items.get(item.key)
+    for item in items:
+        data = view.items.get(item.key)
         if data is None or item.kind == ItemKind.CALIBRATION:
             # seed questions are answered without feedback, or calibration means nothing
             continue
@@ -186,20 +246,20 @@ def feedback_of_round(
                 if answer is not None and answer.text:
                     own_reason = answer.text
                 continue
-            q_data = data.questions.get(question.key)
-            if q_data is None:
+            parts = view.panel_parts(item.key, question)
+            if parts is None:
                 continue
             own_no_answer[question.key] = bool(answer is not None and answer.no_answer)
             questions[question.key] = [
-                _part_feedback(part.part, q_data.part(part.part) or MISSING_PART, answer, part)
-                for part in question_parts(question)
+                panel if (value := _own_value(answer, part)) is None else replace(panel, own=value)
+                for part, panel in parts
             ]
         reasons = list(data.reasons)
         if own_reason is not None and own_reason in reasons:
             reasons.remove(own_reason)  # others' reasons only
         result[item.key] = ItemFeedback(
-            round_number=closed.number,
-            snapshot_id=snapshot_id,
+            round_number=round_number,
+            snapshot_id=view.snapshot_id,
             questions=questions,
             reasons=reasons,
             reasons_withheld=data.reasons_withheld,
@@ -209,9 +269,16 @@ def feedback_of_round(
     return result
 
 
-def _part_feedback(label: str, data: PartSummary, answer: Answer | None, part: Any) -> PartFeedback:
+def _own_value(answer: AnswerValues | None, part: Part) -> float | None:
+    """The expert's own number for one part, if any."""
+    return part_value(answer, part) if answer is not None else None
+
+
+def _part_feedback(
+    label: str, data: PartSummary, answer: AnswerValues | None, part: Part
+) -> PartFeedback:
     """One part's feedback from its snapshot entry and the expert's own answer."""
-    own = part_value(answer, part) if answer is not None else None
+    own = _own_value(answer, part)
     if data.suppressed:
         return PartFeedback(label=label, n=None, own=own)
     return PartFeedback(
@@ -233,7 +300,7 @@ def outside_iqr(
     participation: Participation,
     round_: Round,
     feedback: Mapping[str, ItemFeedback],
-    answers: Mapping[int, Answer] | None = None,
+    answers: Mapping[int, AnswerValues] | None = None,
     *,
     items: Sequence[Item] | None = None,
 ) -> dict[int, list[str]]:
@@ -262,6 +329,32 @@ def outside_iqr(
                     and part_fb.q1 is not None
                     and part_fb.q3 is not None
                     and not part_fb.q1 <= value <= part_fb.q3
+                ):
+                    flagged.setdefault(item.id, []).append(question.key)
+                    break
+    return flagged
+
+
+def outside_iqr_of_view(
+    view: SnapshotView, answers: Mapping[int, AnswerValues], items: Sequence[Item]
+) -> dict[int, list[str]]:
+    """`outside_iqr` straight from a decoded snapshot (the panel's quartiles) and the
+    expert's current answers, without building anyone's feedback first."""
+    flagged: dict[int, list[str]] = {}
+    for item in items:
+        if item.kind == ItemKind.CALIBRATION or item.key not in view.items:
+            continue
+        for question in item.questions:
+            answer = answers.get(question.id)
+            if question.kind not in _IQR_KINDS or answer is None or answer.no_answer:
+                continue
+            for part, panel in view.panel_parts(item.key, question) or ():
+                value = part_value(answer, part)
+                if (
+                    value is not None
+                    and panel.q1 is not None
+                    and panel.q3 is not None
+                    and not panel.q1 <= value <= panel.q3
                 ):
                     flagged.setdefault(item.id, []).append(question.key)
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import secrets
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import Session, defer, joinedload
 
 from app.definitions.fields import quote
 from app.models import (
@@ -550,18 +551,36 @@ def open_session_from_link(session: Session, token: str, now: datetime) -> str |
 
 def load_expert_session(session: Session, session_token: str) -> Participation | None:
     """The participation behind a live expert session, else None."""
-    row = session.scalar(
-        select(ExpertSession)
-        .where(ExpertSession.token_hash == hash_token(session_token))
-        # every expert request needs these three: one round trip, not three
-        .options(joinedload(ExpertSession.participation).joinedload(Participation.study))
-    )
+    row = session.scalar(_expert_session_query(), {"token_hash": hash_token(session_token)})
     if row is None or row.revoked_at is not None:
         return None
     participation = row.participation
     if participation.status == ParticipationStatus.WITHDRAWN:
         return None
     return participation
+
+
+@functools.cache
+def _expert_session_query() -> Select[tuple[ExpertSession]]:
+    """An expert session by token hash, with its participation and study: every expert
+    request runs it, so it is built once (with a bound parameter)."""
+    return (
+        select(ExpertSession)
+        .where(ExpertSession.token_hash == bindparam("token_hash"))
+        # every expert request needs these three: one round trip, not three; the study's
+        # long texts and record (some 20 kB of JSON) load only on the pages that show them
+        .options(
+            joinedload(ExpertSession.participation)
+            .joinedload(Participation.study)
+            .options(
+                defer(Study.source),
+                defer(Study.description),
+                defer(Study.welcome),
+                defer(Study.consent),
+                defer(Study.record),
+            )
+        )
+    )
 
 
 def end_expert_session(session: Session, session_token: str, now: datetime) -> None:

@@ -4,8 +4,9 @@ Every page of the round reads all of its items (the overview, the jump list, the
 pages' order), and loading 35 items with their versions, categories, questions and scales
 into the ORM cost more than the rest of a page. The layout changes only when the round's list
 of items or their versions change, so it is loaded once, in a session of its own, and kept
-detached and read-only; a request asks for it with a one-line query of (item, version,
-position) rows, which is also the key that notices a reworded or added item.
+detached and read-only. A round's items are chosen while it is a draft, so an open or closed
+round's layout is named by its id and opening time; a draft's by a one-line query of (item,
+version, position) rows, which notices a reworded or added item.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.models import Item, Question, Round, RoundItem
+from app.models import Item, Question, Round, RoundItem, RoundState
 
 
 class RoundLayouts:
@@ -33,14 +34,20 @@ class RoundLayouts:
 
     def items_of(self, session: Session, round_: Round) -> list[RoundItem]:
         """The round's items, with everything the expert's pages read already loaded."""
-        signature = tuple(
-            session.execute(
-                select(RoundItem.item_id, RoundItem.item_version_id, RoundItem.position)
-                .where(RoundItem.round_id == round_.id)
-                .order_by(RoundItem.position)
-            ).tuples()
-        )
-        key = (round_.id, signature)
+        key: Hashable
+        if round_.opened_at is not None and round_.state != RoundState.DRAFT:
+            # a round's items are chosen while it is a draft and never change once it opens:
+            # its id and opening time name its layout, and every page spares the query
+            key = (round_.id, "opened", round_.opened_at)
+        else:
+            signature = tuple(
+                session.execute(
+                    select(RoundItem.item_id, RoundItem.item_version_id, RoundItem.position)
+                    .where(RoundItem.round_id == round_.id)
+                    .order_by(RoundItem.position)
+                ).tuples()
+            )
+            key = (round_.id, signature)
         with self._lock:
             found = self._layouts.get(key)
             if found is not None:

@@ -3,12 +3,26 @@ submitting (revisable until the round closes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, select
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
@@ -22,17 +36,21 @@ from app.models import (
     Round,
     RoundItem,
     RoundProgress,
+    RoundState,
+    Study,
     ValidationError,
 )
-from app.services.answer_values import normalise
+from app.services.answer_values import AnswerValues, normalise
 from app.services.answers import (
-    current_answers,
+    UNKNOWN,
+    Unknown,
     drafts_of,
     require_can_answer,
+    stored_answers_of_rounds,
     touch_progress,
 )
 from app.services.burden import asked_givens
-from app.services.rounds import lock_round
+from app.services.rounds import lock_round, open_round_of
 from app.services.snapshots import previous_closed_round
 
 
@@ -122,13 +140,15 @@ class RoundStatus:
 
     def of(self, item_id: int) -> ItemStatus:
         """The status of one item of the round (KeyError for an item it does not ask)."""
-        for status in self.items:
-            if status.item_id == item_id:
-                return status
-        raise KeyError(item_id)
+        return self._by_item[item_id]
+
+    @functools.cached_property
+    def _by_item(self) -> dict[int, ItemStatus]:
+        """Item id -> status (pages look up every item's)."""
+        return {status.item_id: status for status in self.items}
 
 
-def is_answered(answer: Answer | None) -> bool:
+def is_answered(answer: AnswerValues | None) -> bool:
     """Whether an answer holds something (a value, values, text or 'no answer')."""
     return answer is not None and (
         answer.no_answer
@@ -154,7 +174,7 @@ def draft_problem(
 def item_status(
     item: Item,
     questions: Sequence[Question],
-    answers: Mapping[int, Answer],
+    answers: Mapping[int, AnswerValues],
     drafts: Mapping[int, AnswerDraft],
     *,
     previous_ids: Iterable[int] = (),
@@ -199,7 +219,8 @@ def item_status(
         state = ItemState.OUTSIDE_EXPERTISE
     else:
         state = ItemState.COMPLETE
-    previous = set(previous_ids)
+    # a page asks this for every item with the same ids (a dict's keys): no copy each time
+    previous = previous_ids if isinstance(previous_ids, AbstractSet) else set(previous_ids)
     keepable = not touched and any(q.id in previous for q in questions)
     return ItemStatus(item.id, item.key, state, tuple(problems), keepable)
 
@@ -211,11 +232,13 @@ def round_status(
     *,
     outside_iqr: Mapping[int, Sequence[str]] | None = None,
     given: Mapping[int, Sequence[str]] | None = None,
+    loaded: RoundAnswers | None = None,
 ) -> RoundStatus:
-    """Every item's status for this expert (three queries: answers, drafts, previous)."""
+    """Every item's status for this expert (three queries: answers, drafts, previous;
+    none when the caller has `loaded` them)."""
     return statuses_from(
         round_,
-        RoundAnswers.load(session, participation, round_),
+        loaded if loaded is not None else RoundAnswers.load(session, participation, round_),
         outside_iqr=outside_iqr,
         given=given,
     )
@@ -225,20 +248,31 @@ def round_status(
 class RoundAnswers:
     """Everything the expert has in a round: answers, drafts, and last round's answers."""
 
-    answers: dict[int, Answer]
+    answers: dict[int, AnswerValues]
     drafts: dict[int, AnswerDraft]
-    previous: dict[int, Answer]
+    previous: dict[int, AnswerValues]
     #: the closed round before this one (whose answers `previous` are), if any
     closed: Round | None = None
 
     @classmethod
-    def load(cls, session: Session, participation: Participation, round_: Round) -> RoundAnswers:
-        """The expert's answers, drafts and previous answers, by question id."""
-        closed = previous_closed_round(session, round_)
+    def load(
+        cls,
+        session: Session,
+        participation: Participation,
+        round_: Round,
+        closed: Round | None | Unknown = UNKNOWN,
+    ) -> RoundAnswers:
+        """The expert's answers, drafts and previous answers, by question id (the answers of
+        both rounds in one query, as plain values). `closed` is the closed round before
+        `round_` when the caller has looked it up (see `open_round_and_previous`)."""
+        if closed is UNKNOWN:
+            closed = previous_closed_round(session, round_)
+        rounds = [round_.id] if closed is None else [round_.id, closed.id]
+        stored = stored_answers_of_rounds(session, participation, rounds)
         return cls(
-            current_answers(session, participation, round_),
+            dict(stored[round_.id]),
             {d.question_id: d for d in drafts_of(session, participation, round_)},
-            current_answers(session, participation, closed) if closed is not None else {},
+            dict(stored[closed.id]) if closed is not None else {},
             closed,
         )
 
@@ -267,38 +301,46 @@ def statuses_from(
     )
 
 
-def item_progress(session: Session, participation: Participation, round_: Round) -> tuple[int, int]:
-    """(items with every required answer and no draft left, items asked), in three light
-    queries: every autosave answers with these counts."""
-    asked = session.execute(
-        select(RoundItem.item_id, Question.id, Question.required)
-        .outerjoin(
-            Question,
-            and_(Question.item_id == RoundItem.item_id, Question.from_round <= round_.number),
-        )
-        .where(RoundItem.round_id == round_.id)
-    ).all()
-    answered = {
-        question_id
-        for question_id, no_answer, value, value_json, text in session.execute(
-            select(
-                Answer.question_id, Answer.no_answer, Answer.value, Answer.value_json, Answer.text
-            ).where(
-                Answer.participation_id == participation.id,
-                Answer.round_id == round_.id,
-                Answer.is_current.is_(True),
+def item_progress(
+    session: Session,
+    participation: Participation,
+    round_: Round,
+    *,
+    round_items: Sequence[RoundItem] | None = None,
+    answered: Collection[int] | None = None,
+    drafted: Collection[int] | None = None,
+) -> tuple[int, int]:
+    """(items with every required answer and no draft left, items asked), in two light
+    queries: every autosave answers with these counts. `round_items` (the round's items,
+    loaded), `answered` and `drafted` (the questions answered, and those with a draft: see
+    `answered_and_drafted`) spare them."""
+    asked: Sequence[tuple[int, int | None, bool | None]]
+    if round_items is not None:
+        listed: list[tuple[int, int | None, bool | None]] = []
+        for round_item in round_items:
+            questions = round_item.item.questions_in(round_.number)
+            listed += [(round_item.item_id, q.id, q.required) for q in questions] or [
+                (round_item.item_id, None, None)
+            ]
+        asked = listed
+    else:
+        asked = (
+            session.execute(
+                select(RoundItem.item_id, Question.id, Question.required)
+                .outerjoin(
+                    Question,
+                    and_(
+                        Question.item_id == RoundItem.item_id,
+                        Question.from_round <= round_.number,
+                    ),
+                )
+                .where(RoundItem.round_id == round_.id)
             )
+            .tuples()
+            .all()
         )
-        if no_answer or value is not None or bool(value_json) or bool(text and text.strip())
-    }
-    drafted = set(
-        session.scalars(
-            select(AnswerDraft.question_id).where(
-                AnswerDraft.participation_id == participation.id,
-                AnswerDraft.round_id == round_.id,
-            )
-        )
-    )
+    if answered is None or drafted is None:
+        answered, drafted = answered_and_drafted(session, participation, round_)
     items = {item_id for item_id, _question, _required in asked}
     incomplete = {
         item_id
@@ -306,6 +348,81 @@ def item_progress(session: Session, participation: Participation, round_: Round)
         if question is not None and (question in drafted or (required and question not in answered))
     }
     return len(items - incomplete), len(items)
+
+
+def answered_and_drafted(
+    session: Session, participation: Participation, round_: Round
+) -> tuple[set[int], set[int]]:
+    """The questions the expert answered in the round (as `is_answered` says) and those with
+    a draft, in one query of ids: every autosave's counts read them, and decoding each
+    answer's values for that cost more than the rest of the count."""
+    done: set[int] = set()
+    drafted: set[int] = set()
+    rows = session.connection().execute(
+        _answered_and_drafted(), {"participation": participation.id, "round": round_.id}
+    )
+    for question_id, is_draft in rows:
+        (drafted if is_draft else done).add(question_id)
+    return done, drafted
+
+
+@functools.cache
+def _answered_and_drafted() -> CompoundSelect:
+    """The statement of `answered_and_drafted`, built once (with bound parameters)."""
+    answer = Answer.__table__.c
+    draft = AnswerDraft.__table__.c
+    json_text = cast(answer.value_json, Text)
+    answered = or_(
+        answer.no_answer.is_(True),
+        answer.value.is_not(None),
+        and_(answer.value_json.is_not(None), json_text.not_in(["{}", "[]", "null"])),
+        # stored texts are trimmed (clean_text), so an empty one is ''
+        and_(answer.text.is_not(None), func.trim(answer.text) != ""),
+    )
+    answers = select(answer.question_id, literal(False)).where(
+        answer.participation_id == bindparam("participation"),
+        answer.round_id == bindparam("round"),
+        answer.is_current.is_(True),
+        answered,
+    )
+    drafts = select(draft.question_id, literal(True)).where(
+        draft.participation_id == bindparam("participation"),
+        draft.round_id == bindparam("round"),
+    )
+    return union_all(answers, drafts)
+
+
+def open_round_and_previous(session: Session, study: Study) -> tuple[Round | None, Round | None]:
+    """The study's open round and the closed round just before it (whose snapshot is the
+    open round's feedback), in one query: every round page needs both."""
+    latest = session.scalars(_latest_two_rounds(), {"study": study.id}).all()
+    if not latest or latest[0].state != RoundState.OPEN:
+        # rounds open in order, so this does not happen; if it did, ask plainly
+        found = open_round_of(session, study)
+        return found, previous_closed_round(session, found) if found is not None else None
+    open_ = latest[0]
+    before = latest[1] if len(latest) > 1 else None
+    if (
+        before is not None
+        and before.number == open_.number - 1
+        and before.state == RoundState.CLOSED
+    ):
+        return open_, before
+    return open_, None
+
+
+@functools.cache
+def _latest_two_rounds() -> Select[tuple[Round]]:
+    """A study's two latest open or closed rounds (built once, with a bound parameter)."""
+    return (
+        select(Round)
+        .where(
+            Round.study_id == bindparam("study"),
+            Round.state.in_([RoundState.OPEN, RoundState.CLOSED]),
+        )
+        .order_by(Round.number.desc())
+        .limit(2)
+    )
 
 
 def answered_item_count(session: Session, participation: Participation, round_: Round) -> int:
@@ -334,13 +451,18 @@ def submit_round(
     *,
     now: datetime,
     outside_iqr: Mapping[int, Sequence[str]] | None = None,
+    loaded: RoundAnswers | None = None,
+    given: Mapping[int, Sequence[str]] | None = None,
 ) -> RoundProgress:
     """Submit the round (revisable until it closes): every required answer must be there and
     no typed value may be left as a draft.
 
     `outside_iqr` maps item ids to the questions whose answers lie outside the previous
     round's interquartile range; when the study asks for it, those items need a reason.
-    Raises ValidationError naming each item and question that stops the submit.
+    Raises ValidationError naming each item and question that stops the submit. `loaded`
+    and `given` are the expert's answers and pairs when the caller (the review it submits
+    from) has read them in this transaction: the lock orders the submit against the round's
+    close, not against the expert's own saves.
     """
     round_ = lock_round(session, round_)
     round_.require_open()
@@ -350,7 +472,8 @@ def submit_round(
         participation,
         round_,
         outside_iqr=outside_iqr,
-        given=asked_givens(session, participation, round_),
+        given=given if given is not None else asked_givens(session, participation, round_),
+        loaded=loaded,
     )
     if status.problems:
         raise ValidationError("Some answers are missing.", problems_by_item(status.problems))

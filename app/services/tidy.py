@@ -68,7 +68,7 @@ def question_parts(question: Question) -> list[Part]:
     return [Part(question.key, "", kind, scale)]
 
 
-class StoredAnswer(Protocol):
+class AnswerParts(Protocol):
     """What part_value reads of an answer: an Answer, or a row with these three columns."""
 
     @property
@@ -84,7 +84,7 @@ class StoredAnswer(Protocol):
         """The numbers by part, for a question with several."""
 
 
-def part_value(answer: StoredAnswer, part: Part) -> float | None:
+def part_value(answer: AnswerParts, part: Part) -> float | None:
     """The number an answer holds for one part (None if absent or 'no answer')."""
     if answer.no_answer:
         return None

@@ -1,7 +1,8 @@
 """The save path's shortcuts agree with the plain rules: the answered-items count the home page
-shows (`item_progress`, three light queries) equals the count by the rule (every required
-question answered, no draft left) and the count the autosave answers with
-(`round_status(...).done`), while saves leave answers and drafts behind."""
+shows (`item_progress`, two light queries; the autosave's variant reads no answer values at
+all) equals the count by the rule (every required question answered, no draft left) and the
+count the autosave answers with (`round_status(...).done`), while saves leave answers and
+drafts behind."""
 
 from __future__ import annotations
 
@@ -83,6 +84,23 @@ def test_answered_item_count_follows_the_rule(session: Session, example_study: S
         assert total == len(round_.items)
         assert fast == _by_the_rule(session, participation, round_)
         assert fast == round_progress.round_status(session, participation, round_).done
+        # the autosave's way: the round's loaded items, and the ids the save's state says
+        done, drafted = round_progress.answered_and_drafted(session, participation, round_)
+        assert (fast, total) == round_progress.item_progress(
+            session,
+            participation,
+            round_,
+            round_items=round_.items,
+            answered=done,
+            drafted=drafted,
+        )
+        assert done == {
+            question_id
+            for question_id, answer in answers.current_answers(
+                session, participation, round_
+            ).items()
+            if round_progress.is_answered(answer)
+        }
         counts.add(fast)
     assert len(counts) >= 2  # the walk saw the count change
     assert kinds == {"draft", "answer"}  # and left drafts as well as answers
