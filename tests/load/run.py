@@ -13,7 +13,7 @@
     revising. Reports throughput and p50/p95/p99 of saves, item pages, overviews and submits.
     Targets: save p99 <= 150 ms, item page and overview p95 <= 150 ms, no errors.
 (b) Capacity: saves with no think time at rising concurrency until throughput stops growing;
-    target >= 300 saves/s. The ceiling app (tests/load/ceiling_app.py: one route, one INSERT,
+    target: at least 40 % of the ceiling app's throughput. The ceiling app (tests/load/ceiling_app.py: one route, one INSERT,
     same gunicorn settings, same database) is measured the same way in the same run, and our
     capacity is reported as a fraction of it.
 
@@ -65,7 +65,8 @@ DATABASE = "delphi_load"
 SAVE_P99_TARGET_MS = 150.0
 PAGE_P95_TARGET_MS = 150.0
 IN_PROCESS_PAGE_P50_TARGET_MS = 25.0
-CAPACITY_TARGET = 300.0
+#: capacity as a fraction of the ceiling app's, measured in the same run
+CAPACITY_TARGET = 0.40
 OVERVIEW = "/e/round"
 SUBMIT = "/e/round/submit"
 
@@ -469,8 +470,9 @@ def _phase_b(
     errors = sum(level.series.errors for level in ours)
     return [
         (
-            f"capacity {best.throughput:.0f} saves/s >= {CAPACITY_TARGET:g}",
-            best.throughput >= CAPACITY_TARGET,
+            f"capacity {fraction:.0%} of the ceiling ({best.throughput:.0f} saves/s) "
+            f">= {CAPACITY_TARGET:.0%}",
+            fraction >= CAPACITY_TARGET,
         ),
         (f"errors in (b) {errors} == 0", errors == 0),
     ]
