@@ -94,6 +94,7 @@ def claim(session: Session, job_id: int, *, worker: str, now: datetime, lease: t
             finished_at=now,
             lease_until=None,
             error="Stopped: its worker ended before finishing it on every attempt.",
+            payload=None,
         )
         .execution_options(synchronize_session=False)
     )
@@ -148,6 +149,7 @@ def fail_attempt(session: Session, job_id: int, message: str, *, now: datetime) 
         return True
     job.status = JobStatus.FAILED
     job.finished_at = now
+    job.payload = None  # an uploaded file is kept only while the job may still use it
     session.flush()
     return False
 

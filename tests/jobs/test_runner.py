@@ -70,7 +70,10 @@ def test_a_failing_job_is_retried_then_failed_and_its_message_holds_no_data(
     session: Session,
 ) -> None:
     before = CALLS.get("fails", 0)
-    job = _ask(session, "test.fails")
+    job, _ = job_records.request_job(
+        session, kind="test.fails", key="k", args={}, payload="name,email\n", now=NOW
+    )
+    run_after_commit(session, job)
     session.commit()
     first = _fresh(session, job.id)
     assert (first.status, first.attempts) == (JobStatus.QUEUED, 1)
@@ -79,6 +82,7 @@ def test_a_failing_job_is_retried_then_failed_and_its_message_holds_no_data(
     run_job(job.id)
     last = _fresh(session, job.id)
     assert (last.status, last.attempts) == (JobStatus.FAILED, 3)
+    assert last.payload is None  # the uploaded file is not kept once nothing will read it
     run_job(job.id)  # a failed job is not run again
     assert CALLS["fails"] == before + 3
 
