@@ -11,22 +11,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import jdatetime
-from babel import Locale
 from babel.dates import format_date, format_time
-from babel.numbers import format_decimal, get_minus_sign_symbol, get_plus_sign_symbol
 from flask import Flask
 from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from jinja2 import pass_context
 from markupsafe import Markup
 
+from app import numbers
 from app.i18n import localise_digits, request_language, text_direction
 
 #: native names of the languages we ship, for the language switch
 LANGUAGE_NAMES = {"en": "English", "fa": "فارسی", "ru": "Русский"}
-
-#: an invisible right-to-left mark that makes the digits after it read as in Arabic-script text
-ARABIC_LETTER_MARK = "\u061c"
 
 #: units written as a percent sign (the locale decides spacing and the sign itself)
 PERCENT_UNITS = frozenset({"%", "٪"})
@@ -56,38 +52,7 @@ def number(value: Any, digits: int = 1, signed: bool = False) -> str:
     `signed` writes a plus sign before positive numbers (bipolar scales: +2)."""
     if value is None:
         return "–"
-    return _formatted(float(value), digits, signed, current_language())
-
-
-@functools.lru_cache(maxsize=16384)
-def _formatted(value: float, digits: int, signed: bool, language: str) -> str:
-    """`number` for one language (cached: a long form shows thousands of numbers)."""
-    pattern = "#,##0" + ("." + "#" * digits if digits else "")
-    if value == 0:
-        value = 0.0  # never "-0"
-    text = format_decimal(abs(value), format=pattern, locale=language, numbering_system="default")
-    text = localise_digits(text, language)
-    rounded_zero = text.strip("0۰٠.,٫٬ ") == ""
-    if value < 0 and not rounded_zero:
-        text = get_minus_sign_symbol(language, numbering_system="default") + text
-    elif signed and value > 0 and not rounded_zero:
-        text = get_plus_sign_symbol(language, numbering_system="default") + text
-    return text
-
-
-@functools.lru_cache(maxsize=32)
-def _percent_style(language: str) -> tuple[str, str]:
-    """What goes before and after a number to make it a percentage in this language."""
-    locale = Locale.parse(language)
-    symbols = locale.number_symbols
-    system = str(locale.default_numbering_system)
-    sign = str(symbols.get(system, symbols.get("latn", {})).get("percentSign", "%"))
-    pattern = locale.percent_formats[None].pattern
-    after = ("\xa0" if "\xa0%" in pattern or " %" in pattern else "") + sign
-    # as in running Persian text, the percent sign stands to the left of the number ("٪۴۰"),
-    # also where the number stands alone (chart labels, table cells)
-    before = ARABIC_LETTER_MARK if text_direction(language) == "rtl" else ""
-    return before, after
+    return numbers.decimal(float(value), digits, current_language(), signed)
 
 
 def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -> str:
@@ -97,7 +62,7 @@ def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -
     if value is None or not unit:
         return text
     if unit.strip() in PERCENT_UNITS:
-        before, after = _percent_style(current_language())
+        before, after = numbers.percent_affixes(current_language())
         return before + text + after
     return f"{text}\xa0{unit}"
 
