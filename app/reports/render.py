@@ -7,7 +7,7 @@ needs nothing else and the PDF keeps vector graphics.
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from analysis.settings import AnalysisSettings
+from app import numbers
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.i18n import text_direction
 from app.messages import Message, render
@@ -91,29 +92,20 @@ def grouped_reasons(reasons: Sequence[str]) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
-def fmt(value: Any, digits: int = 1) -> str:
-    """A number for tables: fixed decimals without trailing zeros; '–' when missing."""
+def fmt(value: Any, digits: int = 1, language: str = "en") -> str:
+    """A number for tables in the report's language: fixed decimals without trailing zeros,
+    the language's digits; '–' when missing."""
     if value is None or isinstance(value, bool):
-        return "–"
-    number = float(value)
-    if not math.isfinite(number):
-        return "–"
-    text = f"{number:,.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+        return numbers.MISSING
+    return numbers.decimal(float(value), digits, language)
 
 
-def pct(value: Any, digits: int = 0) -> str:
-    """A share (0-1) in percent; tiny shares with two significant digits instead of 0."""
+def pct(value: Any, digits: int = 0, language: str = "en") -> str:
+    """A share (0-1) in percent as the language writes it; tiny shares with two significant
+    digits instead of 0."""
     if value is None or isinstance(value, bool):
-        return "–"
-    percent = float(value) * 100.0
-    if not math.isfinite(percent):
-        return "–"
-    if 0 < abs(percent) < 0.5 * 10 ** (-digits):
-        return f"{percent:.2g} %"
-    return fmt(percent, digits) + " %"
+        return numbers.MISSING
+    return numbers.percent(float(value) * 100.0, digits, language)
 
 
 def _round_rows(
@@ -206,7 +198,8 @@ def overview_charts(
             title=_("Probability-impact matrix"),
             x_label=_("Pooled probability (log-odds pooling), %"),
             y_label=_(
-                "Median impact (%(scale)s)", scale=f"{fmt(scale.min, 0)} … {fmt(scale.max, 0)}"
+                "Median impact (%(scale)s)",
+                scale=f"{fmt(scale.min, 0, language)} … {fmt(scale.max, 0, language)}",
             ),
             impact_range=(float(scale.min or -3), float(scale.max or 3)),
             legend_consensus=_("consensus on probability and impact"),
@@ -264,7 +257,11 @@ def overview_charts(
                 heading=_("Round %(n)s", n=flow.round.number),
                 lines=[
                     _("panel %(n)s", n=flow.panel),
-                    _("answered %(n)s (%(p)s)", n=flow.respondents, p=pct(flow.response_rate)),
+                    _(
+                        "answered %(n)s (%(p)s)",
+                        n=flow.respondents,
+                        p=pct(flow.response_rate, 0, language),
+                    ),
                     _("submitted %(n)s", n=flow.submitted),
                     _("%(n)s items", n=flow.items),
                 ],
@@ -609,8 +606,8 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "grouped_reasons": grouped_reasons,
         "preset_abbreviation": preset_abbreviation,
         "preset_legend": preset_legend,
-        "fmt": fmt,
-        "pct": pct,
+        "fmt": functools.partial(fmt, language=language),
+        "pct": functools.partial(pct, language=language),
         "message": lambda m: render(m, _) if isinstance(m, Message) else str(m),
         "method_labels": method_labels(),
         "presets": PRESETS,
