@@ -156,7 +156,7 @@ def test_persian_uses_persian_letters() -> None:
     ("language", "expected"),
     [
         ("en", ["-3", "+3", "1,234.6", "40%", "20% to 40%"]),
-        ("ru", ["-3", "+3", "1\xa0234,6", "40\xa0%", "20\xa0% – 40\xa0%"]),
+        ("ru", ["-3", "+3", "1\xa0234,6", "40\xa0%", "от 20\xa0% до 40\xa0%"]),
         (
             "fa",
             [
@@ -377,9 +377,9 @@ def test_emails_are_written_in_the_experts_language(app: Flask) -> None:
     with app.test_request_context():
         persian = emails.render_in("fa", context)
         russian = emails.render_in("ru", context)
-    assert persian.subject == "دعوت به مطالعه دلفی: آینده"
+    assert persian.subject == "دعوت به مشارکت در مطالعهٔ دلفی: آینده"
     assert "Sara گرامی،" in persian.text
     assert "پیوند شخصی شما:" in persian.text
     assert "۲۳ اسفند ۱۴۰۴" in persian.text
-    assert russian.subject.startswith("Приглашение в исследование")
-    assert "Здравствуйте, Sara!" in russian.text
+    assert russian.subject.startswith("Приглашение к участию в исследовании")
+    assert "Уважаемый(-ая) Sara!" in russian.text
