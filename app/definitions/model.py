@@ -146,6 +146,9 @@ class Item:
     resolves_by: dt.date | None = None
     #: where the outcome will be read (a named statistical source, register or official record)
     resolution_source: str = ""
+    #: for facilitators: where this item's language versions deliberately differ in meaning,
+    #: and why (shown next to the item on the items page, never to experts)
+    translation_note: Text = field(default_factory=_empty_text)
 
 
 @dataclass(frozen=True)

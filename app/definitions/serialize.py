@@ -118,6 +118,7 @@ def _item(item: Item) -> JsonDict:
         "relative_impacts": item.relative_impacts,
         "resolves_by": None if item.resolves_by is None else item.resolves_by.isoformat(),
         "resolution_source": item.resolution_source,
+        "translation_note": _text(item.translation_note),
     }
 
 
@@ -333,6 +334,10 @@ def _read_item(r: _Reader) -> Item:
         # definitions stored before items had resolution dates and sources have none
         resolves_by=_date(r, "resolves_by"),
         resolution_source=r.string("resolution_source") if "resolution_source" in r.data else "",
+        # only some items have one, and definitions stored before notes existed have none
+        translation_note=(
+            r.text("translation_note") if "translation_note" in r.data else MappingProxyType({})
+        ),
     )
 
 

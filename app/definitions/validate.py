@@ -117,6 +117,7 @@ CATEGORY_FIELDS = ("key", "label")
 ITEM_FIELDS = (
     "key", "kind", "title", "text", "questions", "category", "source",
     "true_value", "unit", "baseline", "relative_impacts", "resolves_by", "resolution_source",
+    "translation_note",
 )  # fmt: skip
 SCENARIO_FIELDS = ("key", "title", "description", "expression")
 
@@ -733,6 +734,7 @@ def _item(
     relative_impacts = section.default("relative_impacts", boolean, True)
     resolves_by = section.get("resolves_by", iso_date)
     resolution_source = section.default("resolution_source", string(MAX_SHORT_STRING), "")
+    translation_note = section.get("translation_note", text())
     if key is None or title is None or body is None or asked is None:
         return None
     return Item(
@@ -749,6 +751,7 @@ def _item(
         relative_impacts=relative_impacts,
         resolves_by=resolves_by,
         resolution_source=resolution_source,
+        translation_note=translation_note or MappingProxyType({}),
     )
 
 

@@ -70,7 +70,7 @@ from app.models import (
     utcnow,
 )
 from app.services import accounts as account_service
-from app.services import audit, burden, dashboard, invitations, outbox, report_files
+from app.services import audit, burden, dashboard, invitations, item_notes, outbox, report_files
 from app.services import panel as panel_service
 from app.services import rounds as round_service
 from app.services import studies as study_service
@@ -809,6 +809,7 @@ def items(study_id: int) -> Any:
         study=found,
         overview=dashboard.items_overview(db.session, found),
         suggestions=dashboard.suggestions_of(db.session, found),
+        notes=item_notes.translation_notes(found),
         retire_form=RetireForm(formdata=None),
         form=SimpleForm(),
         nav="items",
