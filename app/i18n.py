@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from babel import Locale
+from babel.numbers import get_decimal_symbol, get_group_symbol
 from flask import current_app, g, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -91,10 +93,28 @@ def _digit_table(language: str) -> dict[int, int] | None:
     return str.maketrans("0123456789", digits) if digits else None
 
 
+#: a point or comma between two native digits: a decimal or grouping separator to localise
+_NATIVE_SEPARATOR = re.compile(r"(?<=[۰-۹٠-٩])([.,])(?=[۰-۹٠-٩])")
+
+
+@functools.lru_cache(maxsize=64)
+def _separators(language: str) -> dict[str, str]:
+    """The language's decimal and grouping signs, for '.' and ','."""
+    return {
+        ".": get_decimal_symbol(language, numbering_system="default"),
+        ",": get_group_symbol(language, numbering_system="default"),
+    }
+
+
 def localise_digits(text: Any, language: str | None = None) -> str:
-    """`text` with ASCII digits written in the language's own digits (Persian: ۰۱۲...)."""
-    table = _digit_table(language or request_language())
-    return str(text).translate(table) if table else str(text)
+    """`text` with ASCII digits written in the language's own digits (Persian: ۰۱۲...), and
+    the point and comma between them as the language writes them (۲٫۵, ۱۰٬۰۰۰)."""
+    language = language or request_language()
+    table = _digit_table(language)
+    if not table:
+        return str(text)
+    signs = _separators(language)
+    return _NATIVE_SEPARATOR.sub(lambda m: signs[m.group(1)], str(text).translate(table))
 
 
 def render_message(message: object) -> str:

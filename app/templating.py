@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -12,10 +13,12 @@ from typing import Any, cast
 
 import jdatetime
 from babel.dates import format_date, format_time
+from babel.numbers import get_decimal_symbol
 from flask import Flask
-from flask_babel import get_timezone, ngettext
+from flask_babel import get_timezone, get_translations, ngettext
 from flask_babel import gettext as _
 from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from app import numbers
@@ -331,12 +334,67 @@ class RenderedFragments:
         return fragment
 
 
+#: a placeholder for a whole number ("%(num)d"), which a number in another script cannot fill
+_INTEGER_PLACEHOLDER = re.compile(r"%\((\w+)\)d")
+
+
+def _in_own_digits(text: str, variables: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A translated text and its variables with numbers in the language's own digits, so that
+    `_("Round %(n)s", n=2)` reads «دور ۲» in Persian (languages with Latin digits: unchanged)."""
+    language = current_language()
+    numeric = {
+        key
+        for key, value in variables.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    if not numeric or localise_digits("0", language) == "0":
+        return text, variables
+    separator = get_decimal_symbol(language, numbering_system="default")
+    own = dict(variables)
+    for key in numeric:
+        own[key] = localise_digits(str(variables[key]), language).replace(".", separator)
+    plain = _INTEGER_PLACEHOLDER.sub(
+        lambda m: f"%({m.group(1)})s" if m.group(1) in numeric else m.group(0), str(text)
+    )
+    # the same trusted catalog text, one placeholder letter changed
+    return (Markup(plain) if isinstance(text, Markup) else plain), own  # noqa: S704
+
+
+@pass_context
+def template_gettext(context: Context, string: str, **variables: Any) -> str:
+    """The templates' `_()` and `gettext()`: Jinja's new-style gettext, numbers in the
+    language's own digits."""
+    text: str = get_translations().ugettext(string)
+    if context.eval_ctx.autoescape:
+        # as Jinja's own gettext: the catalog's text is trusted, the variables get escaped
+        text = Markup(text)  # noqa: S704
+    text, variables = _in_own_digits(text, variables)
+    return text % variables
+
+
+@pass_context
+def template_ngettext(
+    context: Context, singular: str, plural: str, num: int, **variables: Any
+) -> str:
+    """The templates' `ngettext()`, numbers in the language's own digits."""
+    variables.setdefault("num", num)
+    text: str = get_translations().ungettext(singular, plural, num)
+    if context.eval_ctx.autoescape:
+        # as Jinja's own gettext: the catalog's text is trusted, the variables get escaped
+        text = Markup(text)  # noqa: S704
+    text, variables = _in_own_digits(text, variables)
+    return text % variables
+
+
 #: rendered feedback fragments kept per process (a few kilobytes each)
 FRAGMENT_CACHE_SIZE = 4000
 
 
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers available to every template."""
+    # after Flask-Babel's: the same gettext, with numbers written in the language's digits
+    app.jinja_env.globals["gettext"] = template_gettext
+    app.jinja_env.globals["ngettext"] = template_ngettext
     app.jinja_env.filters["tr"] = per_request(translated)
     app.jinja_env.filters["num"] = per_request(number)
     app.jinja_env.filters["measure"] = per_request(measure)
