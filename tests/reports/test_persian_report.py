@@ -1,0 +1,51 @@
+"""The report in Persian writes its figures in Persian digits with ٪ (issue 19)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from app.models import Study, User, utcnow
+from app.reports import render
+from app.reports.data import build_report
+from tests.persian_text import latin_in_persian, visible_text
+from tests.reports.helpers import scripted_study
+
+
+@pytest.fixture
+def persian_report(
+    app: Flask, session: Session, example_study: Study, facilitator_user: User
+) -> str:
+    """The example study's report, two closed rounds, rendered in Persian."""
+    scripted = scripted_study(session, example_study, facilitator_user)
+    with app.test_request_context():
+        report = build_report(session, scripted.study, now=utcnow(), language="fa")
+        return render.render_html(report)
+
+
+def test_numbers_and_percentages_by_language() -> None:
+    assert render.fmt(1234.56, 1, "fa") == "۱٬۲۳۴٫۶"
+    assert render.fmt(-2, 0, "fa") == "\u200e−۲"
+    assert render.pct(0.4, 0, "fa") == "\u061c۴۰٪"
+    assert render.pct(0.0004, 0, "fa") == "\u061c۰٫۰۴٪"  # two significant digits, not 0
+    assert render.fmt(1234.56, 1, "ru") == "1\xa0234,6"
+    assert render.pct(0.4, 0, "ru") == "40\xa0%"
+    assert render.fmt(1234.56) == "1,234.6"
+    assert render.pct(0.4) == "40%"
+    assert render.fmt(None) == render.pct(float("nan")) == "–"
+
+
+def test_report_tables_in_persian_have_no_latin_digits(persian_report: str) -> None:
+    cells = re.findall(r'(?s)<td class="num">(.*?)</td>', persian_report)
+    assert len(cells) > 50
+    latin = [c for c in (visible_text(cell).strip() for cell in cells) if re.search(r"[0-9%]", c)]
+    assert latin == []
+
+
+def test_report_in_persian_has_no_latin_percent_sign(persian_report: str) -> None:
+    text = visible_text(persian_report)
+    assert "٪" in text
+    assert [hit for hit in latin_in_persian(text) if "%" in hit] == []
