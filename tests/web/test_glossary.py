@@ -122,3 +122,18 @@ def test_a_bare_group_for_the_panel_in_russian_is_caught() -> None:
     assert list(problems("Your group's median", "Медиана панели", "ru", terms))
     assert not list(problems("The panel's median", "Медиана панели", "ru", terms))
     assert not list(problems("The panel by group", "Панель по группам", "ru", terms))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_add_no_percent_sign_the_english_lacks(language: str) -> None:
+    """Templates format every text (Jinja's gettext), so a % the English lacks breaks the page."""
+    with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    added = []
+    for entry in catalog:
+        ids = [entry.id] if isinstance(entry.id, str) else list(entry.id)
+        strings = [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        if not entry.id or any("%" in PLACEHOLDER.sub("", i) for i in ids):
+            continue
+        added += [s for s in strings if "%" in PLACEHOLDER.sub("", s)]
+    assert added == []
