@@ -521,11 +521,13 @@ def instance_kill(
     )
 
 
-def instance_faults(name: str = "delphi_faults_r24", **options: Any) -> InstanceKillResult:
+def instance_faults(
+    name: str = "delphi_faults_r24", *, use_migrations: bool = True, **options: Any
+) -> InstanceKillResult:
     """R24 on a fresh database `name`, dropped afterwards."""
     from tests.load.faults import _prepare_database
 
-    url = _prepare_database(name, use_migrations=True)
+    url = _prepare_database(name, use_migrations=use_migrations)
     app = seeding_app(url)
     try:
         return instance_kill(url, app, **options)
