@@ -81,7 +81,8 @@ def two_instances(
         servers.append(GunicornServer("wsgi:app", env, log, workers=workers))
     try:
         for server in servers:
-            server.start()
+            # ten workers importing the app at once on a busy two-core machine take a while
+            server.start(timeout=240.0)
         yield servers
     finally:
         for server in servers:
@@ -319,8 +320,8 @@ def phase_d(database: str, panel: Panel, places: list[int], args: Any) -> list[t
             entered = await enter_all(spread, panel.experts)
             experts = [e for e in entered if e is not None]
             rng = random.Random(5)
-            for expert in experts:  # each moves after a few requests (think time 1-3 s)
-                spread.move_after[expert.participation_id] = rng.randint(2, 12)
+            for expert in experts:  # each moves after its first few requests of the round
+                spread.move_after[expert.participation_id] = rng.randint(1, 4)
             deadline = time.monotonic() + args.seconds
             await asyncio.gather(
                 *(
