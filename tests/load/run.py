@@ -19,7 +19,7 @@
 (d) Two instances: phase (a) again with two gunicorn instances sharing the database and Redis,
     every expert moving from one to the other mid-round (tests/load/instances.py).
 
-Every phase is bounded in time; the whole run takes about five minutes.
+Every phase is bounded in time; the whole run takes about seven minutes.
 """
 
 from __future__ import annotations
