@@ -488,12 +488,13 @@ def instance_kill(
                 await asyncio.sleep(0.2)
                 if time.monotonic() - started > 10 * before + 60:
                     break
-            by_killed = sum(n for (_pid, index), n in spread.answered.items() if index == 0)
             killed = kill_instance(servers[0])
             await asyncio.sleep(after)
             stop.set()
             await asyncio.gather(*tasks)
             await spread.close()
+            # whatever the killed instance answered, it answered before it died
+            by_killed = sum(n for (_pid, index), n in spread.answered.items() if index == 0)
             return time.monotonic() - started, killed, by_killed, people
 
         seconds, killed, by_killed, people = run_async(scenario())
