@@ -38,7 +38,7 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
 
-    # Rate limits (Flask-Limiter); shared across workers when REDIS_URL is set
+    # Rate limits (Flask-Limiter): counted in REDIS_URL's Redis when set, else in each process
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     #: the limiter's countdown goes in a header of its own: `Retry-After` is set only where a
@@ -108,6 +108,16 @@ class ProductionConfig(Config):
     TRUSTED_PROXIES = 1  #: gunicorn listens on the loopback, behind one TLS proxy
     #: the web processes and the worker share the queue (JOB_QUEUE_URL, else REDIS_URL)
     JOB_QUEUE_URL = "redis://127.0.0.1:6379/0"
+    #: every worker of every instance counts in one place (REDIS_URL overrides): counted per
+    #: process, a guesser of private links would get the budget once per process
+    RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379/0"
+    #: a Redis that does not answer within a second costs a request a second, not a worker
+    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, object]] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+    }
+    #: with Redis away, each process counts alone until it is back (experts still get in)
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
         "hide_parameters": True,
         "pool_pre_ping": True,

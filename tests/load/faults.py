@@ -1,7 +1,8 @@
 """Fault runs: answers survive killed workers, closing rounds, killed SQLite writers and a
 restarted PostgreSQL (reliability checks R1, R3, R16, R17; R7 on the logs they leave); the
 outbox survives a killed mail worker (R22, tests/load/mail_faults.py), and a report worker
-SIGKILLed mid-build is taken up again (R23, tests/load/report_faults.py).
+SIGKILLed mid-build is taken up again (R23, tests/load/report_faults.py), and a whole gunicorn
+instance of two SIGKILLed mid-load loses nothing acknowledged (R24, tests/load/instances.py).
 
 `make faults` (python -m tests.load.faults) runs the full versions and prints their figures;
 tests/reliability runs small versions of the same functions in `make test`.
@@ -994,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["r1", "r3", "r16", "r17", "r22", "r23"],
+        choices=["r1", "r3", "r16", "r17", "r22", "r23", "r24"],
         help="run only these checks",
     )
     parser.add_argument(
@@ -1003,14 +1004,14 @@ def main(argv: list[str] | None = None) -> int:
         help="R17 terminates the app's connections instead of restarting PostgreSQL",
     )
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r22", "r23"])
+    chosen = set(args.only or ["r1", "r3", "r16", "r17", "r22", "r23", "r24"])
     from tests.load.harness import postgres_available, server_url
 
     reports: list[tuple[str, bool]] = []
     started = time.monotonic()
-    needs_postgres = chosen & {"r1", "r3", "r17", "r23"}
+    needs_postgres = chosen & {"r1", "r3", "r17", "r23", "r24"}
     if needs_postgres and not postgres_available():
-        print(f"PostgreSQL does not answer at {server_url()}: R1, R3, R17 and R23 cannot run.")
+        print(f"PostgreSQL does not answer at {server_url()}: R1, R3, R17, R23, R24 cannot run.")
         return 1
     if "r16" in chosen:
         result16 = sqlite_processes()
@@ -1056,6 +1057,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             drop_database("delphi_faults_r23")
         reports.append((result23.report(), result23.ok))
+        print(reports[-1][0], flush=True)
+    if "r24" in chosen:
+        from tests.load.instances import instance_faults
+
+        result24 = instance_faults()
+        reports.append((result24.report(), result24.ok))
         print(reports[-1][0], flush=True)
     print(f"\n{len(reports)} fault checks in {time.monotonic() - started:.0f} s:")
     for line, ok in reports:

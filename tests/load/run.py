@@ -16,8 +16,10 @@
     target: at least 40 % of the ceiling app's throughput. The ceiling app (tests/load/ceiling_app.py: one route, one INSERT,
     same gunicorn settings, same database) is measured the same way in the same run, and our
     capacity is reported as a fraction of it.
+(d) Two instances: phase (a) again with two gunicorn instances sharing the database and Redis,
+    every expert moving from one to the other mid-round (tests/load/instances.py).
 
-Every phase is bounded in time; the whole run takes about five minutes.
+Every phase is bounded in time; the whole run takes about seven minutes.
 """
 
 from __future__ import annotations
@@ -495,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="gunicorn workers (default: its config)"
     )
     parser.add_argument("--threads", type=int, default=None, help="threads per worker")
-    parser.add_argument("--phases", nargs="+", choices=["a", "b"], default=["a", "b"])
+    parser.add_argument("--phases", nargs="+", choices=["a", "b", "d"], default=["a", "b", "d"])
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--database",
@@ -552,17 +554,22 @@ def main(argv: list[str] | None = None) -> int:
             f"(gunicorn.conf.py), the platform and the ceiling app on {args.database}"
         )
         checks += _phase_0(server.base_url, app, panel)
-        if "a" in args.phases:
-            places = starting_places(panel, seed=11)
+        places = starting_places(panel, seed=11)
+        if "a" in args.phases or "d" in args.phases:
             with timed() as took:
                 saved = earlier_visits(app, panel, places, seed=12)
             print(
                 f"\nEarlier visits (unmeasured): {saved} items saved in {took[0]:.1f} s, "
                 f"{len(panel.items)} items per expert in the round"
             )
+        if "a" in args.phases:
             checks += _phase_a(server.base_url, panel, places, args)
         if "b" in args.phases:
             checks += _phase_b(server.base_url, ceiling.base_url, panel, args)
+        if "d" in args.phases:
+            from tests.load.instances import phase_d
+
+            checks += phase_d(url, panel, places, args)
         print("\nTargets:")
         for text, ok in checks:
             print(("  PASS  " if ok else "  MISS  ") + text)
