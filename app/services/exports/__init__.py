@@ -27,7 +27,12 @@ from app.services.exports.archive_schema import (
     ArchiveStudy,
     canonical_json,
 )
-from app.services.exports.archive_write import archive_record, export_archive
+from app.services.exports.archive_write import (
+    archive_chunks,
+    archive_record,
+    export_archive,
+    write_archive,
+)
 from app.services.exports.common import (
     FORMULA_STARTS,
     authorize_export,
@@ -66,6 +71,7 @@ __all__ = [
     "answer_cells",
     "answer_columns",
     "answer_rows",
+    "archive_chunks",
     "archive_record",
     "authorize_export",
     "canonical_json",
@@ -82,5 +88,6 @@ __all__ = [
     "read_archive",
     "snapshot_rows",
     "statistics_columns",
+    "write_archive",
     "write_csv",
 ]

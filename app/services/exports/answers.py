@@ -64,12 +64,18 @@ def answer_cells(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of `answer_rows` as tuples in `answer_columns` order, produced as they are read.
 
-    Raw values (not escaped against formulas: each writer does that for its format).
+    Raw values (not escaped against formulas: each writer does that for its format). Refuses
+    an identified export of an anonymous study at once, before any row is read.
     """
     if identified and study.anonymity != Anonymity.CONFIDENTIAL:
         raise PermissionDeniedError(
             "This study is anonymous: nobody can export names with answers."
         )
+    return _cells(session, study, identified=identified)
+
+
+def _cells(session: Session, study: Study, *, identified: bool) -> Iterator[tuple[Any, ...]]:
+    """The rows of `answer_cells`, read as they are asked for."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
         return
