@@ -8,10 +8,11 @@ text, never read as a formula, a number or a link.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -91,27 +92,10 @@ def _clean(text: str) -> str:
 
 
 def _write_row(worksheet: Any, row: int, values: Sequence[Any]) -> None:
-    """One row, each cell by its type; empty and non-finite values leave the cell empty.
-
-    XlsxWriter's own typed writers, called directly: its generic `write` guesses the type of
-    every cell again, which took most of a large sheet's time.
-    """
-    write_string = worksheet.write_string
-    write_number = worksheet.write_number
+    """One row through XlsxWriter's typed writers, each cell by its type; empty and non-finite
+    values leave the cell empty."""
     for column, value in enumerate(values):
-        kind = type(value)
-        if kind is str:
-            if value:
-                write_string(row, column, _clean(value))
-        elif value is None:
-            continue
-        elif kind is bool:
-            worksheet.write_boolean(row, column, value)
-        elif kind is int or kind is float:
-            if math.isfinite(value):
-                write_number(row, column, value)
-        else:
-            _write_cell(worksheet, row, column, value)
+        _write_cell(worksheet, row, column, value)
 
 
 def _write_cell(worksheet: Any, row: int, column: int, value: Any) -> None:
@@ -129,6 +113,88 @@ def _write_cell(worksheet: Any, row: int, column: int, value: Any) -> None:
         worksheet.write_string(row, column, _clean(str(value)))
 
 
+#: an XlsxWriter escape sequence typed as text, escaped in turn (as XlsxWriter does)
+_ESCAPE_LIKE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_EDGE_SPACE = re.compile(r"^\s|\s$")
+
+
+def _cell_xml(value: Any) -> str | None:
+    """The part of a `<c>` element after its reference, as XlsxWriter writes it in constant
+    memory mode (inline strings); None for an empty cell."""
+    kind = type(value)
+    if kind is not str and kind is not bool and kind is not int and kind is not float:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            value = bool(value)
+        elif isinstance(value, int | float):
+            value = float(value)
+        else:
+            value = value.isoformat() if isinstance(value, datetime | date) else str(value)
+        kind = type(value)
+    if kind is str:
+        if not value:
+            return None
+        text = _clean(value)
+        if "_x" in text:
+            text = _ESCAPE_LIKE.sub(r"_x005F\1", text)
+        if "\r" in text:
+            text = text.replace("\r", "_x000D_")
+        if "&" in text or "<" in text or ">" in text:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        space = ' xml:space="preserve"' if _EDGE_SPACE.search(text) else ""
+        return f' t="inlineStr"><is><t{space}>{text}</t></is></c>'
+    if kind is bool:
+        return f' t="b"><v>{int(value)}</v></c>'
+    if not math.isfinite(value):
+        return None
+    return f"><v>{value:.16G}</v></c>"
+
+
+def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> int:
+    """Write up to `limit` rows below the header as XML into the worksheet's row file; how many.
+
+    The same elements XlsxWriter writes for each cell in constant memory mode, made here in
+    one string per row: through its per-cell calls a large answers table spent about 6 µs a
+    cell, here well under 1. The header (row 0) is written out first; the dimensions are set
+    afterwards so that the sheet's range and filter cover the rows.
+    """
+    worksheet._write_single_row(1)  # the header row, written out before ours
+    target = worksheet.row_data_fh
+    letters: list[str] = []
+    widest = -1
+    number = 0
+    for values in itertools.islice(rows, limit):
+        number += 1
+        at = number + 1
+        parts = [f'<row r="{at}">']
+        for column, value in enumerate(values):
+            cell = _cell_xml(value)
+            if cell is None:
+                continue
+            while len(letters) <= column:
+                letters.append(column_letter(len(letters) + 1))
+            widest = max(widest, column)
+            parts.append(f'<c r="{letters[column]}{at}"{cell}')
+        if len(parts) > 1:
+            parts.append("</row>")
+            target.write("".join(parts))
+    if number:
+        worksheet._check_dimensions(number, max(widest, 0))
+        worksheet.previous_row = number
+    return number
+
+
+def _can_stream(worksheet: Any) -> bool:
+    """Whether this XlsxWriter worksheet keeps rows in a file we can add to (constant memory)."""
+    return bool(
+        getattr(worksheet, "constant_memory", False)
+        and getattr(worksheet, "row_data_fh", None) is not None
+        and hasattr(worksheet, "_write_single_row")
+        and hasattr(worksheet, "_check_dimensions")
+    )
+
+
 def xlsx_bytes(
     sheets: Sequence[Sheet], *, note: Callable[[Continued], str] = continued_note
 ) -> bytes:
@@ -140,12 +206,17 @@ def xlsx_bytes(
 
 
 def write_xlsx(
-    path: Path, sheets: Sequence[Sheet], *, note: Callable[[Continued], str] = continued_note
+    path: Path,
+    sheets: Sequence[Sheet],
+    *,
+    note: Callable[[Continued], str] = continued_note,
+    fast: bool = True,
 ) -> list[Continued]:
     """Write a workbook of these sheets to `path`, row by row in constant memory.
 
     A table longer than a sheet continues on the next sheets; a last "Notes" sheet then says
     where (one line per such table, from `note`). Returns the tables that continued.
+    `fast` False writes every cell through XlsxWriter's own calls (the tests compare both).
     """
     options = {
         # each row goes to a temporary file as it is written (in_memory would turn this off
@@ -158,6 +229,16 @@ def write_xlsx(
         "strings_to_urls": False,
     }
     workbook = xlsxwriter.Workbook(str(path), options)
+
+    def write(worksheet: Any, rows: Iterator[Sequence[Any]]) -> int:
+        if fast and _can_stream(worksheet):
+            return _stream_rows(worksheet, rows, MAX_SHEET_ROWS)
+        number = 0
+        for values in itertools.islice(rows, MAX_SHEET_ROWS):
+            number += 1
+            _write_row(worksheet, number, values)
+        return number
+
     header_format = workbook.add_format(_HEADER_FORMAT)
     names = sheet_names(s.name for s in sheets)
     taken = {name.lower() for name in names}
@@ -178,20 +259,18 @@ def write_xlsx(
             worksheet.autofilter(0, 0, rows, len(sheet.header) - 1)
 
     for name, sheet in zip(names, sheets, strict=True):
-        worksheet = start(name, sheet)
+        rows = iter(sheet.rows)
         held = [name]
-        number, total = 0, 0
-        for row in sheet.rows:
-            if number == MAX_SHEET_ROWS:
-                finish(worksheet, number, sheet)
-                following = _next_name(name, len(held) + 1, taken)
-                worksheet = start(following, sheet)
-                held.append(following)
-                number = 0
-            number += 1
-            total += 1
-            _write_row(worksheet, number, row)
+        worksheet = start(name, sheet)
+        number = write(worksheet, rows)
+        total = number
         finish(worksheet, number, sheet)
+        while (following := next(rows, None)) is not None:
+            held.append(_next_name(name, len(held) + 1, taken))
+            worksheet = start(held[-1], sheet)
+            number = write(worksheet, itertools.chain([following], rows))
+            total += number
+            finish(worksheet, number, sheet)
         if len(held) > 1:
             continued.append(Continued(name, tuple(held), total))
     if continued:
