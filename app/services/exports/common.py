@@ -69,8 +69,18 @@ def authorize_export(
 
 def _csv_cell(value: Any) -> Any:
     """A CSV cell: booleans as true/false, None as empty, text escaped against formulas."""
+    # the exact types first, by identity: a large export converts millions of cells
+    kind = type(value)
+    if kind is str:
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     if value is None:
         return ""
+    if kind is float:
+        return str(int(value)) if value.is_integer() else value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
