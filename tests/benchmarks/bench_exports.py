@@ -108,27 +108,32 @@ def measure_exports(
 def seed_panel(session: Session, study: Study, experts: int) -> int:
     """Copy the study's experts, with their participations and answers, until it has
     `experts` (PostgreSQL: a few INSERT ... SELECT). Returns the number added."""
-    existing = session.scalar(
-        text("select count(*) from participations where study_id = :s"), {"s": study.id}
-    )
-    extra = experts - int(existing or 0)
+    templates, copied = session.execute(
+        text(
+            "select count(*) filter (where pseudonym not like 'Z%'),"
+            " count(*) filter (where pseudonym like 'Z%')"
+            " from participations where study_id = :s"
+        ),
+        {"s": study.id},
+    ).one()
+    extra = experts - templates - copied
     if extra <= 0:
         return 0
-    # the copies, numbered 1..extra, each after template (number mod existing), by id
+    # the copies, numbered on from earlier ones, each after template (number mod templates)
     statements = [
         "create temporary table bench_templates on commit drop as"
         " select row_number() over (order by id) - 1 as k, * from participations"
         " where study_id = :s and pseudonym not like 'Z%'",
         "insert into experts (email, created_at)"
         " select 'bench-' || :s || '-' || g || '@example.org', now()"
-        " from generate_series(1, :extra) g",
+        " from generate_series(cast(:first as integer), cast(:last as integer)) g",
         'insert into participations (study_id, expert_id, name, "group", language, expertise,'
         " pseudonym, status, consent_at, reminder_count, synthetic, created_at)"
         " select t.study_id, e.id, 'Bench expert ' || g, t.\"group\", t.language, t.expertise,"
         " 'Z' || lpad(g::text, 7, '0'), t.status, t.consent_at, 0, true, now()"
-        " from generate_series(1, :extra) g"
+        " from generate_series(cast(:first as integer), cast(:last as integer)) g"
         " join experts e on e.email = 'bench-' || :s || '-' || g || '@example.org'"
-        " join bench_templates t on t.k = g % :existing",
+        " join bench_templates t on t.k = g % :templates",
         "insert into answers (participation_id, round_id, item_version_id, question_id, value,"
         " value_json, text, no_answer, revision, is_current, payload_hash, synthetic, kept,"
         " created_at)"
@@ -136,11 +141,12 @@ def seed_panel(session: Session, study: Study, experts: int) -> int:
         " a.text, a.no_answer, a.revision, a.is_current, a.payload_hash, a.synthetic, a.kept,"
         " a.created_at"
         " from participations p"
-        " join bench_templates t on t.k = substr(p.pseudonym, 2)::int % :existing"
+        " join bench_templates t on t.k = substr(p.pseudonym, 2)::int % :templates"
         " join answers a on a.participation_id = t.id"
-        " where p.study_id = :s and p.pseudonym like 'Z%'",
+        " where p.study_id = :s and p.pseudonym like 'Z%'"
+        " and substr(p.pseudonym, 2)::int >= :first",
     ]
-    values = {"s": study.id, "extra": extra, "existing": existing}
+    values = {"s": study.id, "first": copied + 1, "last": copied + extra, "templates": templates}
     for statement in statements:
         session.execute(text(statement), values)
     session.flush()
