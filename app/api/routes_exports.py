@@ -8,9 +8,10 @@ reason).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Response
+from flask import Response, stream_with_context
 
 from app.api import bp
 from app.api.auth import current_user, errors, facilitator_auth, study_of
@@ -33,8 +34,11 @@ def _audited(study_id: int, kind: str) -> Study:
     return study
 
 
-def _download(body: bytes, mimetype: str, filename: str) -> Response:
-    """A file download."""
+def _download(body: bytes | Iterator[bytes], mimetype: str, filename: str) -> Response:
+    """A file download; pieces are sent as they are made (the view's transaction, with its
+    audit entry, is committed before the first is read)."""
+    if not isinstance(body, bytes):
+        body = stream_with_context(body)
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -53,9 +57,9 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 def export_csv(study_id: int) -> Any:
     """The study's current answers as tidy CSV (pseudonyms only)."""
     study = _audited(study_id, "csv")
-    rows = exports.answer_rows(db.session, study)
-    text = exports.csv_text(rows, exports.answer_columns(identified=False))
-    return _download(text.encode("utf-8"), "text/csv", f"{study.key}-answers.csv")
+    cells = exports.answer_cells(db.session, study)
+    chunks = exports.csv_chunks(cells, exports.answer_columns(identified=False))
+    return _download(chunks, "text/csv", f"{study.key}-answers.csv")
 
 
 @bp.route(f"{EXPORT_PATH}/answers.json", methods=["POST"], tags=TAGS, endpoint="export_json")
@@ -86,5 +90,5 @@ def export_archive(study_id: int) -> Any:
     """The study archive: canonical JSON that another instance can import."""
     study = _audited(study_id, "json")
     return _download(
-        exports.export_archive(db.session, study), "application/json", f"{study.key}.json"
+        exports.archive_chunks(db.session, study), "application/json", f"{study.key}.json"
     )

@@ -95,17 +95,40 @@ def report_command(
             identified=identified,
             reason=reason,
         )
-        content = _make(
-            found, fmt, language=language, identified=identified, seed=seed, rebuild=rebuild
-        )
+        if fmt in ("csv", "json"):
+            size = _stream(found, fmt, out, identified=identified)
+        else:
+            content = _make(
+                found, fmt, language=language, identified=identified, seed=seed, rebuild=rebuild
+            )
+            out.write_bytes(content)
+            size = len(content)
     except DomainError as error:
         db.session.rollback()
         click.echo(str(error), err=True)
         sys.exit(1)
-    out.write_bytes(content)
     db.session.commit()
     elapsed = time.perf_counter() - started
-    click.echo(f"Wrote {out} ({len(content):,} bytes) in {elapsed:.1f} s.")
+    click.echo(f"Wrote {out} ({size:,} bytes) in {elapsed:.1f} s.")
+
+
+def _stream(study: Study, fmt: str, out: Path, *, identified: bool) -> int:
+    """Write the answers (CSV) or the archive (JSON) to `out` as they are read; the size.
+
+    Written beside it first and then moved in place, so a failed export leaves no half file.
+    """
+    partial = out.with_name(out.name + ".part")
+    try:
+        with partial.open("wb") as target:
+            if fmt == "json":
+                size = exports.write_archive(db.session, study, target)
+            else:
+                cells = exports.answer_cells(db.session, study, identified=identified)
+                size = exports.write_csv(target, cells, exports.answer_columns(identified))
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return size
 
 
 def _make(
@@ -117,13 +140,8 @@ def _make(
     seed: int | None,
     rebuild: bool = False,
 ) -> bytes:
-    """The export's bytes: a kept build when it is fresh, else built with its stages on stderr
-    (and kept, when it is the file the web serves: anonymous, default seed)."""
-    if fmt == "json":
-        return exports.export_archive(db.session, study)
-    if fmt == "csv":
-        rows = exports.answer_rows(db.session, study, identified=identified)
-        return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
+    """The report's or spreadsheet's bytes: a kept build when it is fresh, else built with its
+    stages on stderr (and kept, when it is the file the web serves: anonymous, default seed)."""
     from app.jobs.reports import build_content, stage_label
 
     language = language or study.default_language

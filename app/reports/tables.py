@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from analysis.snapshot import SnapshotData
 from app.reports.data import Report
 from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
-from app.services.exports import Table
-from app.services.exports.xlsx import MAX_SHEET_NAME, Sheet, xlsx_bytes
+from app.services.exports import StreamedTable, Table
+from app.services.exports.xlsx import (
+    MAX_SHEET_NAME,
+    MAX_SHEET_ROWS,
+    Continued,
+    Sheet,
+    xlsx_bytes,
+)
 from app.services.snapshots import POOLING_METHODS
 
 
@@ -254,15 +263,17 @@ def methods_table(report: Report) -> Table:
     return Table("Methods", ("setting", "value"), rows)
 
 
-def study_tables(session: Session, report: Report, *, identified: bool = False) -> list[Table]:
-    """Every table of a study's spreadsheet export."""
+def study_tables(
+    session: Session, report: Report, *, identified: bool = False
+) -> list[Table | StreamedTable]:
+    """Every table of a study's spreadsheet export (the answers read while they are written)."""
     study = report.study
     snapshots = [(r.number, data) for r, data in _snapshots(session, report)]
-    tables = [
-        Table(
+    tables: list[Table | StreamedTable] = [
+        StreamedTable(
             "Answers",
             exports.answer_columns(identified),
-            exports.answer_rows(session, study, identified=identified),
+            lambda: exports.answer_cells(session, study, identified=identified),
         ),
         Table("Items", exports.item_columns(study), exports.item_rows(study)),
         Table(
@@ -289,22 +300,42 @@ def _snapshots(session: Session, report: Report) -> list[tuple[Any, SnapshotData
     return closed_snapshots(session, report.study)
 
 
-def workbook_bytes(tables: list[Table]) -> bytes:
-    """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable."""
-    return xlsx_bytes(
-        [
+def workbook_bytes(tables: Sequence[Table | StreamedTable]) -> bytes:
+    """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable; a
+    table longer than a sheet continues on the next ones, and a Notes sheet says so."""
+    sheets: list[Sheet] = []
+    for table in tables:
+        # the widths come from the first rows, which are then written first
+        rows: Iterator[Sequence[Any]] = iter(table.cells())
+        first = list(itertools.islice(rows, WIDTH_ROWS))
+        sheets.append(
             Sheet(
                 name=table.name[:MAX_SHEET_NAME],
                 header=table.columns,
-                rows=table.cells(),
-                widths=[_width(table, column) for column in table.columns],
+                rows=itertools.chain(first, rows),
+                widths=[_width(column, first, index) for index, column in enumerate(table.columns)],
             )
-            for table in tables
-        ]
+        )
+    return xlsx_bytes(sheets, note=_continued_note)
+
+
+#: the rows a column's width is measured on
+WIDTH_ROWS = 200
+
+
+def _continued_note(continued: Continued) -> str:
+    """The Notes sheet's line about a table that continues on further sheets."""
+    return _(
+        "The table %(table)s has %(rows)s rows, more than one sheet holds (%(limit)s): "
+        "it continues on %(sheets)s.",
+        table=continued.table,
+        rows=f"{continued.rows:,}",
+        limit=f"{MAX_SHEET_ROWS:,}",
+        sheets=", ".join(continued.sheets[1:]),
     )
 
 
-def _width(table: Table, column: str) -> int:
-    """A column's width in characters: its longest value in the first 200 rows, 8 to 60."""
-    longest = max([len(str(column))] + [len(str(r.get(column) or "")) for r in table.rows[:200]])
+def _width(column: str, rows: Sequence[Sequence[Any]], index: int) -> int:
+    """A column's width in characters: its longest value in these rows, 8 to 60."""
+    longest = max([len(str(column))] + [len(str(row[index] or "")) for row in rows])
     return min(max(8, longest + 2), 60)

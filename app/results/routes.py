@@ -7,9 +7,20 @@ nothing here computes statistics.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
@@ -66,8 +77,13 @@ def _round_argument(study: Study) -> int | None:
     return value
 
 
-def _download(content: bytes, study: Study, extension: str, *, suffix: str = "") -> Response:
-    """A file download named after the study."""
+def _download(
+    content: bytes | Iterator[bytes], study: Study, extension: str, *, suffix: str = ""
+) -> Response:
+    """A file download named after the study; pieces are sent as they are made (the view's
+    transaction, with its audit entry, is committed before the first is read)."""
+    if not isinstance(content, bytes):
+        content = stream_with_context(content)
     response = Response(content, mimetype=MIME[extension])
     name = f"{study.key}{suffix}.{extension}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -259,13 +275,13 @@ def export_identified(study_id: int) -> Any:
     return _download(_export_bytes(study, fmt, identified=True), study, fmt, suffix="-identified")
 
 
-def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes:
-    """The export file's content."""
+def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes | Iterator[bytes]:
+    """The export file's content (the archive and the CSV in pieces, as they are read)."""
     if fmt == "json":
-        return exports.export_archive(db.session, study)
+        return exports.archive_chunks(db.session, study)
     if fmt == "csv":
-        rows = exports.answer_rows(db.session, study, identified=identified)
-        return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
+        cells = exports.answer_cells(db.session, study, identified=identified)
+        return exports.csv_chunks(cells, exports.answer_columns(identified))
     data = build_report(db.session, study, now=utcnow(), language=study.default_language)
     return workbook_bytes(study_tables(db.session, data, identified=identified))
 

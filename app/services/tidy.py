@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,7 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind, ScaleKind
-from app.models import Answer, Item, Participation, Question, Round, Scale, Study
+from app.models import (
+    Answer,
+    Expert,
+    Item,
+    ItemVersion,
+    Participation,
+    Question,
+    Round,
+    Scale,
+    Study,
+)
 
 #: the columns of the tidy answer table, in order
 TIDY_COLUMNS = (
@@ -96,7 +106,92 @@ def is_probability_part(part: Part) -> bool:
     return part.scale is not None and part.scale.kind == ScaleKind.PROBABILITY
 
 
-def _study_questions(session: Session, study: Study) -> dict[int, tuple[Question, str, list[Part]]]:
+#: rows fetched from the database at a time when answers are streamed (a server-side cursor on
+#: PostgreSQL): large enough that round trips cost little, small enough to stay constant memory
+STREAM_ROWS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """One current answer as plain columns: what every tidy table, export and snapshot reads."""
+
+    question_id: int
+    value: float | None
+    value_json: dict[str, Any] | None
+    text: str | None
+    no_answer: bool
+    kept: bool
+    synthetic: bool
+    participation_id: int
+    pseudonym: str
+    group: str | None
+    round_id: int
+    round_number: int
+    version: int
+    #: the expert's name and email, read only for an identified export
+    name: str | None = None
+    email: str | None = None
+
+
+def current_answers(
+    session: Session,
+    study: Study,
+    round_ids: Collection[int] | None = None,
+    *,
+    by_item: bool = False,
+    identities: bool = False,
+) -> Iterator[AnswerRow]:
+    """The study's current answers, one row each, streamed in a fixed order.
+
+    The one query behind the tidy table, the exports and the snapshots: columns only (no ORM
+    objects), read `STREAM_ROWS` at a time. By round, question and pseudonym; `by_item` orders
+    as the exports do (round, item position and key, pseudonym, question position).
+    `identities` adds the expert's name and email (identified exports only).
+    """
+    columns: list[Any] = [
+        Answer.question_id,
+        Answer.value,
+        Answer.value_json,
+        Answer.text,
+        Answer.no_answer,
+        Answer.kept,
+        Answer.synthetic,
+        Answer.participation_id,
+        Participation.pseudonym,
+        Participation.group,
+        Round.id,
+        Round.number,
+        ItemVersion.number,
+    ]
+    query = (
+        select(*columns)
+        .join(Participation, Answer.participation_id == Participation.id)
+        .join(Round, Answer.round_id == Round.id)
+        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
+        .where(Round.study_id == study.id, Answer.is_current.is_(True))
+    )
+    if identities:
+        query = query.add_columns(Participation.name, Expert.email).join(
+            Expert, Participation.expert_id == Expert.id
+        )
+    if round_ids is not None:
+        query = query.where(Answer.round_id.in_(list(round_ids)))
+    if by_item:
+        query = (
+            query.join(Question, Answer.question_id == Question.id)
+            .join(Item, Question.item_id == Item.id)
+            .order_by(
+                Round.number, Item.position, Item.key, Participation.pseudonym, Question.position
+            )
+        )
+    else:
+        query = query.order_by(Round.number, Answer.question_id, Participation.pseudonym)
+    result = session.execute(query, execution_options={"yield_per": STREAM_ROWS})
+    for row in result.tuples():
+        yield AnswerRow(*row)
+
+
+def study_questions(session: Session, study: Study) -> dict[int, tuple[Question, str, list[Part]]]:
     """Every question of the study by id, with its item's key and its parts (one query)."""
     rows = session.execute(
         select(Question, Item.key)
@@ -110,55 +205,25 @@ def tidy_answers(
     session: Session, study: Study, rounds: Sequence[Round] | None = None
 ) -> pd.DataFrame:
     """The study's current numeric answers as a tidy DataFrame (TIDY_COLUMNS)."""
-    from app.models import ItemVersion
-
-    questions = _study_questions(session, study)
-    query = (
-        select(
-            Answer.question_id,
-            Answer.value,
-            Answer.value_json,
-            Answer.no_answer,
-            Answer.synthetic,
-            Participation.pseudonym,
-            Participation.group,
-            Round.number,
-            ItemVersion.number,
-        )
-        .join(Participation, Answer.participation_id == Participation.id)
-        .join(Round, Answer.round_id == Round.id)
-        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
-        .where(Round.study_id == study.id, Answer.is_current.is_(True))
-        .order_by(Round.number, Answer.question_id, Participation.pseudonym)
-    )
-    if rounds is not None:
-        query = query.where(Answer.round_id.in_([r.id for r in rounds]))
+    questions = study_questions(session, study)
+    ids = None if rounds is None else [r.id for r in rounds]
     records: list[tuple[Any, ...]] = []
-    for (
-        question_id,
-        value,
-        value_json,
-        no_answer,
-        synthetic,
-        pseudonym,
-        group,
-        number,
-        version,
-    ) in session.execute(query):
-        _question, item_key, parts = questions[question_id]
+    for answer in current_answers(session, study, ids):
+        _question, item_key, parts = questions[answer.question_id]
+        no_answer = answer.no_answer
         for part in parts:
             records.append(
                 (
-                    number,
-                    pseudonym,
-                    group,
+                    answer.round_number,
+                    answer.pseudonym,
+                    answer.group,
                     item_key,
                     part.question_key,
                     part.part,
-                    None if no_answer else _value_of(value, value_json, part),
+                    None if no_answer else _value_of(answer.value, answer.value_json, part),
                     no_answer,
-                    version,
-                    synthetic,
+                    answer.version,
+                    answer.synthetic,
                 )
             )
     return pd.DataFrame.from_records(records, columns=list(TIDY_COLUMNS))

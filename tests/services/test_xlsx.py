@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import math
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from app.services.exports.xlsx import Sheet, column_letter, sheet_names, xlsx_bytes
+from app.services.exports.xlsx import Sheet, column_letter, sheet_names, write_xlsx, xlsx_bytes
 
 
 def test_values_come_back_as_written_with_a_styled_frozen_filterable_header() -> None:
@@ -58,3 +62,28 @@ def test_sheets_keep_their_order_and_get_valid_distinct_names() -> None:
 def test_names_and_letters() -> None:
     assert [column_letter(i) for i in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
     assert sheet_names(["a", "A", "b"]) == ["a", "A 2", "b"]
+
+
+class _State(StrEnum):
+    OPEN = "open"
+
+
+def test_rows_written_as_xml_read_back_as_xlsxwriters_own(tmp_path: Path) -> None:
+    hostile: list[Any] = [
+        *("=1+1", " lead", "trail ", "a\nb", "x\r\ny", "_x0041_", "<&>\"'", "فارسی"),
+        *("\x01bad\x1f", float("nan"), float("inf"), 1e20, -0.0, 3, 2.5, True, False, None),
+        *("", date(2020, 1, 2), _State.OPEN, "\t tab", "a_x12_b", 12345678901234567),
+    ]
+    header = [f"c{i}" for i in range(len(hostile))]
+    read: dict[bool, Any] = {}
+    for fast in (False, True):
+        path = tmp_path / f"{fast}.xlsx"
+        write_xlsx(path, [Sheet("A", header, [hostile] * 3, [10] * len(header))], fast=fast)
+        sheet = load_workbook(path)["A"]
+        cells = [[c.value for c in row] for row in sheet.iter_rows()]
+        read[fast] = (cells, sheet.auto_filter.ref, sheet.dimensions, sheet.freeze_panes)
+    assert read[True] == read[False]
+    cells, autofilter, _dimensions, frozen = read[True]
+    assert len(cells) == 4 and autofilter == "A1:X4" and frozen == "A2"
+    assert cells[1][:3] == ["=1+1", " lead", "trail "]
+    assert cells[1][8] == "bad" and cells[1][9] is None and cells[1][15] is True

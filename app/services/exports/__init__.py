@@ -14,6 +14,7 @@ carriage return) get a leading apostrophe; numbers stay numbers.
 from app.services.exports.answers import (
     ANONYMOUS_COLUMNS,
     IDENTITY_COLUMNS,
+    answer_cells,
     answer_columns,
     answer_rows,
 )
@@ -26,17 +27,25 @@ from app.services.exports.archive_schema import (
     ArchiveStudy,
     canonical_json,
 )
-from app.services.exports.archive_write import archive_record, export_archive
+from app.services.exports.archive_write import (
+    archive_chunks,
+    archive_record,
+    export_archive,
+    write_archive,
+)
 from app.services.exports.common import (
     FORMULA_STARTS,
     authorize_export,
+    csv_chunks,
     csv_text,
     escape_formula,
     may_export_identified,
+    write_csv,
 )
 from app.services.exports.tables import (
     GROUP_COLUMNS,
     STAT_COLUMNS,
+    StreamedTable,
     Table,
     group_rows,
     item_columns,
@@ -57,12 +66,16 @@ __all__ = [
     "STAT_COLUMNS",
     "ArchiveError",
     "ArchiveStudy",
+    "StreamedTable",
     "Table",
+    "answer_cells",
     "answer_columns",
     "answer_rows",
+    "archive_chunks",
     "archive_record",
     "authorize_export",
     "canonical_json",
+    "csv_chunks",
     "csv_text",
     "escape_formula",
     "export_archive",
@@ -75,4 +88,6 @@ __all__ = [
     "read_archive",
     "snapshot_rows",
     "statistics_columns",
+    "write_archive",
+    "write_csv",
 ]

@@ -10,25 +10,15 @@ administrator, and every such export is audited.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity, QuestionKind
-from app.models import (
-    Answer,
-    Expert,
-    Item,
-    ItemVersion,
-    Participation,
-    PermissionDeniedError,
-    Question,
-    Round,
-    Study,
-)
+from app.models import PermissionDeniedError, Study
 from app.services.linkage import disclosure
-from app.services.tidy import Part, part_value, question_parts
+from app.services.tidy import current_answers, part_value, study_questions
 
 #: the only columns an anonymous answer export has, in order
 ANONYMOUS_COLUMNS = (
@@ -60,74 +50,57 @@ def answer_rows(
     """The study's current answers, one row per number or text (anonymous unless identified).
 
     Identified rows need a confidential study; the caller checks the user (authorize_export).
+    The whole table in memory: for small studies and tests; exports stream `answer_cells`.
+    """
+    columns = answer_columns(identified)
+    return [
+        dict(zip(columns, cells, strict=True))
+        for cells in answer_cells(session, study, identified=identified)
+    ]
+
+
+def answer_cells(
+    session: Session, study: Study, *, identified: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `answer_rows` as tuples in `answer_columns` order, produced as they are read.
+
+    Raw values (not escaped against formulas: each writer does that for its format). Refuses
+    an identified export of an anonymous study at once, before any row is read.
     """
     if identified and study.anonymity != Anonymity.CONFIDENTIAL:
         raise PermissionDeniedError(
             "This study is anonymous: nobody can export names with answers."
         )
+    return _cells(session, study, identified=identified)
+
+
+def _cells(session: Session, study: Study, *, identified: bool) -> Iterator[tuple[Any, ...]]:
+    """The rows of `answer_cells`, read as they are asked for."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
-        return []
-    # columns, not whole rows as objects: the export reads a few fields of every answer, and
-    # building an object per answer (and per joined row) took most of its time
-    query = (
-        select(
-            Answer.no_answer,
-            Answer.value,
-            Answer.value_json,
-            Answer.text,
-            Answer.kept,
-            Answer.synthetic,
-            Answer.question_id,
-            Participation.id.label("participation_id"),
-            Participation.pseudonym,
-            Participation.name,
-            Round.id.label("round_id"),
-            Round.number.label("round_number"),
-            Item.key.label("item_key"),
-            ItemVersion.number.label("version"),
-            Expert.email,
-        )
-        .join(Participation, Answer.participation_id == Participation.id)
-        .join(Expert, Participation.expert_id == Expert.id)
-        .join(Round, Answer.round_id == Round.id)
-        .join(Question, Answer.question_id == Question.id)
-        .join(Item, Question.item_id == Item.id)
-        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
-        .where(
-            Round.study_id == study.id,
-            Round.id.in_(shown.rounds),
-            Answer.is_current.is_(True),
-        )
-        .order_by(Round.number, Item.position, Item.key, Participation.pseudonym, Question.position)
-    )
-    questions: dict[int, tuple[Question, list[Part]]] = {}
-    rows: list[dict[str, Any]] = []
-    for answer in session.execute(query):
-        if not shown.keeps(answer.participation_id, answer.round_id):
+        return
+    questions = study_questions(session, study)
+    for answer in current_answers(
+        session, study, shown.rounds, by_item=True, identities=identified
+    ):
+        participation = answer.participation_id
+        if not shown.keeps(participation, answer.round_id):
             continue
-        if answer.question_id not in questions:
-            question = session.get_one(Question, answer.question_id)
-            questions[answer.question_id] = (question, question_parts(question))
-        question, parts = questions[answer.question_id]
-        base: dict[str, Any] = {
-            "round": answer.round_number,
-            "expert": answer.pseudonym,
-            "group": shown.group(answer.participation_id),
-            "item": answer.item_key,
-            "item_version": answer.version,
-            "question": question.key,
-            "no_answer": bool(answer.no_answer),
-            # the expert kept the previous round's answer (stability: kept, not revised)
-            "kept": bool(answer.kept),
-            "synthetic": bool(answer.synthetic),
-        }
-        if identified:
-            base.update({"name": answer.name, "email": answer.email})
+        question, item_key, parts = questions[answer.question_id]
+        head = (
+            answer.round_number,
+            answer.pseudonym,
+            shown.group(participation),
+            item_key,
+            answer.version,
+            question.key,
+        )
+        # the expert kept the previous round's answer (stability: kept, not revised)
+        flags = (bool(answer.kept), bool(answer.synthetic))
+        tail = flags + ((answer.name, answer.email) if identified else ())
+        no_answer = bool(answer.no_answer)
         if question.kind == QuestionKind.TEXT:
-            rows.append({**base, "part": "", "value": None, "text": answer.text or ""})
+            yield (*head, "", None, no_answer, answer.text or "", *tail)
             continue
         for part in parts:
-            rows.append({**base, "part": part.part, "value": part_value(answer, part), "text": ""})
-    columns = answer_columns(identified)
-    return [{c: row.get(c) for c in columns} for row in rows]
+            yield (*head, part.part, part_value(answer, part), no_answer, "", *tail)

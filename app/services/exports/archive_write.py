@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -50,6 +52,16 @@ from app.services.exports.archive_schema import (
     to_data,
 )
 from app.services.linkage import Disclosure, disclosure
+from app.services.tidy import STREAM_ROWS
+
+#: the archive's study is spooled in memory up to this size, then on disk
+SPOOL_BYTES = 16 * 1024 * 1024
+#: bytes handed on at a time when the archive is streamed
+CHUNK_BYTES = 1024 * 1024
+#: canonical JSON of one value (archive_schema.canonical_json's settings, as text)
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -143,10 +155,15 @@ def _member(
     )
 
 
-def archive_record(session: Session, study: Study) -> ArchiveStudy:
+def archive_record(
+    session: Session, study: Study, *, answers: bool = True, shown: Disclosure | None = None
+) -> ArchiveStudy:
     """The whole study as archive records: definition, items and versions, panel (pseudonyms
-    only), rounds with answers and snapshots, suggestions. No ids, names or emails."""
-    shown = disclosure(session, study)
+    only), rounds with answers and snapshots, suggestions. No ids, names or emails.
+
+    Without `answers` the rounds list none (a writer streams them: `archive_chunks`)."""
+    if shown is None:
+        shown = disclosure(session, study)
     items = sorted(study.items, key=lambda i: (i.position, i.key))
     item_keys = {item.id: item.key for item in items}
     scale_keys = {scale.id: scale.key for scale in study.scales}
@@ -220,7 +237,7 @@ def archive_record(session: Session, study: Study) -> ArchiveStudy:
             for s in sorted(study.scenarios, key=lambda s: (s.position, s.key))
         ],
         panel=[_member(p, shown, pairs.get(p.id, [])) for p in participations],
-        rounds=[_round(session, r, item_keys, pseudonyms, shown) for r in rounds],
+        rounds=[_round(session, r, item_keys, pseudonyms, shown, answers=answers) for r in rounds],
         suggestions=_suggestions(session, study, item_keys, shown),
         conditional_pairs_per_expert=study.conditional_pairs_per_expert,
         page_by=study.page_by,
@@ -253,42 +270,108 @@ def _suggestions(
     return found
 
 
+def _answer_query(round_id: int, *, in_order: bool, postgres: bool) -> Select[Any]:
+    """Every revision of every answer of a round, as columns; `in_order` sorts them as the
+    archive lists them (pseudonym, item, question, revision), by code point as Python does."""
+    query = (
+        select(
+            Answer.participation_id,
+            Participation.pseudonym,
+            Item.key,
+            Question.key,
+            ItemVersion.number,
+            Answer.value,
+            Answer.value_json,
+            Answer.text,
+            Answer.no_answer,
+            Answer.revision,
+            Answer.is_current,
+            Answer.synthetic,
+            Answer.created_at,
+            Answer.kept,
+        )
+        .join(Participation, Answer.participation_id == Participation.id)
+        .join(Question, Answer.question_id == Question.id)
+        .join(Item, Question.item_id == Item.id)
+        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
+        .where(Answer.round_id == round_id)
+    )
+    if not in_order:
+        return query
+    # PostgreSQL sorts text by the database's collation; "C" is code point order (SQLite's
+    # default already is)
+    keys: list[Any] = [Participation.pseudonym, Item.key, Question.key]
+    if postgres:
+        keys = [key.collate("C") for key in keys]
+    return query.order_by(*keys, Answer.revision)
+
+
+def _answers(
+    session: Session, round_id: int, shown: Disclosure, *, in_order: bool
+) -> Iterator[dict[str, Any]]:
+    """A round's answers as the archive's records (`AnswerRecord` as data), read as they come."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(
+        _answer_query(round_id, in_order=in_order, postgres=postgres),
+        execution_options={"yield_per": STREAM_ROWS},
+    ).tuples()
+    for (
+        participation_id,
+        pseudonym,
+        item_key,
+        question_key,
+        version,
+        value,
+        value_json,
+        text,
+        no_answer,
+        revision,
+        is_current,
+        synthetic,
+        created_at,
+        kept,
+    ) in rows:
+        if not shown.keeps(participation_id, round_id):
+            continue
+        # the fields of AnswerRecord, built directly: asdict() copies every value again
+        yield {
+            "expert": pseudonym,
+            "item": item_key,
+            "question": question_key,
+            "version": version,
+            "value": value,
+            "value_json": value_json,
+            "text": text,
+            "no_answer": no_answer,
+            "revision": revision,
+            "is_current": is_current,
+            "synthetic": synthetic,
+            "date": None if shown.protected else day(created_at),
+            "kept": kept,
+        }
+
+
 def _round(
     session: Session,
     round_: Round,
     item_keys: Mapping[int, str],
     pseudonyms: Mapping[int, str],
     shown: Disclosure,
+    *,
+    answers: bool = True,
 ) -> RoundRecord:
-    """One round of the archive, with the answers and progress the linkage model lets out."""
-    answers = session.execute(
-        select(Answer, Question.key, Item.key, ItemVersion.number)
-        .join(Question, Answer.question_id == Question.id)
-        .join(Item, Question.item_id == Item.id)
-        .join(ItemVersion, Answer.item_version_id == ItemVersion.id)
-        .where(Answer.round_id == round_.id)
-    ).tuples()
-    answer_list = sorted(
-        (
-            AnswerRecord(
-                expert=pseudonyms[a.participation_id],
-                item=item_key,
-                question=question_key,
-                version=version,
-                value=a.value,
-                value_json=a.value_json,
-                text=a.text,
-                no_answer=a.no_answer,
-                revision=a.revision,
-                is_current=a.is_current,
-                synthetic=a.synthetic,
-                date=None if shown.protected else day(a.created_at),
-                kept=a.kept,
-            )
-            for a, question_key, item_key, version in answers
-            if shown.keeps(a.participation_id, round_.id)
-        ),
-        key=lambda a: (a.expert, a.item, a.question, a.revision),
+    """One round of the archive, with the answers and progress the linkage model lets out
+    (without the answers: `answers` False, for a writer that streams them)."""
+    answer_list = (
+        sorted(
+            (
+                AnswerRecord(**record)
+                for record in _answers(session, round_.id, shown, in_order=False)
+            ),
+            key=lambda a: (a.expert, a.item, a.question, a.revision),
+        )
+        if answers
+        else []
     )
     progress: list[ProgressRecord] = []
     if not shown.protected:
@@ -338,12 +421,68 @@ def _round(
 
 def export_archive(session: Session, study: Study) -> bytes:
     """The study archive: canonical JSON of {format, version, sha256, study}, ending in a newline."""
-    payload = to_data(archive_record(session, study))
-    digest = hashlib.sha256(canonical_json(payload)).hexdigest()
-    envelope = {
-        "format": ARCHIVE_FORMAT,
-        "version": ARCHIVE_VERSION,
-        "sha256": digest,
-        "study": payload,
-    }
-    return canonical_json(envelope) + b"\n"
+    return b"".join(archive_chunks(session, study))
+
+
+def write_archive(session: Session, study: Study, target: BinaryIO) -> int:
+    """Write the study archive to a file piece by piece; the number of bytes written."""
+    written = 0
+    for chunk in archive_chunks(session, study):
+        target.write(chunk)
+        written += len(chunk)
+    return written
+
+
+def archive_chunks(session: Session, study: Study) -> Iterator[bytes]:
+    """The bytes of the study archive, piece by piece, in constant memory.
+
+    The same bytes as the canonical JSON of the whole record: the study without its answers is
+    encoded once, with a marker where each round's answers go; the answers are read in the
+    archive's order and encoded one by one into the gaps. The study's digest comes before it
+    in the envelope, so the study is first spooled (to disk past `SPOOL_BYTES`) while hashed.
+    """
+    shown = disclosure(session, study)
+    record = archive_record(session, study, answers=False, shown=shown)
+    payload = to_data(record)
+    marker = f"answers-{uuid.uuid4().hex}"
+    round_ids = list(
+        session.scalars(select(Round.id).where(Round.study_id == study.id).order_by(Round.number))
+    )
+    for index, entry in enumerate(payload["rounds"]):
+        entry["answers"] = f"{marker}-{index}"
+    rest = canonical_json(payload)
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+
+        def out(piece: bytes) -> None:
+            digest.update(piece)
+            spool.write(piece)
+
+        for index, round_id in enumerate(round_ids):
+            before, rest = rest.split(canonical_json(f"{marker}-{index}"), 1)
+            out(before)
+            out(b"[")
+            first = True
+            for answer in _answers(session, round_id, shown, in_order=True):
+                out(
+                    _ENCODE(answer).encode("utf-8")
+                    if first
+                    else b"," + _ENCODE(answer).encode("utf-8")
+                )
+                first = False
+            out(b"]")
+        out(rest)
+        envelope = canonical_json(
+            {
+                "format": ARCHIVE_FORMAT,
+                "version": ARCHIVE_VERSION,
+                "sha256": digest.hexdigest(),
+                "study": marker,
+            }
+        )
+        head, tail = envelope.split(canonical_json(marker), 1)
+        yield head
+        spool.seek(0)
+        while chunk := spool.read(CHUNK_BYTES):
+            yield chunk
+        yield tail + b"\n"

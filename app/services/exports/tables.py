@@ -4,7 +4,7 @@ from the frozen snapshots, the items with every wording, and the panel as counts
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,24 @@ class Table:
     def cells(self) -> list[list[Any]]:
         """Rows as lists in column order, text escaped against formulas."""
         return [[escape_formula(row.get(c)) for c in self.columns] for row in self.rows]
+
+
+@dataclass(frozen=True)
+class StreamedTable:
+    """A named table whose rows are read while it is written (the answers: too many to hold).
+
+    `produce` gives the rows as cells in column order, each time it is called.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    produce: Callable[[], Iterable[Sequence[Any]]]
+
+    def cells(self) -> Iterator[list[Any]]:
+        """Rows as lists in column order, text escaped against formulas."""
+        escape = escape_formula
+        for row in self.produce():
+            yield [escape(value) if type(value) is str else value for value in row]
 
 
 #: statistics reported per question part, in this order

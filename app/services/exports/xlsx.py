@@ -8,12 +8,14 @@ text, never read as a formula, a number or a link.
 
 from __future__ import annotations
 
-import io
+import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import xlsxwriter
@@ -23,19 +25,42 @@ _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 #: sheet names are at most 31 characters, without : \\ / ? * [ ]
 _SHEET_NAME_FORBIDDEN = re.compile(r"[:\\/?*\[\]]")
 MAX_SHEET_NAME = 31
+#: data rows a sheet holds below its header (Excel's limit is 1,048,576 rows in all)
+MAX_SHEET_ROWS = 1_048_575
 #: the header row: white bold text on dark blue, top-aligned
 _HEADER_FORMAT = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E79", "valign": "top"}
 
 
 @dataclass(frozen=True)
 class Sheet:
-    """One worksheet: a header row, then rows of plain values in the header's order."""
+    """One worksheet: a header row, then rows of plain values in the header's order.
+
+    The rows may be a generator: they are written as they come. Past `MAX_SHEET_ROWS` they
+    continue on another sheet of the same name and a number ("Answers 2").
+    """
 
     name: str
     header: Sequence[str]
-    rows: Sequence[Sequence[Any]]
+    rows: Iterable[Sequence[Any]]
     #: column widths in characters, one per header column
     widths: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Continued:
+    """A table longer than one sheet: the sheets that hold it, in order, and its row count."""
+
+    table: str
+    sheets: tuple[str, ...]
+    rows: int
+
+
+def continued_note(continued: Continued) -> str:
+    """The notes sheet's line about a table split across sheets."""
+    return (
+        f"The table {continued.table} has {continued.rows:,} rows, more than one sheet holds "
+        f"({MAX_SHEET_ROWS:,}): it continues on {', '.join(continued.sheets[1:])}."
+    )
 
 
 def column_letter(index: int) -> str:
@@ -61,8 +86,20 @@ def sheet_names(names: Iterable[str]) -> list[str]:
     return found
 
 
+def _clean(text: str) -> str:
+    """Text without the characters XML cannot hold (most text has none: one scan, no copy)."""
+    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
+
+
+def _write_row(worksheet: Any, row: int, values: Sequence[Any]) -> None:
+    """One row through XlsxWriter's typed writers, each cell by its type; empty and non-finite
+    values leave the cell empty."""
+    for column, value in enumerate(values):
+        _write_cell(worksheet, row, column, value)
+
+
 def _write_cell(worksheet: Any, row: int, column: int, value: Any) -> None:
-    """One cell by its type; empty and non-finite values leave the cell empty."""
+    """One cell of any other type (subclasses of str and numbers, dates, enums)."""
     if value is None or value == "":
         return
     if isinstance(value, bool):
@@ -73,33 +110,185 @@ def _write_cell(worksheet: Any, row: int, column: int, value: Any) -> None:
     else:
         if isinstance(value, datetime | date):
             value = value.isoformat()
-        worksheet.write_string(row, column, _ILLEGAL.sub("", str(value)))
+        worksheet.write_string(row, column, _clean(str(value)))
 
 
-def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
-    """A workbook (.xlsx) holding these sheets, in order."""
-    buffer = io.BytesIO()
+#: an XlsxWriter escape sequence typed as text, escaped in turn (as XlsxWriter does)
+_ESCAPE_LIKE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_EDGE_SPACE = re.compile(r"^\s|\s$")
+
+
+def _cell_xml(value: Any) -> str | None:
+    """The part of a `<c>` element after its reference, as XlsxWriter writes it in constant
+    memory mode (inline strings); None for an empty cell."""
+    kind = type(value)
+    if kind is not str and kind is not bool and kind is not int and kind is not float:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            value = bool(value)
+        elif isinstance(value, int | float):
+            value = float(value)
+        else:
+            value = value.isoformat() if isinstance(value, datetime | date) else str(value)
+        kind = type(value)
+    if kind is str:
+        if not value:
+            return None
+        text = _clean(value)
+        if "_x" in text:
+            text = _ESCAPE_LIKE.sub(r"_x005F\1", text)
+        if "\r" in text:
+            text = text.replace("\r", "_x000D_")
+        if "&" in text or "<" in text or ">" in text:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        space = ' xml:space="preserve"' if _EDGE_SPACE.search(text) else ""
+        return f' t="inlineStr"><is><t{space}>{text}</t></is></c>'
+    if kind is bool:
+        return f' t="b"><v>{int(value)}</v></c>'
+    if not math.isfinite(value):
+        return None
+    return f"><v>{value:.16G}</v></c>"
+
+
+def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> int:
+    """Write up to `limit` rows below the header as XML into the worksheet's row file; how many.
+
+    The same elements XlsxWriter writes for each cell in constant memory mode, made here in
+    one string per row: through its per-cell calls a large answers table spent about 6 µs a
+    cell, here well under 1. The header (row 0) is written out first; the dimensions are set
+    afterwards so that the sheet's range and filter cover the rows.
+    """
+    worksheet._write_single_row(1)  # the header row, written out before ours
+    target = worksheet.row_data_fh
+    letters: list[str] = []
+    widest = -1
+    number = 0
+    for values in itertools.islice(rows, limit):
+        number += 1
+        at = number + 1
+        parts = [f'<row r="{at}">']
+        for column, value in enumerate(values):
+            cell = _cell_xml(value)
+            if cell is None:
+                continue
+            while len(letters) <= column:
+                letters.append(column_letter(len(letters) + 1))
+            widest = max(widest, column)
+            parts.append(f'<c r="{letters[column]}{at}"{cell}')
+        if len(parts) > 1:
+            parts.append("</row>")
+            target.write("".join(parts))
+    if number:
+        worksheet._check_dimensions(number, max(widest, 0))
+        worksheet.previous_row = number
+    return number
+
+
+def _can_stream(worksheet: Any) -> bool:
+    """Whether this XlsxWriter worksheet keeps rows in a file we can add to (constant memory)."""
+    return bool(
+        getattr(worksheet, "constant_memory", False)
+        and getattr(worksheet, "row_data_fh", None) is not None
+        and hasattr(worksheet, "_write_single_row")
+        and hasattr(worksheet, "_check_dimensions")
+    )
+
+
+def xlsx_bytes(
+    sheets: Sequence[Sheet], *, note: Callable[[Continued], str] = continued_note
+) -> bytes:
+    """A workbook (.xlsx) holding these sheets, in order (see `write_xlsx`)."""
+    with tempfile.TemporaryDirectory(prefix="xlsx-") as folder:
+        path = Path(folder) / "workbook.xlsx"
+        write_xlsx(path, sheets, note=note)
+        return path.read_bytes()
+
+
+def write_xlsx(
+    path: Path,
+    sheets: Sequence[Sheet],
+    *,
+    note: Callable[[Continued], str] = continued_note,
+    fast: bool = True,
+) -> list[Continued]:
+    """Write a workbook of these sheets to `path`, row by row in constant memory.
+
+    A table longer than a sheet continues on the next sheets; a last "Notes" sheet then says
+    where (one line per such table, from `note`). Returns the tables that continued.
+    `fast` False writes every cell through XlsxWriter's own calls (the tests compare both).
+    """
     options = {
-        "in_memory": True,
+        # each row goes to a temporary file as it is written (in_memory would turn this off
+        # and keep an object per cell)
         "constant_memory": True,
+        "tmpdir": str(path.parent),
         # text stays text: no formulas, numbers or links guessed from what an expert wrote
         "strings_to_formulas": False,
         "strings_to_numbers": False,
         "strings_to_urls": False,
     }
-    workbook = xlsxwriter.Workbook(buffer, options)
+    workbook = xlsxwriter.Workbook(str(path), options)
+
+    def write(worksheet: Any, rows: Iterator[Sequence[Any]]) -> int:
+        if fast and _can_stream(worksheet):
+            return _stream_rows(worksheet, rows, MAX_SHEET_ROWS)
+        number = 0
+        for values in itertools.islice(rows, MAX_SHEET_ROWS):
+            number += 1
+            _write_row(worksheet, number, values)
+        return number
+
     header_format = workbook.add_format(_HEADER_FORMAT)
-    for name, sheet in zip(sheet_names(s.name for s in sheets), sheets, strict=True):
+    names = sheet_names(s.name for s in sheets)
+    taken = {name.lower() for name in names}
+    continued: list[Continued] = []
+
+    def start(name: str, sheet: Sheet) -> Any:
         worksheet = workbook.add_worksheet(name)
         for column, width in enumerate(sheet.widths):
             worksheet.set_column(column, column, width)
         for column, title in enumerate(sheet.header):
-            worksheet.write_string(0, column, _ILLEGAL.sub("", str(title)), header_format)
+            worksheet.write_string(0, column, _clean(str(title)), header_format)
         worksheet.freeze_panes(1, 0)
-        if sheet.rows and sheet.header:
-            worksheet.autofilter(0, 0, len(sheet.rows), len(sheet.header) - 1)
-        for number, row in enumerate(sheet.rows, start=1):
-            for column, value in enumerate(row):
-                _write_cell(worksheet, number, column, value)
+        return worksheet
+
+    def finish(worksheet: Any, rows: int, sheet: Sheet) -> None:
+        # the filter's range is only written when the workbook closes: set once the rows are known
+        if rows and sheet.header:
+            worksheet.autofilter(0, 0, rows, len(sheet.header) - 1)
+
+    for name, sheet in zip(names, sheets, strict=True):
+        rows = iter(sheet.rows)
+        held = [name]
+        worksheet = start(name, sheet)
+        number = write(worksheet, rows)
+        total = number
+        finish(worksheet, number, sheet)
+        while (following := next(rows, None)) is not None:
+            held.append(_next_name(name, len(held) + 1, taken))
+            worksheet = start(held[-1], sheet)
+            number = write(worksheet, itertools.chain([following], rows))
+            total += number
+            finish(worksheet, number, sheet)
+        if len(held) > 1:
+            continued.append(Continued(name, tuple(held), total))
+    if continued:
+        notes = workbook.add_worksheet(_next_name("Notes", 1, taken))
+        notes.set_column(0, 0, 100)
+        notes.write_string(0, 0, "note", header_format)
+        for number, entry in enumerate(continued, start=1):
+            notes.write_string(number, 0, _clean(note(entry)))
     workbook.close()
-    return buffer.getvalue()
+    return continued
+
+
+def _next_name(name: str, counter: int, taken: set[str]) -> str:
+    """A free sheet name for the `counter`-th sheet of a table ("Answers 2"), noted as taken."""
+    while True:
+        suffix = f" {counter}" if counter > 1 else ""
+        candidate = name[: MAX_SHEET_NAME - len(suffix)] + suffix
+        if candidate.lower() not in taken:
+            taken.add(candidate.lower())
+            return candidate
+        counter += 1
