@@ -24,13 +24,14 @@ import functools
 import hashlib
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,9 +56,19 @@ from analysis.snapshot import (
 )
 from analysis.stability import compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
-from app.models import Answer, Item, Round, RoundState, Scale, Snapshot, Study
+from app.models import (
+    Answer,
+    Item,
+    Participation,
+    Question,
+    Round,
+    RoundState,
+    Scale,
+    Snapshot,
+    Study,
+)
 from app.services.analysis_settings import settings_of
-from app.services.tidy import Part, is_probability_part, question_parts, reasons, tidy_answers
+from app.services.tidy import Part, is_probability_part, question_parts, reasons
 
 #: the default clipping of probabilities to [EPS, 1 - EPS] before log-odds pooling (a study
 #: may set its own: `pooling_eps` in its analysis settings)
@@ -162,27 +173,198 @@ def _pooled(values: Sequence[float], eps: float) -> Pooled:
     return Pooled(eps=eps, weights="equal", **result)
 
 
+@dataclass(frozen=True)
+class _Numbers:
+    """One part's numbers in one round: who gave them (their rank in pseudonym order, the
+    order the statistics have always read them in) and the values, as arrays."""
+
+    ranks: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+#: no numbers at all
+_NONE = _Numbers(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+@dataclass
+class _RoundNumbers:
+    """A round's current answers, reduced to what the snapshot reads."""
+
+    #: (item key, question key, part) -> the part's numbers
+    parts: dict[tuple[str, str, str], _Numbers] = field(default_factory=dict)
+    #: (item key, question key) -> ranks of those who said "no answer"
+    no_answer: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    #: item key -> ranks of those who answered any of its numeric questions
+    respondents: dict[str, set[int]] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> set[int]:
+        """Ranks of those who answered anything numeric in the round."""
+        return set().union(*self.respondents.values()) if self.respondents else set()
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The study's participations by rank (pseudonym order): pseudonyms and groups."""
+
+    rank_of: dict[int, int]  #: participation id -> rank
+    pseudonyms: tuple[str, ...]
+    groups: npt.NDArray[np.object_]
+
+
+def _panel(session: Session, study: Study) -> _Panel:
+    """Every participation of the study, ranked by pseudonym (one query, three columns)."""
+    rows = sorted(
+        session.execute(
+            select(Participation.pseudonym, Participation.id, Participation.group).where(
+                Participation.study_id == study.id
+            )
+        ).tuples()
+    )
+    groups = np.empty(len(rows), dtype=object)
+    groups[:] = [group for _pseudonym, _id, group in rows]
+    return _Panel(
+        rank_of={id_: rank for rank, (_pseudonym, id_, _group) in enumerate(rows)},
+        pseudonyms=tuple(pseudonym for pseudonym, _id, _group in rows),
+        groups=groups,
+    )
+
+
+def _json_part(data: Mapping[str, Any] | None, part: Part) -> float:
+    """The number a structured answer holds for one part (NaN if absent); as `part_value`."""
+    if not data:
+        return math.nan
+    if part.kind == QuestionKind.CONDITIONAL:
+        event, _, side = part.part.partition("|")
+        found = (data.get(event) or {}).get(side)
+    else:
+        found = data.get(part.part)
+    return math.nan if found is None else float(found)
+
+
+#: rows fetched per round trip of the answers' server-side cursor
+_FETCH = 20_000
+
+
+def _round_numbers(
+    session: Session, study: Study, rounds: Sequence[Round], panel: _Panel
+) -> dict[int, _RoundNumbers]:
+    """The rounds' current numeric answers by part, read in one query of six plain columns
+    (a server-side cursor on PostgreSQL) and grouped with numpy: memory in proportion to the
+    answers as numbers, not to ORM objects or a table of Python objects."""
+    found = {r.id: _RoundNumbers() for r in rounds}
+    # every numeric question of the study (an answer may be to a question no longer asked)
+    questions: dict[int, tuple[str, str, list[Part]]] = {}
+    for question, item_key in session.execute(
+        select(Question, Item.key)
+        .join(Item, Question.item_id == Item.id)
+        .where(Item.study_id == study.id)
+    ).tuples():
+        parts = question_parts(question)
+        if parts:
+            questions[question.id] = (item_key, question.key, parts)
+    if not questions or not rounds:
+        return found
+    columns = Answer.__table__.c
+    query = select(
+        columns.round_id,
+        columns.question_id,
+        columns.participation_id,
+        columns.value,
+        columns.value_json,
+        columns.no_answer,
+    ).where(
+        columns.round_id.in_([r.id for r in rounds]),
+        columns.is_current.is_(True),
+        columns.question_id.in_(list(questions)),
+    )
+    round_ids: list[int] = []
+    question_ids: list[int] = []
+    participation_ids: list[int] = []
+    values: list[float | None] = []
+    structured: list[dict[str, Any] | None] = []
+    no_answer: list[bool] = []
+    # the options on the statement: on the connection they would stay for the transaction
+    result = session.connection().execute(query.execution_options(yield_per=_FETCH))
+    for chunk in result.partitions():
+        r, q, p, v, j, n = zip(*chunk, strict=True)
+        round_ids.extend(r)
+        question_ids.extend(q)
+        participation_ids.extend(p)
+        values.extend(v)
+        structured.extend(j)
+        no_answer.extend(n)
+    if not round_ids:
+        return found
+    rank_of = panel.rank_of
+    ranks = np.fromiter((rank_of[p] for p in participation_ids), dtype=np.int64)
+    rids = np.asarray(round_ids, dtype=np.int64)
+    qids = np.asarray(question_ids, dtype=np.int64)
+    refused = np.asarray(no_answer, dtype=bool)
+    single = np.asarray(values, dtype=np.float64)  # None becomes NaN
+    single[refused] = np.nan
+    jsons = np.empty(len(structured), dtype=object)
+    jsons[:] = structured
+    del round_ids, question_ids, participation_ids, values, structured, no_answer
+    # one pass in (round, question, pseudonym) order, the order the statistics read them in
+    order = np.lexsort((ranks, qids, rids))
+    rids, qids, ranks = rids[order], qids[order], ranks[order]
+    refused, single, jsons = refused[order], single[order], jsons[order]
+    edges = np.flatnonzero((np.diff(rids) != 0) | (np.diff(qids) != 0)) + 1
+    for start, stop in zip(
+        np.concatenate(([0], edges)), np.concatenate((edges, [len(rids)])), strict=True
+    ):
+        numbers = found[int(rids[start])]
+        item_key, question_key, parts = questions[int(qids[start])]
+        who = ranks[start:stop]
+        numbers.respondents.setdefault(item_key, set()).update(who.tolist())
+        numbers.no_answer.setdefault((item_key, question_key), set()).update(
+            who[refused[start:stop]].tolist()
+        )
+        for part in parts:
+            if part.part:
+                said = np.fromiter(
+                    (_json_part(d, part) for d in jsons[start:stop]),
+                    dtype=np.float64,
+                    count=stop - start,
+                )
+                said[refused[start:stop]] = np.nan
+            else:
+                said = single[start:stop]
+            kept = ~np.isnan(said)
+            key = (item_key, question_key, part.part)
+            earlier = numbers.parts.get(key, _NONE)
+            # a second question row under the same keys (rare) follows the first, as before
+            numbers.parts[key] = _Numbers(
+                np.concatenate((earlier.ranks, who[kept])),
+                np.concatenate((earlier.values, said[kept])),
+            )
+    return found
+
+
 def _summarise_part(
     study: Study,
     round_: Round,
     part: Part,
-    rows: pd.DataFrame,
-    before: pd.DataFrame,
+    numbers: _Numbers,
+    before: _Numbers,
+    panel: _Panel,
     settings: AnalysisSettings,
 ) -> PartSummary:
     """Overall and per-group statistics for one part, k-suppressed, with stability and pooling."""
     k = study.k
-    answered = rows[(rows["part"] == part.part) & rows["value"].notna()]
-    if len(answered) < k:
+    if len(numbers.values) < k:
         return SUPPRESSED
     spec = scale_spec(part)
-    values = answered["value"].astype(float).tolist()
+    values = numbers.values.tolist()
     summary = _distribution(values, spec, study.quantile_method)
     stats = summary.stats or {}
     consensus = _consensus(study, part.scale, stats) if part.kind in _CONSENSUS_KINDS else None
     pooled = _pooled(values, settings.pooling_eps) if is_probability_part(part) else None
     groups: dict[str, PartSummary] | None = None
-    counts = {str(g): int(n) for g, n in answered.groupby("group")["value"].count().items()}
+    of_group = panel.groups[numbers.ranks]
+    # experts without a group are in no group's figures
+    counts = Counter(str(g) for g in of_group.tolist() if g is not None)
     if len(counts) > 1:
         hidden = suppressed_groups(counts, k)
         groups = {
@@ -190,21 +372,22 @@ def _summarise_part(
                 SUPPRESSED
                 if group in hidden
                 else _distribution(
-                    answered.loc[answered["group"] == group, "value"].astype(float).tolist(),
-                    spec,
-                    study.quantile_method,
+                    numbers.values[of_group == group].tolist(), spec, study.quantile_method
                 )
             )
             for group in sorted(counts)
         }
     stability: Stability | None = None
     verdict: Verdict | None = None
-    earlier = before[(before["part"] == part.part) & before["value"].notna()]
     # stability needs a notion of agreement, which estimates and impact profiles lack
-    if len(earlier) >= k and part.kind in _CONSENSUS_KINDS:
+    if len(before.values) >= k and part.kind in _CONSENSUS_KINDS:
+        names = panel.pseudonyms
         compared = compare_rounds(
-            dict(zip(earlier["expert"], earlier["value"].astype(float), strict=True)),
-            dict(zip(answered["expert"], answered["value"].astype(float), strict=True)),
+            {
+                names[r]: v
+                for r, v in zip(before.ranks.tolist(), before.values.tolist(), strict=True)
+            },
+            {names[r]: v for r, v in zip(numbers.ranks.tolist(), values, strict=True)},
             spec,
             quantile_method=study.quantile_method,
             wilcoxon=settings.wilcoxon,
@@ -245,22 +428,20 @@ def compute_snapshot(
     shuffler = rng or random.SystemRandom()
     settings = settings_of(study)
     previous = previous_closed_round(session, round_)
-    frame = tidy_answers(session, study, [round_] + ([previous] if previous else []))
-    current = frame[frame["round"] == round_.number]
-    before = frame[frame["round"] == previous.number] if previous else frame.iloc[0:0]
+    panel = _panel(session, study)
+    by_round = _round_numbers(session, study, [round_] + ([previous] if previous else []), panel)
+    current = by_round[round_.id]
+    before = by_round[previous.id] if previous else _RoundNumbers()
     free_text = reasons(session, study, [round_])
     items: dict[str, ItemSummary] = {}
     for round_item in round_.items:
         item: Item = round_item.item
-        item_rows = current[current["item"] == item.key]
-        item_before = before[before["item"] == item.key]
-        respondents = int(item_rows["expert"].nunique())
+        respondents = len(current.respondents.get(item.key, ()))
         questions: dict[str, QuestionSummary] = {}
         for question in item.questions_in(round_.number):
             if question.kind == QuestionKind.TEXT:
                 continue
-            q_rows = item_rows[item_rows["question"] == question.key]
-            no_answer = int(q_rows.loc[q_rows["no_answer"].astype(bool), "expert"].nunique())
+            no_answer = len(current.no_answer.get((item.key, question.key), ()))
             questions[question.key] = QuestionSummary(
                 kind=question.kind,
                 scale=question.scale.key if question.scale else None,
@@ -271,8 +452,9 @@ def compute_snapshot(
                         study,
                         round_,
                         part,
-                        q_rows,
-                        item_before[item_before["question"] == question.key],
+                        current.parts.get((item.key, question.key, part.part), _NONE),
+                        before.parts.get((item.key, question.key, part.part), _NONE),
+                        panel,
                         settings,
                     )
                     for part in question_parts(question)
@@ -307,7 +489,7 @@ def compute_snapshot(
             method=settings.wilcoxon, exact_up_to=settings.wilcoxon_exact_up_to
         ),
         previous_round=previous.number if previous else None,
-        respondents=int(current["expert"].nunique()),
+        respondents=len(current.everyone),
         items=items,
     )
 
