@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 import random
 from collections import Counter
@@ -32,7 +33,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from analysis.consensus import PRESETS, parse_rule
@@ -230,20 +232,79 @@ def _panel(session: Session, study: Study) -> _Panel:
     )
 
 
-def _json_part(data: Mapping[str, Any] | None, part: Part) -> float:
-    """The number a structured answer holds for one part (NaN if absent); as `part_value`."""
-    if not data:
-        return math.nan
+def _json_parts(answers: npt.NDArray[np.object_], part: Part) -> npt.NDArray[np.float64]:
+    """The number each structured answer holds for one part (NaN where absent), as
+    `part_value` reads it, for a question's answers at once."""
     if part.kind == QuestionKind.CONDITIONAL:
         event, _, side = part.part.partition("|")
-        found = (data.get(event) or {}).get(side)
+        found = [((d or {}).get(event) or {}).get(side) for d in answers]
     else:
-        found = data.get(part.part)
-    return math.nan if found is None else float(found)
+        key = part.part
+        found = [d.get(key) if d else None for d in answers]
+    return np.asarray(found, dtype=np.float64)  # None becomes NaN
 
 
 #: rows fetched per round trip of the answers' server-side cursor
 _FETCH = 20_000
+
+
+def _answer_columns(
+    session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> list[list[Any]]:
+    """The rounds' current answers to these questions as six columns (round id, question id,
+    participation id, value, value_json, no_answer), in no particular order.
+
+    On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
+    driver reads straight into lists: a close reads a million answers, and a result row for
+    each cost more than everything else the close does with it.
+    """
+    table = Answer.__table__.c
+    where = (
+        table.round_id.in_(list(round_ids)),
+        table.is_current.is_(True),
+        table.question_id.in_(list(question_ids)),
+    )
+    columns: list[list[Any]] = [[] for _ in range(6)]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        query = (
+            select(
+                table.round_id,
+                table.question_id,
+                func.array_agg(table.participation_id),
+                func.array_agg(table.value),
+                func.array_agg(table.value_json),
+                func.array_agg(table.no_answer),
+            )
+            .where(*where)
+            .group_by(table.round_id, table.question_id)
+        )
+        compiled = query.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        # the driver's own cursor: its lists as they come, no result processing per element
+        driver: Any = connection.connection.driver_connection
+        with driver.cursor() as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            for round_id, question_id, *arrays in cursor:
+                columns[0].extend(itertools.repeat(round_id, len(arrays[0])))
+                columns[1].extend(itertools.repeat(question_id, len(arrays[0])))
+                for column, values in zip(columns[2:], arrays, strict=True):
+                    column.extend(values)
+        return columns
+    query = select(
+        table.round_id,
+        table.question_id,
+        table.participation_id,
+        table.value,
+        table.value_json,
+        table.no_answer,
+    ).where(*where)
+    result = connection.execute(query.execution_options(yield_per=_FETCH))
+    for partition in result.partitions():
+        for column, fetched in zip(columns, zip(*partition, strict=True), strict=True):
+            column.extend(fetched)
+    return columns
 
 
 def _round_numbers(
@@ -265,39 +326,17 @@ def _round_numbers(
             questions[question.id] = (item_key, question.key, parts)
     if not questions or not rounds:
         return found
-    columns = Answer.__table__.c
-    query = select(
-        columns.round_id,
-        columns.question_id,
-        columns.participation_id,
-        columns.value,
-        columns.value_json,
-        columns.no_answer,
-    ).where(
-        columns.round_id.in_([r.id for r in rounds]),
-        columns.is_current.is_(True),
-        columns.question_id.in_(list(questions)),
+    round_ids, question_ids, participation_ids, values, structured, no_answer = _answer_columns(
+        session, [r.id for r in rounds], list(questions)
     )
-    round_ids: list[int] = []
-    question_ids: list[int] = []
-    participation_ids: list[int] = []
-    values: list[float | None] = []
-    structured: list[dict[str, Any] | None] = []
-    no_answer: list[bool] = []
-    # the options on the statement: on the connection they would stay for the transaction
-    result = session.connection().execute(query.execution_options(yield_per=_FETCH))
-    for chunk in result.partitions():
-        r, q, p, v, j, n = zip(*chunk, strict=True)
-        round_ids.extend(r)
-        question_ids.extend(q)
-        participation_ids.extend(p)
-        values.extend(v)
-        structured.extend(j)
-        no_answer.extend(n)
     if not round_ids:
         return found
-    rank_of = panel.rank_of
-    ranks = np.fromiter((rank_of[p] for p in participation_ids), dtype=np.int64)
+    # participation id -> rank, vectorised (ids sorted, ranks beside them)
+    ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
+    by_id = np.argsort(ids)
+    rank_of_sorted = np.fromiter(panel.rank_of.values(), dtype=np.int64)[by_id]
+    pids = np.asarray(participation_ids, dtype=np.int64)
+    ranks = rank_of_sorted[np.searchsorted(ids[by_id], pids)]
     rids = np.asarray(round_ids, dtype=np.int64)
     qids = np.asarray(question_ids, dtype=np.int64)
     refused = np.asarray(no_answer, dtype=bool)
@@ -305,7 +344,7 @@ def _round_numbers(
     single[refused] = np.nan
     jsons = np.empty(len(structured), dtype=object)
     jsons[:] = structured
-    del round_ids, question_ids, participation_ids, values, structured, no_answer
+    del round_ids, question_ids, participation_ids, values, structured, no_answer, pids
     # one pass in (round, question, pseudonym) order, the order the statistics read them in
     order = np.lexsort((ranks, qids, rids))
     rids, qids, ranks = rids[order], qids[order], ranks[order]
@@ -323,11 +362,7 @@ def _round_numbers(
         )
         for part in parts:
             if part.part:
-                said = np.fromiter(
-                    (_json_part(d, part) for d in jsons[start:stop]),
-                    dtype=np.float64,
-                    count=stop - start,
-                )
+                said = _json_parts(jsons[start:stop], part)
                 said[refused[start:stop]] = np.nan
             else:
                 said = single[start:stop]
@@ -514,10 +549,22 @@ def previous_closed_round(session: Session, round_: Round) -> Round | None:
 
 def answers_digest(session: Session, round_: Round) -> tuple[int, str]:
     """How many current answers a round has, and a sha256 over their (id, revision) pairs."""
+    mine = (Answer.round_id == round_.id, Answer.is_current.is_(True))
+    if session.get_bind().dialect.name == "postgresql":
+        # the same digest computed by the server: a million pairs need not travel
+        pairs = func.string_agg(
+            func.concat(Answer.id, ":", Answer.revision),
+            aggregate_order_by(literal(","), Answer.id),
+        )
+        count, digest = session.execute(
+            select(
+                func.count(),
+                func.encode(func.sha256(func.convert_to(func.coalesce(pairs, ""), "UTF8")), "hex"),
+            ).where(*mine)
+        ).one()
+        return int(count), str(digest)
     rows = session.execute(
-        select(Answer.id, Answer.revision)
-        .where(Answer.round_id == round_.id, Answer.is_current.is_(True))
-        .order_by(Answer.id)
+        select(Answer.id, Answer.revision).where(*mine).order_by(Answer.id)
     ).all()
     digest = hashlib.sha256(",".join(f"{i}:{r}" for i, r in rows).encode()).hexdigest()
     return len(rows), digest
