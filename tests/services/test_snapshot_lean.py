@@ -61,9 +61,7 @@ def test_the_lean_read_holds_the_tidy_tables_numbers_in_its_order(
     session: Session, demo_study: Study
 ) -> None:
     rounds = list(
-        session.scalars(
-            select(Round).where(Round.study_id == demo_study.id, Round.number <= 2)
-        )
+        session.scalars(select(Round).where(Round.study_id == demo_study.id, Round.number <= 2))
     )
     panel = snapshots._panel(session, demo_study)
     lean = snapshots._round_numbers(session, demo_study, rounds, panel)
