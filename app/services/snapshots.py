@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import math
 import random
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -244,19 +243,21 @@ def _json_parts(answers: npt.NDArray[np.object_], part: Part) -> npt.NDArray[np.
     return np.asarray(found, dtype=np.float64)  # None becomes NaN
 
 
-#: rows fetched per round trip of the answers' server-side cursor
-_FETCH = 20_000
+#: one (round, question)'s current answers: round id, question id, and per answer the
+#: participation id, value, value_json and no_answer
+_Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
 
 
-def _answer_columns(
+def _answer_batches(
     session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
-) -> list[list[Any]]:
-    """The rounds' current answers to these questions as six columns (round id, question id,
-    participation id, value, value_json, no_answer), in no particular order.
+) -> Iterator[_Batch]:
+    """The rounds' current answers to these questions, one (round, question) at a time, in
+    (round id, question id) order.
 
     On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
     driver reads straight into lists: a close reads a million answers, and a result row for
-    each cost more than everything else the close does with it.
+    each cost more than everything else the close does with it; one batch at a time, the
+    Python objects alive are one question's.
     """
     table = Answer.__table__.c
     where = (
@@ -264,7 +265,6 @@ def _answer_columns(
         table.is_current.is_(True),
         table.question_id.in_(list(question_ids)),
     )
-    columns: list[list[Any]] = [[] for _ in range(6)]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         query = (
@@ -278,20 +278,19 @@ def _answer_columns(
             )
             .where(*where)
             .group_by(table.round_id, table.question_id)
+            .order_by(table.round_id, table.question_id)
         )
         compiled = query.compile(
             dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
         )
-        # the driver's own cursor: its lists as they come, no result processing per element
+        # the driver's own cursor (server-side): its lists as they come, no result processing
+        # per element
         driver: Any = connection.connection.driver_connection
-        with driver.cursor() as cursor:
+        with driver.cursor(name="snapshot_answers") as cursor:
+            cursor.itersize = 1
             cursor.execute(str(compiled), compiled.params)
-            for round_id, question_id, *arrays in cursor:
-                columns[0].extend(itertools.repeat(round_id, len(arrays[0])))
-                columns[1].extend(itertools.repeat(question_id, len(arrays[0])))
-                for column, values in zip(columns[2:], arrays, strict=True):
-                    column.extend(values)
-        return columns
+            yield from cursor
+        return
     query = select(
         table.round_id,
         table.question_id,
@@ -300,19 +299,20 @@ def _answer_columns(
         table.value_json,
         table.no_answer,
     ).where(*where)
-    result = connection.execute(query.execution_options(yield_per=_FETCH))
-    for partition in result.partitions():
-        for column, fetched in zip(columns, zip(*partition, strict=True), strict=True):
-            column.extend(fetched)
-    return columns
+    grouped: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in connection.execute(query):
+        grouped[(row[0], row[1])].append(tuple(row[2:]))
+    for (round_id, question_id), rows in sorted(grouped.items()):
+        pids, values, jsons, refused = zip(*rows, strict=True)
+        yield round_id, question_id, pids, values, jsons, refused
 
 
 def _round_numbers(
     session: Session, study: Study, rounds: Sequence[Round], panel: _Panel
 ) -> dict[int, _RoundNumbers]:
-    """The rounds' current numeric answers by part, read in one query of six plain columns
-    (a server-side cursor on PostgreSQL) and grouped with numpy: memory in proportion to the
-    answers as numbers, not to ORM objects or a table of Python objects."""
+    """The rounds' current numeric answers by part, read one (round, question) at a time and
+    reduced to numpy arrays in pseudonym order: memory in proportion to the answers as
+    numbers, not to ORM objects or a table of Python objects."""
     found = {r.id: _RoundNumbers() for r in rounds}
     # every numeric question of the study (an answer may be to a question no longer asked)
     questions: dict[int, tuple[str, str, list[Part]]] = {}
@@ -324,48 +324,35 @@ def _round_numbers(
         parts = question_parts(question)
         if parts:
             questions[question.id] = (item_key, question.key, parts)
-    if not questions or not rounds:
-        return found
-    round_ids, question_ids, participation_ids, values, structured, no_answer = _answer_columns(
-        session, [r.id for r in rounds], list(questions)
-    )
-    if not round_ids:
+    if not questions or not rounds or not panel.rank_of:
         return found
     # participation id -> rank, vectorised (ids sorted, ranks beside them)
     ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
     by_id = np.argsort(ids)
+    sorted_ids = ids[by_id]
     rank_of_sorted = np.fromiter(panel.rank_of.values(), dtype=np.int64)[by_id]
-    pids = np.asarray(participation_ids, dtype=np.int64)
-    ranks = rank_of_sorted[np.searchsorted(ids[by_id], pids)]
-    rids = np.asarray(round_ids, dtype=np.int64)
-    qids = np.asarray(question_ids, dtype=np.int64)
-    refused = np.asarray(no_answer, dtype=bool)
-    single = np.asarray(values, dtype=np.float64)  # None becomes NaN
-    single[refused] = np.nan
-    jsons = np.empty(len(structured), dtype=object)
-    jsons[:] = structured
-    del round_ids, question_ids, participation_ids, values, structured, no_answer, pids
-    # one pass in (round, question, pseudonym) order, the order the statistics read them in
-    order = np.lexsort((ranks, qids, rids))
-    rids, qids, ranks = rids[order], qids[order], ranks[order]
-    refused, single, jsons = refused[order], single[order], jsons[order]
-    edges = np.flatnonzero((np.diff(rids) != 0) | (np.diff(qids) != 0)) + 1
-    for start, stop in zip(
-        np.concatenate(([0], edges)), np.concatenate((edges, [len(rids)])), strict=True
-    ):
-        numbers = found[int(rids[start])]
-        item_key, question_key, parts = questions[int(qids[start])]
-        who = ranks[start:stop]
+    batches = _answer_batches(session, [r.id for r in rounds], list(questions))
+    for round_id, question_id, pids, values, structured, no_answer in batches:
+        numbers = found[round_id]
+        item_key, question_key, parts = questions[question_id]
+        ranks = rank_of_sorted[np.searchsorted(sorted_ids, np.asarray(pids, dtype=np.int64))]
+        # pseudonym order, the order the statistics have always read the answers in
+        order = np.argsort(ranks, kind="stable")
+        who = ranks[order]
+        refused = np.asarray(no_answer, dtype=bool)[order]
         numbers.respondents.setdefault(item_key, set()).update(who.tolist())
-        numbers.no_answer.setdefault((item_key, question_key), set()).update(
-            who[refused[start:stop]].tolist()
-        )
+        numbers.no_answer.setdefault((item_key, question_key), set()).update(who[refused].tolist())
+        jsons: npt.NDArray[np.object_] | None = None
         for part in parts:
             if part.part:
-                said = _json_parts(jsons[start:stop], part)
-                said[refused[start:stop]] = np.nan
+                if jsons is None:
+                    jsons = np.empty(len(structured), dtype=object)
+                    jsons[:] = structured
+                    jsons = jsons[order]
+                said = _json_parts(jsons, part)
             else:
-                said = single[start:stop]
+                said = np.asarray(values, dtype=np.float64)[order]  # None becomes NaN
+            said[refused] = np.nan
             kept = ~np.isnan(said)
             key = (item_key, question_key, part.part)
             earlier = numbers.parts.get(key, _NONE)
