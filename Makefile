@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/delphi_test
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run serve test test-sqlite test-postgres lint typecheck bench load faults translations e2e-deps clean
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck bench load faults scale translations e2e-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,13 @@ load: install
 
 faults: install
 	$(BIN)/python -m tests.load.faults
+
+# How close, exports, the report and the pages grow with the panel (issue 18): seeds the first
+# study with SIZES experts on PostgreSQL (SCALE_DATABASE_URL) and prints time and peak memory
+# of each operation beside its target; the table goes to tests/scale/artifacts/scale.md.
+SIZES ?= 200,1000,5000
+scale: install
+	$(BIN)/python -m tests.scale --sizes $(SIZES)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -209,7 +209,7 @@ def study(study_id: int) -> Any:
     open_round = round_service.open_round_of(db.session, found)
     latest = round_service.latest_round(db.session, found)
     funnel = dashboard.funnel(db.session, found)
-    pending = len(invitations.non_submitters(db.session, found, open_round)) if open_round else 0
+    pending = dashboard.pending_count(db.session, found, open_round) if open_round else 0
     return render_template(
         "facilitator/study.html",
         study=found,

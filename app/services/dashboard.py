@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from analysis.snapshot import ItemSummary
@@ -133,58 +133,60 @@ class Funnel:
         return self.rounds[-1] if self.rounds else None
 
 
-@dataclass(frozen=True)
-class _Member:
-    """What the funnel needs to know about one participation."""
-
-    id: int
-    group: str
-    opened: bool
-    consented: bool
+#: one group's counts per stage: invited, opened, consented, started, submitted
+_Counts = tuple[int, int, int, int, int]
 
 
-def _opened_ids(session: Session, study: Study) -> set[int]:
-    """Participations that used a private link (or hold an expert session)."""
-    used = (
-        select(AccessLink.participation_id)
-        .join(Participation)
-        .where(Participation.study_id == study.id, AccessLink.last_used_at.is_not(None))
-    )
-    sessions = (
-        select(ExpertSession.participation_id)
-        .join(Participation)
-        .where(Participation.study_id == study.id)
-    )
-    return set(session.scalars(union(used, sessions)))
+def _sum(counts: Iterable[_Counts]) -> _Counts:
+    """Stage counts added up (the groups are disjoint)."""
+    total = [0, 0, 0, 0, 0]
+    for row in counts:
+        for index, n in enumerate(row):
+            total[index] += n
+    return (total[0], total[1], total[2], total[3], total[4])
 
 
-def _row(
-    label: str, members: Sequence[_Member], started: set[int], submitted: set[int]
-) -> FunnelRow:
-    """Count the stages for members; stages are cumulative (a later stage implies earlier ones)."""
-    n_submitted = sum(1 for m in members if m.id in submitted)
-    n_started = sum(1 for m in members if m.id in started or m.id in submitted)
-    n_consented = sum(1 for m in members if m.consented or m.id in started or m.id in submitted)
-    n_opened = sum(
-        1 for m in members if m.opened or m.consented or m.id in started or m.id in submitted
-    )
-    return FunnelRow(label, len(members), n_opened, n_consented, n_started, n_submitted)
-
-
-def _by_group(
-    members: Sequence[_Member], started: set[int], submitted: set[int], hidden: set[str]
-) -> list[FunnelRow]:
+def _rows(by_group: Mapping[str, _Counts], hidden: set[str]) -> list[FunnelRow]:
     """One funnel row per group, groups in alphabetical order; the `hidden` groups (under k,
     in an anonymous study) in one row at the end."""
-    groups: dict[str, list[_Member]] = defaultdict(list)
-    for member in members:
-        groups[member.group].append(member)
-    rows = [_row(name, groups[name], started, submitted) for name in sorted(set(groups) - hidden)]
-    together = [m for name in sorted(hidden) for m in groups.get(name, [])]
+    rows = [FunnelRow(name, *by_group[name]) for name in sorted(set(by_group) - hidden)]
+    together = [by_group[name] for name in sorted(hidden) if name in by_group]
     if together:
-        row = _row(MERGED_GROUPS, together, started, submitted)
-        rows.append(replace(row, merged=True))
+        rows.append(FunnelRow(MERGED_GROUPS, *_sum(together), merged=True))
     return rows
+
+
+def _flag(condition: Any) -> Any:
+    """1 where the condition holds, else 0 (to be summed)."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _members(study: Study) -> Any:
+    """The study's members not withdrawn, with whether each opened a link and consented
+    (a subquery: the funnel is counted by the database, not row by row here)."""
+    link_used = (
+        select(AccessLink.id)
+        .where(
+            AccessLink.participation_id == Participation.id, AccessLink.last_used_at.is_not(None)
+        )
+        .exists()
+    )
+    has_session = (
+        select(ExpertSession.id).where(ExpertSession.participation_id == Participation.id).exists()
+    )
+    return (
+        select(
+            Participation.id.label("id"),
+            func.coalesce(Participation.group, "").label("grp"),
+            or_(link_used, has_session).label("opened"),
+            Participation.consent_at.is_not(None).label("consented"),
+        )
+        .where(
+            Participation.study_id == study.id,
+            Participation.status != ParticipationStatus.WITHDRAWN,
+        )
+        .subquery()
+    )
 
 
 def hidden_groups(study: Study, sizes: Mapping[str, int]) -> set[str]:
@@ -197,33 +199,74 @@ def hidden_groups(study: Study, sizes: Mapping[str, int]) -> set[str]:
 
 def funnel(session: Session, study: Study) -> Funnel:
     """The response funnel per round and per group: invited -> opened the link -> consented ->
-    started the round -> submitted. Withdrawn experts are counted apart, not in the funnel."""
-    rows = session.execute(
+    started the round -> submitted. Withdrawn experts are counted apart, not in the funnel.
+
+    Stages are cumulative (a later stage implies the earlier ones). The database counts them
+    per group and round, so a request costs a few aggregate queries whatever the panel's size.
+    """
+    withdrawn, never_emailed = session.execute(
         select(
-            Participation.id,
-            Participation.group,
-            Participation.status,
-            Participation.consent_at,
-            Participation.invited_at,
+            _flag(Participation.status == ParticipationStatus.WITHDRAWN),
+            _flag(
+                (Participation.status != ParticipationStatus.WITHDRAWN)
+                & Participation.invited_at.is_(None)
+            ),
         ).where(Participation.study_id == study.id)
-    ).all()
-    opened = _opened_ids(session, study)
-    current = [r for r in rows if r.status != ParticipationStatus.WITHDRAWN]
-    members = [
-        _Member(r.id, r.group or "", r.id in opened, r.consent_at is not None) for r in current
-    ]
-    progress = session.execute(
-        select(RoundProgress.participation_id, RoundProgress.round_id, RoundProgress.submitted_at)
+    ).one()
+    members = _members(study)
+    # the panel before any round: "started" is having started any round
+    any_progress = (
+        select(RoundProgress.participation_id)
         .join(Round, Round.id == RoundProgress.round_id)
-        .where(Round.study_id == study.id)
-    ).all()
-    started: dict[int, set[int]] = defaultdict(set)
-    submitted: dict[int, set[int]] = defaultdict(set)
-    for participation_id, round_id, submitted_at in progress:
-        started[round_id].add(participation_id)
-        if submitted_at is not None:
-            submitted[round_id].add(participation_id)
-    hidden = hidden_groups(study, Counter(m.group for m in members))
+        .where(Round.study_id == study.id, RoundProgress.participation_id == members.c.id)
+        .exists()
+    )
+    panel_counts: dict[str, _Counts] = {}
+    for grp, invited, opened, consented, started in session.execute(
+        select(
+            members.c.grp,
+            func.count(),
+            _flag(members.c.opened | members.c.consented | any_progress),
+            _flag(members.c.consented | any_progress),
+            _flag(any_progress),
+        ).group_by(members.c.grp)
+    ).tuples():
+        panel_counts[grp] = (
+            int(invited),
+            int(opened or 0),
+            int(consented or 0),
+            int(started or 0),
+            0,
+        )
+    hidden = hidden_groups(study, {g: c[0] for g, c in panel_counts.items()})
+    study_rounds = rounds_of(session, study)
+    per_round: dict[int, dict[str, _Counts]] = defaultdict(dict)
+    if study_rounds and panel_counts:
+        progress = RoundProgress.__table__.alias("progress")
+        started_ = progress.c.participation_id.is_not(None)
+        submitted_ = progress.c.submitted_at.is_not(None)
+        query = (
+            select(
+                Round.id,
+                members.c.grp,
+                func.count(),
+                _flag(members.c.opened | members.c.consented | started_),
+                _flag(members.c.consented | started_),
+                _flag(started_),
+                _flag(submitted_),
+            )
+            .select_from(members)
+            .join(Round, Round.study_id == study.id)
+            .outerjoin(
+                progress,
+                (progress.c.participation_id == members.c.id) & (progress.c.round_id == Round.id),
+            )
+            .group_by(Round.id, members.c.grp)
+        )
+        for round_id, grp, *counts in session.execute(query).tuples():
+            invited, opened, consented, started, submitted = (int(n or 0) for n in counts)
+            per_round[round_id][grp] = (invited, opened, consented, started, submitted)
+    empty = {g: (c[0], 0, 0, 0, 0) for g, c in panel_counts.items()}
     round_funnels = [
         RoundFunnel(
             number=r.number,
@@ -231,19 +274,37 @@ def funnel(session: Session, study: Study) -> Funnel:
             opened_at=r.opened_at,
             deadline=r.deadline,
             closed_at=r.closed_at,
-            total=_row("", members, started[r.id], submitted[r.id]),
-            groups=_by_group(members, started[r.id], submitted[r.id], hidden),
+            total=FunnelRow("", *_sum(per_round.get(r.id, empty).values())),
+            groups=_rows(per_round.get(r.id, empty), hidden),
         )
-        for r in rounds_of(session, study)
+        for r in study_rounds
     ]
-    any_started = set().union(*started.values()) if started else set()
+    panel_total = _sum(panel_counts.values())
     return Funnel(
-        panel_size=len(current),
-        withdrawn=len(rows) - len(current),
-        never_emailed=sum(1 for r in current if r.invited_at is None),
-        panel=_row("", members, any_started, set()),
-        panel_groups=_by_group(members, any_started, set(), hidden),
+        panel_size=panel_total[0],
+        withdrawn=int(withdrawn or 0),
+        never_emailed=int(never_emailed or 0),
+        panel=FunnelRow("", *panel_total),
+        panel_groups=_rows(panel_counts, hidden),
         rounds=round_funnels,
+    )
+
+
+def pending_count(session: Session, study: Study, round_: Round) -> int:
+    """How many members (not withdrawn) have not submitted the round, counted by the database
+    (the dashboard shows the number; the reminder pages list the people)."""
+    submitted = select(RoundProgress.participation_id).where(
+        RoundProgress.round_id == round_.id, RoundProgress.submitted_at.is_not(None)
+    )
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Participation.study_id == study.id,
+                Participation.status != ParticipationStatus.WITHDRAWN,
+                Participation.id.not_in(submitted),
+            )
+        )
+        or 0
     )
 
 

@@ -24,14 +24,16 @@ import functools
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import select
+import numpy.typing as npt
+from sqlalchemy import func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from analysis.consensus import PRESETS, parse_rule
@@ -55,9 +57,19 @@ from analysis.snapshot import (
 )
 from analysis.stability import compare_rounds, stopping_verdict
 from app.definitions.model import QuestionKind, ScaleKind
-from app.models import Answer, Item, Round, RoundState, Scale, Snapshot, Study
+from app.models import (
+    Answer,
+    Item,
+    Participation,
+    Question,
+    Round,
+    RoundState,
+    Scale,
+    Snapshot,
+    Study,
+)
 from app.services.analysis_settings import settings_of
-from app.services.tidy import Part, is_probability_part, question_parts, reasons, tidy_answers
+from app.services.tidy import Part, is_probability_part, question_parts, reasons
 
 #: the default clipping of probabilities to [EPS, 1 - EPS] before log-odds pooling (a study
 #: may set its own: `pooling_eps` in its analysis settings)
@@ -162,27 +174,219 @@ def _pooled(values: Sequence[float], eps: float) -> Pooled:
     return Pooled(eps=eps, weights="equal", **result)
 
 
+@dataclass(frozen=True)
+class _Numbers:
+    """One part's numbers in one round: who gave them (their rank in pseudonym order, the
+    order the statistics have always read them in) and the values, as arrays."""
+
+    ranks: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+#: no numbers at all
+_NONE = _Numbers(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+@dataclass
+class _RoundNumbers:
+    """A round's current answers, reduced to what the snapshot reads."""
+
+    #: (item key, question key, part) -> the part's numbers
+    parts: dict[tuple[str, str, str], _Numbers] = field(default_factory=dict)
+    #: (item key, question key) -> ranks of those who said "no answer"
+    no_answer: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    #: item key -> ranks of those who answered any of its numeric questions
+    respondents: dict[str, set[int]] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> set[int]:
+        """Ranks of those who answered anything numeric in the round."""
+        return set().union(*self.respondents.values()) if self.respondents else set()
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The study's participations by rank (pseudonym order): pseudonyms and groups."""
+
+    rank_of: dict[int, int]  #: participation id -> rank
+    pseudonyms: tuple[str, ...]
+    groups: npt.NDArray[np.object_]
+
+
+def _panel(session: Session, study: Study) -> _Panel:
+    """Every participation of the study, ranked by pseudonym (one query, three columns)."""
+    rows = sorted(
+        session.execute(
+            select(Participation.pseudonym, Participation.id, Participation.group).where(
+                Participation.study_id == study.id
+            )
+        ).tuples()
+    )
+    groups = np.empty(len(rows), dtype=object)
+    groups[:] = [group for _pseudonym, _id, group in rows]
+    return _Panel(
+        rank_of={id_: rank for rank, (_pseudonym, id_, _group) in enumerate(rows)},
+        pseudonyms=tuple(pseudonym for pseudonym, _id, _group in rows),
+        groups=groups,
+    )
+
+
+def _json_parts(answers: npt.NDArray[np.object_], part: Part) -> npt.NDArray[np.float64]:
+    """The number each structured answer holds for one part (NaN where absent), as
+    `part_value` reads it, for a question's answers at once."""
+    if part.kind == QuestionKind.CONDITIONAL:
+        event, _, side = part.part.partition("|")
+        found = [((d or {}).get(event) or {}).get(side) for d in answers]
+    else:
+        key = part.part
+        found = [d.get(key) if d else None for d in answers]
+    return np.asarray(found, dtype=np.float64)  # None becomes NaN
+
+
+#: one (round, question)'s current answers: round id, question id, and per answer the
+#: participation id, value, value_json and no_answer
+_Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
+
+
+def _answer_batches(
+    session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> Iterator[_Batch]:
+    """The rounds' current answers to these questions, one (round, question) at a time, in
+    (round id, question id) order.
+
+    On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
+    driver reads straight into lists: a close reads a million answers, and a result row for
+    each cost more than everything else the close does with it; one batch at a time, the
+    Python objects alive are one question's.
+    """
+    table = Answer.__table__.c
+    where = (
+        table.round_id.in_(list(round_ids)),
+        table.is_current.is_(True),
+        table.question_id.in_(list(question_ids)),
+    )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        query = (
+            select(
+                table.round_id,
+                table.question_id,
+                func.array_agg(table.participation_id),
+                func.array_agg(table.value),
+                func.array_agg(table.value_json),
+                func.array_agg(table.no_answer),
+            )
+            .where(*where)
+            .group_by(table.round_id, table.question_id)
+            .order_by(table.round_id, table.question_id)
+        )
+        compiled = query.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        # the driver's own cursor (server-side): its lists as they come, no result processing
+        # per element
+        driver: Any = connection.connection.driver_connection
+        with driver.cursor(name="snapshot_answers") as cursor:
+            cursor.itersize = 1
+            cursor.execute(str(compiled), compiled.params)
+            yield from cursor
+        return
+    query = select(
+        table.round_id,
+        table.question_id,
+        table.participation_id,
+        table.value,
+        table.value_json,
+        table.no_answer,
+    ).where(*where)
+    grouped: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in connection.execute(query):
+        grouped[(row[0], row[1])].append(tuple(row[2:]))
+    for (round_id, question_id), rows in sorted(grouped.items()):
+        pids, values, jsons, refused = zip(*rows, strict=True)
+        yield round_id, question_id, pids, values, jsons, refused
+
+
+def _round_numbers(
+    session: Session, study: Study, rounds: Sequence[Round], panel: _Panel
+) -> dict[int, _RoundNumbers]:
+    """The rounds' current numeric answers by part, read one (round, question) at a time and
+    reduced to numpy arrays in pseudonym order: memory in proportion to the answers as
+    numbers, not to ORM objects or a table of Python objects."""
+    found = {r.id: _RoundNumbers() for r in rounds}
+    # every numeric question of the study (an answer may be to a question no longer asked)
+    questions: dict[int, tuple[str, str, list[Part]]] = {}
+    for question, item_key in session.execute(
+        select(Question, Item.key)
+        .join(Item, Question.item_id == Item.id)
+        .where(Item.study_id == study.id)
+    ).tuples():
+        parts = question_parts(question)
+        if parts:
+            questions[question.id] = (item_key, question.key, parts)
+    if not questions or not rounds or not panel.rank_of:
+        return found
+    # participation id -> rank, vectorised (ids sorted, ranks beside them)
+    ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
+    by_id = np.argsort(ids)
+    sorted_ids = ids[by_id]
+    rank_of_sorted = np.fromiter(panel.rank_of.values(), dtype=np.int64)[by_id]
+    batches = _answer_batches(session, [r.id for r in rounds], list(questions))
+    for round_id, question_id, pids, values, structured, no_answer in batches:
+        numbers = found[round_id]
+        item_key, question_key, parts = questions[question_id]
+        ranks = rank_of_sorted[np.searchsorted(sorted_ids, np.asarray(pids, dtype=np.int64))]
+        # pseudonym order, the order the statistics have always read the answers in
+        order = np.argsort(ranks, kind="stable")
+        who = ranks[order]
+        refused = np.asarray(no_answer, dtype=bool)[order]
+        numbers.respondents.setdefault(item_key, set()).update(who.tolist())
+        numbers.no_answer.setdefault((item_key, question_key), set()).update(who[refused].tolist())
+        jsons: npt.NDArray[np.object_] | None = None
+        for part in parts:
+            if part.part:
+                if jsons is None:
+                    jsons = np.empty(len(structured), dtype=object)
+                    jsons[:] = structured
+                    jsons = jsons[order]
+                said = _json_parts(jsons, part)
+            else:
+                said = np.asarray(values, dtype=np.float64)[order]  # None becomes NaN
+            said[refused] = np.nan
+            kept = ~np.isnan(said)
+            key = (item_key, question_key, part.part)
+            earlier = numbers.parts.get(key, _NONE)
+            # a second question row under the same keys (rare) follows the first, as before
+            numbers.parts[key] = _Numbers(
+                np.concatenate((earlier.ranks, who[kept])),
+                np.concatenate((earlier.values, said[kept])),
+            )
+    return found
+
+
 def _summarise_part(
     study: Study,
     round_: Round,
     part: Part,
-    rows: pd.DataFrame,
-    before: pd.DataFrame,
+    numbers: _Numbers,
+    before: _Numbers,
+    panel: _Panel,
     settings: AnalysisSettings,
 ) -> PartSummary:
     """Overall and per-group statistics for one part, k-suppressed, with stability and pooling."""
     k = study.k
-    answered = rows[(rows["part"] == part.part) & rows["value"].notna()]
-    if len(answered) < k:
+    if len(numbers.values) < k:
         return SUPPRESSED
     spec = scale_spec(part)
-    values = answered["value"].astype(float).tolist()
+    values = numbers.values.tolist()
     summary = _distribution(values, spec, study.quantile_method)
     stats = summary.stats or {}
     consensus = _consensus(study, part.scale, stats) if part.kind in _CONSENSUS_KINDS else None
     pooled = _pooled(values, settings.pooling_eps) if is_probability_part(part) else None
     groups: dict[str, PartSummary] | None = None
-    counts = {str(g): int(n) for g, n in answered.groupby("group")["value"].count().items()}
+    of_group = panel.groups[numbers.ranks]
+    # experts without a group are in no group's figures
+    counts = Counter(str(g) for g in of_group.tolist() if g is not None)
     if len(counts) > 1:
         hidden = suppressed_groups(counts, k)
         groups = {
@@ -190,21 +394,22 @@ def _summarise_part(
                 SUPPRESSED
                 if group in hidden
                 else _distribution(
-                    answered.loc[answered["group"] == group, "value"].astype(float).tolist(),
-                    spec,
-                    study.quantile_method,
+                    numbers.values[of_group == group].tolist(), spec, study.quantile_method
                 )
             )
             for group in sorted(counts)
         }
     stability: Stability | None = None
     verdict: Verdict | None = None
-    earlier = before[(before["part"] == part.part) & before["value"].notna()]
     # stability needs a notion of agreement, which estimates and impact profiles lack
-    if len(earlier) >= k and part.kind in _CONSENSUS_KINDS:
+    if len(before.values) >= k and part.kind in _CONSENSUS_KINDS:
+        names = panel.pseudonyms
         compared = compare_rounds(
-            dict(zip(earlier["expert"], earlier["value"].astype(float), strict=True)),
-            dict(zip(answered["expert"], answered["value"].astype(float), strict=True)),
+            {
+                names[r]: v
+                for r, v in zip(before.ranks.tolist(), before.values.tolist(), strict=True)
+            },
+            {names[r]: v for r, v in zip(numbers.ranks.tolist(), values, strict=True)},
             spec,
             quantile_method=study.quantile_method,
             wilcoxon=settings.wilcoxon,
@@ -245,22 +450,20 @@ def compute_snapshot(
     shuffler = rng or random.SystemRandom()
     settings = settings_of(study)
     previous = previous_closed_round(session, round_)
-    frame = tidy_answers(session, study, [round_] + ([previous] if previous else []))
-    current = frame[frame["round"] == round_.number]
-    before = frame[frame["round"] == previous.number] if previous else frame.iloc[0:0]
+    panel = _panel(session, study)
+    by_round = _round_numbers(session, study, [round_] + ([previous] if previous else []), panel)
+    current = by_round[round_.id]
+    before = by_round[previous.id] if previous else _RoundNumbers()
     free_text = reasons(session, study, [round_])
     items: dict[str, ItemSummary] = {}
     for round_item in round_.items:
         item: Item = round_item.item
-        item_rows = current[current["item"] == item.key]
-        item_before = before[before["item"] == item.key]
-        respondents = int(item_rows["expert"].nunique())
+        respondents = len(current.respondents.get(item.key, ()))
         questions: dict[str, QuestionSummary] = {}
         for question in item.questions_in(round_.number):
             if question.kind == QuestionKind.TEXT:
                 continue
-            q_rows = item_rows[item_rows["question"] == question.key]
-            no_answer = int(q_rows.loc[q_rows["no_answer"].astype(bool), "expert"].nunique())
+            no_answer = len(current.no_answer.get((item.key, question.key), ()))
             questions[question.key] = QuestionSummary(
                 kind=question.kind,
                 scale=question.scale.key if question.scale else None,
@@ -271,8 +474,9 @@ def compute_snapshot(
                         study,
                         round_,
                         part,
-                        q_rows,
-                        item_before[item_before["question"] == question.key],
+                        current.parts.get((item.key, question.key, part.part), _NONE),
+                        before.parts.get((item.key, question.key, part.part), _NONE),
+                        panel,
                         settings,
                     )
                     for part in question_parts(question)
@@ -307,7 +511,7 @@ def compute_snapshot(
             method=settings.wilcoxon, exact_up_to=settings.wilcoxon_exact_up_to
         ),
         previous_round=previous.number if previous else None,
-        respondents=int(current["expert"].nunique()),
+        respondents=len(current.everyone),
         items=items,
     )
 
@@ -332,10 +536,22 @@ def previous_closed_round(session: Session, round_: Round) -> Round | None:
 
 def answers_digest(session: Session, round_: Round) -> tuple[int, str]:
     """How many current answers a round has, and a sha256 over their (id, revision) pairs."""
+    mine = (Answer.round_id == round_.id, Answer.is_current.is_(True))
+    if session.get_bind().dialect.name == "postgresql":
+        # the same digest computed by the server: a million pairs need not travel
+        pairs = func.string_agg(
+            func.concat(Answer.id, ":", Answer.revision),
+            aggregate_order_by(literal(","), Answer.id),
+        )
+        count, digest = session.execute(
+            select(
+                func.count(),
+                func.encode(func.sha256(func.convert_to(func.coalesce(pairs, ""), "UTF8")), "hex"),
+            ).where(*mine)
+        ).one()
+        return int(count), str(digest)
     rows = session.execute(
-        select(Answer.id, Answer.revision)
-        .where(Answer.round_id == round_.id, Answer.is_current.is_(True))
-        .order_by(Answer.id)
+        select(Answer.id, Answer.revision).where(*mine).order_by(Answer.id)
     ).all()
     digest = hashlib.sha256(",".join(f"{i}:{r}" for i, r in rows).encode()).hexdigest()
     return len(rows), digest

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from analysis.snapshot import ItemSummary, SnapshotFormatError
 from app.definitions.model import Anonymity
 from app.models import Participation, RoundProgress, Study
-from app.services import dashboard, panel, rounds
+from app.services import dashboard, invitations, panel, rounds
 from tests.conftest import NOW
 
 
@@ -71,6 +71,45 @@ def test_funnel_counts_a_scripted_panel(session: Session, example_study: Study) 
     [row] = dashboard.overview(session, [example_study])
     assert (row.rounds, row.panel_size, row.open_round, row.submitted) == (1, 5, 1, 1)
     assert row.response_rate == 20
+    # the dashboard's count of those yet to submit is the reminder list's length
+    pending = invitations.non_submitters(session, example_study, round_)
+    assert dashboard.pending_count(session, example_study, round_) == len(pending) == 4
+
+
+def test_the_funnel_costs_the_same_statements_whatever_the_panel_size(
+    app: Any, session: Session, example_study: Study
+) -> None:
+    """The funnel is counted by the database: a larger panel adds no statement."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    round_ = rounds.create_round(session, example_study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+
+    def statements() -> int:
+        seen: list[str] = []
+        record = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            dashboard.funnel(session, example_study)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        return len(seen)
+
+    for number in range(3):
+        _add(session, example_study, f"S{number}", "A")
+    session.commit()
+    dashboard.funnel(session, example_study)  # loads the study's expired attributes
+    small = statements()
+    for number in range(3, 30):
+        member, _token = _add(session, example_study, f"S{number}", "AB"[number % 2])
+        session.add(RoundProgress(participation_id=member.id, round_id=round_.id))
+    session.commit()
+    funnel = dashboard.funnel(session, example_study)
+    assert funnel.panel_size == 30 and funnel.open_round is not None
+    assert funnel.open_round.total.started == 27
+    assert statements() == small
 
 
 def test_funnel_before_any_round_and_for_an_empty_panel(
