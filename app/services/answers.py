@@ -16,8 +16,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, bindparam, select, update
+from sqlalchemy import Delete, Insert, Table, Update, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.messages import Message
 from app.models import (
@@ -36,10 +38,12 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
+from app.models.text import text_problem
 from app.services.answer_reads import (
     current_answers,
     current_by_round,
     current_of,
+    draft_copies,
     drafts_of,
     previous_answers,
     statements,
@@ -215,9 +219,14 @@ def _replays(
     keys = {e.idempotency_key: e for e in entries if e.idempotency_key is not None}
     if not keys:
         return {}
-    seen = session.scalars(
-        statements().requests, {"participation": participation.id, "keys": list(keys)}
-    ).all()
+    # plain rows: every autosave asks, and nearly every answer is "not seen before"
+    seen = (
+        session.connection()
+        .execute(statements().request_rows, {"participation": participation.id, "keys": list(keys)})
+        .all()
+    )
+    if not seen:
+        return {}
     results: dict[str, SaveResult] = {}
     answer_ids = [
         int(o["answer_id"])
@@ -396,9 +405,8 @@ def save_items(
     )
     current = both[round_.id]
     previous = both[closed.id] if closed is not None else {}
-    existing_drafts = {
-        d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
-    }
+    existing_drafts = draft_copies(session, participation, round_, question_ids)
+    session.flush()  # what the caller left pending goes first: the writes below bypass the ORM
 
     results: dict[str, SaveResult] = dict(replayed)
     answers_after = dict(current)
@@ -418,7 +426,6 @@ def save_items(
             answers_after=answers_after,
             drafts_after=drafts_after,
         )
-    session.flush()
     if plans:
         _note_save(session, participation, round_, now)
     return SavedItems(results, errors, previous, closed, answers_after, drafts_after)
@@ -440,16 +447,21 @@ def _apply(
     drafts_after: dict[int, AnswerDraft],
 ) -> SaveResult:
     """Write one item's plan: new revisions, drafts kept or dropped, and the request's key
-    (`answers_after` and `drafts_after` are brought up to date with what it writes)."""
+    (`answers_after` and `drafts_after` are brought up to date with what it writes).
+
+    The writes are plain statements, a few per item, not the ORM's unit of work (which cost
+    more than everything else an autosave does); `current`, `existing_drafts` and `previous`
+    are detached copies, and what the session may hold of the rows written is expired."""
     key = plan.entry.idempotency_key
     stored: dict[str, Answer] = {}
     outcome: dict[str, dict[str, Any]] = {}
     new_rows: list[Answer] = []
+    retired: list[int] = []
+    dropped: list[int] = []
     for question_key, answer in plan.answers.items():
         question = plan.questions[question_key]
-        draft = existing_drafts.get(question.id)
-        if draft is not None:
-            session.delete(draft)
+        if question.id in existing_drafts:
+            dropped.append(question.id)
             drafts_after.pop(question.id, None)
         digest = answer.digest()
         now_current = current.get(question.id)
@@ -461,7 +473,7 @@ def _apply(
             outcome[question_key] = {"state": "empty"}
             continue
         if now_current is not None:
-            now_current.is_current = False
+            retired.append(now_current.id)
         earlier = previous.get(question.id)
         new = Answer(
             participation_id=participation.id,
@@ -483,45 +495,140 @@ def _apply(
         stored[question_key] = new
         new_rows.append(new)
     draft_messages: dict[str, Message | str] = {}
+    written_drafts: list[AnswerDraft] = []
     for question_key, (typed, message) in plan.drafts.items():
         question = plan.questions[question_key]
-        draft = existing_drafts.get(question.id)
-        if draft is None:
-            draft = AnswerDraft(
-                participation_id=participation.id,
-                round_id=round_.id,
-                question_id=question.id,
-                payload=typed,
-                updated_at=now,
-            )
-            session.add(draft)
-        else:
-            draft.payload = typed
-            draft.updated_at = now
+        draft = AnswerDraft(
+            participation_id=participation.id,
+            round_id=round_.id,
+            question_id=question.id,
+            payload=typed,
+            updated_at=now,
+        )
+        written_drafts.append(draft)
         drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
+    _refuse_forbidden_text(new_rows, written_drafts)
+    writes = _writes()
+    connection = session.connection()
+    mine = {"participation": participation.id, "round": round_.id}
+    if retired:  # the old revisions stop being current before the new ones arrive
+        connection.execute(writes.retire, {"ids": retired})
+        _expire(session, Answer, [(id_,) for id_ in retired])
     if new_rows:
-        session.flush()  # the old revisions stop being current before the new ones arrive
-        session.add_all(new_rows)
-        session.flush()
-        for question_key, answer_row in stored.items():
-            outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
+        ids = connection.execute(
+            writes.insert_answers, [_answer_values(row) for row in new_rows]
+        ).scalars()
+        for row, id_ in zip(new_rows, ids, strict=True):
+            row.id = id_
+    if dropped or written_drafts:
+        # a draft written again is deleted and inserted: one statement on every database
+        gone = dropped + [draft.question_id for draft in written_drafts]
+        connection.execute(writes.delete_drafts, {**mine, "questions": gone})
+        _expire(session, AnswerDraft, [(participation.id, round_.id, q) for q in gone])
+    if written_drafts:
+        connection.execute(
+            writes.insert_drafts,
+            [
+                {
+                    "participation_id": d.participation_id,
+                    "round_id": d.round_id,
+                    "question_id": d.question_id,
+                    "payload": d.payload,
+                    "updated_at": d.updated_at,
+                }
+                for d in written_drafts
+            ],
+        )
     for question_key, answer_row in stored.items():
+        outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
         answers_after[plan.questions[question_key].id] = answer_row
     if key is not None:
-        session.add(
-            SaveRequest(
-                participation_id=participation.id,
-                round_id=round_.id,
-                item_id=plan.entry.item.id,
-                idempotency_key=key,
-                body_digest=payload_digest(plan.entry.payloads),
-                outcome=outcome,
-                created_at=now,
-            )
+        connection.execute(
+            writes.insert_request,
+            {
+                "participation_id": participation.id,
+                "round_id": round_.id,
+                "item_id": plan.entry.item.id,
+                "idempotency_key": key,
+                "body_digest": payload_digest(plan.entry.payloads),
+                "outcome": outcome,
+                "created_at": now,
+            },
         )
     return SaveResult(stored, replay=False, drafts=draft_messages)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """The statements a save writes with, built once (with bound parameters)."""
+
+    retire: Update
+    insert_answers: ReturningInsert[tuple[int]]
+    delete_drafts: Delete
+    insert_drafts: Insert
+    insert_request: Insert
+    touch: Update
+
+
+#: the columns of a new answer (all but its id, which the database gives)
+_ANSWER_COLUMNS = tuple(c.key for c in Answer.__table__.c if c.key != "id")
+
+
+@functools.cache
+def _writes() -> _Writes:
+    """The statements (built on first use, not at import)."""
+    answers = cast(Table, Answer.__table__)
+    drafts = cast(Table, AnswerDraft.__table__)
+    progress = cast(Table, RoundProgress.__table__)
+    return _Writes(
+        retire=update(answers)
+        .where(answers.c.id.in_(bindparam("ids", expanding=True)))
+        .values(is_current=False),
+        insert_answers=insert(answers).returning(answers.c.id, sort_by_parameter_order=True),
+        delete_drafts=delete(drafts).where(
+            drafts.c.participation_id == bindparam("participation"),
+            drafts.c.round_id == bindparam("round"),
+            drafts.c.question_id.in_(bindparam("questions", expanding=True)),
+        ),
+        insert_drafts=insert(drafts),
+        insert_request=insert(cast(Table, SaveRequest.__table__)),
+        touch=update(progress)
+        .where(
+            progress.c.participation_id == bindparam("participation"),
+            progress.c.round_id == bindparam("round"),
+        )
+        .values(last_saved_at=bindparam("now", type_=progress.c.last_saved_at.type)),
+    )
+
+
+def _answer_values(row: Answer) -> dict[str, Any]:
+    """A new answer's columns, as the INSERT takes them."""
+    return {key: getattr(row, key) for key in _ANSWER_COLUMNS}
+
+
+def _expire(session: Session, model: type[Any], keys: Sequence[tuple[int, ...]]) -> None:
+    """Expire what the session holds of rows a plain statement changed (a caller that loaded
+    them earlier reads them afresh)."""
+    for key in keys:
+        held = session.identity_map.get(identity_key(model, key))
+        if held is not None:
+            session.expire(held)
+
+
+def _refuse_forbidden_text(answers: Sequence[Answer], drafts: Sequence[AnswerDraft]) -> None:
+    """The flush's last check on text (see app.database), for the writes that bypass it."""
+    errors: dict[str, list[Any]] = {}
+    for answer in answers:
+        for name in ("text", "value_json"):
+            if problem := text_problem(getattr(answer, name)):
+                errors[f"answers.{name}"] = [problem]
+    for draft in drafts:
+        if problem := text_problem(draft.payload):
+            errors["answer_drafts.payload"] = [problem]
+    if errors:
+        raise ValidationError("Nothing was saved: some text holds a control character.", errors)
 
 
 def keep_previous(
@@ -567,30 +674,18 @@ def touch_progress(
     return progress
 
 
-@functools.cache
-def _touch_statement() -> Update:
-    """The UPDATE of `_note_save`, built once (with bound parameters)."""
-    return (
-        update(RoundProgress)
-        .where(
-            RoundProgress.participation_id == bindparam("participation"),
-            RoundProgress.round_id == bindparam("round"),
-        )
-        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type))
-    )
-
-
 def _note_save(
     session: Session, participation: Participation, round_: Round, now: datetime
 ) -> None:
     """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
     first save), without loading it."""
-    updated = session.execute(
-        _touch_statement(),
-        {"participation": participation.id, "round": round_.id, "now": now},
+    updated = session.connection().execute(
+        _writes().touch, {"participation": participation.id, "round": round_.id, "now": now}
     )
-    if cast("CursorResult[Any]", updated).rowcount == 0:
+    if updated.rowcount == 0:
         touch_progress(session, participation, round_, now)
+    else:  # a caller that loaded the row reads it afresh
+        _expire(session, RoundProgress, [(participation.id, round_.id)])
 
 
 def add_suggestion(
