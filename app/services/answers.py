@@ -509,7 +509,7 @@ def _apply(
         drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
-    _refuse_forbidden_text(new_rows, written_drafts)
+    _refuse_forbidden_text(new_rows, written_drafts, outcome)
     writes = _writes()
     connection = session.connection()
     mine = {"participation": participation.id, "round": round_.id}
@@ -617,9 +617,15 @@ def _expire(session: Session, model: type[Any], keys: Sequence[tuple[int, ...]])
             session.expire(held)
 
 
-def _refuse_forbidden_text(answers: Sequence[Answer], drafts: Sequence[AnswerDraft]) -> None:
-    """The flush's last check on text (see app.database), for the writes that bypass it."""
+def _refuse_forbidden_text(
+    answers: Sequence[Answer], drafts: Sequence[AnswerDraft], outcome: Mapping[str, Any]
+) -> None:
+    """The flush's last check on text (see app.database), for the writes that bypass it:
+    the new answers, the drafts and the request's outcome (a draft's message may quote what
+    was typed)."""
     errors: dict[str, list[Any]] = {}
+    if problem := text_problem(outcome):
+        errors["save_requests.outcome"] = [problem]
     for answer in answers:
         for name in ("text", "value_json"):
             if problem := text_problem(getattr(answer, name)):
