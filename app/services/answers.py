@@ -9,17 +9,14 @@ reading answers and drafts is `answer_reads`' (re-exported here).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Delete, Insert, Table, Update, bindparam, delete, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
-from sqlalchemy.sql.dml import ReturningInsert
 
 from app.messages import Message
 from app.models import (
@@ -38,7 +35,7 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
-from app.models.text import text_problem
+from app.services import answer_writes
 from app.services.answer_reads import (
     current_answers,
     current_by_round,
@@ -509,132 +506,28 @@ def _apply(
         drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
-    _refuse_forbidden_text(new_rows, written_drafts, outcome)
-    writes = _writes()
-    connection = session.connection()
-    mine = {"participation": participation.id, "round": round_.id}
-    if retired:  # the old revisions stop being current before the new ones arrive
-        connection.execute(writes.retire, {"ids": retired})
-        _expire(session, Answer, [(id_,) for id_ in retired])
-    if new_rows:
-        ids = connection.execute(
-            writes.insert_answers, [_answer_values(row) for row in new_rows]
-        ).scalars()
-        for row, id_ in zip(new_rows, ids, strict=True):
-            row.id = id_
-    if dropped or written_drafts:
-        # a draft written again is deleted and inserted: one statement on every database
-        gone = dropped + [draft.question_id for draft in written_drafts]
-        connection.execute(writes.delete_drafts, {**mine, "questions": gone})
-        _expire(session, AnswerDraft, [(participation.id, round_.id, q) for q in gone])
-    if written_drafts:
-        connection.execute(
-            writes.insert_drafts,
-            [
-                {
-                    "participation_id": d.participation_id,
-                    "round_id": d.round_id,
-                    "question_id": d.question_id,
-                    "payload": d.payload,
-                    "updated_at": d.updated_at,
-                }
-                for d in written_drafts
-            ],
-        )
+    answer_writes.refuse_forbidden_text(new_rows, written_drafts, outcome)
+    answer_writes.write_answers(session, new_rows, retired=retired)
+    answer_writes.write_drafts(
+        session, participation.id, round_.id, written_drafts, dropped=dropped
+    )
     for question_key, answer_row in stored.items():
         outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
         answers_after[plan.questions[question_key].id] = answer_row
     if key is not None:
-        connection.execute(
-            writes.insert_request,
-            {
-                "participation_id": participation.id,
-                "round_id": round_.id,
-                "item_id": plan.entry.item.id,
-                "idempotency_key": key,
-                "body_digest": payload_digest(plan.entry.payloads),
-                "outcome": outcome,
-                "created_at": now,
-            },
+        answer_writes.record_request(
+            session,
+            SaveRequest(
+                participation_id=participation.id,
+                round_id=round_.id,
+                item_id=plan.entry.item.id,
+                idempotency_key=key,
+                body_digest=payload_digest(plan.entry.payloads),
+                outcome=outcome,
+                created_at=now,
+            ),
         )
     return SaveResult(stored, replay=False, drafts=draft_messages)
-
-
-@dataclass(frozen=True)
-class _Writes:
-    """The statements a save writes with, built once (with bound parameters)."""
-
-    retire: Update
-    insert_answers: ReturningInsert[tuple[int]]
-    delete_drafts: Delete
-    insert_drafts: Insert
-    insert_request: Insert
-    touch: Update
-
-
-#: the columns of a new answer (all but its id, which the database gives)
-_ANSWER_COLUMNS = tuple(c.key for c in Answer.__table__.c if c.key != "id")
-
-
-@functools.cache
-def _writes() -> _Writes:
-    """The statements (built on first use, not at import)."""
-    answers = cast(Table, Answer.__table__)
-    drafts = cast(Table, AnswerDraft.__table__)
-    progress = cast(Table, RoundProgress.__table__)
-    return _Writes(
-        retire=update(answers)
-        .where(answers.c.id.in_(bindparam("ids", expanding=True)))
-        .values(is_current=False),
-        insert_answers=insert(answers).returning(answers.c.id, sort_by_parameter_order=True),
-        delete_drafts=delete(drafts).where(
-            drafts.c.participation_id == bindparam("participation"),
-            drafts.c.round_id == bindparam("round"),
-            drafts.c.question_id.in_(bindparam("questions", expanding=True)),
-        ),
-        insert_drafts=insert(drafts),
-        insert_request=insert(cast(Table, SaveRequest.__table__)),
-        touch=update(progress)
-        .where(
-            progress.c.participation_id == bindparam("participation"),
-            progress.c.round_id == bindparam("round"),
-        )
-        .values(last_saved_at=bindparam("now", type_=progress.c.last_saved_at.type)),
-    )
-
-
-def _answer_values(row: Answer) -> dict[str, Any]:
-    """A new answer's columns, as the INSERT takes them."""
-    return {key: getattr(row, key) for key in _ANSWER_COLUMNS}
-
-
-def _expire(session: Session, model: type[Any], keys: Sequence[tuple[int, ...]]) -> None:
-    """Expire what the session holds of rows a plain statement changed (a caller that loaded
-    them earlier reads them afresh)."""
-    for key in keys:
-        held = session.identity_map.get(identity_key(model, key))
-        if held is not None:
-            session.expire(held)
-
-
-def _refuse_forbidden_text(
-    answers: Sequence[Answer], drafts: Sequence[AnswerDraft], outcome: Mapping[str, Any]
-) -> None:
-    """The flush's last check on text (see app.database), for the writes that bypass it:
-    the new answers, the drafts and the request's outcome (a draft's message may quote what
-    was typed)."""
-    errors: dict[str, list[Any]] = {}
-    if problem := text_problem(outcome):
-        errors["save_requests.outcome"] = [problem]
-    for answer in answers:
-        for name in ("text", "value_json"):
-            if problem := text_problem(getattr(answer, name)):
-                errors[f"answers.{name}"] = [problem]
-    for draft in drafts:
-        if problem := text_problem(draft.payload):
-            errors["answer_drafts.payload"] = [problem]
-    if errors:
-        raise ValidationError("Nothing was saved: some text holds a control character.", errors)
 
 
 def keep_previous(
@@ -685,13 +578,8 @@ def _note_save(
 ) -> None:
     """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
     first save), without loading it."""
-    updated = session.connection().execute(
-        _writes().touch, {"participation": participation.id, "round": round_.id, "now": now}
-    )
-    if updated.rowcount == 0:
+    if not answer_writes.touch_progress_row(session, participation.id, round_.id, now):
         touch_progress(session, participation, round_, now)
-    else:  # a caller that loaded the row reads it afresh
-        _expire(session, RoundProgress, [(participation.id, round_.id)])
 
 
 def add_suggestion(
