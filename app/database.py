@@ -21,7 +21,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from app.extensions import db
 from app.models import ValidationError
-from app.models.text import forbidden_character
+from app.models.text import text_problem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,22 +66,6 @@ def configure_database(app: Flask) -> None:
                 begin_write(engine)
 
 
-def _text_problem(value: Any) -> Any:
-    """The first forbidden character's message in a string or anywhere inside JSON, else None."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if problem := forbidden_character(node):
-                return problem
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
-    return None
-
-
 def refuse_forbidden_text(session: Session, _context: Any, _instances: Any) -> None:
     """Before a flush, raise ValidationError if a new or changed value holds a control character.
 
@@ -98,7 +82,7 @@ def refuse_forbidden_text(session: Session, _context: Any, _instances: Any) -> N
                 continue  # not loaded (deferred), so not changed either
             if not state.pending and not state.attrs[key].history.has_changes():
                 continue
-            if problem := _text_problem(state.dict[key]):
+            if problem := text_problem(state.dict[key]):
                 errors[f"{state.mapper.local_table.name}.{key}"] = [problem]
     if errors:
         raise ValidationError("Nothing was saved: some text holds a control character.", errors)

@@ -373,7 +373,7 @@ def _after_save(
 def _saved_json(
     me: Participation,
     round_: Round,
-    layout: Sequence[RoundItem],
+    layout: list[RoundItem],
     round_item: RoundItem,
     saved: answer_service.SavedItems,
     errors: Mapping[str, Mapping[str, list[str]]],
@@ -400,7 +400,12 @@ def _saved_json(
     status = item_status_now(me, round_, round_item, saved)
     done, drafted = round_progress.answered_and_drafted(db.session, me, round_)
     answered, total = round_progress.item_progress(
-        db.session, me, round_, round_items=layout, answered=done, drafted=drafted
+        db.session,
+        me,
+        round_,
+        asked=round_layouts().asked(layout, round_.number),
+        answered=done,
+        drafted=drafted,
     )
     hints = []
     if any(q.kind == "conditional" for q in round_item.item.questions):

@@ -8,6 +8,7 @@ rule: the forms, the API's JSON bodies, CSV imports and, as the last line, every
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from app.messages import N_, Message
 
@@ -27,3 +28,20 @@ def forbidden_character(text: str) -> Message | None:
         code=f"{ord(found.group()):04X}",
         position=found.start() + 1,
     )
+
+
+def text_problem(value: Any) -> Message | None:
+    """The first forbidden character's message in a string or anywhere inside JSON, else None
+    (the check of every flush, and of the writes that bypass the ORM)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if problem := forbidden_character(node):
+                return problem
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return None

@@ -20,6 +20,7 @@ __all__ = [
     "current_answers",
     "current_by_round",
     "current_of",
+    "draft_copies",
     "drafts_of",
     "previous_answers",
     "statements",
@@ -34,17 +35,18 @@ class Statements:
     parameters: building a select's clauses anew on each request cost more than running it."""
 
     requests: Select[tuple[SaveRequest]]
-    current: Select[tuple[Answer]]
+    request_rows: Select[Any]
+    current: Select[Any]
     stored: Select[Any]
     stored_of_questions: Select[Any]
     drafts: Select[tuple[AnswerDraft]]
     drafts_of_questions: Select[tuple[AnswerDraft]]
+    draft_rows: Select[Any]
 
 
 @functools.cache
 def statements() -> Statements:
     """The statements (built on first use, not at import)."""
-    mine = Answer.participation_id == bindparam("participation")
     columns = Answer.__table__.c
     stored = select(
         columns.round_id,
@@ -64,16 +66,24 @@ def statements() -> Statements:
         AnswerDraft.participation_id == bindparam("participation"),
         AnswerDraft.round_id == bindparam("round"),
     )
+    requests = SaveRequest.__table__.c
+    draft = AnswerDraft.__table__.c
     return Statements(
         requests=select(SaveRequest).where(
             SaveRequest.participation_id == bindparam("participation"),
             SaveRequest.idempotency_key.in_(bindparam("keys", expanding=True)),
         ),
-        current=select(Answer).where(
-            mine,
-            Answer.round_id.in_(bindparam("rounds", expanding=True)),
-            Answer.question_id.in_(bindparam("questions", expanding=True)),
-            Answer.is_current.is_(True),
+        request_rows=select(
+            requests.idempotency_key, requests.item_id, requests.body_digest, requests.outcome
+        ).where(
+            requests.participation_id == bindparam("participation"),
+            requests.idempotency_key.in_(bindparam("keys", expanding=True)),
+        ),
+        current=select(*Answer.__table__.c).where(
+            columns.participation_id == bindparam("participation"),
+            columns.round_id.in_(bindparam("rounds", expanding=True)),
+            columns.question_id.in_(bindparam("questions", expanding=True)),
+            columns.is_current.is_(True),
         ),
         stored=stored,
         stored_of_questions=stored.where(
@@ -82,6 +92,11 @@ def statements() -> Statements:
         drafts=drafts,
         drafts_of_questions=drafts.where(
             AnswerDraft.question_id.in_(bindparam("questions", expanding=True))
+        ),
+        draft_rows=select(*AnswerDraft.__table__.c).where(
+            draft.participation_id == bindparam("participation"),
+            draft.round_id == bindparam("round"),
+            draft.question_id.in_(bindparam("questions", expanding=True)),
         ),
     )
 
@@ -93,18 +108,35 @@ def current_by_round(
     question_ids: Iterable[int],
 ) -> dict[int, dict[int, Answer]]:
     """The expert's current answers to these questions in some rounds: round id -> question
-    id -> answer."""
+    id -> answer, as detached copies (not in the session): a save reads them to decide and
+    writes its changes with plain statements, and loading them into the ORM cost more than
+    the rest of the read."""
     found: dict[int, dict[int, Answer]] = {r.id: {} for r in rounds}
     ids = list(question_ids)
     if not ids:
         return found
-    rows = session.scalars(
+    rows = session.connection().execute(
         statements().current,
         {"participation": participation.id, "rounds": list(found), "questions": ids},
     )
-    for answer in rows:
-        found[answer.round_id][answer.question_id] = answer
+    for row in rows.mappings():
+        found[row["round_id"]][row["question_id"]] = Answer(**row)
     return found
+
+
+def draft_copies(
+    session: Session, participation: Participation, round_: Round, question_ids: Iterable[int]
+) -> dict[int, AnswerDraft]:
+    """The expert's drafts of these questions in a round, by question id, as detached copies
+    (see `current_by_round`)."""
+    ids = list(question_ids)
+    if not ids:
+        return {}
+    rows = session.connection().execute(
+        statements().draft_rows,
+        {"participation": participation.id, "round": round_.id, "questions": ids},
+    )
+    return {row["question_id"]: AnswerDraft(**row) for row in rows.mappings()}
 
 
 def current_of(

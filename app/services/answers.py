@@ -9,14 +9,13 @@ reading answers and drafts is `answer_reads`' (re-exported here).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Update, bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.messages import Message
@@ -36,10 +35,12 @@ from app.models import (
     Suggestion,
     ValidationError,
 )
+from app.services import answer_writes
 from app.services.answer_reads import (
     current_answers,
     current_by_round,
     current_of,
+    draft_copies,
     drafts_of,
     previous_answers,
     statements,
@@ -215,9 +216,14 @@ def _replays(
     keys = {e.idempotency_key: e for e in entries if e.idempotency_key is not None}
     if not keys:
         return {}
-    seen = session.scalars(
-        statements().requests, {"participation": participation.id, "keys": list(keys)}
-    ).all()
+    # plain rows: every autosave asks, and nearly every answer is "not seen before"
+    seen = (
+        session.connection()
+        .execute(statements().request_rows, {"participation": participation.id, "keys": list(keys)})
+        .all()
+    )
+    if not seen:
+        return {}
     results: dict[str, SaveResult] = {}
     answer_ids = [
         int(o["answer_id"])
@@ -396,9 +402,8 @@ def save_items(
     )
     current = both[round_.id]
     previous = both[closed.id] if closed is not None else {}
-    existing_drafts = {
-        d.question_id: d for d in drafts_of(session, participation, round_, question_ids)
-    }
+    existing_drafts = draft_copies(session, participation, round_, question_ids)
+    session.flush()  # what the caller left pending goes first: the writes below bypass the ORM
 
     results: dict[str, SaveResult] = dict(replayed)
     answers_after = dict(current)
@@ -418,7 +423,6 @@ def save_items(
             answers_after=answers_after,
             drafts_after=drafts_after,
         )
-    session.flush()
     if plans:
         _note_save(session, participation, round_, now)
     return SavedItems(results, errors, previous, closed, answers_after, drafts_after)
@@ -440,16 +444,21 @@ def _apply(
     drafts_after: dict[int, AnswerDraft],
 ) -> SaveResult:
     """Write one item's plan: new revisions, drafts kept or dropped, and the request's key
-    (`answers_after` and `drafts_after` are brought up to date with what it writes)."""
+    (`answers_after` and `drafts_after` are brought up to date with what it writes).
+
+    The writes are plain statements, a few per item, not the ORM's unit of work (which cost
+    more than everything else an autosave does); `current`, `existing_drafts` and `previous`
+    are detached copies, and what the session may hold of the rows written is expired."""
     key = plan.entry.idempotency_key
     stored: dict[str, Answer] = {}
     outcome: dict[str, dict[str, Any]] = {}
     new_rows: list[Answer] = []
+    retired: list[int] = []
+    dropped: list[int] = []
     for question_key, answer in plan.answers.items():
         question = plan.questions[question_key]
-        draft = existing_drafts.get(question.id)
-        if draft is not None:
-            session.delete(draft)
+        if question.id in existing_drafts:
+            dropped.append(question.id)
             drafts_after.pop(question.id, None)
         digest = answer.digest()
         now_current = current.get(question.id)
@@ -461,7 +470,7 @@ def _apply(
             outcome[question_key] = {"state": "empty"}
             continue
         if now_current is not None:
-            now_current.is_current = False
+            retired.append(now_current.id)
         earlier = previous.get(question.id)
         new = Answer(
             participation_id=participation.id,
@@ -483,34 +492,31 @@ def _apply(
         stored[question_key] = new
         new_rows.append(new)
     draft_messages: dict[str, Message | str] = {}
+    written_drafts: list[AnswerDraft] = []
     for question_key, (typed, message) in plan.drafts.items():
         question = plan.questions[question_key]
-        draft = existing_drafts.get(question.id)
-        if draft is None:
-            draft = AnswerDraft(
-                participation_id=participation.id,
-                round_id=round_.id,
-                question_id=question.id,
-                payload=typed,
-                updated_at=now,
-            )
-            session.add(draft)
-        else:
-            draft.payload = typed
-            draft.updated_at = now
+        draft = AnswerDraft(
+            participation_id=participation.id,
+            round_id=round_.id,
+            question_id=question.id,
+            payload=typed,
+            updated_at=now,
+        )
+        written_drafts.append(draft)
         drafts_after[question.id] = draft
         draft_messages[question_key] = message
         outcome[question_key] = {"state": "draft", "message": _stored_message(message)}
-    if new_rows:
-        session.flush()  # the old revisions stop being current before the new ones arrive
-        session.add_all(new_rows)
-        session.flush()
-        for question_key, answer_row in stored.items():
-            outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
+    answer_writes.refuse_forbidden_text(new_rows, written_drafts, outcome)
+    answer_writes.write_answers(session, new_rows, retired=retired)
+    answer_writes.write_drafts(
+        session, participation.id, round_.id, written_drafts, dropped=dropped
+    )
     for question_key, answer_row in stored.items():
+        outcome[question_key] = {"state": "saved", "answer_id": answer_row.id}
         answers_after[plan.questions[question_key].id] = answer_row
     if key is not None:
-        session.add(
+        answer_writes.record_request(
+            session,
             SaveRequest(
                 participation_id=participation.id,
                 round_id=round_.id,
@@ -519,7 +525,7 @@ def _apply(
                 body_digest=payload_digest(plan.entry.payloads),
                 outcome=outcome,
                 created_at=now,
-            )
+            ),
         )
     return SaveResult(stored, replay=False, drafts=draft_messages)
 
@@ -567,29 +573,12 @@ def touch_progress(
     return progress
 
 
-@functools.cache
-def _touch_statement() -> Update:
-    """The UPDATE of `_note_save`, built once (with bound parameters)."""
-    return (
-        update(RoundProgress)
-        .where(
-            RoundProgress.participation_id == bindparam("participation"),
-            RoundProgress.round_id == bindparam("round"),
-        )
-        .values(last_saved_at=bindparam("now", type_=RoundProgress.__table__.c.last_saved_at.type))
-    )
-
-
 def _note_save(
     session: Session, participation: Participation, round_: Round, now: datetime
 ) -> None:
     """`touch_progress` for a save: one UPDATE of the progress row (an INSERT on the round's
     first save), without loading it."""
-    updated = session.execute(
-        _touch_statement(),
-        {"participation": participation.id, "round": round_.id, "now": now},
-    )
-    if cast("CursorResult[Any]", updated).rowcount == 0:
+    if not answer_writes.touch_progress_row(session, participation.id, round_.id, now):
         touch_progress(session, participation, round_, now)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models import Item, Question, Round, RoundItem, RoundState
+from app.services.round_progress import AskedQuestion, asked_questions
 
 
 class RoundLayouts:
@@ -30,6 +31,8 @@ class RoundLayouts:
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
         self._layouts: OrderedDict[Hashable, list[RoundItem]] = OrderedDict()
+        #: per layout (by its list's identity) and round number, what `item_progress` counts
+        self._asked: dict[tuple[int, int], tuple[list[RoundItem], list[AskedQuestion]]] = {}
         self._lock = threading.Lock()
 
     def items_of(self, session: Session, round_: Round) -> list[RoundItem]:
@@ -59,6 +62,23 @@ class RoundLayouts:
             while len(self._layouts) > self.limit:
                 self._layouts.popitem(last=False)
         return items
+
+    def asked(self, round_items: list[RoundItem], number: int) -> list[AskedQuestion]:
+        """`asked_questions` of a layout this cache handed out, worked out once per layout:
+        every autosave's progress counts read it, and listing 48 items' questions anew cost
+        a tenth of the save."""
+        key = (id(round_items), number)
+        with self._lock:
+            found = self._asked.get(key)
+        # the list is kept with its answer, so its id cannot be reused by another list
+        if found is not None and found[0] is round_items:
+            return found[1]
+        asked = asked_questions(round_items, number)
+        with self._lock:
+            if len(self._asked) >= 4 * self.limit:
+                self._asked.clear()
+            self._asked[key] = (round_items, asked)
+        return asked
 
     def install(self, session: Session, round_: Round) -> None:
         """Make `round_.items` the cached layout for this request (read-only use only)."""

@@ -309,20 +309,16 @@ def item_progress(
     round_items: Sequence[RoundItem] | None = None,
     answered: Collection[int] | None = None,
     drafted: Collection[int] | None = None,
+    asked: Sequence[AskedQuestion] | None = None,
 ) -> tuple[int, int]:
     """(items with every required answer and no draft left, items asked), in two light
-    queries: every autosave answers with these counts. `round_items` (the round's items,
-    loaded), `answered` and `drafted` (the questions answered, and those with a draft: see
-    `answered_and_drafted`) spare them."""
-    asked: Sequence[tuple[int, int | None, bool | None]]
-    if round_items is not None:
-        listed: list[tuple[int, int | None, bool | None]] = []
-        for round_item in round_items:
-            questions = round_item.item.questions_in(round_.number)
-            listed += [(round_item.item_id, q.id, q.required) for q in questions] or [
-                (round_item.item_id, None, None)
-            ]
-        asked = listed
+    queries: every autosave answers with these counts. `asked` (see `asked_questions`) or
+    `round_items` (the round's items, loaded), `answered` and `drafted` (the questions
+    answered, and those with a draft: see `answered_and_drafted`) spare them."""
+    if asked is not None:
+        pass
+    elif round_items is not None:
+        asked = asked_questions(round_items, round_.number)
     else:
         asked = (
             session.execute(
@@ -348,6 +344,22 @@ def item_progress(
         if question is not None and (question in drafted or (required and question not in answered))
     }
     return len(items - incomplete), len(items)
+
+
+#: (item id, question id, required) of each question a round asks; (item id, None, None) for
+#: an item without questions
+AskedQuestion = tuple[int, int | None, bool | None]
+
+
+def asked_questions(round_items: Sequence[RoundItem], number: int) -> list[AskedQuestion]:
+    """The questions round `number` asks of these items, as `item_progress` counts them."""
+    listed: list[AskedQuestion] = []
+    for round_item in round_items:
+        questions = round_item.item.questions_in(number)
+        listed += [(round_item.item_id, q.id, q.required) for q in questions] or [
+            (round_item.item_id, None, None)
+        ]
+    return listed
 
 
 def answered_and_drafted(

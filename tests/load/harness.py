@@ -246,8 +246,9 @@ class GunicornServer:
         """The server's address."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_path: str = "/", timeout: float = 60.0) -> None:
-        """Start gunicorn and wait until every worker answers."""
+    def start(self, ready_path: str = "/", timeout: float = 180.0) -> None:
+        """Start gunicorn and wait until every worker answers (on a machine busy with other
+        work, five workers importing the app at once took over a minute)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
