@@ -124,7 +124,8 @@ def _make(
     if fmt == "csv":
         rows = exports.answer_rows(db.session, study, identified=identified)
         return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
-    from app.jobs.reports import build_content, stage_label
+    from app.jobs.reports import analysis_store, build_content, stage_label
+    from app.services.analysis_store import write_kept
 
     language = language or study.default_language
     keep = (
@@ -146,15 +147,25 @@ def _make(
     def stages(percent: int, stage: str) -> None:
         click.echo(f"{percent:3d} %  {stage_label(stage)}", err=True)
 
+    store = analysis_store()
     with current_app.test_request_context():
         if identified:
             from app.reports.data import build_report
             from app.reports.tables import study_tables, workbook_bytes
 
             stages(5, "data")
-            report = build_report(db.session, study, now=utcnow(), language=language, seed=seed)
+            report = build_report(
+                db.session,
+                study,
+                now=utcnow(),
+                language=language,
+                seed=seed,
+                store=store,
+            )
             stages(50, "tables")
-            return workbook_bytes(study_tables(db.session, report, identified=True))
+            content = workbook_bytes(study_tables(db.session, report, identified=True))
+            write_kept(db.session, store)
+            return content
         current = report_files.fingerprint(db.session, study) if keep else ""
         latest = report_files.latest_snapshot(db.session, study)
         started = time.perf_counter()
@@ -166,7 +177,9 @@ def _make(
             up_to=latest[1].number if latest else None,
             seed=seed,
             stages=stages,
+            store=store,
         )
+    write_kept(db.session, store)
     if keep and latest is not None:
         report_files.store(
             db.session,

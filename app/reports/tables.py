@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from analysis.snapshot import SnapshotData
 from app.reports.data import Report
 from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
+from app.services.analysis_store import kept
 from app.services.exports import Table
 from app.services.exports.xlsx import MAX_SHEET_NAME, Sheet, xlsx_bytes
 from app.services.snapshots import POOLING_METHODS
@@ -198,7 +200,14 @@ def weighted_table(session: Session, report: Report) -> Table:
         pooling = (
             report.weighting
             if report.weighting is not None and round_.number == report.final_round
-            else calibration.weighted_pooling(session, report.study, round_)
+            else kept(
+                session,
+                report.study,
+                report.store,
+                "weighting",
+                round_.number,
+                functools.partial(calibration.weighted_pooling, session, report.study, round_),
+            )
         )
         cal = pooling.calibration
         for row in pooling.rows:
