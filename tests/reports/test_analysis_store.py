@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.reports import analysis_store, build_content
-from app.models import StoredAnalysis, Study, User
+from app.models import ReportFile, StoredAnalysis, Study, User
 from app.reports import data as report_data
 from app.reports.data import Report, build_report
-from app.services import calibration, results, tidy
+from app.services import calibration, report_files, results, tidy
 from app.services.analysis_store import AnalysisStore, build_memo, write_kept
 from tests.conftest import NOW
 from tests.reports.helpers import ScriptedStudy, scripted_study
@@ -191,3 +191,24 @@ def test_one_build_reads_the_tidy_answers_of_the_same_rounds_once(
         first.loc[:, "value"] = -1.0  # a caller's change stays its own
         assert (tidy.tidy_answers(session, study)["value"] != -1.0).any()
     assert session.info.get("report_build_memo") is None  # gone with the build
+
+
+def test_the_build_job_keeps_the_analyses_and_the_next_build_reuses_them(
+    app: Flask,
+    session: Session,
+    scripted: ScriptedStudy,
+    facilitator_user: User,
+    calls: Counter[str],
+) -> None:
+    study = scripted.study
+    # what a close asks for (jobs run at commit in tests)
+    report_files.request_build(session, study, "en", "xlsx", facilitator_user, NOW)
+    session.commit()
+    assert calls["scenarios"] == 1
+    kinds = {k.split(":")[0] for k in session.scalars(select(StoredAnalysis.kind))}
+    assert kinds == set(COMPUTED)
+    calls.clear()
+    report_files.request_build(session, study, "en", "html", facilitator_user, NOW)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(ReportFile)) == 2
+    assert sum(calls.values()) == 0, f"computed again: {dict(calls)}"
