@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.jobs.runner import JobError, JobRun, handler, run_job
 from app.models import Snapshot, Study, utcnow
 from app.services import report_files
+from app.services.analysis_store import AnalysisStore, build_memo, write_kept
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ def stage_label(key: str | None) -> str:
     return str(label) if label is not None else key
 
 
+def analysis_store(*, keep: bool = True) -> AnalysisStore:
+    """The app's store of kept analyses (signed with its secret key); keep: write what a build
+    had to compute (jobs and the CLI), or only read (a page view)."""
+    secret = current_app.secret_key or ""
+    return AnalysisStore(secret=secret if isinstance(secret, bytes) else secret.encode(), keep=keep)
+
+
 def build_content(
     session: Session,
     study: Study,
@@ -61,8 +69,25 @@ def build_content(
     up_to: int | None = None,
     seed: int | None = None,
     stages: Stages | None = None,
+    store: AnalysisStore | None = None,
 ) -> bytes:
-    """The bytes of the study's report (pdf, html) or anonymous spreadsheet (xlsx)."""
+    """The bytes of the study's report (pdf, html) or anonymous spreadsheet (xlsx); with a
+    store, the analyses kept at close are read instead of computed."""
+    with build_memo(session):
+        return _build_content(session, study, language, fmt, up_to, seed, stages, store)
+
+
+def _build_content(
+    session: Session,
+    study: Study,
+    language: str,
+    fmt: str,
+    up_to: int | None,
+    seed: int | None,
+    stages: Stages | None,
+    store: AnalysisStore | None,
+) -> bytes:
+    """build_content inside the build's memo (the spreadsheet's tables read the same answers)."""
     from app.reports import render
     from app.reports.data import build_report
     from app.reports.tables import study_tables, workbook_bytes
@@ -82,7 +107,9 @@ def build_content(
             tell(95, "writing")
 
     tell(5, "data")
-    report = build_report(session, study, now=utcnow(), language=language, seed=seed, up_to=up_to)
+    report = build_report(
+        session, study, now=utcnow(), language=language, seed=seed, up_to=up_to, store=store
+    )
     if fmt == "xlsx":
         tell(50, "tables")
         content = workbook_bytes(study_tables(session, report, identified=False))
@@ -119,6 +146,7 @@ def build_report_file(run: JobRun) -> dict[str, Any]:
     def tell(percent: int, stage: str) -> None:
         run.progress(percent, stage)
 
+    store = analysis_store()
     content = _in_request(
         lambda: build_content(
             session,
@@ -127,10 +155,12 @@ def build_report_file(run: JobRun) -> dict[str, Any]:
             wanted.fmt,
             up_to=wanted.round_number,
             stages=tell,
+            store=store,
         )
     )
     run.progress(97, "writing")
     run.start_writing()
+    write_kept(session, store)
     kept = report_files.store(
         session,
         study,

@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 typed models; importing this package registers every table on Base.metadata."""
 
 from app.models.accounts import ApiKey, Role, User, UserSession
+from app.models.analyses import StoredAnalysis
 from app.models.answers import Answer, AnswerDraft, SaveRequest, Suggestion
 from app.models.assignments import PairAssignment
 from app.models.audit import AuditEvent
@@ -84,6 +85,7 @@ __all__ = [
     "Scenario",
     "Snapshot",
     "StateError",
+    "StoredAnalysis",
     "Study",
     "StudyMember",
     "StudyStatus",

@@ -142,7 +142,8 @@ def _make(
 ) -> bytes:
     """The report's or spreadsheet's bytes: a kept build when it is fresh, else built with its
     stages on stderr (and kept, when it is the file the web serves: anonymous, default seed)."""
-    from app.jobs.reports import build_content, stage_label
+    from app.jobs.reports import analysis_store, build_content, stage_label
+    from app.services.analysis_store import write_kept
 
     language = language or study.default_language
     keep = (
@@ -164,15 +165,25 @@ def _make(
     def stages(percent: int, stage: str) -> None:
         click.echo(f"{percent:3d} %  {stage_label(stage)}", err=True)
 
+    store = analysis_store()
     with current_app.test_request_context():
         if identified:
             from app.reports.data import build_report
             from app.reports.tables import study_tables, workbook_bytes
 
             stages(5, "data")
-            report = build_report(db.session, study, now=utcnow(), language=language, seed=seed)
+            report = build_report(
+                db.session,
+                study,
+                now=utcnow(),
+                language=language,
+                seed=seed,
+                store=store,
+            )
             stages(50, "tables")
-            return workbook_bytes(study_tables(db.session, report, identified=True))
+            content = workbook_bytes(study_tables(db.session, report, identified=True))
+            write_kept(db.session, store)
+            return content
         current = report_files.fingerprint(db.session, study) if keep else ""
         latest = report_files.latest_snapshot(db.session, study)
         started = time.perf_counter()
@@ -184,7 +195,9 @@ def _make(
             up_to=latest[1].number if latest else None,
             seed=seed,
             stages=stages,
+            store=store,
         )
+    write_kept(db.session, store)
     if keep and latest is not None:
         report_files.store(
             db.session,

@@ -34,6 +34,8 @@ from app.models import (
     Study,
 )
 from app.services import calibration, exports, forecast_scores, results, trend_scores
+from app.services.analysis_settings import settings_of
+from app.services.analysis_store import AnalysisStore, build_memo, kept
 from app.services.calibration import WeightedPooling
 from app.services.forecast_scores import ForecastScores
 from app.services.ranking import EventRanking, event_ranking
@@ -224,6 +226,9 @@ class Report:
     #: the closed rounds' snapshots, held so that later readers of the same session (the
     #: spreadsheet's tables) find them decoded already
     held: tuple[Snapshot, ...] = field(default=(), repr=False, compare=False)
+    #: where the build found its kept analyses, for later readers of the same build (the
+    #: spreadsheet's weighting of earlier rounds)
+    store: AnalysisStore | None = field(default=None, repr=False, compare=False)
 
     def of_kind(self, kind: str) -> list[ItemReport]:
         """Items of one kind (event, trend, calibration) that some closed round asked."""
@@ -405,9 +410,38 @@ def build_report(
     with_results: bool = True,
     seed: int | None = None,
     up_to: int | None = None,
+    store: AnalysisStore | None = None,
 ) -> Report:
     """Assemble a study's report from its closed rounds' snapshots (up to round `up_to`, default
-    all) and, with_results, the scenario and trend impact results of those rounds."""
+    all) and, with_results, the scenario and trend impact results of those rounds.
+
+    With a store, the heavy analyses kept for the latest snapshot are read instead of computed
+    (and what is missing or stale is computed and kept, when the store keeps)."""
+    with build_memo(session):
+        return _build_report(
+            session,
+            study,
+            now=now,
+            language=language,
+            with_results=with_results,
+            seed=seed,
+            up_to=up_to,
+            store=store,
+        )
+
+
+def _build_report(
+    session: Session,
+    study: Study,
+    *,
+    now: datetime,
+    language: str | None,
+    with_results: bool,
+    seed: int | None,
+    up_to: int | None,
+    store: AnalysisStore | None,
+) -> Report:
+    """build_report, inside the build's memo."""
     # The services called below each read the closed rounds' snapshots again. The session
     # holds its objects weakly, so without a reference the decoded snapshots would be dropped
     # and decoded again by every one of them (the demo's two, a dozen times per report).
@@ -428,10 +462,26 @@ def build_report(
         items.append(ItemReport(item=item, rounds=tuple(item_rounds)))
     scenarios: ScenarioResults | None = None
     trends: tuple[TrendImpact, ...] = ()
+    # the seed the analyses ran with names what is kept (another seed: another result)
+    used_seed = settings_of(study).seed if seed is None else seed
     if with_results:
-        scenarios = results.scenario_results(session, study, up_to, seed=seed)
-        trends = tuple(results.tia_results(session, study, up_to, seed=seed))
-    weighting, scored, trends_scored = _weights_and_scores(session, study, by_number)
+        scenarios = kept(
+            session,
+            study,
+            store,
+            f"scenarios:seed={used_seed}",
+            up_to,
+            lambda: results.scenario_results(session, study, up_to, seed=seed),
+        )
+        trends = kept(
+            session,
+            study,
+            store,
+            f"tia:seed={used_seed}",
+            up_to,
+            lambda: tuple(results.tia_results(session, study, up_to, seed=seed)),
+        )
+    weighting, scored, trends_scored = _weights_and_scores(session, study, by_number, store)
     return Report(
         study=study,
         generated_at=now,
@@ -446,13 +496,23 @@ def build_report(
         software=software_versions(),
         answers_withdrawn=study.answers_withdrawn,
         wilcoxon=_wilcoxon(by_number[max(by_number)]),
-        ranking=event_ranking(session, study, up_to, rank_by="expected_impact"),
+        ranking=kept(
+            session,
+            study,
+            store,
+            "ranking:expected_impact",
+            up_to,
+            lambda: event_ranking(session, study, up_to, rank_by="expected_impact"),
+        ),
         weighting=weighting,
         forecast_scores=scored,
         trend_scores=trends_scored,
         record=record_texts(study),
-        measured=measured_record(session, study, up_to),
+        measured=kept(
+            session, study, store, "measured", up_to, lambda: measured_record(session, study, up_to)
+        ),
         held=held,
+        store=store,
     )
 
 
@@ -468,7 +528,10 @@ def closed_snapshot_objects(session: Session, study: Study) -> tuple[Snapshot, .
 
 
 def _weights_and_scores(
-    session: Session, study: Study, by_number: Mapping[int, Any]
+    session: Session,
+    study: Study,
+    by_number: Mapping[int, Any],
+    store: AnalysisStore | None = None,
 ) -> tuple[WeightedPooling | None, ForecastScores | None, TrendScores | None]:
     """The three weightings, the forecast scores and the trend scores of the latest closed
     round shown."""
@@ -478,7 +541,14 @@ def _weights_and_scores(
     round_ = session.scalar(select(Round).where(Round.study_id == study.id, Round.number == number))
     if round_ is None or round_.snapshot is None:
         return None, None, None
-    weighting = calibration.weighted_pooling(session, study, round_)
+    weighting = kept(
+        session,
+        study,
+        store,
+        "weighting",
+        number,
+        lambda: calibration.weighted_pooling(session, study, round_),
+    )
     return (
         weighting,
         forecast_scores.score_round(session, study, round_, weighting),

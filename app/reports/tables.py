@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from analysis.snapshot import SnapshotData
 from app.reports.data import Report
 from app.services import calibration, exports
 from app.services.analysis_settings import settings_of
+from app.services.analysis_store import kept
 from app.services.exports import StreamedTable, Table
 from app.services.exports.xlsx import (
     MAX_SHEET_NAME,
@@ -207,7 +209,14 @@ def weighted_table(session: Session, report: Report) -> Table:
         pooling = (
             report.weighting
             if report.weighting is not None and round_.number == report.final_round
-            else calibration.weighted_pooling(session, report.study, round_)
+            else kept(
+                session,
+                report.study,
+                report.store,
+                "weighting",
+                round_.number,
+                functools.partial(calibration.weighted_pooling, session, report.study, round_),
+            )
         )
         cal = pooling.calibration
         for row in pooling.rows:

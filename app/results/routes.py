@@ -7,6 +7,7 @@ nothing here computes statistics.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from app.auth import facilitator, facilitator_required
 from app.database import atomic
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.extensions import db
+from app.jobs.reports import analysis_store
 from app.models import DomainError, NotFoundError, Study, utcnow
 from app.reports import charts, render
 from app.reports.data import Report, build_report
@@ -36,6 +38,7 @@ from app.results import builds
 from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
 from app.services import calibration, exports, linkage, results
 from app.services import studies as study_service
+from app.services.analysis_store import kept
 from app.templating import current_language
 
 bp = Blueprint("results", __name__, url_prefix="/f")
@@ -63,6 +66,8 @@ def _report(study: Study, *, with_results: bool, up_to: int | None = None) -> Re
         language=current_language(),
         with_results=with_results,
         up_to=up_to,
+        # the analyses kept at close, read only: a page view never writes them
+        store=analysis_store(keep=False),
     )
 
 
@@ -166,8 +171,16 @@ def item(study_id: int, key: str) -> Any:
         q.scale is not None and q.scale.kind == ScaleKind.PROBABILITY for q in found.item.questions
     ):
         asked = {r.number for r in found.rounds}
+        store = analysis_store(keep=False)
         weightings = {
-            r.number: calibration.weighted_pooling(db.session, study, r)
+            r.number: kept(
+                db.session,
+                study,
+                store,
+                "weighting",
+                r.number,
+                functools.partial(calibration.weighted_pooling, db.session, study, r),
+            )
             for r, _d in results.closed_snapshots(db.session, study)
             if r.number in asked
         }
@@ -282,7 +295,13 @@ def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes | Iterat
     if fmt == "csv":
         cells = exports.answer_cells(db.session, study, identified=identified)
         return exports.csv_chunks(cells, exports.answer_columns(identified))
-    data = build_report(db.session, study, now=utcnow(), language=study.default_language)
+    data = build_report(
+        db.session,
+        study,
+        now=utcnow(),
+        language=study.default_language,
+        store=analysis_store(keep=False),
+    )
     return workbook_bytes(study_tables(db.session, data, identified=identified))
 
 

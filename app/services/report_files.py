@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.models import (
     Item,
@@ -92,6 +92,7 @@ def latest_snapshot(session: Session, study: Study) -> tuple[Snapshot, Round] | 
     found = session.execute(
         select(Snapshot, Round)
         .join(Round, Snapshot.round_id == Round.id)
+        .options(defer(Snapshot.data))  # the JSON is read when a caller needs it, once
         .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
         .order_by(Round.number.desc())
         .limit(1)

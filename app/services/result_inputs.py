@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from analysis.snapshot import ItemSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
@@ -73,6 +73,9 @@ def closed_snapshots(
     query = (
         select(Round, Snapshot)
         .join(Snapshot, Snapshot.round_id == Round.id)
+        # the JSON is parsed for every row fetched, even when the session holds the snapshot
+        # (and its decoded content) already: read it only when a snapshot is new to the session
+        .options(defer(Snapshot.data))
         .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
         .order_by(Round.number)
     )

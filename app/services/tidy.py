@@ -204,7 +204,25 @@ def study_questions(session: Session, study: Study) -> dict[int, tuple[Question,
 def tidy_answers(
     session: Session, study: Study, rounds: Sequence[Round] | None = None
 ) -> pd.DataFrame:
-    """The study's current numeric answers as a tidy DataFrame (TIDY_COLUMNS)."""
+    """The study's current numeric answers as a tidy DataFrame (TIDY_COLUMNS).
+
+    Within a report build (analysis_store.build_memo) the same rounds are read once; each
+    caller gets its own copy."""
+    from app.services.analysis_store import current_memo
+
+    memo = current_memo(session)
+    key = None if rounds is None else tuple(sorted(r.id for r in rounds))
+    if memo is not None:
+        found = memo.tidy.get(key)
+        if found is None:
+            found = memo.tidy[key] = _read_tidy(session, study, rounds)
+            memo.tidy_reads += 1
+        return found.copy()
+    return _read_tidy(session, study, rounds)
+
+
+def _read_tidy(session: Session, study: Study, rounds: Sequence[Round] | None) -> pd.DataFrame:
+    """The tidy answers as the database holds them now."""
     questions = study_questions(session, study)
     ids = None if rounds is None else [r.id for r in rounds]
     records: list[tuple[Any, ...]] = []

@@ -4,6 +4,11 @@ Setup (not timed) loads the demo study into a fresh SQLite database, as `flask d
 does. Each timed run starts from an empty session (no object, snapshot or chart left from an
 earlier run) and builds the report's data from the database, then the PDF or the XLSX, as
 `flask report` and the download pages do.
+
+Two figures for each: "nothing stored" is a database whose heavy analyses (scenarios, trend
+impact, weighting) were never kept, so the build computes them (and keeps them: the write is
+rolled back after each run, so every run starts with nothing stored); "analyses stored" is the
+usual case after a close, whose job kept them, with the file itself not built yet.
 """
 
 from __future__ import annotations
@@ -70,15 +75,40 @@ def demo_app() -> dict[str, Any]:
     return {"app": app, "study_id": study_id, "folder": holder}
 
 
-def _cold_report(data: dict[str, Any], language: str | None = None) -> Any:
-    """The report's data built from a fresh session."""
+def stored_app() -> dict[str, Any]:
+    """The demo app with the report's analyses computed and kept, as the close's job does."""
     from app.extensions import db
+    from app.jobs.reports import analysis_store
     from app.models import Study, utcnow
     from app.reports.data import build_report
+    from app.services.analysis_store import write_kept
 
+    data = demo_app()
+    store = analysis_store()
+    with data["app"].test_request_context():
+        build_report(db.session, db.session.get(Study, data["study_id"]), now=utcnow(), store=store)
+    write_kept(db.session, store)
+    db.session.commit()
+    db.session.remove()
+    return data
+
+
+def _cold_report(data: dict[str, Any], language: str | None = None) -> Any:
+    """The report's data built from a fresh session (what it computes is kept in the session
+    and rolled back by the caller's next `_cold_report`)."""
+    from app.extensions import db
+    from app.jobs.reports import analysis_store
+    from app.models import Study, utcnow
+    from app.reports.data import build_report
+    from app.services.analysis_store import write_kept
+
+    db.session.rollback()
     db.session.remove()
     study = db.session.get(Study, data["study_id"])
-    return build_report(db.session, study, now=utcnow(), language=language)
+    store = analysis_store()
+    report = build_report(db.session, study, now=utcnow(), language=language, store=store)
+    write_kept(db.session, store)  # as a build does; never committed here
+    return report
 
 
 def pdf(data: dict[str, Any], language: str | None = None) -> dict[str, str]:
@@ -121,12 +151,29 @@ def xlsx(data: dict[str, Any]) -> dict[str, str]:
 
 
 CASES = [
-    Case("report: demo PDF, English, cold (data + charts + layout)", 5.0, pdf, setup=demo_app),
     Case(
-        "report: demo PDF, Persian, cold",
+        "report: demo PDF, English, cold, analyses stored (data + charts + layout)",
+        5.0,
+        pdf,
+        setup=stored_app,
+    ),
+    Case(
+        "report: demo PDF, English, cold, nothing stored",
         None,
-        lambda data: pdf(data, "fa"),
+        pdf,
         setup=demo_app,
     ),
-    Case("report: demo XLSX export, cold (data + workbook)", 1.0, xlsx, setup=demo_app),
+    Case(
+        "report: demo PDF, Persian, cold, analyses stored",
+        None,
+        lambda data: pdf(data, "fa"),
+        setup=stored_app,
+    ),
+    Case(
+        "report: demo XLSX export, cold, analyses stored (data + workbook)",
+        1.0,
+        xlsx,
+        setup=stored_app,
+    ),
+    Case("report: demo XLSX export, cold, nothing stored", None, xlsx, setup=demo_app),
 ]
