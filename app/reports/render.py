@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from analysis.settings import AnalysisSettings
 from app import numbers
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
-from app.i18n import text_direction
+from app.i18n import localise_digits, text_direction
 from app.messages import Message, render
 from app.models import Question, pick_text
 from app.reports import charts
@@ -62,9 +62,9 @@ def part_name(question: Question, part: str) -> str:
     if not part:
         return ""
     if kind == QuestionKind.PROBABILITY:
-        return _("by %(year)s", year=part)
+        return _("by %(year)s", year=localise_digits(part))
     if kind == QuestionKind.QUANTILES:
-        return _("%(p)s %% quantile", p=part)
+        return _("%(p)s %% quantile", p=localise_digits(part))
     if kind == QuestionKind.CONDITIONAL:
         event, _sep, side = part.partition("|")
         return (
@@ -106,6 +106,22 @@ def pct(value: Any, digits: int = 0, language: str = "en") -> str:
     if value is None or isinstance(value, bool):
         return numbers.MISSING
     return numbers.percent(float(value) * 100.0, digits, language)
+
+
+def report_message(message: object, language: str = "en") -> str:
+    """A service's note in the report's language, its numbers in the language's digits.
+
+    Only numbers are rewritten: item keys and codes among the values (E06, T01) stay as written.
+    """
+    if not isinstance(message, Message):
+        return str(message)
+    params = {
+        key: localise_digits(value, language)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else value
+        for key, value in message.params.items()
+    }
+    return render(Message(message.template, params), _)
 
 
 def _round_rows(
@@ -524,7 +540,10 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
     if report.trends:
         chapters.append(("tia", _("Trend impact analysis")))
     chapters.append(("dissent", _("Minority views and dissent")))
-    numbered = [(anchor, f"{n}. {title}") for n, (anchor, title) in enumerate(chapters, start=1)]
+    numbered = [
+        (anchor, f"{localise_digits(n, report.language)}. {title}")
+        for n, (anchor, title) in enumerate(chapters, start=1)
+    ]
     return [
         *numbered,
         ("methods", _("Appendix A: methods")),
@@ -608,7 +627,7 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "preset_legend": preset_legend,
         "fmt": functools.partial(fmt, language=language),
         "pct": functools.partial(pct, language=language),
-        "message": lambda m: render(m, _) if isinstance(m, Message) else str(m),
+        "message": functools.partial(report_message, language=language),
         "method_labels": method_labels(),
         "presets": PRESETS,
         "probability_key": probability_key,

@@ -49,3 +49,19 @@ def test_report_in_persian_has_no_latin_percent_sign(persian_report: str) -> Non
     text = visible_text(persian_report)
     assert "٪" in text
     assert [hit for hit in latin_in_persian(text) if "%" in hit] == []
+
+
+def test_report_prose_in_persian_has_no_latin_numbers(persian_report: str) -> None:
+    # section numbers, counts in the figure boxes, services' notes, year and quantile labels
+    assert latin_in_persian(visible_text(persian_report)) == []
+
+
+def test_report_notes_keep_item_keys_as_written() -> None:
+    from app.messages import N_
+
+    note = N_(
+        "%(n)s of %(total)s conditional probabilities in SMIC were not asked.", n=26, total=56
+    )
+    assert render.report_message(note, "fa").startswith("۲۶")
+    keyed = N_("%(event)s happens", event="E06")
+    assert render.report_message(keyed, "fa") == "E06 happens"
