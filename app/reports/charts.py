@@ -16,6 +16,7 @@ import functools
 import io
 import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
+
+from app.i18n import localise_digits
 
 matplotlib.use("Agg")
 
@@ -93,7 +96,19 @@ def data_uri(chart: str) -> str:
     text is encoded; a chart made as a raster image is a data: URI already."""
     if chart.startswith("data:"):
         return chart
+    chart = _SVG_TEXT.sub(_localised_text, chart)
     return "data:image/svg+xml;base64," + base64.b64encode(chart.encode("utf-8")).decode("ascii")
+
+
+#: an SVG text element, and a number in it that is not part of a code such as E06
+_SVG_TEXT = re.compile(r"(<text\b[^>]*>)([^<]*)(</text>)")
+_STANDALONE_NUMBER = re.compile(r"(?<![A-Za-z_0-9])[0-9]+(?:[.,][0-9]+)*")
+
+
+def _localised_text(match: re.Match[str]) -> str:
+    """A chart label with its numbers in the report language's digits (item keys unchanged)."""
+    words = _STANDALONE_NUMBER.sub(lambda number: localise_digits(number[0]), match[2])
+    return match[1] + words + match[3]
 
 
 def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
@@ -185,11 +200,11 @@ def _opaque_png(png: bytes) -> bytes:
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    """A short number for chart labels."""
+    """A short number for chart labels, in the digits of the report's language."""
     if value is None or not math.isfinite(value):
         return "–"
     text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return localise_digits(text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 # ---------------------------------------------------------------------------------------------

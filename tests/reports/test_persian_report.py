@@ -65,3 +65,15 @@ def test_report_notes_keep_item_keys_as_written() -> None:
     assert render.report_message(note, "fa").startswith("۲۶")
     keyed = N_("%(event)s happens", event="E06")
     assert render.report_message(keyed, "fa") == "E06 happens"
+
+
+def test_chart_labels_in_persian_use_persian_digits(persian_report: str) -> None:
+    import base64
+
+    labels = []
+    for encoded in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", persian_report):
+        svg = base64.b64decode(encoded).decode("utf-8")
+        labels += re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert any(re.search("[۰-۹]", label) for label in labels)
+    # item keys (E01) keep their Latin digits; no other number on a chart is Latin
+    assert [x for x in labels if re.search(r"(?<![A-Za-z0-9])[0-9]", x)] == []
