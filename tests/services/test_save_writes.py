@@ -120,8 +120,10 @@ def test_an_autosave_is_a_handful_of_statements(session: Session, example_study:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     # lock and round, the ledger, the answers and drafts read, the revision retired and the
-    # new one, the ledger's row, the progress row: one statement each
-    assert len(seen) <= 8, "\n".join(s[:90] for s in seen)
+    # new one, the ledger's row, the progress row: one statement each; PostgreSQL takes the
+    # round's shared advisory lock in a statement of its own
+    limit = 9 if engine.dialect.name == "postgresql" else 8
+    assert len(seen) <= limit, "\n".join(s[:90] for s in seen)
 
 
 def test_control_characters_in_a_draft_are_refused_whole(
