@@ -23,6 +23,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import matplotlib
+import matplotlib.text
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -111,9 +112,22 @@ def _localised_text(match: re.Match[str]) -> str:
     return match[1] + words + match[3]
 
 
+def _localise_texts(figure: Figure) -> None:
+    """The figure's own labels with their numbers in the report language's digits (the PDF's
+    raster charts carry them as pixels, where data_uri cannot reach); axis ticks stay as
+    matplotlib writes them."""
+    if localise_digits("0") == "0":
+        return
+    for text in figure.findobj(matplotlib.text.Text):
+        content = text.get_text()
+        if content and "$" not in content:
+            text.set_text(_STANDALONE_NUMBER.sub(lambda n: localise_digits(n[0]), content))
+
+
 def _figure_svg(figure: Figure, title: str, raster: bool = False) -> str:
     """A matplotlib figure as SVG text, with a <title> for screen readers and no XML prolog;
     with raster, a PNG data: URI instead."""
+    _localise_texts(figure)
     if raster:
         png = _cropped_png(figure) or _saved_png(figure)
         return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -77,3 +77,17 @@ def test_chart_labels_in_persian_use_persian_digits(persian_report: str) -> None
     assert any(re.search("[۰-۹]", label) for label in labels)
     # item keys (E01) keep their Latin digits; no other number on a chart is Latin
     assert [x for x in labels if re.search(r"(?<![A-Za-z0-9])[0-9]", x)] == []
+
+
+def test_raster_chart_texts_in_persian_use_persian_digits(app: Flask) -> None:
+    from flask_babel import force_locale
+    from matplotlib.figure import Figure
+
+    from app.reports import charts
+
+    figure = Figure()
+    axes = figure.add_subplot()
+    label = axes.text(0.5, 0.5, "دور 2 · E06 · 48 مورد")
+    with app.test_request_context(), force_locale("fa"):
+        charts._localise_texts(figure)
+    assert label.get_text() == "دور ۲ · E06 · ۴۸ مورد"
