@@ -427,6 +427,26 @@ def expert_cookie(app: Flask, session_token: str) -> tuple[str, str]:
         return str(serializer.dumps(dict(session))), str(csrf)
 
 
+def facilitator_cookie(app: Flask, user: Any) -> str:
+    """The signed session cookie of a new login session of this facilitator (called inside
+    an app context; the session row is committed)."""
+    from flask import session
+    from flask_login import login_user
+
+    from app.auth import SEEN_KEY, FacilitatorLogin
+    from app.extensions import db
+    from app.models import utcnow
+    from app.services import accounts
+
+    token = accounts.start_session(db.session, user, utcnow())
+    db.session.commit()
+    with app.test_request_context("/"):
+        login_user(FacilitatorLogin(user, token))
+        session[SEEN_KEY] = int(time.time()) + 10**6
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        return str(serializer.dumps(dict(session)))
+
+
 def _study_definition(path: Path, key: str | None) -> Any:
     """A survey definition, with its study key replaced (so one database holds many)."""
     from app.definitions import load_definition

@@ -29,6 +29,7 @@ from tests.load.harness import (
     Panel,
     database_url,
     drop_database,
+    facilitator_cookie,
     item_fields,
     item_path,
     migrate,
@@ -71,12 +72,9 @@ def _expert_client(app: Flask, panel: Panel, index: int) -> FlaskClient:
 
 def _facilitator_client(app: Flask, panel: Panel) -> tuple[FlaskClient, str]:
     """A test client signed in as the study's facilitator, and the dashboard's path."""
-    from flask_login import login_user
 
-    from app.auth import SEEN_KEY, FacilitatorLogin
     from app.extensions import db
     from app.models import Study, User
-    from app.services import accounts
 
     client = app.test_client()
     with app.app_context():
@@ -86,15 +84,7 @@ def _facilitator_client(app: Flask, panel: Panel) -> tuple[FlaskClient, str]:
         if user is None:
             user = db.session.scalars(db.select(User)).first()
         assert user is not None
-        token = accounts.start_session(db.session, user, _now())
-        db.session.commit()
-        with app.test_request_context("/"):
-            from flask import session
-
-            login_user(FacilitatorLogin(user, token))
-            session[SEEN_KEY] = int(time.time()) + 10**6
-            serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-            cookie = str(serializer.dumps(dict(session)))
+        cookie = facilitator_cookie(app, user)
         release_session()
     client.set_cookie(SESSION_COOKIE, cookie)
     return client, f"/f/studies/{panel.study_id}"

@@ -17,7 +17,13 @@ from typing import Any
 
 from flask import Flask
 
-from tests.load.harness import SECRET_KEY, SESSION_COOKIE, expert_cookie, release_session
+from tests.load.harness import (
+    SECRET_KEY,
+    SESSION_COOKIE,
+    expert_cookie,
+    facilitator_cookie,
+    release_session,
+)
 
 
 def _app(database: str) -> Flask:
@@ -62,24 +68,13 @@ def _close(app: Flask, seeded: dict[str, Any]) -> tuple[float, float]:
 
 def _facilitator_cookie(app: Flask, seeded: dict[str, Any]) -> str:
     """A signed session cookie of the seeded facilitator."""
-    from flask import session
-    from flask_login import login_user
-
-    from app.auth import SEEN_KEY, FacilitatorLogin
     from app.extensions import db
-    from app.models import User, utcnow
-    from app.services import accounts
+    from app.models import User
 
     with app.app_context():
         user = db.session.get(User, seeded["admin_id"])
         assert user is not None
-        token = accounts.start_session(db.session, user, utcnow())
-        db.session.commit()
-        with app.test_request_context("/"):
-            login_user(FacilitatorLogin(user, token))
-            session[SEEN_KEY] = int(time.time()) + 10**6
-            serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-            cookie = str(serializer.dumps(dict(session)))
+        cookie = facilitator_cookie(app, user)
         release_session()
     return cookie
 
