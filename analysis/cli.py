@@ -33,6 +33,7 @@ from analysis.ranking_cli import register as register_rank
 from analysis.scenarios import cli as scenarios_cli
 from analysis.scenarios import cli_experts as experts_cli
 from analysis.scoring_cli import register as register_score
+from analysis.structural import cli as structural_cli
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
     WILCOXON_EXACT_UP_TO,
@@ -651,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_score(sub)
     scenarios_cli.register(sub)
     experts_cli.register(sub)
+    structural_cli.register(sub)
     return parser
 
 
