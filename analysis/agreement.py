@@ -211,9 +211,7 @@ def fleiss_kappa(counts: npt.ArrayLike) -> FleissKappa:
     if expected >= 1.0 or spread <= 0:
         # every rating in one category: no variation to agree or disagree on
         nan = float("nan")
-        return FleissKappa(
-            nan, nan, nan, nan, observed, expected, n_subjects, int(m), n_categories
-        )
+        return FleissKappa(nan, nan, nan, nan, observed, expected, n_subjects, int(m), n_categories)
     kappa = (observed - expected) / (1 - expected)
     variance_term = spread**2 - float((share * (1 - share) * (1 - 2 * share)).sum())
     se = float(np.sqrt(2.0 * variance_term / (n_subjects * m * (m - 1)))) / spread

@@ -33,7 +33,6 @@ from analysis.ranking_cli import register as register_rank
 from analysis.scenarios import cli as scenarios_cli
 from analysis.scenarios import cli_experts as experts_cli
 from analysis.scoring_cli import register as register_score
-from analysis.structural import cli as structural_cli
 from analysis.stability import (
     DEFAULT_STABILITY_RULE,
     WILCOXON_EXACT_UP_TO,
@@ -42,6 +41,7 @@ from analysis.stability import (
     stability_long,
     stopping_verdict,
 )
+from analysis.structural import cli as structural_cli
 
 #: `--rule NAME=RULE`: a name, then "=" that does not start "=="
 _NAMED_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)

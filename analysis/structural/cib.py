@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ from analysis.errors import InputError
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
-NumberArray: TypeAlias = npt.NDArray[np.float64] | npt.NDArray[np.int32]
+NumberArray: TypeAlias = npt.NDArray[np.number[Any]]
 SuccessionMode: TypeAlias = Literal["global", "adjacent"]
 
 #: rounding slack when judgements are not integers (balances are sums of floats)
@@ -136,7 +136,8 @@ def balances_of(model: CibModel, scenarios: npt.ArrayLike) -> FloatArray:
 
 def impact_balances(model: CibModel, scenario: Sequence[int]) -> FloatArray:
     """The impact balance of every variant under one scenario."""
-    return balances_of(model, check_scenario(model, scenario)[None, :])[0]
+    balances: FloatArray = balances_of(model, check_scenario(model, scenario)[None, :])[0]
+    return balances
 
 
 def shortfalls_of(model: CibModel, scenarios: npt.ArrayLike) -> FloatArray:
@@ -165,7 +166,7 @@ def total_impact_scores(model: CibModel, scenarios: npt.ArrayLike) -> FloatArray
     chosen = np.atleast_2d(np.asarray(scenarios, dtype=np.int64))
     columns = chosen + np.asarray(model.offsets, dtype=np.int64)
     balances = balances_of(model, chosen)
-    return np.asarray(np.take_along_axis(balances, columns, axis=1).sum(axis=1))
+    return np.asarray(np.take_along_axis(balances, columns, axis=1).sum(axis=1), dtype=np.float64)
 
 
 def total_impact_score(model: CibModel, scenario: Sequence[int]) -> float:

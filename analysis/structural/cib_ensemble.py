@@ -61,15 +61,12 @@ def _tally(
     counts: Counter[tuple[int, ...]] = Counter()
     per_member = []
     for member in members:
-        found = consistent_scenarios(member, tolerance, method).keys()
+        found = consistent_scenarios(member, tolerance, method).tuples()
         per_member.append(len(found))
         counts.update(found)
     keys = sorted(counts, key=lambda k: (-counts[k], k))
     frame = pd.DataFrame(
-        {
-            d: [model.variants[i][k[i]] for k in keys]
-            for i, d in enumerate(model.descriptors)
-        }
+        {d: [model.variants[i][k[i]] for k in keys] for i, d in enumerate(model.descriptors)}
     )
     frame["consistent_in"] = [counts[k] for k in keys]
     frame["share"] = frame["consistent_in"] / max(len(members), 1)
@@ -94,7 +91,7 @@ def panel_ensemble(
         np.sum([np.asarray(m.matrix, dtype=np.float64) for m in members], axis=0),
         model.name,
     )
-    in_sum = set(consistent_scenarios(summed, tolerance, method).keys())
+    in_sum = set(consistent_scenarios(summed, tolerance, method).tuples())
     return _tally(model, members, tolerance, method, in_sum)
 
 

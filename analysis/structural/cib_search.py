@@ -69,7 +69,7 @@ class ScenarioSet:
         frame["total_impact_score"] = self.total_impact_score
         return frame
 
-    def keys(self) -> list[tuple[int, ...]]:
+    def tuples(self) -> list[tuple[int, ...]]:
         """The scenarios as tuples of variant indices, in the set's order."""
         return [tuple(int(v) for v in row) for row in self.scenarios]
 
@@ -151,7 +151,9 @@ def _survivors(
     keep = np.ones((len(chosen), m), dtype=bool)
     for j in range(level, -1, -1):
         start, width = blocks[j]
-        block = balance[alive, start : start + width][:, None, :] + rows[None, :, start : start + width]
+        block = (
+            balance[alive, start : start + width][:, None, :] + rows[None, :, start : start + width]
+        )
         if j == level:
             # the new descriptor: its own variant is the one being added
             picks = np.arange(m)
@@ -208,9 +210,7 @@ def _search(
         else:
             frontier = np.repeat(np.arange(len(chosen)), m)
             variant = np.tile(np.arange(m), len(chosen))
-        chosen = np.concatenate(
-            [chosen[frontier], variant.astype(np.int8)[:, None]], axis=1
-        )
+        chosen = np.concatenate([chosen[frontier], variant.astype(np.int8)[:, None]], axis=1)
         if last:
             if len(chosen):
                 found.append(chosen)

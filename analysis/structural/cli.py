@@ -194,7 +194,7 @@ def run_cib(args: argparse.Namespace) -> None:
                 "total_impact_score": float(tis),
             }
             for key, ic, tis in zip(
-                found.keys(), found.inconsistency, found.total_impact_score, strict=True
+                found.tuples(), found.inconsistency, found.total_impact_score, strict=True
             )
         ]
     _dump(out)
@@ -243,9 +243,7 @@ def run_mactor(args: argparse.Namespace) -> None:
     objectives, position_actors, positions = _table(args.mao)
     if position_actors != actors:
         raise InputError(f"{args.mao}: the rows must list the actors of {args.mid}, in order")
-    result = mactor(
-        _numbers(cells, args.mid), _numbers(positions, args.mao), actors, objectives
-    )
+    result = mactor(_numbers(cells, args.mid), _numbers(positions, args.mao), actors, objectives)
     matrices = ("mid", "midi", "mao1", "mao2", "mao3", "caa1", "caa2", "caa3", "daa1", "daa2")
     out: dict[str, Any] = {"actors": list(actors), "objectives": list(objectives)}
     for name in (*matrices, "daa3"):

@@ -98,9 +98,7 @@ def parse_influence_matrix(
             try:
                 value = float(text) if text not in ("", "NAN") else 0.0
             except ValueError:
-                raise InputError(
-                    f"row {i + 1}, column {j + 1}: {cell!r} is not 0-3 or P"
-                ) from None
+                raise InputError(f"row {i + 1}, column {j + 1}: {cell!r} is not 0-3 or P") from None
             if value < 0 or not np.isfinite(value):
                 raise InputError(f"row {i + 1}, column {j + 1}: influences are >= 0, not {cell}")
             plain[i, j] = value

@@ -116,10 +116,10 @@ def read_solution_list(text: str, model: CibModel | None = None) -> list[tuple[i
         if not match:
             continue
         scenario = tuple(int(v) - 1 for v in match.group(1).split())
-        if model is not None:
-            if len(scenario) != len(model.descriptors) or any(
-                not 0 <= v < n for v, n in zip(scenario, model.counts, strict=False)
-            ):
-                raise InputError(f"line {number}: the scenario does not fit the model")
+        if model is not None and (
+            len(scenario) != len(model.descriptors)
+            or any(not 0 <= v < n for v, n in zip(scenario, model.counts, strict=False))
+        ):
+            raise InputError(f"line {number}: the scenario does not fit the model")
         found.append(scenario)
     return found

@@ -69,7 +69,7 @@ def random_model(counts: list[int], seed: int, floats: bool = False):  # type: i
 @pytest.mark.parametrize("method", ["exhaustive", "pruned"])
 def test_somewhereland_has_the_ten_published_consistent_scenarios(somewhereland, method) -> None:
     found = consistent_scenarios(somewhereland, method=method)
-    labels = {" ".join(somewhereland.label(k)) for k in found.keys()}
+    labels = {" ".join(somewhereland.label(k)) for k in found.tuples()}
     assert labels == SOMEWHERELAND_PUBLISHED
     assert (found.inconsistency == 0).all()
 
@@ -99,7 +99,7 @@ def test_scenariowizard_models_reproduce_their_solution_lists(name: str) -> None
     listed_text = (DATA / f"{name}.sl").read_text()
     listed = read_solution_list(listed_text, model)
     found = consistent_scenarios(model)
-    assert set(found.keys()) == set(listed)
+    assert set(found.tuples()) == set(listed)
     assert len(found) == len(listed)
     # the fifth field of each .sl line is the scenario's total impact score
     scores = {
@@ -107,7 +107,7 @@ def test_scenariowizard_models_reproduce_their_solution_lists(name: str) -> None
         for line in listed_text.splitlines()
         if line.startswith('"')
     }
-    for key, score in zip(found.keys(), found.total_impact_score, strict=True):
+    for key, score in zip(found.tuples(), found.total_impact_score, strict=True):
         assert score == scores[key]
 
 
@@ -121,11 +121,13 @@ def test_the_nested_model_is_large_and_searched_by_branch_and_bound() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("tolerance", [0, 1, 3])
-def test_pruned_search_finds_exactly_what_the_exhaustive_one_does(seed: int, tolerance: int) -> None:
+def test_pruned_search_finds_exactly_what_the_exhaustive_one_does(
+    seed: int, tolerance: int
+) -> None:
     model = random_model([3, 4, 2, 3, 3, 2, 4], seed, floats=seed % 3 == 2)
     exhaustive = consistent_scenarios(model, tolerance, "exhaustive")
     pruned = consistent_scenarios(model, tolerance, "pruned")
-    assert exhaustive.keys() == pruned.keys()
+    assert exhaustive.tuples() == pruned.tuples()
     # and both agree with checking every scenario one by one
     every = np.array(list(itertools.product(*(range(c) for c in model.counts))))
     worst = shortfalls_of(model, every).max(axis=1)
