@@ -35,6 +35,8 @@ SearchMethod: TypeAlias = Literal["auto", "exhaustive", "pruned"]
 
 #: models up to this many configurations are searched exhaustively under method="auto"
 EXHAUSTIVE_UP_TO = 20_000
+#: the largest model the exhaustive search accepts (it checks every configuration)
+EXHAUSTIVE_LIMIT = 50_000_000
 #: the most partial-scenario balance cells held in one chunk (about 64 MB of int32)
 CHUNK_CELLS = 16_000_000
 
@@ -239,6 +241,11 @@ def consistent_scenarios(
         raise InputError(f"search method must be auto, exhaustive or pruned, not {method!r}")
     if max(model.counts) > 127:
         raise InputError("a descriptor may have at most 127 variants")
+    if method == "exhaustive" and model.configurations > EXHAUSTIVE_LIMIT:
+        raise InputError(
+            f"{model.configurations:,} configurations are too many to check one by one "
+            f"(limit {EXHAUSTIVE_LIMIT:,}): use method pruned or auto"
+        )
     chosen_method = method
     if method == "auto":
         chosen_method = "exhaustive" if model.configurations <= EXHAUSTIVE_UP_TO else "pruned"

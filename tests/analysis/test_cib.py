@@ -195,3 +195,17 @@ def test_judgements_of_a_descriptor_on_itself_are_ignored() -> None:
     model = cib_model(["A", "B"], [["a1", "a2"], ["b1", "b2"]], matrix)
     assert model.matrix[0, 1] == 0
     assert len(consistent_scenarios(model)) == 4
+
+
+def test_exhaustive_search_refuses_models_too_large_to_check_one_by_one() -> None:
+    model = read_scw((DATA / "CIB_nested.scw").read_text())
+    with pytest.raises(InputError, match="too many to check one by one"):
+        consistent_scenarios(model, method="exhaustive")
+
+
+def test_succession_can_cycle_where_adjacent_settles() -> None:
+    matrix = [[0, 0, 1, 0], [0, 0, 0, 1], [2, 0, 0, 0], [0, 1, 0, 0]]
+    model = cib_model(["A", "B"], [["a1", "a2"], ["b1", "b2"]], matrix)
+    swinging = succession(model, [1, 0])
+    assert swinging.end is None and set(swinging.cycle) == {(1, 0), (0, 1)}
+    assert succession(model, [1, 0], "adjacent").end == (0, 0)
