@@ -117,10 +117,12 @@ def parse_scenario(model: CibModel, text: str) -> list[int]:
 
 
 def _scenario_json(model: CibModel, scenario: Sequence[int]) -> dict[str, str]:
+    """A scenario as {descriptor: variant name}."""
     return dict(zip(model.descriptors, model.label(scenario), strict=True))
 
 
 def _ensemble_json(ensemble: Ensemble) -> dict[str, Any]:
+    """An ensemble's table as JSON-ready rows, most frequent scenario first."""
     frame = ensemble.table
     rows = []
     for key, (_, row) in zip(frame.attrs["scenarios"], frame.iterrows(), strict=True):
@@ -201,6 +203,7 @@ def run_cib(args: argparse.Namespace) -> None:
 
 
 def _view_json(variables: Sequence[str], view: MicmacView) -> list[dict[str, Any]]:
+    """One MICMAC reading as one record per variable."""
     return [
         {
             "variable": name,
@@ -217,6 +220,7 @@ def _view_json(variables: Sequence[str], view: MicmacView) -> list[dict[str, Any
 
 
 def _micmac_json(result: MicmacResult) -> dict[str, Any]:
+    """The direct, indirect and potential readings, the power and the movers."""
     return {
         "direct": _view_json(result.variables, result.direct),
         "indirect": _view_json(result.variables, result.indirect),
@@ -276,6 +280,7 @@ def run_fleiss(args: argparse.Namespace) -> None:
 
 
 def _dump(out: dict[str, Any]) -> None:
+    """Print the result as indented JSON (NaN as null)."""
     json.dump(out, sys.stdout, indent=2, default=finite)
     sys.stdout.write("\n")
 

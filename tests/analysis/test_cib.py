@@ -209,3 +209,23 @@ def test_succession_can_cycle_where_adjacent_settles() -> None:
     swinging = succession(model, [1, 0])
     assert swinging.end is None and set(swinging.cycle) == {(1, 0), (0, 1)}
     assert succession(model, [1, 0], "adjacent").end == (0, 0)
+
+
+def test_ensembles_count_members_and_keep_the_summed_matrix_view(somewhereland) -> None:
+    from analysis.structural.cib_ensemble import noise_ensemble, panel_ensemble
+
+    base = set(consistent_scenarios(somewhereland).tuples())
+    quiet = noise_ensemble(somewhereland, runs=5, seed=1, change=0.0)
+    assert set(quiet.table.attrs["scenarios"]) == base
+    assert (quiet.table["share"] == 1).all() and quiet.per_member == (10,) * 5
+    noisy = noise_ensemble(somewhereland, runs=40, seed=2, change=0.5)
+    again = noise_ensemble(somewhereland, runs=40, seed=2, change=0.5)
+    assert noisy.table.equals(again.table)
+    assert noisy.table["consistent_in"].is_monotonic_decreasing
+    # a member who reverses every judgement disagrees; the sum of the two cancels to zero
+    reversed_member = -np.asarray(somewhereland.matrix)
+    panel = panel_ensemble(somewhereland, [somewhereland.matrix, reversed_member])
+    assert panel.members == 2 and panel.per_member[0] == 10
+    assert panel.table["in_sum"].all()  # a zero matrix makes every scenario consistent
+    with pytest.raises(InputError, match="member 2: matrix is 2 x 2"):
+        panel_ensemble(somewhereland, [somewhereland.matrix, np.zeros((2, 2))])
