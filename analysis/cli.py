@@ -41,6 +41,7 @@ from analysis.stability import (
     stability_long,
     stopping_verdict,
 )
+from analysis.structural import cli as structural_cli
 
 #: `--rule NAME=RULE`: a name, then "=" that does not start "=="
 _NAMED_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)
@@ -651,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_score(sub)
     scenarios_cli.register(sub)
     experts_cli.register(sub)
+    structural_cli.register(sub)
     return parser
 
 
