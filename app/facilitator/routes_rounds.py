@@ -17,10 +17,13 @@ from app.facilitator.common import (
     member_study,
     owned_study,
     redirect_to,
+    summary_of,
 )
 from app.facilitator.forms import (
+    CloseRoundForm,
     DeadlineForm,
     RoundForm,
+    RoundLimitForm,
     SimpleForm,
     fields_of,
     texts_from,
@@ -28,7 +31,7 @@ from app.facilitator.forms import (
     with_language_fields,
 )
 from app.models import ItemStatus, Round, RoundState, Study, utcnow
-from app.services import burden, dashboard, report_files
+from app.services import between_rounds, burden, dashboard, report_files
 from app.services import rounds as round_service
 from app.services import studies as study_service
 
@@ -75,12 +78,47 @@ def rounds(study_id: int) -> Any:
         form=form,
         message_fields=fields_of(form, "message", found.languages),
         blocked=_next_round_block(found, all_rounds),
+        limit_reached=between_rounds.held_all_rounds(found, all_rounds),
+        limit_form=RoundLimitForm(formdata=None, limit=found.round_limit + 1),
         deadline_form=DeadlineForm(formdata=None),
         action_form=SimpleForm(),
         active_items=sum(1 for i in found.items if i.status == ItemStatus.ACTIVE),
         may_finish=study_service.may_manage(db.session, found, facilitator()),
         nav="rounds",
     )
+
+
+@bp.post("/studies/<int:study_id>/rounds/limit")
+@facilitator_required
+@atomic
+def raise_round_limit(study_id: int) -> Any:
+    """Allow more rounds than the survey pre-registered (owners only; audited with the reason)."""
+    found = owned_study(study_id)
+    form = RoundLimitForm()
+    if not form.validate_on_submit():
+        return flash_and_redirect(
+            _("Enter the new limit and say why more rounds are needed; nothing was changed."),
+            "rounds",
+            found,
+            "error",
+        )
+    with flash_domain_errors():
+        between_rounds.raise_round_limit(
+            db.session,
+            found,
+            form.limit.data or 0,
+            reason=form.reason.data or "",
+            actor=facilitator(),
+            now=utcnow(),
+        )
+        flash(
+            _(
+                "The study now allows %(n)s rounds; the change is in the audit log.",
+                n=found.round_limit,
+            ),
+            "success",
+        )
+    return redirect_to("rounds", found)
 
 
 @bp.post("/studies/<int:study_id>/rounds/new")
@@ -157,27 +195,42 @@ def set_deadline(study_id: int, number: int) -> Any:
 @facilitator_required
 @atomic
 def close_round(study_id: int, number: int) -> Any:
-    """Confirm, then close an open round: its snapshot is frozen, answers can no longer change."""
+    """Confirm, then close an open round: its snapshot is frozen, answers can no longer change.
+
+    The page says which items and groups the snapshot would withhold under k and offers a later
+    deadline instead; a close under k needs the round number typed.
+    """
     found = member_study(study_id)
     round_ = round_service.round_for(db.session, found, number)
-    form = SimpleForm()
+    form = CloseRoundForm()
+    is_open = round_.state == RoundState.OPEN
+    preview = between_rounds.close_preview(db.session, round_) if is_open else None
     if form.validate_on_submit():
-        with flash_domain_errors():
-            snapshot = round_service.close_round(
-                db.session, round_, actor=facilitator(), now=utcnow()
-            )
-            if current_app.config["BUILD_REPORTS_ON_CLOSE"]:  # built after the close commits
-                report_files.request_builds_after_close(db.session, found, snapshot, utcnow())
-            return flash_and_redirect(
+        typed = between_rounds.confirms_close(form.confirm.data or "", round_)
+        if preview is not None and preview.needs_confirmation and not typed:
+            form.confirm.errors = [
                 _(
-                    "Round %(n)s is closed; its snapshot holds %(answers)s answers.",
+                    "Type %(n)s to close round %(n)s although figures will be withheld.",
                     n=number,
-                    answers=snapshot.answer_count,
-                ),
-                "items",
-                found,
-            )
-        return redirect_to("rounds", found)
+                )
+            ]
+        else:
+            with flash_domain_errors():
+                snapshot = round_service.close_round(
+                    db.session, round_, actor=facilitator(), now=utcnow()
+                )
+                if current_app.config["BUILD_REPORTS_ON_CLOSE"]:  # built after the close commits
+                    report_files.request_builds_after_close(db.session, found, snapshot, utcnow())
+                return flash_and_redirect(
+                    _(
+                        "Round %(n)s is closed; its snapshot holds %(answers)s answers.",
+                        n=number,
+                        answers=snapshot.answer_count,
+                    ),
+                    "items",
+                    found,
+                )
+            return redirect_to("rounds", found)
     funnel = next(
         (f for f in dashboard.funnel(db.session, found).rounds if f.number == number), None
     )
@@ -186,9 +239,12 @@ def close_round(study_id: int, number: int) -> Any:
         study=found,
         round=round_,
         funnel=funnel,
+        preview=preview,
         form=form,
+        deadline_form=DeadlineForm(formdata=None),
+        summary=summary_of(form),
         nav="rounds",
-    )
+    ), (422 if form.confirm.errors else 200)
 
 
 @bp.post("/studies/<int:study_id>/finish")
