@@ -63,6 +63,9 @@ def test_close_under_k_then_round_two_results_and_report(
     study_id = _study_in_round_three(live_server)
     # bypass_csp only so that axe can run on the close page
     page = new_context(bypass_csp=True).new_page()
+    # the results pages and the report are computed on first view, slower than a form
+    page.set_default_navigation_timeout(120_000)
+    page.set_default_timeout(120_000)
     log_in_facilitator(page, live_server)
 
     page.goto(f"{live_server.url}/f/studies/{study_id}/rounds/3/close")
