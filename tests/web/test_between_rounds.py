@@ -92,7 +92,8 @@ def test_the_owner_raises_the_round_limit_and_the_audit_log_shows_it(
     _third_closed_under_k(session, scripted)
     study_id = scripted.study.id
     page = owner.get(f"/f/studies/{study_id}/rounds").get_data(as_text=True)
-    assert "pre-registered limit" in page and 'id="raise-limit"' in page
+    # the limit blocks round 4: the form to raise it is unfolded
+    assert "pre-registered limit" in page and '<details class="raise-limit" open>' in page
     token = csrf_from(page)
     url = f"/f/studies/{study_id}/rounds/limit"
 
@@ -118,7 +119,7 @@ def test_the_owner_raises_the_round_limit_and_the_audit_log_shows_it(
     log = owner.get(f"/f/studies/{study_id}/audit").get_data(as_text=True)
     assert "study.round_limit" in log and "E02 splits the panel" in log
     page = owner.get(f"/f/studies/{study_id}/rounds").get_data(as_text=True)
-    assert "Prepare round 4" in page and 'id="raise-limit"' not in page
+    assert "Prepare round 4" in page and '<details class="raise-limit">' in page
 
 
 def test_a_member_who_is_not_an_owner_cannot_raise_the_limit(
