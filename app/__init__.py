@@ -150,17 +150,14 @@ def register_blueprints(app: Flask) -> None:
     from app.account.routes import bp as account_bp
     from app.api import register_api
     from app.expert import bp as expert_bp
-    from app.facilitator import record as _record  # noqa: F401 - its page joins the blueprint
-    from app.facilitator import resolutions as _resolutions  # noqa: F401 - adds its routes
-    from app.facilitator import schedule as _schedule  # noqa: F401 - adds its routes
-    from app.facilitator.people import bp as facilitator_bp  # with the admins' people page
+    from app.facilitator import register_facilitator
     from app.public.routes import bp as public_bp
     from app.results.builds import bp as builds_bp
     from app.results.routes import bp as results_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(account_bp)
-    app.register_blueprint(facilitator_bp)
+    register_facilitator(app)  # every facilitator page module joins one blueprint
     app.register_blueprint(expert_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(builds_bp)  # kept reports and exports, background jobs' pages

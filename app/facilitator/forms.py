@@ -14,6 +14,7 @@ from wtforms import (
     EmailField,
     Field,
     HiddenField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
@@ -82,6 +83,24 @@ class DeadlineForm(Form):
 
     deadline = DateTimeLocalField(
         _l("Deadline (UTC)"), format=DATETIME_LOCAL_FORMATS, validators=[Optional()]
+    )
+
+
+class CloseRoundForm(Form):
+    """Close a round; when the close would withhold figures under k, the round number typed."""
+
+    confirm = StringField(
+        _l("Type the round number to close it anyway"), validators=[Length(max=20)]
+    )
+
+
+class RoundLimitForm(Form):
+    """Allow more rounds than the survey pre-registered, with the reason (recorded)."""
+
+    limit = IntegerField(_l("New round limit"), validators=[DataRequired()])
+    reason = StringField(
+        _l("Why more rounds are needed (recorded in the audit log)"),
+        validators=[DataRequired(), Length(max=500)],
     )
 
 

@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 from app.auth import admin_required, facilitator
 from app.database import atomic
 from app.extensions import db
-from app.facilitator.routes import bp
+from app.facilitator import bp
 from app.models import DomainError, Expert, utcnow
 from app.services import personal_data
 

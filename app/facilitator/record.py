@@ -17,8 +17,8 @@ from app.auth import facilitator, facilitator_required
 from app.database import atomic
 from app.definitions.record import RECORD_FIELDS
 from app.extensions import db
+from app.facilitator import bp
 from app.facilitator.forms import fields_of, texts_from, with_language_fields
-from app.facilitator.routes import bp
 from app.forms import Form
 from app.messages import render_error
 from app.models import DomainError, NotFoundError, utcnow

@@ -22,7 +22,7 @@ from app.auth import facilitator, facilitator_required
 from app.database import atomic
 from app.definitions.model import ItemKind
 from app.extensions import db
-from app.facilitator.people import bp
+from app.facilitator import bp
 from app.forms import Form
 from app.messages import render
 from app.models import Study, ValidationError, pick_text, utcnow

@@ -18,8 +18,8 @@ from wtforms.validators import Length
 from app.auth import facilitator, facilitator_required
 from app.database import atomic
 from app.extensions import db
+from app.facilitator import bp
 from app.facilitator.forms import SimpleForm
-from app.facilitator.routes import bp
 from app.forms import Form
 from app.jobs.mail import send_after_commit
 from app.messages import render_error

@@ -161,6 +161,7 @@ def build_report_file(run: JobRun) -> dict[str, Any]:
     run.progress(97, "writing")
     run.start_writing()
     write_kept(session, store)
+    latest = report_files.latest_snapshot(session, study)
     kept = report_files.store(
         session,
         study,
@@ -171,6 +172,10 @@ def build_report_file(run: JobRun) -> dict[str, Any]:
         fingerprint_=current,
         now=utcnow(),
         seconds=time.perf_counter() - started,
+        # a file of an earlier round than the latest says so in its name
+        round_number=None
+        if latest is not None and latest[0].id == wanted.snapshot_id
+        else wanted.round_number,
     )
     return {"file_id": kept.id, "size": kept.size, "seconds": kept.build_seconds}
 

@@ -1,4 +1,5 @@
-"""`flask report STUDY --format html|pdf|xlsx|csv|json --out PATH` and `flask archive import PATH`."""
+"""`flask report STUDY --format html|pdf|xlsx|csv|json --out PATH [--round N]` and
+`flask archive import PATH`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import DomainError, Study, User, utcnow
-from app.services import exports, report_files
+from app.models import DomainError, RoundState, Study, User, utcnow
+from app.services import exports, report_files, rounds
 
 FORMATS = ("html", "pdf", "xlsx", "csv", "json")
 
@@ -61,6 +62,13 @@ def _user(email: str | None) -> User | None:
 @click.option("--reason", help="Why an identified export is needed (recorded).")
 @click.option("--seed", type=int, default=None, help="Seed of the scenario and trend simulations.")
 @click.option(
+    "--round",
+    "round_number",
+    type=int,
+    default=None,
+    help="Report as of this closed round (HTML, PDF, XLSX; default: the latest closed round).",
+)
+@click.option(
     "--rebuild",
     is_flag=True,
     help="Build the report or spreadsheet again even when a fresh build is kept.",
@@ -75,6 +83,7 @@ def report_command(
     reason: str | None,
     seed: int | None,
     rebuild: bool,
+    round_number: int | None,
 ) -> None:
     """Write a study's consensus report (HTML, PDF), spreadsheet (XLSX), answers (CSV) or archive (JSON)."""
     found = _study(study)
@@ -83,6 +92,8 @@ def report_command(
     if language and language not in current_app.config["LANGUAGES"]:
         click.echo(f"Unknown language '{language}'.", err=True)
         sys.exit(1)
+    if round_number is not None:
+        _check_round(found, fmt, round_number)
     try:
         if identified and fmt not in ("csv", "xlsx"):
             raise DomainError("Identified exports exist only as CSV or XLSX.")
@@ -99,7 +110,13 @@ def report_command(
             size = _stream(found, fmt, out, identified=identified)
         else:
             content = _make(
-                found, fmt, language=language, identified=identified, seed=seed, rebuild=rebuild
+                found,
+                fmt,
+                language=language,
+                identified=identified,
+                seed=seed,
+                rebuild=rebuild,
+                round_number=round_number,
             )
             out.write_bytes(content)
             size = len(content)
@@ -110,6 +127,20 @@ def report_command(
     db.session.commit()
     elapsed = time.perf_counter() - started
     click.echo(f"Wrote {out} ({size:,} bytes) in {elapsed:.1f} s.")
+
+
+def _check_round(study: Study, fmt: str, number: int) -> None:
+    """Exit with one line (status 2, a usage error) unless round `number` can be reported."""
+    if fmt not in ("html", "pdf", "xlsx"):
+        click.echo("--round applies to the report and the spreadsheet (html, pdf, xlsx).", err=True)
+        sys.exit(2)
+    closed = [r.number for r in rounds.rounds_of(db.session, study) if r.state == RoundState.CLOSED]
+    if number not in closed:
+        listed = ", ".join(str(n) for n in closed) or "none yet"
+        click.echo(
+            f"Round {number} is not a closed round of '{study.key}' (closed: {listed}).", err=True
+        )
+        sys.exit(2)
 
 
 def _stream(study: Study, fmt: str, out: Path, *, identified: bool) -> int:
@@ -139,6 +170,7 @@ def _make(
     identified: bool,
     seed: int | None,
     rebuild: bool = False,
+    round_number: int | None = None,
 ) -> bytes:
     """The report's or spreadsheet's bytes: a kept build when it is fresh, else built with its
     stages on stderr (and kept, when it is the file the web serves: anonymous, default seed)."""
@@ -153,7 +185,7 @@ def _make(
         and language in study.languages
     )
     if keep and not rebuild:
-        kept = report_files.cached_file(db.session, study, language, fmt)
+        kept = report_files.cached_file(db.session, study, language, fmt, round_number=round_number)
         if kept is not None:
             click.echo(
                 f"Using the {fmt.upper()} built at {kept.built_at:%Y-%m-%d %H:%M} UTC "
@@ -178,6 +210,7 @@ def _make(
                 now=utcnow(),
                 language=language,
                 seed=seed,
+                up_to=round_number,
                 store=store,
             )
             stages(50, "tables")
@@ -185,7 +218,7 @@ def _make(
             write_kept(db.session, store)
             return content
         current = report_files.fingerprint(db.session, study) if keep else ""
-        latest = report_files.latest_snapshot(db.session, study)
+        latest = report_files.round_snapshot(db.session, study, round_number)
         started = time.perf_counter()
         content = build_content(
             db.session,
@@ -199,6 +232,7 @@ def _make(
         )
     write_kept(db.session, store)
     if keep and latest is not None:
+        newest = report_files.latest_snapshot(db.session, study)
         report_files.store(
             db.session,
             study,
@@ -209,6 +243,7 @@ def _make(
             fingerprint_=current,
             now=utcnow(),
             seconds=time.perf_counter() - started,
+            round_number=None if newest and newest[0].id == latest[0].id else round_number,
         )
         stages(100, "writing")
     return content

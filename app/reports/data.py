@@ -328,12 +328,21 @@ def _wilcoxon(content: SnapshotData) -> dict[str, Any]:
 
 
 def _round_flows(
-    session: Session, study: Study, snapshots: Mapping[int, SnapshotData], panel: int
+    session: Session,
+    study: Study,
+    snapshots: Mapping[int, SnapshotData],
+    panel: int,
+    up_to: int | None = None,
 ) -> tuple[RoundFlow, ...]:
     """Every round with counts of respondents, submissions, leavers and joiners."""
-    rounds = list(
-        session.scalars(select(Round).where(Round.study_id == study.id).order_by(Round.number))
-    )
+    # a report as of round N tells the rounds up to N only: a later round's counts are not its
+    rounds = [
+        round_
+        for round_ in session.scalars(
+            select(Round).where(Round.study_id == study.id).order_by(Round.number)
+        )
+        if up_to is None or round_.number <= up_to
+    ]
     answered: dict[int, set[int]] = {}
     for round_id, participation_id in session.execute(
         select(Answer.round_id, Answer.participation_id)
@@ -486,7 +495,7 @@ def _build_report(
         study=study,
         generated_at=now,
         language=language or study.default_language,
-        rounds=_round_flows(session, study, by_number, panel_size),
+        rounds=_round_flows(session, study, by_number, panel_size, up_to),
         closed=tuple(sorted(by_number)),
         panel=panel,
         items=tuple(items),

@@ -43,16 +43,26 @@ def file_response(file: ReportFile, *, inline: bool = False) -> Response:
     return response
 
 
-def serve_or_build(study: Study, language: str, fmt: str, *, inline: bool = False) -> Response:
-    """The kept file if it is fresh; else its build is asked for (and committed): the file if the
-    build is over by then (tests run it at once), else a 303 to the job's progress page."""
-    found = report_files.cached_file(db.session, study, language, fmt)
+def serve_or_build(
+    study: Study,
+    language: str,
+    fmt: str,
+    *,
+    inline: bool = False,
+    round_number: int | None = None,
+) -> Response:
+    """The kept file (of the latest closed round, or of round `round_number`) if it is fresh;
+    else its build is asked for (and committed): the file if the build is over by then (tests
+    run it at once), else a 303 to the job's progress page."""
+    found = report_files.cached_file(db.session, study, language, fmt, round_number=round_number)
     if found is not None:
         return file_response(found, inline=inline)
-    job = report_files.request_build(db.session, study, language, fmt, facilitator(), utcnow())
+    job = report_files.request_build(
+        db.session, study, language, fmt, facilitator(), utcnow(), round_number=round_number
+    )
     job_id = job.id
     db.session.commit()  # the build is queued (or, in immediate mode, run) at commit
-    found = report_files.cached_file(db.session, study, language, fmt)
+    found = report_files.cached_file(db.session, study, language, fmt, round_number=round_number)
     if found is not None:
         return file_response(found, inline=inline)
     return redirect(url_for("builds.job", study_id=study.id, job_id=job_id), code=303)  # type: ignore[return-value]
@@ -75,7 +85,12 @@ def _download_url(study: Study, job: Job) -> str | None:
         return None
     extra: dict[str, Any] = {"download": 1} if wanted.fmt == "html" else {}
     return url_for(
-        "results.report", study_id=study.id, fmt=wanted.fmt, language=wanted.language, **extra
+        "results.report",
+        study_id=study.id,
+        fmt=wanted.fmt,
+        language=wanted.language,
+        round=wanted.round_number,
+        **extra,
     )
 
 
@@ -163,21 +178,24 @@ def build(study_id: int) -> Any:
     fmt = form.format.data or ""
     if language not in study.languages or fmt not in report_files.FORMATS:
         abort(400)
+    number = int(form.round.data) if form.round.data else None
     try:
-        job_ = report_files.request_build(db.session, study, language, fmt, facilitator(), utcnow())
+        job_ = report_files.request_build(
+            db.session, study, language, fmt, facilitator(), utcnow(), round_number=number
+        )
     except NotFoundError:
         abort(409)
     return redirect(url_for("builds.job", study_id=study.id, job_id=job_.id), code=303)
 
 
-def overview_builds(study: Study) -> list[dict[str, Any]]:
-    """Every language x format of the latest snapshot: its kept file (fresh or stale) and its
-    latest job, for the results overview."""
+def overview_builds(study: Study, round_number: int | None = None) -> list[dict[str, Any]]:
+    """Every language x format of the latest snapshot (or round `round_number`'s): its kept
+    file (fresh or stale) and its latest job, for the results overview."""
     files = {
         (f.language, f.format): (f, fresh)
-        for f, fresh in report_files.built_files(db.session, study)
+        for f, fresh in report_files.built_files(db.session, study, round_number)
     }
-    jobs = report_files.latest_jobs(db.session, study)
+    jobs = report_files.latest_jobs(db.session, study, round_number)
     rows = []
     for language in study.languages:
         for fmt in report_files.FORMATS:

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from app.forms import Form
 
@@ -23,6 +23,8 @@ class ExportForm(Form):
         ],
         validators=[InputRequired()],
     )
+    #: the closed round the spreadsheet is as of (empty: the latest)
+    round = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,3}$")])
 
 
 class IdentifiedExportForm(Form):
@@ -46,7 +48,10 @@ class ArchiveImportForm(Form):
 
 
 class BuildForm(Form):
-    """Build (again) one kept file of the latest closed round: a language and a format."""
+    """Build (again) one kept file of a closed round (default the latest): a language and a
+    format."""
 
     language = HiddenField(validators=[InputRequired(), Length(max=8)])
     format = HiddenField(validators=[InputRequired(), Length(max=10)])
+    #: the closed round the file is as of (empty: the latest)
+    round = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,3}$")])

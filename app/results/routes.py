@@ -30,13 +30,13 @@ from app.database import atomic
 from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.extensions import db
 from app.jobs.reports import analysis_store
-from app.models import DomainError, NotFoundError, Study, utcnow
+from app.models import DomainError, NotFoundError, RoundState, Study, utcnow
 from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
 from app.results import builds
 from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
-from app.services import calibration, exports, linkage, results
+from app.services import calibration, exports, linkage, results, rounds
 from app.services import studies as study_service
 from app.services.analysis_store import kept
 from app.templating import current_language
@@ -76,10 +76,14 @@ def _round_argument(study: Study) -> int | None:
     value = request.args.get("round", type=int)
     if value is None:
         return None
-    closed = [r.number for r, _data in results.closed_snapshots(db.session, study)]
-    if value not in closed:
+    if value not in _closed_numbers(study):
         abort(404)
     return value
+
+
+def _closed_numbers(study: Study) -> list[int]:
+    """The numbers of the study's closed rounds."""
+    return [r.number for r in rounds.rounds_of(db.session, study) if r.state == RoundState.CLOSED]
 
 
 def _download(
@@ -120,7 +124,7 @@ def overview(study_id: int) -> Any:
         identified_form=IdentifiedExportForm(),
         may_identify=exports.may_export_identified(study, facilitator()),
         disclosure=linkage.disclosure(db.session, study),
-        built=builds.overview_builds(study),
+        built=builds.overview_builds(study, report.final_round),
         build_form=BuildForm(formdata=None),
         **_helpers(report),
     )
@@ -242,7 +246,8 @@ def report(study_id: int, fmt: str) -> Any:
     language = builds.report_language(study)
     results.require_closed_round(db.session, study)
     inline = fmt == "html" and not request.args.get("download")
-    return builds.serve_or_build(study, language, fmt, inline=inline)
+    number = _round_argument(study)  # ?round=N: the report as of that closed round
+    return builds.serve_or_build(study, language, fmt, inline=inline, round_number=number)
 
 
 @bp.post("/studies/<int:study_id>/results/export")
@@ -256,9 +261,12 @@ def export(study_id: int) -> Any:
         abort(400)
     fmt = form.format.data or "csv"
     results.require_closed_round(db.session, study)
+    number = int(form.round.data) if form.round.data else None  # the spreadsheet's round
+    if number is not None and number not in _closed_numbers(study):
+        abort(404)
     exports.authorize_export(db.session, study, actor=facilitator(), now=utcnow(), kind=fmt)
     if fmt == "xlsx":  # the spreadsheet is kept like the report; the audit entry is written first
-        return builds.serve_or_build(study, study.default_language, "xlsx")
+        return builds.serve_or_build(study, study.default_language, "xlsx", round_number=number)
     return _download(_export_bytes(study, fmt, identified=False), study, fmt)
 
 

@@ -77,9 +77,11 @@ class BuildRequest:
     fmt: str
 
 
-def filename(study: Study, fmt: str) -> str:
-    """The name the browser is offered (the names the downloads always had)."""
-    return f"{study.key}.xlsx" if fmt == "xlsx" else f"{study.key}-report.{fmt}"
+def filename(study: Study, fmt: str, round_number: int | None = None) -> str:
+    """The name the browser is offered (the names the downloads always had); a file of an
+    earlier round than the latest says which."""
+    stem = study.key if round_number is None else f"{study.key}-round-{round_number}"
+    return f"{stem}.xlsx" if fmt == "xlsx" else f"{stem}-report.{fmt}"
 
 
 def job_key(snapshot_id: int, language: str, fmt: str) -> str:
@@ -98,6 +100,28 @@ def latest_snapshot(session: Session, study: Study) -> tuple[Snapshot, Round] | 
         .limit(1)
     ).first()
     return None if found is None else (found[0], found[1])
+
+
+def round_snapshot(
+    session: Session, study: Study, round_number: int | None = None
+) -> tuple[Snapshot, Round] | None:
+    """The snapshot a report as of `round_number` reads up to (None: the latest closed round);
+    NotFoundError for a round that is not closed."""
+    if round_number is None:
+        return latest_snapshot(session, study)
+    found = session.execute(
+        select(Snapshot, Round)
+        .join(Round, Snapshot.round_id == Round.id)
+        .options(defer(Snapshot.data))
+        .where(
+            Round.study_id == study.id,
+            Round.state == RoundState.CLOSED,
+            Round.number == round_number,
+        )
+    ).first()
+    if found is None:
+        raise NotFoundError(f"Round {round_number} is not a closed round of this study.")
+    return found[0], found[1]
 
 
 @functools.cache
@@ -229,14 +253,21 @@ def _check(study: Study, language: str, fmt: str) -> None:
 
 
 def cached_file(
-    session: Session, study: Study, language: str, fmt: str, *, current: str | None = None
+    session: Session,
+    study: Study,
+    language: str,
+    fmt: str,
+    *,
+    current: str | None = None,
+    round_number: int | None = None,
 ) -> ReportFile | None:
-    """The built file of the latest snapshot in this language and format, if it is fresh.
+    """The built file of the latest snapshot (or of round `round_number`'s) in this language
+    and format, if it is fresh.
 
     `current` is today's fingerprint when the caller has it already.
     """
     _check(study, language, fmt)
-    latest = latest_snapshot(session, study)
+    latest = round_snapshot(session, study, round_number)
     if latest is None:
         return None
     found = session.scalar(
@@ -256,9 +287,12 @@ def cached_file(
     return found
 
 
-def built_files(session: Session, study: Study) -> list[tuple[ReportFile, bool]]:
-    """Files built of the latest snapshot, each with whether it is still fresh."""
-    latest = latest_snapshot(session, study)
+def built_files(
+    session: Session, study: Study, round_number: int | None = None
+) -> list[tuple[ReportFile, bool]]:
+    """Files built of the latest snapshot (or round `round_number`'s), each with whether it is
+    still fresh."""
+    latest = round_snapshot(session, study, round_number)
     if latest is None:
         return []
     current = fingerprint(session, study)
@@ -287,14 +321,16 @@ def request_build(
     now: datetime,
     *,
     after_close: bool = False,
+    round_number: int | None = None,
 ) -> Job:
-    """Ask for the file of the latest snapshot in this language and format to be built (again).
+    """Ask for the file of the latest snapshot (or of round `round_number`'s) in this language
+    and format to be built (again).
 
     Joins a build of the same file already queued or running; a new one runs after commit.
     `after_close` marks the builds a close asks for (skipped when BUILD_REPORTS_ON_CLOSE is off).
     """
     _check(study, language, fmt)
-    latest = latest_snapshot(session, study)
+    latest = round_snapshot(session, study, round_number)
     if latest is None:
         raise NotFoundError("No round has closed yet: there is nothing to report.")
     snapshot, round_ = latest
@@ -360,8 +396,10 @@ def store(
     fingerprint_: str,
     now: datetime,
     seconds: float,
+    round_number: int | None = None,
 ) -> ReportFile:
-    """Keep a built file, replacing the one of the same snapshot, language and format."""
+    """Keep a built file, replacing the one of the same snapshot, language and format
+    (`round_number` names the file of an earlier round than the latest)."""
     found = session.scalar(
         select(ReportFile).where(
             ReportFile.snapshot_id == snapshot_id,
@@ -374,7 +412,7 @@ def store(
             snapshot_id=snapshot_id, study_id=study.id, language=language, format=fmt
         )
         session.add(found)
-    found.filename = filename(study, fmt)
+    found.filename = filename(study, fmt, round_number)
     found.media_type = MEDIA_TYPES[fmt]
     found.content = content
     found.size = len(content)
@@ -402,9 +440,12 @@ def job_of(session: Session, study: Study, job_id: int) -> Job:
     return job
 
 
-def latest_jobs(session: Session, study: Study) -> dict[tuple[str, str], Job]:
-    """The newest report job per (language, format) of the latest snapshot."""
-    latest = latest_snapshot(session, study)
+def latest_jobs(
+    session: Session, study: Study, round_number: int | None = None
+) -> dict[tuple[str, str], Job]:
+    """The newest report job per (language, format) of the latest snapshot (or round
+    `round_number`'s)."""
+    latest = round_snapshot(session, study, round_number)
     if latest is None:
         return {}
     found: dict[tuple[str, str], Job] = {}

@@ -153,3 +153,15 @@ def scripted_study(
         done.append(round_)
     session.commit()
     return ScriptedStudy(study=study, members=members, rounds=done)
+
+
+def answer_next_round(session: Session, scripted: ScriptedStudy, answering: int) -> Round:
+    """Prepare and open the study's next round; the first `answering` experts answer it all."""
+    round_ = rounds.create_round(session, scripted.study, actor=None, now=NOW)
+    rounds.open_round(session, round_, actor=None, now=NOW)
+    rng = random.Random(5)
+    for index, (participation, _token) in enumerate(scripted.members[:answering]):
+        for round_item in round_.items:
+            answer_item(session, participation, round_, round_item.item, index, rng)
+    session.commit()
+    return round_

@@ -312,9 +312,6 @@ def _set(path: str, value: object) -> object:
             "round_limit", 1, "study.rounds: 2 rounds; the study allows 1", id="rounds-over-limit"
         ),
         pytest.param(
-            "round_limit", 9, "study.round_limit: the survey pre-registered", id="limit-raised"
-        ),
-        pytest.param(
             "anonymity",
             "confidential",
             "study.anonymity: the survey was anonymous",

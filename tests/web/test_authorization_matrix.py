@@ -99,6 +99,7 @@ ACCESS: dict[str, str] = {
     "facilitator.rounds": STUDY,
     "facilitator.close_round": STUDY,
     "facilitator.finish_study": STUDY_OWNER,
+    "facilitator.raise_round_limit": STUDY_OWNER,
     "facilitator.set_deadline": STUDY,
     "facilitator.open_round": STUDY,
     "facilitator.create_round": STUDY,

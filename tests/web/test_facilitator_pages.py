@@ -574,7 +574,12 @@ def test_close_round_asks_first_then_freezes_the_snapshot(
         import app.services.snapshots  # noqa: F401 - needs the analysis package complete
     except ImportError as error:  # pragma: no cover - while analysis/ is being finished
         pytest.skip(f"closing needs analysis functions: {error}")
-    response = owner.post(url, data={"csrf_token": csrf_from(page)})
+    # nobody answered (k = 5): the close wants the round number typed
+    refused = owner.post(url, data={"csrf_token": csrf_from(page)})
+    assert refused.status_code == 422
+    session.expire_all()
+    assert world.round.state == RoundState.OPEN
+    response = owner.post(url, data={"csrf_token": csrf_from(page), "confirm": "1"})
     assert response.status_code == 303
     session.expire_all()
     assert world.round.state == RoundState.CLOSED

@@ -206,4 +206,6 @@ def test_the_close_page_warns_when_fewer_than_k_submitted(
     for member in world.members:
         submit(session, member, world.round)
     html = client.get(url).get_data(as_text=True)
-    assert 'id="k-guard"' not in html
+    assert "Fewer than k = 3 experts have submitted." not in html
+    # they submitted without answering: every rated item would still be withheld
+    assert 'id="withheld"' in html and 'name="confirm"' in html

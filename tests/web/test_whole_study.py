@@ -200,7 +200,8 @@ def test_three_round_study_through_the_web(
         assert len(submitted) == 12
 
         # 5. close: the snapshot freezes
-        closed = _post(client, f"/f/studies/{study_id}/rounds/{number}/close")
+        # E03's probability is under k: the close page wants the round number typed
+        closed = _post(client, f"/f/studies/{study_id}/rounds/{number}/close", confirm=number)
         assert closed.status_code == 303
         data = _snapshot(session, study, number)
         e01 = data["items"].get("E01")

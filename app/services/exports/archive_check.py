@@ -177,11 +177,8 @@ def _definition(study: ArchiveStudy, problems: Problems) -> None:
             "study.k_comments",
             f"the survey set k_comments = {meta.k_comments}; it can only become larger",
         )
-    if study.round_limit > meta.round_limit:
-        problems.add(
-            "study.round_limit",
-            f"the survey pre-registered {meta.round_limit} rounds; it can only become lower",
-        )
+    # the round limit may exceed the survey's: owners can raise it (an audited change), so a
+    # study that used it must still import; the limit is bounded above and by its rounds
 
 
 def _items(study: ArchiveStudy, problems: Problems) -> dict[str, tuple[set[int], set[str]]]:
