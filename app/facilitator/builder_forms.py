@@ -9,6 +9,7 @@ side on the translations page, and a save here keeps them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,9 +48,11 @@ def number(raw: str | None) -> Any:
         return None
     for kind in (int, float):
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
             continue
+        # an infinite or NaN value is kept as typed: the validator names it, and JSON has none
+        return text if isinstance(value, float) and not math.isfinite(value) else value
     return text
 
 
