@@ -198,3 +198,50 @@ def test_a_survey_file_imported_into_the_builder_exports_the_same_definition(
     second = definition_to_dict(parse_definition(exported, "x.toml"))
     first.pop("source_hash"), second.pop("source_hash")
     assert first == second
+
+
+def test_calibration_questions_and_scenarios_are_built_and_exported(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    make_user(session)
+    login(client)
+    base = f"/f/builder/{_build(client)}"
+    count = {"key": "count", "kind": "continuous", "min": "0", "step": "1"}
+    assert _post(client, f"{base}/scales", count).status_code == 303
+    estimate = {
+        "key": "estimate",
+        "kind": "quantiles",
+        "prompt": "Your 5th, 50th and 95th percentiles",
+        "scale": "count",
+        "quantiles": "5, 50, 95",
+        "required": "y",
+        "from_round": "1",
+    }
+    assert _post(client, f"{base}/questions", estimate).status_code == 303
+    seed = {
+        "key": "C01",
+        "kind": "calibration",
+        "title": "Reservoirs",
+        "text": "How many reservoirs did the city have in 2020?",
+        "questions": ["estimate"],
+    }
+    missing = _post(client, f"{base}/items", seed)
+    assert missing.status_code == 422
+    assert 'id="true_value-error"' in missing.get_data(as_text=True)
+    assert _post(client, f"{base}/items", {**seed, "true_value": "42"}).status_code == 303
+    second = {"key": "E02", "kind": "event", "title": "Rationing", "text": "Water is rationed."}
+    assert _post(client, f"{base}/items", {**second, "questions": ["likely"]}).status_code == 303
+    scenario = {"key": "S1", "title": "Plenty", "expression": "E01 and not E03"}
+    wrong = _post(client, f"{base}/scenarios", scenario)
+    assert wrong.status_code == 422 and 'id="expression-error"' in wrong.get_data(as_text=True)
+    scenario["expression"] = "E01 and not E02"
+    assert _post(client, f"{base}/scenarios", scenario).status_code == 303
+    # an entry renamed keeps its place
+    renamed = _post(client, f"{base}/scenarios/S1", {**scenario, "key": "plenty"})
+    assert renamed.status_code == 303
+
+    exported = client.get(f"{base}/survey.toml").get_data()
+    definition = parse_definition(exported, "built.toml")
+    assert definition.item("C01").true_value == 42
+    assert [s.key for s in definition.scenarios] == ["plenty"]
+    assert definition.questions["estimate"].quantiles == (5, 50, 95)
