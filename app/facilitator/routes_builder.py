@@ -25,7 +25,7 @@ from app.facilitator.forms import SimpleForm
 from app.facilitator.routes import bp
 from app.i18n import text_direction
 from app.messages import render_error
-from app.models import DomainError, NotFoundError, StudyDraft, ValidationError, utcnow
+from app.models import DomainError, NotFoundError, StudyDraft, utcnow
 from app.services import builder
 from app.services import studies as study_service
 from app.templating import LANGUAGE_NAMES
@@ -404,10 +404,7 @@ def builder_launch(draft_id: int) -> Any:
     except builder.DraftRejectedError:
         db.session.rollback()
         flash(_("Fix the draft's problems first; then it can be launched."), "error")
-    except ValidationError as error:
-        db.session.rollback()
-        flash(render_error(error, _), "error")
-    except DomainError as error:
+    except DomainError as error:  # e.g. another study has the key already
         db.session.rollback()
         flash(render_error(error, _), "error")
     else:

@@ -57,6 +57,8 @@ def _save(page: Any, button: str = "Save") -> None:
 def test_a_study_built_in_the_builder_launches_and_round_trips_its_file(
     new_context: Any, live_server: LiveServer
 ) -> None:
+    from playwright.sync_api import expect  # the browser tests skip when playwright is missing
+
     require_axe()
     # bypass_csp only so that axe can be injected; the pages themselves load nothing else
     page = new_context(bypass_csp=True, accept_downloads=True).new_page()
@@ -121,10 +123,14 @@ def test_a_study_built_in_the_builder_launches_and_round_trips_its_file(
 
     # the rules: the preview says what they mean before anything is saved
     page.goto(f"{draft_url}/rules")
+    # as the rule is typed, the page says what it means (a small script asks "Preview")
     page.get_by_label("Consensus rule").fill("pct_agree >= 0.8 and iqr <= 1")
+    expect(page.locator("#rule-preview")).to_contain_text("0.8")
+    # without the script, the Preview button does the same and saves nothing
+    page.get_by_label("Stability (stopping) rule").fill("changed_share < 0.1")
     _submit(page, "Preview")
     reading = page.locator("#rule-preview").inner_text()
-    assert "the share of experts in the agreement region" in reading and "0.8" in reading
+    assert "the share of experts in the agreement region" in reading and "0.1" in reading
     _check_axe(page, "rules")
     _save(page, "Save the rules")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.models import StateError, StudyDraft, User
+from app.models import StateError, StudyDraft, User, ValidationError
 from app.services import builder
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 
@@ -101,3 +101,12 @@ def test_a_rule_is_read_into_an_outline_or_an_error() -> None:
         ],
     }
     assert builder.read_rule("changed_share < 0.1", "consensus").error is not None
+
+
+def test_a_launch_under_a_key_in_use_creates_nothing(session: Session, owner: User) -> None:
+    first = builder.draft_from_file(session, owner, EXAMPLE_SURVEY.read_bytes(), "e.toml", NOW)
+    second = builder.draft_from_file(session, owner, EXAMPLE_SURVEY.read_bytes(), "e.toml", NOW)
+    builder.launch(session, first, actor=owner, now=NOW)
+    with pytest.raises(ValidationError):
+        builder.launch(session, second, actor=owner, now=NOW)
+    assert second.study_id is None
