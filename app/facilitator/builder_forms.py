@@ -16,26 +16,20 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.definitions import ItemKind, QuestionKind, ScaleKind
 from app.definitions.validate import ITEM_KIND_FIELDS, QUESTION_KIND_FIELDS
 from app.definitions.vocabulary import CONSENSUS_PRESETS, PAGE_BY, QUANTILE_METHODS
+from app.facilitator.forms import MultiCheckboxField
 from app.forms import Form
+from app.services.builder import within
 
 _SHORT = [Length(max=200)]
 _LONG = [Length(max=20000)]
 _SPLIT = re.compile(r"[,\s]+")
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Several choices as checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 # --- reading typed values leniently: the validator reports what does not fit ----------------
@@ -473,7 +467,7 @@ def attach(form: Any, problems: Sequence[tuple[str, str]], scopes: Sequence[str]
     """Put each problem next to its field; return the messages that belong to no field."""
     loose: list[str] = []
     for label, message in problems:
-        scope = next((s for s in scopes if label.startswith(s)), "")
+        scope = next((s for s in scopes if within(label, s)), "")
         name = field_of(label, scope) if scope else ""
         target = getattr(form, name, None) if name else None
         if target is not None and hasattr(target, "errors") and name != "csrf_token":
