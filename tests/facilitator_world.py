@@ -18,9 +18,10 @@ from app.models import (
     RoundProgress,
     Study,
     Suggestion,
+    User,
 )
-from app.services import panel, rounds
-from tests.conftest import NOW, csrf_from, enter_link, login
+from app.services import builder, panel, rounds
+from tests.conftest import EXAMPLE_SURVEY, NOW, csrf_from, enter_link, login
 
 PANEL = (
     ("Ann Archer", "ann@example.org", "Academia", "en"),
@@ -38,8 +39,9 @@ class World:
     round: Round
     item: Item
     suggestion: Suggestion
+    draft_id: int = 0  #: a study draft of the study's owner in the builder (0: no owner)
 
-    def url_values(self) -> dict[str, int]:
+    def url_values(self) -> dict[str, int | str]:
         """Values for every URL argument a facilitator route may take."""
         return {
             "study_id": self.study.id,
@@ -48,6 +50,10 @@ class World:
             "item_id": self.item.id,
             "suggestion_id": self.suggestion.id,
             "user_id": self.study.created_by_id or 0,  # the owner, on the study's team
+            "draft_id": self.draft_id,
+            "section": "items",
+            "entry": "E01",
+            "language": "fa",
         }
 
 
@@ -70,8 +76,14 @@ def build_world(session: Session, study: Study, *, open_round: bool = True) -> W
     )
     session.add(suggestion)
     item = session.scalars(select(Item).where(Item.study_id == study.id, Item.key == "E01")).one()
+    owner = session.get(User, study.created_by_id) if study.created_by_id else None
+    draft = (
+        builder.draft_from_file(session, owner, EXAMPLE_SURVEY.read_bytes(), "example.toml", NOW)
+        if owner is not None
+        else None
+    )
     session.commit()
-    return World(study, members, round_, item, suggestion)
+    return World(study, members, round_, item, suggestion, draft.id if draft else 0)
 
 
 def submit(session: Session, participation: Participation, round_: Round) -> None:

@@ -1,4 +1,5 @@
-"""The facilitators' side under /f: studies, panel, invitations, rounds, items, audit log, team.
+"""The facilitators' side under /f: studies, panel, invitations, rounds, items, audit log, team,
+and the study builder.
 
 Every route below a study loads it through `studies.study_for` (404 for anyone who is not a
 member), and every object inside it through a service that checks it belongs to that study.
@@ -22,6 +23,7 @@ def register_facilitator(app: Flask) -> None:
         people,
         record,
         resolutions,
+        routes_builder,
         routes_items,
         routes_mail,
         routes_panel,

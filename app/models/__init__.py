@@ -6,6 +6,7 @@ from app.models.answers import Answer, AnswerDraft, SaveRequest, Suggestion
 from app.models.assignments import PairAssignment
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
+from app.models.drafts import StudyDraft
 from app.models.errors import (
     AnonymityError,
     ConflictError,
@@ -87,6 +88,7 @@ __all__ = [
     "StateError",
     "StoredAnalysis",
     "Study",
+    "StudyDraft",
     "StudyMember",
     "StudyStatus",
     "Suggestion",

@@ -42,9 +42,9 @@ from werkzeug.exceptions import HTTPException
 
 from app.models import Base, OutgoingEmail, Role, Round, Study
 from app.models.text import FORBIDDEN_CHARACTERS
-from app.services import answers, api_keys, panel, rounds, studies
+from app.services import answers, api_keys, builder, panel, rounds, studies
 from tests.api.conftest import definition_with_key
-from tests.conftest import NOW, PASSWORD, make_user
+from tests.conftest import EXAMPLE_SURVEY, NOW, PASSWORD, make_user
 from tests.reliability.world import BOOKKEEPING
 
 # --- hostile values -------------------------------------------------------------------------
@@ -251,6 +251,7 @@ class World:
     item_id: int
     suggestion_id: int
     job_id: int  #: a large panel import, not yet run
+    draft_id: int  #: the owner's study draft in the builder
 
 
 def _future() -> datetime:
@@ -314,6 +315,9 @@ def _world(session: Session) -> World:
     job = panel.request_import(
         session, study, b"name,email\nNot Run,not-run@example.org\n", actor=owner, now=NOW
     )
+    draft = builder.draft_from_file(
+        session, owner, EXAMPLE_SURVEY.read_bytes(), "example.toml", NOW
+    )
     session.commit()
     return World(
         study_id=study.id,
@@ -325,6 +329,7 @@ def _world(session: Session) -> World:
         item_id=items["E01"].id,
         suggestion_id=suggestion.id,
         job_id=job.id,
+        draft_id=draft.id,
     )
 
 
@@ -537,6 +542,10 @@ def _get_urls(app: Flask, world: World) -> list[str]:
         "fmt": "html",
         "token": world.tokens[2],
         "job_id": world.job_id,
+        "draft_id": world.draft_id,
+        "section": "items",
+        "entry": "E01",
+        "language": "fa",
     }
     urls = []
     with app.test_request_context():

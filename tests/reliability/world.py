@@ -14,8 +14,8 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from app.models import Base, Item, Participation, Role, Round, Study, Suggestion, User
-from app.services import api_keys, panel, rounds
-from tests.conftest import NOW, csrf_from, enter_link, login, make_user
+from app.services import api_keys, builder, panel, rounds
+from tests.conftest import EXAMPLE_SURVEY, NOW, csrf_from, enter_link, login, make_user
 
 ADMIN_EMAIL = "admin@example.org"
 SESSION_COOKIE = "delphi_session"
@@ -44,6 +44,10 @@ ARGUMENTS = (
     "category_key",
     "fmt",
     "job_id",
+    "draft_id",
+    "section",
+    "entry",
+    "language",
 )
 
 
@@ -62,6 +66,7 @@ class SecurityWorld:
     api_secret: str
     api_key_id: int
     job_id: int  #: a background panel import of the study, not yet run
+    draft_id: int  #: the owner's study draft in the builder (the same survey file)
 
     def url_values(self) -> dict[str, Any]:
         """A real value for every URL argument a route may take."""
@@ -81,6 +86,10 @@ class SecurityWorld:
             "category_key": self.item.category.key if self.item.category else "supply",
             "fmt": "html",  # the PDF is the same report through a slow renderer
             "job_id": self.job_id,
+            "draft_id": self.draft_id,
+            "section": "items",
+            "entry": "E01",
+            "language": "fa",
         }
 
 
@@ -110,6 +119,9 @@ def build_world(session: Session, study: Study, owner: User) -> SecurityWorld:
     job = panel.request_import(
         session, study, b"name,email\nNot Run,not-run@example.org\n", actor=owner, now=NOW
     )
+    draft = builder.draft_from_file(
+        session, owner, EXAMPLE_SURVEY.read_bytes(), "example.toml", NOW
+    )
     session.commit()
     admin = make_user(session, ADMIN_EMAIL, role=Role.ADMIN)
     return SecurityWorld(
@@ -124,6 +136,7 @@ def build_world(session: Session, study: Study, owner: User) -> SecurityWorld:
         api_secret=key.secret,
         api_key_id=key.key.id,
         job_id=job.id,
+        draft_id=draft.id,
     )
 
 

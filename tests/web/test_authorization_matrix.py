@@ -29,7 +29,7 @@ from werkzeug.routing import Rule
 
 from app.definitions import parse_definition
 from app.models import ApiKey, Base, Item, Participation, Role, Study, Suggestion, User
-from app.services import answers, api_keys, panel, report_files, rounds, studies
+from app.services import answers, api_keys, builder, panel, report_files, rounds, studies
 from tests.conftest import EXAMPLE_SURVEY, NOW, PASSWORD, make_user
 
 # --- who may use what -------------------------------------------------------------------------
@@ -38,6 +38,7 @@ PUBLIC = "public"  #: anyone, signed in or not
 FACILITATOR = "facilitator"  #: any signed-in facilitator or admin (no study in the address)
 ADMIN = "admin"  #: administrators only
 KEY_OWNER = "key owner"  #: the facilitator who made the API key in the address
+DRAFT_OWNER = "draft owner"  #: the facilitator who started the study draft in the address
 STUDY = "study"  #: members of the study in the address, and admins
 STUDY_OWNER = "study owner"  #: owners of the study in the address, and admins
 STUDY_ADMIN = "study admin"  #: admins only, on any study (identified exports)
@@ -69,11 +70,27 @@ ACCESS: dict[str, str] = {
     "facilitator.new_study": FACILITATOR,
     "results.import_archive": FACILITATOR,
     "facilitator.accounts": ADMIN,
+    # the study builder: drafts are private to the facilitator who started them
+    "facilitator.builder_drafts": FACILITATOR,
+    "facilitator.builder_new": FACILITATOR,
+    "facilitator.builder_import": FACILITATOR,
+    "facilitator.builder_draft": DRAFT_OWNER,
+    "facilitator.builder_settings": DRAFT_OWNER,
+    "facilitator.builder_section": DRAFT_OWNER,
+    "facilitator.builder_entry": DRAFT_OWNER,
+    "facilitator.builder_delete_entry": DRAFT_OWNER,
+    "facilitator.builder_translations": DRAFT_OWNER,
+    "facilitator.builder_rules": DRAFT_OWNER,
+    "facilitator.builder_preview": DRAFT_OWNER,
+    "facilitator.builder_export": DRAFT_OWNER,
+    "facilitator.builder_launch": DRAFT_OWNER,
+    "facilitator.builder_delete": DRAFT_OWNER,
     "facilitator.people": ADMIN,
     "facilitator.export_person": ADMIN,
     "facilitator.erase_person": ADMIN,
     # a study's pages
     "facilitator.study": STUDY,
+    "facilitator.study_survey_file": STUDY,
     "facilitator.audit_log": STUDY,
     "facilitator.items": STUDY,
     "facilitator.reinstate_item": STUDY,
@@ -189,7 +206,15 @@ ALLOWED_NOT_FOUND = {
 }
 
 #: URL arguments that are not ids of a study's objects: the same value in every variant
-PLAIN_ARGUMENTS = {"filename": "css/app.css", "fmt": "html", "token": "x" * 43}
+PLAIN_ARGUMENTS = {
+    "filename": "css/app.css",
+    "fmt": "html",
+    "token": "x" * 43,
+    # a builder's section, entry and language: the same in every draft made from the example
+    "section": "items",
+    "entry": "E01",
+    "language": "fa",
+}
 
 PRINCIPALS = (
     "anonymous",
@@ -236,6 +261,7 @@ class Side:
     key_id: int  #: the API key of the study's facilitator
     owner_id: int  #: the account that owns the study (a team member's id)
     job_id: int = 0  #: the build of its HTML report (kept, so that reading it writes nothing)
+    draft_id: int = 0  #: a study draft its owner started in the builder
 
     def values(self) -> dict[str, Any]:
         """A value for every id argument a route may take, from this side."""
@@ -248,6 +274,7 @@ class Side:
             "key_id": self.key_id,
             "user_id": self.owner_id,
             "job_id": self.job_id,
+            "draft_id": self.draft_id,
             "number": 1,
             "key": self.item.key,
             "item_key": self.item.key,
@@ -351,6 +378,11 @@ def matrix(app: Flask, session: Session) -> Iterator[Matrix]:
             session, side.study, side.study.default_language, "html", None, NOW
         )
         side.job_id = job.id
+        owner = session.get(User, side.owner_id)
+        assert owner is not None
+        side.draft_id = builder.draft_from_file(
+            session, owner, EXAMPLE_SURVEY.read_bytes(), "example.toml", NOW
+        ).id
         session.commit()
     principals = {name: Principal(name, app.test_client()) for name in PRINCIPALS}
     for name, email, secret in (
@@ -451,7 +483,7 @@ def _allowed(category: str, principal: str, request: Request) -> bool:
         return principal in FACILITATORS
     if category == ADMIN:
         return principal == "admin"
-    if category == KEY_OWNER:
+    if category in {KEY_OWNER, DRAFT_OWNER}:
         return (principal, request.owner) in {("fac_1", 1), ("fac_2", 2)}
     if category in {STUDY, API_STUDY}:
         return principal in FACILITATORS and request.owner in studies_of
@@ -471,7 +503,9 @@ def _expected_refusal(category: str, principal: str, response: Any) -> bool:
     """Whether a response is the refusal the table's category and the principal call for."""
     status = response.status_code
     location = urlsplit(response.headers.get("Location", "")).path
-    web_facilitator = category in {FACILITATOR, ADMIN, KEY_OWNER, STUDY, STUDY_OWNER, STUDY_ADMIN}
+    web_facilitator = category in {
+        FACILITATOR, ADMIN, KEY_OWNER, DRAFT_OWNER, STUDY, STUDY_OWNER, STUDY_ADMIN,
+    }  # fmt: skip
     if category.startswith("api"):
         return status in {401, 403, 404} and response.mimetype == "application/problem+json"
     if web_facilitator and principal not in FACILITATORS:

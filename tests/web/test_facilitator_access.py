@@ -32,6 +32,9 @@ UNSCOPED = {
     "facilitator.people": 403,
     "facilitator.export_person": 405,  # POST only (and administrators only)
     "facilitator.erase_person": 405,
+    "facilitator.builder_drafts": 200,
+    "facilitator.builder_new": 200,
+    "facilitator.builder_import": 200,
 }
 
 
@@ -60,7 +63,9 @@ def _urls(app: Flask, world: World) -> list[tuple[str, str, str]]:
                 continue
             unknown = set(rule.arguments) - set(values)
             assert not unknown, f"{rule.endpoint}: classify the arguments {unknown} in this test"
-            assert "study_id" in rule.arguments, f"{rule.endpoint} is not scoped to a study"
+            # a study draft in the builder belongs to the facilitator who started it
+            scoped = {"study_id", "draft_id"} & set(rule.arguments)
+            assert scoped, f"{rule.endpoint} is not scoped to a study or a draft"
             url = app.url_for(rule.endpoint, **{k: values[k] for k in rule.arguments})
             for method in sorted((rule.methods or set()) & {"GET", "POST"}):
                 found.append((rule.endpoint, method, url))
@@ -159,6 +164,9 @@ def test_unscoped_pages_and_admin_only_accounts(
             "facilitator.people": "/f/admin/people",
             "facilitator.export_person": "/f/admin/people/export",
             "facilitator.erase_person": "/f/admin/people/erase",
+            "facilitator.builder_drafts": "/f/builder/",
+            "facilitator.builder_new": "/f/builder/new",
+            "facilitator.builder_import": "/f/builder/import",
         }[endpoint]
         assert client.get(url).status_code == status, endpoint
     before = fingerprint(session)
@@ -187,6 +195,8 @@ def test_every_post_without_csrf_is_rejected_and_changes_nothing(
         ("facilitator.accounts", "/f/admin/accounts"),
         ("facilitator.export_person", "/f/admin/people/export"),
         ("facilitator.erase_person", "/f/admin/people/erase"),
+        ("facilitator.builder_new", "/f/builder/new"),
+        ("facilitator.builder_import", "/f/builder/import"),
     ]
     assert len(posts) >= 20
     for endpoint, url in posts:
