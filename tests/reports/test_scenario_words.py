@@ -58,10 +58,10 @@ def test_the_report_states_scenarios_with_item_titles_in_each_language(
         persian = render.render_html(
             build_report(session, scripted.study, now=utcnow(), language="fa")
         )
-    chapter = english.split('id="scenarios"')[1].split('<h2 id=')[0]
+    chapter = english.split('id="scenarios"')[1].split("<h2 id=")[0]
     assert f"{DESALINATION}</span> happens" in chapter
     assert "In no named scenario" in chapter or "In <bdi>S" in chapter
-    persian_chapter = persian.split('id="scenarios"')[1].split('<h2 id=')[0]
+    persian_chapter = persian.split('id="scenarios"')[1].split("<h2 id=")[0]
     assert "یک آب‌شیرین‌کن آب شهر را تأمین می‌کند" in persian_chapter
     assert "برداشت آب زیرزمینی محدود می‌شود" in persian_chapter
     assert DESALINATION not in persian_chapter

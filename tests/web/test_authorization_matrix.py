@@ -194,7 +194,13 @@ ALLOWED_NOT_FOUND = {
 }
 
 #: URL arguments that are not ids of a study's objects: the same value in every variant
-PLAIN_ARGUMENTS = {"filename": "css/app.css", "fmt": "html", "token": "x" * 43}
+PLAIN_ARGUMENTS = {
+    "filename": "css/app.css",
+    "fmt": "html",
+    "token": "x" * 43,
+    "kind": "invitation",
+    "language": "en",
+}
 
 PRINCIPALS = (
     "anonymous",
