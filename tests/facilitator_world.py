@@ -39,7 +39,7 @@ class World:
     item: Item
     suggestion: Suggestion
 
-    def url_values(self) -> dict[str, int]:
+    def url_values(self) -> dict[str, int | str]:
         """Values for every URL argument a facilitator route may take."""
         return {
             "study_id": self.study.id,
@@ -48,6 +48,8 @@ class World:
             "item_id": self.item.id,
             "suggestion_id": self.suggestion.id,
             "user_id": self.study.created_by_id or 0,  # the owner, on the study's team
+            "kind": "invitation",  # an email the study may word itself
+            "language": self.study.default_language,
         }
 
 

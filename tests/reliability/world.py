@@ -44,6 +44,8 @@ ARGUMENTS = (
     "category_key",
     "fmt",
     "job_id",
+    "kind",
+    "language",
 )
 
 
@@ -81,6 +83,8 @@ class SecurityWorld:
             "category_key": self.item.category.key if self.item.category else "supply",
             "fmt": "html",  # the PDF is the same report through a slow renderer
             "job_id": self.job_id,
+            "kind": "invitation",  # an email the study may word itself
+            "language": self.study.default_language,
         }
 
 
