@@ -156,9 +156,15 @@ def save_mail_template(study_id: int, kind: str, language: str) -> Any:
         )
         return _page(found, forms={(kind, language): form}, preview=(kind, language, content))
     study_look.set_mail_template(
-        db.session, found, kind, language, subject=subject, body=body,
-        actor=facilitator(), now=utcnow(),
-    )  # fmt: skip
+        db.session,
+        found,
+        kind,
+        language,
+        subject=subject,
+        body=body,
+        actor=facilitator(),
+        now=utcnow(),
+    )
     flash(_("The email text is saved."), "success")
     return redirect(url_for("facilitator.look", study_id=found.id) + f"#mail-{kind}-{language}")
 

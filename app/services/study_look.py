@@ -123,9 +123,13 @@ def set_mail_template(
     templates.setdefault(kind, {})[language] = {"subject": subject.strip(), "body": body.strip()}
     study.mail_templates = templates
     audit.record(
-        session, action="mail_template_set", now=now, actor=actor, study=study,
+        session,
+        action="study.mail_template",
+        now=now,
+        actor=actor,
+        study=study,
         target=f"{kind}:{language}",
-    )  # fmt: skip
+    )
 
 
 def clear_mail_template(
@@ -138,9 +142,13 @@ def clear_mail_template(
         return
     study.mail_templates = templates
     audit.record(
-        session, action="mail_template_cleared", now=now, actor=actor, study=study,
+        session,
+        action="study.mail_template.cleared",
+        now=now,
+        actor=actor,
+        study=study,
         target=f"{kind}:{language}",
-    )  # fmt: skip
+    )
 
 
 def colour_errors(colours: Mapping[str, str]) -> dict[str, list[Message]]:
@@ -171,7 +179,9 @@ def set_colours(
         return
     old = dict(study.colours or {})
     study.colours = new
-    audit.record(session, action="colours_set", now=now, actor=actor, study=study, old=old, new=new)
+    audit.record(
+        session, action="study.colours", now=now, actor=actor, study=study, old=old, new=new
+    )
 
 
 def logo_type(data: bytes) -> str:
@@ -206,7 +216,7 @@ def set_logo(
     study.logo_type = logo_type(data)
     study.logo = data
     study.logo_hash = hashlib.sha256(data).hexdigest()
-    audit.record(session, action="logo_set", now=now, actor=actor, study=study)
+    audit.record(session, action="study.logo", now=now, actor=actor, study=study)
 
 
 def logo_data_uri(study: Study) -> str | None:
@@ -223,7 +233,7 @@ def remove_logo(session: Session, study: Study, *, actor: User | None, now: date
     study.logo = None
     study.logo_type = None
     study.logo_hash = None
-    audit.record(session, action="logo_removed", now=now, actor=actor, study=study)
+    audit.record(session, action="study.logo.removed", now=now, actor=actor, study=study)
 
 
 def _check_kind_language(study: Study, kind: str, language: str) -> None:

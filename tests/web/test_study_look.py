@@ -54,8 +54,15 @@ def _post(client: FlaskClient, url: str, data: dict[str, object]) -> TestRespons
     return client.post(url, data={"csrf_token": token, **data}, follow_redirects=True)
 
 
-def _template(client: FlaskClient, world: World, subject: str, body: str, action: str = "save",
-              kind: str = "invitation", language: str = "en") -> TestResponse:  # fmt: skip
+def _template(
+    client: FlaskClient,
+    world: World,
+    subject: str,
+    body: str,
+    action: str = "save",
+    kind: str = "invitation",
+    language: str = "en",
+) -> TestResponse:
     return _post(
         client,
         f"/f/studies/{world.study.id}/look/mail/{kind}/{language}",
