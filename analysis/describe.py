@@ -511,6 +511,74 @@ def histogram(values: npt.ArrayLike, scale: ScaleSpec) -> list[Bin]:
     ]
 
 
+#: whole-number answers spanning at most this many values get one bar per value
+INTEGER_POINTS = 12
+#: bar widths of whole-number answers: these times a power of ten
+_NICE_WIDTHS = (1, 2, 2.5, 5)
+
+
+def _whole(values: npt.NDArray[np.float64]) -> bool:
+    """Whether every value is a whole number."""
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
+def _integer_width(span: int, bars: int = 10) -> int:
+    """The smallest round whole width (1, 2, 5, 10, 20, 25, 50, ...) giving at most `bars` bars."""
+    need = max(span / bars, 1.0)
+    magnitude = 1
+    while True:
+        for factor in _NICE_WIDTHS:
+            width = factor * magnitude
+            if width >= need and float(width).is_integer():
+                return int(width)
+        magnitude *= 10
+
+
+def integer_histogram(values: npt.ArrayLike, low: int, high: int) -> list[Bin]:
+    """Bars for whole-number answers in [low, high]: one per value when there are few values,
+    else bars of a round whole width starting at a multiple of it (the top value, when it ends
+    a bar exactly, goes in the last bar, as 100 does on probability scales)."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[~np.isnan(array)]
+    if high < low:
+        low, high = high, low
+    if high - low + 1 <= INTEGER_POINTS:
+        counts = np.bincount((array - low).astype(np.intp), minlength=high - low + 1)
+        return [
+            Bin(float(low + i), float(low + i), str(low + i), int(counts[i]))
+            for i in range(high - low + 1)
+        ]
+    width = _integer_width(high - low)
+    start = (low // width) * width
+    # enough bars to reach the top value; when it ends the last bar exactly it belongs to it
+    bars = max(1, -(-(high - start) // width))
+    index = np.minimum((array - start) // width, bars - 1).astype(np.intp)
+    counts = np.bincount(index, minlength=bars)
+    found = []
+    for i in range(bars):
+        a = start + i * width
+        last = a + width if i == bars - 1 and a + width == high else a + width - 1
+        found.append(Bin(float(a), float(a + width), f"{a}-{last}", int(counts[i])))
+    return found
+
+
+def chart_histogram(values: npt.ArrayLike, scale: ScaleSpec) -> list[Bin]:
+    """The bars feedback charts draw: `histogram`'s, except that whole-number answers on a
+    continuous scale (years, counts) get whole-number bars (integer_histogram), never "0-0.2".
+
+    Stability (Scheibe's change) keeps `histogram`'s equal bands, so that its verdicts do not
+    depend on whether a round's answers happen to be whole."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[~np.isnan(array)]
+    if scale.kind == "continuous" and len(array):
+        _check_on_scale(array, scale)
+        low = scale.low if scale.low is not None else float(array.min())
+        high = scale.high if scale.high is not None else float(array.max())
+        if _whole(array) and _whole(np.asarray([low, high])):
+            return integer_histogram(array, int(low), int(high))
+    return histogram(array, scale)
+
+
 LONG_COLUMNS = ("round", "expert", "item", "question", "value")
 
 

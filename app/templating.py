@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -243,6 +244,26 @@ def _point_key(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def round_ticks(low: float, high: float, *, whole: bool = False, count: int = 3) -> list[float]:
+    """Both ends and round values between them (steps of 1, 2, 2.5 or 5 times a power of ten,
+    whole steps for whole-number axes), at most `count` labels in all: never 72.7."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(1.0, float(math.ceil(step)))
+    inner = []
+    value = math.floor(low / step) * step + step
+    while value < high - step * 0.25:
+        if value - low >= step * 0.25:
+            inner.append(round(value, 10))
+        value += step
+    return [low, *inner[: max(count - 2, 0)], high]
+
+
 def _ticks(
     chart: HistogramChart,
     lows: list[float],
@@ -261,13 +282,14 @@ def _ticks(
             for point in lows
         ]
     low, high = lows[0], highs[-1]
-    middle = (low + high) / 2
-    digits = 0 if all(float(v).is_integer() for v in (low, middle, high)) else 1
+    values = round_ticks(low, high, whole=all(float(v).is_integer() for v in (*lows, *highs)))
+    digits = 0 if all(float(v).is_integer() for v in values) else 1
     ticks = []
-    for value in (low, middle, high):
+    for value in values:
         x = round(x_of(value), 1)
         # the end labels are anchored inwards so that they stay inside the chart
-        anchor = "middle" if value == middle else ("start" if x < chart.width / 2 else "end")
+        inner = value not in (low, high)
+        anchor = "middle" if inner else ("start" if x < chart.width / 2 else "end")
         if chart.rtl and anchor != "middle":
             # right-to-left text starts at its right end
             anchor = "end" if anchor == "start" else "start"

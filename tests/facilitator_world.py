@@ -53,6 +53,7 @@ class World:
             "draft_id": self.draft_id,
             "section": "items",
             "entry": "E01",
+            "kind": "invitation",  # an email the study may word itself
             "language": "fa",
         }
 

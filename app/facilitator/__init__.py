@@ -1,5 +1,5 @@
 """The facilitators' side under /f: studies, panel, invitations, rounds, items, audit log, team,
-and the study builder.
+the study's look and mail, and the study builder.
 
 Every route below a study loads it through `studies.study_for` (404 for anyone who is not a
 member), and every object inside it through a service that checks it belongs to that study.
@@ -25,6 +25,7 @@ def register_facilitator(app: Flask) -> None:
         resolutions,
         routes_builder,
         routes_items,
+        routes_look,
         routes_mail,
         routes_panel,
         routes_rounds,

@@ -6,7 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.definitions.model import Anonymity
@@ -82,6 +90,18 @@ class Study(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     #: experts who withdrew their answers (a count, never who): the report says how many
     answers_withdrawn: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the study's own invitation and reminder texts: kind -> language -> {subject, body}
+    #: (app.services.study_look); a missing one: the default email
+    mail_templates: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, server_default=text("'{}'")
+    )
+    #: the study's colours on expert pages and in the report: {"brand": "#1f4e79", ...}
+    colours: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    #: the study's logo (PNG or JPEG, checked on upload); large, so loaded on use
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(20))  #: image/png or image/jpeg
+    #: sha256 of the logo: the reports' fingerprint reads it instead of the image
+    logo_hash: Mapped[str | None] = mapped_column(String(64))
 
     members: Mapped[list[StudyMember]] = relationship(
         back_populates="study", cascade="all, delete-orphan"

@@ -237,14 +237,16 @@ class RoundDistribution:
     final: bool
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]."""
+def _nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (whole steps on a whole-number axis)."""
     span = high - low
     if span <= 0:
         return [low]
     raw = span / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(1.0, float(math.ceil(step)))
     first = math.ceil(low / step) * step
     ticks = []
     value = first
@@ -330,7 +332,13 @@ def distribution_svg(
     ticks = (
         sorted({float(b["low"]) for r in rows for b in r.histogram})
         if points
-        else _nice_ticks(low, high)
+        else _nice_ticks(
+            low,
+            high,
+            whole=all(
+                float(b[e]).is_integer() for r in rows for b in r.histogram for e in ("low", "high")
+            ),
+        )
     )
     if points and len(ticks) > 11:
         ticks = ticks[:: math.ceil(len(ticks) / 11)]

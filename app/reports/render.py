@@ -26,6 +26,8 @@ from app.models import Question, pick_text
 from app.reports import charts
 from app.reports.checklist import ChecklistFacts, record_labels, reporting_checklist
 from app.reports.data import ItemReport, PartResult, Report
+from app.reports.scenario_text import scenario_context
+from app.services import study_look
 from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
 
@@ -156,7 +158,10 @@ def item_chart(report: ItemReport, question: Question, language: str, width: int
         return ""
     if parts == [""]:
         rows = _round_rows(report, question, "")
-        points = question.scale is not None and question.scale.kind == ScaleKind.LIKERT
+        # one bar per value: Likert points, and whole-number answers over a few values
+        points = (question.scale is not None and question.scale.kind == ScaleKind.LIKERT) or (
+            bool(rows) and all(b["low"] == b["high"] for r in rows for b in r.histogram)
+        )
         return charts.distribution_svg(rows, title=title, points=points, width=width)
     range_rows = []
     for part in parts:
@@ -642,6 +647,8 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "ScaleKind": ScaleKind,
         "TREND_IMPACT_PARTS": TREND_IMPACT_PARTS,
         "synthetic": any(f.round.synthetic for f in report.rounds),
+        "study_logo": study_look.logo_data_uri(report.study),
+        **scenario_context(report, language),
     }
 
 

@@ -130,6 +130,10 @@ def overview(study_id: int) -> Any:
     )
 
 
+#: what the scenario texts (reports/_scenarios.html) read from the report's context
+SCENARIO_TEXT_KEYS = ("event_titles", "scenario_clauses", "top_groups", "named_titles")
+
+
 def _helpers(report: Report) -> dict[str, Any]:
     """Formatting helpers and labels the result templates share with the report."""
     context = render.template_context(report, render.ReportCharts(), standalone=False)
@@ -233,6 +237,7 @@ def scenarios(study_id: int) -> Any:
         conditionals=context["conditionals"],
         scenario_ranking=context["scenario_ranking"],
         scenario_methods=context["scenario_methods"],
+        **{key: context[key] for key in SCENARIO_TEXT_KEYS},
         **_helpers(report),
     )
 

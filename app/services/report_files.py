@@ -164,7 +164,8 @@ def fingerprint(session: Session, study: Study) -> str:
     columns = {
         c.key: _plain(getattr(study, c.key))
         for c in Study.__mapper__.column_attrs
-        if c.key not in ("definition", "reminder_days", "close_at_deadline")
+        if c.key
+        not in ("definition", "reminder_days", "close_at_deadline", "logo", "mail_templates")
     }
     definition = study.definition or {}
     parts: dict[str, Any] = {

@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from analysis.consensus import PRESETS, parse_rule
-from analysis.describe import ScaleSpec, describe, histogram
+from analysis.describe import ScaleSpec, chart_histogram, describe
 from analysis.expressions import Expression
 from analysis.pooling import pool
 from analysis.settings import AnalysisSettings
@@ -124,7 +124,7 @@ def _distribution(values: Sequence[float], spec: ScaleSpec, method: str) -> Part
         stats={k: _clean(v) for k, v in stats.as_dict().items()},
         histogram=tuple(
             Bin(low=_clean(b.low), high=_clean(b.high), label=b.label, count=int(b.count))
-            for b in histogram(array, spec)
+            for b in chart_histogram(array, spec)
         ),
     )
 

@@ -47,6 +47,7 @@ ARGUMENTS = (
     "draft_id",
     "section",
     "entry",
+    "kind",
     "language",
 )
 
@@ -89,6 +90,7 @@ class SecurityWorld:
             "draft_id": self.draft_id,
             "section": "items",
             "entry": "E01",
+            "kind": "invitation",  # an email the study may word itself
             "language": "fa",
         }
 

@@ -101,6 +101,10 @@ ACCESS: dict[str, str] = {
     "facilitator.weights_page": STUDY,
     "facilitator.merge_items": STUDY,
     "facilitator.mail": STUDY,
+    "facilitator.look": STUDY,
+    "facilitator.save_mail_template": STUDY,
+    "facilitator.save_colours": STUDY,
+    "facilitator.save_logo": STUDY,
     "facilitator.send_invitations": STUDY,
     "facilitator.send_reminders": STUDY,
     "facilitator.send_again": STUDY,
@@ -153,6 +157,8 @@ ACCESS: dict[str, str] = {
     "expert.fresh_token": EXPERT,
     "expert.suggest": EXPERT,
     "expert.my_data": EXPERT,
+    "expert.look_css": EXPERT,
+    "expert.logo": EXPERT,
     "expert.export_my_data": EXPERT,
     "expert.erase_my_data": EXPERT,
     # the JSON API
@@ -203,6 +209,7 @@ ACCESS: dict[str, str] = {
 ALLOWED_NOT_FOUND = {
     "public.landing": "the landing page looks the same for good and bad links",
     "results.item": "an item key of the study that the closed round may not show",
+    "expert.logo": "the study has no logo of its own",
 }
 
 #: URL arguments that are not ids of a study's objects: the same value in every variant
@@ -213,6 +220,7 @@ PLAIN_ARGUMENTS = {
     # a builder's section, entry and language: the same in every draft made from the example
     "section": "items",
     "entry": "E01",
+    "kind": "invitation",
     "language": "fa",
 }
 
