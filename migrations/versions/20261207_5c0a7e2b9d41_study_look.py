@@ -6,7 +6,7 @@ COLUMN (`recreate="never"`): copying `studies` would delete, through ON DELETE C
 row that belongs to a study.
 
 Revision ID: 5c0a7e2b9d41
-Revises: 766e19f3d748
+Revises: 5a1b9c3d7e20
 Create Date: 2026-12-07
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "5c0a7e2b9d41"
-down_revision = "766e19f3d748"
+down_revision = "5a1b9c3d7e20"
 branch_labels = None
 depends_on = None
 
