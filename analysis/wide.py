@@ -204,7 +204,10 @@ def read_export(path: str, fmt: str, *, sheet: str | int = 0, delimiter: str = "
             raise InputError(
                 f"{path}: reading .xlsx needs openpyxl (pip install 'delphi-analysis[xlsx]')"
             ) from None
-        frame = pd.read_excel(path, sheet_name=sheet, dtype=str, header=0)
+        try:
+            frame = pd.read_excel(path, sheet_name=sheet, dtype=str, header=0)
+        except (ValueError, IndexError) as error:  # no such sheet, or not a workbook
+            raise InputError(f"{path}: cannot read the workbook: {error}") from None
     else:
         frame = pd.read_csv(
             path,
@@ -236,7 +239,7 @@ def _number(text: str, codes: Mapping[str, float | None], where: str) -> float |
     if value == "":
         return None
     try:
-        number = float(value.replace(",", ".")) if value.count(",") == 1 else float(value)
+        number = float(value)
     except ValueError:
         raise InputError(
             f'{where}: {value!r} is not a number (give it a number under "codes" in the mapping)'
@@ -324,6 +327,10 @@ def to_long(
         # a group asked once (e.g. in the first round's form) holds for the respondent's other rows
         known = frame[frame["group"] != ""].groupby("expert")["group"].first()
         frame["group"] = frame["group"].where(frame["group"] != "", frame["expert"].map(known))
+    # a respondent with no answer at all in a round did not take part in it (e.g. the wide
+    # file's empty round-3 cells of an expert who left): no rows, as in the long format
+    answered = frame["value"].notna().groupby([frame["round"], frame["expert"]]).transform("any")
+    frame = frame[answered]
     return frame.sort_values(["round", "item", "question"], kind="stable").reset_index(drop=True)
 
 
@@ -394,15 +401,10 @@ def _propose_scale(question: str, values: list[float]) -> str:
 
 def propose_mapping(files: Sequence[str], fmt: str | None = None) -> dict[str, Any]:
     """A mapping document guessed from the files' headers and values, to check and edit."""
-    first = (
-        pd.read_csv(files[0], dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=2)
-        if not files[0].lower().endswith((".xlsx", ".xlsm"))
-        else None
-    )
-    header = list(first.columns) if first is not None else []
-    second = list(first.iloc[1]) if first is not None and len(first) > 1 else None
     if fmt is None:
-        fmt = detect_format(header, second) if header else "wide"
+        # read as a plain table first: Qualtrics shows itself by its import-id row
+        plain = read_export(files[0], "wide").frame
+        fmt = detect_format(list(plain.columns), list(plain.iloc[1]) if len(plain) > 1 else None)
     exports = [read_export(path, fmt) for path in files]
     header = list(exports[0].frame.columns)
     notes = ["Check every guess below (items, questions, scales, codes) before importing."]

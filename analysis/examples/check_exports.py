@@ -1,7 +1,7 @@
 """The sample exports convert to the panel they were made from: `python -m analysis.examples.check_exports`.
 
 Each sample under exports/ (LimeSurvey, Qualtrics, REDCap, wide CSV and XLSX) is imported with
-its mapping; describe (by group) and stability (rounds 2 to 3, experts paired across files by
+its mapping; the same experts must take part in each round, and describe (by group) and stability (rounds 2 to 3, experts paired across files by
 their respondent id) must give exactly the numbers they give on panel.csv.
 """
 
@@ -51,6 +51,15 @@ def figures(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return stats.reset_index(drop=True), stability.reset_index(drop=True)
 
 
+def participation(frame: pd.DataFrame) -> list[tuple[int, int, int]]:
+    """Per round: how many experts took part, and how many of them also took part in the
+    round before (the ids must match across files for the second count to hold)."""
+    experts = {int(r): set(part["expert"]) for r, part in frame.groupby("round")}
+    return [
+        (r, len(ids), len(ids & experts.get(r - 1, set()))) for r, ids in sorted(experts.items())
+    ]
+
+
 def main() -> int:
     """Check every sample; print one line each, and exit 1 on the first difference."""
     panel = pd.read_csv(HERE / "panel.csv", dtype={"expert": str, "item": str, "group": str})
@@ -62,7 +71,10 @@ def main() -> int:
             except AssertionError as error:
                 print(f"{sample}: differs from panel.csv: {error}")
                 return 1
-        print(f"{sample}: same describe and stability figures as panel.csv")
+        if participation(imported(sample)) != participation(panel):
+            print(f"{sample}: other experts by round than panel.csv")
+            return 1
+        print(f"{sample}: same experts by round, describe and stability figures as panel.csv")
     return 0
 
 

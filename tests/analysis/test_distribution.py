@@ -79,7 +79,10 @@ def test_the_worked_example_prints_what_its_transcript_says(
 def test_each_sample_export_gives_the_numbers_of_its_long_file(sample: str) -> None:
     panel = pd.read_csv(EXAMPLES / "panel.csv", dtype={"expert": str, "item": str, "group": str})
     want = check_exports.figures(panel)
-    got = check_exports.figures(check_exports.imported(sample))
+    converted = check_exports.imported(sample)
+    assert check_exports.participation(converted) == check_exports.participation(panel)
+    assert len(converted) == len(panel) == 232
+    got = check_exports.figures(converted)
     for expected, actual in zip(want, got, strict=True):
         pd.testing.assert_frame_equal(expected, actual, check_dtype=False)
 
