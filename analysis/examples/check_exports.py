@@ -54,7 +54,9 @@ def figures(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def participation(frame: pd.DataFrame) -> list[tuple[int, int, int]]:
     """Per round: how many experts took part, and how many of them also took part in the
     round before (the ids must match across files for the second count to hold)."""
-    experts = {int(r): set(part["expert"]) for r, part in frame.groupby("round")}
+    experts = {
+        int(r): set(frame.loc[frame["round"] == r, "expert"]) for r in frame["round"].unique()
+    }
     return [
         (r, len(ids), len(ids & experts.get(r - 1, set()))) for r, ids in sorted(experts.items())
     ]
