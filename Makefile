@@ -107,7 +107,7 @@ analysis-dist: $(STAMP)
 	rm -rf $(ANALYSIS_BUILD)
 	mkdir -p $(ANALYSIS_BUILD)/src $(ANALYSIS_WHEELS)
 	tar -C . --exclude=__pycache__ --exclude=build --exclude='*.egg-info' -cf - analysis | tar -C $(ANALYSIS_BUILD)/src -xf -
-	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(ANALYSIS_BUILD)/dist $(ANALYSIS_BUILD)/src/analysis 2>&1 | grep -v BetaConfiguration | grep -v 'warnings.warn' || true
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(ANALYSIS_BUILD)/dist $(ANALYSIS_BUILD)/src/analysis
 	$(PYTHON) -m venv $(ANALYSIS_VENV)
 	install="$(ANALYSIS_VENV)/bin/pip install --quiet --no-compile --no-index --find-links $(ANALYSIS_BUILD)/dist --find-links $(ANALYSIS_WHEELS) delphi-analysis[all] $(ANALYSIS_DEPS)"; \
 		$$install 2>/dev/null || { $(BIN)/pip download --quiet --dest $(ANALYSIS_WHEELS) $(ANALYSIS_DEPS) && $$install; }

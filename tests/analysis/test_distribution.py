@@ -53,6 +53,29 @@ def test_the_package_needs_only_numpy_pandas_and_scipy() -> None:
     assert project["scripts"] == {"delphi-analysis": "analysis.cli:main"}
 
 
+def test_every_subpackage_and_example_file_goes_into_the_wheel() -> None:
+    """The distribution lists its packages by hand (the folder is the package): keep it whole."""
+    config = tomllib.loads((ROOT / "analysis" / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {
+        ".".join(("analysis", *path.parent.relative_to(ROOT / "analysis").parts)).rstrip(".")
+        for path in (ROOT / "analysis").rglob("__init__.py")
+        if "build" not in path.relative_to(ROOT / "analysis").parts
+    }
+    assert sorted(config["packages"]) == sorted(found)
+    patterns = config["package-data"]["analysis.examples"]
+    shipped = {
+        path.relative_to(EXAMPLES).as_posix()
+        for pattern in patterns
+        for path in EXAMPLES.glob(pattern)
+    }
+    data = {
+        path.relative_to(EXAMPLES).as_posix()
+        for path in EXAMPLES.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    }
+    assert data <= shipped
+
+
 def test_the_version_is_single_sourced_and_the_platform_depends_on_it() -> None:
     assert importlib.metadata.version("delphi-analysis") == analysis.__version__
     platform = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
