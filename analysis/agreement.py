@@ -160,3 +160,76 @@ def _difference(values: FloatArray, marginals: FloatArray, level: Level) -> Floa
     high = np.maximum(np.arange(len(values))[:, None], np.arange(len(values))[None, :])
     between = cumulative[high] - cumulative[low] + marginals[low]
     return np.asarray((between - (marginals[:, None] + marginals[None, :]) / 2.0) ** 2)
+
+
+@dataclass(frozen=True)
+class FleissKappa:
+    """Fleiss' kappa for m raters sorting N subjects into nominal categories."""
+
+    kappa: float
+    #: standard error under the null hypothesis of no agreement beyond chance (Fleiss, Nee and
+    #: Landis 1979), the one the z test uses
+    se: float
+    z: float
+    p: float
+    #: mean observed agreement (P bar) and agreement expected by chance (P_e bar)
+    observed: float
+    expected: float
+    subjects: int
+    raters: int
+    categories: int
+
+
+def fleiss_kappa(counts: npt.ArrayLike) -> FleissKappa:
+    """Fleiss' kappa from a subjects x categories table of how many raters chose each category.
+
+    Every subject must have the same number m >= 2 of ratings. P_i = (sum_j n_ij^2 - m) /
+    (m (m - 1)); kappa = (P bar - P_e) / (1 - P_e) with P_e = sum_j p_j^2. The standard error is
+    sqrt(2) / (sum p_j q_j sqrt(N m (m - 1))) * sqrt((sum p_j q_j)^2 - sum p_j q_j (q_j - p_j)).
+    """
+    table = _as_matrix(counts, "category counts")
+    if np.isnan(table).any() or (table < 0).any() or not np.array_equal(table, np.round(table)):
+        raise InputError("category counts must be whole numbers >= 0")
+    per_subject = table.sum(axis=1)
+    n_subjects, n_categories = table.shape
+    if n_subjects < 1 or n_categories < 2:
+        raise InputError("Fleiss' kappa needs at least one subject and two categories")
+    m = float(per_subject[0])
+    if (per_subject != m).any():
+        row = int(np.flatnonzero(per_subject != m)[0])
+        raise InputError(
+            f"subject {row + 1} has {int(per_subject[row])} ratings, subject 1 has {int(m)}: "
+            "Fleiss' kappa needs the same number of raters for every subject"
+        )
+    if m < 2:
+        raise InputError("Fleiss' kappa needs at least two ratings per subject")
+    share = table.sum(axis=0) / (n_subjects * m)
+    per_subject_agreement = ((table**2).sum(axis=1) - m) / (m * (m - 1))
+    observed = float(per_subject_agreement.mean())
+    expected = float((share**2).sum())
+    spread = float((share * (1 - share)).sum())
+    if expected >= 1.0 or spread <= 0:
+        # every rating in one category: no variation to agree or disagree on
+        nan = float("nan")
+        return FleissKappa(nan, nan, nan, nan, observed, expected, n_subjects, int(m), n_categories)
+    kappa = (observed - expected) / (1 - expected)
+    variance_term = spread**2 - float((share * (1 - share) * (1 - 2 * share)).sum())
+    se = float(np.sqrt(2.0 * variance_term / (n_subjects * m * (m - 1)))) / spread
+    z = kappa / se if se > 0 else float("nan")
+    p = float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+    return FleissKappa(kappa, se, z, p, observed, expected, n_subjects, int(m), n_categories)
+
+
+def category_counts(ratings: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """A subjects x categories count table from a raters x subjects table of category codes.
+
+    NaN marks a missing rating. Returns the table and the categories (sorted) it counts.
+    """
+    matrix = _as_matrix(ratings, "ratings")
+    present = ~np.isnan(matrix)
+    categories = np.unique(matrix[present])
+    counts = np.zeros((matrix.shape[1], len(categories)))
+    raters, subjects = np.nonzero(present)
+    codes = np.searchsorted(categories, matrix[raters, subjects])
+    np.add.at(counts, (subjects, codes), 1.0)
+    return counts, categories

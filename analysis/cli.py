@@ -42,6 +42,7 @@ from analysis.stability import (
     stability_long,
     stopping_verdict,
 )
+from analysis.structural import cli as structural_cli
 
 #: `--rule NAME=RULE`: a name, then "=" that does not start "=="
 _NAMED_RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)
@@ -653,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_score(sub)
     scenarios_cli.register(sub)
     experts_cli.register(sub)
+    structural_cli.register(sub)
     cli_import.register(sub, SCALE_HELP)
     return parser
 

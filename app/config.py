@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from app import jsoncodec
+
 
 class Config:
     """Settings shared by every environment."""
@@ -12,7 +14,10 @@ class Config:
     SECRET_KEY: str | None = None  #: set by the factory (instance file in development)
     SQLALCHEMY_DATABASE_URI = "sqlite:///delphi.sqlite"  #: relative paths live in instance/
     #: hide_parameters: a database error's log line never carries the values (answers, names)
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {"hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
+        "hide_parameters": True,
+        "json_deserializer": jsoncodec.loads,
+    }
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     #: how many times a request retries a transaction after a deadlock or serialization failure
     DB_RETRIES = 3
@@ -120,6 +125,7 @@ class ProductionConfig(Config):
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
         "hide_parameters": True,
+        "json_deserializer": jsoncodec.loads,
         "pool_pre_ping": True,
         "pool_size": 5,
         "max_overflow": 5,

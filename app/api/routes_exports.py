@@ -57,8 +57,7 @@ def _download(body: bytes | Iterator[bytes], mimetype: str, filename: str) -> Re
 def export_csv(study_id: int) -> Any:
     """The study's current answers as tidy CSV (pseudonyms only)."""
     study = _audited(study_id, "csv")
-    cells = exports.answer_cells(db.session, study)
-    chunks = exports.csv_chunks(cells, exports.answer_columns(identified=False))
+    chunks = exports.answer_csv_chunks(db.session, study)
     return _download(chunks, "text/csv", f"{study.key}-answers.csv")
 
 

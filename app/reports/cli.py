@@ -123,8 +123,8 @@ def _stream(study: Study, fmt: str, out: Path, *, identified: bool) -> int:
             if fmt == "json":
                 size = exports.write_archive(db.session, study, target)
             else:
-                cells = exports.answer_cells(db.session, study, identified=identified)
-                size = exports.write_csv(target, cells, exports.answer_columns(identified))
+                chunks = exports.answer_csv_chunks(db.session, study, identified=identified)
+                size = exports.write_chunks(target, chunks)
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)

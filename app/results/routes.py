@@ -293,8 +293,7 @@ def _export_bytes(study: Study, fmt: str, *, identified: bool) -> bytes | Iterat
     if fmt == "json":
         return exports.archive_chunks(db.session, study)
     if fmt == "csv":
-        cells = exports.answer_cells(db.session, study, identified=identified)
-        return exports.csv_chunks(cells, exports.answer_columns(identified))
+        return exports.answer_csv_chunks(db.session, study, identified=identified)
     data = build_report(
         db.session,
         study,

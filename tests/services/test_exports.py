@@ -50,11 +50,14 @@ def scripted(session: Session, example_study: Study, facilitator_user: User) -> 
 
 
 def _csv(study: Study, session: Session, identified: bool = False) -> list[dict[str, str]]:
-    text = exports.csv_text(
+    """The study's CSV as the exports write it, after checking it equals the whole-table CSV."""
+    text = b"".join(exports.answer_csv_chunks(session, study, identified=identified)).decode()
+    whole = exports.csv_text(
         exports.answer_rows(session, study, identified=identified),
         exports.answer_columns(identified),
     )
-    return list(csv.DictReader(io.StringIO(text)))
+    assert text == whole
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def test_anonymous_answers_have_only_the_allowed_columns_and_no_identity(

@@ -16,6 +16,7 @@ from app.services.exports.answers import (
     IDENTITY_COLUMNS,
     answer_cells,
     answer_columns,
+    answer_csv_chunks,
     answer_rows,
 )
 from app.services.exports.archive_read import import_archive, read_archive
@@ -40,7 +41,7 @@ from app.services.exports.common import (
     csv_text,
     escape_formula,
     may_export_identified,
-    write_csv,
+    write_chunks,
 )
 from app.services.exports.tables import (
     GROUP_COLUMNS,
@@ -70,6 +71,7 @@ __all__ = [
     "Table",
     "answer_cells",
     "answer_columns",
+    "answer_csv_chunks",
     "answer_rows",
     "archive_chunks",
     "archive_record",
@@ -89,5 +91,5 @@ __all__ = [
     "snapshot_rows",
     "statistics_columns",
     "write_archive",
-    "write_csv",
+    "write_chunks",
 ]

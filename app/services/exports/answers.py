@@ -10,6 +10,8 @@ administrator, and every such export is audited.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity, QuestionKind
 from app.models import PermissionDeniedError, Study
+from app.services.exports.common import CSV_CHUNK_ROWS, FORMULA_STARTS
 from app.services.linkage import disclosure
 from app.services.tidy import current_answers, part_value, study_questions
 
@@ -104,3 +107,104 @@ def _cells(session: Session, study: Study, *, identified: bool) -> Iterator[tupl
             continue
         for part in parts:
             yield (*head, part.part, part_value(answer, part), no_answer, "", *tail)
+
+
+def answer_csv_chunks(
+    session: Session, study: Study, *, identified: bool = False, chunk_rows: int = CSV_CHUNK_ROWS
+) -> Iterator[bytes]:
+    """The bytes of `csv_chunks(answer_cells(...))`, written without a conversion per cell.
+
+    The same CSV byte for byte (a test compares them): the cells that repeat (pseudonyms,
+    groups, keys, parts, flags) are converted once, so a panel of thousands streams at the
+    speed of the read rather than of a function call per cell.
+    """
+    if identified and study.anonymity != Anonymity.CONFIDENTIAL:
+        raise PermissionDeniedError(
+            "This study is anonymous: nobody can export names with answers."
+        )
+    return _csv_chunks(session, study, identified=identified, chunk_rows=chunk_rows)
+
+
+def _csv_chunks(
+    session: Session, study: Study, *, identified: bool, chunk_rows: int
+) -> Iterator[bytes]:
+    """The pieces of `answer_csv_chunks`, read as they are asked for."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(answer_columns(identified))
+    pending = 0
+    for row in _csv_rows(session, study, identified=identified):
+        writer.writerow(row)
+        pending += 1
+        if pending >= chunk_rows:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+            pending = 0
+    yield out.getvalue().encode("utf-8")
+
+
+def _text_cell(value: str | None) -> str:
+    """A text cell as CSV writes it: empty for None, escaped against formulas."""
+    if value is None:
+        return ""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+#: booleans as the CSV writes them
+_BOOL_CELLS = {False: "false", True: "true"}
+
+
+def _csv_rows(session: Session, study: Study, *, identified: bool) -> Iterator[tuple[Any, ...]]:
+    """The rows of `_cells` with every cell already as `_csv_cell` would write it."""
+    shown = disclosure(session, study, identified=identified)
+    if not shown.rounds:
+        return
+    # per question: (item key, question key, kind, [(part name, part)]) converted once
+    questions = {
+        question_id: (
+            question,
+            _text_cell(item_key),
+            _text_cell(question.key),
+            [(_text_cell(part.part), part) for part in parts],
+        )
+        for question_id, (question, item_key, parts) in study_questions(session, study).items()
+    }
+    people: dict[int, tuple[str, str]] = {}
+    flag_cells = {
+        (kept, synthetic): (_BOOL_CELLS[kept], _BOOL_CELLS[synthetic])
+        for kept in (False, True)
+        for synthetic in (False, True)
+    }
+    text_kind = QuestionKind.TEXT
+    for answer in current_answers(
+        session, study, shown.rounds, by_item=True, identities=identified
+    ):
+        participation = answer.participation_id
+        if not shown.keeps(participation, answer.round_id):
+            continue
+        person = people.get(participation)
+        if person is None:
+            person = people[participation] = (
+                _text_cell(answer.pseudonym),
+                _text_cell(shown.group(participation)),
+            )
+        question, item_cell, question_cell, parts = questions[answer.question_id]
+        head = (answer.round_number, *person, item_cell, answer.version, question_cell)
+        tail: tuple[str, ...] = flag_cells[bool(answer.kept), bool(answer.synthetic)]
+        if identified:
+            tail = (*tail, _text_cell(answer.name), _text_cell(answer.email))
+        no_answer = bool(answer.no_answer)
+        if question.kind == text_kind:
+            yield (*head, "", "", _BOOL_CELLS[no_answer], _text_cell(answer.text or ""), *tail)
+            continue
+        no_answer_cell = _BOOL_CELLS[no_answer]
+        for part_cell, part in parts:
+            value = part_value(answer, part)
+            if value is None:
+                cell: Any = ""
+            elif type(value) is float and value.is_integer():
+                cell = str(int(value))
+            else:
+                cell = value
+            yield (*head, part_cell, cell, no_answer_cell, "", *tail)

@@ -51,6 +51,7 @@ from app.services.exports.archive_schema import (
     canonical_json,
     to_data,
 )
+from app.services.exports.common import write_chunks
 from app.services.linkage import Disclosure, disclosure
 from app.services.tidy import STREAM_ROWS
 
@@ -426,11 +427,7 @@ def export_archive(session: Session, study: Study) -> bytes:
 
 def write_archive(session: Session, study: Study, target: BinaryIO) -> int:
     """Write the study archive to a file piece by piece; the number of bytes written."""
-    written = 0
-    for chunk in archive_chunks(session, study):
-        target.write(chunk)
-        written += len(chunk)
-    return written
+    return write_chunks(target, archive_chunks(session, study))
 
 
 def archive_chunks(session: Session, study: Study) -> Iterator[bytes]:

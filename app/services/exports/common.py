@@ -119,10 +119,10 @@ def csv_chunks(
     yield out.getvalue().encode("utf-8")
 
 
-def write_csv(target: BinaryIO, cells: Iterable[Sequence[Any]], columns: Sequence[str]) -> int:
-    """Write `csv_chunks` to a file as they come; the number of bytes written."""
+def write_chunks(target: BinaryIO, chunks: Iterable[bytes]) -> int:
+    """Write a streamed file's pieces as they come; the number of bytes written."""
     written = 0
-    for chunk in csv_chunks(cells, columns):
+    for chunk in chunks:
         target.write(chunk)
         written += len(chunk)
     return written
