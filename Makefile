@@ -12,12 +12,14 @@ export OMP_NUM_THREADS ?= 1
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/delphi_test
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run serve test test-sqlite test-postgres lint typecheck bench load faults scale translations e2e-deps clean
+.PHONY: install analysis-dist run serve test test-sqlite test-postgres lint typecheck bench load faults scale translations e2e-deps clean
 
-$(STAMP): pyproject.toml
+# The analysis distribution (analysis/pyproject.toml) goes in with the platform in one pip call,
+# so that pip takes `delphi-analysis` from this repository and never from a registry.
+$(STAMP): pyproject.toml analysis/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e './analysis[all]' -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP) translations e2e-deps
@@ -89,7 +91,31 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy analysis app wsgi.py
 
-test: install lint typecheck test-sqlite test-postgres
+test: install lint typecheck analysis-dist test-sqlite test-postgres
+
+# The analysis distribution on its own: its wheel is built from a copy of analysis/ (the build
+# leaves nothing in the tree) and installed into a new virtual environment with nothing else
+# (no system site-packages, no platform), then its examples run there from outside the
+# repository. Its dependencies come as wheels from build/analysis-wheels, filled once from
+# pip's cache or the registry at the versions the platform runs with; later runs are offline.
+# `--no-compile` skips byte-compiling numpy, pandas and scipy (most of the install's time).
+ANALYSIS_BUILD := build/analysis
+ANALYSIS_WHEELS := build/analysis-wheels
+ANALYSIS_VENV := $(ANALYSIS_BUILD)/venv
+ANALYSIS_DEPS = $$($(BIN)/python -c "import importlib.metadata as m; print(' '.join(f'{n}=={m.version(n)}' for n in ('numpy', 'pandas', 'scipy', 'openpyxl', 'pyreadstat')))")
+analysis-dist: $(STAMP)
+	rm -rf $(ANALYSIS_BUILD)
+	mkdir -p $(ANALYSIS_BUILD)/src $(ANALYSIS_WHEELS)
+	tar -C . --exclude=__pycache__ --exclude=build --exclude='*.egg-info' -cf - analysis | tar -C $(ANALYSIS_BUILD)/src -xf -
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(ANALYSIS_BUILD)/dist $(ANALYSIS_BUILD)/src/analysis
+	$(PYTHON) -m venv $(ANALYSIS_VENV)
+	install="$(ANALYSIS_VENV)/bin/pip install --quiet --no-compile --no-index --find-links $(ANALYSIS_BUILD)/dist --find-links $(ANALYSIS_WHEELS) delphi-analysis[all] $(ANALYSIS_DEPS)"; \
+		$$install 2>/dev/null || { $(BIN)/pip download --quiet --dest $(ANALYSIS_WHEELS) $(ANALYSIS_DEPS) && $$install; }
+	cd $(ANALYSIS_VENV) && ./bin/python -c "import analysis, sys; assert '$(ANALYSIS_VENV)' in analysis.__file__; bad = [m for m in ('flask', 'sqlalchemy', 'statsmodels') if m in sys.modules]; assert not bad, bad" \
+		&& ./bin/delphi-analysis --version \
+		&& ./bin/python -m analysis.examples.worked_example --check \
+		&& ./bin/python -m analysis.examples.check_exports
+	@echo "== the analysis distribution installs alone and its examples run =="
 
 test-sqlite: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q

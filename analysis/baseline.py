@@ -1,9 +1,9 @@
 """A trend's surprise-free baseline, extrapolated from its history with a prediction interval.
 
-Method: ordinary least squares of value on year (a straight-line trend; statsmodels OLS), which
-takes irregularly spaced years as they come. The forecast for year t is the fitted line; its
-prediction interval is statsmodels' `obs_ci` (Student's t with n - 2 degrees of freedom, the
-standard error of a new observation se(t) = sqrt(s^2 + se_mean(t)^2)). Holt's or ARIMA models need
+Method: ordinary least squares of value on year (a straight-line trend), which takes irregularly
+spaced years as they come. The forecast for year t is the fitted line; its prediction interval is
+the textbook one for a new observation (Student's t with n - 2 degrees of freedom, standard error
+se(t) = sqrt(s^2 + se_mean(t)^2), the same as statsmodels' `obs_ci`, which the tests check). Holt's or ARIMA models need
 evenly spaced and longer series than a Delphi trend usually has (three to ten points), so the
 straight line is the honest model; with three points the interval is very wide, as it should be.
 
@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import special, stats
 
 from analysis.errors import InputError
@@ -51,7 +50,7 @@ class BaselineForecast:
     level: float
     points: int
     slope: float
-    method: str = "OLS linear trend (statsmodels), t prediction interval"
+    method: str = "OLS linear trend, t prediction interval"
     clipped: bool = False
 
     @property
@@ -66,6 +65,37 @@ class BaselineForecast:
     def se_mapping(self) -> dict[int, float]:
         """Year -> standard error of a new observation."""
         return dict(zip(self.years, self.se, strict=True))
+
+
+@dataclass(frozen=True)
+class _LineFit:
+    """Ordinary least squares of y on centred x: y = intercept + slope x + error."""
+
+    intercept: float
+    slope: float
+    #: residual variance s^2 (n - 2 degrees of freedom)
+    scale: float
+    df: int
+    n: int
+    sxx: float
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> _LineFit:
+        """Fit the line; x must be centred (mean 0) and not all equal."""
+        sxx = float(np.dot(x, x))
+        if sxx <= 0.0:
+            raise InputError("history needs at least two different years")
+        slope = float(np.dot(x, y - y.mean())) / sxx
+        intercept = float(y.mean())
+        residuals = y - (intercept + slope * x)
+        df = len(x) - 2
+        return cls(intercept, slope, float(np.dot(residuals, residuals)) / df, df, len(x), sxx)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted line at x and the standard error of a new observation there."""
+        mean = self.intercept + self.slope * x
+        se_mean_squared = self.scale * (1.0 / self.n + x**2 / self.sxx)
+        return mean, np.sqrt(self.scale + se_mean_squared)
 
 
 def extrapolate_baseline(
@@ -100,22 +130,19 @@ def extrapolate_baseline(
         share = np.clip((y - ends[0]) / (ends[1] - ends[0]), EDGE, 1.0 - EDGE)
         y = special.logit(share)
     centre = x.mean()  # centring the years keeps the design well conditioned
-    fit = sm.OLS(y, sm.add_constant(x - centre)).fit()
+    fit = _LineFit.of(x - centre, y)
     years = np.arange(start_year, end_year + 1, dtype=np.float64)
-    prediction = fit.get_prediction(sm.add_constant(years - centre, has_constant="add"))
-    frame = prediction.summary_frame(alpha=1.0 - level)
-    se = np.sqrt(float(fit.scale) + np.asarray(frame["mean_se"], dtype=np.float64) ** 2)
-    mean = np.asarray(frame["mean"], dtype=np.float64)
-    lower = np.asarray(frame["obs_ci_lower"], dtype=np.float64)
-    upper = np.asarray(frame["obs_ci_upper"], dtype=np.float64)
+    mean, se = fit.predict(years - centre)
+    half = float(stats.t.ppf(0.5 + level / 2.0, fit.df)) * se
+    lower, upper = mean - half, mean + half
     clipped = False
-    method = "OLS linear trend (statsmodels), t prediction interval"
+    method = "OLS linear trend, t prediction interval"
     if ends is not None:
         bottom, span = ends[0], ends[1] - ends[0]
         mean, lower, upper = (bottom + span * special.expit(a) for a in (mean, lower, upper))
-        t = float(stats.t.ppf(0.5 + level / 2.0, fit.df_resid))
+        t = float(stats.t.ppf(0.5 + level / 2.0, fit.df))
         se = (upper - lower) / (2.0 * t)
-        method = "OLS linear trend on the logit of the scale (statsmodels), t prediction interval"
+        method = "OLS linear trend on the logit of the scale, t prediction interval"
     elif low is not None or high is not None:
         before = (mean.copy(), lower.copy(), upper.copy())
         mean, lower, upper = (np.clip(a, low, high) for a in (mean, lower, upper))
@@ -128,10 +155,10 @@ def extrapolate_baseline(
         lower=tuple(float(v) for v in lower),
         upper=tuple(float(v) for v in upper),
         se=tuple(float(v) for v in se),
-        df=float(fit.df_resid),
+        df=float(fit.df),
         level=float(level),
         points=len(pairs),
-        slope=float(fit.params[1]),
+        slope=fit.slope,
         method=method,
         clipped=clipped,
     )

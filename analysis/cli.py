@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from analysis import __version__, cli_import
 from analysis.agreement import kendall_w, krippendorff_alpha
 from analysis.consensus import DEFAULT_PRESET, PRESETS, Preset, Rule, compare_presets, parse_rule
 from analysis.cooke import DEFAULT_OVERSHOOT, decision_maker, read_excalibur
@@ -502,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Delphi analysis on CSV files: item statistics, consensus, agreement, "
         "stability, pooling, Cooke's classical model, scenarios and trend impacts.",
     )
+    parser.add_argument("--version", action="version", version=f"delphi-analysis {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     describe = sub.add_parser("describe", help="item statistics per round, item and question")
@@ -653,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios_cli.register(sub)
     experts_cli.register(sub)
     structural_cli.register(sub)
+    cli_import.register(sub, SCALE_HELP)
     return parser
 
 

@@ -402,7 +402,15 @@ def _headline_questions(study: Study) -> tuple[str, ...]:
 def software_versions() -> dict[str, str]:
     """Versions of the software that computed the report (for the methods appendix)."""
     found = {"python": platform.python_version()}
-    for name in ("delphi-platform", "numpy", "scipy", "pandas", "matplotlib", "weasyprint"):
+    for name in (
+        "delphi-platform",
+        "delphi-analysis",
+        "numpy",
+        "scipy",
+        "pandas",
+        "matplotlib",
+        "weasyprint",
+    ):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

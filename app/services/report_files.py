@@ -134,7 +134,15 @@ def code_version() -> str:
                 digest.update(path.relative_to(_APP).as_posix().encode())
                 digest.update(path.read_bytes())
     versions = {"python": platform.python_version()}
-    for name in ("delphi-platform", "numpy", "scipy", "pandas", "matplotlib", "weasyprint"):
+    for name in (
+        "delphi-platform",
+        "delphi-analysis",  # its own distribution: a new release may change the figures
+        "numpy",
+        "scipy",
+        "pandas",
+        "matplotlib",
+        "weasyprint",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
