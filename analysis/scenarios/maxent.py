@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import minimize
+from scipy.sparse.linalg import LinearOperator, cg
 
 from analysis.errors import InputError
 from analysis.scenarios._common import (
@@ -813,7 +814,28 @@ def _fit_exact(
         method="trust-ncg",
         options={"gtol": tolerance, "maxiter": max_iter},
     )
-    h, J = to_natural(np.asarray(result.x, dtype=np.float64))
+    theta = np.asarray(result.x, dtype=np.float64)
+    iterations = int(result.nit)
+    # Near the optimum the objective's changes fall below rounding, and trust-ncg may stop
+    # ("failed to predict improvement") with the gradient still above gtol. The gradient itself
+    # is exact there, so a few Newton steps (the Hessian solved by conjugate gradients) finish
+    # the fit to the moments' precision.
+    for _step in range(4):
+        gradient = objective(theta)[1]
+        largest = float(np.max(np.abs(gradient)))
+        # done, or no optimum nearby (incoherent targets): the error check below says which
+        if largest <= tolerance or largest > 1e-6:
+            break
+        at = theta
+
+        def times(vector: FloatArray, at: FloatArray = at) -> FloatArray:
+            return hessian_times(at, np.asarray(vector, dtype=np.float64))
+
+        hessian = LinearOperator((theta.size, theta.size), matvec=times, dtype=np.float64)
+        step, _info = cg(hessian, -gradient, rtol=1e-12, maxiter=10 * theta.size)
+        theta = theta + step
+        iterations += 1
+    h, J = to_natural(theta)
     log_z = grid.log_partition(h, J)
     sums = grid.sums(h, J, log_z)
     error = max(
@@ -831,7 +853,7 @@ def _fit_exact(
         J=J,
         log_partition=log_z,
         method="exact",
-        iterations=int(result.nit),
+        iterations=iterations,
         max_moment_error=error,
     )
 
