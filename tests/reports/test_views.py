@@ -92,6 +92,8 @@ def test_html_report_runs_no_scripts(
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
     assert "Consensus criteria" in response.get_data(as_text=True)
+    # one charset, not "text/html; charset=utf-8; charset=utf-8"
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
 
 
 def test_downloads_are_post_only_and_audited(
