@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     redirect,
     render_template,
     request,
-    send_from_directory,
     session,
     url_for,
 )
@@ -80,12 +80,12 @@ def enter() -> Any:
 @bp.get("/favicon.ico")
 def favicon() -> Any:
     """The site's icon where browsers look for it without a link (kept a day)."""
-    return send_from_directory(
-        Path(current_app.static_folder or "static"),
-        "favicon.ico",
-        mimetype="image/vnd.microsoft.icon",
-        max_age=86400,
-    )
+    # a few kilobytes, sent as bytes: no open file is left to the client to close
+    icon = Path(current_app.static_folder or "static", "favicon.ico").read_bytes()
+    response = Response(icon, mimetype="image/vnd.microsoft.icon")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.get("/link-needed")
