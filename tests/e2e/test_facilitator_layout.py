@@ -85,3 +85,25 @@ def test_facilitator_pages_fit_without_sideways_scrolling(
         if viewport is LAPTOP and found["inner"]:
             problems.append(f"{path or '/'}: a table scrolls sideways by {found['inner']} px")
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1366", "390"])
+def test_the_retire_button_is_within_reach(
+    new_context: Any, live_server: Any, layout_account: str, viewport: dict[str, int]
+) -> None:
+    page = new_context(viewport=viewport).new_page()
+    _log_in(page, live_server, layout_account)
+    page.goto(f"{live_server.url}/f/studies/{live_server.world.demo_study_id}/items")
+    # the last row's menu: a floating one would hang below the table's scrolling box
+    page.locator(".items-table details.menu summary").last.click()
+    retire = page.locator(".items-table details.menu[open] button", has_text="Retire").first
+    retire.scroll_into_view_if_needed()
+    box = retire.bounding_box()
+    width = page.evaluate("() => document.documentElement.clientWidth")
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # nothing clips or covers it: a click at its centre lands on it
+    hit = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.closest('button')?.textContent.trim()",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert hit == "Retire"
