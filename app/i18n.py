@@ -11,6 +11,7 @@ from babel.numbers import get_decimal_symbol, get_group_symbol
 from flask import current_app, g, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.messages import Message
@@ -26,7 +27,8 @@ VERBATIM_PARAMETERS = frozenset({"typed"})
 
 
 def select_locale() -> str:
-    """The request's language: the expert's chosen one, a picked one, else the browser's."""
+    """The request's language: the expert's chosen one, the facilitator account's, one picked
+    on this device, else the browser's."""
     languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
     participation = g.get("participation")
     try:
@@ -37,6 +39,9 @@ def select_locale() -> str:
         chosen_by_expert = None
     if chosen_by_expert in languages:
         return str(chosen_by_expert)
+    chosen_by_account = _account_language()
+    if chosen_by_account in languages:
+        return str(chosen_by_account)
     # a language picked on this device wins; else the one a private link carries (?lang=fa,
     # the panel language): the landing page speaks it before the expert has signed in
     chosen = session.get("language")
@@ -46,6 +51,22 @@ def select_locale() -> str:
     if from_link in languages:
         return str(from_link)
     return request.accept_languages.best_match(languages) or languages[0]
+
+
+def _account_language() -> str | None:
+    """The language a logged-in facilitator chose for their pages, if any."""
+    # only where a facilitator is logged in: expert pages never load an account for it
+    if "_user_id" not in session:
+        return None
+    try:
+        login = current_user
+        if not login.is_authenticated:
+            return None
+        account = getattr(login, "user", None)
+        return getattr(account, "language", None)
+    except SQLAlchemyError:
+        # as for the expert's language: the page that says the database is down still renders
+        return None
 
 
 def text_direction(language: str) -> str:
@@ -120,11 +141,16 @@ def localise_digits(text: Any, language: str | None = None) -> str:
 def render_message(message: object) -> str:
     """A service's message in the request's language, numbers in the language's digits.
 
-    What the expert typed (the `typed` parameter) is shown back unchanged."""
+    What the expert typed (the `typed` parameter) is shown back unchanged; a parameter that is
+    itself a message (a translatable word) is translated too."""
     if not isinstance(message, Message):
         return str(message)
     params = {
-        key: value if key in VERBATIM_PARAMETERS else localise_digits(value)
+        key: value
+        if key in VERBATIM_PARAMETERS
+        else render_message(value)
+        if isinstance(value, Message)
+        else localise_digits(value)
         for key, value in message.params.items()
     }
     template = str(_(message.template))

@@ -27,8 +27,13 @@ class Message:
         return self.template % dict(self.params)
 
     def translate(self, gettext: Callable[[str], str]) -> str:
-        """The text in another language, given that language's gettext."""
-        return gettext(self.template) % dict(self.params)
+        """The text in another language, given that language's gettext (a parameter that is
+        itself a message is translated too)."""
+        params = {
+            key: value.translate(gettext) if isinstance(value, Message) else value
+            for key, value in self.params.items()
+        }
+        return gettext(self.template) % params
 
 
 def N_(template: str, **params: Any) -> Message:  # noqa: N802 - the conventional gettext marker name

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import jdatetime
 from babel.dates import format_date, format_time
-from babel.numbers import get_decimal_symbol
+from babel.numbers import get_decimal_symbol, get_minus_sign_symbol
 from flask import Flask
 from flask_babel import get_timezone, get_translations, ngettext
 from flask_babel import gettext as _
@@ -57,6 +57,17 @@ def number(value: Any, digits: int = 1, signed: bool = False) -> str:
     if value is None:
         return "–"
     return numbers.decimal(float(value), digits, current_language(), signed)
+
+
+def significant(value: Any, digits: int = 3) -> str:
+    """A number to `digits` significant digits ('%.3g') in the locale's digits and signs."""
+    if value is None:
+        return "–"
+    language = current_language()
+    text = format(float(value), f".{digits}g")
+    if text.startswith("-"):
+        text = get_minus_sign_symbol(language, numbering_system="default") + text[1:]
+    return localise_digits(text, language)
 
 
 def measure(value: Any, unit: str = "", digits: int = 1, signed: bool = False) -> str:
@@ -420,6 +431,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["tr"] = per_request(translated)
     app.jinja_env.filters["num"] = per_request(number)
     app.jinja_env.filters["measure"] = per_request(measure)
+    app.jinja_env.filters["sig"] = per_request(significant)
     app.jinja_env.filters["digits"] = per_request(localise_digits)
     app.jinja_env.filters["when"] = per_request(when)
     app.jinja_env.globals["current_language"] = current_language
@@ -429,3 +441,13 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["histogram_chart"] = histogram_chart
     app.jinja_env.globals["chart_description"] = chart_description
     app.jinja_env.globals["fragment"] = RenderedFragments(FRAGMENT_CACHE_SIZE)
+    # internal names (question keys, rules, round states) in the page's words; imported here
+    # because app.wording formats its numbers with this module's filters
+    from app import wording
+
+    app.jinja_env.globals["item_question_title"] = wording.item_question_title
+    app.jinja_env.globals["item_part_name"] = wording.item_part_name
+    app.jinja_env.globals["rule_in_words"] = wording.rule_in_words
+    app.jinja_env.globals["round_state"] = wording.round_state
+    app.jinja_env.globals["key_title"] = wording.key_title
+    app.jinja_env.globals["key_part_name"] = wording.key_part_name

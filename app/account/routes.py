@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -44,7 +54,13 @@ def login_post() -> Any:
     if form.validate_on_submit():
         user = accounts.authenticate(db.session, form.email.data or "", form.password.data or "")
         if user is not None:
+            # a language picked on the login page becomes the account's, unless it has one
+            picked = str(session.get("language", ""))
             log_in(user)
+            if user.language is None and picked in current_app.config["LANGUAGES"]:
+                accounts.set_language(
+                    db.session, user, picked, tuple(current_app.config["LANGUAGES"])
+                )
             target = request.args.get("next", "")
             if not target.startswith("/") or target.startswith("//"):
                 target = url_for("facilitator.studies")
@@ -60,6 +76,25 @@ def logout() -> Any:
     log_out()
     flash(_("You are logged out."), "success")
     return redirect(url_for("account.login"), code=303)
+
+
+@bp.post("/language")
+@facilitator_required
+@atomic
+def language() -> Any:
+    """Remember the language the account's pages speak, then show the same page again."""
+    code = request.form.get("language", "")
+    try:
+        accounts.set_language(
+            db.session, facilitator(), code, tuple(current_app.config["LANGUAGES"])
+        )
+    except ValidationError:
+        abort(400)
+    target = request.form.get("next", "")
+    # only local paths: never redirect elsewhere
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("facilitator.studies")
+    return redirect(target, code=303)
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -104,7 +104,9 @@ def _file_or_job(study: Study, language: str, fmt: str) -> Response:
     """The kept file (200), else its build asked for (202 with the job and its Location)."""
     found = report_files.cached_file(db.session, study, language, fmt)
     if found is not None:
-        response = Response(report_files.content_of(db.session, found), mimetype=found.media_type)
+        response = Response(
+            report_files.content_of(db.session, found), content_type=found.media_type
+        )
         response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
         return response
     job = report_files.request_build(db.session, study, language, fmt, current_user(), utcnow())

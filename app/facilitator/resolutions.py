@@ -24,6 +24,7 @@ from app.definitions.model import ItemKind
 from app.extensions import db
 from app.facilitator import bp
 from app.forms import Form
+from app.i18n import render_message
 from app.messages import render
 from app.models import Study, ValidationError, pick_text, utcnow
 from app.services import calibration, forecast_scores, resolutions, results, trend_scores
@@ -228,5 +229,5 @@ def weights_page(study_id: int) -> Any:
         scores=scores,
         trends=trend_scores.score_trends(db.session, study, round_),
         closed=[r.number for r, _d in closed],
-        render_message=lambda m: render(m, _),
+        render_message=render_message,  # numbers in the page's digits
     )

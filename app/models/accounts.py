@@ -32,6 +32,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the language the account's pages speak (one of the instance's); None: the browser's
+    language: Mapped[str | None] = mapped_column(String(10))
 
     sessions: Mapped[list[UserSession]] = relationship(back_populates="user")
 

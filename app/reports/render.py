@@ -30,6 +30,7 @@ from app.reports.scenario_text import scenario_context
 from app.services import study_look
 from app.services.analysis_settings import settings_of
 from app.services.tidy import TREND_IMPACT_PARTS
+from app.wording import part_name, question_title, round_state, rule_in_words, scale_title
 
 #: the report's stylesheet, inlined into the HTML (the file must stand alone)
 STYLESHEET = Path(__file__).resolve().parent.parent / "templates" / "reports" / "report.css"
@@ -56,33 +57,6 @@ class ReportCharts:
 def text_in(texts: Mapping[str, str] | None, language: str, fallback: str) -> str:
     """A translated text in the report's language."""
     return pick_text(dict(texts or {}), language, fallback)
-
-
-def part_name(question: Question, part: str) -> str:
-    """A reader's label for a part of a question."""
-    kind = question.kind
-    if not part:
-        return ""
-    if kind == QuestionKind.PROBABILITY:
-        return _("by %(year)s", year=localise_digits(part))
-    if kind == QuestionKind.QUANTILES:
-        return _("%(p)s %% quantile", p=localise_digits(part))
-    if kind == QuestionKind.CONDITIONAL:
-        event, _sep, side = part.partition("|")
-        return (
-            _("if %(event)s happens", event=event)
-            if side == "given"
-            else _("if %(event)s does not happen", event=event)
-        )
-    if kind == QuestionKind.TREND_IMPACT:
-        return {
-            "t1": _("years to first impact"),
-            "t2": _("years to largest impact"),
-            "i_max": _("largest impact"),
-            "t3": _("years until it settles"),
-            "i_ss": _("lasting impact"),
-        }.get(part, part)
-    return part
 
 
 def grouped_reasons(reasons: Sequence[str]) -> list[tuple[str, int]]:
@@ -375,8 +349,8 @@ def overview_charts(
 
 
 def _question_title(question: Question) -> str:
-    """A short title for a question: its key in words."""
-    return question.key.replace("_", " ").capitalize()
+    """A short title for a question in the report's language (never its internal key)."""
+    return question_title(question)
 
 
 def _probability_and_impact(report: Report) -> tuple[str | None, str | None]:
@@ -414,18 +388,21 @@ def preset_abbreviation(name: str) -> str:
 
 def preset_legend(names: list[str]) -> str:
     """'P+I = Percent agreement + IQR; ...' for the presets compared."""
-    from analysis.consensus import PRESETS
-
-    return "; ".join(
-        f"{preset_abbreviation(n)} = {PRESETS[n].label}" for n in names if n in PRESETS
-    )
+    labels = preset_labels()
+    return "; ".join(f"{preset_abbreviation(n)} = {labels[n]}" for n in names if n in labels)
 
 
 def preset_labels() -> dict[str, str]:
-    """Readers' names of the consensus presets."""
+    """Readers' names of the consensus presets, in the page's language."""
     from analysis.consensus import PRESETS
 
-    return {key: preset.label for key, preset in PRESETS.items()}
+    translated = {
+        "percent_iqr": _("Percent agreement + IQR"),
+        "grade": _("GRADE 70/15"),
+        "rand_ucla": _("RAND/UCLA (no disagreement)"),
+        "cv": _("Coefficient of variation at most 0.5"),
+    }
+    return {key: translated.get(key, preset.label) for key, preset in PRESETS.items()}
 
 
 @dataclass(frozen=True)
@@ -630,6 +607,7 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "grouped_reasons": grouped_reasons,
         "preset_abbreviation": preset_abbreviation,
         "preset_legend": preset_legend,
+        "preset_labels": preset_labels(),
         "fmt": functools.partial(fmt, language=language),
         "pct": functools.partial(pct, language=language),
         "message": functools.partial(report_message, language=language),
@@ -638,6 +616,9 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "probability_key": probability_key,
         "impact_key": impact_key,
         "question_title": _question_title,
+        "round_state": round_state,
+        "rule_in_words": rule_in_words,
+        "scale_title": scale_title,
         "language": language,
         "direction": text_direction(language),
         "standalone": standalone,

@@ -35,7 +35,7 @@ def _study(study_id: int) -> Study:
 
 def file_response(file: ReportFile, *, inline: bool = False) -> Response:
     """A kept file as the download it always was (the HTML report shown in the browser)."""
-    response = Response(report_files.content_of(db.session, file), mimetype=file.media_type)
+    response = Response(report_files.content_of(db.session, file), content_type=file.media_type)
     if file.format == "html":
         response.headers["Content-Security-Policy"] = REPORT_CSP
     if not inline:

@@ -93,7 +93,8 @@ def _download(
     transaction, with its audit entry, is committed before the first is read)."""
     if not isinstance(content, bytes):
         content = stream_with_context(content)
-    response = Response(content, mimetype=MIME[extension])
+    # the types carry their charset already: as the whole header, not a mimetype to extend
+    response = Response(content, content_type=MIME[extension])
     name = f"{study.key}{suffix}.{extension}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -151,6 +152,9 @@ def _helpers(report: Report) -> dict[str, Any]:
         "probability_key",
         "impact_key",
         "dissent_items",
+        "rule_in_words",
+        "preset_labels",
+        "round_state",
     )
     return {
         **{key: context[key] for key in keep},

@@ -158,3 +158,11 @@ def change_password(
     if keep_api_keys:
         return 0
     return api_keys.revoke_all_keys(session, user, actor=user, now=now, reason="password change")
+
+
+def set_language(session: Session, user: User, language: str, languages: tuple[str, ...]) -> None:
+    """Remember the language the account's pages speak; one of the instance's `languages`."""
+    if language not in languages:
+        raise ValidationError("Unknown language.", {"language": ["Unknown language."]})
+    user.language = language
+    session.flush()

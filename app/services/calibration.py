@@ -41,6 +41,8 @@ from app.services.tidy import tidy_answers
 MIN_SEEDS = AnalysisSettings().cooke_min_seeds
 #: question keys read as an expert's self-rating on an item when the panel has no study-wide one
 SELF_RATING_KEYS = ("expertise", "confidence")
+#: those questions as the notes name them (in the reader's language, never the key)
+SELF_RATING_NAMES = {"expertise": N_("expertise"), "confidence": N_("confidence")}
 #: the three weightings, in display order
 WEIGHTINGS = ("equal", "self_rated", "performance")
 
@@ -415,7 +417,7 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
                 "Self-rated weights use each expert's answer to the item's %(key)s question "
                 "(a sensitivity analysis, not a measure of performance); experts who left it "
                 "blank are not counted in that column.",
-                key=source,
+                key=SELF_RATING_NAMES.get(source, source),
             )
         )
     rows: list[WeightedRow] = []

@@ -92,6 +92,19 @@ def test_html_report_runs_no_scripts(
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
     assert "Consensus criteria" in response.get_data(as_text=True)
+    # one charset, not "text/html; charset=utf-8; charset=utf-8"
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_persian_report_names_round_states_and_rules_in_persian(
+    facilitator_client: FlaskClient, scripted: ScriptedStudy
+) -> None:
+    url = f"/f/studies/{scripted.study.id}/results/report.html?language=fa"
+    html = facilitator_client.get(url).get_data(as_text=True)
+    flow = html[html.index("<td>۱</td>") :][:400]  # round 1's row of the round table
+    assert "<td>بسته</td>" in flow and "closed" not in flow
+    # the rule in words, the survey file's text kept beside it for the record
+    assert '<code class="small" dir="ltr">pct_agree' in html
 
 
 def test_downloads_are_post_only_and_audited(

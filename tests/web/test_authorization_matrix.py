@@ -57,11 +57,13 @@ ACCESS: dict[str, str] = {
     "public.enter": PUBLIC,
     "public.link_needed": PUBLIC,
     "public.choose_language": PUBLIC,
+    "public.favicon": PUBLIC,
     "account.login": PUBLIC,
     "account.login_post": PUBLIC,
     "account.logout": PUBLIC,
     # the facilitator's own account
     "account.password": FACILITATOR,
+    "account.language": FACILITATOR,
     "account.api_keys_list": FACILITATOR,
     "account.api_keys_create": FACILITATOR,
     "account.api_keys_revoke": KEY_OWNER,
