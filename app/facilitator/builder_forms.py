@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
@@ -26,6 +27,7 @@ from app.definitions.vocabulary import CONSENSUS_PRESETS, PAGE_BY, QUANTILE_METH
 from app.facilitator.forms import MultiCheckboxField
 from app.forms import Form
 from app.services.builder import within
+from app.wording import KIND_TITLES, SCALE_TITLES
 
 _SHORT = [Length(max=200)]
 _LONG = [Length(max=20000)]
@@ -202,11 +204,30 @@ class SettingsForm(Form):
         return study
 
 
+#: titles of the item kinds, in the page's language
+ITEM_KIND_TITLES = {
+    ItemKind.EVENT: _l("Development"),
+    ItemKind.TREND: _l("Trend"),
+    ItemKind.CALIBRATION: _l("Calibration"),
+}
+
+
+def _kind_choices(titles: Mapping[Any, Any], kinds: Sequence[Any]) -> list[SelectChoice]:
+    """A kind's choices in words, each followed by the word the survey file uses for it."""
+    return [
+        SelectChoice(
+            kind.value,
+            LazyString(lambda title=titles[kind], value=kind.value: f"{title} ({value})"),
+        )
+        for kind in kinds
+    ]
+
+
 class ScaleForm(Form):
     """One `[scales.<key>]` table."""
 
     key = StringField(_l("Key"), validators=_SHORT)
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, k.value) for k in ScaleKind])
+    kind = SelectField(_l("Kind"), choices=_kind_choices(SCALE_TITLES, list(ScaleKind)))
     min = StringField(_l("Minimum"), validators=_SHORT)
     max = StringField(_l("Maximum"), validators=_SHORT)
     step = StringField(_l("Step"), validators=_SHORT)
@@ -269,7 +290,7 @@ class QuestionForm(Form):
     """One `[questions.<key>]` table."""
 
     key = StringField(_l("Key"), validators=_SHORT)
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, k.value) for k in QuestionKind])
+    kind = SelectField(_l("Kind"), choices=_kind_choices(KIND_TITLES, list(QuestionKind)))
     prompt = TextAreaField(_l("Prompt"), validators=_LONG)
     help = TextAreaField(_l("Help"), validators=_LONG)
     scale = SelectField(_l("Scale"), choices=[], validate_choice=False)
@@ -343,7 +364,7 @@ class ItemForm(Form):
     """One `[[items]]` table: a development (event), trend or calibration question."""
 
     key = StringField(_l("Key"), validators=_SHORT)
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, k.value) for k in ItemKind])
+    kind = SelectField(_l("Kind"), choices=_kind_choices(ITEM_KIND_TITLES, list(ItemKind)))
     category = SelectField(_l("Category"), choices=[], validate_choice=False)
     title = StringField(_l("Title"), validators=_SHORT)
     text = TextAreaField(_l("Text"), validators=_LONG)

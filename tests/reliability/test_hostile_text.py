@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.runner import run_job
 from app.models import Item, Role, Round, Study, Suggestion, User
-from app.services import accounts, answers, api_keys, panel, rounds
+from app.services import accounts, answers, api_keys, builder, panel, rounds
 from tests.conftest import EXAMPLE_SURVEY, NOW, make_user
 from tests.reliability.world import (
     ADMIN_EMAIL,
@@ -278,6 +278,11 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
     job = panel.request_import(session, study, rows.getvalue().encode(), actor=owner, now=NOW)
     session.commit()
     run_job(job.id)
+    # the builder's pages show a draft made from the hostile file
+    draft = builder.draft_from_file(
+        session, owner, hostile_survey("hostile-draft"), "hostile.toml", NOW
+    )
+    session.commit()
     world = SecurityWorld(
         study=study,
         round=round_,
@@ -290,6 +295,7 @@ def test_R10_hostile_text_everywhere_is_shown_as_text(
         api_secret=key.secret,
         api_key_id=key.key.id,
         job_id=job.id,
+        draft_id=draft.id,
     )
     browsers = {
         "anonymous": app.test_client(),
