@@ -361,6 +361,31 @@ def _pooled(
     }
 
 
+def _answered_by_part(frame: pd.DataFrame) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """The answered rows of a tidy frame as (expert, value) lists per (item, question, part),
+    in the frame's order: one pass instead of a boolean filter per item and question."""
+    answered = frame[frame["value"].notna()]
+    found: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
+    for item, question, part, expert, value in zip(
+        answered["item"].tolist(),
+        answered["question"].tolist(),
+        answered["part"].tolist(),
+        answered["expert"].tolist(),
+        answered["value"].astype(float).tolist(),
+        strict=True,
+    ):
+        found.setdefault((item, question, part), []).append((str(expert), value))
+    return found
+
+
+def _answered_by_question(frame: pd.DataFrame) -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """The answered rows of a tidy frame as (expert, value) lists per (item, question)."""
+    found: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for (item, question, _part), rows in _answered_by_part(frame).items():
+        found.setdefault((item, question), []).extend(rows)
+    return found
+
+
 def _self_ratings(
     session: Session, study: Study, frame: pd.DataFrame
 ) -> tuple[str | None, dict[str, float], dict[tuple[str, str], float], dict[str, float]]:
@@ -378,6 +403,7 @@ def _self_ratings(
     per_item: dict[tuple[str, str], float] = {}
     lows: dict[str, float] = {}
     source: str | None = None
+    answered = _answered_by_question(frame)
     for item in study.items:
         for question in item.questions:
             if question.kind == QuestionKind.LIKERT and question.key in SELF_RATING_KEYS:
@@ -385,13 +411,8 @@ def _self_ratings(
                 lows[item.key] = float(
                     question.scale.min if question.scale and question.scale.min is not None else 1.0
                 )
-                rows = frame[
-                    (frame["item"] == item.key)
-                    & (frame["question"] == question.key)
-                    & frame["value"].notna()
-                ]
-                for expert, value in zip(rows["expert"], rows["value"], strict=True):
-                    per_item[(item.key, str(expert))] = float(value)
+                for expert, value in answered.get((item.key, question.key), ()):
+                    per_item[(item.key, expert)] = value
     return source, {}, per_item, lows
 
 
@@ -422,18 +443,17 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
         )
     rows: list[WeightedRow] = []
     items = snapshot.content.items if snapshot is not None else {}
+    by_part = _answered_by_part(frame)
     for key, entry in items.items():
-        item_rows = frame[frame["item"] == key]
         for question_key, question in entry.questions.items():
-            q_rows = item_rows[item_rows["question"] == question_key]
             for part, summary in question.parts.items():
                 if summary.pooled is None or summary.n is None:
                     continue
-                answered = q_rows[(q_rows["part"] == part) & q_rows["value"].notna()]
-                experts = [str(e) for e in answered["expert"]]
-                values = answered["value"].astype(float).tolist()
-                if not values:
+                answered = by_part.get((key, question_key, part))
+                if not answered:
                     continue
+                experts = [expert for expert, _value in answered]
+                values = [value for _expert, value in answered]
                 pooled: dict[str, Mapping[str, float | None] | None] = {
                     "equal": _pooled(values, None, eps)
                 }
