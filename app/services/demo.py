@@ -296,6 +296,9 @@ def _answer_round(
     answered.
     """
     answered: set[int] = set()
+    # one decoded previous snapshot for the whole panel (decoding it per expert was most of
+    # the demo's load time)
+    views = feedback.FeedbackViews(limit=1)
     for participation in experts:
         if rng.random() > 0.92 and round_.number > 1:
             continue  # a little attrition, as in real panels
@@ -325,7 +328,7 @@ def _answer_round(
                 synthetic=True,
             )
         if round_.number > 1:
-            moment = _explain_outliers(session, participation, round_, rng, moment)
+            moment = _explain_outliers(session, participation, round_, rng, moment, views)
         if rng.random() < submit_share:
             moment += timedelta(seconds=clock.uniform(30, 180))
             round_progress.submit_round(
@@ -333,16 +336,16 @@ def _answer_round(
                 participation,
                 round_,
                 now=moment,
-                outside_iqr=_outside_iqr(session, participation, round_),
+                outside_iqr=_outside_iqr(session, participation, round_, views),
             )
     return answered
 
 
 def _outside_iqr(
-    session: Session, participation: Participation, round_: Round
+    session: Session, participation: Participation, round_: Round, views: feedback.FeedbackViews
 ) -> dict[int, list[str]]:
     """The items whose answers lie outside the previous round's middle half."""
-    shown = feedback.feedback_for(session, participation, round_)
+    shown = feedback.feedback_for(session, participation, round_, views)
     return feedback.outside_iqr(session, participation, round_, shown)
 
 
@@ -352,10 +355,11 @@ def _explain_outliers(
     round_: Round,
     rng: random.Random,
     moment: datetime,
+    views: feedback.FeedbackViews,
 ) -> datetime:
     """Follow the study's rule as a real panel must: a reason wherever an answer lies outside
     the previous round's middle half and none was given."""
-    flagged = _outside_iqr(session, participation, round_)
+    flagged = _outside_iqr(session, participation, round_, views)
     if not flagged or not participation.study.reason_outside_iqr:
         return moment
     given = answers.current_answers(session, participation, round_)
