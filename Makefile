@@ -124,7 +124,7 @@ test-sqlite: install
 test-postgres: install
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== the database tests again, on PostgreSQL =="; \
-		DATABASE_URL_TEST=$(PG_TEST_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not browser" tests/services tests/jobs tests/web tests/api tests/reports tests/reliability tests/test_migrations.py; \
+		DATABASE_URL_TEST=$(PG_TEST_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not browser and not once" tests/services tests/jobs tests/web tests/api tests/reports tests/reliability tests/test_migrations.py; \
 	else echo "== PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run =="; fi
 
 bench: install

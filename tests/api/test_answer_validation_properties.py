@@ -8,12 +8,16 @@ import itertools
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.messages import render
 from app.models import Question, Scale
 from app.services.answers import Normalised, normalise
+
+# the normalisation of values, before any database
+pytestmark = pytest.mark.once
 
 SCALES = {
     "probability": Scale(key="p", kind="probability", min=0.0, max=100.0, step=5.0),

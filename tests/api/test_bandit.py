@@ -10,7 +10,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+# a static scan of the code: no database involved
+pytestmark = pytest.mark.once
 
 
 def test_bandit_finds_no_medium_or_high_issue() -> None:

@@ -21,6 +21,9 @@ from app.models import Item, Participation, Study, User
 from app.services import demo, panel, rounds
 from tests.conftest import NOW, ROOT, csrf_from, enter_link
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 CSS = ROOT / "app" / "static" / "css" / "app.css"
 
 

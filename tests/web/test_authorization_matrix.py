@@ -32,6 +32,9 @@ from app.models import ApiKey, Base, Item, Participation, Role, Study, Suggestio
 from app.services import answers, api_keys, builder, panel, report_files, rounds, studies
 from tests.conftest import EXAMPLE_SURVEY, NOW, PASSWORD, make_user
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 # --- who may use what -------------------------------------------------------------------------
 
 PUBLIC = "public"  #: anyone, signed in or not

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,6 +16,9 @@ from app.definitions import definition_to_dict, parse_definition
 from app.models import Study, StudyDraft
 from app.services import builder
 from tests.conftest import EXAMPLE_SURVEY, csrf_from, login, make_user
+
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
 
 
 def _post(client: FlaskClient, url: str, data: dict[str, Any]) -> Any:

@@ -8,12 +8,16 @@ from dataclasses import asdict
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from flask import Flask
 from flask_babel import force_locale
 
 from analysis.describe import ScaleSpec, chart_histogram
 from app.reports.charts import RoundDistribution, distribution_svg
 from app.templating import histogram_chart, round_ticks
+
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
 
 
 def _part(bins: list[dict[str, float]]) -> SimpleNamespace:

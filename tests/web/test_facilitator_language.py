@@ -21,6 +21,9 @@ from tests.facilitator_world import sign_in
 from tests.persian_text import latin_in_persian
 from tests.reports.helpers import ScriptedStudy, scripted_study
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 #: what must never be read on a facilitator page: statistics' and questions' internal names,
 #: and the syntax of the rules
 FORBIDDEN = ("pct_agree", "pct_disagree", "changed_share", "wilcoxon_p", "iqr <=", ">=", "<=",

@@ -43,6 +43,9 @@ from tests.facilitator_world import (
     submit,
 )
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 TOKEN_IN_PAGE = re.compile(r"/t/([A-Za-z0-9_\-]{40,})")
 
 

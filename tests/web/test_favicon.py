@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
 
 
 def test_favicon_is_served_at_the_root(client: FlaskClient) -> None:

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).parents[2]
 GLOSSARY = ROOT / "docs" / "glossary.md"
 TRANSLATIONS = ROOT / "app" / "translations"

@@ -24,6 +24,9 @@ from app.services import panel, rounds
 from app.templating import histogram_chart, measure, number, number_range, when
 from tests.conftest import NOW, ROOT, csrf_from, enter_link
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 TRANSLATIONS = ROOT / "app" / "translations"
 KEYWORDS = {
     "_": None,

@@ -12,6 +12,9 @@ from tests.conftest import NOW, enter_link
 from tests.persian_text import latin_in_persian, visible_text
 from tests.reports.helpers import ScriptedStudy, scripted_study
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture
 def persian_panel(

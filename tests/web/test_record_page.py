@@ -13,6 +13,9 @@ from app.models import AuditEvent, Study
 from tests.conftest import csrf_from, make_user
 from tests.facilitator_world import sign_in
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture
 def owner(client: FlaskClient, example_study: Study) -> FlaskClient:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,9 @@ from app.definitions.model import SurveyDefinition
 from app.models import Answer, Item, Participation, Round, User
 from app.services import demo
 from tests.conftest import NOW, enter_link
+
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
 
 MAX_PAGE_BYTES = 150_000
 MAX_VISIBLE_CHARTS = 12

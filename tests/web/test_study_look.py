@@ -20,6 +20,9 @@ from tests.conftest import NOW, csrf_from, enter_link
 from tests.facilitator_world import World, build_world, enter_fresh, sign_in
 from tests.mailbox import Mailbox, running_smtp_server
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 INVITATION = (
     "Dear {name},\n\nplease join our panel on {study}. Round {round} closes on {deadline}.\n\n"
     "Your own link: {link}\n\n{message}"

@@ -23,6 +23,9 @@ from app.services import api_keys, rounds, studies
 from tests.conftest import NOW, make_user
 from tests.reliability.world import csrf_of, signed_in
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture
 def member(session: Session, example_study: Study, facilitator_user: User) -> User:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,9 @@ from app.definitions.serialize import definition_from_dict, definition_to_dict
 from app.models import User
 from app.services import studies
 from tests.conftest import NOW, login
+
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
 
 WAR = re.compile(r"\bwar\b", re.IGNORECASE)
 

@@ -22,6 +22,9 @@ from tests.services.test_calibration import (  # noqa: F401 - the fixtures
     few_seeds_demo_study,
 )
 
+# pages and texts, the same on any database: the PostgreSQL pass skips them
+pytestmark = pytest.mark.once
+
 API = "/api/v1"
 
 
