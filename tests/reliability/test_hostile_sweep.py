@@ -36,16 +36,17 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from app.models import Base, OutgoingEmail, Role, Round, Study
+from app.models import OutgoingEmail, Role, Round, Study
 from app.models.text import FORBIDDEN_CHARACTERS
 from app.services import answers, api_keys, builder, panel, rounds, studies
 from tests.api.conftest import definition_with_key
 from tests.conftest import EXAMPLE_SURVEY, NOW, PASSWORD, make_user
 from tests.reliability.world import BOOKKEEPING
+from tests.rows import restore_rows, table_rows
 
 # --- hostile values -------------------------------------------------------------------------
 
@@ -132,20 +133,9 @@ class Tally:
 # --- the database: digest, forbidden text, restore ------------------------------------------
 
 
-def _rows(session: Session) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table."""
-    session.rollback()  # a fresh snapshot: see what the requests committed
-    found = {
-        table.name: [dict(row._mapping) for row in session.execute(select(table))]
-        for table in Base.metadata.sorted_tables
-    }
-    session.rollback()
-    return found
-
-
 def _state(session: Session) -> tuple[dict[str, str], list[str]]:
     """A digest of each table, and the columns that hold a forbidden character anywhere."""
-    rows = _rows(session)
+    rows = table_rows(session)
     digest = {
         name: json.dumps(
             sorted(
@@ -171,27 +161,6 @@ def _state(session: Session) -> tuple[dict[str, str], list[str]]:
     return digest, bad
 
 
-def _restore(session: Session, saved: dict[str, list[dict[str, Any]]]) -> None:
-    """Put every table back to the saved rows (and PostgreSQL's id sequences after them)."""
-    session.rollback()
-    tables = Base.metadata.sorted_tables
-    for table in reversed(tables):
-        session.execute(table.delete())
-    for table in tables:
-        if saved[table.name]:
-            session.execute(table.insert(), saved[table.name])
-    if session.get_bind().dialect.name == "postgresql":
-        for table in tables:
-            if "id" in table.c and table.c.id.autoincrement is not False and table.c.id.primary_key:
-                session.execute(
-                    text(
-                        f"select setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-                        f'coalesce((select max(id) from "{table.name}"), 0) + 1, false)'
-                    )
-                )
-    session.commit()
-
-
 class Checker:
     """Sends one request at a time and checks it against the database."""
 
@@ -204,7 +173,7 @@ class Checker:
     def baseline(self, saved: dict[str, list[dict[str, Any]]]) -> None:
         """Start from these rows (restoring them if the database differs)."""
         self.saved = saved
-        _restore(self.session, saved)
+        restore_rows(self.session, saved)
         self.digest, bad = _state(self.session)
         assert not bad, f"the world itself stores control characters: {bad}"
 
@@ -232,7 +201,7 @@ class Checker:
                 self.tally.half_saved.append(
                     f"{what}: refused with {status}, yet changed {sorted(changed)}"
                 )
-            _restore(self.session, self.saved)
+            restore_rows(self.session, self.saved)
 
 
 # --- the study world in three states ----------------------------------------------------------
@@ -784,11 +753,13 @@ def test_no_hostile_input_gets_a_server_error_or_half_saves(
     world = _world(session)
     tally = Tally()
     checker = Checker(session, tally)
-    states: list[tuple[str, dict[str, list[dict[str, Any]]]]] = [("round open", _rows(session))]
+    states: list[tuple[str, dict[str, list[dict[str, Any]]]]] = [
+        ("round open", table_rows(session))
+    ]
     _close_first_round(session, world)
-    states.append(("round closed", _rows(session)))
+    states.append(("round closed", table_rows(session)))
     _draft_second_round(session, world)
-    states.append(("next round drafted", _rows(session)))
+    states.append(("next round drafted", table_rows(session)))
 
     # the API, in the first state (an open round for the expert's saves)
     checker.baseline(states[0][1])
@@ -825,7 +796,7 @@ def test_no_hostile_input_gets_a_server_error_or_half_saves(
     for state, rows in states:
         checker.baseline(rows)
         cookies = {p: _sign_in(app, world, p) for p in ("anonymous", "owner", "admin", "expert")}
-        checker.baseline(_rows(session))  # with the sessions signing in opened
+        checker.baseline(table_rows(session))  # with the sessions signing in opened
         forms = _crawl(app, world, cookies)
         # reading a report of a closed round builds it and keeps it with its analyses (caches
         # per snapshot); nothing else
@@ -833,7 +804,7 @@ def test_no_hostile_input_gets_a_server_error_or_half_saves(
         written = {name for name in crawled if crawled[name] != checker.digest.get(name)}
         caches = {"jobs", "report_files", "stored_analyses"}
         assert written <= caches, f"{state}: the crawl's GETs wrote {written}"
-        checker.baseline(_rows(session))
+        checker.baseline(table_rows(session))
         for endpoint, form in sorted(forms.items()):
             if endpoint in swept:
                 continue

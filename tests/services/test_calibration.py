@@ -20,7 +20,6 @@ from app.models import Study, User
 from app.services import (
     answers,
     calibration,
-    demo,
     forecast_scores,
     panel,
     resolutions,
@@ -29,12 +28,13 @@ from app.services import (
     studies,
 )
 from tests.conftest import NOW
+from tests.demo_cache import cached_demo
 
 
 @pytest.fixture
 def demo_study(session: Session, first_study_definition: Any, facilitator_user: User) -> Study:
     """The demo study: two closed rounds of simulated answers, round 3 open."""
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     return links.study
 
@@ -52,7 +52,7 @@ def few_seeds_demo_study(
         first_study_definition,
         analysis=AnalysisSettings.from_mapping({"cooke_min_seeds": FEW_SEEDS_MINIMUM}),
     )
-    links = demo.load_demo(session, definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, definition, admin=facilitator_user, now=NOW)
     session.commit()
     return links.study
 

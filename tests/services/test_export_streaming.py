@@ -17,16 +17,17 @@ from sqlalchemy.orm import Session
 from app.models import Study, User
 from app.reports import tables as report_tables
 from app.reports.tables import workbook_bytes
-from app.services import demo, exports
+from app.services import exports
 from app.services.exports import archive_write, xlsx
 from app.services.exports.archive_schema import canonical_json, to_data
 from tests.conftest import NOW
+from tests.demo_cache import cached_demo
 
 
 @pytest.fixture
 def demo_study(session: Session, first_study_definition: Any, facilitator_user: User) -> Study:
     """The demo study: two closed rounds of simulated answers, round 3 open."""
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     return links.study
 

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Round, Study, User
-from app.services import demo, snapshots
+from app.services import snapshots
 from app.services.tidy import tidy_answers
+from tests.demo_cache import cached_demo
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -52,7 +53,7 @@ def _tidy_numbers(
 @pytest.fixture
 def demo_study(session: Session, first_study_definition: Any, facilitator_user: User) -> Study:
     """The demo: rounds 1 and 2 answered and closed, round 3 open."""
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     return links.study
 

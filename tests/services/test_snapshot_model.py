@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from analysis.snapshot import SNAPSHOT_FORMAT, SnapshotData, SnapshotFormatError
 from app.models import Snapshot, User
-from app.services import demo
+from tests.demo_cache import cached_demo
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -160,7 +160,7 @@ def test_any_stored_shape_round_trips_exactly(data: dict[str, Any]) -> None:
 def test_the_demo_study_snapshots_round_trip(
     session: Session, first_study_definition: Any, facilitator_user: User
 ) -> None:
-    demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     stored = session.scalars(select(Snapshot)).all()
     assert len(stored) >= 2

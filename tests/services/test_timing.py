@@ -13,6 +13,7 @@ from app.definitions import SurveyDefinition, parse_definition
 from app.models import Answer, Participation, Round, Study, User
 from app.services import demo, panel, rounds, studies, timing
 from tests.conftest import NOW
+from tests.demo_cache import cached_demo
 
 #: three events asking one probability each; E03's reason starts in round 2
 SURVEY = """
@@ -217,7 +218,7 @@ def test_the_demo_round_3_estimate_is_plausible(
     """The demo panel's saves are spread over rounds 1 and 2 at plausible paces, so round 3's
     estimate is about the hour and a half the study's welcome promises (48 items since the
     revision that added seven events and ten calibration questions)."""
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     study = links.study
     round_3 = rounds.open_round_of(session, study)
     assert round_3 is not None and round_3.number == 3

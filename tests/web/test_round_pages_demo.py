@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import SurveyDefinition
 from app.models import Answer, Item, Participation, Round, User
-from app.services import demo
 from tests.conftest import NOW, enter_link
+from tests.demo_cache import cached_demo
 
 # pages and texts, the same on any database: the PostgreSQL pass skips them
 pytestmark = pytest.mark.once
@@ -74,7 +74,7 @@ def test_every_expert_page_of_the_demo_is_light_prefilled_and_free_of_internal_k
     first_study_definition: SurveyDefinition,
     facilitator_user: User,
 ) -> None:
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     study = links.study
     items = session.scalars(select(Item).where(Item.study_id == study.id)).all()
@@ -149,7 +149,7 @@ def test_questions_label_conditions_with_the_other_developments_title(
     first_study_definition: SurveyDefinition,
     facilitator_user: User,
 ) -> None:
-    links = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
+    links = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW)
     session.commit()
     e06 = session.scalars(
         select(Item).where(Item.study_id == links.study.id, Item.key == "E06")
