@@ -244,12 +244,75 @@ class ExtremeProbabilities:
             value, _ = self._solve(mask, sense)
         return value
 
+    def _set_model(self) -> Any:
+        """A HiGHS model of the set itself (the original right-hand side), kept between solves:
+        only its costs change from one LP to the next, so each solve starts from the last
+        optimal basis, and none pays `linprog`'s checks and conversions again."""
+        model = self._models.get(0)
+        if model is not None:
+            return model
+        core = self._core
+        if core is None:
+            raise RuntimeError("the bundled HiGHS is not available")
+        model = core._Highs()
+        model.setOptionValue("output_flag", False)
+        model.setOptionValue("presolve", "off")
+        columns = self.matrix.shape[1]
+        lp = core.HighsLp()
+        lp.num_col_ = columns
+        lp.num_row_ = self.matrix.shape[0]
+        lp.col_cost_ = np.zeros(columns)
+        lp.col_lower_ = np.zeros(columns)
+        lp.col_upper_ = np.full(columns, core.kHighsInf)
+        lp.row_lower_ = self.rhs.copy()
+        lp.row_upper_ = self.rhs.copy()
+        lp.a_matrix_.format_ = core.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = self.matrix.indptr
+        lp.a_matrix_.index_ = self.matrix.indices
+        lp.a_matrix_.value_ = self.matrix.data
+        lp.a_matrix_.num_col_ = columns
+        lp.a_matrix_.num_row_ = self.matrix.shape[0]
+        model.passModel(lp)
+        self._models[0] = model
+        return model
+
+    def _solve_kept(self, chosen: npt.NDArray[np.bool_], sense: int) -> FloatArray | None:
+        """An optimal x for the costs of `chosen` on the kept model, or None to solve cold."""
+        core = self._core
+        if core is None:
+            return None
+        try:
+            model = self._set_model()
+            columns = chosen.shape[0]
+            model.changeColsCost(
+                columns,
+                np.arange(columns, dtype=np.int32),
+                np.where(chosen, -float(sense), 0.0),
+            )
+            model.run()
+            if model.getModelStatus() != core.HighsModelStatus.kOptimal:
+                return None
+            return np.asarray(model.getSolution().col_value, dtype=np.float64)
+        except (AttributeError, RuntimeError, TypeError, ValueError):
+            # the private bindings changed shape: stop using them and solve cold from now on
+            self._core = None
+            return None
+
     def _solve(self, mask: npt.NDArray[np.bool_], sense: int) -> tuple[float, FloatArray]:
         """Optimise the total probability of the states in mask; (value, pi in state order)."""
         chosen = mask if self.columns is None else mask[self.columns]
         if not chosen.any():
             # the states lie off the face: 0 in every feasible pi (any feasible pi will do)
             chosen = np.zeros_like(chosen)
+        kept = self._solve_kept(chosen, sense)
+        if kept is not None:
+            x = np.clip(kept, 0.0, None)
+            value = float(np.clip(x[chosen].sum(), 0.0, 1.0))
+            if self.columns is None:
+                return value, x
+            pi = np.zeros(self.states)
+            pi[self.columns] = x
+            return value, pi
         cost = np.where(chosen, -float(sense), 0.0)
         result = linprog(
             cost,
