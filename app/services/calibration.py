@@ -134,11 +134,25 @@ def _seed_answers(
     """pseudonym -> seed item -> quantiles, each from the latest closed round that has all."""
     found: dict[str, dict[str, list[float]]] = {}
     rows = frame[frame["item"].isin(list(seeds)) & frame["value"].notna()]
-    for (_round, expert, item), group in rows.groupby(["round", "expert", "item"], sort=True):
-        values = dict(zip(group["part"], group["value"].astype(float), strict=True))
-        if all(level in values for level in levels):
-            # groupby sorts by round: a later round overwrites an earlier answer
-            found.setdefault(str(expert), {})[str(item)] = [values[level] for level in levels]
+    if rows.empty or not levels:
+        return found
+    # one row per (round, expert, item) with a column per quantile level (the last answer
+    # of a level wins, as it would in the table), complete rows only
+    wide = rows.assign(value=rows["value"].astype(float)).pivot_table(
+        index=["round", "expert", "item"], columns="part", values="value", aggfunc="last"
+    )
+    if not all(level in wide.columns for level in levels):
+        return found
+    complete = wide[list(levels)].dropna().reset_index()
+    # a later round overwrites an earlier answer
+    complete = complete.sort_values("round", kind="stable").drop_duplicates(
+        ["expert", "item"], keep="last"
+    )
+    quantiles = complete[list(levels)].to_numpy(dtype=float).tolist()
+    for expert, item, values in zip(
+        complete["expert"].tolist(), complete["item"].tolist(), quantiles, strict=True
+    ):
+        found.setdefault(str(expert), {})[str(item)] = values
     return found
 
 
