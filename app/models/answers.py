@@ -33,6 +33,15 @@ class Answer(Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
+        # a round's current answers by question: the close reads them a (round, question) at
+        # a time and the CSV export a (round, item) at a time, without sorting the round
+        Index(
+            "ix_answers_current_round_question",
+            "round_id",
+            "question_id",
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
