@@ -24,18 +24,23 @@ from app.models import Item, Question, Study
 from app.services.linkage import Disclosure
 from app.services.tidy import question_parts
 
+#: the server's sort memory while it writes the lines (the default 4 MB spills to disk)
+SORT_MEMORY = "64MB"
 #: the characters that make the csv module quote a cell (delimiter, quote, line ends)
 _QUOTED = (",", '"', "\r", "\n")
 
-#: one (round, item)'s lines: the people it may show are joined to its current answers, and
-#: each answer gives one line per part of its question (a text question one line)
+#: one (round, item)'s lines: its current answers read once, joined to the people it may
+#: show, each giving one line per part of its question (a text question one line). Python
+#: hands over each person's line start ("round,pseudonym,group,item,") and end (identities,
+#: line break) and each part's ",question,part": the server adds the version, the value, the
+#: flags and the free text with as few concatenations as it can
 _ITEM_LINES = text(
     """
     with people as (
         select * from unnest(
-            cast(:people_ids as integer[]), cast(:people_sort as text[]),
-            cast(:people_cells as text[]), cast(:people_tails as text[])
-        ) as t(id, pseudonym, cells, tail)
+            cast(:people_ids as integer[]), cast(:people_ranks as integer[]),
+            cast(:people_starts as text[]), cast(:people_ends as text[])
+        ) as t(id, rank, start, finish)
     ),
     parts as (
         select * from unnest(
@@ -45,17 +50,25 @@ _ITEM_LINES = text(
             cast(:part_texts as boolean[])
         ) as t(question_id, position, number, key, side, cells, is_text)
     ),
+    -- each answer read once (by the partial index), however many parts it has
+    mine as materialized (
+        select participation_id, question_id, item_version_id, value, value_json, text,
+            no_answer, kept, synthetic
+        from answers
+        where round_id = :round_id and is_current
+            and question_id = any(cast(:question_ids as integer[]))
+    ),
     found as (
         select
-            pe.pseudonym, x.position, x.question_id, x.number, x.cells as part_cells,
-            x.is_text, pe.cells as person_cells, pe.tail, iv.number as version,
-            a.no_answer, a.kept, a.synthetic, a.text, a.value_json, x.key, x.side,
+            pe.rank, x.position, x.question_id, x.number, x.cells, x.is_text, pe.start,
+            pe.finish, iv.number as version, a.no_answer, a.kept, a.synthetic, a.text,
+            a.value_json, x.key, x.side, j.found as part_json,
             case
                 when a.no_answer or x.is_text then null
                 when x.key is null then a.value
                 when jsonb_typeof(j.found) = 'number' then cast(j.found as double precision)
             end as value
-        from answers a
+        from mine a
         join people pe on pe.id = a.participation_id
         join parts x on x.question_id = a.question_id
         join item_versions iv on iv.id = a.item_version_id
@@ -65,32 +78,29 @@ _ITEM_LINES = text(
                 else a.value_json -> x.key -> x.side
             end as found
         ) j
-        where a.round_id = :round_id and a.is_current
-            and a.question_id = any(cast(:question_ids as integer[]))
     ),
     lines as (
         select
-            pseudonym, position, question_id, number,
+            rank, position, question_id, number,
             -- what Python would write otherwise: the group goes through the Python writer
             not no_answer and not is_text and (
                 (value is not null and not abs(value) < 1e15)
                 or (key is not null and value_json is not null and (
                     jsonb_typeof(value_json) not in ('object', 'null')
-                    or jsonb_typeof(case when side is null then value_json -> key
-                        else value_json -> key -> side end) not in ('number', 'null')
+                    or jsonb_typeof(part_json) not in ('number', 'null')
                     or (side is not null
                         and jsonb_typeof(value_json -> key) not in ('object', 'null'))
                 ))
             ) as odd,
-            :round_cell || ',' || person_cells || ',' || :item_cell || ','
-            || version || ',' || part_cells || ','
+            start || version || cells || ','
             || case
                 when value is null or not abs(value) < 1e15 then ''
                 when value = trunc(value) then cast(cast(value as bigint) as text)
                 else cast(value as text)
             end
-            || ',' || case when no_answer then 'true' else 'false' end || ','
+            || case when no_answer then ',true,' else ',false,' end
             || case when is_text then (
+                -- free text as the csv module writes it, after the formula escape
                 select case
                     when strpos(t.cell, ',') > 0 or strpos(t.cell, '"') > 0
                         or strpos(t.cell, chr(13)) > 0 or strpos(t.cell, chr(10)) > 0
@@ -106,13 +116,17 @@ _ITEM_LINES = text(
                     end as cell
                 ) t
             ) else '' end
-            || ',' || case when kept then 'true' else 'false' end
-            || ',' || case when synthetic then 'true' else 'false' end
-            || tail || chr(13) || chr(10) as line
+            || case
+                when kept and synthetic then ',true,true'
+                when kept then ',true,false'
+                when synthetic then ',false,true'
+                else ',false,false'
+            end
+            || finish as line
         from found
     )
     select
-        string_agg(line, '' order by pseudonym, position, question_id, number),
+        string_agg(line, '' order by rank, position, question_id, number),
         coalesce(bool_or(odd), false)
     from lines
     """
@@ -154,10 +168,10 @@ def _item_parts(
     for item_id, item_key in items:
         mine = questions.get(item_id, [])
         # per line an answer gives: question id, position, part number, JSON key, side,
-        # "question,part" cells, whether it is a text question
+        # ",question,part" cells, whether it is a text question
         entries: list[tuple[int, int, int, str | None, str | None, str, bool]] = []
         for question in mine:
-            head = csv_field(text_cell(question.key)) + ","
+            head = "," + csv_field(text_cell(question.key)) + ","
             if question.kind == QuestionKind.TEXT:
                 entries.append((question.id, question.position, 0, None, None, head, True))
                 continue
@@ -187,38 +201,41 @@ def server_lines(
     session: Session,
     study: Study,
     shown: Disclosure,
-    people: Sequence[tuple[int, str, str, str]],
+    people: Sequence[tuple[int, int, str, str]],
     text_cell: Callable[[str | None], str],
     python_lines: Callable[[int, Sequence[int]], Iterable[str]],
 ) -> Iterator[str]:
     """The CSV lines of the shown rounds' answers, a (round, item) at a time.
 
-    `people` is every participation as (id, pseudonym, its cells "pseudonym,group", its tail
-    ",name,email" or ""); `python_lines(round_id, question_ids)` writes a (round, item) the
-    Python way, for what the server would write otherwise.
+    `people` is every participation as (id, its rank in the database's order of pseudonyms,
+    its cells "pseudonym,group", its tail ",name,email" or ""); `python_lines(round_id,
+    question_ids)` writes a (round, item) the Python way, for what the server would write
+    otherwise.
     """
     parts = _item_parts(session, study, text_cell)
+    # a (round, item)'s lines are sorted in memory (tens of MB for a panel of thousands)
+    # instead of through temporary files; for this transaction only
+    session.execute(text(f"set local work_mem = '{SORT_MEMORY}'"))
     for round_id, number in sorted(shown.rounds.items(), key=lambda entry: entry[1]):
         mine = [person for person in people if shown.keeps(person[0], round_id)]
         if not mine:
             continue
-        people_columns = {
-            "people_ids": [person[0] for person in mine],
-            "people_sort": [person[1] for person in mine],
-            "people_cells": [person[2] for person in mine],
-            "people_tails": [person[3] for person in mine],
-        }
+        ids = [person[0] for person in mine]
+        ranks = [person[1] for person in mine]
+        ends = [person[3] + "\r\n" for person in mine]
         for item in parts:
             if not item.question_ids:
                 continue
+            after = "," + item.item_cell + ","
             lines, odd = session.execute(
                 _ITEM_LINES,
                 {
                     "round_id": round_id,
-                    "round_cell": str(number),
-                    "item_cell": item.item_cell,
                     "question_ids": item.question_ids,
-                    **people_columns,
+                    "people_ids": ids,
+                    "people_ranks": ranks,
+                    "people_starts": [f"{number},{person[2]}{after}" for person in mine],
+                    "people_ends": ends,
                     **item.columns,
                 },
             ).one()

@@ -372,13 +372,9 @@ def _rows(session: Session, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
         yield from cursor
 
 
-#: orjson writes these where the standard library writes an exponent (numbers under 10^-4)
-_OTHER_FLOATS = (b"e-", b"0.0000")
-
-
 def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iterator[bytes]:
-    """A round's answers in the archive's order, each as the canonical JSON of its record
-    (`_ENCODE` of what `_answers` yields, byte for byte).
+    """A round's answers in the archive's order as canonical JSON (`_ENCODE` of what
+    `_answers` yields, byte for byte), a few thousand records at a time joined by commas.
 
     orjson encodes them; a record whose bytes could differ from the standard library's (a
     number under 10^-4, a NaN, an integer past 64 bits) is encoded by the standard library.
@@ -386,7 +382,17 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
     postgres = session.get_bind().dialect.name == "postgresql"
     query = _answer_query(round_id, in_order=True, postgres=postgres)
     protected = shown.protected
+    number = shown.rounds.get(round_id)
+    if number is None:
+        return
+    # who may be shown in this round, looked up once per row as a set (None: everyone)
+    allowed = (
+        None
+        if shown.kept is None
+        else {who for who, rounds in shown.kept.items() if number in rounds}
+    )
     dumps, sort_keys, isfinite = orjson.dumps, orjson.OPT_SORT_KEYS, math.isfinite
+    batch: list[bytes] = []
     for (
         participation_id,
         pseudonym,
@@ -403,10 +409,10 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
         created_at,
         kept,
     ) in _rows(session, query):
-        if not shown.keeps(participation_id, round_id):
+        if allowed is not None and participation_id not in allowed:
             continue
         record = {
-            "date": None if protected or created_at is None else _stored_day(created_at),
+            "date": None if protected else _stored_day(created_at),
             "expert": pseudonym,
             "is_current": is_current,
             "item": item_key,
@@ -424,13 +430,21 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
             encoded = dumps(record, option=sort_keys)
         except orjson.JSONEncodeError:
             encoded = b""
+        # orjson writes numbers under 10^-4 without an exponent or with a shorter one, and
+        # NaN as null where the standard library refuses it
         if (
             not encoded
+            or b"e-" in encoded
+            or b"0.0000" in encoded
             or (value is not None and not isfinite(value))
-            or any(mark in encoded for mark in _OTHER_FLOATS)
         ):
             encoded = _ENCODE(record).encode("utf-8")
-        yield encoded
+        batch.append(encoded)
+        if len(batch) >= STREAM_ROWS:
+            yield b",".join(batch)
+            batch = []
+    if batch:
+        yield b",".join(batch)
 
 
 def _stored_day(moment: datetime) -> str:
@@ -546,8 +560,8 @@ def archive_chunks(session: Session, study: Study) -> Iterator[bytes]:
             out(before)
             out(b"[")
             first = True
-            for answer in _encoded_answers(session, round_id, shown):
-                out(answer if first else b"," + answer)
+            for answers in _encoded_answers(session, round_id, shown):
+                out(answers if first else b"," + answers)
                 first = False
             out(b"]")
         out(rest)
