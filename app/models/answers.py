@@ -33,8 +33,8 @@ class Answer(Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
-        # a round's current answers by question: the close reads them a (round, question) at
-        # a time and the CSV export a (round, item) at a time, without sorting the round
+        # a round's current answers by question: the CSV export reads them a (round, item)
+        # at a time, which through ix_answers_round_id would read the whole round each time
         Index(
             "ix_answers_current_round_question",
             "round_id",
