@@ -124,3 +124,26 @@ def test_the_archive_encodes_awkward_answers_as_the_standard_library(
     # numbers orjson would print otherwise are there as the standard library prints them
     assert b'"value":1e-05' in archive and b":3e-07" in archive
     assert b":1.1805916207174113e+21" in archive and b'"value":1e+22' in archive
+
+
+def test_the_fast_csv_reads_what_its_own_transaction_wrote(
+    session: Session, awkward_study: Study
+) -> None:
+    # on PostgreSQL the lines are read on connections of their own only when the export's
+    # transaction has written nothing; here it has, and the export must show it
+    closed = select(Round.id).where(
+        Round.study_id == awkward_study.id, Round.state == RoundState.CLOSED
+    )
+    answer_id = session.scalars(
+        select(Answer.id)
+        .join(Question, Answer.question_id == Question.id)
+        .where(Answer.round_id.in_(closed), Answer.is_current, Question.kind == QuestionKind.TEXT)
+        .order_by(Answer.id.desc())
+    ).first()
+    session.execute(
+        update(Answer).where(Answer.id == answer_id).values(text="=written, not committed")
+    )
+    fast = b"".join(exports.answer_csv_chunks(session, awkward_study))
+    assert b'"\'=written, not committed"' in fast
+    assert fast == _plain_csv(session, awkward_study)
+    session.rollback()

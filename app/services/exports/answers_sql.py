@@ -8,15 +8,23 @@ in Python once each and handed to the query as arrays; the server writes only th
 version, value, flags and free text of each line. Whatever the server would not write as
 Python does (numbers of 10^15 and more, NaN, a JSON value that is not a number) sends the
 whole (round, item) back through the Python writer, so no byte depends on which wrote it.
+
+The server's work is most of the export, so when the export's transaction has written nothing
+(the web's download commits its audit entry first, and so does `flask report`) the (round,
+item)s are read on `CONNECTIONS` connections of their own at once, in order; otherwise on the
+transaction's own connection, which alone sees what it wrote.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
@@ -26,6 +34,9 @@ from app.services.tidy import question_parts
 
 #: the server's sort memory while it writes the lines (the default 4 MB spills to disk)
 SORT_MEMORY = "64MB"
+#: connections writing (round, item)s at once when the export's transaction has written
+#: nothing (what they read is then what it would read); the server's work is most of the CSV
+CONNECTIONS = 2
 #: the characters that make the csv module quote a cell (delimiter, quote, line ends)
 _QUOTED = (",", '"', "\r", "\n")
 
@@ -213,9 +224,22 @@ def server_lines(
     otherwise.
     """
     parts = _item_parts(session, study, text_cell)
-    # a (round, item)'s lines are sorted in memory (tens of MB for a panel of thousands)
-    # instead of through temporary files; for this transaction only
-    session.execute(text(f"set local work_mem = '{SORT_MEMORY}'"))
+    for (round_id, item), lines, odd in _item_results(session, _jobs(parts, shown, people)):
+        if odd:
+            yield from python_lines(round_id, item.question_ids)
+        elif lines:
+            yield lines
+
+
+#: a (round, item), and its query's parameters
+_Key = tuple[int, _ItemParts]
+_Job = tuple[_Key, dict[str, Any]]
+
+
+def _jobs(
+    parts: Sequence[_ItemParts], shown: Disclosure, people: Sequence[tuple[int, int, str, str]]
+) -> Iterator[_Job]:
+    """Each (round, item) of the export in order, with its query's parameters."""
     for round_id, number in sorted(shown.rounds.items(), key=lambda entry: entry[1]):
         mine = [person for person in people if shown.keeps(person[0], round_id)]
         if not mine:
@@ -227,8 +251,8 @@ def server_lines(
             if not item.question_ids:
                 continue
             after = "," + item.item_cell + ","
-            lines, odd = session.execute(
-                _ITEM_LINES,
+            yield (
+                (round_id, item),
                 {
                     "round_id": round_id,
                     "question_ids": item.question_ids,
@@ -238,8 +262,60 @@ def server_lines(
                     "people_ends": ends,
                     **item.columns,
                 },
-            ).one()
-            if odd:
-                yield from python_lines(round_id, item.question_ids)
-            elif lines:
-                yield lines
+            )
+
+
+def _sort_in_memory(connection: Connection) -> None:
+    """A (round, item)'s lines are sorted in memory (tens of MB for a panel of thousands)
+    instead of through temporary files; for the connection's transaction only."""
+    connection.execute(text(f"set local work_mem = '{SORT_MEMORY}'"))
+
+
+def _item_results(
+    session: Session, jobs: Iterable[_Job]
+) -> Iterator[tuple[_Key, str | None, bool]]:
+    """Each job's (round, item), lines and whether any is odd, in order. On `CONNECTIONS` connections of their own at once
+    when the session's transaction has written nothing: then they read what it would (the
+    export reads committed answers either way); otherwise on the session's, one at a time."""
+    connection = session.connection()
+    written = connection.execute(text("select txid_current_if_assigned() is not null")).scalar()
+    if written or CONNECTIONS < 2:
+        _sort_in_memory(connection)
+        for key, params in jobs:
+            lines, odd = connection.execute(_ITEM_LINES, params).one()
+            yield key, lines, bool(odd)
+        return
+    engine = connection.engine
+    opened: list[Connection] = []
+    local = threading.local()
+    lock = threading.Lock()
+
+    def run(params: dict[str, Any]) -> tuple[str | None, bool]:
+        """One job on this thread's own connection."""
+        own: Connection | None = getattr(local, "connection", None)
+        if own is None:
+            own = local.connection = engine.connect()
+            with lock:
+                opened.append(own)
+            _sort_in_memory(own)
+        lines, odd = own.execute(_ITEM_LINES, params).one()
+        return lines, bool(odd)
+
+    pending: deque[tuple[_Key, Future[tuple[str | None, bool]]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="csv-lines")
+    try:
+        for key, params in jobs:
+            pending.append((key, pool.submit(run, params)))
+            # one more job queued than connections, so none waits for the next to be asked
+            if len(pending) > CONNECTIONS:
+                done, future = pending.popleft()
+                yield (done, *future.result())
+        while pending:
+            done, future = pending.popleft()
+            yield (done, *future.result())
+    finally:
+        for _done, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+        for own in opened:
+            own.close()
