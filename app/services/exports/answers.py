@@ -118,7 +118,8 @@ def answer_csv_chunks(
 
     The same CSV byte for byte (a test compares them): the cells that repeat (pseudonyms,
     groups, keys, parts, flags) are converted once, so a panel of thousands streams at the
-    speed of the read rather than of a function call per cell.
+    speed of the read rather than of a function call per cell. On PostgreSQL the server writes
+    the lines, a (round, item) a piece (`answers_sql`); `chunk_rows` sizes the Python writer's.
     """
     if identified and study.anonymity != Anonymity.CONFIDENTIAL:
         raise PermissionDeniedError(
