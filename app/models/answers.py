@@ -33,6 +33,15 @@ class Answer(Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
+        # a round's current answers by question: the CSV export reads them a (round, item)
+        # at a time, which through ix_answers_round_id would read the whole round each time
+        Index(
+            "ix_answers_current_round_question",
+            "round_id",
+            "question_id",
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

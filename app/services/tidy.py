@@ -140,13 +140,15 @@ def current_answers(
     *,
     by_item: bool = False,
     identities: bool = False,
+    question_ids: Collection[int] | None = None,
 ) -> Iterator[AnswerRow]:
     """The study's current answers, one row each, streamed in a fixed order.
 
     The one query behind the tidy table, the exports and the snapshots: columns only (no ORM
     objects), read `STREAM_ROWS` at a time. By round, question and pseudonym; `by_item` orders
     as the exports do (round, item position and key, pseudonym, question position).
-    `identities` adds the expert's name and email (identified exports only).
+    `identities` adds the expert's name and email (identified exports only); `question_ids`
+    keeps only the answers to those questions.
     """
     columns: list[Any] = [
         Answer.question_id,
@@ -176,12 +178,19 @@ def current_answers(
         )
     if round_ids is not None:
         query = query.where(Answer.round_id.in_(list(round_ids)))
+    if question_ids is not None:
+        query = query.where(Answer.question_id.in_(list(question_ids)))
     if by_item:
         query = (
             query.join(Question, Answer.question_id == Question.id)
             .join(Item, Question.item_id == Item.id)
             .order_by(
-                Round.number, Item.position, Item.key, Participation.pseudonym, Question.position
+                Round.number,
+                Item.position,
+                Item.key,
+                Participation.pseudonym,
+                Question.position,
+                Question.id,
             )
         )
     else:

@@ -58,9 +58,10 @@ def test_streamed_csv_equals_the_whole_table_byte_for_byte(
     )
     assert len(chunks) > 100
     assert b"".join(chunks) == whole
-    # the export's own writer (cells converted once per person, key and part) gives the same
+    # the export's own writer (cells converted once per person, key and part; on PostgreSQL
+    # the lines written by the server a round and item at a time) gives the same
     fast = list(exports.answer_csv_chunks(session, demo_study, chunk_rows=7))
-    assert len(fast) == len(chunks)
+    assert len(fast) > 50
     assert b"".join(fast) == whole
     assert len(list(csv.reader(io.StringIO(whole.decode("utf-8"))))) == len(rows) + 1 > 9000
     out = tmp_path / "answers.csv"

@@ -1,0 +1,149 @@
+"""The exports' fast writers against the plain ones, on the demo with awkward answers: numbers
+the database and Python print differently, JSON values that are not numbers, text a
+spreadsheet or a CSV reader would misread, identities with commas. The CSV's lines come from
+the server on PostgreSQL (the Python writer takes over for whatever it would print otherwise),
+the archive's answers from orjson (the standard library for whatever orjson prints otherwise);
+every byte must be the plain writers'."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.definitions.model import Anonymity, QuestionKind
+from app.models import Answer, Participation, Question, Round, RoundState, Study, User
+from app.services import demo, exports
+from app.services.exports.archive_schema import canonical_json, to_data
+from tests.conftest import NOW
+
+#: single values the server and Python print alike, and some they do not (10^15 and past)
+VALUES = (1e-05, 0.30000000000000004, 1234.5, -0.0, 3e15, 2500000000000000.5, 7e-300, 1e22)
+#: free text that needs a leading apostrophe, quoting, or both
+TEXTS = (
+    "=1+1",
+    '-say "no", then stop',
+    "@home\r\nnext line",
+    "\tindented",
+    "plain, with a comma",
+    'a "quoted" word',
+    "",
+    "ordinary",
+)
+
+
+@pytest.fixture
+def awkward_study(session: Session, first_study_definition: Any, facilitator_user: User) -> Study:
+    """The demo study with awkward values written into its closed rounds' current answers
+    (as an import or an older version could have left them)."""
+    study = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW).study
+    session.commit()
+    closed = select(Round.id).where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
+    by_kind: dict[str, list[tuple[int, Any]]] = {}
+    for answer_id, kind, value_json in session.execute(
+        select(Answer.id, Question.kind, Answer.value_json)
+        .join(Question, Answer.question_id == Question.id)
+        .where(Answer.round_id.in_(closed), Answer.is_current, ~Answer.no_answer)
+        .order_by(Answer.id)
+    ).tuples():
+        by_kind.setdefault(kind, []).append((answer_id, value_json))
+    changes: list[tuple[int, dict[str, Any]]] = []
+    for (answer_id, _), text in zip(by_kind[QuestionKind.TEXT], TEXTS, strict=False):
+        changes.append((answer_id, {"text": text}))
+    for (answer_id, _), value in zip(by_kind[QuestionKind.PROBABILITY], VALUES, strict=False):
+        changes.append((answer_id, {"value": value}))
+    quantiles = by_kind[QuestionKind.QUANTILES]
+    awkward = (3e-07, "0.5", 2**70, 12345678.125)
+    for (answer_id, value_json), number in zip(quantiles, awkward, strict=False):
+        first = sorted(value_json)[0]
+        changes.append((answer_id, {"value_json": {**value_json, first: number}}))
+    conditional = by_kind[QuestionKind.CONDITIONAL]
+    for (answer_id, value_json), number in zip(conditional, (4e-06, 0.125), strict=False):
+        event = sorted(value_json)[0]
+        changes.append(
+            (answer_id, {"value_json": {**value_json, event: {"given": number, "given_not": 50}}})
+        )
+    assert len(changes) == len(TEXTS) + len(VALUES) + len(awkward) + 2
+    for answer_id, values in changes:
+        session.execute(update(Answer).where(Answer.id == answer_id).values(**values))
+    session.commit()
+    return study
+
+
+def _plain_csv(session: Session, study: Study, *, identified: bool = False) -> bytes:
+    """The CSV of the whole table in memory, through the csv module."""
+    rows = exports.answer_rows(session, study, identified=identified)
+    return exports.csv_text(rows, exports.answer_columns(identified)).encode("utf-8")
+
+
+def test_the_fast_csv_writes_awkward_answers_as_the_plain_writer(
+    session: Session, awkward_study: Study
+) -> None:
+    fast = b"".join(exports.answer_csv_chunks(session, awkward_study))
+    assert fast == _plain_csv(session, awkward_study)
+    # the awkward cells are there, as a spreadsheet must read them
+    assert b"'=1+1" in fast
+    assert b'"\'-say ""no"", then stop"' in fast
+    assert b'"\'@home\r\nnext line"' in fast
+    assert b",1e-05," in fast and b",3000000000000000," in fast
+    assert b",10000000000000000000000," in fast and b",0.5," in fast
+
+
+def test_the_fast_identified_csv_writes_identities_as_the_plain_writer(
+    session: Session, awkward_study: Study
+) -> None:
+    awkward_study.anonymity = Anonymity.CONFIDENTIAL
+    first = session.scalars(
+        select(Participation)
+        .where(Participation.study_id == awkward_study.id)
+        .order_by(Participation.id)
+    ).first()
+    assert first is not None
+    first.name = '=Doe, "Jane"'
+    session.commit()
+    fast = b"".join(exports.answer_csv_chunks(session, awkward_study, identified=True))
+    assert fast == _plain_csv(session, awkward_study, identified=True)
+    assert b'"\'=Doe, ""Jane"""' in fast
+
+
+def test_the_archive_encodes_awkward_answers_as_the_standard_library(
+    session: Session, awkward_study: Study
+) -> None:
+    payload = to_data(exports.archive_record(session, awkward_study))
+    envelope = {
+        "format": exports.ARCHIVE_FORMAT,
+        "version": exports.ARCHIVE_VERSION,
+        "sha256": hashlib.sha256(canonical_json(payload)).hexdigest(),
+        "study": payload,
+    }
+    archive = exports.export_archive(session, awkward_study)
+    assert archive == canonical_json(envelope) + b"\n"
+    # numbers orjson would print otherwise are there as the standard library prints them
+    assert b'"value":1e-05' in archive and b":3e-07" in archive
+    assert b":1.1805916207174113e+21" in archive and b'"value":1e+22' in archive
+
+
+def test_the_fast_csv_reads_what_its_own_transaction_wrote(
+    session: Session, awkward_study: Study
+) -> None:
+    # on PostgreSQL the lines are read on connections of their own only when the export's
+    # transaction has written nothing; here it has, and the export must show it
+    closed = select(Round.id).where(
+        Round.study_id == awkward_study.id, Round.state == RoundState.CLOSED
+    )
+    answer_id = session.scalars(
+        select(Answer.id)
+        .join(Question, Answer.question_id == Question.id)
+        .where(Answer.round_id.in_(closed), Answer.is_current, Question.kind == QuestionKind.TEXT)
+        .order_by(Answer.id.desc())
+    ).first()
+    session.execute(
+        update(Answer).where(Answer.id == answer_id).values(text="=written, not committed")
+    )
+    fast = b"".join(exports.answer_csv_chunks(session, awkward_study))
+    assert b'"\'=written, not committed"' in fast
+    assert fast == _plain_csv(session, awkward_study)
+    session.rollback()
