@@ -224,6 +224,35 @@ def pool_columns(
     return np.asarray(np.where(count > 0, out, np.nan), dtype=np.float64)
 
 
+#: about how many answers one slice of resamples holds when pooled (a slice of a 1,000-resample
+#: bootstrap of 5,000 experts at once would hold 5 million answers per question)
+SLICE_ANSWERS = 2_000_000
+
+
+def pool_resampled(
+    values: FloatArray,
+    rows: IntArray,
+    method: str,
+    *,
+    eps: float = DEFAULT_EPS,
+    a: float = 1.0,
+    trim: float = 0.1,
+) -> FloatArray:
+    """`pool_columns(values[rows], ...)` computed a slice of resamples at a time.
+
+    `values` is experts x questions, `rows` resamples x experts; the result is resamples x
+    questions, the same numbers as pooling the whole stack at once (each resample is pooled on
+    its own), in memory that does not grow with the number of resamples.
+    """
+    per_resample = max(1, rows.shape[1] * int(np.prod(values.shape[1:])))
+    step = max(1, SLICE_ANSWERS // per_resample)
+    parts = [
+        pool_columns(values[rows[start : start + step]], method, eps=eps, a=a, trim=trim)
+        for start in range(0, rows.shape[0], step)
+    ]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, *values.shape[1:]))
+
+
 def pooled_intervals(
     values: npt.ArrayLike,
     *,
@@ -244,12 +273,11 @@ def pooled_intervals(
         raise InputError("probabilities must be in [0, 1]")
     check_settings(resamples, seed, level)
     index = resample_indices(x.shape[0], resamples, seed)
-    stacked = x[index]  # resamples x experts x questions
     out: dict[str, tuple[Interval, ...]] = {}
     for method in methods:
         point = pool_columns(x, method, eps=eps, a=a, trim=trim)
         lower, upper = percentile_interval(
-            pool_columns(stacked, method, eps=eps, a=a, trim=trim), level
+            pool_resampled(x, index, method, eps=eps, a=a, trim=trim), level
         )
         out[method] = tuple(
             Interval(float(p), float(lo), float(hi))
@@ -355,9 +383,9 @@ def scenario_intervals(
     def pooled_inputs(rows: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         # rows: resamples x experts; every cell pooled over the experts axis
         shape = (rows.shape[0], n, n)
-        pm = pool_columns(marginal[rows], "logodds", eps=eps)
-        flat = pool_columns(cond[rows].reshape(*rows.shape, n * n), "logodds", eps=eps)
-        flat_not = pool_columns(cond_not[rows].reshape(*rows.shape, n * n), "logodds", eps=eps)
+        pm = pool_resampled(marginal, rows, "logodds", eps=eps)
+        flat = pool_resampled(cond.reshape(experts, n * n), rows, "logodds", eps=eps)
+        flat_not = pool_resampled(cond_not.reshape(experts, n * n), rows, "logodds", eps=eps)
         return pm, flat.reshape(shape), flat_not.reshape(shape)
 
     full_p, full_given, full_not = pooled_inputs(np.arange(experts)[None, :])

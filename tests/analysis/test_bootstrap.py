@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
+from analysis import bootstrap
 from analysis.baseline import extrapolate_baseline
 from analysis.bootstrap import (
     expected_trend_intervals,
@@ -260,3 +261,17 @@ def test_resampled_median_profiles_are_deterministic_medians() -> None:
     assert first == resampled_median_profiles(profiles, resamples=50, seed=2)
     assert len(first) == 50
     assert {p.i_max for p in first} <= {0.0, 10.0, 20.0}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pooling_resamples_a_slice_at_a_time_gives_the_same_numbers(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 1, (40, 9))
+    x[rng.uniform(size=x.shape) < 0.15] = np.nan
+    rows = resample_indices(40, 101, 3)
+    monkeypatch.setattr(bootstrap, "SLICE_ANSWERS", 40 * 9 * 7)  # slices of 7 resamples
+    np.testing.assert_array_equal(
+        bootstrap.pool_resampled(x, rows, method), pool_columns(x[rows], method)
+    )
