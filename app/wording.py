@@ -55,6 +55,7 @@ KIND_TITLES: dict[str, LazyString] = {
     QuestionKind.CONDITIONAL: _l("Cross-impact"),
     QuestionKind.TREND_IMPACT: _l("Impact on the trend"),
     QuestionKind.TEXT: _l("Comments"),
+    QuestionKind.INFLUENCE: _l("Direct influence"),
 }
 
 

@@ -31,6 +31,7 @@ class ItemKind(StrEnum):
     EVENT = "event"  #: a development that may or may not happen by the horizon
     TREND = "trend"  #: a quantity over time (for trend impact analysis)
     CALIBRATION = "calibration"  #: a seed question with a known answer, hidden from experts
+    VARIABLE = "variable"  #: a MICMAC variable: a row of the panel's direct influence matrix
 
 
 class QuestionKind(StrEnum):
@@ -42,6 +43,8 @@ class QuestionKind(StrEnum):
     CONDITIONAL = "conditional"  #: cross-impact: P(this | other), P(this | not other)
     TREND_IMPACT = "trend_impact"  #: impact profile on a trend: t1, t2, i_max, t3, i_ss
     TEXT = "text"  #: free text (a reason, a comment, a suggestion)
+    #: MICMAC: this variable's direct influence on each other variable, 0-3 or P (potential)
+    INFLUENCE = "influence"
 
 
 class ScaleKind(StrEnum):
@@ -232,6 +235,11 @@ class SurveyDefinition:
     def events(self) -> tuple[Item, ...]:
         """The event items, in file order."""
         return tuple(i for i in self.items if i.kind is ItemKind.EVENT)
+
+    @property
+    def variables(self) -> tuple[Item, ...]:
+        """The MICMAC variables (the rows and columns of the influence matrix), in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.VARIABLE)
 
     @property
     def conditional_pairs(self) -> tuple[tuple[str, str, str], ...]:

@@ -128,7 +128,7 @@ QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
     "given": {QuestionKind.CONDITIONAL},
     "trend": {QuestionKind.TREND_IMPACT},
     "max_length": {QuestionKind.TEXT},
-    "scale": set(QuestionKind) - {QuestionKind.TEXT},
+    "scale": set(QuestionKind) - {QuestionKind.TEXT, QuestionKind.INFLUENCE},
     "allow_no_answer": set(QuestionKind) - {QuestionKind.TEXT},
 }
 #: The scale kinds each question kind can use; kinds in QUESTION_NEEDS_SCALE must name one.
@@ -139,6 +139,7 @@ QUESTION_SCALES: Mapping[QuestionKind, Collection[ScaleKind]] = {
     QuestionKind.QUANTILES: {ScaleKind.CONTINUOUS, ScaleKind.PROBABILITY},
     QuestionKind.TREND_IMPACT: {ScaleKind.CONTINUOUS},
     QuestionKind.TEXT: set(),
+    QuestionKind.INFLUENCE: set(),
 }
 QUESTION_NEEDS_SCALE = frozenset(
     {
@@ -163,6 +164,10 @@ ITEM_KIND_FIELDS: Mapping[str, ItemKind] = {
 }
 #: Question kinds that only make sense about an event.
 EVENT_ONLY_QUESTIONS = frozenset({QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT})
+#: Question kinds that answer one row of a structural matrix, by the item kind of the rows.
+ROW_QUESTIONS: Mapping[QuestionKind, ItemKind] = {QuestionKind.INFLUENCE: ItemKind.VARIABLE}
+#: What a structural row item may ask besides its row question (a reason).
+ROW_ITEM_EXTRAS = frozenset({QuestionKind.TEXT})
 
 _IDENTIFIER_RULE = "start with a letter, then letters, digits or _ (at most 32 characters)"
 _YEAR = integer(MIN_YEAR, MAX_YEAR)
@@ -707,6 +712,23 @@ def _item(
                 loc,
                 f"{quote_key(name)} is a {question.kind.value} question; only events can ask it",
             )
+        row_kind = ROW_QUESTIONS.get(question.kind)
+        if row_kind is not None and kind is not row_kind:
+            checker.error(
+                loc,
+                f"{quote_key(name)} is a {question.kind.value} question; only {row_kind.value} "
+                "items can ask it",
+            )
+        if (
+            kind in ROW_QUESTIONS.values()
+            and question.kind not in ROW_QUESTIONS
+            and question.kind not in ROW_ITEM_EXTRAS
+        ):
+            checker.error(
+                loc,
+                f"{quote_key(name)} is a {question.kind.value} question; {_a(kind)} item asks "
+                "its row question (and, if you like, a text question) only",
+            )
         if question.kind is QuestionKind.CONDITIONAL and key is not None and key in question.given:
             checker.error(
                 loc,
@@ -728,6 +750,16 @@ def _item(
                 section.loc.key("questions"),
                 "a calibration item needs at least one quantiles question (the experts' estimate "
                 "of the known answer)",
+            )
+    if kind in ROW_QUESTIONS.values():
+        row_kinds = [k for k, owner in ROW_QUESTIONS.items() if owner is kind]
+        templates = [questions.get(name) for name in asked or ()]
+        asked_rows = [t for t in templates if t is not None and t.kind in row_kinds]
+        if asked is not None and None not in templates and len(asked_rows) != 1:
+            checker.error(
+                section.loc.key("questions"),
+                f"{_a(kind)} item asks exactly one {one_of(k.value for k in row_kinds)} "
+                f"question (its row of the matrix); this one asks {len(asked_rows)}",
             )
     unit = section.get("unit", text())
     baseline = _baseline(checker, section)
@@ -790,6 +822,21 @@ def _check_references(
                     f"{quote_key(trend)} is {_a(trend_kind)} item; trend must name a trend "
                     f"item{checker.did_you_mean(trend, trends)}",
                 )
+
+
+def _check_matrices(
+    checker: Checker, item_sections: list[Section], item_kinds: Mapping[str, ItemKind | None]
+) -> None:
+    """A structural matrix needs at least two rows: one variable has nothing to influence."""
+    for row_kind in set(ROW_QUESTIONS.values()):
+        rows = [k for k, v in item_kinds.items() if v is row_kind]
+        if len(rows) == 1:
+            section = next(s for s in item_sections if s.data.get("key") == rows[0])
+            checker.error(
+                section.loc.key("kind"),
+                f"{quote_key(rows[0])} is the only {row_kind.value} item; a matrix needs at "
+                f"least two {row_kind.value} items",
+            )
 
 
 def _scenario_names(node: Node) -> list[str] | None:
@@ -940,6 +987,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         for key, section in zip(item_keys, item_sections, strict=True)
     ]
     _check_references(checker, question_sections, questions, item_kinds)
+    _check_matrices(checker, item_sections, item_kinds)
 
     scenario_keys: dict[str, str] = {}
     scenarios = [

@@ -23,6 +23,7 @@ from app.expert.round_form import (
 )
 from app.i18n import localise_digits, render_message
 from app.models import Item, Question, Round, RoundItem
+from app.services.answer_values import POTENTIAL
 from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
@@ -79,6 +80,9 @@ def part_label(
         return _("By %(year)s", year=localise_digits(part))
     if kind is QuestionKind.TREND_IMPACT and part in TREND_IMPACT_PARTS:
         return str(TREND_IMPACT_LABELS[part])
+    if kind is QuestionKind.INFLUENCE:
+        labels = events or {}
+        return labels[part].title if part in labels else part
     if kind is QuestionKind.CONDITIONAL:
         event, _sep, side = part.partition("|")
         labels = events or {}
@@ -302,7 +306,13 @@ def question_view(
     return QuestionView(
         question=question,
         snapshot_id=feedback.snapshot_id if feedback is not None else None,
-        choices=likert_choices(question) if kind is QuestionKind.LIKERT else [],
+        choices=(
+            likert_choices(question)
+            if kind is QuestionKind.LIKERT
+            else influence_choices()
+            if kind is QuestionKind.INFLUENCE
+            else []
+        ),
         prompt=prompt,
         fields=fields,
         pairs=pairs,
@@ -354,6 +364,17 @@ def likert_choices(question: Question) -> list[tuple[str, str]]:
     if question.allow_no_answer:
         choices.append((NO_ANSWER, ""))
     return choices
+
+
+def influence_choices() -> list[tuple[str, str]]:
+    """The ratings of a direct influence as (value, label): none to strong, and potential."""
+    return [
+        ("0", _("none")),
+        ("1", _("weak")),
+        ("2", _("moderate")),
+        ("3", _("strong")),
+        (POTENTIAL, _("potential")),
+    ]
 
 
 def problem_message(problem: Problem) -> str:

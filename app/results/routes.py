@@ -33,10 +33,12 @@ from app.jobs.reports import analysis_store
 from app.models import DomainError, NotFoundError, RoundState, Study, utcnow
 from app.reports import charts, render
 from app.reports.data import Report, build_report
+from app.reports.structural import micmac_chart
 from app.reports.tables import study_tables, workbook_bytes
 from app.results import builds
 from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
 from app.services import calibration, exports, linkage, results, rounds
+from app.services import structural as structural_service
 from app.services import studies as study_service
 from app.services.analysis_store import kept
 from app.templating import current_language
@@ -161,6 +163,7 @@ def _helpers(report: Report) -> dict[str, Any]:
         "ItemKind": ItemKind,
         "QuestionKind": QuestionKind,
         "ScaleKind": ScaleKind,
+        "has_structural": structural_service.has_structural_section(db.session, report.study),
     }
 
 
@@ -242,6 +245,38 @@ def scenarios(study_id: int) -> Any:
         scenario_ranking=context["scenario_ranking"],
         scenario_methods=context["scenario_methods"],
         **{key: context[key] for key in SCENARIO_TEXT_KEYS},
+        **_helpers(report),
+    )
+
+
+@bp.get("/studies/<int:study_id>/results/structural")
+@facilitator_required
+def structural(study_id: int) -> Any:
+    """The panel's structural analysis: MICMAC on the pooled influence matrix, its map, the
+    direct and indirect rankings and the pooled matrix itself."""
+    study = _study(study_id)
+    if not structural_service.has_structural_section(db.session, study):
+        abort(404)
+    try:
+        report = _report(study, with_results=False, up_to=_round_argument(study))
+    except NotFoundError:
+        return render_template("results/empty.html", study=study, nav="results")
+    with force_locale(current_language()):
+        made = render.ReportCharts()
+        if report.structural is not None:
+            made.overview["micmac"] = micmac_chart(report.structural)
+            made.overview["micmac_indirect"] = micmac_chart(report.structural, indirect=True)
+    context = render.template_context(report, made, standalone=False)
+    return render_template(
+        "results/structural.html",
+        study=study,
+        nav="results",
+        report=report,
+        charts=made,
+        data_uri=charts.data_uri,
+        micmac_lines=context["micmac_lines"],
+        micmac_matrix=context["micmac_matrix"],
+        micmac_quadrants=context["micmac_quadrants"],
         **_helpers(report),
     )
 

@@ -29,6 +29,11 @@ _DIGITS = str.maketrans(
 )
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _TREND_IMPACT_FIELDS = ("t1", "t2", "i_max", "t3", "i_ss")
+#: MICMAC ratings of a direct influence, and the one that means "potential" (none today)
+INFLUENCE_RATINGS = ("0", "1", "2", "3", "P")
+POTENTIAL = "P"
+#: where an influence answer lists its potential cells (not an identifier, so never a column)
+POTENTIAL_KEY = "_potential"
 MAX_SUGGESTION_LENGTH = 2000
 
 
@@ -278,6 +283,8 @@ def normalise(
         return _normalise_conditional(values, events, scale)
     if kind is QuestionKind.TREND_IMPACT:
         return _normalise_trend_impact(values)
+    if kind is QuestionKind.INFLUENCE:
+        return _normalise_influence(values, [str(c) for c in question.config.get("columns", [])])
     raise ShapeError(N_("Unknown question kind %(kind)s.", kind=question.kind))  # pragma: no cover
 
 
@@ -350,6 +357,42 @@ def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
             N_("Years must satisfy 0 ≤ first impact ≤ largest impact ≤ lasting impact.")
         )
     return Normalised(None, numbers, None, False)
+
+
+def _normalise_influence(values: Mapping[str, Any], columns: list[str]) -> Normalised:
+    """One row of a MICMAC matrix: a rating 0-3 or P for every column, all or none.
+
+    Potential cells are stored as 0 (no influence today) and listed under POTENTIAL_KEY, so
+    that every statistic per cell reads the present influence and the potential one is kept."""
+    unknown = sorted(str(key)[:40] for key in values if key not in columns)
+    if unknown:
+        raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
+    filled = {c: values.get(c) for c in columns if not _blank(values.get(c))}
+    if not filled:
+        return Normalised(None, None, None, False)
+    ratings: dict[str, Any] = {}
+    potential: list[str] = []
+    for column, raw in filled.items():
+        typed = str(raw).translate(_DIGITS).strip().upper()
+        if typed not in INFLUENCE_RATINGS:
+            raise ValueError(
+                N_(
+                    "%(column)s: '%(typed)s' is not a rating; choose 0, 1, 2, 3 or P.",
+                    column=column,
+                    typed=_excerpt(raw),
+                )
+            )
+        if typed == POTENTIAL:
+            potential.append(column)
+        ratings[column] = 0.0 if typed == POTENTIAL else float(typed)
+    missing = [c for c in columns if c not in filled]
+    if missing:
+        raise ValueError(
+            N_("Rate every variable (missing: %(missing)s).", missing=", ".join(missing))
+        )
+    if potential:
+        ratings[POTENTIAL_KEY] = potential
+    return Normalised(None, ratings, None, False)
 
 
 def _typed(raw: Any, limit: int) -> str:

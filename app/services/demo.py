@@ -72,6 +72,7 @@ class _Panel:
         self.group_shift = {"Iran": 0.35, "Russia": 0.0, "International": -0.35}
         self.item_logit: dict[str, float] = {}
         self.item_impact: dict[str, float] = {}
+        self.cell_strength: dict[tuple[str, str], float] = {}
 
     def base(self, item: Item) -> tuple[float, float]:
         """The item's latent log-odds and mean impact."""
@@ -84,6 +85,20 @@ class _Panel:
                 self.item_logit[item.key] = self.rng.gauss(-0.3, 1.1)
                 self.item_impact[item.key] = self.rng.gauss(0.6, 1.4)
         return self.item_logit[item.key], self.item_impact[item.key]
+
+    def influence(self, p: Participation, row: str, column: str, round_number: int) -> str:
+        """A direct influence rating 0-3 or P; most cells are weak, a few strong, and later
+        rounds pull towards the panel's latent view of the cell."""
+        if (row, column) not in self.cell_strength:
+            self.cell_strength[(row, column)] = self.rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
+        strength = self.cell_strength[(row, column)]
+        spread = 0.8 if round_number == 1 else 0.45
+        rating = int(
+            _clip(round(strength + self.bias[p.id] * 0.4 + self.rng.gauss(0, spread)), 0, 3)
+        )
+        if rating == 0 and strength < 0.7 and self.rng.random() < 0.12:
+            return "P"
+        return str(rating)
 
     def probability(
         self, p: Participation, item: Item, round_number: int, noise_scale: float
@@ -172,6 +187,13 @@ def _payload(
                 "given_not": round(_clip(base - lift / 2, 1, 99)),
             }
         return {"values": values}
+    if kind is QuestionKind.INFLUENCE:
+        return {
+            "values": {
+                column: model.influence(participation, item.key, column, round_number)
+                for column in question.config.get("columns", [])
+            }
+        }
     if kind is QuestionKind.TREND_IMPACT:
         t1 = rng.randint(0, 2)
         t2 = t1 + rng.randint(1, 3)
@@ -223,6 +245,7 @@ _SECONDS = {
     QuestionKind.TEXT: 60.0,
     QuestionKind.QUANTILES: 50.0,
     QuestionKind.TREND_IMPACT: 75.0,
+    QuestionKind.INFLUENCE: 90.0,
 }
 _PER_PAIR = 25.0
 _REVISING = 0.6

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.definitions.model import SurveyDefinition, Text
+from app.definitions.model import QuestionKind, SurveyDefinition, Text
 from app.definitions.serialize import definition_to_dict
 from app.messages import N_
 from app.models import (
@@ -173,6 +173,9 @@ def _question_row(
         config["given"] = [key for key in spec.given if key != item_key]
     if spec.trend:
         config["trend"] = spec.trend
+    if spec.kind is QuestionKind.INFLUENCE:
+        # the row's columns: every other variable, in file order (the diagonal is not asked)
+        config["columns"] = [v.key for v in definition.variables if v.key != item_key]
     config["max_length"] = spec.max_length
     return Question(
         key=spec.key,

@@ -75,6 +75,8 @@ def question_parts(question: Question) -> list[Part]:
         ]
     if kind is QuestionKind.TREND_IMPACT:
         return [Part(question.key, field, kind, None) for field in TREND_IMPACT_PARTS]
+    if kind is QuestionKind.INFLUENCE:
+        return [Part(question.key, column, kind, None) for column in config.get("columns", [])]
     return [Part(question.key, "", kind, scale)]
 
 

@@ -1,0 +1,120 @@
+"""The structural section of a survey file: MICMAC variables and their influence rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.definitions import ItemKind, QuestionKind
+from app.definitions.document import definition_to_toml
+from tests.definitions.helpers import MINIMAL, line_of, parse, problem_at, problems_of
+
+INFLUENCE = """
+[questions.influence]
+kind = "influence"
+prompt = { en = "How strongly does this variable influence the others?", fa = "این متغیر تا چه اندازه بر دیگران اثر می‌گذارد؟" }
+"""
+
+VARIABLES = """
+[[items]]
+key = "V1"
+kind = "variable"
+title = { en = "First variable", fa = "متغیر نخست" }
+text = { en = "A driver.", fa = "یک پیشران." }
+questions = ["influence", "reason"]
+
+[[items]]
+key = "V2"
+kind = "variable"
+title = { en = "Second variable", fa = "متغیر دوم" }
+text = { en = "An outcome.", fa = "یک پیامد." }
+questions = ["influence"]
+
+[[items]]
+key = "V3"
+kind = "variable"
+title = { en = "Third variable", fa = "متغیر سوم" }
+text = { en = "A relay.", fa = "یک رله." }
+questions = ["influence"]
+"""
+
+
+def with_structure(variables: str = VARIABLES, question: str = INFLUENCE) -> str:
+    """The minimal file with an influence question and variables added (before its items)."""
+    text = MINIMAL.replace("[[categories]]", question + "\n[[categories]]", 1)
+    return text.rstrip("\n") + "\n" + variables
+
+
+def test_variables_and_influence_rows_parse() -> None:
+    definition = parse(with_structure())
+    assert [v.key for v in definition.variables] == ["V1", "V2", "V3"]
+    assert definition.questions["influence"].kind is QuestionKind.INFLUENCE
+    assert definition.questions["influence"].scale is None
+    assert all(v.kind is ItemKind.VARIABLE for v in definition.variables)
+
+
+def test_the_canonical_writer_keeps_the_structural_section() -> None:
+    definition = parse(with_structure())
+    again = parse(definition_to_toml(definition))
+    assert [v.key for v in again.variables] == ["V1", "V2", "V3"]
+    assert again.questions["influence"] == definition.questions["influence"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "question", "field", "message", "anchor"),
+    [
+        pytest.param(
+            VARIABLES.replace('questions = ["influence", "reason"]', 'questions = ["reason"]'),
+            INFLUENCE,
+            "items[V1].questions",
+            "a variable item asks exactly one influence question (its row of the matrix); "
+            "this one asks 0",
+            'questions = ["reason"]',
+            id="variable-without-row",
+        ),
+        pytest.param(
+            VARIABLES.replace(
+                'questions = ["influence", "reason"]', 'questions = ["influence", "impact"]'
+            ),
+            INFLUENCE,
+            "items[V1].questions[2]",
+            "'impact' is a likert question; a variable item asks its row question",
+            'questions = ["influence", "impact"]',
+            id="variable-asks-likert",
+        ),
+        pytest.param(
+            VARIABLES,
+            INFLUENCE + 'scale = "impact"\n',
+            "questions.influence.scale",
+            "'scale' does not apply to influence questions",
+            'scale = "impact"\n\n[[categories]]',
+            id="influence-with-scale",
+        ),
+        pytest.param(
+            VARIABLES.split('\n[[items]]\nkey = "V2"')[0],
+            INFLUENCE,
+            "items[V1].kind",
+            "'V1' is the only variable item; a matrix needs at least two variable items",
+            'kind = "variable"',
+            id="one-variable",
+        ),
+    ],
+)
+def test_each_structural_mistake_names_its_line_and_field(
+    variables: str, question: str, field: str, message: str, anchor: str
+) -> None:
+    text = with_structure(variables, question)
+    problem = problem_at(problems_of(text), field)
+    assert message in problem.message
+    assert problem.line == line_of(text, anchor), str(problem)
+
+
+def test_an_event_cannot_ask_an_influence_row() -> None:
+    text = with_structure().replace(
+        'questions = ["probability", "impact", "reason"]',
+        'questions = ["probability", "influence"]',
+    )
+    problem = problem_at(problems_of(text), "items[E01].questions[2]")
+    assert "'influence' is a influence question; only variable items can ask it" in (
+        problem.message
+    )
+    assert problem.line == line_of(text, 'questions = ["probability", "influence"]')
