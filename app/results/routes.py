@@ -255,8 +255,6 @@ def structural(study_id: int) -> Any:
     """The panel's structural analysis: MICMAC on the pooled influence matrix, its map, the
     direct and indirect rankings and the pooled matrix itself."""
     study = _study(study_id)
-    if not structural_service.has_structural_section(db.session, study):
-        abort(404)
     try:
         report = _report(study, with_results=False, up_to=_round_argument(study))
     except NotFoundError:
