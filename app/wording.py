@@ -56,6 +56,8 @@ KIND_TITLES: dict[str, LazyString] = {
     QuestionKind.TREND_IMPACT: _l("Impact on the trend"),
     QuestionKind.TEXT: _l("Comments"),
     QuestionKind.INFLUENCE: _l("Direct influence"),
+    QuestionKind.ACTOR_INFLUENCE: _l("Influence on the other actors"),
+    QuestionKind.POSITIONS: _l("Positions on the objectives"),
 }
 
 

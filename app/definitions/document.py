@@ -21,6 +21,7 @@ from typing import Any
 from app.definitions.model import (
     Item,
     ItemKind,
+    Objective,
     QuestionKind,
     QuestionTemplate,
     Scale,
@@ -45,7 +46,7 @@ _ESCAPES = {
 }
 #: the top-level tables, in the order the format's documentation and the validator read them
 _TOP_LEVEL = ("study", "rules", "analysis", "scales", "questions", "categories", "items")
-_ARRAYS = ("categories", "items", "scenarios")
+_ARRAYS = ("categories", "items", "scenarios", "objectives")
 _NAMED = ("scales", "questions")
 
 
@@ -170,6 +171,13 @@ def _scenario(scenario: Scenario, languages: Sequence[str]) -> Document:
     return table
 
 
+def _objective(objective: Objective, languages: Sequence[str]) -> Document:
+    table: Document = {"key": objective.key, "title": _text(objective.title, languages)}
+    if objective.description:
+        table["description"] = _text(objective.description, languages)
+    return table
+
+
 def definition_to_document(definition: SurveyDefinition) -> Document:
     """The survey-file document (TOML-shaped, JSON-able) that validates back to `definition`."""
     languages = definition.study.languages
@@ -199,6 +207,8 @@ def definition_to_document(definition: SurveyDefinition) -> Document:
     document["items"] = [_item(item, languages) for item in definition.items]
     if definition.scenarios:
         document["scenarios"] = [_scenario(s, languages) for s in definition.scenarios]
+    if definition.objectives:
+        document["objectives"] = [_objective(o, languages) for o in definition.objectives]
     record = definition.record.as_dict()
     if record:
         document["record"] = {name: _text(texts, languages) for name, texts in record.items()}
@@ -254,7 +264,7 @@ def _table(header: str, table: Mapping[str, object]) -> list[str]:
 def document_to_toml(document: Mapping[str, Any]) -> str:
     """The document as TOML text in the canonical layout (see the module's docstring)."""
     lines = [f"format = {_value(document['format'])}", ""]
-    order = [*_TOP_LEVEL, "scenarios", "record"]
+    order = [*_TOP_LEVEL, "objectives", "scenarios", "record"]
     order += [name for name in document if name not in order and name != "format"]
     for name in order:
         if name not in document:

@@ -32,6 +32,7 @@ class ItemKind(StrEnum):
     TREND = "trend"  #: a quantity over time (for trend impact analysis)
     CALIBRATION = "calibration"  #: a seed question with a known answer, hidden from experts
     VARIABLE = "variable"  #: a MICMAC variable: a row of the panel's direct influence matrix
+    ACTOR = "actor"  #: a MACTOR actor: its influence on the other actors, its positions
 
 
 class QuestionKind(StrEnum):
@@ -45,6 +46,10 @@ class QuestionKind(StrEnum):
     TEXT = "text"  #: free text (a reason, a comment, a suggestion)
     #: MICMAC: this variable's direct influence on each other variable, 0-3 or P (potential)
     INFLUENCE = "influence"
+    #: MACTOR: this actor's direct influence on each other actor, 0 (none) to 4 (existence)
+    ACTOR_INFLUENCE = "actor_influence"
+    #: MACTOR: this actor's position on each objective, -4 (strongly against) to +4 (for)
+    POSITIONS = "positions"
 
 
 class ScaleKind(StrEnum):
@@ -165,6 +170,15 @@ class Scenario:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """A MACTOR objective: a stake on which the actors take positions (`[[objectives]]`)."""
+
+    key: str
+    title: Text
+    description: Text = field(default_factory=_empty_text)
+
+
+@dataclass(frozen=True)
 class Rules:
     """Pre-registered consensus and stopping rules (expressions of the analysis grammar)."""
 
@@ -223,6 +237,8 @@ class SurveyDefinition:
     warnings: tuple[str, ...] = ()
     #: the study record (`[record]`): reporting items only the study's authors can write
     record: StudyRecord = field(default_factory=StudyRecord)
+    #: MACTOR objectives the actors take positions on (`[[objectives]]`), in file order
+    objectives: tuple[Objective, ...] = ()
 
     def item(self, key: str) -> Item:
         """The item with this key (KeyError if none)."""
@@ -240,6 +256,11 @@ class SurveyDefinition:
     def variables(self) -> tuple[Item, ...]:
         """The MICMAC variables (the rows and columns of the influence matrix), in file order."""
         return tuple(i for i in self.items if i.kind is ItemKind.VARIABLE)
+
+    @property
+    def actors(self) -> tuple[Item, ...]:
+        """The MACTOR actors, in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.ACTOR)
 
     @property
     def conditional_pairs(self) -> tuple[tuple[str, str, str], ...]:

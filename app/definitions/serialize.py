@@ -22,6 +22,7 @@ from app.definitions.model import (
     DefinitionError,
     Item,
     ItemKind,
+    Objective,
     Problem,
     QuestionKind,
     QuestionTemplate,
@@ -152,6 +153,17 @@ def definition_to_dict(definition: SurveyDefinition) -> JsonDict:
         ],
         "warnings": list(definition.warnings),
         "record": definition.record.as_dict(),
+        # only when there are some: the stored form of every other study stays as it was
+        **(
+            {
+                "objectives": [
+                    {"key": o.key, "title": _text(o.title), "description": _text(o.description)}
+                    for o in definition.objectives
+                ]
+            }
+            if definition.objectives
+            else {}
+        ),
     }
 
 
@@ -446,6 +458,13 @@ def definition_from_dict(data: Mapping[str, object]) -> SurveyDefinition:
             source_hash=r.string("source_hash"),
             warnings=r.strings("warnings"),
             record=_read_record(r),
+            # definitions stored before MACTOR have no objectives
+            objectives=tuple(
+                Objective(
+                    key=o.string("key"), title=o.text("title"), description=o.text("description")
+                )
+                for o in (_elements(r, "objectives") if "objectives" in data else [])
+            ),
         )
     except _MalformedError as error:
         raise DefinitionError([Problem(STORED, error.where, str(error))]) from None

@@ -42,6 +42,7 @@ from app.definitions.model import (
     Category,
     Item,
     ItemKind,
+    Objective,
     QuestionKind,
     QuestionTemplate,
     Rules,
@@ -98,6 +99,7 @@ TOP_LEVEL_FIELDS = (
     "items",
     "scenarios",
     "record",
+    "objectives",
 )
 STUDY_FIELDS = (
     "key", "title", "description", "source", "horizon", "languages", "default_language",
@@ -120,6 +122,7 @@ ITEM_FIELDS = (
     "translation_note",
 )  # fmt: skip
 SCENARIO_FIELDS = ("key", "title", "description", "expression")
+OBJECTIVE_FIELDS = ("key", "title", "description")
 
 #: Question fields that only some kinds of question have.
 QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
@@ -128,7 +131,13 @@ QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
     "given": {QuestionKind.CONDITIONAL},
     "trend": {QuestionKind.TREND_IMPACT},
     "max_length": {QuestionKind.TEXT},
-    "scale": set(QuestionKind) - {QuestionKind.TEXT, QuestionKind.INFLUENCE},
+    "scale": set(QuestionKind)
+    - {
+        QuestionKind.TEXT,
+        QuestionKind.INFLUENCE,
+        QuestionKind.ACTOR_INFLUENCE,
+        QuestionKind.POSITIONS,
+    },
     "allow_no_answer": set(QuestionKind) - {QuestionKind.TEXT},
 }
 #: The scale kinds each question kind can use; kinds in QUESTION_NEEDS_SCALE must name one.
@@ -140,6 +149,8 @@ QUESTION_SCALES: Mapping[QuestionKind, Collection[ScaleKind]] = {
     QuestionKind.TREND_IMPACT: {ScaleKind.CONTINUOUS},
     QuestionKind.TEXT: set(),
     QuestionKind.INFLUENCE: set(),
+    QuestionKind.ACTOR_INFLUENCE: set(),
+    QuestionKind.POSITIONS: set(),
 }
 QUESTION_NEEDS_SCALE = frozenset(
     {
@@ -165,7 +176,11 @@ ITEM_KIND_FIELDS: Mapping[str, ItemKind] = {
 #: Question kinds that only make sense about an event.
 EVENT_ONLY_QUESTIONS = frozenset({QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT})
 #: Question kinds that answer one row of a structural matrix, by the item kind of the rows.
-ROW_QUESTIONS: Mapping[QuestionKind, ItemKind] = {QuestionKind.INFLUENCE: ItemKind.VARIABLE}
+ROW_QUESTIONS: Mapping[QuestionKind, ItemKind] = {
+    QuestionKind.INFLUENCE: ItemKind.VARIABLE,
+    QuestionKind.ACTOR_INFLUENCE: ItemKind.ACTOR,
+    QuestionKind.POSITIONS: ItemKind.ACTOR,
+}
 #: What a structural row item may ask besides its row question (a reason).
 ROW_ITEM_EXTRAS = frozenset({QuestionKind.TEXT})
 
@@ -752,15 +767,15 @@ def _item(
                 "of the known answer)",
             )
     if kind in ROW_QUESTIONS.values():
-        row_kinds = [k for k, owner in ROW_QUESTIONS.items() if owner is kind]
         templates = [questions.get(name) for name in asked or ()]
-        asked_rows = [t for t in templates if t is not None and t.kind in row_kinds]
-        if asked is not None and None not in templates and len(asked_rows) != 1:
-            checker.error(
-                section.loc.key("questions"),
-                f"{_a(kind)} item asks exactly one {one_of(k.value for k in row_kinds)} "
-                f"question (its row of the matrix); this one asks {len(asked_rows)}",
-            )
+        for row_question in (k for k, owner in ROW_QUESTIONS.items() if owner is kind):
+            asked_rows = [t for t in templates if t is not None and t.kind is row_question]
+            if asked is not None and None not in templates and len(asked_rows) != 1:
+                checker.error(
+                    section.loc.key("questions"),
+                    f"{_a(kind)} item asks exactly one {row_question.value} question (its row of "
+                    f"the matrix); this one asks {len(asked_rows)}",
+                )
     unit = section.get("unit", text())
     baseline = _baseline(checker, section)
     relative_impacts = section.default("relative_impacts", boolean, True)
@@ -836,6 +851,42 @@ def _check_matrices(
                 section.loc.key("kind"),
                 f"{quote_key(rows[0])} is the only {row_kind.value} item; a matrix needs at "
                 f"least two {row_kind.value} items",
+            )
+
+
+def _objectives(checker: Checker, root: Section) -> list[Objective]:
+    """The MACTOR objectives (`[[objectives]]`)."""
+    seen: dict[str, str] = {}
+    result = []
+    for section in _array_of_tables(
+        checker, root, "objectives", MAX_CATEGORIES, OBJECTIVE_FIELDS, False
+    ):
+        key = _unique_key(checker, section, seen, "objective")
+        title = section.need("title", text())
+        description = section.get("description", text())
+        if key is not None and title is not None:
+            result.append(
+                Objective(key=key, title=title, description=description or MappingProxyType({}))
+            )
+    return result
+
+
+def _check_positions(
+    checker: Checker,
+    question_sections: Mapping[str, Section],
+    questions: Mapping[str, QuestionTemplate | None],
+    objectives: list[Objective],
+    root: Section,
+) -> None:
+    """A positions question needs objectives to take positions on."""
+    if objectives or root.has("objectives"):
+        return
+    for key, question in questions.items():
+        if question is not None and question.kind is QuestionKind.POSITIONS:
+            checker.error(
+                question_sections[key].loc.key("kind"),
+                "a positions question needs the objectives the actors take positions on: "
+                "add at least one [[objectives]] table",
             )
 
 
@@ -988,6 +1039,8 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
     ]
     _check_references(checker, question_sections, questions, item_kinds)
     _check_matrices(checker, item_sections, item_kinds)
+    objectives = _objectives(checker, root)
+    _check_positions(checker, question_sections, questions, objectives, root)
 
     scenario_keys: dict[str, str] = {}
     scenarios = [
@@ -1013,6 +1066,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         items=tuple(valid_items),
         scenarios=tuple(valid_scenarios),
         record=record,
+        objectives=tuple(objectives),
     )
     _warn_pairs_cap(checker, root.loc, definition)
     return definition

@@ -27,7 +27,7 @@ from app.services.answer_values import POTENTIAL
 from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
-from app.services.tidy import TREND_IMPACT_PARTS
+from app.services.tidy import ROW_KINDS, TREND_IMPACT_PARTS
 from app.templating import current_language, measure, number, translated
 
 #: labels of the trend impact profile's fields
@@ -80,7 +80,9 @@ def part_label(
         return _("By %(year)s", year=localise_digits(part))
     if kind is QuestionKind.TREND_IMPACT and part in TREND_IMPACT_PARTS:
         return str(TREND_IMPACT_LABELS[part])
-    if kind is QuestionKind.INFLUENCE:
+    if kind is QuestionKind.POSITIONS:
+        return translated(question.config.get("labels", {}).get(part)) or part
+    if kind in ROW_KINDS:
         labels = events or {}
         return labels[part].title if part in labels else part
     if kind is QuestionKind.CONDITIONAL:
@@ -309,8 +311,8 @@ def question_view(
         choices=(
             likert_choices(question)
             if kind is QuestionKind.LIKERT
-            else influence_choices()
-            if kind is QuestionKind.INFLUENCE
+            else row_choices(kind)
+            if kind in ROW_KINDS
             else []
         ),
         prompt=prompt,
@@ -366,8 +368,18 @@ def likert_choices(question: Question) -> list[tuple[str, str]]:
     return choices
 
 
-def influence_choices() -> list[tuple[str, str]]:
-    """The ratings of a direct influence as (value, label): none to strong, and potential."""
+def row_choices(kind: QuestionKind) -> list[tuple[str, str]]:
+    """The ratings of one cell of a structural row as (value, label)."""
+    if kind is QuestionKind.ACTOR_INFLUENCE:
+        return [
+            ("0", _("no influence")),
+            ("1", _("on its procedures")),
+            ("2", _("on its projects")),
+            ("3", _("on its mission")),
+            ("4", _("on its existence")),
+        ]
+    if kind is QuestionKind.POSITIONS:
+        return [(str(point), _("position %(n)s", n=point)) for point in range(-4, 5)]
     return [
         ("0", _("none")),
         ("1", _("weak")),

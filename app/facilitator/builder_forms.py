@@ -210,6 +210,7 @@ ITEM_KIND_TITLES = {
     ItemKind.TREND: _l("Trend"),
     ItemKind.CALIBRATION: _l("Calibration"),
     ItemKind.VARIABLE: _l("Structural variable"),
+    ItemKind.ACTOR: _l("Actor"),
 }
 
 

@@ -335,11 +335,7 @@ def overview_charts(
             raster=raster,
         )
     progress("trends")
-    if report.structural is not None:
-        made.overview["micmac"] = structural.micmac_chart(report.structural, raster=raster)
-        made.overview["micmac_indirect"] = structural.micmac_chart(
-            report.structural, indirect=True, raster=raster
-        )
+    structural_charts(report, made, raster=raster)
     for item in report.items:
         if not item.rounds:
             continue
@@ -516,6 +512,17 @@ def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult
     return found
 
 
+def structural_charts(report: Report, made: ReportCharts, *, raster: bool = False) -> None:
+    """The structural chapter's charts: the MICMAC maps and MACTOR's convergence graph."""
+    if report.structural is not None:
+        made.overview["micmac"] = structural.micmac_chart(report.structural, raster=raster)
+        made.overview["micmac_indirect"] = structural.micmac_chart(
+            report.structural, indirect=True, raster=raster
+        )
+    if report.mactor is not None:
+        made.overview["mactor"] = structural.mactor_chart(report.mactor, raster=raster)
+
+
 def report_sections(report: Report) -> list[tuple[str, str]]:
     """(anchor, numbered title) of the report's chapters, in order, as the contents list them."""
     chapters: list[tuple[str, str]] = [
@@ -531,8 +538,8 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
         chapters.append(("scenarios", _("Scenarios")))
     if report.trends:
         chapters.append(("tia", _("Trend impact analysis")))
-    if report.structural is not None:
-        chapters.append(("structure", _("Structural analysis: the drivers of the system")))
+    if report.structural is not None or report.mactor is not None:
+        chapters.append(("structure", _("Structural analysis: drivers and actors")))
     chapters.append(("dissent", _("Minority views and dissent")))
     numbered = [
         (anchor, f"{localise_digits(n, report.language)}. {title}")
@@ -650,6 +657,16 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
             structural.matrix_rows(report.structural) if report.structural is not None else []
         ),
         "micmac_quadrants": structural.micmac_quadrant_labels(),
+        "mactor_actors": (
+            structural.actor_lines(report.mactor, language, fallback) if report.mactor else []
+        ),
+        "mactor_convergences": structural.pair_lines(report.mactor) if report.mactor else [],
+        "mactor_divergences": (
+            structural.pair_lines(report.mactor, divergent=True) if report.mactor else []
+        ),
+        "mactor_objectives": (
+            structural.objective_lines(report.mactor, language, fallback) if report.mactor else []
+        ),
         **scenario_context(report, language),
     }
 

@@ -1,8 +1,11 @@
-"""The structural chapter of the report and the results page: MICMAC on the panel's matrix.
+"""The structural chapter of the report and the results page: MICMAC and MACTOR on the
+panel's pooled matrices.
 
 What the templates (`reports/_structural.html`) read: one row per variable with its direct
 and indirect standing, the variables that move between the two readings, the pooled matrix as
-printed cells, and the influence/dependence map.
+printed cells and the influence/dependence map; the actors' balance of power, their
+convergences and divergences, the objectives with the power mobilised on them, and the
+convergence graph.
 """
 
 from __future__ import annotations
@@ -12,8 +15,13 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 
 from analysis.structural.micmac import MicmacView
-from app.reports.structural_charts import MapPoint, micmac_map_svg
-from app.services.structural import MicmacPanel
+from app.reports.structural_charts import (
+    ActorNode,
+    MapPoint,
+    convergence_graph_svg,
+    micmac_map_svg,
+)
+from app.services.structural import MactorPanel, MicmacPanel, StructuralVariable
 
 
 @dataclass(frozen=True)
@@ -110,4 +118,113 @@ def micmac_chart(panel: MicmacPanel, *, indirect: bool = False, raster: bool = F
         y_label=_("Influence (‰ of the total)"),
         quadrant_labels=micmac_quadrant_labels(),
         raster=raster,
+    )
+
+
+@dataclass(frozen=True)
+class ActorLine:
+    """One actor's row of the balance of power."""
+
+    key: str
+    title: str
+    influence: float  #: Mi, direct and indirect
+    dependence: float  #: Di
+    power: float  #: Ri*, mean 1
+
+
+@dataclass(frozen=True)
+class PairLine:
+    """Two actors' convergence or divergence over the objectives."""
+
+    first: str
+    second: str
+    objectives: int  #: on how many objectives they stand on the same (opposite) side
+    weighted: float  #: 3CAA (3DAA): by the size of their positions and their power
+
+
+@dataclass(frozen=True)
+class ObjectiveLine:
+    """One objective: the pooled positions on it and the power mobilised for and against."""
+
+    key: str
+    title: str
+    positions: list[str]  #: per actor, as printed ("+3", "–" where withheld)
+    support: float  #: sum of the positive 3MAO entries
+    opposition: float  #: sum of the negative 3MAO entries
+
+
+def _label(
+    variables: tuple[StructuralVariable, ...], key: str, language: str, fallback: str
+) -> str:
+    """A title in the language (the default language where it has none)."""
+    for variable in variables:
+        if variable.key == key:
+            return variable.title.get(language) or variable.title.get(fallback) or key
+    return key
+
+
+def actor_lines(panel: MactorPanel, language: str, fallback: str) -> list[ActorLine]:
+    """The actors by balance of power, strongest first."""
+    result = panel.result
+    lines = [
+        ActorLine(
+            key,
+            _label(panel.actors, key, language, fallback),
+            float(result.influence[i]),
+            float(result.dependence[i]),
+            float(result.power[i]),
+        )
+        for i, key in enumerate(result.actors)
+    ]
+    return sorted(lines, key=lambda line: (-line.power, line.key))
+
+
+def pair_lines(panel: MactorPanel, *, divergent: bool = False) -> list[PairLine]:
+    """Every pair of actors that converges (or diverges) on some objective, strongest first."""
+    result = panel.result
+    counts, weights = (result.daa1, result.daa3) if divergent else (result.caa1, result.caa3)
+    pairs = [
+        PairLine(result.actors[i], result.actors[j], int(counts[i, j]), float(weights[i, j]))
+        for i in range(len(result.actors))
+        for j in range(i + 1, len(result.actors))
+        if counts[i, j] > 0
+    ]
+    return sorted(pairs, key=lambda pair: (-pair.weighted, pair.first, pair.second))
+
+
+def objective_lines(panel: MactorPanel, language: str, fallback: str) -> list[ObjectiveLine]:
+    """The objectives with each actor's pooled position and the power mobilised on them."""
+    result = panel.result
+    lines = []
+    for j, key in enumerate(result.objectives):
+        printed = []
+        for row in panel.mao.cells:
+            cell = row[j]
+            if cell is None or cell.withheld or isinstance(cell.value, str):
+                printed.append("–")
+            else:
+                printed.append(f"{cell.value:+g}" if cell.value else "0")
+        lines.append(
+            ObjectiveLine(
+                key,
+                _label(panel.objectives, key, language, fallback),
+                printed,
+                float(result.agreement[j]),
+                float(result.disagreement[j]),
+            )
+        )
+    return lines
+
+
+def mactor_chart(panel: MactorPanel, *, raster: bool = False) -> str:
+    """The convergence graph of the actors (3CAA), marker area by balance of power."""
+    result = panel.result
+    actors = [ActorNode(key, float(result.power[i])) for i, key in enumerate(result.actors)]
+    links = {
+        (result.actors[i], result.actors[j]): float(result.caa3[i, j])
+        for i in range(len(result.actors))
+        for j in range(i + 1, len(result.actors))
+    }
+    return convergence_graph_svg(
+        actors, links, title=_("MACTOR: convergences between the actors"), raster=raster
     )

@@ -108,3 +108,60 @@ def micmac_map_svg(
                 zorder=4,
             )
         return _figure_svg(figure, title, raster)
+
+
+@dataclass(frozen=True)
+class ActorNode:
+    """An actor on the convergence graph; marker area by its balance of power (Ri*)."""
+
+    key: str
+    power: float
+
+
+def convergence_graph_svg(
+    actors: Sequence[ActorNode],
+    links: Mapping[tuple[str, str], float],
+    *,
+    title: str,
+    raster: bool = False,
+) -> str:
+    """Actors on a circle, joined by lines as thick as their weighted convergence (3CAA):
+    who stands together on the objectives, weighted by their power."""
+    with matplotlib.rc_context(_rc()):
+        figure = Figure(figsize=(5.2, 4.6))
+        FigureCanvasAgg(figure)
+        ax = figure.subplots()
+        ax.set_axis_off()
+        ax.set_aspect("equal")
+        count = max(len(actors), 1)
+        where = {
+            actor.key: (
+                math.cos(math.pi / 2 - 2 * math.pi * i / count),
+                math.sin(math.pi / 2 - 2 * math.pi * i / count),
+            )
+            for i, actor in enumerate(actors)
+        }
+        strongest = max([*links.values(), 1e-9])
+        for (first, second), weight in sorted(links.items(), key=lambda link: link[1]):
+            if weight <= 0 or first not in where or second not in where:
+                continue
+            share = weight / strongest
+            (x1, y1), (x2, y2) = where[first], where[second]
+            ax.plot(
+                [x1, x2],
+                [y1, y2],
+                color=BRAND if share >= 0.5 else "#8eb1d3",
+                lw=0.6 + 5.4 * share,
+                alpha=0.35 + 0.6 * share,
+                zorder=1,
+                solid_capstyle="round",
+            )
+        for actor in actors:
+            x, y = where[actor.key]
+            ax.scatter([x], [y], s=160 + 380 * actor.power, color="white", edgecolors=INK, zorder=3)
+            ax.annotate(
+                actor.key, (x, y), ha="center", va="center", fontsize=8, color=INK, zorder=4
+            )
+        ax.set_xlim(-1.35, 1.35)
+        ax.set_ylim(-1.3, 1.3)
+        return _figure_svg(figure, title, raster)

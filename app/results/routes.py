@@ -33,7 +33,6 @@ from app.jobs.reports import analysis_store
 from app.models import DomainError, NotFoundError, RoundState, Study, utcnow
 from app.reports import charts, render
 from app.reports.data import Report, build_report
-from app.reports.structural import micmac_chart
 from app.reports.tables import study_tables, workbook_bytes
 from app.results import builds
 from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
@@ -132,6 +131,17 @@ def overview(study_id: int) -> Any:
         **_helpers(report),
     )
 
+
+#: what the structural chapter (reports/_structural.html) reads from the report's context
+STRUCTURAL_KEYS = (
+    "micmac_lines",
+    "micmac_matrix",
+    "micmac_quadrants",
+    "mactor_actors",
+    "mactor_convergences",
+    "mactor_divergences",
+    "mactor_objectives",
+)
 
 #: what the scenario texts (reports/_scenarios.html) read from the report's context
 SCENARIO_TEXT_KEYS = ("event_titles", "scenario_clauses", "top_groups", "named_titles")
@@ -259,11 +269,9 @@ def structural(study_id: int) -> Any:
         report = _report(study, with_results=False, up_to=_round_argument(study))
     except NotFoundError:
         return render_template("results/empty.html", study=study, nav="results")
+    made = render.ReportCharts()
     with force_locale(current_language()):
-        made = render.ReportCharts()
-        if report.structural is not None:
-            made.overview["micmac"] = micmac_chart(report.structural)
-            made.overview["micmac_indirect"] = micmac_chart(report.structural, indirect=True)
+        render.structural_charts(report, made)
     context = render.template_context(report, made, standalone=False)
     return render_template(
         "results/structural.html",
@@ -272,9 +280,7 @@ def structural(study_id: int) -> Any:
         report=report,
         charts=made,
         data_uri=charts.data_uri,
-        micmac_lines=context["micmac_lines"],
-        micmac_matrix=context["micmac_matrix"],
-        micmac_quadrants=context["micmac_quadrants"],
+        **{key: context[key] for key in STRUCTURAL_KEYS},
         **_helpers(report),
     )
 

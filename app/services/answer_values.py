@@ -29,8 +29,14 @@ _DIGITS = str.maketrans(
 )
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _TREND_IMPACT_FIELDS = ("t1", "t2", "i_max", "t3", "i_ss")
-#: MICMAC ratings of a direct influence, and the one that means "potential" (none today)
+#: the ratings a row of each structural matrix takes: MICMAC 0-3 or P ("potential": none
+#: today), MACTOR influences 0-4 and positions -4..+4
 INFLUENCE_RATINGS = ("0", "1", "2", "3", "P")
+ROW_RATINGS: dict[QuestionKind, tuple[str, ...]] = {
+    QuestionKind.INFLUENCE: INFLUENCE_RATINGS,
+    QuestionKind.ACTOR_INFLUENCE: ("0", "1", "2", "3", "4"),
+    QuestionKind.POSITIONS: ("-4", "-3", "-2", "-1", "0", "1", "2", "3", "4"),
+}
 POTENTIAL = "P"
 #: where an influence answer lists its potential cells (not an identifier, so never a column)
 POTENTIAL_KEY = "_potential"
@@ -283,8 +289,9 @@ def normalise(
         return _normalise_conditional(values, events, scale)
     if kind is QuestionKind.TREND_IMPACT:
         return _normalise_trend_impact(values)
-    if kind is QuestionKind.INFLUENCE:
-        return _normalise_influence(values, [str(c) for c in question.config.get("columns", [])])
+    if kind in ROW_RATINGS:
+        columns = [str(c) for c in question.config.get("columns", [])]
+        return _normalise_row(values, columns, ROW_RATINGS[kind])
     raise ShapeError(N_("Unknown question kind %(kind)s.", kind=question.kind))  # pragma: no cover
 
 
@@ -359,11 +366,14 @@ def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
     return Normalised(None, numbers, None, False)
 
 
-def _normalise_influence(values: Mapping[str, Any], columns: list[str]) -> Normalised:
-    """One row of a MICMAC matrix: a rating 0-3 or P for every column, all or none.
+def _normalise_row(
+    values: Mapping[str, Any], columns: list[str], allowed: tuple[str, ...]
+) -> Normalised:
+    """One row of a structural matrix: a rating of `allowed` for every column, all or none.
 
-    Potential cells are stored as 0 (no influence today) and listed under POTENTIAL_KEY, so
-    that every statistic per cell reads the present influence and the potential one is kept."""
+    Potential cells (MICMAC's P) are stored as 0 (no influence today) and listed under
+    POTENTIAL_KEY, so that every statistic per cell reads the present influence and the
+    potential one is kept."""
     unknown = sorted(str(key)[:40] for key in values if key not in columns)
     if unknown:
         raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
@@ -373,13 +383,14 @@ def _normalise_influence(values: Mapping[str, Any], columns: list[str]) -> Norma
     ratings: dict[str, Any] = {}
     potential: list[str] = []
     for column, raw in filled.items():
-        typed = str(raw).translate(_DIGITS).strip().upper()
-        if typed not in INFLUENCE_RATINGS:
+        typed = str(raw).translate(_DIGITS).strip().upper().lstrip("+")
+        if typed not in allowed:
             raise ValueError(
                 N_(
-                    "%(column)s: '%(typed)s' is not a rating; choose 0, 1, 2, 3 or P.",
+                    "%(column)s: '%(typed)s' is not a rating; choose one of %(allowed)s.",
                     column=column,
                     typed=_excerpt(raw),
+                    allowed=", ".join(allowed),
                 )
             )
         if typed == POTENTIAL:
@@ -388,7 +399,7 @@ def _normalise_influence(values: Mapping[str, Any], columns: list[str]) -> Norma
     missing = [c for c in columns if c not in filled]
     if missing:
         raise ValueError(
-            N_("Rate every variable (missing: %(missing)s).", missing=", ".join(missing))
+            N_("Rate every column (missing: %(missing)s).", missing=", ".join(missing))
         )
     if potential:
         ratings[POTENTIAL_KEY] = potential

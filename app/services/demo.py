@@ -3,11 +3,14 @@ synthetic) and round 3 is open, so feedback and results are there to see."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -58,6 +61,33 @@ class DemoLinks:
     expert_links: list[tuple[str, str, str, str]]  #: (pseudonym, group, language, token)
 
 
+#: the first study's draft structural matrices (analysis/examples), by the question kind whose
+#: rows they hold
+_DRAFTS = {
+    QuestionKind.INFLUENCE: "iran_russia_micmac.csv",
+    QuestionKind.ACTOR_INFLUENCE: "iran_russia_mactor_mid.csv",
+    QuestionKind.POSITIONS: "iran_russia_mactor_mao.csv",
+}
+
+
+def _draft_cells() -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+    """("kind:row", column) -> the draft's rating, and the cells the draft marks P."""
+    cells: dict[tuple[str, str], float] = {}
+    potential: set[tuple[str, str]] = set()
+    for kind, name in _DRAFTS.items():
+        text = (resources.files("analysis.examples") / name).read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        for row in rows[1:]:
+            for column, rating in zip(rows[0][1:], row[1:], strict=True):
+                cell = (f"{kind.value}:{row[0]}", column)
+                if rating.strip().upper() == "P":
+                    cells[cell] = 0.1
+                    potential.add(cell)
+                else:
+                    cells[cell] = float(rating)
+    return cells, potential
+
+
 def _clip(value: float, low: float, high: float) -> float:
     """Value clipped to [low, high]."""
     return max(low, min(high, value))
@@ -72,7 +102,9 @@ class _Panel:
         self.group_shift = {"Iran": 0.35, "Russia": 0.0, "International": -0.35}
         self.item_logit: dict[str, float] = {}
         self.item_impact: dict[str, float] = {}
-        self.cell_strength: dict[tuple[str, str], float] = {}
+        # the first study's draft matrices are the panel's latent view where the keys match,
+        # so that the demo's MICMAC and MACTOR read like the paper's argument
+        self.cell_strength, self.potential_cells = _draft_cells()
 
     def base(self, item: Item) -> tuple[float, float]:
         """The item's latent log-odds and mean impact."""
@@ -89,16 +121,28 @@ class _Panel:
     def influence(self, p: Participation, row: str, column: str, round_number: int) -> str:
         """A direct influence rating 0-3 or P; most cells are weak, a few strong, and later
         rounds pull towards the panel's latent view of the cell."""
-        if (row, column) not in self.cell_strength:
-            self.cell_strength[(row, column)] = self.rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
-        strength = self.cell_strength[(row, column)]
+        cell = (f"{QuestionKind.INFLUENCE.value}:{row}", column)
+        if cell not in self.cell_strength:
+            self.cell_strength[cell] = self.rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
+        strength = self.cell_strength[cell]
         spread = 0.8 if round_number == 1 else 0.45
         rating = int(
             _clip(round(strength + self.bias[p.id] * 0.4 + self.rng.gauss(0, spread)), 0, 3)
         )
-        if rating == 0 and strength < 0.7 and self.rng.random() < 0.12:
+        chance = 0.7 if cell in self.potential_cells else 0.12
+        if rating == 0 and strength < 0.7 and self.rng.random() < chance:
             return "P"
         return str(rating)
+
+    def rating(
+        self, p: Participation, cell: tuple[str, str], low: int, high: int, round_number: int
+    ) -> str:
+        """A MACTOR rating on low..high around the panel's latent view of the cell."""
+        if cell not in self.cell_strength:
+            self.cell_strength[cell] = self.rng.uniform(low, high)
+        spread = (high - low) / (6 if round_number == 1 else 10)
+        noisy = self.cell_strength[cell] + self.bias[p.id] * 0.3 + self.rng.gauss(0, spread)
+        return str(int(_clip(round(noisy), low, high)))
 
     def probability(
         self, p: Participation, item: Item, round_number: int, noise_scale: float
@@ -194,6 +238,16 @@ def _payload(
                 for column in question.config.get("columns", [])
             }
         }
+    if kind in (QuestionKind.ACTOR_INFLUENCE, QuestionKind.POSITIONS):
+        low, high = (0, 4) if kind is QuestionKind.ACTOR_INFLUENCE else (-4, 4)
+        return {
+            "values": {
+                column: model.rating(
+                    participation, (f"{kind.value}:{item.key}", column), low, high, round_number
+                )
+                for column in question.config.get("columns", [])
+            }
+        }
     if kind is QuestionKind.TREND_IMPACT:
         t1 = rng.randint(0, 2)
         t2 = t1 + rng.randint(1, 3)
@@ -246,6 +300,8 @@ _SECONDS = {
     QuestionKind.QUANTILES: 50.0,
     QuestionKind.TREND_IMPACT: 75.0,
     QuestionKind.INFLUENCE: 90.0,
+    QuestionKind.ACTOR_INFLUENCE: 45.0,
+    QuestionKind.POSITIONS: 60.0,
 }
 _PER_PAIR = 25.0
 _REVISING = 0.6

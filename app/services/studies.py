@@ -176,6 +176,12 @@ def _question_row(
     if spec.kind is QuestionKind.INFLUENCE:
         # the row's columns: every other variable, in file order (the diagonal is not asked)
         config["columns"] = [v.key for v in definition.variables if v.key != item_key]
+    if spec.kind is QuestionKind.ACTOR_INFLUENCE:
+        config["columns"] = [a.key for a in definition.actors if a.key != item_key]
+    if spec.kind is QuestionKind.POSITIONS:
+        # objectives are no items: their titles travel with the question that names them
+        config["columns"] = [o.key for o in definition.objectives]
+        config["labels"] = {o.key: _texts(o.title) for o in definition.objectives}
     config["max_length"] = spec.max_length
     return Question(
         key=spec.key,

@@ -49,7 +49,7 @@ def test_a_cell_is_potential_when_its_median_is_zero_and_half_said_p() -> None:
 
 
 def test_a_rating_that_is_not_0_3_or_p_is_refused() -> None:
-    with pytest.raises(InputError, match="A -> B: '5' is not 0-3 or P"):
+    with pytest.raises(InputError, match=r"A -> B: .5. is not one of 0, 1, 2, 3, P"):
         pool_influence(NAMES, _experts({("A", "B"): "5"}), k=1)
     with pytest.raises(InputError, match="two distinct variables"):
         pool_influence(["A"], [], k=1)

@@ -39,7 +39,7 @@ def test_the_row_page_shows_each_cell_with_its_feedback_and_saves_a_row(
     # five ratings per other variable, last round's row filled in, the panel per cell
     for column in names:
         assert page.count(f'name="q{question.id}_{column}"') == 5
-    assert 'class="matrix-row"' in page and "Geopolitical link" in page
+    assert 'class="matrix-row matrix-influence"' in page and "Geopolitical link" in page
     assert "The panel in round 1" in page and "strip-svg" in page
     checked = re.findall(rf'name="q{question.id}_(\w+)" value="(\w)" checked', page)
     assert ("GEO", "1") in checked and ("ALLY", "3") in checked and len(checked) == 12
