@@ -1,5 +1,6 @@
-"""A seeded panel that rates the first study's MICMAC rows: the service, web and report tests
-of the structural section share it."""
+"""A seeded panel that rates the first study's MICMAC and MACTOR rows around the draft
+matrices (every cell's median is the draft's value): the service, web and report tests of the
+structural section share it."""
 
 from __future__ import annotations
 
@@ -15,15 +16,20 @@ from app.models import Item, Participation, Round, Study, User
 from app.services import answers, panel, rounds, studies
 from tests.conftest import NOW
 
-DRAFT_MATRIX = Path(__file__).parents[1] / "analysis" / "examples" / "iran_russia_micmac.csv"
+EXAMPLES = Path(__file__).parents[1] / "analysis" / "examples"
+DRAFT_MATRIX = EXAMPLES / "iran_russia_micmac.csv"
+DRAFT_MID = EXAMPLES / "iran_russia_mactor_mid.csv"
+DRAFT_MAO = EXAMPLES / "iran_russia_mactor_mao.csv"
 #: experts who rate every row, and how many of them also rate GEO (fewer than k = 5)
 EXPERTS = 6
 GEO_RATERS = 3
 
 
-def draft_matrix() -> tuple[list[str], dict[tuple[str, str], str]]:
-    """The facilitator's draft matrix of the first study: names and (row, column) -> rating."""
-    with DRAFT_MATRIX.open(encoding="utf-8") as file:
+def draft_matrix(
+    path: Path = DRAFT_MATRIX,
+) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    """A draft matrix of the first study: rows, columns and (row, column) -> rating."""
+    with path.open(encoding="utf-8") as file:
         rows = list(csv.reader(file))
     names = rows[0][1:]
     cells = {
@@ -32,19 +38,19 @@ def draft_matrix() -> tuple[list[str], dict[tuple[str, str], str]]:
         for column, rating in zip(names, row[1:], strict=True)
         if row[0] != column
     }
-    return names, cells
+    return [row[0] for row in rows[1:]], names, cells
 
 
-def rating_of(expert: int, row: str, column: str, draft: str) -> str:
+def rating_of(expert: int, draft: str, low: int = 0, high: int = 3) -> str:
     """Expert `expert`'s rating of a cell: the draft, one step up for the first two experts
     and one step down for the next two (so every cell's median is the draft's value)."""
     if draft == "P":
         return "P" if expert != 0 else "0"
     value = int(draft)
     if expert in (0, 1):
-        value = min(3, value + 1)
+        value = min(high, value + 1)
     elif expert in (2, 3):
-        value = max(0, value - 1)
+        value = max(low, value - 1)
     return str(value)
 
 
@@ -66,11 +72,13 @@ def _variable(study: Study, key: str) -> Item:
 def seeded_micmac_study(
     session: Session, definition: SurveyDefinition, facilitator: User
 ) -> StructuralWorld:
-    """The first study with round 1 answered (MICMAC rows only) and closed, round 2 open."""
+    """The first study with round 1 answered (structural rows only) and closed, round 2 open."""
     study = studies.import_study(session, definition, actor=facilitator, now=NOW)
     round_ = rounds.create_round(session, study, actor=None, now=NOW)
     rounds.open_round(session, round_, actor=None, now=NOW)
-    names, draft = draft_matrix()
+    names, _columns, draft = draft_matrix()
+    actors, _same, mid = draft_matrix(DRAFT_MID)
+    _actors, objectives, mao = draft_matrix(DRAFT_MAO)
     experts = []
     tokens = []
     for number in range(EXPERTS):
@@ -87,13 +95,19 @@ def seeded_micmac_study(
             if row == "GEO" and number >= GEO_RATERS:
                 continue
             values = {
-                column: rating_of(number, row, column, draft[(row, column)])
-                for column in names
-                if column != row
+                column: rating_of(number, draft[(row, column)]) for column in names if column != row
             }
             entries.append(
                 answers.ItemEntry(_variable(study, row), {"influence": {"values": values}})
             )
+        for actor in actors:
+            influence = {c: rating_of(number, mid[(actor, c)], 0, 4) for c in actors if c != actor}
+            positions = {c: rating_of(number, mao[(actor, c)], -4, 4) for c in objectives}
+            payloads = {
+                "actor_influence": {"values": influence},
+                "positions": {"values": positions},
+            }
+            entries.append(answers.ItemEntry(_variable(study, actor), payloads))
         saved = answers.save_items(
             session, expert, round_, entries, now=NOW + timedelta(minutes=number)
         )

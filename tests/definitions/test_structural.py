@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.definitions import ItemKind, QuestionKind
+from app.definitions import ItemKind, QuestionKind, definition_from_dict, definition_to_dict
 from app.definitions.document import definition_to_toml
 from tests.definitions.helpers import MINIMAL, line_of, parse, problem_at, problems_of
 
@@ -118,3 +118,94 @@ def test_an_event_cannot_ask_an_influence_row() -> None:
         problem.message
     )
     assert problem.line == line_of(text, 'questions = ["probability", "influence"]')
+
+
+ACTOR_QUESTIONS = """
+[questions.actor_influence]
+kind = "actor_influence"
+prompt = { en = "Influence on the other actors?", fa = "اثر بر بازیگران دیگر؟" }
+
+[questions.positions]
+kind = "positions"
+prompt = { en = "Positions on the objectives?", fa = "موضع دربارهٔ هدف‌ها؟" }
+"""
+
+ACTORS = """
+[[objectives]]
+key = "PEACE"
+title = { en = "A peace treaty", fa = "یک پیمان صلح" }
+
+[[items]]
+key = "A1"
+kind = "actor"
+title = { en = "First actor", fa = "بازیگر نخست" }
+text = { en = "A state.", fa = "یک دولت." }
+questions = ["actor_influence", "positions"]
+
+[[items]]
+key = "A2"
+kind = "actor"
+title = { en = "Second actor", fa = "بازیگر دوم" }
+text = { en = "Another state.", fa = "دولتی دیگر." }
+questions = ["actor_influence", "positions", "reason"]
+"""
+
+
+def test_actors_and_objectives_parse_and_survive_the_writers() -> None:
+    definition = parse(with_structure(ACTORS, ACTOR_QUESTIONS))
+    assert [a.key for a in definition.actors] == ["A1", "A2"]
+    assert [o.key for o in definition.objectives] == ["PEACE"]
+    again = parse(definition_to_toml(definition))
+    assert again.objectives == definition.objectives
+    assert definition_from_dict(definition_to_dict(definition)).objectives == (
+        definition.objectives
+    )
+
+
+def test_a_definition_stored_before_objectives_existed_still_reads() -> None:
+    stored = definition_to_dict(parse(MINIMAL))
+    assert "objectives" not in stored  # other studies' stored form is unchanged
+    assert definition_from_dict(stored).objectives == ()
+
+
+@pytest.mark.parametrize(
+    ("actors", "field", "message", "anchor"),
+    [
+        pytest.param(
+            ACTORS.split("[[items]]", 1)[0].replace('key = "PEACE"', 'key = "PEACE"\nkey2 = 1')
+            + "[[items]]"
+            + ACTORS.split("[[items]]", 1)[1],
+            "objectives[PEACE].key2",
+            "unknown field 'key2'",
+            "key2 = 1",
+            id="objective-unknown-field",
+        ),
+        pytest.param(
+            ACTORS.replace(
+                '[[objectives]]\nkey = "PEACE"\ntitle = { en = "A peace treaty", '
+                'fa = "یک پیمان صلح" }\n',
+                "",
+            ),
+            "questions.positions.kind",
+            "a positions question needs the objectives the actors take positions on",
+            'kind = "positions"',
+            id="positions-without-objectives",
+        ),
+        pytest.param(
+            ACTORS.replace(
+                'questions = ["actor_influence", "positions"]', 'questions = ["positions"]'
+            ),
+            "items[A1].questions",
+            "an actor item asks exactly one actor_influence question",
+            'questions = ["positions"]',
+            id="actor-without-influence-row",
+        ),
+    ],
+)
+def test_each_actor_mistake_names_its_line_and_field(
+    actors: str, field: str, message: str, anchor: str
+) -> None:
+    text = with_structure(actors, ACTOR_QUESTIONS)
+    problem = problem_at(problems_of(text), field)
+    assert message in problem.message
+    assert problem.line == line_of(text, anchor), str(problem)

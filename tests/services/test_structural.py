@@ -9,12 +9,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.structural.mactor import mactor
 from analysis.structural.micmac import micmac
 from app.definitions import SurveyDefinition
 from app.models import Answer, AnswerDraft, Item, Participation, Round, Study, User
 from app.services import answers, feedback, panel, rounds, structural, studies
 from tests.conftest import NOW
-from tests.structural_world import GEO_RATERS, draft_matrix, seeded_micmac_study
+from tests.structural_world import (
+    DRAFT_MAO,
+    DRAFT_MID,
+    GEO_RATERS,
+    draft_matrix,
+    seeded_micmac_study,
+)
 
 
 def _open_round(session: Session, study: Study) -> tuple[Round, Participation]:
@@ -135,7 +142,7 @@ def test_the_pooled_matrix_runs_micmac_as_the_draft_would(
     world = seeded_micmac_study(session, first_study_definition, facilitator_user)
     found = structural.micmac_panel(session, world.study)
     assert found is not None
-    names, draft = draft_matrix()
+    names, _columns, draft = draft_matrix()
     assert found.pooled.names == tuple(names)
     assert found.pooled.experts == 6
     # GEO's row had three raters (< k): its 12 cells are withheld, every other cell stands
@@ -161,3 +168,44 @@ def test_a_study_without_variables_has_no_structural_section(
 ) -> None:
     assert structural.has_structural_section(session, example_study) is False
     assert structural.micmac_panel(session, example_study) is None
+
+
+def test_the_pooled_actor_matrices_run_mactor_as_the_drafts_would(
+    session: Session, first_study_definition: SurveyDefinition, facilitator_user: User
+) -> None:
+    world = seeded_micmac_study(session, first_study_definition, facilitator_user)
+    found = structural.mactor_panel(session, world.study)
+    assert found is not None
+    actors, _same, mid = draft_matrix(DRAFT_MID)
+    _actors, objectives, mao = draft_matrix(DRAFT_MAO)
+    assert found.result.actors == tuple(actors)
+    assert found.result.objectives == tuple(objectives)
+    assert found.objectives[0].title["ru"].startswith("Заключение")
+    assert found.mid.withheld == 0 and found.mao.withheld == 0
+    oracle = mactor(
+        [[0 if a == b else int(mid[(a, b)]) for b in actors] for a in actors],
+        [[int(mao[(a, o)]) for o in objectives] for a in actors],
+        actors,
+        objectives,
+    )
+    assert np.allclose(found.result.power, oracle.power)
+    assert np.allclose(found.result.caa3, oracle.caa3)
+    assert np.allclose(found.result.agreement, oracle.agreement)
+    # the draft's reading (surveys/iran_russia_us.md): the US holds the most power
+    assert actors[int(np.argmax(found.result.power))] == "US"
+
+
+def test_positions_outside_minus_4_to_4_are_refused_naming_the_objective(
+    session: Session, first_study: Study
+) -> None:
+    round_, me = _open_round(session, first_study)
+    us = next(i for i in first_study.items if i.key == "US")
+    columns = next(q for q in us.questions if q.key == "positions").config["columns"]
+    row = dict.fromkeys(columns, "+2") | {"ARMS": "5"}
+    entry = answers.ItemEntry(us, {"positions": {"values": row}})
+    saved = answers.save_items(session, me, round_, [entry], now=NOW)
+    assert str(saved.errors["US"]["positions"][0]).startswith("ARMS: '5' is not a rating")
+    good = answers.ItemEntry(us, {"positions": {"values": row | {"ARMS": "-4"}}})
+    assert answers.save_items(session, me, round_, [good], now=NOW).errors == {}
+    stored = session.scalars(select(Answer).where(Answer.participation_id == me.id)).one()
+    assert stored.value_json == dict.fromkeys(columns, 2.0) | {"ARMS": -4.0}

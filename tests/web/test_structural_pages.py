@@ -75,7 +75,9 @@ def test_the_results_page_maps_the_panels_matrix(
     assert "Structural analysis" in client.get(base).get_data(as_text=True)
     html = client.get(f"{base}/structural").get_data(as_text=True)
     assert "MICMAC: the drivers of the system" in html
-    assert html.count('src="data:image/svg+xml;base64,') == 2  # direct and indirect maps
+    # the direct and indirect maps, and MACTOR's convergence graph
+    assert html.count('src="data:image/svg+xml;base64,') == 3
+    assert "MACTOR: the actors and their stakes" in html and "Balance of power" in html
     assert "12 of 156 cells are withheld" in html
     assert "Leaders&#39; perception of the US" in html or "Leaders' perception of the US" in html
     persian = client.get(f"{base}/structural?lang=fa").get_data(as_text=True)
@@ -97,6 +99,7 @@ def test_the_report_has_a_structural_chapter_in_each_language(
         chapter = html.split('<h2 id="structure" class="chapter">', 1)[1].split('"chapter"', 1)[0]
         assert title in chapter
         assert "micmac-matrix" in chapter and "data:image/" in chapter
+        assert "Ri*" in chapter and "ALLIANCE" in chapter
 
 
 def test_a_study_without_variables_shows_no_structural_section(
