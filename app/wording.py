@@ -58,6 +58,7 @@ KIND_TITLES: dict[str, LazyString] = {
     QuestionKind.INFLUENCE: _l("Direct influence"),
     QuestionKind.ACTOR_INFLUENCE: _l("Influence on the other actors"),
     QuestionKind.POSITIONS: _l("Positions on the objectives"),
+    QuestionKind.CROSS_IMPACT: _l("Cross-impact judgements"),
 }
 
 

@@ -20,6 +20,9 @@ EXAMPLES = Path(__file__).parents[1] / "analysis" / "examples"
 DRAFT_MATRIX = EXAMPLES / "iran_russia_micmac.csv"
 DRAFT_MID = EXAMPLES / "iran_russia_mactor_mid.csv"
 DRAFT_MAO = EXAMPLES / "iran_russia_mactor_mao.csv"
+DRAFT_CIB = EXAMPLES / "iran_russia_cib.csv"
+#: the expert who leaves a descriptor blank in every CIB row, and that descriptor
+BLANK_EXPERT, BLANK_DESCRIPTOR = 5, "D_REG"
 #: experts who rate every row, and how many of them also rate GEO (fewer than k = 5)
 EXPERTS = 6
 GEO_RATERS = 3
@@ -79,6 +82,7 @@ def seeded_micmac_study(
     names, _columns, draft = draft_matrix()
     actors, _same, mid = draft_matrix(DRAFT_MID)
     _actors, objectives, mao = draft_matrix(DRAFT_MAO)
+    _variants, _same_variants, cib = draft_matrix(DRAFT_CIB)
     experts = []
     tokens = []
     for number in range(EXPERTS):
@@ -101,13 +105,25 @@ def seeded_micmac_study(
                 answers.ItemEntry(_variable(study, row), {"influence": {"values": values}})
             )
         for actor in actors:
-            influence = {c: rating_of(number, mid[(actor, c)], 0, 4) for c in actors if c != actor}
+            influence = {
+                f"A_{c}": rating_of(number, mid[(actor, c)], 0, 4) for c in actors if c != actor
+            }
             positions = {c: rating_of(number, mao[(actor, c)], -4, 4) for c in objectives}
             payloads = {
                 "actor_influence": {"values": influence},
                 "positions": {"values": positions},
             }
-            entries.append(answers.ItemEntry(_variable(study, actor), payloads))
+            entries.append(answers.ItemEntry(_variable(study, f"A_{actor}"), payloads))
+        for descriptor in (i for i in study.items if i.kind == "descriptor"):
+            question = next(q for q in descriptor.questions if q.key == "cross_impact")
+            judgements = {}
+            for part in question.config["columns"]:
+                row, other, variant = part.split("|")
+                if number == BLANK_EXPERT and other == BLANK_DESCRIPTOR:
+                    continue
+                cell = (f"{descriptor.key[2:]}:{row}", f"{other[2:]}:{variant}")
+                judgements[part] = rating_of(number, cib[cell], -3, 3)
+            entries.append(answers.ItemEntry(descriptor, {"cross_impact": {"values": judgements}}))
         saved = answers.save_items(
             session, expert, round_, entries, now=NOW + timedelta(minutes=number)
         )

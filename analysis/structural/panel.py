@@ -23,6 +23,7 @@ POTENTIAL = "P"
 INFLUENCE_RATINGS = frozenset({"0", "1", "2", "3", POTENTIAL})
 ACTOR_RATINGS = frozenset({"0", "1", "2", "3", "4"})
 POSITION_RATINGS = frozenset(str(point) for point in range(-4, 5))
+CIB_RATINGS = frozenset(str(point) for point in range(-3, 4))
 
 
 @dataclass(frozen=True)

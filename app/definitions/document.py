@@ -160,6 +160,10 @@ def _item(item: Item, languages: Sequence[str]) -> Document:
     table["resolution_source"] = item.resolution_source
     if item.translation_note:
         table["translation_note"] = _text(item.translation_note, languages)
+    if item.variants:
+        table["variants"] = [
+            {"key": v.key, "title": _text(v.title, languages)} for v in item.variants
+        ]
     return table
 
 
@@ -168,6 +172,8 @@ def _scenario(scenario: Scenario, languages: Sequence[str]) -> Document:
     if scenario.description:
         table["description"] = _text(scenario.description, languages)
     table["expression"] = scenario.expression
+    if scenario.states:
+        table["states"] = dict(scenario.states)
     return table
 
 

@@ -33,6 +33,7 @@ class ItemKind(StrEnum):
     CALIBRATION = "calibration"  #: a seed question with a known answer, hidden from experts
     VARIABLE = "variable"  #: a MICMAC variable: a row of the panel's direct influence matrix
     ACTOR = "actor"  #: a MACTOR actor: its influence on the other actors, its positions
+    DESCRIPTOR = "descriptor"  #: a CIB descriptor: its variants' impacts on the others' variants
 
 
 class QuestionKind(StrEnum):
@@ -50,6 +51,9 @@ class QuestionKind(StrEnum):
     ACTOR_INFLUENCE = "actor_influence"
     #: MACTOR: this actor's position on each objective, -4 (strongly against) to +4 (for)
     POSITIONS = "positions"
+    #: CIB: for each variant of this descriptor, its impact on each variant of the other
+    #: descriptors, -3 (strongly restricting) to +3 (strongly promoting)
+    CROSS_IMPACT = "cross_impact"
 
 
 class ScaleKind(StrEnum):
@@ -131,6 +135,14 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One state a CIB descriptor can take."""
+
+    key: str
+    title: Text
+
+
+@dataclass(frozen=True)
 class Item:
     """A development, trend or calibration question, with the questions it asks."""
 
@@ -157,6 +169,8 @@ class Item:
     #: for facilitators: where this item's language versions deliberately differ in meaning,
     #: and why (shown next to the item on the items page, never to experts)
     translation_note: Text = field(default_factory=_empty_text)
+    #: DESCRIPTOR: the states it can take, in order (2 to 9)
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,9 @@ class Scenario:
     title: Text
     expression: str
     description: Text = field(default_factory=_empty_text)
+    #: CIB: the descriptor states the scenario stands for (descriptor key -> variant key), so
+    #: that the results can say which consistent CIB scenarios support it
+    states: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -256,6 +273,11 @@ class SurveyDefinition:
     def variables(self) -> tuple[Item, ...]:
         """The MICMAC variables (the rows and columns of the influence matrix), in file order."""
         return tuple(i for i in self.items if i.kind is ItemKind.VARIABLE)
+
+    @property
+    def descriptors(self) -> tuple[Item, ...]:
+        """The CIB descriptors, in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.DESCRIPTOR)
 
     @property
     def actors(self) -> tuple[Item, ...]:

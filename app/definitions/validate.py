@@ -52,6 +52,7 @@ from app.definitions.model import (
     StudyMeta,
     SurveyDefinition,
     Text,
+    Variant,
 )
 from app.definitions.record import RECORD_FIELDS, StudyRecord
 from app.definitions.vocabulary import (
@@ -119,9 +120,9 @@ CATEGORY_FIELDS = ("key", "label")
 ITEM_FIELDS = (
     "key", "kind", "title", "text", "questions", "category", "source",
     "true_value", "unit", "baseline", "relative_impacts", "resolves_by", "resolution_source",
-    "translation_note",
+    "translation_note", "variants",
 )  # fmt: skip
-SCENARIO_FIELDS = ("key", "title", "description", "expression")
+SCENARIO_FIELDS = ("key", "title", "description", "expression", "states")
 OBJECTIVE_FIELDS = ("key", "title", "description")
 
 #: Question fields that only some kinds of question have.
@@ -137,6 +138,7 @@ QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
         QuestionKind.INFLUENCE,
         QuestionKind.ACTOR_INFLUENCE,
         QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
     },
     "allow_no_answer": set(QuestionKind) - {QuestionKind.TEXT},
 }
@@ -151,6 +153,7 @@ QUESTION_SCALES: Mapping[QuestionKind, Collection[ScaleKind]] = {
     QuestionKind.INFLUENCE: set(),
     QuestionKind.ACTOR_INFLUENCE: set(),
     QuestionKind.POSITIONS: set(),
+    QuestionKind.CROSS_IMPACT: set(),
 }
 QUESTION_NEEDS_SCALE = frozenset(
     {
@@ -172,6 +175,7 @@ ITEM_KIND_FIELDS: Mapping[str, ItemKind] = {
     "unit": ItemKind.TREND,
     "baseline": ItemKind.TREND,
     "relative_impacts": ItemKind.TREND,
+    "variants": ItemKind.DESCRIPTOR,
 }
 #: Question kinds that only make sense about an event.
 EVENT_ONLY_QUESTIONS = frozenset({QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT})
@@ -180,10 +184,13 @@ ROW_QUESTIONS: Mapping[QuestionKind, ItemKind] = {
     QuestionKind.INFLUENCE: ItemKind.VARIABLE,
     QuestionKind.ACTOR_INFLUENCE: ItemKind.ACTOR,
     QuestionKind.POSITIONS: ItemKind.ACTOR,
+    QuestionKind.CROSS_IMPACT: ItemKind.DESCRIPTOR,
 }
 #: What a structural row item may ask besides its row question (a reason).
 ROW_ITEM_EXTRAS = frozenset({QuestionKind.TEXT})
 
+#: the most variants a descriptor may have (CIB models rarely use more than five)
+MAX_VARIANTS = 9
 _IDENTIFIER_RULE = "start with a letter, then letters, digits or _ (at most 32 characters)"
 _YEAR = integer(MIN_YEAR, MAX_YEAR)
 _PLACEHOLDER = re.compile(r"\{([^{}\n]{0,40})\}")
@@ -776,6 +783,11 @@ def _item(
                     f"{_a(kind)} item asks exactly one {row_question.value} question (its row of "
                     f"the matrix); this one asks {len(asked_rows)}",
                 )
+    variants = section.get(
+        "variants", list_of(_variant, min_items=2, max_items=MAX_VARIANTS, unique=True)
+    )
+    if kind is ItemKind.DESCRIPTOR:
+        section.require("variants", " for descriptor items (the states it can take)")
     unit = section.get("unit", text())
     baseline = _baseline(checker, section)
     relative_impacts = section.default("relative_impacts", boolean, True)
@@ -799,7 +811,20 @@ def _item(
         resolves_by=resolves_by,
         resolution_source=resolution_source,
         translation_note=translation_note or MappingProxyType({}),
+        variants=variants or (),
     )
+
+
+def _variant(checker: Checker, value: object, loc: Loc) -> Variant | None:
+    """One variant of a descriptor: `{ key = "...", title = { en = "..." } }`."""
+    section = Section(checker, value, loc, ("key", "title"))
+    if not isinstance(value, dict):
+        return None
+    key = section.need("key", identifier)
+    title = section.need("title", text())
+    if key is None or title is None:
+        return None
+    return Variant(key=key, title=title)
 
 
 def _check_references(
@@ -912,8 +937,10 @@ def _scenario(
     section: Section,
     seen: dict[str, str],
     item_kinds: Mapping[str, ItemKind | None],
+    variants: Mapping[str, tuple[str, ...]],
 ) -> Scenario | None:
     key = _unique_key(checker, section, seen, "scenario")
+    states = _states(checker, section, variants)
     title = section.need("title", text())
     description = section.get("description", text())
     source = section.need("expression", string(2000))
@@ -948,8 +975,35 @@ def _scenario(
     if key is None or title is None or source is None or not valid:
         return None
     return Scenario(
-        key=key, title=title, expression=source, description=description or MappingProxyType({})
+        key=key,
+        title=title,
+        expression=source,
+        description=description or MappingProxyType({}),
+        states=MappingProxyType(states),
     )
+
+
+def _states(
+    checker: Checker, section: Section, variants: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """A scenario's CIB states: `{ D_REL = "alliance" }`, descriptor keys to their variants."""
+    table = section.sub("states", None, required=False)
+    if table is None:
+        return {}
+    states: dict[str, str] = {}
+    for descriptor in table.data:
+        loc = table.loc.key(descriptor)
+        if descriptor not in variants:
+            checker.error(
+                loc,
+                f"no descriptor {quote_key(descriptor)}"
+                f"{checker.did_you_mean(descriptor, variants)}; states name descriptor items",
+            )
+            continue
+        variant = table.get(descriptor, word(variants[descriptor]))
+        if variant is not None:
+            states[descriptor] = variant
+    return states
 
 
 def _warn_loose_ends(
@@ -1043,8 +1097,13 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
     _check_positions(checker, question_sections, questions, objectives, root)
 
     scenario_keys: dict[str, str] = {}
+    descriptor_variants = {
+        item.key: tuple(v.key for v in item.variants)
+        for item in items
+        if item is not None and item.kind is ItemKind.DESCRIPTOR
+    }
     scenarios = [
-        _scenario(checker, section, scenario_keys, item_kinds)
+        _scenario(checker, section, scenario_keys, item_kinds, descriptor_variants)
         for section in _array_of_tables(
             checker, root, "scenarios", MAX_SCENARIOS, SCENARIO_FIELDS, False
         )

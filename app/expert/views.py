@@ -82,6 +82,9 @@ def part_label(
         return str(TREND_IMPACT_LABELS[part])
     if kind is QuestionKind.POSITIONS:
         return translated(question.config.get("labels", {}).get(part)) or part
+    if kind is QuestionKind.CROSS_IMPACT:
+        _row, _sep, target = part.partition("|")
+        return translated(question.config.get("labels", {}).get(target)) or target
     if kind in ROW_KINDS:
         labels = events or {}
         return labels[part].title if part in labels else part
@@ -117,6 +120,47 @@ class ConditionalPair:
 
 
 @dataclass(frozen=True)
+class ImpactBlock:
+    """One other descriptor under a row variant of a CIB question: its variants' inputs."""
+
+    descriptor: str
+    title: str
+    fields: list[PartField]
+
+
+@dataclass(frozen=True)
+class ImpactRow:
+    """One variant of the descriptor a CIB question asks about, with its impact blocks."""
+
+    variant: str
+    title: str
+    blocks: list[ImpactBlock]
+
+
+def impact_rows(question: Question, fields: Sequence[PartField]) -> list[ImpactRow]:
+    """A CIB question's inputs grouped by its own variant, then by the other descriptor."""
+    config = question.config
+    labels = config.get("labels", {})
+    titles = config.get("descriptors", {})
+    rows: dict[str, dict[str, list[PartField]]] = {}
+    for f in fields:
+        row, descriptor, _variant = f.part.split("|")
+        rows.setdefault(row, {}).setdefault(descriptor, []).append(f)
+    own = question.item.key
+    return [
+        ImpactRow(
+            row,
+            translated(labels.get(f"{own}|{row}")) or row,
+            [
+                ImpactBlock(d, translated(titles.get(d)) or d, block)
+                for d, block in by_descriptor.items()
+            ],
+        )
+        for row, by_descriptor in rows.items()
+    ]
+
+
+@dataclass(frozen=True)
 class StripRow:
     """One part of a multi-part question in the feedback strip: label, numbers, geometry."""
 
@@ -144,6 +188,8 @@ class QuestionView:
     snapshot_id: int | None = None
     #: a Likert question's points: (value, label), "outside my expertise" last
     choices: list[tuple[str, str]] = field(default_factory=list)
+    #: a CIB question's inputs by row variant and other descriptor
+    impacts: list[ImpactRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -324,6 +370,7 @@ def question_view(
         strip=strip,
         own_no_answer=own_no_answer,
         errors=list(errors),
+        impacts=impact_rows(question, fields) if kind is QuestionKind.CROSS_IMPACT else [],
     )
 
 
@@ -380,6 +427,10 @@ def row_choices(kind: QuestionKind) -> list[tuple[str, str]]:
         ]
     if kind is QuestionKind.POSITIONS:
         return [(str(point), _("position %(n)s", n=point)) for point in range(-4, 5)]
+    if kind is QuestionKind.CROSS_IMPACT:
+        return [("", _("not rated"))] + [
+            (str(point), _("impact %(n)s", n=point)) for point in range(-3, 4)
+        ]
     return [
         ("0", _("none")),
         ("1", _("weak")),

@@ -211,6 +211,7 @@ ITEM_KIND_TITLES = {
     ItemKind.CALIBRATION: _l("Calibration"),
     ItemKind.VARIABLE: _l("Structural variable"),
     ItemKind.ACTOR: _l("Actor"),
+    ItemKind.DESCRIPTOR: _l("Descriptor"),
 }
 
 

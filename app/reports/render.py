@@ -538,7 +538,7 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
         chapters.append(("scenarios", _("Scenarios")))
     if report.trends:
         chapters.append(("tia", _("Trend impact analysis")))
-    if report.structural is not None or report.mactor is not None:
+    if report.structural is not None or report.mactor is not None or report.cib is not None:
         chapters.append(("structure", _("Structural analysis: drivers and actors")))
     chapters.append(("dissent", _("Minority views and dissent")))
     numbered = [
@@ -664,6 +664,8 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "mactor_divergences": (
             structural.pair_lines(report.mactor, divergent=True) if report.mactor else []
         ),
+        "cib_lines": structural.cib_lines(report.cib, language, fallback) if report.cib else [],
+        "cib_named": structural.named_lines(report.cib, language, fallback) if report.cib else [],
         "mactor_objectives": (
             structural.objective_lines(report.mactor, language, fallback) if report.mactor else []
         ),

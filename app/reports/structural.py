@@ -21,7 +21,7 @@ from app.reports.structural_charts import (
     convergence_graph_svg,
     micmac_map_svg,
 )
-from app.services.structural import MactorPanel, MicmacPanel, StructuralVariable
+from app.services.structural import CibPanel, MactorPanel, MicmacPanel, StructuralVariable
 
 
 @dataclass(frozen=True)
@@ -228,3 +228,64 @@ def mactor_chart(panel: MactorPanel, *, raster: bool = False) -> str:
     return convergence_graph_svg(
         actors, links, title=_("MACTOR: convergences between the actors"), raster=raster
     )
+
+
+@dataclass(frozen=True)
+class CibLine:
+    """A consistent scenario in words: each descriptor's state, its score and its support."""
+
+    rank: int
+    states: list[tuple[str, str]]  #: (descriptor title, variant title)
+    total_impact_score: float
+    consistent_in: int
+
+
+def cib_lines(panel: CibPanel, language: str, fallback: str) -> list[CibLine]:
+    """The consistent scenarios, as the engine orders them, with their states in words."""
+    titles = {d.key: d for d in panel.descriptors}
+    lines = []
+    for rank, scenario in enumerate(panel.scenarios, start=1):
+        states = []
+        for descriptor, variant in scenario.states:
+            named = next(v for v in panel.variants[descriptor] if v.key == variant)
+            states.append(
+                (
+                    _label((titles[descriptor],), descriptor, language, fallback),
+                    _label((named,), variant, language, fallback),
+                )
+            )
+        lines.append(CibLine(rank, states, scenario.total_impact_score, scenario.consistent_in))
+    return lines
+
+
+@dataclass(frozen=True)
+class NamedLine:
+    """A named scenario in words, with the CIB scenarios that support it."""
+
+    key: str
+    title: str
+    states: list[tuple[str, str]]  #: (descriptor title, variant title)
+    supported_by: tuple[int, ...]
+
+
+def named_lines(panel: CibPanel, language: str, fallback: str) -> list[NamedLine]:
+    """The named scenarios that declare descriptor states, with their supporting scenarios."""
+    titles = {d.key: d for d in panel.descriptors}
+    lines = []
+    for named in panel.named:
+        states = []
+        for descriptor, variant in named.states:
+            if descriptor not in panel.variants:
+                continue
+            named_variant = next((v for v in panel.variants[descriptor] if v.key == variant), None)
+            states.append(
+                (
+                    _label((titles[descriptor],), descriptor, language, fallback),
+                    _label((named_variant,), variant, language, fallback)
+                    if named_variant
+                    else variant,
+                )
+            )
+        title = named.title.get(language) or named.title.get(fallback) or named.key
+        lines.append(NamedLine(named.key, title, states, named.supported_by))
+    return lines

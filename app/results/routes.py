@@ -141,6 +141,8 @@ STRUCTURAL_KEYS = (
     "mactor_convergences",
     "mactor_divergences",
     "mactor_objectives",
+    "cib_lines",
+    "cib_named",
 )
 
 #: what the scenario texts (reports/_scenarios.html) read from the report's context

@@ -36,6 +36,7 @@ ROW_RATINGS: dict[QuestionKind, tuple[str, ...]] = {
     QuestionKind.INFLUENCE: INFLUENCE_RATINGS,
     QuestionKind.ACTOR_INFLUENCE: ("0", "1", "2", "3", "4"),
     QuestionKind.POSITIONS: ("-4", "-3", "-2", "-1", "0", "1", "2", "3", "4"),
+    QuestionKind.CROSS_IMPACT: ("-3", "-2", "-1", "0", "1", "2", "3"),
 }
 POTENTIAL = "P"
 #: where an influence answer lists its potential cells (not an identifier, so never a column)
@@ -289,6 +290,8 @@ def normalise(
         return _normalise_conditional(values, events, scale)
     if kind is QuestionKind.TREND_IMPACT:
         return _normalise_trend_impact(values)
+    if kind is QuestionKind.CROSS_IMPACT:
+        return _normalise_cross_impact(values, [str(c) for c in question.config.get("columns", [])])
     if kind in ROW_RATINGS:
         columns = [str(c) for c in question.config.get("columns", [])]
         return _normalise_row(values, columns, ROW_RATINGS[kind])
@@ -403,6 +406,50 @@ def _normalise_row(
         )
     if potential:
         ratings[POTENTIAL_KEY] = potential
+    return Normalised(None, ratings, None, False)
+
+
+def _normalise_cross_impact(values: Mapping[str, Any], columns: list[str]) -> Normalised:
+    """A CIB descriptor's judgements: for each of its variants, the impact -3..+3 on each
+    variant of the other descriptors. Another descriptor may be left blank (an expert rates
+    the descriptors they know), but a descriptor begun is rated whole."""
+    unknown = sorted(str(key)[:40] for key in values if key not in columns)
+    if unknown:
+        raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
+    allowed = ROW_RATINGS[QuestionKind.CROSS_IMPACT]
+    blocks: dict[str, list[str]] = {}
+    for column in columns:
+        blocks.setdefault(column.split("|")[1], []).append(column)
+    ratings: dict[str, Any] = {}
+    for descriptor, cells in blocks.items():
+        filled = [c for c in cells if not _blank(values.get(c))]
+        if not filled:
+            continue
+        for cell in filled:
+            typed = str(values[cell]).translate(_DIGITS).strip().lstrip("+")
+            if typed not in allowed:
+                raise ValueError(
+                    N_(
+                        "%(column)s: '%(typed)s' is not a rating; choose one of %(allowed)s.",
+                        column=cell.replace("|", " → ", 1).replace("|", ": "),
+                        typed=_excerpt(values[cell]),
+                        allowed=", ".join(allowed),
+                    )
+                )
+            ratings[cell] = float(typed)
+        if len(filled) < len(cells):
+            missing = [
+                c.replace("|", " → ", 1).replace("|", ": ") for c in cells if c not in filled
+            ]
+            raise ValueError(
+                N_(
+                    "Rate all of %(descriptor)s or leave it blank (missing: %(missing)s).",
+                    descriptor=descriptor,
+                    missing=", ".join(missing),
+                )
+            )
+    if not ratings:
+        return Normalised(None, None, None, False)
     return Normalised(None, ratings, None, False)
 
 

@@ -67,7 +67,16 @@ _DRAFTS = {
     QuestionKind.INFLUENCE: "iran_russia_micmac.csv",
     QuestionKind.ACTOR_INFLUENCE: "iran_russia_mactor_mid.csv",
     QuestionKind.POSITIONS: "iran_russia_mactor_mao.csv",
+    QuestionKind.CROSS_IMPACT: "iran_russia_cib.csv",
 }
+#: the first study's actor and descriptor keys are the draft's with these prefixes (some plain
+#: ones are taken by MICMAC variables, or are words of the texts)
+_PREFIXES = ("A_", "D_")
+
+
+def _draft_key(key: str) -> str:
+    """A key of the first study as its draft matrix names it."""
+    return key[2:] if key.startswith(_PREFIXES) else key
 
 
 def _draft_cells() -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
@@ -137,7 +146,7 @@ class _Panel:
     def rating(
         self, p: Participation, cell: tuple[str, str], low: int, high: int, round_number: int
     ) -> str:
-        """A MACTOR rating on low..high around the panel's latent view of the cell."""
+        """A MACTOR or CIB rating on low..high around the panel's latent view of the cell."""
         if cell not in self.cell_strength:
             self.cell_strength[cell] = self.rng.uniform(low, high)
         spread = (high - low) / (6 if round_number == 1 else 10)
@@ -238,12 +247,18 @@ def _payload(
                 for column in question.config.get("columns", [])
             }
         }
+    if kind is QuestionKind.CROSS_IMPACT:
+        return {"values": _cross_impacts(question, item, participation, round_number, model)}
     if kind in (QuestionKind.ACTOR_INFLUENCE, QuestionKind.POSITIONS):
         low, high = (0, 4) if kind is QuestionKind.ACTOR_INFLUENCE else (-4, 4)
         return {
             "values": {
                 column: model.rating(
-                    participation, (f"{kind.value}:{item.key}", column), low, high, round_number
+                    participation,
+                    (f"{kind.value}:{_draft_key(item.key)}", _draft_key(column)),
+                    low,
+                    high,
+                    round_number,
                 )
                 for column in question.config.get("columns", [])
             }
@@ -263,6 +278,27 @@ def _payload(
             )
         }
     return None
+
+
+def _cross_impacts(
+    question: Question, item: Item, participation: Participation, round_number: int, model: _Panel
+) -> dict[str, str]:
+    """A descriptor's judgements around the draft's; now and then one other descriptor is left
+    blank, as an expert who does not know it would."""
+    columns = [str(c) for c in question.config.get("columns", [])]
+    others = sorted({c.split("|")[1] for c in columns})
+    skipped = model.rng.choice(others) if others and model.rng.random() < 0.15 else None
+    values = {}
+    for column in columns:
+        row, descriptor, variant = column.split("|")
+        if descriptor == skipped:
+            continue
+        cell = (
+            f"{QuestionKind.CROSS_IMPACT.value}:{_draft_key(item.key)}:{row}",
+            f"{_draft_key(descriptor)}:{variant}",
+        )
+        values[column] = model.rating(participation, cell, -3, 3, round_number)
+    return values
 
 
 def _calibration_estimate(
@@ -302,6 +338,7 @@ _SECONDS = {
     QuestionKind.INFLUENCE: 90.0,
     QuestionKind.ACTOR_INFLUENCE: 45.0,
     QuestionKind.POSITIONS: 60.0,
+    QuestionKind.CROSS_IMPACT: 150.0,
 }
 _PER_PAIR = 25.0
 _REVISING = 0.6

@@ -9,6 +9,7 @@ MICMAC engine runs on the pooled matrix. Nothing here shows one expert's matrix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis.errors import InputError
+from analysis.structural.cib import cib_model
+from analysis.structural.cib_ensemble import panel_ensemble
+from analysis.structural.cib_search import consistent_scenarios
 from analysis.structural.mactor import MactorResult, mactor
 from analysis.structural.micmac import MicmacResult, micmac
 from analysis.structural.panel import (
     ACTOR_RATINGS,
+    CIB_RATINGS,
     POSITION_RATINGS,
     POTENTIAL,
     PooledMatrix,
@@ -68,7 +73,10 @@ def has_structural_section(session: Session, study: Study) -> bool:
     """Whether the study asks any structural rows (so its pages show the section)."""
     found = session.scalar(
         select(Item.id)
-        .where(Item.study_id == study.id, Item.kind.in_([ItemKind.VARIABLE, ItemKind.ACTOR]))
+        .where(
+            Item.study_id == study.id,
+            Item.kind.in_([ItemKind.VARIABLE, ItemKind.ACTOR, ItemKind.DESCRIPTOR]),
+        )
         .limit(1)
     )
     return found is not None
@@ -198,3 +206,165 @@ def mactor_panel(session: Session, study: Study, up_to: int | None = None) -> Ma
     except InputError:  # every influence withheld: no balance of power to compute
         return None
     return MactorPanel(_named(items), objectives, mid, mao, result)
+
+
+@dataclass(frozen=True)
+class CibScenario:
+    """A scenario consistent under the panel's pooled matrix."""
+
+    #: (descriptor key, variant key) in the descriptors' order
+    states: tuple[tuple[str, str], ...]
+    total_impact_score: float
+    #: how many experts' matrices it is consistent in (each expert's judgements, the pooled
+    #: ones where the expert left a descriptor blank); never which experts
+    consistent_in: int
+
+
+@dataclass(frozen=True)
+class NamedSupport:
+    """A named (event) scenario linked to descriptor states, and the CIB scenarios with them."""
+
+    key: str
+    title: Mapping[str, str]  #: per language
+    states: tuple[tuple[str, str], ...]  #: (descriptor key, variant key)
+    #: 1-based positions in CibPanel.scenarios of the consistent scenarios with every state
+    supported_by: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CibPanel:
+    """The panel's CIB: pooled judgements, the consistent scenarios and the experts' ensemble."""
+
+    descriptors: tuple[StructuralVariable, ...]
+    #: descriptor key -> its variants (key, titles per language), in order
+    variants: Mapping[str, tuple[StructuralVariable, ...]]
+    scenarios: tuple[CibScenario, ...]
+    #: experts whose matrices the ensemble solved
+    experts: int
+    #: judgement cells rated by fewer than k experts (read as 0), and all cells
+    withheld: int
+    cells: int
+    configurations: int
+    #: the study's named scenarios that declare descriptor states (`states` in the survey file)
+    named: tuple[NamedSupport, ...] = ()
+
+
+def _round_half_away(value: float) -> int:
+    """A pooled judgement as CIB needs it: a whole number, halves away from zero."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def _cib_structure(
+    items: list[Item],
+) -> tuple[list[str], dict[str, tuple[StructuralVariable, ...]]] | None:
+    """The descriptors and their variants, as their cross-impact questions carry them."""
+    variants: dict[str, tuple[StructuralVariable, ...]] = {}
+    for item in items:
+        question = next((q for q in item.questions if q.kind == QuestionKind.CROSS_IMPACT), None)
+        if question is None:
+            return None
+        labels = question.config.get("labels", {})
+        variants[item.key] = tuple(
+            StructuralVariable(v, dict(labels.get(f"{item.key}|{v}") or {}), {})
+            for v in question.config.get("rows", [])
+        )
+    return [item.key for item in items], variants
+
+
+def cib_panel(session: Session, study: Study, up_to: int | None = None) -> CibPanel | None:
+    """CIB on the panel's pooled judgements (median per cell, rounded; withheld under k),
+    its consistent scenarios, and in how many experts' matrices each is consistent."""
+    items = _variables(session, study, ItemKind.DESCRIPTOR)
+    structure = _cib_structure(items) if len(items) >= 2 else None
+    if structure is None:
+        return None
+    names, variants = structure
+    ids = [f"{d}|{v.key}" for d in names for v in variants[d]]
+    experts, rounds = _panel_rows(session, study, items, QuestionKind.CROSS_IMPACT, up_to)
+    if not rounds:
+        return None
+    # a part "row|D|v" of descriptor R's question is the cell (R|row, D|v)
+    cells = [
+        {(f"{row_key}|{part.split('|')[0]}", part.split("|", 1)[1]): rating
+         for (row_key, part), rating in by_cell.items()}
+        for by_cell in experts.values()
+    ]  # fmt: skip
+    try:
+        pooled = pool_matrix(ids, ids, cells, study.k, CIB_RATINGS)
+    except InputError:  # pragma: no cover - ratings were validated when saved
+        return None
+    block = {i: i.split("|")[0] for i in ids}
+    matrix = [
+        [
+            0
+            if cell is None or cell.withheld or isinstance(cell.value, str)
+            else _round_half_away(cell.value)
+            for cell in row
+        ]
+        for row in pooled.cells
+    ]
+    asked = [
+        cell
+        for row in pooled.cells
+        for cell in row
+        if cell is not None and block[cell.row] != block[cell.column]
+    ]
+    blocks = [[v.key for v in variants[d]] for d in names]
+    try:
+        model = cib_model(names, blocks, matrix)
+        found = consistent_scenarios(model)
+        # each expert's matrix: their judgements, the pooled ones where they left a block blank
+        members = []
+        index = {cell_id: n for n, cell_id in enumerate(ids)}
+        for by_cell in cells:
+            member = [list(row) for row in matrix]
+            for (row_id, column_id), rating in by_cell.items():
+                member[index[row_id]][index[column_id]] = int(rating)
+            members.append(member)
+        ensemble = panel_ensemble(model, members) if members else None
+    except InputError:  # pragma: no cover - the structure comes from a validated file
+        return None
+    counts: dict[tuple[int, ...], int] = {}
+    if ensemble is not None:
+        for key, count in zip(
+            ensemble.table.attrs["scenarios"], ensemble.table["consistent_in"], strict=True
+        ):
+            counts[tuple(key)] = int(count)
+    scenarios = tuple(
+        CibScenario(
+            tuple((d, blocks[i][v]) for i, (d, v) in enumerate(zip(names, key, strict=True))),
+            float(score),
+            counts.get(tuple(key), 0),
+        )
+        for key, score in zip(found.tuples(), found.total_impact_score, strict=True)
+    )
+    return CibPanel(
+        _named(items),
+        variants,
+        scenarios,
+        len(members),
+        sum(1 for cell in asked if cell.withheld),
+        len(asked),
+        model.configurations,
+        _named_support(study, scenarios),
+    )
+
+
+def _named_support(study: Study, scenarios: tuple[CibScenario, ...]) -> tuple[NamedSupport, ...]:
+    """Which consistent scenarios hold every state each named scenario declares (the states
+    live in the imported definition only: they are read from it, not from new columns)."""
+    found = []
+    for named in study.definition.get("scenarios") or []:
+        states = named.get("states") or {}
+        if not states:
+            continue
+        pairs = tuple((str(d), str(v)) for d, v in states.items())
+        support = tuple(
+            position
+            for position, scenario in enumerate(scenarios, start=1)
+            if set(pairs) <= set(scenario.states)
+        )
+        found.append(
+            NamedSupport(str(named["key"]), dict(named.get("title") or {}), pairs, support)
+        )
+    return tuple(found)

@@ -178,6 +178,19 @@ def _question_row(
         config["columns"] = [v.key for v in definition.variables if v.key != item_key]
     if spec.kind is QuestionKind.ACTOR_INFLUENCE:
         config["columns"] = [a.key for a in definition.actors if a.key != item_key]
+    if spec.kind is QuestionKind.CROSS_IMPACT:
+        # the row variants of this descriptor, each rated on every variant of the others; the
+        # variants' titles travel with the question (descriptors keep no variants of their own)
+        own = definition.item(item_key)
+        others = [d for d in definition.descriptors if d.key != item_key]
+        config["rows"] = [v.key for v in own.variants]
+        config["descriptors"] = {d.key: _texts(d.title) for d in others}
+        config["labels"] = {
+            f"{d.key}|{v.key}": _texts(v.title) for d in (own, *others) for v in d.variants
+        }
+        config["columns"] = [
+            f"{row}|{d.key}|{v.key}" for row in config["rows"] for d in others for v in d.variants
+        ]
     if spec.kind is QuestionKind.POSITIONS:
         # objectives are no items: their titles travel with the question that names them
         config["columns"] = [o.key for o in definition.objectives]

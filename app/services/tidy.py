@@ -39,7 +39,12 @@ TIDY_COLUMNS = (
 
 #: questions that answer one row of a structural matrix: a part per column
 ROW_KINDS = frozenset(
-    {QuestionKind.INFLUENCE, QuestionKind.ACTOR_INFLUENCE, QuestionKind.POSITIONS}
+    {
+        QuestionKind.INFLUENCE,
+        QuestionKind.ACTOR_INFLUENCE,
+        QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
+    }
 )
 
 #: trend impact profile fields, in their natural order

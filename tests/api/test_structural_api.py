@@ -29,7 +29,7 @@ def test_an_influence_row_through_the_api(
     assert question["kind"] == "influence" and question["answer"] == "values"
     assert question["ratings"] == ["0", "1", "2", "3", "P"]
     assert len(question["columns"]) == 12 and "LEAD" not in question["columns"]
-    us = next(i for i in round_json["items"] if i["key"] == "US")
+    us = next(i for i in round_json["items"] if i["key"] == "A_US")
     positions = next(q for q in us["questions"] if q["key"] == "positions")
     assert positions["columns"][0] == "ALLIANCE" and positions["ratings"][0] == "-4"
 

@@ -34,12 +34,17 @@ def test_example_file_parses_cleanly_and_uses_every_feature() -> None:
         QuestionKind.INFLUENCE,
         QuestionKind.ACTOR_INFLUENCE,
         QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
     }
     assert {q.kind for q in definition.questions.values()} == set(
         QuestionKind
     ) - structural_questions
     assert {s.kind for s in definition.scales.values()} == set(ScaleKind)
-    assert {i.kind for i in definition.items} == set(ItemKind) - {ItemKind.VARIABLE, ItemKind.ACTOR}
+    assert {i.kind for i in definition.items} == set(ItemKind) - {
+        ItemKind.VARIABLE,
+        ItemKind.ACTOR,
+        ItemKind.DESCRIPTOR,
+    }
     assert set(definition.study.languages) == {"en", "fa", "ru"}
     assert any(item.baseline for item in definition.items)
     assert any(item.true_value is not None for item in definition.items)

@@ -209,3 +209,112 @@ def test_each_actor_mistake_names_its_line_and_field(
     problem = problem_at(problems_of(text), field)
     assert message in problem.message
     assert problem.line == line_of(text, anchor), str(problem)
+
+
+CIB_QUESTION = """
+[questions.cross_impact]
+kind = "cross_impact"
+prompt = { en = "Impacts on the other descriptors?", fa = "اثر بر توصیفگرهای دیگر؟" }
+"""
+
+DESCRIPTORS = """
+[[items]]
+key = "D1"
+kind = "descriptor"
+title = { en = "Pressure", fa = "فشار" }
+text = { en = "How hard.", fa = "چقدر." }
+variants = [
+  { key = "high", title = { en = "high", fa = "زیاد" } },
+  { key = "low", title = { en = "low", fa = "کم" } },
+]
+questions = ["cross_impact"]
+
+[[items]]
+key = "D2"
+kind = "descriptor"
+title = { en = "Ties", fa = "پیوندها" }
+text = { en = "How close.", fa = "چقدر نزدیک." }
+variants = [
+  { key = "close", title = { en = "close", fa = "نزدیک" } },
+  { key = "loose", title = { en = "loose", fa = "سست" } },
+]
+questions = ["cross_impact", "reason"]
+"""
+
+
+def test_descriptors_and_their_variants_parse_and_survive_the_writers() -> None:
+    definition = parse(with_structure(DESCRIPTORS, CIB_QUESTION))
+    assert [[v.key for v in d.variants] for d in definition.descriptors] == [
+        ["high", "low"],
+        ["close", "loose"],
+    ]
+    assert parse(definition_to_toml(definition)).descriptors == definition.descriptors
+    stored = definition_from_dict(definition_to_dict(definition))
+    assert stored.descriptors == definition.descriptors
+
+
+@pytest.mark.parametrize(
+    ("descriptors", "field", "message", "anchor"),
+    [
+        pytest.param(
+            DESCRIPTORS.replace(
+                'variants = [\n  { key = "high", title = { en = "high", fa = "زیاد" } },\n'
+                '  { key = "low", title = { en = "low", fa = "کم" } },\n]\n',
+                "",
+            ),
+            "items[D1].variants",
+            "missing: this field is required for descriptor items",
+            '[[items]]\nkey = "D1"',
+            id="descriptor-without-variants",
+        ),
+        pytest.param(
+            DESCRIPTORS.replace('{ key = "low", title', '{ key = "low low", title'),
+            "items[D1].variants[2].key",
+            '"low low" is not allowed here',
+            '{ key = "low low"',
+            id="variant-key",
+        ),
+        pytest.param(
+            DESCRIPTORS.replace('  { key = "low", title = { en = "low", fa = "کم" } },\n', ""),
+            "items[D1].variants",
+            "needs at least 2 entries, got 1",
+            'variants = [\n  { key = "high"',
+            id="one-variant",
+        ),
+    ],
+)
+def test_each_descriptor_mistake_names_its_line_and_field(
+    descriptors: str, field: str, message: str, anchor: str
+) -> None:
+    text = with_structure(descriptors, CIB_QUESTION)
+    problem = problem_at(problems_of(text), field)
+    assert message in problem.message
+    assert problem.line == line_of(text, anchor), str(problem)
+
+
+def test_variants_apply_to_descriptors_only() -> None:
+    text = with_structure(VARIABLES.replace(
+        'questions = ["influence", "reason"]',
+        'questions = ["influence", "reason"]\nvariants = [{ key = "a", title = "A" }]',
+    ))  # fmt: skip
+    problem = problem_at(problems_of(text), "items[V1].variants")
+    assert "'variants' applies only to descriptor items" in problem.message
+
+
+def test_a_scenarios_states_name_descriptors_and_their_variants() -> None:
+    base = with_structure(DESCRIPTORS, CIB_QUESTION)
+    good = base.replace(
+        'expression = "E01 and not E02"', 'expression = "E01 and not E02"\nstates = { D1 = "low" }'
+    )
+    assert dict(parse(good).scenarios[0].states) == {"D1": "low"}
+    for states, field, message in (
+        ('{ D3 = "low" }', "scenarios[S1].states.D3", "no descriptor 'D3'"),
+        ('{ D1 = "lower" }', "scenarios[S1].states.D1", 'must be one of: high, low; got "lower"'),
+    ):
+        text = base.replace(
+            'expression = "E01 and not E02"',
+            f'expression = "E01 and not E02"\nstates = {states}',
+        )
+        problem = problem_at(problems_of(text), field)
+        assert message in problem.message
+        assert problem.line == line_of(text, f"states = {states}")

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from analysis.structural.cib import cib_model
+from analysis.structural.cib_search import consistent_scenarios
 from analysis.structural.mactor import mactor
 from analysis.structural.micmac import micmac
 from app.definitions import SurveyDefinition
@@ -16,6 +18,7 @@ from app.models import Answer, AnswerDraft, Item, Participation, Round, Study, U
 from app.services import answers, feedback, panel, rounds, structural, studies
 from tests.conftest import NOW
 from tests.structural_world import (
+    DRAFT_CIB,
     DRAFT_MAO,
     DRAFT_MID,
     GEO_RATERS,
@@ -178,7 +181,7 @@ def test_the_pooled_actor_matrices_run_mactor_as_the_drafts_would(
     assert found is not None
     actors, _same, mid = draft_matrix(DRAFT_MID)
     _actors, objectives, mao = draft_matrix(DRAFT_MAO)
-    assert found.result.actors == tuple(actors)
+    assert found.result.actors == tuple(f"A_{a}" for a in actors)
     assert found.result.objectives == tuple(objectives)
     assert found.objectives[0].title["ru"].startswith("Заключение")
     assert found.mid.withheld == 0 and found.mao.withheld == 0
@@ -199,13 +202,71 @@ def test_positions_outside_minus_4_to_4_are_refused_naming_the_objective(
     session: Session, first_study: Study
 ) -> None:
     round_, me = _open_round(session, first_study)
-    us = next(i for i in first_study.items if i.key == "US")
+    us = next(i for i in first_study.items if i.key == "A_US")
     columns = next(q for q in us.questions if q.key == "positions").config["columns"]
     row = dict.fromkeys(columns, "+2") | {"ARMS": "5"}
     entry = answers.ItemEntry(us, {"positions": {"values": row}})
     saved = answers.save_items(session, me, round_, [entry], now=NOW)
-    assert str(saved.errors["US"]["positions"][0]).startswith("ARMS: '5' is not a rating")
+    assert str(saved.errors["A_US"]["positions"][0]).startswith("ARMS: '5' is not a rating")
     good = answers.ItemEntry(us, {"positions": {"values": row | {"ARMS": "-4"}}})
     assert answers.save_items(session, me, round_, [good], now=NOW).errors == {}
     stored = session.scalars(select(Answer).where(Answer.participation_id == me.id)).one()
     assert stored.value_json == dict.fromkeys(columns, 2.0) | {"ARMS": -4.0}
+
+
+def test_the_pooled_judgements_give_the_drafts_consistent_scenarios(
+    session: Session, first_study_definition: SurveyDefinition, facilitator_user: User
+) -> None:
+    world = seeded_micmac_study(session, first_study_definition, facilitator_user)
+    found = structural.cib_panel(session, world.study)
+    assert found is not None
+    names, columns, draft = draft_matrix(DRAFT_CIB)
+    descriptors = list(dict.fromkeys(n.split(":")[0] for n in names))
+    variants = [[n.split(":")[1] for n in names if n.startswith(f"{d}:")] for d in descriptors]
+    oracle = consistent_scenarios(
+        cib_model(
+            descriptors,
+            variants,
+            [[int(draft[(r, c)]) if r != c else 0 for c in columns] for r in names],
+        )
+    )
+    # every judgement's median is the draft's: the same scenarios, the same order and scores
+    assert [tuple(v for _d, v in s.states) for s in found.scenarios] == [
+        tuple(variants[i][k] for i, k in enumerate(t)) for t in oracle.tuples()
+    ]
+    assert [s.total_impact_score for s in found.scenarios] == list(oracle.total_impact_score)
+    assert found.scenarios[0].states[-1] == ("D_REL", "alliance")  # the paper's scenario
+    assert found.withheld == 0 and found.cells == 218 and found.experts == 6
+    # the ensemble counts experts' matrices, with the pooled judgements where one was blank
+    assert all(0 <= s.consistent_in <= 6 for s in found.scenarios)
+    assert found.scenarios[0].consistent_in >= 1
+
+
+def test_a_descriptor_begun_must_be_rated_whole_and_another_may_stay_blank(
+    session: Session, first_study: Study
+) -> None:
+    round_, me = _open_round(session, first_study)
+    rel = next(i for i in first_study.items if i.key == "D_REL")
+    columns = next(q for q in rel.questions if q.key == "cross_impact").config["columns"]
+    usp = {c: "+1" for c in columns if c.split("|")[1] == "D_USP"}
+    partial = dict(list(usp.items())[:-1])
+    entry = answers.ItemEntry(rel, {"cross_impact": {"values": partial}})
+    refused = answers.save_items(session, me, round_, [entry], now=NOW)
+    message = str(refused.errors["D_REL"]["cross_impact"][0])
+    assert message.startswith("Rate all of D_USP or leave it blank (missing: drift → D_USP: eased")
+    entry = answers.ItemEntry(rel, {"cross_impact": {"values": usp | {columns[-1]: ""}}})
+    assert answers.save_items(session, me, round_, [entry], now=NOW).errors == {}
+    stored = session.scalars(select(Answer).where(Answer.participation_id == me.id)).one()
+    assert stored.value_json == dict.fromkeys(usp, 1.0)  # only D_USP was judged
+
+
+def test_named_scenarios_say_which_consistent_cib_scenarios_support_them(
+    session: Session, first_study_definition: SurveyDefinition, facilitator_user: User
+) -> None:
+    world = seeded_micmac_study(session, first_study_definition, facilitator_user)
+    found = structural.cib_panel(session, world.study)
+    assert found is not None
+    support = {n.key: n.supported_by for n in found.named}
+    # the draft's four: the paper's alliance, its mirror (drift), two partnerships
+    assert support == {"S1": (1,), "S2": (3, 4), "S3": (3, 4), "S5": (2,)}
+    assert "S4" not in support  # it names no descriptor states

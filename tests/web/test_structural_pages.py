@@ -78,6 +78,11 @@ def test_the_results_page_maps_the_panels_matrix(
     # the direct and indirect maps, and MACTOR's convergence graph
     assert html.count('src="data:image/svg+xml;base64,') == 3
     assert "MACTOR: the actors and their stakes" in html and "Balance of power" in html
+    # CIB: the consistent scenarios in words, with the experts' matrices as counts only
+    assert "Cross-impact balances: consistent scenarios" in html
+    assert "Iran–Russia relationship: <b>formal alliance</b>" in html
+    assert re.search(r"\b\d of 6\b", html)
+    assert "supported by consistent scenario 1" in html  # S1, the formal alliance
     assert "12 of 156 cells are withheld" in html
     assert "Leaders&#39; perception of the US" in html or "Leaders' perception of the US" in html
     persian = client.get(f"{base}/structural?lang=fa").get_data(as_text=True)
@@ -100,6 +105,7 @@ def test_the_report_has_a_structural_chapter_in_each_language(
         assert title in chapter
         assert "micmac-matrix" in chapter and "data:image/" in chapter
         assert "Ri*" in chapter and "ALLIANCE" in chapter
+        assert chapter.count('<ul class="plain">') == 4  # the draft's four CIB scenarios
 
 
 def test_a_study_without_variables_shows_no_structural_section(
