@@ -369,6 +369,27 @@ def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
     return Normalised(None, numbers, None, False)
 
 
+def _rating_text(raw: Any) -> str:
+    """A typed or stored rating as the ratings are written: "2", "-3", "P" (a stored 2.0 and a
+    typed "+2" or "۲" alike)."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and float(raw).is_integer():
+        return str(int(raw))
+    return str(raw).translate(_DIGITS).strip().upper().lstrip("+")
+
+
+def with_potential(values: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
+    """A stored influence row (potential cells as 0, listed under POTENTIAL_KEY) as typed
+    again: each listed cell P, so that keeping last round's row keeps its potential cells."""
+    result = {key: value for key, value in values.items() if key != POTENTIAL_KEY}
+    listed = values.get(POTENTIAL_KEY)
+    if listed is None:
+        return result
+    if not isinstance(listed, list):
+        raise ShapeError(N_("Expected a list of the potential cells."))
+    result.update({str(c): POTENTIAL for c in listed if str(c) in columns})
+    return result
+
+
 def _normalise_row(
     values: Mapping[str, Any], columns: list[str], allowed: tuple[str, ...]
 ) -> Normalised:
@@ -377,6 +398,7 @@ def _normalise_row(
     Potential cells (MICMAC's P) are stored as 0 (no influence today) and listed under
     POTENTIAL_KEY, so that every statistic per cell reads the present influence and the
     potential one is kept."""
+    values = with_potential(values, columns) if POTENTIAL in allowed else values
     unknown = sorted(str(key)[:40] for key in values if key not in columns)
     if unknown:
         raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
@@ -386,7 +408,7 @@ def _normalise_row(
     ratings: dict[str, Any] = {}
     potential: list[str] = []
     for column, raw in filled.items():
-        typed = str(raw).translate(_DIGITS).strip().upper().lstrip("+")
+        typed = _rating_text(raw)
         if typed not in allowed:
             raise ValueError(
                 N_(
@@ -426,7 +448,7 @@ def _normalise_cross_impact(values: Mapping[str, Any], columns: list[str]) -> No
         if not filled:
             continue
         for cell in filled:
-            typed = str(values[cell]).translate(_DIGITS).strip().lstrip("+")
+            typed = _rating_text(values[cell])
             if typed not in allowed:
                 raise ValueError(
                     N_(
@@ -488,6 +510,8 @@ def draft_payload(question: Question, payload: Mapping[str, Any]) -> dict[str, A
             if event in question.config.get("given", []) and isinstance(pair, Mapping)
         }
         return draft
+    if kind is QuestionKind.INFLUENCE:
+        values = with_potential(values, [str(c) for c in question.config.get("columns", [])])
     draft["values"] = {
         str(part)[:40]: _typed(value, MAX_TYPED_NUMBER) for part, value in values.items()
     }

@@ -270,3 +270,21 @@ def test_named_scenarios_say_which_consistent_cib_scenarios_support_them(
     # the draft's four: the paper's alliance, its mirror (drift), two partnerships
     assert support == {"S1": (1,), "S2": (3, 4), "S3": (3, 4), "S5": (2,)}
     assert "S4" not in support  # it names no descriptor states
+
+
+def test_keeping_last_rounds_row_keeps_its_potential_cells(
+    session: Session, first_study_definition: SurveyDefinition, facilitator_user: User
+) -> None:
+    world = seeded_micmac_study(session, first_study_definition, facilitator_user)
+    expert = world.experts[1]  # said P for ECON -> SANC, as the draft does
+    econ = next(i for i in world.study.items if i.key == "ECON")
+    kept = answers.keep_previous(session, expert, world.open, [econ], now=NOW + timedelta(days=1))
+    assert "ECON" in kept.results and kept.errors == {}
+    current = session.scalars(
+        select(Answer).where(
+            Answer.participation_id == expert.id,
+            Answer.round_id == world.open.id,
+            Answer.is_current.is_(True),
+        )
+    ).one()
+    assert current.value_json is not None and current.value_json["_potential"] == ["SANC"]
