@@ -69,6 +69,8 @@ _DRAFTS = {
     QuestionKind.POSITIONS: "iran_russia_mactor_mao.csv",
     QuestionKind.CROSS_IMPACT: "iran_russia_cib.csv",
 }
+#: items whose rows are a structural matrix's
+_STRUCTURAL_KINDS = frozenset({ItemKind.VARIABLE, ItemKind.ACTOR, ItemKind.DESCRIPTOR})
 #: the first study's actor and descriptor keys are the draft's with these prefixes (some plain
 #: ones are taken by MICMAC variables, or are words of the texts)
 _PREFIXES = ("A_", "D_")
@@ -105,8 +107,16 @@ def _clip(value: float, low: float, high: float) -> float:
 class _Panel:
     """Latent opinions of the simulated experts, so answers are plausible and converge."""
 
-    def __init__(self, rng: random.Random, experts: Sequence[Participation]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        experts: Sequence[Participation],
+        structural: random.Random | None = None,
+    ) -> None:
         self.rng = rng
+        #: the structural rows draw from their own stream, so that adding them to a study
+        #: leaves every other simulated answer as it was
+        self.structural_rng = structural or random.Random(0)  # noqa: S311 - simulated
         self.bias = {p.id: rng.gauss(0, 0.6) for p in experts}
         self.group_shift = {"Iran": 0.35, "Russia": 0.0, "International": -0.35}
         self.item_logit: dict[str, float] = {}
@@ -132,14 +142,16 @@ class _Panel:
         rounds pull towards the panel's latent view of the cell."""
         cell = (f"{QuestionKind.INFLUENCE.value}:{row}", column)
         if cell not in self.cell_strength:
-            self.cell_strength[cell] = self.rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
+            self.cell_strength[cell] = self.structural_rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
         strength = self.cell_strength[cell]
         spread = 0.8 if round_number == 1 else 0.45
         rating = int(
-            _clip(round(strength + self.bias[p.id] * 0.4 + self.rng.gauss(0, spread)), 0, 3)
+            _clip(
+                round(strength + self.bias[p.id] * 0.4 + self.structural_rng.gauss(0, spread)), 0, 3
+            )
         )
         chance = 0.7 if cell in self.potential_cells else 0.12
-        if rating == 0 and strength < 0.7 and self.rng.random() < chance:
+        if rating == 0 and strength < 0.7 and self.structural_rng.random() < chance:
             return "P"
         return str(rating)
 
@@ -148,9 +160,11 @@ class _Panel:
     ) -> str:
         """A MACTOR or CIB rating on low..high around the panel's latent view of the cell."""
         if cell not in self.cell_strength:
-            self.cell_strength[cell] = self.rng.uniform(low, high)
+            self.cell_strength[cell] = self.structural_rng.uniform(low, high)
         spread = (high - low) / (6 if round_number == 1 else 10)
-        noisy = self.cell_strength[cell] + self.bias[p.id] * 0.3 + self.rng.gauss(0, spread)
+        noisy = (
+            self.cell_strength[cell] + self.bias[p.id] * 0.3 + self.structural_rng.gauss(0, spread)
+        )
         return str(int(_clip(round(noisy), low, high)))
 
     def probability(
@@ -287,7 +301,8 @@ def _cross_impacts(
     blank, as an expert who does not know it would."""
     columns = [str(c) for c in question.config.get("columns", [])]
     others = sorted({c.split("|")[1] for c in columns})
-    skipped = model.rng.choice(others) if others and model.rng.random() < 0.15 else None
+    pick = model.structural_rng
+    skipped = pick.choice(others) if others and pick.random() < 0.15 else None
     values = {}
     for column in columns:
         row, descriptor, variant = column.split("|")
@@ -421,8 +436,10 @@ def _answer_round(
         for round_item in round_.items:
             item = round_item.item
             payloads: dict[str, Any] = {}
+            # structural rows (and their reasons) draw from their own stream
+            drawn = model.structural_rng if item.kind in _STRUCTURAL_KINDS else rng
             for question in item.questions_in(round_.number):
-                payload = _payload(question, item, participation, round_.number, model, rng)
+                payload = _payload(question, item, participation, round_.number, model, drawn)
                 if payload is not None:
                     payloads[question.key] = payload
             _centre_conditionals(item, payloads, round_.number)
@@ -528,7 +545,7 @@ def load_demo(
             panel.record_consent(session, member.participation, language=language, now=now)
             tokens.append((member.participation, member.token))
     experts = [p for p, _t in tokens]
-    model = _Panel(rng, experts)
+    model = _Panel(rng, experts, random.Random(f"{seed}:structural"))  # noqa: S311
     start = now - timedelta(days=14 * answered_rounds)
     answered: set[int] = set()  #: experts who answered the last simulated round
     for index in range(answered_rounds):
