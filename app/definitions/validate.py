@@ -52,9 +52,18 @@ from app.definitions.model import (
     StudyMeta,
     SurveyDefinition,
     Text,
-    Variant,
 )
 from app.definitions.record import RECORD_FIELDS, StudyRecord
+from app.definitions.structural import (
+    MAX_VARIANTS,
+    OBJECTIVE_FIELDS,
+    ROW_ITEM_EXTRAS,
+    ROW_QUESTIONS,
+    check_matrices,
+    check_positions,
+    scenario_states,
+    variant,
+)
 from app.definitions.vocabulary import (
     CONSENSUS_NAMES,
     CONSENSUS_PRESETS,
@@ -62,6 +71,7 @@ from app.definitions.vocabulary import (
     EXPRESSION_KEYWORDS,
     FORMAT_VERSION,
     IDENTIFIER,
+    IDENTIFIER_RULE,
     LANGUAGE_CODE,
     MAX_BASELINE_YEARS,
     MAX_CATEGORIES,
@@ -123,8 +133,6 @@ ITEM_FIELDS = (
     "translation_note", "variants",
 )  # fmt: skip
 SCENARIO_FIELDS = ("key", "title", "description", "expression", "states")
-OBJECTIVE_FIELDS = ("key", "title", "description")
-
 #: Question fields that only some kinds of question have.
 QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
     "horizons": {QuestionKind.PROBABILITY},
@@ -179,19 +187,7 @@ ITEM_KIND_FIELDS: Mapping[str, ItemKind] = {
 }
 #: Question kinds that only make sense about an event.
 EVENT_ONLY_QUESTIONS = frozenset({QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT})
-#: Question kinds that answer one row of a structural matrix, by the item kind of the rows.
-ROW_QUESTIONS: Mapping[QuestionKind, ItemKind] = {
-    QuestionKind.INFLUENCE: ItemKind.VARIABLE,
-    QuestionKind.ACTOR_INFLUENCE: ItemKind.ACTOR,
-    QuestionKind.POSITIONS: ItemKind.ACTOR,
-    QuestionKind.CROSS_IMPACT: ItemKind.DESCRIPTOR,
-}
-#: What a structural row item may ask besides its row question (a reason).
-ROW_ITEM_EXTRAS = frozenset({QuestionKind.TEXT})
-
-#: the most variants a descriptor may have (CIB models rarely use more than five)
-MAX_VARIANTS = 9
-_IDENTIFIER_RULE = "start with a letter, then letters, digits or _ (at most 32 characters)"
+_IDENTIFIER_RULE = IDENTIFIER_RULE
 _YEAR = integer(MIN_YEAR, MAX_YEAR)
 _PLACEHOLDER = re.compile(r"\{([^{}\n]{0,40})\}")
 
@@ -784,7 +780,7 @@ def _item(
                     f"the matrix); this one asks {len(asked_rows)}",
                 )
     variants = section.get(
-        "variants", list_of(_variant, min_items=2, max_items=MAX_VARIANTS, unique=True)
+        "variants", list_of(variant, min_items=2, max_items=MAX_VARIANTS, unique=True)
     )
     if kind is ItemKind.DESCRIPTOR:
         section.require("variants", " for descriptor items (the states it can take)")
@@ -813,18 +809,6 @@ def _item(
         translation_note=translation_note or MappingProxyType({}),
         variants=variants or (),
     )
-
-
-def _variant(checker: Checker, value: object, loc: Loc) -> Variant | None:
-    """One variant of a descriptor: `{ key = "...", title = { en = "..." } }`."""
-    section = Section(checker, value, loc, ("key", "title"))
-    if not isinstance(value, dict):
-        return None
-    key = section.need("key", identifier)
-    title = section.need("title", text())
-    if key is None or title is None:
-        return None
-    return Variant(key=key, title=title)
 
 
 def _check_references(
@@ -864,21 +848,6 @@ def _check_references(
                 )
 
 
-def _check_matrices(
-    checker: Checker, item_sections: list[Section], item_kinds: Mapping[str, ItemKind | None]
-) -> None:
-    """A structural matrix needs at least two rows: one variable has nothing to influence."""
-    for row_kind in set(ROW_QUESTIONS.values()):
-        rows = [k for k, v in item_kinds.items() if v is row_kind]
-        if len(rows) == 1:
-            section = next(s for s in item_sections if s.data.get("key") == rows[0])
-            checker.error(
-                section.loc.key("kind"),
-                f"{quote_key(rows[0])} is the only {row_kind.value} item; a matrix needs at "
-                f"least two {row_kind.value} items",
-            )
-
-
 def _objectives(checker: Checker, root: Section) -> list[Objective]:
     """The MACTOR objectives (`[[objectives]]`)."""
     seen: dict[str, str] = {}
@@ -894,25 +863,6 @@ def _objectives(checker: Checker, root: Section) -> list[Objective]:
                 Objective(key=key, title=title, description=description or MappingProxyType({}))
             )
     return result
-
-
-def _check_positions(
-    checker: Checker,
-    question_sections: Mapping[str, Section],
-    questions: Mapping[str, QuestionTemplate | None],
-    objectives: list[Objective],
-    root: Section,
-) -> None:
-    """A positions question needs objectives to take positions on."""
-    if objectives or root.has("objectives"):
-        return
-    for key, question in questions.items():
-        if question is not None and question.kind is QuestionKind.POSITIONS:
-            checker.error(
-                question_sections[key].loc.key("kind"),
-                "a positions question needs the objectives the actors take positions on: "
-                "add at least one [[objectives]] table",
-            )
 
 
 def _scenario_names(node: Node) -> list[str] | None:
@@ -940,7 +890,7 @@ def _scenario(
     variants: Mapping[str, tuple[str, ...]],
 ) -> Scenario | None:
     key = _unique_key(checker, section, seen, "scenario")
-    states = _states(checker, section, variants)
+    states = scenario_states(checker, section, variants)
     title = section.need("title", text())
     description = section.get("description", text())
     source = section.need("expression", string(2000))
@@ -981,29 +931,6 @@ def _scenario(
         description=description or MappingProxyType({}),
         states=MappingProxyType(states),
     )
-
-
-def _states(
-    checker: Checker, section: Section, variants: Mapping[str, tuple[str, ...]]
-) -> dict[str, str]:
-    """A scenario's CIB states: `{ D_REL = "alliance" }`, descriptor keys to their variants."""
-    table = section.sub("states", None, required=False)
-    if table is None:
-        return {}
-    states: dict[str, str] = {}
-    for descriptor in table.data:
-        loc = table.loc.key(descriptor)
-        if descriptor not in variants:
-            checker.error(
-                loc,
-                f"no descriptor {quote_key(descriptor)}"
-                f"{checker.did_you_mean(descriptor, variants)}; states name descriptor items",
-            )
-            continue
-        variant = table.get(descriptor, word(variants[descriptor]))
-        if variant is not None:
-            states[descriptor] = variant
-    return states
 
 
 def _warn_loose_ends(
@@ -1092,9 +1019,9 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         for key, section in zip(item_keys, item_sections, strict=True)
     ]
     _check_references(checker, question_sections, questions, item_kinds)
-    _check_matrices(checker, item_sections, item_kinds)
+    check_matrices(checker, item_sections, item_kinds)
     objectives = _objectives(checker, root)
-    _check_positions(checker, question_sections, questions, objectives, root)
+    check_positions(checker, question_sections, questions, objectives, root)
 
     scenario_keys: dict[str, str] = {}
     descriptor_variants = {
