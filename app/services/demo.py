@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
 from app.models import Item, Participation, Question, Round, Study, User
 from app.services import answers, feedback, panel, round_progress, rounds, studies
-from app.services.tidy import TREND_IMPACT_PARTS
+from app.services.tidy import ROW_KINDS, TREND_IMPACT_PARTS
 
 #: the demo panel's groups, with how many simulated experts each has
 DEMO_GROUPS: tuple[tuple[str, str, int], ...] = (
@@ -201,7 +201,13 @@ def _payload(
 ) -> dict[str, Any] | None:
     """A simulated answer to one question (None: left empty)."""
     kind = QuestionKind(question.kind)
-    if question.allow_no_answer and kind is not QuestionKind.TEXT and rng.random() < 0.03:
+    # a structural row is always rated (a CIB descriptor left blank stands for "I do not know")
+    if (
+        question.allow_no_answer
+        and kind is not QuestionKind.TEXT
+        and kind not in ROW_KINDS
+        and rng.random() < 0.03
+    ):
         return {"no_answer": True}
     if kind is QuestionKind.PROBABILITY:
         if question.config.get("horizons"):
