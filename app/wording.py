@@ -55,6 +55,10 @@ KIND_TITLES: dict[str, LazyString] = {
     QuestionKind.CONDITIONAL: _l("Cross-impact"),
     QuestionKind.TREND_IMPACT: _l("Impact on the trend"),
     QuestionKind.TEXT: _l("Comments"),
+    QuestionKind.INFLUENCE: _l("Direct influence"),
+    QuestionKind.ACTOR_INFLUENCE: _l("Influence on the other actors"),
+    QuestionKind.POSITIONS: _l("Positions on the objectives"),
+    QuestionKind.CROSS_IMPACT: _l("Cross-impact judgements"),
 }
 
 

@@ -45,8 +45,9 @@ from app.services import answers as answer_service
 from app.services import feedback as feedback_service
 from app.services import panel, round_progress
 from app.services import rounds as round_service
+from app.services.answer_values import ROW_RATINGS
 from app.services.feedback import ItemFeedback
-from app.services.tidy import TREND_IMPACT_PARTS
+from app.services.tidy import ROW_KINDS, TREND_IMPACT_PARTS
 
 TAGS = ["expert"]
 #: how often a save is retried when an identical save committed in the meantime
@@ -123,10 +124,14 @@ def _question(me: Participation, question: Question, horizon: int) -> dict[str, 
     config = question.config
     horizons = [str(y) for y in config.get("horizons", [])]
     shape = "text" if kind == QuestionKind.TEXT else "value"
-    if kind in (QuestionKind.QUANTILES, QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT) or (
-        kind == QuestionKind.PROBABILITY and horizons
-    ):
+    if kind in (
+        QuestionKind.QUANTILES,
+        QuestionKind.CONDITIONAL,
+        QuestionKind.TREND_IMPACT,
+        *ROW_KINDS,
+    ) or (kind == QuestionKind.PROBABILITY and horizons):
         shape = "values"
+    row = QuestionKind(kind) in ROW_RATINGS
     return {
         "key": question.key,
         "kind": kind,
@@ -151,6 +156,8 @@ def _question(me: Participation, question: Question, horizon: int) -> dict[str, 
         "given": [str(e) for e in config.get("given", [])],
         "impact_fields": list(TREND_IMPACT_PARTS) if kind == QuestionKind.TREND_IMPACT else [],
         "max_length": config.get("max_length") if kind == QuestionKind.TEXT else None,
+        "columns": [str(c) for c in config.get("columns", [])] if row else [],
+        "ratings": list(ROW_RATINGS[QuestionKind(kind)]) if row else [],
     }
 
 

@@ -164,7 +164,7 @@ def _rows(
 
 
 #: question kinds without a consensus rule (their spread is reported, not judged)
-_NO_CONSENSUS_KINDS = {"quantiles", "trend_impact"}
+_NO_CONSENSUS_KINDS = {"quantiles", "trend_impact", "influence", "actor_influence", "positions"}
 
 
 ROUND_PATH = "/studies/<id:study_id>/rounds/<id:number>"

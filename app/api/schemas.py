@@ -627,7 +627,8 @@ class QuestionSchema(Schema):
     kind = fields.String(
         required=True,
         metadata={
-            "description": "probability | likert | quantiles | conditional | trend_impact | text"
+            "description": "probability | likert | quantiles | conditional | trend_impact | "
+            "text | influence | actor_influence | positions"
         },
     )
     prompt = fields.String(required=True)
@@ -658,6 +659,19 @@ class QuestionSchema(Schema):
         metadata={"description": "trend_impact: t1, t2, i_max, t3, i_ss in values"},
     )
     max_length = fields.Integer(allow_none=True, required=True)
+    columns = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "influence, actor_influence, positions: the row's columns (other "
+            "variables, other actors or objectives), column -> rating in values"
+        },
+    )
+    ratings = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "influence, actor_influence, positions: the ratings a cell takes"},
+    )
 
 
 class AnswerSchema(Schema):

@@ -21,6 +21,7 @@ from typing import Any
 from app.definitions.model import (
     Item,
     ItemKind,
+    Objective,
     QuestionKind,
     QuestionTemplate,
     Scale,
@@ -45,7 +46,7 @@ _ESCAPES = {
 }
 #: the top-level tables, in the order the format's documentation and the validator read them
 _TOP_LEVEL = ("study", "rules", "analysis", "scales", "questions", "categories", "items")
-_ARRAYS = ("categories", "items", "scenarios")
+_ARRAYS = ("categories", "items", "scenarios", "objectives")
 _NAMED = ("scales", "questions")
 
 
@@ -159,6 +160,10 @@ def _item(item: Item, languages: Sequence[str]) -> Document:
     table["resolution_source"] = item.resolution_source
     if item.translation_note:
         table["translation_note"] = _text(item.translation_note, languages)
+    if item.variants:
+        table["variants"] = [
+            {"key": v.key, "title": _text(v.title, languages)} for v in item.variants
+        ]
     return table
 
 
@@ -167,6 +172,15 @@ def _scenario(scenario: Scenario, languages: Sequence[str]) -> Document:
     if scenario.description:
         table["description"] = _text(scenario.description, languages)
     table["expression"] = scenario.expression
+    if scenario.states:
+        table["states"] = dict(scenario.states)
+    return table
+
+
+def _objective(objective: Objective, languages: Sequence[str]) -> Document:
+    table: Document = {"key": objective.key, "title": _text(objective.title, languages)}
+    if objective.description:
+        table["description"] = _text(objective.description, languages)
     return table
 
 
@@ -199,6 +213,8 @@ def definition_to_document(definition: SurveyDefinition) -> Document:
     document["items"] = [_item(item, languages) for item in definition.items]
     if definition.scenarios:
         document["scenarios"] = [_scenario(s, languages) for s in definition.scenarios]
+    if definition.objectives:
+        document["objectives"] = [_objective(o, languages) for o in definition.objectives]
     record = definition.record.as_dict()
     if record:
         document["record"] = {name: _text(texts, languages) for name, texts in record.items()}
@@ -254,7 +270,7 @@ def _table(header: str, table: Mapping[str, object]) -> list[str]:
 def document_to_toml(document: Mapping[str, Any]) -> str:
     """The document as TOML text in the canonical layout (see the module's docstring)."""
     lines = [f"format = {_value(document['format'])}", ""]
-    order = [*_TOP_LEVEL, "scenarios", "record"]
+    order = [*_TOP_LEVEL, "objectives", "scenarios", "record"]
     order += [name for name in document if name not in order and name != "format"]
     for name in order:
         if name not in document:

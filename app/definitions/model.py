@@ -31,6 +31,9 @@ class ItemKind(StrEnum):
     EVENT = "event"  #: a development that may or may not happen by the horizon
     TREND = "trend"  #: a quantity over time (for trend impact analysis)
     CALIBRATION = "calibration"  #: a seed question with a known answer, hidden from experts
+    VARIABLE = "variable"  #: a MICMAC variable: a row of the panel's direct influence matrix
+    ACTOR = "actor"  #: a MACTOR actor: its influence on the other actors, its positions
+    DESCRIPTOR = "descriptor"  #: a CIB descriptor: its variants' impacts on the others' variants
 
 
 class QuestionKind(StrEnum):
@@ -42,6 +45,15 @@ class QuestionKind(StrEnum):
     CONDITIONAL = "conditional"  #: cross-impact: P(this | other), P(this | not other)
     TREND_IMPACT = "trend_impact"  #: impact profile on a trend: t1, t2, i_max, t3, i_ss
     TEXT = "text"  #: free text (a reason, a comment, a suggestion)
+    #: MICMAC: this variable's direct influence on each other variable, 0-3 or P (potential)
+    INFLUENCE = "influence"
+    #: MACTOR: this actor's direct influence on each other actor, 0 (none) to 4 (existence)
+    ACTOR_INFLUENCE = "actor_influence"
+    #: MACTOR: this actor's position on each objective, -4 (strongly against) to +4 (for)
+    POSITIONS = "positions"
+    #: CIB: for each variant of this descriptor, its impact on each variant of the other
+    #: descriptors, -3 (strongly restricting) to +3 (strongly promoting)
+    CROSS_IMPACT = "cross_impact"
 
 
 class ScaleKind(StrEnum):
@@ -123,6 +135,14 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One state a CIB descriptor can take."""
+
+    key: str
+    title: Text
+
+
+@dataclass(frozen=True)
 class Item:
     """A development, trend or calibration question, with the questions it asks."""
 
@@ -149,6 +169,8 @@ class Item:
     #: for facilitators: where this item's language versions deliberately differ in meaning,
     #: and why (shown next to the item on the items page, never to experts)
     translation_note: Text = field(default_factory=_empty_text)
+    #: DESCRIPTOR: the states it can take, in order (2 to 9)
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +180,18 @@ class Scenario:
     key: str
     title: Text
     expression: str
+    description: Text = field(default_factory=_empty_text)
+    #: CIB: the descriptor states the scenario stands for (descriptor key -> variant key), so
+    #: that the results can say which consistent CIB scenarios support it
+    states: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A MACTOR objective: a stake on which the actors take positions (`[[objectives]]`)."""
+
+    key: str
+    title: Text
     description: Text = field(default_factory=_empty_text)
 
 
@@ -220,6 +254,8 @@ class SurveyDefinition:
     warnings: tuple[str, ...] = ()
     #: the study record (`[record]`): reporting items only the study's authors can write
     record: StudyRecord = field(default_factory=StudyRecord)
+    #: MACTOR objectives the actors take positions on (`[[objectives]]`), in file order
+    objectives: tuple[Objective, ...] = ()
 
     def item(self, key: str) -> Item:
         """The item with this key (KeyError if none)."""
@@ -232,6 +268,21 @@ class SurveyDefinition:
     def events(self) -> tuple[Item, ...]:
         """The event items, in file order."""
         return tuple(i for i in self.items if i.kind is ItemKind.EVENT)
+
+    @property
+    def variables(self) -> tuple[Item, ...]:
+        """The MICMAC variables (the rows and columns of the influence matrix), in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.VARIABLE)
+
+    @property
+    def descriptors(self) -> tuple[Item, ...]:
+        """The CIB descriptors, in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.DESCRIPTOR)
+
+    @property
+    def actors(self) -> tuple[Item, ...]:
+        """The MACTOR actors, in file order."""
+        return tuple(i for i in self.items if i.kind is ItemKind.ACTOR)
 
     @property
     def conditional_pairs(self) -> tuple[tuple[str, str, str], ...]:

@@ -22,6 +22,7 @@ from app.definitions.model import (
     DefinitionError,
     Item,
     ItemKind,
+    Objective,
     Problem,
     QuestionKind,
     QuestionTemplate,
@@ -32,6 +33,7 @@ from app.definitions.model import (
     StudyMeta,
     SurveyDefinition,
     Text,
+    Variant,
 )
 from app.definitions.record import RECORD_FIELDS, StudyRecord
 
@@ -119,6 +121,12 @@ def _item(item: Item) -> JsonDict:
         "resolves_by": None if item.resolves_by is None else item.resolves_by.isoformat(),
         "resolution_source": item.resolution_source,
         "translation_note": _text(item.translation_note),
+        # only descriptors have variants: the stored form of every other item stays as it was
+        **(
+            {"variants": [{"key": v.key, "title": _text(v.title)} for v in item.variants]}
+            if item.variants
+            else {}
+        ),
     }
 
 
@@ -147,11 +155,23 @@ def definition_to_dict(definition: SurveyDefinition) -> JsonDict:
                 "title": _text(s.title),
                 "expression": s.expression,
                 "description": _text(s.description),
+                **({"states": dict(s.states)} if s.states else {}),
             }
             for s in definition.scenarios
         ],
         "warnings": list(definition.warnings),
         "record": definition.record.as_dict(),
+        # only when there are some: the stored form of every other study stays as it was
+        **(
+            {
+                "objectives": [
+                    {"key": o.key, "title": _text(o.title), "description": _text(o.description)}
+                    for o in definition.objectives
+                ]
+            }
+            if definition.objectives
+            else {}
+        ),
     }
 
 
@@ -338,6 +358,10 @@ def _read_item(r: _Reader) -> Item:
         translation_note=(
             r.text("translation_note") if "translation_note" in r.data else MappingProxyType({})
         ),
+        variants=tuple(
+            Variant(key=v.string("key"), title=v.text("title"))
+            for v in (_elements(r, "variants") if "variants" in r.data else [])
+        ),
     )
 
 
@@ -440,12 +464,24 @@ def definition_from_dict(data: Mapping[str, object]) -> SurveyDefinition:
                     title=s.text("title"),
                     expression=s.string("expression"),
                     description=s.text("description"),
+                    states=MappingProxyType(
+                        {str(k): str(v) for k, v in s.sub("states").data.items()}
+                        if "states" in s.data
+                        else {}
+                    ),
                 )
                 for s in _elements(r, "scenarios")
             ),
             source_hash=r.string("source_hash"),
             warnings=r.strings("warnings"),
             record=_read_record(r),
+            # definitions stored before MACTOR have no objectives
+            objectives=tuple(
+                Objective(
+                    key=o.string("key"), title=o.text("title"), description=o.text("description")
+                )
+                for o in (_elements(r, "objectives") if "objectives" in data else [])
+            ),
         )
     except _MalformedError as error:
         raise DefinitionError([Problem(STORED, error.where, str(error))]) from None

@@ -42,6 +42,7 @@ from app.definitions.model import (
     Category,
     Item,
     ItemKind,
+    Objective,
     QuestionKind,
     QuestionTemplate,
     Rules,
@@ -53,6 +54,16 @@ from app.definitions.model import (
     Text,
 )
 from app.definitions.record import RECORD_FIELDS, StudyRecord
+from app.definitions.structural import (
+    MAX_VARIANTS,
+    OBJECTIVE_FIELDS,
+    ROW_ITEM_EXTRAS,
+    ROW_QUESTIONS,
+    check_matrices,
+    check_positions,
+    scenario_states,
+    variant,
+)
 from app.definitions.vocabulary import (
     CONSENSUS_NAMES,
     CONSENSUS_PRESETS,
@@ -60,6 +71,7 @@ from app.definitions.vocabulary import (
     EXPRESSION_KEYWORDS,
     FORMAT_VERSION,
     IDENTIFIER,
+    IDENTIFIER_RULE,
     LANGUAGE_CODE,
     MAX_BASELINE_YEARS,
     MAX_CATEGORIES,
@@ -98,6 +110,7 @@ TOP_LEVEL_FIELDS = (
     "items",
     "scenarios",
     "record",
+    "objectives",
 )
 STUDY_FIELDS = (
     "key", "title", "description", "source", "horizon", "languages", "default_language",
@@ -117,10 +130,9 @@ CATEGORY_FIELDS = ("key", "label")
 ITEM_FIELDS = (
     "key", "kind", "title", "text", "questions", "category", "source",
     "true_value", "unit", "baseline", "relative_impacts", "resolves_by", "resolution_source",
-    "translation_note",
+    "translation_note", "variants",
 )  # fmt: skip
-SCENARIO_FIELDS = ("key", "title", "description", "expression")
-
+SCENARIO_FIELDS = ("key", "title", "description", "expression", "states")
 #: Question fields that only some kinds of question have.
 QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
     "horizons": {QuestionKind.PROBABILITY},
@@ -128,7 +140,14 @@ QUESTION_KIND_FIELDS: Mapping[str, Collection[QuestionKind]] = {
     "given": {QuestionKind.CONDITIONAL},
     "trend": {QuestionKind.TREND_IMPACT},
     "max_length": {QuestionKind.TEXT},
-    "scale": set(QuestionKind) - {QuestionKind.TEXT},
+    "scale": set(QuestionKind)
+    - {
+        QuestionKind.TEXT,
+        QuestionKind.INFLUENCE,
+        QuestionKind.ACTOR_INFLUENCE,
+        QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
+    },
     "allow_no_answer": set(QuestionKind) - {QuestionKind.TEXT},
 }
 #: The scale kinds each question kind can use; kinds in QUESTION_NEEDS_SCALE must name one.
@@ -139,6 +158,10 @@ QUESTION_SCALES: Mapping[QuestionKind, Collection[ScaleKind]] = {
     QuestionKind.QUANTILES: {ScaleKind.CONTINUOUS, ScaleKind.PROBABILITY},
     QuestionKind.TREND_IMPACT: {ScaleKind.CONTINUOUS},
     QuestionKind.TEXT: set(),
+    QuestionKind.INFLUENCE: set(),
+    QuestionKind.ACTOR_INFLUENCE: set(),
+    QuestionKind.POSITIONS: set(),
+    QuestionKind.CROSS_IMPACT: set(),
 }
 QUESTION_NEEDS_SCALE = frozenset(
     {
@@ -160,11 +183,11 @@ ITEM_KIND_FIELDS: Mapping[str, ItemKind] = {
     "unit": ItemKind.TREND,
     "baseline": ItemKind.TREND,
     "relative_impacts": ItemKind.TREND,
+    "variants": ItemKind.DESCRIPTOR,
 }
 #: Question kinds that only make sense about an event.
 EVENT_ONLY_QUESTIONS = frozenset({QuestionKind.CONDITIONAL, QuestionKind.TREND_IMPACT})
-
-_IDENTIFIER_RULE = "start with a letter, then letters, digits or _ (at most 32 characters)"
+_IDENTIFIER_RULE = IDENTIFIER_RULE
 _YEAR = integer(MIN_YEAR, MAX_YEAR)
 _PLACEHOLDER = re.compile(r"\{([^{}\n]{0,40})\}")
 
@@ -707,6 +730,23 @@ def _item(
                 loc,
                 f"{quote_key(name)} is a {question.kind.value} question; only events can ask it",
             )
+        row_kind = ROW_QUESTIONS.get(question.kind)
+        if row_kind is not None and kind is not row_kind:
+            checker.error(
+                loc,
+                f"{quote_key(name)} is a {question.kind.value} question; only {row_kind.value} "
+                "items can ask it",
+            )
+        if (
+            kind in ROW_QUESTIONS.values()
+            and question.kind not in ROW_QUESTIONS
+            and question.kind not in ROW_ITEM_EXTRAS
+        ):
+            checker.error(
+                loc,
+                f"{quote_key(name)} is a {question.kind.value} question; {_a(kind)} item asks "
+                "its row question (and, if you like, a text question) only",
+            )
         if question.kind is QuestionKind.CONDITIONAL and key is not None and key in question.given:
             checker.error(
                 loc,
@@ -729,6 +769,21 @@ def _item(
                 "a calibration item needs at least one quantiles question (the experts' estimate "
                 "of the known answer)",
             )
+    if kind in ROW_QUESTIONS.values():
+        templates = [questions.get(name) for name in asked or ()]
+        for row_question in (k for k, owner in ROW_QUESTIONS.items() if owner is kind):
+            asked_rows = [t for t in templates if t is not None and t.kind is row_question]
+            if asked is not None and None not in templates and len(asked_rows) != 1:
+                checker.error(
+                    section.loc.key("questions"),
+                    f"{_a(kind)} item asks exactly one {row_question.value} question (its row of "
+                    f"the matrix); this one asks {len(asked_rows)}",
+                )
+    variants = section.get(
+        "variants", list_of(variant, min_items=2, max_items=MAX_VARIANTS, unique=True)
+    )
+    if kind is ItemKind.DESCRIPTOR:
+        section.require("variants", " for descriptor items (the states it can take)")
     unit = section.get("unit", text())
     baseline = _baseline(checker, section)
     relative_impacts = section.default("relative_impacts", boolean, True)
@@ -752,6 +807,7 @@ def _item(
         resolves_by=resolves_by,
         resolution_source=resolution_source,
         translation_note=translation_note or MappingProxyType({}),
+        variants=variants or (),
     )
 
 
@@ -792,6 +848,23 @@ def _check_references(
                 )
 
 
+def _objectives(checker: Checker, root: Section) -> list[Objective]:
+    """The MACTOR objectives (`[[objectives]]`)."""
+    seen: dict[str, str] = {}
+    result = []
+    for section in _array_of_tables(
+        checker, root, "objectives", MAX_CATEGORIES, OBJECTIVE_FIELDS, False
+    ):
+        key = _unique_key(checker, section, seen, "objective")
+        title = section.need("title", text())
+        description = section.get("description", text())
+        if key is not None and title is not None:
+            result.append(
+                Objective(key=key, title=title, description=description or MappingProxyType({}))
+            )
+    return result
+
+
 def _scenario_names(node: Node) -> list[str] | None:
     """The event names of a scenario expression, or None if it uses more than and/or/not."""
     stack: list[Node] = [node]
@@ -814,8 +887,10 @@ def _scenario(
     section: Section,
     seen: dict[str, str],
     item_kinds: Mapping[str, ItemKind | None],
+    variants: Mapping[str, tuple[str, ...]],
 ) -> Scenario | None:
     key = _unique_key(checker, section, seen, "scenario")
+    states = scenario_states(checker, section, variants)
     title = section.need("title", text())
     description = section.get("description", text())
     source = section.need("expression", string(2000))
@@ -850,7 +925,11 @@ def _scenario(
     if key is None or title is None or source is None or not valid:
         return None
     return Scenario(
-        key=key, title=title, expression=source, description=description or MappingProxyType({})
+        key=key,
+        title=title,
+        expression=source,
+        description=description or MappingProxyType({}),
+        states=MappingProxyType(states),
     )
 
 
@@ -940,10 +1019,18 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         for key, section in zip(item_keys, item_sections, strict=True)
     ]
     _check_references(checker, question_sections, questions, item_kinds)
+    check_matrices(checker, item_sections, item_kinds)
+    objectives = _objectives(checker, root)
+    check_positions(checker, question_sections, questions, objectives, root)
 
     scenario_keys: dict[str, str] = {}
+    descriptor_variants = {
+        item.key: tuple(v.key for v in item.variants)
+        for item in items
+        if item is not None and item.kind is ItemKind.DESCRIPTOR
+    }
     scenarios = [
-        _scenario(checker, section, scenario_keys, item_kinds)
+        _scenario(checker, section, scenario_keys, item_kinds, descriptor_variants)
         for section in _array_of_tables(
             checker, root, "scenarios", MAX_SCENARIOS, SCENARIO_FIELDS, False
         )
@@ -965,6 +1052,7 @@ def build_definition(checker: Checker, document: Mapping[str, object]) -> Survey
         items=tuple(valid_items),
         scenarios=tuple(valid_scenarios),
         record=record,
+        objectives=tuple(objectives),
     )
     _warn_pairs_cap(checker, root.loc, definition)
     return definition

@@ -66,6 +66,8 @@ STUDY_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_STUDY_KEY = 64
 #: item, question, scale, category and scenario keys
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+#: the identifier rule in words, for messages
+IDENTIFIER_RULE = "start with a letter, then letters, digits or _ (at most 32 characters)"
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
 QUANTILE_METHODS: tuple[str, ...] = tuple(f"type{i}" for i in range(1, 10))
 #: how the expert's round is paged

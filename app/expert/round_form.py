@@ -14,7 +14,7 @@ from typing import Any
 
 from app.definitions.model import QuestionKind
 from app.models import AnswerDraft, Question
-from app.services.answer_values import AnswerValues, answer_payload
+from app.services.answer_values import POTENTIAL, POTENTIAL_KEY, AnswerValues, answer_payload
 from app.services.tidy import question_parts
 
 NO_ANSWER = "na"
@@ -105,9 +105,12 @@ def shown_values(question: Question, payload: Mapping[str, Any]) -> dict[str, st
         shown.setdefault(field_name(question), _plain(payload.get("value")))
         return shown
     values = payload.get("values") or {}
+    potential = values.get(POTENTIAL_KEY) if isinstance(values, Mapping) else None
     for part in question_parts(question):
         if not part.part:
             shown[field_name(question)] = _plain(payload.get("value"))
+        elif isinstance(potential, list) and part.part in potential:
+            shown[field_name(question, part.part)] = POTENTIAL
         elif kind is QuestionKind.CONDITIONAL:
             event, _sep, side = part.part.partition("|")
             pair = values.get(event) if isinstance(values, Mapping) else None

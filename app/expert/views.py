@@ -23,10 +23,11 @@ from app.expert.round_form import (
 )
 from app.i18n import localise_digits, render_message
 from app.models import Item, Question, Round, RoundItem
+from app.services.answer_values import POTENTIAL
 from app.services.coherence import ItemCoherenceHint
 from app.services.feedback import ItemFeedback, PartFeedback
 from app.services.round_progress import ItemStatus, Problem, ProblemKind
-from app.services.tidy import TREND_IMPACT_PARTS
+from app.services.tidy import ROW_KINDS, TREND_IMPACT_PARTS
 from app.templating import current_language, measure, number, translated
 
 #: labels of the trend impact profile's fields
@@ -79,6 +80,14 @@ def part_label(
         return _("By %(year)s", year=localise_digits(part))
     if kind is QuestionKind.TREND_IMPACT and part in TREND_IMPACT_PARTS:
         return str(TREND_IMPACT_LABELS[part])
+    if kind is QuestionKind.POSITIONS:
+        return translated(question.config.get("labels", {}).get(part)) or part
+    if kind is QuestionKind.CROSS_IMPACT:
+        _row, _sep, target = part.partition("|")
+        return translated(question.config.get("labels", {}).get(target)) or target
+    if kind in ROW_KINDS:
+        labels = events or {}
+        return labels[part].title if part in labels else part
     if kind is QuestionKind.CONDITIONAL:
         event, _sep, side = part.partition("|")
         labels = events or {}
@@ -111,6 +120,47 @@ class ConditionalPair:
 
 
 @dataclass(frozen=True)
+class ImpactBlock:
+    """One other descriptor under a row variant of a CIB question: its variants' inputs."""
+
+    descriptor: str
+    title: str
+    fields: list[PartField]
+
+
+@dataclass(frozen=True)
+class ImpactRow:
+    """One variant of the descriptor a CIB question asks about, with its impact blocks."""
+
+    variant: str
+    title: str
+    blocks: list[ImpactBlock]
+
+
+def impact_rows(question: Question, fields: Sequence[PartField]) -> list[ImpactRow]:
+    """A CIB question's inputs grouped by its own variant, then by the other descriptor."""
+    config = question.config
+    labels = config.get("labels", {})
+    titles = config.get("descriptors", {})
+    rows: dict[str, dict[str, list[PartField]]] = {}
+    for f in fields:
+        row, descriptor, _variant = f.part.split("|")
+        rows.setdefault(row, {}).setdefault(descriptor, []).append(f)
+    own = question.item.key
+    return [
+        ImpactRow(
+            row,
+            translated(labels.get(f"{own}|{row}")) or row,
+            [
+                ImpactBlock(d, translated(titles.get(d)) or d, block)
+                for d, block in by_descriptor.items()
+            ],
+        )
+        for row, by_descriptor in rows.items()
+    ]
+
+
+@dataclass(frozen=True)
 class StripRow:
     """One part of a multi-part question in the feedback strip: label, numbers, geometry."""
 
@@ -138,6 +188,8 @@ class QuestionView:
     snapshot_id: int | None = None
     #: a Likert question's points: (value, label), "outside my expertise" last
     choices: list[tuple[str, str]] = field(default_factory=list)
+    #: a CIB question's inputs by row variant and other descriptor
+    impacts: list[ImpactRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -302,7 +354,13 @@ def question_view(
     return QuestionView(
         question=question,
         snapshot_id=feedback.snapshot_id if feedback is not None else None,
-        choices=likert_choices(question) if kind is QuestionKind.LIKERT else [],
+        choices=(
+            likert_choices(question)
+            if kind is QuestionKind.LIKERT
+            else row_choices(kind)
+            if kind in ROW_KINDS
+            else []
+        ),
         prompt=prompt,
         fields=fields,
         pairs=pairs,
@@ -312,6 +370,7 @@ def question_view(
         strip=strip,
         own_no_answer=own_no_answer,
         errors=list(errors),
+        impacts=impact_rows(question, fields) if kind is QuestionKind.CROSS_IMPACT else [],
     )
 
 
@@ -354,6 +413,31 @@ def likert_choices(question: Question) -> list[tuple[str, str]]:
     if question.allow_no_answer:
         choices.append((NO_ANSWER, ""))
     return choices
+
+
+def row_choices(kind: QuestionKind) -> list[tuple[str, str]]:
+    """The ratings of one cell of a structural row as (value, label)."""
+    if kind is QuestionKind.ACTOR_INFLUENCE:
+        return [
+            ("0", _("no influence")),
+            ("1", _("on its procedures")),
+            ("2", _("on its projects")),
+            ("3", _("on its mission")),
+            ("4", _("on its existence")),
+        ]
+    if kind is QuestionKind.POSITIONS:
+        return [(str(point), _("position %(n)s", n=point)) for point in range(-4, 5)]
+    if kind is QuestionKind.CROSS_IMPACT:
+        return [("", _("not rated"))] + [
+            (str(point), _("impact %(n)s", n=point)) for point in range(-3, 4)
+        ]
+    return [
+        ("0", _("none")),
+        ("1", _("weak")),
+        ("2", _("moderate")),
+        ("3", _("strong")),
+        (POTENTIAL, _("potential")),
+    ]
 
 
 def problem_message(problem: Problem) -> str:

@@ -209,6 +209,9 @@ ITEM_KIND_TITLES = {
     ItemKind.EVENT: _l("Development"),
     ItemKind.TREND: _l("Trend"),
     ItemKind.CALIBRATION: _l("Calibration"),
+    ItemKind.VARIABLE: _l("Structural variable"),
+    ItemKind.ACTOR: _l("Actor"),
+    ItemKind.DESCRIPTOR: _l("Descriptor"),
 }
 
 

@@ -41,6 +41,14 @@ from app.services.forecast_scores import ForecastScores
 from app.services.ranking import EventRanking, event_ranking
 from app.services.results import ScenarioResults, TrendImpact
 from app.services.snapshots import POOLING_EPS, POOLING_METHODS
+from app.services.structural import (
+    CibPanel,
+    MactorPanel,
+    MicmacPanel,
+    cib_panel,
+    mactor_panel,
+    micmac_panel,
+)
 from app.services.study_record import MeasuredRecord, measured_record, record_texts
 from app.services.tidy import question_parts
 from app.services.trend_scores import TrendScores
@@ -223,6 +231,12 @@ class Report:
     forecast_scores: ForecastScores | None = None
     #: pinball loss and interval hits of trend estimates whose values are realised
     trend_scores: TrendScores | None = None
+    #: the panel's MICMAC (pooled influence matrix, map), when the study rates variables
+    structural: MicmacPanel | None = None
+    #: the panel's MACTOR (balance of power, convergences), when the study rates actors
+    mactor: MactorPanel | None = None
+    #: the panel's CIB (consistent scenarios of the pooled judgements), when it rates descriptors
+    cib: CibPanel | None = None
     #: the closed rounds' snapshots, held so that later readers of the same session (the
     #: spreadsheet's tables) find them decoded already
     held: tuple[Snapshot, ...] = field(default=(), repr=False, compare=False)
@@ -528,6 +542,9 @@ def _build_report(
         measured=kept(
             session, study, store, "measured", up_to, lambda: measured_record(session, study, up_to)
         ),
+        structural=micmac_panel(session, study, up_to),
+        mactor=mactor_panel(session, study, up_to),
+        cib=cib_panel(session, study, up_to),
         held=held,
         store=store,
     )

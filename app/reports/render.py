@@ -23,7 +23,7 @@ from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.i18n import localise_digits, text_direction
 from app.messages import Message, render
 from app.models import Question, pick_text
-from app.reports import charts
+from app.reports import charts, structural
 from app.reports.checklist import ChecklistFacts, record_labels, reporting_checklist
 from app.reports.data import ItemReport, PartResult, Report
 from app.reports.scenario_text import scenario_context
@@ -335,11 +335,17 @@ def overview_charts(
             raster=raster,
         )
     progress("trends")
+    structural_charts(report, made, raster=raster)
     for item in report.items:
         if not item.rounds:
             continue
         for question in item.item.questions:
-            if question.kind in (QuestionKind.TEXT, QuestionKind.TREND_IMPACT):
+            # an influence row has a part per variable: the structural chapter shows it whole
+            if question.kind in (
+                QuestionKind.TEXT,
+                QuestionKind.TREND_IMPACT,
+                QuestionKind.INFLUENCE,
+            ):
                 continue
             svg = item_chart(item, question, language)
             if svg:
@@ -506,6 +512,17 @@ def dissent_items(report: Report) -> list[tuple[ItemReport, Question, PartResult
     return found
 
 
+def structural_charts(report: Report, made: ReportCharts, *, raster: bool = False) -> None:
+    """The structural chapter's charts: the MICMAC maps and MACTOR's convergence graph."""
+    if report.structural is not None:
+        made.overview["micmac"] = structural.micmac_chart(report.structural, raster=raster)
+        made.overview["micmac_indirect"] = structural.micmac_chart(
+            report.structural, indirect=True, raster=raster
+        )
+    if report.mactor is not None:
+        made.overview["mactor"] = structural.mactor_chart(report.mactor, raster=raster)
+
+
 def report_sections(report: Report) -> list[tuple[str, str]]:
     """(anchor, numbered title) of the report's chapters, in order, as the contents list them."""
     chapters: list[tuple[str, str]] = [
@@ -521,6 +538,8 @@ def report_sections(report: Report) -> list[tuple[str, str]]:
         chapters.append(("scenarios", _("Scenarios")))
     if report.trends:
         chapters.append(("tia", _("Trend impact analysis")))
+    if report.structural is not None or report.mactor is not None or report.cib is not None:
+        chapters.append(("structure", _("Structural analysis: drivers and actors")))
     chapters.append(("dissent", _("Minority views and dissent")))
     numbered = [
         (anchor, f"{localise_digits(n, report.language)}. {title}")
@@ -629,6 +648,27 @@ def template_context(report: Report, made: ReportCharts, *, standalone: bool) ->
         "TREND_IMPACT_PARTS": TREND_IMPACT_PARTS,
         "synthetic": any(f.round.synthetic for f in report.rounds),
         "study_logo": study_look.logo_data_uri(report.study),
+        "micmac_lines": (
+            structural.variable_lines(report.structural, language, fallback)
+            if report.structural is not None
+            else []
+        ),
+        "micmac_matrix": (
+            structural.matrix_rows(report.structural) if report.structural is not None else []
+        ),
+        "micmac_quadrants": structural.micmac_quadrant_labels(),
+        "mactor_actors": (
+            structural.actor_lines(report.mactor, language, fallback) if report.mactor else []
+        ),
+        "mactor_convergences": structural.pair_lines(report.mactor) if report.mactor else [],
+        "mactor_divergences": (
+            structural.pair_lines(report.mactor, divergent=True) if report.mactor else []
+        ),
+        "cib_lines": structural.cib_lines(report.cib, language, fallback) if report.cib else [],
+        "cib_named": structural.named_lines(report.cib, language, fallback) if report.cib else [],
+        "mactor_objectives": (
+            structural.objective_lines(report.mactor, language, fallback) if report.mactor else []
+        ),
         **scenario_context(report, language),
     }
 

@@ -37,6 +37,7 @@ from app.reports.tables import study_tables, workbook_bytes
 from app.results import builds
 from app.results.forms import ArchiveImportForm, BuildForm, ExportForm, IdentifiedExportForm
 from app.services import calibration, exports, linkage, results, rounds
+from app.services import structural as structural_service
 from app.services import studies as study_service
 from app.services.analysis_store import kept
 from app.templating import current_language
@@ -131,6 +132,19 @@ def overview(study_id: int) -> Any:
     )
 
 
+#: what the structural chapter (reports/_structural.html) reads from the report's context
+STRUCTURAL_KEYS = (
+    "micmac_lines",
+    "micmac_matrix",
+    "micmac_quadrants",
+    "mactor_actors",
+    "mactor_convergences",
+    "mactor_divergences",
+    "mactor_objectives",
+    "cib_lines",
+    "cib_named",
+)
+
 #: what the scenario texts (reports/_scenarios.html) read from the report's context
 SCENARIO_TEXT_KEYS = ("event_titles", "scenario_clauses", "top_groups", "named_titles")
 
@@ -161,6 +175,7 @@ def _helpers(report: Report) -> dict[str, Any]:
         "ItemKind": ItemKind,
         "QuestionKind": QuestionKind,
         "ScaleKind": ScaleKind,
+        "has_structural": structural_service.has_structural_section(db.session, report.study),
     }
 
 
@@ -242,6 +257,32 @@ def scenarios(study_id: int) -> Any:
         scenario_ranking=context["scenario_ranking"],
         scenario_methods=context["scenario_methods"],
         **{key: context[key] for key in SCENARIO_TEXT_KEYS},
+        **_helpers(report),
+    )
+
+
+@bp.get("/studies/<int:study_id>/results/structural")
+@facilitator_required
+def structural(study_id: int) -> Any:
+    """The panel's structural analysis: MICMAC on the pooled influence matrix, its map, the
+    direct and indirect rankings and the pooled matrix itself."""
+    study = _study(study_id)
+    try:
+        report = _report(study, with_results=False, up_to=_round_argument(study))
+    except NotFoundError:
+        return render_template("results/empty.html", study=study, nav="results")
+    made = render.ReportCharts()
+    with force_locale(current_language()):
+        render.structural_charts(report, made)
+    context = render.template_context(report, made, standalone=False)
+    return render_template(
+        "results/structural.html",
+        study=study,
+        nav="results",
+        report=report,
+        charts=made,
+        data_uri=charts.data_uri,
+        **{key: context[key] for key in STRUCTURAL_KEYS},
         **_helpers(report),
     )
 

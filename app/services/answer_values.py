@@ -29,6 +29,18 @@ _DIGITS = str.maketrans(
 )
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _TREND_IMPACT_FIELDS = ("t1", "t2", "i_max", "t3", "i_ss")
+#: the ratings a row of each structural matrix takes: MICMAC 0-3 or P ("potential": none
+#: today), MACTOR influences 0-4 and positions -4..+4
+INFLUENCE_RATINGS = ("0", "1", "2", "3", "P")
+ROW_RATINGS: dict[QuestionKind, tuple[str, ...]] = {
+    QuestionKind.INFLUENCE: INFLUENCE_RATINGS,
+    QuestionKind.ACTOR_INFLUENCE: ("0", "1", "2", "3", "4"),
+    QuestionKind.POSITIONS: ("-4", "-3", "-2", "-1", "0", "1", "2", "3", "4"),
+    QuestionKind.CROSS_IMPACT: ("-3", "-2", "-1", "0", "1", "2", "3"),
+}
+POTENTIAL = "P"
+#: where an influence answer lists its potential cells (not an identifier, so never a column)
+POTENTIAL_KEY = "_potential"
 MAX_SUGGESTION_LENGTH = 2000
 
 
@@ -278,6 +290,11 @@ def normalise(
         return _normalise_conditional(values, events, scale)
     if kind is QuestionKind.TREND_IMPACT:
         return _normalise_trend_impact(values)
+    if kind is QuestionKind.CROSS_IMPACT:
+        return _normalise_cross_impact(values, [str(c) for c in question.config.get("columns", [])])
+    if kind in ROW_RATINGS:
+        columns = [str(c) for c in question.config.get("columns", [])]
+        return _normalise_row(values, columns, ROW_RATINGS[kind])
     raise ShapeError(N_("Unknown question kind %(kind)s.", kind=question.kind))  # pragma: no cover
 
 
@@ -352,6 +369,112 @@ def _normalise_trend_impact(values: Mapping[str, Any]) -> Normalised:
     return Normalised(None, numbers, None, False)
 
 
+def _rating_text(raw: Any) -> str:
+    """A typed or stored rating as the ratings are written: "2", "-3", "P" (a stored 2.0 and a
+    typed "+2" or "۲" alike)."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and float(raw).is_integer():
+        return str(int(raw))
+    return str(raw).translate(_DIGITS).strip().upper().lstrip("+")
+
+
+def with_potential(values: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
+    """A stored influence row (potential cells as 0, listed under POTENTIAL_KEY) as typed
+    again: each listed cell P, so that keeping last round's row keeps its potential cells."""
+    result = {key: value for key, value in values.items() if key != POTENTIAL_KEY}
+    listed = values.get(POTENTIAL_KEY)
+    if listed is None:
+        return result
+    if not isinstance(listed, list):
+        raise ShapeError(N_("Expected a list of the potential cells."))
+    result.update({str(c): POTENTIAL for c in listed if str(c) in columns})
+    return result
+
+
+def _normalise_row(
+    values: Mapping[str, Any], columns: list[str], allowed: tuple[str, ...]
+) -> Normalised:
+    """One row of a structural matrix: a rating of `allowed` for every column, all or none.
+
+    Potential cells (MICMAC's P) are stored as 0 (no influence today) and listed under
+    POTENTIAL_KEY, so that every statistic per cell reads the present influence and the
+    potential one is kept."""
+    values = with_potential(values, columns) if POTENTIAL in allowed else values
+    unknown = sorted(str(key)[:40] for key in values if key not in columns)
+    if unknown:
+        raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
+    filled = {c: values.get(c) for c in columns if not _blank(values.get(c))}
+    if not filled:
+        return Normalised(None, None, None, False)
+    ratings: dict[str, Any] = {}
+    potential: list[str] = []
+    for column, raw in filled.items():
+        typed = _rating_text(raw)
+        if typed not in allowed:
+            raise ValueError(
+                N_(
+                    "%(column)s: '%(typed)s' is not a rating; choose one of %(allowed)s.",
+                    column=column,
+                    typed=_excerpt(raw),
+                    allowed=", ".join(allowed),
+                )
+            )
+        if typed == POTENTIAL:
+            potential.append(column)
+        ratings[column] = 0.0 if typed == POTENTIAL else float(typed)
+    missing = [c for c in columns if c not in filled]
+    if missing:
+        raise ValueError(
+            N_("Rate every column (missing: %(missing)s).", missing=", ".join(missing))
+        )
+    if potential:
+        ratings[POTENTIAL_KEY] = potential
+    return Normalised(None, ratings, None, False)
+
+
+def _normalise_cross_impact(values: Mapping[str, Any], columns: list[str]) -> Normalised:
+    """A CIB descriptor's judgements: for each of its variants, the impact -3..+3 on each
+    variant of the other descriptors. Another descriptor may be left blank (an expert rates
+    the descriptors they know), but a descriptor begun is rated whole."""
+    unknown = sorted(str(key)[:40] for key in values if key not in columns)
+    if unknown:
+        raise ShapeError(N_("Not a column of this row: %(columns)s.", columns=", ".join(unknown)))
+    allowed = ROW_RATINGS[QuestionKind.CROSS_IMPACT]
+    blocks: dict[str, list[str]] = {}
+    for column in columns:
+        blocks.setdefault(column.split("|")[1], []).append(column)
+    ratings: dict[str, Any] = {}
+    for descriptor, cells in blocks.items():
+        filled = [c for c in cells if not _blank(values.get(c))]
+        if not filled:
+            continue
+        for cell in filled:
+            typed = _rating_text(values[cell])
+            if typed not in allowed:
+                raise ValueError(
+                    N_(
+                        "%(column)s: '%(typed)s' is not a rating; choose one of %(allowed)s.",
+                        column=cell.replace("|", " → ", 1).replace("|", ": "),
+                        typed=_excerpt(values[cell]),
+                        allowed=", ".join(allowed),
+                    )
+                )
+            ratings[cell] = float(typed)
+        if len(filled) < len(cells):
+            missing = [
+                c.replace("|", " → ", 1).replace("|", ": ") for c in cells if c not in filled
+            ]
+            raise ValueError(
+                N_(
+                    "Rate all of %(descriptor)s or leave it blank (missing: %(missing)s).",
+                    descriptor=descriptor,
+                    missing=", ".join(missing),
+                )
+            )
+    if not ratings:
+        return Normalised(None, None, None, False)
+    return Normalised(None, ratings, None, False)
+
+
 def _typed(raw: Any, limit: int) -> str:
     """A typed value as a string of at most `limit` characters, control characters removed."""
     text = "" if raw is None or isinstance(raw, Mapping | list) else str(raw)
@@ -387,6 +510,8 @@ def draft_payload(question: Question, payload: Mapping[str, Any]) -> dict[str, A
             if event in question.config.get("given", []) and isinstance(pair, Mapping)
         }
         return draft
+    if kind is QuestionKind.INFLUENCE:
+        values = with_potential(values, [str(c) for c in question.config.get("columns", [])])
     draft["values"] = {
         str(part)[:40]: _typed(value, MAX_TYPED_NUMBER) for part, value in values.items()
     }

@@ -3,11 +3,14 @@ synthetic) and round 3 is open, so feedback and results are there to see."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.definitions.model import ItemKind, QuestionKind, SurveyDefinition
 from app.models import Item, Participation, Question, Round, Study, User
 from app.services import answers, feedback, panel, round_progress, rounds, studies
-from app.services.tidy import TREND_IMPACT_PARTS
+from app.services.tidy import ROW_KINDS, TREND_IMPACT_PARTS
 
 #: the demo panel's groups, with how many simulated experts each has
 DEMO_GROUPS: tuple[tuple[str, str, int], ...] = (
@@ -58,6 +61,44 @@ class DemoLinks:
     expert_links: list[tuple[str, str, str, str]]  #: (pseudonym, group, language, token)
 
 
+#: the first study's draft structural matrices (analysis/examples), by the question kind whose
+#: rows they hold
+_DRAFTS = {
+    QuestionKind.INFLUENCE: "iran_russia_micmac.csv",
+    QuestionKind.ACTOR_INFLUENCE: "iran_russia_mactor_mid.csv",
+    QuestionKind.POSITIONS: "iran_russia_mactor_mao.csv",
+    QuestionKind.CROSS_IMPACT: "iran_russia_cib.csv",
+}
+#: items whose rows are a structural matrix's
+_STRUCTURAL_KINDS = frozenset({ItemKind.VARIABLE, ItemKind.ACTOR, ItemKind.DESCRIPTOR})
+#: the first study's actor and descriptor keys are the draft's with these prefixes (some plain
+#: ones are taken by MICMAC variables, or are words of the texts)
+_PREFIXES = ("A_", "D_")
+
+
+def _draft_key(key: str) -> str:
+    """A key of the first study as its draft matrix names it."""
+    return key[2:] if key.startswith(_PREFIXES) else key
+
+
+def _draft_cells() -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+    """("kind:row", column) -> the draft's rating, and the cells the draft marks P."""
+    cells: dict[tuple[str, str], float] = {}
+    potential: set[tuple[str, str]] = set()
+    for kind, name in _DRAFTS.items():
+        text = (resources.files("analysis.examples") / name).read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        for row in rows[1:]:
+            for column, rating in zip(rows[0][1:], row[1:], strict=True):
+                cell = (f"{kind.value}:{row[0]}", column)
+                if rating.strip().upper() == "P":
+                    cells[cell] = 0.1
+                    potential.add(cell)
+                else:
+                    cells[cell] = float(rating)
+    return cells, potential
+
+
 def _clip(value: float, low: float, high: float) -> float:
     """Value clipped to [low, high]."""
     return max(low, min(high, value))
@@ -66,12 +107,23 @@ def _clip(value: float, low: float, high: float) -> float:
 class _Panel:
     """Latent opinions of the simulated experts, so answers are plausible and converge."""
 
-    def __init__(self, rng: random.Random, experts: Sequence[Participation]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        experts: Sequence[Participation],
+        structural: random.Random | None = None,
+    ) -> None:
         self.rng = rng
+        #: the structural rows draw from their own stream, so that adding them to a study
+        #: leaves every other simulated answer as it was
+        self.structural_rng = structural or random.Random(0)  # noqa: S311 - simulated
         self.bias = {p.id: rng.gauss(0, 0.6) for p in experts}
         self.group_shift = {"Iran": 0.35, "Russia": 0.0, "International": -0.35}
         self.item_logit: dict[str, float] = {}
         self.item_impact: dict[str, float] = {}
+        # the first study's draft matrices are the panel's latent view where the keys match,
+        # so that the demo's MICMAC and MACTOR read like the paper's argument
+        self.cell_strength, self.potential_cells = _draft_cells()
 
     def base(self, item: Item) -> tuple[float, float]:
         """The item's latent log-odds and mean impact."""
@@ -84,6 +136,36 @@ class _Panel:
                 self.item_logit[item.key] = self.rng.gauss(-0.3, 1.1)
                 self.item_impact[item.key] = self.rng.gauss(0.6, 1.4)
         return self.item_logit[item.key], self.item_impact[item.key]
+
+    def influence(self, p: Participation, row: str, column: str, round_number: int) -> str:
+        """A direct influence rating 0-3 or P; most cells are weak, a few strong, and later
+        rounds pull towards the panel's latent view of the cell."""
+        cell = (f"{QuestionKind.INFLUENCE.value}:{row}", column)
+        if cell not in self.cell_strength:
+            self.cell_strength[cell] = self.structural_rng.choice((0.2, 0.6, 1.0, 1.4, 2.0, 2.7))
+        strength = self.cell_strength[cell]
+        spread = 0.8 if round_number == 1 else 0.45
+        rating = int(
+            _clip(
+                round(strength + self.bias[p.id] * 0.4 + self.structural_rng.gauss(0, spread)), 0, 3
+            )
+        )
+        chance = 0.7 if cell in self.potential_cells else 0.12
+        if rating == 0 and strength < 0.7 and self.structural_rng.random() < chance:
+            return "P"
+        return str(rating)
+
+    def rating(
+        self, p: Participation, cell: tuple[str, str], low: int, high: int, round_number: int
+    ) -> str:
+        """A MACTOR or CIB rating on low..high around the panel's latent view of the cell."""
+        if cell not in self.cell_strength:
+            self.cell_strength[cell] = self.structural_rng.uniform(low, high)
+        spread = (high - low) / (6 if round_number == 1 else 10)
+        noisy = (
+            self.cell_strength[cell] + self.bias[p.id] * 0.3 + self.structural_rng.gauss(0, spread)
+        )
+        return str(int(_clip(round(noisy), low, high)))
 
     def probability(
         self, p: Participation, item: Item, round_number: int, noise_scale: float
@@ -119,7 +201,13 @@ def _payload(
 ) -> dict[str, Any] | None:
     """A simulated answer to one question (None: left empty)."""
     kind = QuestionKind(question.kind)
-    if question.allow_no_answer and kind is not QuestionKind.TEXT and rng.random() < 0.03:
+    # a structural row is always rated (a CIB descriptor left blank stands for "I do not know")
+    if (
+        question.allow_no_answer
+        and kind is not QuestionKind.TEXT
+        and kind not in ROW_KINDS
+        and rng.random() < 0.03
+    ):
         return {"no_answer": True}
     if kind is QuestionKind.PROBABILITY:
         if question.config.get("horizons"):
@@ -172,6 +260,29 @@ def _payload(
                 "given_not": round(_clip(base - lift / 2, 1, 99)),
             }
         return {"values": values}
+    if kind is QuestionKind.INFLUENCE:
+        return {
+            "values": {
+                column: model.influence(participation, item.key, column, round_number)
+                for column in question.config.get("columns", [])
+            }
+        }
+    if kind is QuestionKind.CROSS_IMPACT:
+        return {"values": _cross_impacts(question, item, participation, round_number, model)}
+    if kind in (QuestionKind.ACTOR_INFLUENCE, QuestionKind.POSITIONS):
+        low, high = (0, 4) if kind is QuestionKind.ACTOR_INFLUENCE else (-4, 4)
+        return {
+            "values": {
+                column: model.rating(
+                    participation,
+                    (f"{kind.value}:{_draft_key(item.key)}", _draft_key(column)),
+                    low,
+                    high,
+                    round_number,
+                )
+                for column in question.config.get("columns", [])
+            }
+        }
     if kind is QuestionKind.TREND_IMPACT:
         t1 = rng.randint(0, 2)
         t2 = t1 + rng.randint(1, 3)
@@ -187,6 +298,28 @@ def _payload(
             )
         }
     return None
+
+
+def _cross_impacts(
+    question: Question, item: Item, participation: Participation, round_number: int, model: _Panel
+) -> dict[str, str]:
+    """A descriptor's judgements around the draft's; now and then one other descriptor is left
+    blank, as an expert who does not know it would."""
+    columns = [str(c) for c in question.config.get("columns", [])]
+    others = sorted({c.split("|")[1] for c in columns})
+    pick = model.structural_rng
+    skipped = pick.choice(others) if others and pick.random() < 0.15 else None
+    values = {}
+    for column in columns:
+        row, descriptor, variant = column.split("|")
+        if descriptor == skipped:
+            continue
+        cell = (
+            f"{QuestionKind.CROSS_IMPACT.value}:{_draft_key(item.key)}:{row}",
+            f"{_draft_key(descriptor)}:{variant}",
+        )
+        values[column] = model.rating(participation, cell, -3, 3, round_number)
+    return values
 
 
 def _calibration_estimate(
@@ -223,6 +356,10 @@ _SECONDS = {
     QuestionKind.TEXT: 60.0,
     QuestionKind.QUANTILES: 50.0,
     QuestionKind.TREND_IMPACT: 75.0,
+    QuestionKind.INFLUENCE: 90.0,
+    QuestionKind.ACTOR_INFLUENCE: 45.0,
+    QuestionKind.POSITIONS: 60.0,
+    QuestionKind.CROSS_IMPACT: 150.0,
 }
 _PER_PAIR = 25.0
 _REVISING = 0.6
@@ -308,8 +445,10 @@ def _answer_round(
         for round_item in round_.items:
             item = round_item.item
             payloads: dict[str, Any] = {}
+            # structural rows (and their reasons) draw from their own stream
+            drawn = model.structural_rng if item.kind in _STRUCTURAL_KINDS else rng
             for question in item.questions_in(round_.number):
-                payload = _payload(question, item, participation, round_.number, model, rng)
+                payload = _payload(question, item, participation, round_.number, model, drawn)
                 if payload is not None:
                     payloads[question.key] = payload
             _centre_conditionals(item, payloads, round_.number)
@@ -416,7 +555,7 @@ def load_demo(
             panel.record_consent(session, member.participation, language=language, now=now)
             tokens.append((member.participation, member.token))
     experts = [p for p, _t in tokens]
-    model = _Panel(rng, experts)
+    model = _Panel(rng, experts, random.Random(f"{seed}:structural"))  # noqa: S311
     start = now - timedelta(days=14 * answered_rounds)
     answered: set[int] = set()  #: experts who answered the last simulated round
     for index in range(answered_rounds):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.definitions.model import SurveyDefinition, Text
+from app.definitions.model import QuestionKind, SurveyDefinition, Text
 from app.definitions.serialize import definition_to_dict
 from app.messages import N_
 from app.models import (
@@ -173,6 +173,28 @@ def _question_row(
         config["given"] = [key for key in spec.given if key != item_key]
     if spec.trend:
         config["trend"] = spec.trend
+    if spec.kind is QuestionKind.INFLUENCE:
+        # the row's columns: every other variable, in file order (the diagonal is not asked)
+        config["columns"] = [v.key for v in definition.variables if v.key != item_key]
+    if spec.kind is QuestionKind.ACTOR_INFLUENCE:
+        config["columns"] = [a.key for a in definition.actors if a.key != item_key]
+    if spec.kind is QuestionKind.CROSS_IMPACT:
+        # the row variants of this descriptor, each rated on every variant of the others; the
+        # variants' titles travel with the question (descriptors keep no variants of their own)
+        own = definition.item(item_key)
+        others = [d for d in definition.descriptors if d.key != item_key]
+        config["rows"] = [v.key for v in own.variants]
+        config["descriptors"] = {d.key: _texts(d.title) for d in others}
+        config["labels"] = {
+            f"{d.key}|{v.key}": _texts(v.title) for d in (own, *others) for v in d.variants
+        }
+        config["columns"] = [
+            f"{row}|{d.key}|{v.key}" for row in config["rows"] for d in others for v in d.variants
+        ]
+    if spec.kind is QuestionKind.POSITIONS:
+        # objectives are no items: their titles travel with the question that names them
+        config["columns"] = [o.key for o in definition.objectives]
+        config["labels"] = {o.key: _texts(o.title) for o in definition.objectives}
     config["max_length"] = spec.max_length
     return Question(
         key=spec.key,

@@ -37,6 +37,16 @@ TIDY_COLUMNS = (
     "synthetic",
 )
 
+#: questions that answer one row of a structural matrix: a part per column
+ROW_KINDS = frozenset(
+    {
+        QuestionKind.INFLUENCE,
+        QuestionKind.ACTOR_INFLUENCE,
+        QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
+    }
+)
+
 #: trend impact profile fields, in their natural order
 TREND_IMPACT_PARTS = ("t1", "t2", "i_max", "t3", "i_ss")
 
@@ -75,6 +85,8 @@ def question_parts(question: Question) -> list[Part]:
         ]
     if kind is QuestionKind.TREND_IMPACT:
         return [Part(question.key, field, kind, None) for field in TREND_IMPACT_PARTS]
+    if kind in ROW_KINDS:
+        return [Part(question.key, column, kind, None) for column in config.get("columns", [])]
     return [Part(question.key, "", kind, scale)]
 
 

@@ -28,9 +28,23 @@ SURVEYS = Path(__file__).parents[2] / "surveys"
 def test_example_file_parses_cleanly_and_uses_every_feature() -> None:
     definition = load_definition(SURVEYS / "example.toml")
     assert definition.warnings == ()
-    assert {q.kind for q in definition.questions.values()} == set(QuestionKind)
+    # the structural section (variables rating influences) has its own example: the first
+    # study's MICMAC variables (tests/definitions/test_structural.py)
+    structural_questions = {
+        QuestionKind.INFLUENCE,
+        QuestionKind.ACTOR_INFLUENCE,
+        QuestionKind.POSITIONS,
+        QuestionKind.CROSS_IMPACT,
+    }
+    assert {q.kind for q in definition.questions.values()} == set(
+        QuestionKind
+    ) - structural_questions
     assert {s.kind for s in definition.scales.values()} == set(ScaleKind)
-    assert {i.kind for i in definition.items} == set(ItemKind)
+    assert {i.kind for i in definition.items} == set(ItemKind) - {
+        ItemKind.VARIABLE,
+        ItemKind.ACTOR,
+        ItemKind.DESCRIPTOR,
+    }
     assert set(definition.study.languages) == {"en", "fa", "ru"}
     assert any(item.baseline for item in definition.items)
     assert any(item.true_value is not None for item in definition.items)

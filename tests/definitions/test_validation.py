@@ -93,7 +93,7 @@ CASES = [
     case('number-type', 'kind = "continuous"', 'kind = "continuous"\nmin = "zero"', 'scales.estimate.min', 'expected a number, got "zero"'),
     case('number-finite', 'kind = "continuous"', 'kind = "continuous"\nmax = inf', 'scales.estimate.max', 'expected a finite number, got inf'),
     # questions
-    case('question-kind', 'kind = "text"', 'kind = "essay"', 'questions.reason.kind', 'must be one of: probability, likert, quantiles, conditional, trend_impact, text; got "essay"'),
+    case('question-kind', 'kind = "text"', 'kind = "essay"', 'questions.reason.kind', 'must be one of: probability, likert, quantiles, conditional, trend_impact, text, influence, actor_influence, positions, cross_impact; got "essay"'),
     case('question-unknown-field', 'kind = "text"', 'kind = "text"\nmaxlength = 10', 'questions.reason.maxlength', "unknown field 'maxlength' (did you mean 'max_length'?)", anchor='maxlength'),
     case('question-field-for-kind', 'kind = "text"', 'kind = "text"\nquantiles = [5, 95]', 'questions.reason.quantiles', "'quantiles' does not apply to text questions", anchor='quantiles = [5, 95]'),
     case('question-needs-scale', 'kind = "likert"\nscale = "impact"\n', 'kind = "likert"\n', 'questions.impact.scale', 'missing: this field is required for likert questions', anchor='[questions.impact]'),
@@ -126,7 +126,7 @@ CASES = [
     case('item-key-twice', 'key = "E02"', 'key = "e01"', 'items[e01].key', "the item key 'e01' is used twice (as 'E01'; keys must differ by more than letter case)"),
     case('item-key-keyword', 'key = "E02"', 'key = "not"', 'items[not].key', "'not' is a word of the scenario language"),
     case('item-key-missing', 'key = "E02"\n', '', 'items[2].key', 'missing: this field is required', anchor='[[items]]\nkind = "event"'),
-    case('item-kind', 'key = "E02"\nkind = "event"', 'key = "E02"\nkind = "development"', 'items[E02].kind', 'must be one of: event, trend, calibration; got "development"', anchor='kind = "development"'),
+    case('item-kind', 'key = "E02"\nkind = "event"', 'key = "E02"\nkind = "development"', 'items[E02].kind', 'must be one of: event, trend, calibration, variable, actor, descriptor; got "development"', anchor='kind = "development"'),
     case('item-questions-empty', 'questions = ["probability", "cross", "shift"]', 'questions = []', 'items[E02].questions', 'needs at least one entry, got 0'),
     case('item-question-unknown', 'questions = ["probability", "cross", "shift"]', 'questions = ["probability", "cros", "shift"]', 'items[E02].questions[2]', "no question 'cros' is defined (did you mean 'cross'?)"),
     case('item-question-twice', 'questions = ["probability", "cross", "shift"]', 'questions = ["probability", "cross", "cross"]', 'items[E02].questions[3]', '"cross" is listed twice'),

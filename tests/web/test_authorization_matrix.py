@@ -140,6 +140,7 @@ ACCESS: dict[str, str] = {
     "results.item": STUDY,
     "results.report": STUDY,
     "results.scenarios": STUDY,
+    "results.structural": STUDY,
     "results.export_identified": STUDY_ADMIN,
     "builds.job": STUDY,
     "builds.job_json": STUDY,
