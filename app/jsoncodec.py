@@ -24,10 +24,10 @@ _LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 def loads(document: str | bytes) -> Any:
     """A JSON column's value as Python data."""
     if isinstance(document, str):
-        long_digits = _LONG_DIGITS.search(document)
+        long_digits = _LONG_DIGITS.search(document) is not None
     else:
-        long_digits = _LONG_DIGITS_BYTES.search(document)
-    if long_digits is not None:
+        long_digits = _LONG_DIGITS_BYTES.search(document) is not None
+    if long_digits:
         return json.loads(document)
     try:
         return orjson.loads(document)
