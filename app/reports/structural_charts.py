@@ -13,8 +13,19 @@ from dataclasses import dataclass
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from app.reports.charts import ACCENT, BRAND, INK, LINE, MUTED, _figure_svg, _place_labels, _rc
+from app.reports.charts import (
+    ACCENT,
+    BRAND,
+    INK,
+    LINE,
+    MUTED,
+    _figure_svg,
+    _fmt,
+    _place_labels,
+    _rc,
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,10 @@ def micmac_map_svg(
         )
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
+        # tick numbers in the report language's digits (Persian pages and PDF read ۲۰, not 20)
+        in_digits = FuncFormatter(lambda value, _position: _fmt(value, 0))
+        ax.xaxis.set_major_formatter(in_digits)
+        ax.yaxis.set_major_formatter(in_digits)
         figure.subplots_adjust(left=0.1, right=0.98, top=0.95, bottom=0.12)
         scale = 72 / figure.dpi
         anchors = []

@@ -91,3 +91,23 @@ def test_raster_chart_texts_in_persian_use_persian_digits(app: Flask) -> None:
     with app.test_request_context(), force_locale("fa"):
         charts._localise_texts(figure)
     assert label.get_text() == "دور ۲ · E06 · ۴۸ مورد"
+
+
+def test_the_micmac_map_ticks_use_persian_digits_in_persian(app: Flask) -> None:
+    from flask_babel import force_locale
+
+    from app.reports.structural_charts import MapPoint, micmac_map_svg
+
+    points = [
+        MapPoint(key=key, influence=influence, dependence=dependence, quadrant="driving")
+        for key, influence, dependence in (("GEO", 70.0, 20.0), ("ALLY", 84.0, 155.0))
+    ]
+    with app.test_request_context(), force_locale("fa"):
+        svg = micmac_map_svg(
+            points, title="map", x_label="x", y_label="y", quadrant_labels={}, raster=False
+        )
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    if not texts:  # matplotlib draws its text as paths: read the tick labels it was given
+        texts = re.findall(r"<!-- ([^>]*) -->", svg)
+    numbers = [t for t in texts if re.search("[0-9۰-۹]", t) and t not in ("GEO", "ALLY")]
+    assert numbers and all(not re.search("[0-9]", t) for t in numbers), numbers
