@@ -80,11 +80,23 @@ POOLING_METHODS = ("logodds", "linear", "median")
 _CONSENSUS_KINDS = (QuestionKind.PROBABILITY, QuestionKind.LIKERT, QuestionKind.CONDITIONAL)
 
 
+#: the rating range of each structural matrix row's cells (they have no scale of their own);
+#: a range reaching below zero is bipolar, where the coefficient of variation means nothing
+_ROW_RANGES = {
+    QuestionKind.INFLUENCE: (0.0, 3.0),
+    QuestionKind.ACTOR_INFLUENCE: (0.0, 4.0),
+    QuestionKind.POSITIONS: (-4.0, 4.0),
+    QuestionKind.CROSS_IMPACT: (-3.0, 3.0),
+}
+
+
 def scale_spec(part: Part) -> ScaleSpec:
     """The analysis view of a question part's scale."""
     scale = part.scale
     if scale is None:
-        return ScaleSpec(kind="continuous")
+        low, high = _ROW_RANGES.get(QuestionKind(part.kind), (None, None))
+        bipolar = low is not None and low < 0
+        return ScaleSpec(kind="continuous", low=low, high=high, bipolar=bipolar)
     if scale.kind == ScaleKind.PROBABILITY:
         return ScaleSpec(kind="probability")
     if scale.kind == ScaleKind.LIKERT and part.kind == QuestionKind.LIKERT:
@@ -102,11 +114,15 @@ def scale_spec(part: Part) -> ScaleSpec:
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN and infinities to None."""
+    """JSON-safe: numpy scalars to Python, NaN and infinities to None, -0.0 to 0.0 (the
+    database's JSON keeps no sign on zero: a stored snapshot must read back as computed)."""
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value == 0.0:
+            return 0.0
     return value
 
 

@@ -230,3 +230,13 @@ def test_a_malformed_snapshot_names_the_bad_path(change: Any, where: str) -> Non
     change(data)
     with pytest.raises(SnapshotFormatError, match=where.replace(".", r"\.")):
         SnapshotData.from_dict(data)
+
+
+def test_negative_zero_is_stored_as_zero() -> None:
+    # the database's JSON has no signed zero: a snapshot must read back as it was computed
+    import math
+
+    from app.services import snapshots
+
+    assert math.copysign(1.0, snapshots._clean(-0.0)) == 1.0
+    assert snapshots._clean(float("nan")) is None and snapshots._clean(-2.5) == -2.5
