@@ -181,34 +181,39 @@ class ExtremeProbabilities:
         # constrained rows stay constrained
         return np.append(flip_moments(self.moments, self.n, flip)[self.rows], 1.0)
 
-    def _model(self, sense: int) -> Any:
-        model = self._models.get(sense)
-        if model is not None:
-            return model
+    def _new_model(self, cost: FloatArray) -> Any:
+        """A HiGHS model of the set (the original right-hand side) with these costs, no
+        presolve (it would discard the basis between solves)."""
         core = self._core
         if core is None:
             raise RuntimeError("the bundled HiGHS is not available")
         model = core._Highs()
         model.setOptionValue("output_flag", False)
-        model.setOptionValue("presolve", "off")  # presolve would discard the basis between solves
+        model.setOptionValue("presolve", "off")
+        columns = self.matrix.shape[1]
         lp = core.HighsLp()
-        lp.num_col_ = self.states
+        lp.num_col_ = columns
         lp.num_row_ = self.matrix.shape[0]
-        cost = np.zeros(self.states)
-        cost[0] = -float(sense)  # HiGHS minimises: maximise x_0 by minimising -x_0
         lp.col_cost_ = cost
-        lp.col_lower_ = np.zeros(self.states)
-        lp.col_upper_ = np.full(self.states, core.kHighsInf)
+        lp.col_lower_ = np.zeros(columns)
+        lp.col_upper_ = np.full(columns, core.kHighsInf)
         lp.row_lower_ = self.rhs.copy()
         lp.row_upper_ = self.rhs.copy()
         lp.a_matrix_.format_ = core.MatrixFormat.kColwise
         lp.a_matrix_.start_ = self.matrix.indptr
         lp.a_matrix_.index_ = self.matrix.indices
         lp.a_matrix_.value_ = self.matrix.data
-        lp.a_matrix_.num_col_ = self.states
+        lp.a_matrix_.num_col_ = columns
         lp.a_matrix_.num_row_ = self.matrix.shape[0]
         model.passModel(lp)
-        self._models[sense] = model
+        return model
+
+    def _model(self, sense: int) -> Any:
+        model = self._models.get(sense)
+        if model is None:
+            cost = np.zeros(self.states)
+            cost[0] = -float(sense)  # HiGHS minimises: maximise x_0 by minimising -x_0
+            model = self._models[sense] = self._new_model(cost)
         return model
 
     def _warm(self, state: int, sense: int) -> tuple[float, FloatArray] | None:
@@ -245,35 +250,12 @@ class ExtremeProbabilities:
         return value
 
     def _set_model(self) -> Any:
-        """A HiGHS model of the set itself (the original right-hand side), kept between solves:
-        only its costs change from one LP to the next, so each solve starts from the last
-        optimal basis, and none pays `linprog`'s checks and conversions again."""
+        """A HiGHS model of the set itself, kept between solves: only its costs change from one
+        LP to the next, so each solve starts from the last optimal basis, and none pays
+        `linprog`'s checks and conversions again."""
         model = self._models.get(0)
-        if model is not None:
-            return model
-        core = self._core
-        if core is None:
-            raise RuntimeError("the bundled HiGHS is not available")
-        model = core._Highs()
-        model.setOptionValue("output_flag", False)
-        model.setOptionValue("presolve", "off")
-        columns = self.matrix.shape[1]
-        lp = core.HighsLp()
-        lp.num_col_ = columns
-        lp.num_row_ = self.matrix.shape[0]
-        lp.col_cost_ = np.zeros(columns)
-        lp.col_lower_ = np.zeros(columns)
-        lp.col_upper_ = np.full(columns, core.kHighsInf)
-        lp.row_lower_ = self.rhs.copy()
-        lp.row_upper_ = self.rhs.copy()
-        lp.a_matrix_.format_ = core.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = self.matrix.indptr
-        lp.a_matrix_.index_ = self.matrix.indices
-        lp.a_matrix_.value_ = self.matrix.data
-        lp.a_matrix_.num_col_ = columns
-        lp.a_matrix_.num_row_ = self.matrix.shape[0]
-        model.passModel(lp)
-        self._models[0] = model
+        if model is None:
+            model = self._models[0] = self._new_model(np.zeros(self.matrix.shape[1]))
         return model
 
     def _solve_kept(self, chosen: npt.NDArray[np.bool_], sense: int) -> FloatArray | None:
