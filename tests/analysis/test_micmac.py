@@ -1,9 +1,11 @@
 """MICMAC: direct sums, indirect rankings by matrix powers, the map's quadrants and the movers.
 
-No published MICMAC run with its full input matrix was at hand, so the worked example below is
-computed by hand from the definitions (Godet, "Creating Futures", structural analysis chapter):
-row sums are influence, column sums dependence, and MID^k ranks the variables by chains of
-influence; for a primitive matrix those rankings converge to the ranking of its Perron vectors.
+One oracle is published: J. Catumba's MICMAC test in the networkx repository (2013), a
+ten-variable 0/1 graph with the shares of MID^4 printed to four decimals; it is run through
+`micmac` with the power capped at 4. The other examples are worked by hand from the definitions
+(Godet, "Creating Futures", structural analysis chapter): row sums are influence, column sums
+dependence, and MID^k ranks the variables by chains of influence; for a primitive matrix those
+rankings converge to the ranking of its Perron vectors.
 """
 
 from __future__ import annotations
@@ -32,6 +34,46 @@ def test_direct_sums_shares_ranks_and_quadrants_of_the_worked_example() -> None:
     assert result.direct.dependence_rank == (4, 1, 3, 1)
     # means: influence 4.25, dependence 4.25
     assert result.direct.quadrant == ("influential", "relay", "influential", "dependent")
+
+
+# J. Catumba (2013), networkx/algorithms/link_analysis/tests/test_micmac.py in the networkx
+# repository (commit 026750e), testing micmac_alg.py: an edge (a, b) means a influences b
+CATUMBA_EDGES = [
+    (0, 5), (1, 0), (3, 0), (1, 2), (1, 9), (3, 1), (2, 9), (2, 3),
+    (3, 5), (4, 3), (6, 3), (6, 5), (6, 7), (6, 8), (7, 9),
+]  # fmt: skip
+# the published shares of MID^4 for nodes 0..9 (the order Python 2 listed the nodes in)
+CATUMBA_INFLUENCE = [0.0, 0.25, 0.1875, 0.1875, 0.1875, 0.0, 0.1875, 0.0, 0.0, 0.0]
+CATUMBA_DEPENDENCE = [0.125, 0.0625, 0.0625, 0.1875, 0.0, 0.3125, 0.0, 0.0, 0.0, 0.25]
+
+
+def test_indirect_shares_match_the_published_networkx_example() -> None:
+    """Oracle: the indirect shares of Catumba's MICMAC test in the networkx repository (2013).
+
+    That implementation takes a fixed power k = 4 of the 0/1 adjacency matrix (rows influence
+    columns, as here) and divides the row and column sums by their total; our shares are the same
+    ratios in per mille. We raise powers until the rankings settle instead, but this graph's only
+    cycle (1 -> 2 -> 3 -> 1) makes its rankings change at every power, so capping the powers at 4
+    through `max_power` yields exactly MID^4. The published values are dyadic fractions, so they
+    are compared to rounding error, not to their four printed decimals.
+    """
+    matrix = np.zeros((10, 10))
+    for source, target in CATUMBA_EDGES:
+        matrix[source, target] = 1
+    # the publication names its variables by node number, 0 to 9
+    result = micmac(matrix, [str(node) for node in range(10)], max_power=4)
+    assert result.power == 4
+    assert result.indirect.influence_share == pytest.approx(
+        [1000 * x for x in CATUMBA_INFLUENCE], abs=1e-9
+    )
+    assert result.indirect.dependence_share == pytest.approx(
+        [1000 * x for x in CATUMBA_DEPENDENCE], abs=1e-9
+    )
+    # the ranking the published shares imply: node 1 drives most, node 5 depends most
+    assert result.indirect.influence_rank[1] == 1
+    assert result.indirect.dependence_rank[5] == 1
+    # the direct view stays the plain out- and in-degrees (node 6 acts on 3, 5, 7 and 8)
+    assert result.direct.influence[6] == 4 and result.direct.dependence[9] == 3
 
 
 def test_indirect_rankings_are_the_perron_vectors_rankings() -> None:
