@@ -1,8 +1,11 @@
 """MACTOR: MIDI, the balance of power Ri*, weighted positions, convergences and divergences.
 
-No published MACTOR run with its full MID and 2MAO was at hand; the three-actor example is
-worked by hand from the definitions in the module (Godet's MACTOR: MIDI_ij = MID_ij +
-sum_k min(MID_ik, MID_kj); Ri* = n ri / sum r with ri = Mi / sum M * Mi / (Mi + Di)).
+No published MACTOR run printing both its full inputs (MID and 2MAO) and its numeric results
+(MIDI, Ri*, 3MAO) was found: applied studies such as R. Samna Soumana's thesis (Lyon 2, 2010,
+ch. III) print the MID, but show their results (mobilisation, convergences) as charts. The
+three-actor example is therefore worked by hand from the definitions in the module (Godet's
+MACTOR: MIDI_ij = MID_ij + sum_k min(MID_ik, MID_kj); Ri* = n ri / sum r with
+ri = Mi / sum M * Mi / (Mi + Di)).
 """
 
 from __future__ import annotations
