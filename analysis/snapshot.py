@@ -49,6 +49,10 @@ def _required(data: Mapping[str, Any], key: str, path: str) -> Any:
     return data[key]
 
 
+#: a key a stored object does not have (None is a value there)
+_ABSENT = object()
+
+
 def _join(path: str, key: str) -> str:
     """A dotted path."""
     return f"{path}.{key}" if path else key
@@ -100,6 +104,11 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
 
 def _figures(value: Any, path: str) -> dict[str, Figure]:
     """Named figures: numbers, booleans or None."""
+    if type(value) is dict and all(
+        type(k) is str and (f is None or type(f) is float or type(f) is int or type(f) is bool)
+        for k, f in value.items()
+    ):
+        return dict(value)  # the common case, checked in one pass
     result: dict[str, Figure] = {}
     for key, figure in _mapping(value, path).items():
         if figure is not None and not isinstance(figure, int | float | bool):
@@ -136,6 +145,38 @@ class Bin:
             label=str(_str(_required(data, "label", path), _join(path, "label"))),
             count=int(_int(_required(data, "count", path), _join(path, "count")) or 0),
         )
+
+    @classmethod
+    def read_all(cls, data: Any, path: str) -> tuple[Bin, ...]:
+        """Read a stored histogram (a list of bars).
+
+        Snapshots hold tens of thousands of bars, so well-formed ones are read without building
+        a path per value; any bar that is not plainly well formed is read again bar by bar,
+        whose message names where it is wrong.
+        """
+        if not isinstance(data, list | tuple):
+            raise SnapshotFormatError(f"snapshot {path}: expected a list")
+        bars: list[Bin] = []
+        append, new = bars.append, object.__new__
+        for bar in data:
+            if type(bar) is dict and len(bar) == 4:
+                low, high = bar.get("low", _ABSENT), bar.get("high", _ABSENT)
+                label, count = bar.get("label"), bar.get("count")
+                if (
+                    type(label) is str
+                    and type(count) is int
+                    and (low is None or type(low) is int or type(low) is float)
+                    and (high is None or type(high) is int or type(high) is float)
+                ):
+                    # what the frozen dataclass's __init__ sets, without its per-field calls
+                    made = new(cls)
+                    made.__dict__.update(low=low, high=high, label=label, count=count)
+                    append(made)
+                    continue
+            break
+        else:
+            return tuple(bars)
+        return tuple(cls.from_dict(b, f"{path}[{i}]") for i, b in enumerate(data))
 
     def to_dict(self) -> dict[str, Any]:
         """The stored bar."""
@@ -358,8 +399,6 @@ class PartSummary:
             return data.get(key)
 
         histogram = block("histogram")
-        if histogram is not None and not isinstance(histogram, list | tuple):
-            raise SnapshotFormatError(f"snapshot {_join(path, 'histogram')}: expected a list")
         groups = block("groups")
         return cls(
             n=_int(_required(data, "n", path), _join(path, "n"), optional=True),
@@ -369,10 +408,7 @@ class PartSummary:
             else _figures(block("stats"), _join(path, "stats")),
             histogram=None
             if histogram is None
-            else tuple(
-                Bin.from_dict(b, f"{_join(path, 'histogram')}[{i}]")
-                for i, b in enumerate(histogram)
-            ),
+            else Bin.read_all(histogram, _join(path, "histogram")),
             consensus=None
             if block("consensus") is None
             else Consensus.from_dict(block("consensus"), _join(path, "consensus")),

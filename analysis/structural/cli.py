@@ -225,6 +225,7 @@ def _micmac_json(result: MicmacResult) -> dict[str, Any]:
         "direct": _view_json(result.variables, result.direct),
         "indirect": _view_json(result.variables, result.indirect),
         "power": result.power,
+        "settled": result.settled,
         "movers": [m.__dict__ for m in result.movers],
         "potential": _micmac_json(result.potential) if result.potential else None,
     }

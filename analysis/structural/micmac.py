@@ -70,11 +70,14 @@ class MicmacResult:
     variables: tuple[str, ...]
     direct: MicmacView
     indirect: MicmacView
-    #: the power of MID at which both rankings stopped changing
+    #: the power of MID at which both rankings stopped changing (or max_power, see settled)
     power: int
     movers: tuple[Mover, ...]
     #: the same analysis with potential influences counted (None when the matrix has no P)
     potential: MicmacResult | None = None
+    #: False when the rankings were still changing at max_power: a matrix whose chains of
+    #: influence run in cycles (a periodic matrix) can swap ranks at every power for ever
+    settled: bool = True
 
 
 def parse_influence_matrix(
@@ -136,8 +139,9 @@ def _view(matrix: npt.NDArray[np.float64]) -> MicmacView:
 
 def _indirect(
     matrix: npt.NDArray[np.float64], max_power: int
-) -> tuple[npt.NDArray[np.float64], int]:
-    """MID^k (rescaled) for the first k whose rankings equal those of k - 1."""
+) -> tuple[npt.NDArray[np.float64], int, bool]:
+    """MID^k (rescaled) for the first k whose rankings equal those of k - 1, and whether such
+    a k was found before max_power."""
     current = matrix / max(float(matrix.max()), 1e-300)
     previous = _view(current)
     for power in range(2, max_power + 1):
@@ -145,16 +149,16 @@ def _indirect(
         top = float(current.max())
         if top <= 0:
             # no chains this long (an acyclic system): the last non-empty power stands
-            return current, power
+            return current, power, True
         current = current / top
         view = _view(current)
         if (view.influence_rank, view.dependence_rank) == (
             previous.influence_rank,
             previous.dependence_rank,
         ):
-            return current, power
+            return current, power, True
         previous = view
-    return current, max_power
+    return current, max_power, False
 
 
 def micmac(
@@ -181,6 +185,7 @@ def micmac(
             result.power,
             result.movers,
             _analyse(potential, names, max_power),
+            result.settled,
         )
     return result
 
@@ -190,7 +195,7 @@ def _analyse(
 ) -> MicmacResult:
     """Direct and indirect views of one matrix, and the variables that move between them."""
     direct = _view(matrix)
-    indirect_matrix, power = _indirect(matrix, max_power)
+    indirect_matrix, power, settled = _indirect(matrix, max_power)
     indirect = _view(indirect_matrix)
     movers = []
     for measure, before, after in (
@@ -201,4 +206,4 @@ def _analyse(
             if a != b:
                 movers.append(Mover(name, measure, b, a))
     movers.sort(key=lambda m: (-abs(m.direct_rank - m.indirect_rank), m.measure, m.variable))
-    return MicmacResult(names, direct, indirect, power, tuple(movers))
+    return MicmacResult(names, direct, indirect, power, tuple(movers), settled=settled)

@@ -62,7 +62,7 @@ def test_indirect_shares_match_the_published_networkx_example() -> None:
         matrix[source, target] = 1
     # the publication names its variables by node number, 0 to 9
     result = micmac(matrix, [str(node) for node in range(10)], max_power=4)
-    assert result.power == 4
+    assert result.power == 4 and not result.settled
     assert result.indirect.influence_share == pytest.approx(
         [1000 * x for x in CATUMBA_INFLUENCE], abs=1e-9
     )
@@ -93,7 +93,19 @@ def test_indirect_rankings_are_the_perron_vectors_rankings() -> None:
         np.argsort(-np.array(result.indirect.dependence)).tolist()
         == np.argsort(-dependence).tolist()
     )
-    assert 2 <= result.power < 30
+    assert 2 <= result.power < 30 and result.settled
+
+
+def test_rankings_that_cycle_for_ever_are_reported_as_unsettled() -> None:
+    # Catumba's graph: its one cycle (1 -> 2 -> 3 -> 1) swaps the ranks every third power, so
+    # no power settles them and the cap is reached; an acyclic chain settles when it runs out
+    matrix = np.zeros((10, 10))
+    for source, target in CATUMBA_EDGES:
+        matrix[source, target] = 1
+    cycling = micmac(matrix)
+    assert cycling.power == 30 and not cycling.settled
+    chain = micmac([[0, 1, 0], [0, 0, 1], [0, 0, 0]])
+    assert chain.settled
 
 
 def test_a_quiet_variable_that_drives_the_hub_moves_up_indirectly() -> None:
