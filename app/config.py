@@ -23,6 +23,9 @@ class Config:
     DB_RETRIES = 3
     #: SQLite: milliseconds a writer waits for the lock before giving up
     SQLITE_BUSY_TIMEOUT_MS = 15_000
+    #: PostgreSQL: leave the server's JIT compiler on (off by default: it cost the dashboard
+    #: more than it saved; see app/database.py)
+    POSTGRES_JIT = False
 
     # Sessions and cookies
     SESSION_COOKIE_NAME = "delphi_session"

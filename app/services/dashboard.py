@@ -164,16 +164,12 @@ def _flag(condition: Any) -> Any:
 def _members(study: Study) -> Any:
     """The study's members not withdrawn, with whether each opened a link and consented
     (a subquery: the funnel is counted by the database, not row by row here)."""
-    link_used = (
-        select(AccessLink.id)
-        .where(
-            AccessLink.participation_id == Participation.id, AccessLink.last_used_at.is_not(None)
-        )
-        .exists()
+    # uncorrelated IN lists: the database reads each once into a hash and probes it per
+    # member, where a correlated EXISTS ran an index scan per member (and per round)
+    link_used = Participation.id.in_(
+        select(AccessLink.participation_id).where(AccessLink.last_used_at.is_not(None))
     )
-    has_session = (
-        select(ExpertSession.id).where(ExpertSession.participation_id == Participation.id).exists()
-    )
+    has_session = Participation.id.in_(select(ExpertSession.participation_id))
     return (
         select(
             Participation.id.label("id"),
@@ -215,11 +211,10 @@ def funnel(session: Session, study: Study) -> Funnel:
     ).one()
     members = _members(study)
     # the panel before any round: "started" is having started any round
-    any_progress = (
+    any_progress = members.c.id.in_(
         select(RoundProgress.participation_id)
         .join(Round, Round.id == RoundProgress.round_id)
-        .where(Round.study_id == study.id, RoundProgress.participation_id == members.c.id)
-        .exists()
+        .where(Round.study_id == study.id)
     )
     panel_counts: dict[str, _Counts] = {}
     for grp, invited, opened, consented, started in session.execute(

@@ -23,8 +23,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import operator
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,7 +33,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, literal, select
+import orjson
+from sqlalchemy import Text, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -56,6 +58,7 @@ from analysis.snapshot import (
     WilcoxonOptions,
 )
 from analysis.stability import compare_rounds, stopping_verdict
+from app import jsoncodec
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import (
     Answer,
@@ -226,7 +229,11 @@ class _Panel:
 
     rank_of: dict[int, int]  #: participation id -> rank
     pseudonyms: tuple[str, ...]
-    groups: npt.NDArray[np.object_]
+    #: per rank, the index of its group in `group_names` (-1: in no group); a part's groups
+    #: are counted with one bincount instead of a Python loop over its thousands of answers
+    group_codes: npt.NDArray[np.int64]
+    #: the groups' names, sorted
+    group_names: tuple[str, ...]
 
 
 def _panel(session: Session, study: Study) -> _Panel:
@@ -238,12 +245,18 @@ def _panel(session: Session, study: Study) -> _Panel:
             )
         ).tuples()
     )
-    groups = np.empty(len(rows), dtype=object)
-    groups[:] = [group for _pseudonym, _id, group in rows]
+    names = tuple(sorted({str(group) for _p, _i, group in rows if group is not None}))
+    code_of = {name: code for code, name in enumerate(names)}
+    codes = np.fromiter(
+        (-1 if group is None else code_of[str(group)] for _p, _i, group in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
     return _Panel(
         rank_of={id_: rank for rank, (_pseudonym, id_, _group) in enumerate(rows)},
         pseudonyms=tuple(pseudonym for pseudonym, _id, _group in rows),
-        groups=groups,
+        group_codes=codes,
+        group_names=names,
     )
 
 
@@ -257,6 +270,47 @@ def _json_parts(answers: npt.NDArray[np.object_], part: Part) -> npt.NDArray[np.
         key = part.part
         found = [d.get(key) if d else None for d in answers]
     return np.asarray(found, dtype=np.float64)  # None becomes NaN
+
+
+def _json_columns(answers: npt.NDArray[np.object_], keys: Sequence[str]) -> dict[str, Any]:
+    """The numbers structured answers hold under each of these keys (NaN where absent), a
+    column per key: what `_json_parts` gives part by part, read in one pass over the answers
+    (a matrix question has a part per cell, and most answers hold every cell)."""
+    if not keys:
+        return {}
+    if len(keys) == 1:
+        key = keys[0]
+        return {key: np.asarray([d.get(key) if d else None for d in answers], dtype=np.float64)}
+    every = operator.itemgetter(*keys)
+    blank = (None,) * len(keys)
+
+    def row(answer: Any) -> tuple[Any, ...]:
+        if not answer:
+            return blank
+        try:
+            found: tuple[Any, ...] = every(answer)
+            return found
+        except KeyError:
+            return tuple(answer.get(key) for key in keys)
+
+    table = np.asarray([row(d) for d in answers], dtype=np.float64).reshape(len(answers), -1)
+    return {key: table[:, column] for column, key in enumerate(keys)}
+
+
+def _decode_all(texts: Sequence[str | None]) -> Sequence[Any]:
+    """Stored JSON documents (None where an answer has none) decoded in one call: a close
+    decodes hundreds of thousands of small documents, and per document the call cost more than
+    the decoding. The parts read from them become floats, so orjson's floats for integers past
+    64 bits change nothing here; a batch it refuses is read document by document."""
+    if all(text is None for text in texts):
+        return texts
+    try:
+        decoded: list[Any] = orjson.loads(
+            "[" + ",".join("null" if text is None else text for text in texts) + "]"
+        )
+        return decoded
+    except orjson.JSONDecodeError:
+        return [None if text is None else jsoncodec.loads(text) for text in texts]
 
 
 #: one (round, question)'s current answers: round id, question id, and per answer the
@@ -289,7 +343,8 @@ def _answer_batches(
                 table.question_id,
                 func.array_agg(table.participation_id),
                 func.array_agg(table.value),
-                func.array_agg(table.value_json),
+                # as text: decoded below in one call per batch, not one per answer
+                func.array_agg(cast(table.value_json, Text)),
                 func.array_agg(table.no_answer),
             )
             .where(*where)
@@ -305,7 +360,8 @@ def _answer_batches(
         with driver.cursor(name="snapshot_answers") as cursor:
             cursor.itersize = 1
             cursor.execute(str(compiled), compiled.params)
-            yield from cursor
+            for round_id, question_id, pids, values, texts, refused in cursor:
+                yield round_id, question_id, pids, values, _decode_all(texts), refused
         return
     query = select(
         table.round_id,
@@ -359,13 +415,19 @@ def _round_numbers(
         numbers.respondents.setdefault(item_key, set()).update(who.tolist())
         numbers.no_answer.setdefault((item_key, question_key), set()).update(who[refused].tolist())
         jsons: npt.NDArray[np.object_] | None = None
+        columns: dict[str, Any] = {}
         for part in parts:
             if part.part:
                 if jsons is None:
                     jsons = np.empty(len(structured), dtype=object)
                     jsons[:] = structured
                     jsons = jsons[order]
-                said = _json_parts(jsons, part)
+                    columns = _json_columns(
+                        jsons,
+                        [p.part for p in parts if p.part and p.kind != QuestionKind.CONDITIONAL],
+                    )
+                column = columns.get(part.part) if part.kind != QuestionKind.CONDITIONAL else None
+                said = column.copy() if column is not None else _json_parts(jsons, part)
             else:
                 said = np.asarray(values, dtype=np.float64)[order]  # None becomes NaN
             said[refused] = np.nan
@@ -400,9 +462,10 @@ def _summarise_part(
     consensus = _consensus(study, part.scale, stats) if part.kind in _CONSENSUS_KINDS else None
     pooled = _pooled(values, settings.pooling_eps) if is_probability_part(part) else None
     groups: dict[str, PartSummary] | None = None
-    of_group = panel.groups[numbers.ranks]
-    # experts without a group are in no group's figures
-    counts = Counter(str(g) for g in of_group.tolist() if g is not None)
+    of_group = panel.group_codes[numbers.ranks]
+    # experts without a group (code -1) are in no group's figures
+    tally = np.bincount(of_group[of_group >= 0], minlength=len(panel.group_names))
+    counts = {panel.group_names[c]: int(n) for c, n in enumerate(tally.tolist()) if n}
     if len(counts) > 1:
         hidden = suppressed_groups(counts, k)
         groups = {
@@ -410,10 +473,11 @@ def _summarise_part(
                 SUPPRESSED
                 if group in hidden
                 else _distribution(
-                    numbers.values[of_group == group].tolist(), spec, study.quantile_method
+                    numbers.values[of_group == code].tolist(), spec, study.quantile_method
                 )
             )
-            for group in sorted(counts)
+            for code, group in enumerate(panel.group_names)
+            if group in counts
         }
     stability: Stability | None = None
     verdict: Verdict | None = None

@@ -224,6 +224,10 @@ def main(argv: list[str]) -> int:
     with app.app_context():
         seeded = seed(db.session, int(argv[0]))
         db.session.commit()
+        # the planner's statistics, as autovacuum keeps them on a server in use (a server
+        # with autovacuum off would otherwise plan for empty tables)
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
         release_session()
     print(json.dumps(dataclasses.asdict(seeded)))
     return 0
