@@ -4,8 +4,9 @@ orjson decodes the small documents an answer holds about six times faster than t
 library, and a large export or snapshot decodes one per answer (1.4 million for a panel of
 5,000). The standard library still reads what orjson refuses (NaN written by an older version
 into a SQLite file), so no stored document becomes unreadable, and what orjson would read
-differently: it turns integers past 64 bits into floats without a word, so a document with a
-run of 19 or more digits anywhere goes to the standard library, which keeps them exact.
+differently: it turns integers past 64 bits into floats without a word, so a document with an
+integer of 19 or more digits goes to the standard library, which keeps them exact (numbers
+with a fraction or an exponent are floats either way, and both read them alike).
 """
 
 from __future__ import annotations
@@ -16,18 +17,33 @@ from typing import Any
 
 import orjson
 
-#: a run of digits that may be an integer past 64 bits (the largest take 19 or 20 digits)
-_LONG_DIGITS = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+#: a run of 19 or more digits (whole: the search takes the longest run from its first digit),
+#: which may be an integer past 64 bits (the largest take 19 or 20 digits)
+_LONG_RUN = re.compile(r"\d{19,}")
+_LONG_RUN_BYTES = re.compile(rb"\d{19,}")
+#: what follows the digits of a number that is not an integer
+_AFTER_A_FRACTION = (".", "e", "E", b".", b"e", b"E")
+
+
+def _has_long_integer(document: str | bytes) -> bool:
+    """Whether the document holds a run of 19 or more digits that is an integer: not the
+    fraction of a number (PostgreSQL prints small numbers as 0.000012345678901234567) nor
+    followed by one or an exponent. A run inside a string counts too: that document simply
+    takes the standard library's slower path."""
+    if isinstance(document, str):
+        spans = [run.span() for run in _LONG_RUN.finditer(document)]
+    else:
+        spans = [run.span() for run in _LONG_RUN_BYTES.finditer(document)]
+    for start, end in spans:
+        before, after = document[start - 1 : start], document[end : end + 1]
+        if before not in (".", b".") and after not in _AFTER_A_FRACTION:
+            return True
+    return False
 
 
 def loads(document: str | bytes) -> Any:
     """A JSON column's value as Python data."""
-    if isinstance(document, str):
-        long_digits = _LONG_DIGITS.search(document) is not None
-    else:
-        long_digits = _LONG_DIGITS_BYTES.search(document) is not None
-    if long_digits:
+    if _has_long_integer(document):
         return json.loads(document)
     try:
         return orjson.loads(document)

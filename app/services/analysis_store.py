@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.models import Base, Round, RoundState, Snapshot, StoredAnalysis, Study, utcnow
 
@@ -151,6 +151,9 @@ def snapshot_up_to(session: Session, study: Study, up_to: int | None) -> Snapsho
     up to that round reads last."""
     query = (
         select(Snapshot)
+        # the analyses need its id only: its JSON is large and decoding it cost more than
+        # reading a kept analysis
+        .options(defer(Snapshot.data))
         .join(Round, Snapshot.round_id == Round.id)
         .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
         .order_by(Round.number.desc())

@@ -128,7 +128,7 @@ def _panel_rows(
     rows: dict[str, tuple[int, dict[int, dict[str, str]]]] = {}
     for round_ in _closed_rounds(session, study, up_to):
         found: dict[str, dict[int, dict[str, str]]] = {}
-        for answer in current_answers(session, study, [round_.id]):
+        for answer in current_answers(session, study, [round_.id], question_ids=list(questions)):
             row = questions.get(answer.question_id)
             if row is None or answer.no_answer or not answer.value_json:
                 continue

@@ -20,7 +20,30 @@ DOCUMENTS = [
     "[1e-05, 3e15, 1e22, 0.1, 2.5]",
     '{"text": "a phone number 0098912345678901234 in a reason"}',
     '{"text": "\\u06f1\\u06f2\\u06f3"}',
+    # how PostgreSQL's jsonb prints small and long numbers: fractions, not integers
+    '{"p": 0.000012345678901234567, "q": 12345678901234567890.5, "r": 1234567890123456789012e-3}',
+    '{"a": [9223372036854775807, -18446744073709551616], "b": 0.1234567890123456789012}',
+    '{"big": 1234567890123456789012345, "next": 0.5}',
 ]
+
+
+@pytest.mark.parametrize(
+    ("document", "long_integer"),
+    [
+        ('{"v": 0.000012345678901234567}', False),
+        ('{"v": 12345678901234567890.5}', False),
+        ('{"v": 12345678901234567890e2}', False),
+        ('{"v": 1234567890123456789}', True),
+        ('{"v": [1, -12345678901234567890]}', True),
+    ],
+)
+def test_only_integers_of_19_digits_or_more_take_the_slow_path(
+    document: str, long_integer: bool
+) -> None:
+    from app.jsoncodec import _has_long_integer
+
+    assert _has_long_integer(document) is long_integer
+    assert _has_long_integer(document.encode()) is long_integer
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)

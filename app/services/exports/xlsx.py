@@ -151,6 +151,13 @@ def _cell_xml(value: Any) -> str | None:
     return f"><v>{value:.16G}</v></c>"
 
 
+#: texts up to this long are remembered as cells by `_stream_rows` (bounded by the distinct
+#: short texts of one table)
+_REPEATED_TEXT = 40
+_REMEMBERED = 50_000  #: at most this many (short free texts are mostly unique)
+_UNMADE = "unmade"
+
+
 def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> int:
     """Write up to `limit` rows below the header as XML into the worksheet's row file; how many.
 
@@ -164,17 +171,27 @@ def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> i
     letters: list[str] = []
     widest = -1
     number = 0
+    # short texts repeat down a column (pseudonyms, groups, keys, kinds): each made once
+    made: dict[str, str | None] = {}
     for values in itertools.islice(rows, limit):
         number += 1
         at = number + 1
         parts = [f'<row r="{at}">']
         for column, value in enumerate(values):
-            cell = _cell_xml(value)
+            if type(value) is str and len(value) <= _REPEATED_TEXT:
+                cell = made.get(value, _UNMADE)
+                if cell is _UNMADE:
+                    cell = _cell_xml(value)
+                    if len(made) < _REMEMBERED:
+                        made[value] = cell
+            else:
+                cell = _cell_xml(value)
             if cell is None:
                 continue
-            while len(letters) <= column:
-                letters.append(column_letter(len(letters) + 1))
-            widest = max(widest, column)
+            if column >= len(letters):
+                letters.extend(column_letter(c + 1) for c in range(len(letters), column + 1))
+            if column > widest:
+                widest = column
             parts.append(f'<c r="{letters[column]}{at}"{cell}')
         if len(parts) > 1:
             parts.append("</row>")
