@@ -382,6 +382,12 @@ def smic(
     # scenarios that can carry mass at the optimum lie on the face where the gradient is smallest
     gradient = 2.0 * (points.T @ (points @ optimum))
     active = gradient <= gradient.min() + 1e-7 * (1.0 + float(np.abs(gradient).max()))
+    if not active[optimum > 0.0].all():
+        # the least-squares step stopped short of the optimum (some of its states lie off the
+        # face of smallest gradient, seen on one expert of a simulated 5,000), so the face
+        # says nothing about which states some pi with these moments uses: every state is a
+        # candidate, and the linear programs of the max-entropy step find the impossible ones
+        active[:] = True
     probabilities, possible, converged = _maxent_on(features, moments, active, n, constrained)
     # the unknown pair moments as the max-entropy pi has them; the fixed ones are m*
     full_moments = all_features @ probabilities

@@ -319,3 +319,54 @@ def test_labels_list_every_scenario_once() -> None:
     assert sorted(labels) == ["".join(bits) for bits in itertools.product("01", repeat=3)]
     assert result.scenarios["rank"].tolist() == list(range(1, 9))
     assert np.all(np.diff(result.scenarios["probability"].to_numpy()) <= 1e-12)
+
+
+def test_an_optimum_off_the_gradients_face_still_bounds_every_scenario() -> None:
+    # One simulated expert of a 5,000-strong panel (eight events, the last two never paired):
+    # the rounding of the gradient left some states of the least-squares optimum off the face,
+    # so no distribution on the face had the optimum's moments, the max-entropy fit failed and
+    # every bound LP was infeasible. The optimum's own states now belong to the face.
+    p = [0.66, 0.03, 0.39, 0.7, 0.23, 0.48, 0.18, 0.18]
+    given = [
+        [0.66, 0.58, 0.72, 0.58, 0.56, 0.6, 0.66, 0.66],
+        [0.02, 0.03, 0.12, 0.03, 0.14, 0.12, 0.03, 0.03],
+        [0.45, 0.34, 0.39, 0.3, 0.3, 0.34, 0.39, 0.39],
+        [0.69, 0.86, 0.64, 0.7, 0.82, 0.77, 0.7, 0.7],
+        [0.29, 0.31, 0.34, 0.28, 0.23, 0.21, 0.23, 0.23],
+        [0.64, 0.45, 0.61, 0.49, 0.44, 0.48, 0.48, 0.48],
+        [0.18] * 8,
+        [0.18] * 8,
+    ]
+    given_not = [
+        [0.66, 0.74, 0.6, 0.74, 0.76, 0.72, 0.66, 0.66],
+        [0.04, 0.03, 0.01, 0.03, 0.01, 0.01, 0.03, 0.03],
+        [0.33, 0.44, 0.39, 0.48, 0.48, 0.44, 0.39, 0.39],
+        [0.71, 0.54, 0.76, 0.7, 0.58, 0.63, 0.7, 0.7],
+        [0.17, 0.15, 0.12, 0.18, 0.23, 0.25, 0.23, 0.23],
+        [0.32, 0.51, 0.35, 0.47, 0.52, 0.48, 0.48, 0.48],
+        [0.18] * 8,
+        [0.18] * 8,
+    ]
+    asked = np.zeros((8, 8), dtype=bool)
+    asked[:6, :6] = True
+    np.fill_diagonal(asked, False)
+    result = smic(p, given, given_not, asked=asked, bounds_for=0)
+    assert result.maxent_converged
+    assert result.possible[result.sparse_optimum > 0].all()
+    # the max-entropy pi has the optimum's moments
+    features = _lp.moment_features(state_bits(8))
+    assert np.allclose(features[:8] @ result.probabilities, result.p_star, atol=1e-7)
+    top = [int(s) for s in result.scenarios["state"][:5]]
+    lower, upper = result.state_bounds(top)
+    assert np.all(lower <= result.probabilities[top] + 1e-9)
+    assert np.all(result.probabilities[top] <= upper + 1e-9)
+    # the bounds agree with plain LPs over every state (no face assumed)
+    matrix = np.vstack([features[result.constrained], np.ones((1, 256))])
+    rhs = np.append(result.optimal_moments[result.constrained], 1.0)
+    for state, low, high in zip(top, lower, upper, strict=True):
+        cost = np.zeros(256)
+        cost[state] = 1.0
+        best = linprog(-cost, A_eq=matrix, b_eq=rhs, bounds=(0, None), method="highs")
+        worst = linprog(cost, A_eq=matrix, b_eq=rhs, bounds=(0, None), method="highs")
+        assert high == pytest.approx(-best.fun, abs=1e-7)
+        assert low == pytest.approx(worst.fun, abs=1e-7)

@@ -588,7 +588,22 @@ def question_fields(question: QuestionSpec, rng: random.Random, text: str) -> di
             "i_ss": rng.randint(-20, 20),
         }
         return {_field(question, p): str(profile[p]) for p in question.parts}
+    ratings = _row_ratings(question.kind)
+    if ratings:
+        # a structural matrix's row: one rating per cell
+        return {_field(question, part): rng.choice(ratings) for part in question.parts}
     raise ValueError(f"unknown question kind {question.kind}")
+
+
+def _row_ratings(kind: str) -> tuple[str, ...]:
+    """The ratings a structural row question's cells take (none for other kinds)."""
+    from app.definitions.model import QuestionKind
+    from app.services.answer_values import ROW_RATINGS
+
+    try:
+        return ROW_RATINGS.get(QuestionKind(kind), ())
+    except ValueError:
+        return ()
 
 
 def item_fields(item: ItemSpec, rng: random.Random) -> dict[str, str]:
