@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from analysis.consensus import PRESETS, parse_rule
-from analysis.describe import ScaleSpec, chart_histogram, describe
+from analysis.describe import ItemStats, ScaleSpec, chart_histogram, describe, describe_many
 from analysis.expressions import Expression
 from analysis.pooling import pool
 from analysis.settings import AnalysisSettings
@@ -133,10 +133,13 @@ def _clean(value: Any) -> Any:
 SUPPRESSED = PartSummary(n=None, suppressed=True)
 
 
-def _distribution(values: Sequence[float], spec: ScaleSpec, method: str) -> PartSummary:
-    """Statistics and histogram of one set of answers."""
+def _distribution(
+    values: Sequence[float], spec: ScaleSpec, method: str, stats: ItemStats | None = None
+) -> PartSummary:
+    """Statistics and histogram of one set of answers (`stats`: already described)."""
     array = np.asarray(values, dtype=float)
-    stats = describe(array, spec, quantile_method=method)
+    if stats is None:
+        stats = describe(array, spec, quantile_method=method)
     return PartSummary(
         n=len(values),
         suppressed=False,
@@ -442,6 +445,64 @@ def _round_numbers(
     return found
 
 
+def _group_split(
+    numbers: _Numbers, panel: _Panel, k: int
+) -> tuple[npt.NDArray[np.int64], list[tuple[int, str, bool]]] | None:
+    """Each answer's group code, and the part's groups as (code, name, shown) in name order;
+    None when the answers fall in fewer than two groups (no split is shown)."""
+    of_group = panel.group_codes[numbers.ranks]
+    # experts without a group (code -1) are in no group's figures
+    tally = np.bincount(of_group[of_group >= 0], minlength=len(panel.group_names))
+    counts = {panel.group_names[c]: int(n) for c, n in enumerate(tally.tolist()) if n}
+    if len(counts) < 2:
+        return None
+    hidden = suppressed_groups(counts, k)
+    shown = [
+        (code, group, group not in hidden)
+        for code, group in enumerate(panel.group_names)
+        if group in counts
+    ]
+    return of_group, shown
+
+
+def _describe_round(
+    study: Study, round_: Round, current: _RoundNumbers, panel: _Panel
+) -> dict[tuple[str, str, str], dict[str | None, ItemStats]]:
+    """The statistics of every part the snapshot shows, and of its shown groups, described in
+    one vectorised pass (keyed by item, question and part, then group; None: the whole part)."""
+    keys: list[tuple[tuple[str, str, str], str | None]] = []
+    answer_sets: list[npt.NDArray[np.float64]] = []
+    scales: list[ScaleSpec] = []
+    for round_item in round_.items:
+        item: Item = round_item.item
+        for question in item.questions_in(round_.number):
+            if question.kind == QuestionKind.TEXT:
+                continue
+            for part in question_parts(question):
+                key = (item.key, question.key, part.part)
+                numbers = current.parts.get(key, _NONE)
+                if len(numbers.values) < study.k:
+                    continue
+                spec = scale_spec(part)
+                keys.append((key, None))
+                answer_sets.append(numbers.values)
+                scales.append(spec)
+                split = _group_split(numbers, panel, study.k)
+                if split is None:
+                    continue
+                of_group, shown = split
+                for code, name, visible in shown:
+                    if visible:
+                        keys.append((key, name))
+                        answer_sets.append(numbers.values[of_group == code])
+                        scales.append(spec)
+    described: dict[tuple[str, str, str], dict[str | None, ItemStats]] = defaultdict(dict)
+    stats = describe_many(answer_sets, scales, quantile_method=study.quantile_method)
+    for (part_key, group), found in zip(keys, stats, strict=True):
+        described[part_key][group] = found
+    return described
+
+
 def _summarise_part(
     study: Study,
     round_: Round,
@@ -450,34 +511,35 @@ def _summarise_part(
     before: _Numbers,
     panel: _Panel,
     settings: AnalysisSettings,
+    described: Mapping[str | None, ItemStats],
 ) -> PartSummary:
-    """Overall and per-group statistics for one part, k-suppressed, with stability and pooling."""
+    """Overall and per-group statistics for one part, k-suppressed, with stability and pooling
+    (`described`: its statistics and its groups', already computed)."""
     k = study.k
     if len(numbers.values) < k:
         return SUPPRESSED
     spec = scale_spec(part)
     values = numbers.values.tolist()
-    summary = _distribution(values, spec, study.quantile_method)
+    summary = _distribution(values, spec, study.quantile_method, described.get(None))
     stats = summary.stats or {}
     consensus = _consensus(study, part.scale, stats) if part.kind in _CONSENSUS_KINDS else None
     pooled = _pooled(values, settings.pooling_eps) if is_probability_part(part) else None
     groups: dict[str, PartSummary] | None = None
-    of_group = panel.group_codes[numbers.ranks]
-    # experts without a group (code -1) are in no group's figures
-    tally = np.bincount(of_group[of_group >= 0], minlength=len(panel.group_names))
-    counts = {panel.group_names[c]: int(n) for c, n in enumerate(tally.tolist()) if n}
-    if len(counts) > 1:
-        hidden = suppressed_groups(counts, k)
+    split = _group_split(numbers, panel, k)
+    if split is not None:
+        of_group, shown = split
         groups = {
             group: (
-                SUPPRESSED
-                if group in hidden
-                else _distribution(
-                    numbers.values[of_group == code].tolist(), spec, study.quantile_method
+                _distribution(
+                    numbers.values[of_group == code].tolist(),
+                    spec,
+                    study.quantile_method,
+                    described.get(group),
                 )
+                if visible
+                else SUPPRESSED
             )
-            for code, group in enumerate(panel.group_names)
-            if group in counts
+            for code, group, visible in shown
         }
     stability: Stability | None = None
     verdict: Verdict | None = None
@@ -535,6 +597,7 @@ def compute_snapshot(
     current = by_round[round_.id]
     before = by_round[previous.id] if previous else _RoundNumbers()
     free_text = reasons(session, study, [round_])
+    described = _describe_round(study, round_, current, panel)
     items: dict[str, ItemSummary] = {}
     for round_item in round_.items:
         item: Item = round_item.item
@@ -558,6 +621,7 @@ def compute_snapshot(
                         before.parts.get((item.key, question.key, part.part), _NONE),
                         panel,
                         settings,
+                        described.get((item.key, question.key, part.part), {}),
                     )
                     for part in question_parts(question)
                 },
