@@ -30,14 +30,14 @@ def _has_long_integer(document: str | bytes) -> bool:
     fraction of a number (PostgreSQL prints small numbers as 0.000012345678901234567) nor
     followed by one or an exponent. A run inside a string counts too: that document simply
     takes the standard library's slower path."""
-    if isinstance(document, str):
-        spans = [run.span() for run in _LONG_RUN.finditer(document)]
-    else:
-        spans = [run.span() for run in _LONG_RUN_BYTES.finditer(document)]
-    for start, end in spans:
+    pattern = _LONG_RUN if isinstance(document, str) else _LONG_RUN_BYTES
+    found = pattern.search(document)  # type: ignore[arg-type]  # str with str, bytes with bytes
+    while found is not None:
+        start, end = found.span()
         before, after = document[start - 1 : start], document[end : end + 1]
         if before not in (".", b".") and after not in _AFTER_A_FRACTION:
             return True
+        found = pattern.search(document, end)  # type: ignore[arg-type]
     return False
 
 

@@ -21,8 +21,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from analysis.errors import InputError
-from analysis.structural.cib import CibModel, cib_model
-from analysis.structural.cib_search import SearchMethod, consistent_scenarios
+from analysis.structural.cib import FLOAT_SLACK, CibModel, cib_model
+from analysis.structural.cib_search import EXHAUSTIVE_UP_TO, SearchMethod, consistent_scenarios
+
+#: (members x configurations x descriptors x variants) cells gathered at once by the batched
+#: check (8 bytes each): a few tens of MB
+_BATCH_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,37 @@ def _member_model(model: CibModel, matrix: npt.ArrayLike, which: int) -> CibMode
     return cib_model(model.descriptors, model.variants, values, model.name)
 
 
+def _consistent_by_member(
+    model: CibModel, members: Sequence[CibModel], tolerance: float
+) -> list[list[tuple[int, ...]]]:
+    """Each member's consistent scenarios, by checking every configuration of the (small)
+    model for many members at once: the same scenarios as `consistent_scenarios` member by
+    member (the same balances, slack and test), without a search per member, which for a panel
+    of thousands cost most of its analysis."""
+    configs = np.indices(model.counts).reshape(len(model.counts), -1).T  # C x D, in order
+    rows = configs + np.asarray(model.offsets, dtype=np.int64)
+    width = model.matrix.shape[1]
+    at_once = max(1, _BATCH_CELLS // (len(configs) * width * len(model.counts)))
+    every = np.arange(len(configs))
+    found: list[list[tuple[int, ...]]] = []
+    for start in range(0, len(members), at_once):
+        chunk = members[start : start + at_once]
+        stack = np.stack([np.asarray(m.matrix, dtype=np.float64) for m in chunk])
+        balances = stack[:, rows, :].sum(axis=2)  # members x configurations x variants
+        worst = np.zeros((len(chunk), len(configs)))
+        for d, (offset, count) in enumerate(zip(model.offsets, model.counts, strict=True)):
+            block = balances[:, :, offset : offset + count]
+            own = block[:, every, configs[:, d]]
+            np.maximum(worst, block.max(axis=2) - own, out=worst)
+        # the search's slack: whole numbers compare exactly, others with FLOAT_SLACK
+        slack = np.array(
+            [float(np.floor(tolerance)) if m.is_integer else tolerance + FLOAT_SLACK for m in chunk]
+        )
+        consistent = worst <= slack[:, None]
+        found.extend([tuple(c) for c in configs[consistent[i]].tolist()] for i in range(len(chunk)))
+    return found
+
+
 def _tally(
     model: CibModel,
     members: Sequence[CibModel],
@@ -60,8 +95,11 @@ def _tally(
     """Solve every member and count the scenarios."""
     counts: Counter[tuple[int, ...]] = Counter()
     per_member = []
-    for member in members:
-        found = consistent_scenarios(member, tolerance, method).tuples()
+    if method != "pruned" and model.configurations <= EXHAUSTIVE_UP_TO:
+        solved = _consistent_by_member(model, members, tolerance)
+    else:
+        solved = [consistent_scenarios(m, tolerance, method).tuples() for m in members]
+    for found in solved:
         per_member.append(len(found))
         counts.update(found)
     keys = sorted(counts, key=lambda k: (-counts[k], k))

@@ -93,7 +93,8 @@ def pool_matrix(
         for (row, column), rating in expert.items():
             if row not in row_index or column not in column_index or row == column:
                 continue
-            text = str(rating).strip().upper().lstrip("+")
+            # most ratings are already written as allowed: only the others are normalised
+            text = rating if rating in allowed else str(rating).strip().upper().lstrip("+")
             if text not in allowed:
                 choices = ", ".join(sorted(allowed, key=lambda a: (a == POTENTIAL, a)))
                 raise InputError(f"{row} -> {column}: {rating!r} is not one of {choices}")

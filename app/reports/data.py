@@ -542,9 +542,15 @@ def _build_report(
         measured=kept(
             session, study, store, "measured", up_to, lambda: measured_record(session, study, up_to)
         ),
-        structural=micmac_panel(session, study, up_to),
-        mactor=mactor_panel(session, study, up_to),
-        cib=cib_panel(session, study, up_to),
+        # the panel's matrices are read cell by cell from every expert's rows: at thousands
+        # of experts the three take most of a minute, so they are kept with the snapshot too
+        structural=kept(
+            session, study, store, "micmac", up_to, lambda: micmac_panel(session, study, up_to)
+        ),
+        mactor=kept(
+            session, study, store, "mactor", up_to, lambda: mactor_panel(session, study, up_to)
+        ),
+        cib=kept(session, study, store, "cib", up_to, lambda: cib_panel(session, study, up_to)),
         held=held,
         store=store,
     )

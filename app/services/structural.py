@@ -10,11 +10,12 @@ MICMAC engine runs on the pooled matrix. Nothing here shows one expert's matrix.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import InputError
@@ -33,9 +34,8 @@ from analysis.structural.panel import (
     pool_matrix,
 )
 from app.definitions.model import ItemKind, QuestionKind
-from app.models import Item, Round, RoundState, Study
+from app.models import Answer, Item, Participation, Round, RoundState, Study
 from app.services.answer_values import POTENTIAL_KEY
-from app.services.tidy import current_answers
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,16 @@ def _ratings(value_json: Mapping[str, Any]) -> dict[str, str]:
     potential = value_json.get(POTENTIAL_KEY)
     marked = set(potential) if isinstance(potential, list) else set()
     return {
-        column: POTENTIAL if column in marked else str(int(float(rating)))
+        column: POTENTIAL
+        if column in marked
+        else _RATING_TEXT.get(rating) or str(int(float(rating)))
         for column, rating in value_json.items()
         if column != POTENTIAL_KEY and isinstance(rating, int | float)
     }
+
+
+#: the stored ratings as text, made once (a panel of thousands has millions of cells)
+_RATING_TEXT: dict[float, str] = {float(n): str(n) for n in range(-4, 5)}
 
 
 def _closed_rounds(session: Session, study: Study, up_to: int | None) -> list[Round]:
@@ -128,11 +134,8 @@ def _panel_rows(
     rows: dict[str, tuple[int, dict[int, dict[str, str]]]] = {}
     for round_ in _closed_rounds(session, study, up_to):
         found: dict[str, dict[int, dict[str, str]]] = {}
-        for answer in current_answers(session, study, [round_.id], question_ids=list(questions)):
-            row = questions.get(answer.question_id)
-            if row is None or answer.no_answer or not answer.value_json:
-                continue
-            found.setdefault(row, {})[answer.participation_id] = _ratings(answer.value_json)
+        for question_id, participation_id, stored in _stored_rows(session, round_, questions):
+            found.setdefault(questions[question_id], {})[participation_id] = _ratings(stored)
         for row, by_expert in found.items():
             rows[row] = (round_.number, by_expert)
     experts: dict[int, dict[tuple[str, str], str]] = {}
@@ -141,6 +144,38 @@ def _panel_rows(
             cells = experts.setdefault(participation, {})
             cells.update({(row, column): rating for column, rating in ratings.items()})
     return experts, {row: number for row, (number, _e) in rows.items()}
+
+
+def _stored_rows(
+    session: Session, round_: Round, questions: Mapping[int, str]
+) -> Iterator[tuple[int, int, Mapping[str, Any]]]:
+    """The round's current answers to these row questions that rate something: (question id,
+    participation id, the stored row), by question and pseudonym.
+
+    Three columns and the row as JSON text, decoded here: a panel of thousands has hundreds of
+    thousands of rows, where reading whole answer rows cost most of the analysis. Ratings are
+    small numbers, so orjson reads them as the standard library does.
+    """
+    if not questions:
+        return
+    query = (
+        select(Answer.question_id, Answer.participation_id, cast(Answer.value_json, Text))
+        .join(Participation, Answer.participation_id == Participation.id)
+        .where(
+            Answer.round_id == round_.id,
+            Answer.is_current.is_(True),
+            Answer.no_answer.is_(False),
+            Answer.value_json.is_not(None),
+            Answer.question_id.in_(list(questions)),
+        )
+        .order_by(Answer.question_id, Participation.pseudonym)
+    )
+    for question_id, participation_id, text in session.execute(
+        query, execution_options={"yield_per": 5000}
+    ):
+        stored = orjson.loads(text) if text else None
+        if isinstance(stored, dict) and stored:
+            yield question_id, participation_id, stored
 
 
 def _named(items: list[Item]) -> tuple[StructuralVariable, ...]:

@@ -229,3 +229,31 @@ def test_ensembles_count_members_and_keep_the_summed_matrix_view(somewhereland) 
     assert panel.table["in_sum"].all()  # a zero matrix makes every scenario consistent
     with pytest.raises(InputError, match="member 2: matrix is 2 x 2"):
         panel_ensemble(somewhereland, [somewhereland.matrix, np.zeros((2, 2))])
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1.0, 1.5])
+@pytest.mark.parametrize("floats", [False, True])
+def test_a_panel_is_checked_at_once_with_the_searchs_own_answers(
+    tolerance: float, floats: bool
+) -> None:
+    # the batched check of a small model's every configuration (one pass for many members)
+    # finds, member by member, exactly what the search finds for each member alone
+    from analysis.structural.cib_ensemble import _consistent_by_member, panel_ensemble
+
+    base = random_model([3, 2, 4, 3, 2], seed=11, floats=floats)
+    rng = np.random.default_rng(5)
+    matrices = [
+        np.asarray(base.matrix, dtype=np.float64) + rng.integers(-1, 2, base.matrix.shape)
+        for _ in range(30)
+    ]
+    members = [
+        cib_model(base.descriptors, base.variants, m, f"member {i}") for i, m in enumerate(matrices)
+    ]
+    batched = _consistent_by_member(base, members, tolerance)
+    for member, found in zip(members, batched, strict=True):
+        expected = consistent_scenarios(member, tolerance, "pruned").tuples()
+        assert sorted(found) == sorted(expected)
+    ensemble = panel_ensemble(base, matrices, tolerance)
+    searched = panel_ensemble(base, matrices, tolerance, method="pruned")
+    assert ensemble.table.equals(searched.table)
+    assert ensemble.per_member == searched.per_member
