@@ -29,6 +29,9 @@ COMPUTED = {
     "weighting": (calibration, "weighted_pooling"),
     "ranking": (report_data, "event_ranking"),
     "measured": (report_data, "measured_record"),
+    "micmac": (report_data, "micmac_panel"),
+    "mactor": (report_data, "mactor_panel"),
+    "cib": (report_data, "cib_panel"),
 }
 
 
