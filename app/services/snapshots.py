@@ -497,10 +497,24 @@ def _describe_round(
                         answer_sets.append(numbers.values[of_group == code])
                         scales.append(spec)
     described: dict[tuple[str, str, str], dict[str | None, ItemStats]] = defaultdict(dict)
-    stats = describe_many(answer_sets, scales, quantile_method=study.quantile_method)
-    for (part_key, group), found in zip(keys, stats, strict=True):
-        described[part_key][group] = found
+    # a few hundred thousand answers at a time: one pass's temporary arrays are several times
+    # its answers, and a panel of thousands gives millions in a round
+    start, held = 0, 0
+    for end, answers in enumerate(answer_sets, start=1):
+        held += len(answers)
+        if held < _DESCRIBED_AT_ONCE and end < len(answer_sets):
+            continue
+        stats = describe_many(
+            answer_sets[start:end], scales[start:end], quantile_method=study.quantile_method
+        )
+        for (part_key, group), found in zip(keys[start:end], stats, strict=True):
+            described[part_key][group] = found
+        start, held = end, 0
     return described
+
+
+#: how many answers `_describe_round` describes in one vectorised pass
+_DESCRIBED_AT_ONCE = 200_000
 
 
 def _summarise_part(

@@ -116,3 +116,23 @@ def test_the_snapshot_is_the_one_the_tidy_table_gives(
     ]
     assert any(p.get("stability") for p in parts)
     assert any(g.get("suppressed") for p in parts for g in (p.get("groups") or {}).values())
+
+
+def test_describing_a_round_at_once_gives_the_figures_of_one_part_at_a_time(
+    session: Session, demo_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    round_ = session.scalars(
+        select(Round).where(Round.study_id == demo_study.id, Round.number == 2)
+    ).one()
+
+    def content() -> str:
+        data = snapshots.compute_snapshot_data(session, demo_study, round_, rng=random.Random(3))
+        return json.dumps(data, sort_keys=True)
+
+    batched = content()
+    # in passes of a few answers each (the pass boundary falls inside the round's parts)
+    monkeypatch.setattr(snapshots, "_DESCRIBED_AT_ONCE", 50)
+    assert content() == batched
+    # nothing described ahead: every part and group described on its own, as before batching
+    monkeypatch.setattr(snapshots, "_describe_round", lambda *args: {})
+    assert content() == batched
