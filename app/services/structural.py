@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
@@ -33,6 +32,7 @@ from analysis.structural.panel import (
     pool_influence,
     pool_matrix,
 )
+from app import jsoncodec
 from app.definitions.model import ItemKind, QuestionKind
 from app.models import Answer, Item, Participation, Round, RoundState, Study
 from app.services.answer_values import POTENTIAL_KEY
@@ -153,8 +153,7 @@ def _stored_rows(
     participation id, the stored row), by question and pseudonym.
 
     Three columns and the row as JSON text, decoded here: a panel of thousands has hundreds of
-    thousands of rows, where reading whole answer rows cost most of the analysis. Ratings are
-    small numbers, so orjson reads them as the standard library does.
+    thousands of rows, where reading whole answer rows cost most of the analysis.
     """
     if not questions:
         return
@@ -173,7 +172,7 @@ def _stored_rows(
     for question_id, participation_id, text in session.execute(
         query, execution_options={"yield_per": 5000}
     ):
-        stored = orjson.loads(text) if text else None
+        stored = jsoncodec.loads(text) if text else None
         if isinstance(stored, dict) and stored:
             yield question_id, participation_id, stored
 
