@@ -87,6 +87,29 @@ def test_the_results_page_maps_the_panels_matrix(
     assert "Leaders&#39; perception of the US" in html or "Leaders' perception of the US" in html
     persian = client.get(f"{base}/structural?lang=fa").get_data(as_text=True)
     assert 'dir="rtl"' in persian and "برداشت رهبران از ایالات متحده" in persian
+    # the panel's rankings settle: no word of cycles
+    assert "were still changing at power" not in html
+
+
+def test_rankings_that_never_settle_are_said_to_cycle(
+    client: FlaskClient, world: StructuralWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from app.services import structural
+
+    real = structural.micmac
+
+    def cycling(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(real(*args, **kwargs), settled=False)
+
+    monkeypatch.setattr(structural, "micmac", cycling)
+    login(client)
+    base = f"/f/studies/{world.study.id}/results/structural"
+    html = client.get(base).get_data(as_text=True)
+    assert "The rankings were still changing at power" in html
+    russian = client.get(f"{base}?lang=ru").get_data(as_text=True)
+    assert "ранги всё ещё менялись" in russian
 
 
 def test_the_report_has_a_structural_chapter_in_each_language(
