@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Round, Study, User
-from app.services import snapshots
+from app.services import snapshot_numbers, snapshots
 from app.services.tidy import tidy_answers
 from tests.demo_cache import cached_demo
 
@@ -30,7 +30,7 @@ def _tidy_numbers(
     rank = {pseudonym: r for r, pseudonym in enumerate(panel.pseudonyms)}
     found = {}
     for round_ in rounds:
-        numbers = snapshots._RoundNumbers()
+        numbers = snapshot_numbers.RoundNumbers()
         lists: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
         for row in frame[frame["round"] == round_.number].itertuples(index=False):
             who = rank[row.expert]
@@ -43,7 +43,7 @@ def _tidy_numbers(
                 ranks.append(who)
                 values.append(float(row.value))
         numbers.parts = {
-            key: snapshots._Numbers(np.asarray(r, dtype=np.int64), np.asarray(v, dtype=float))
+            key: snapshot_numbers.Numbers(np.asarray(r, dtype=np.int64), np.asarray(v, dtype=float))
             for key, (r, v) in lists.items()
         }
         found[round_.id] = numbers
@@ -64,8 +64,8 @@ def test_the_lean_read_holds_the_tidy_tables_numbers_in_its_order(
     rounds = list(
         session.scalars(select(Round).where(Round.study_id == demo_study.id, Round.number <= 2))
     )
-    panel = snapshots._panel(session, demo_study)
-    lean = snapshots._round_numbers(session, demo_study, rounds, panel)
+    panel = snapshot_numbers.read_panel(session, demo_study)
+    lean = snapshot_numbers.round_numbers(session, demo_study, rounds, panel)
     tidy = _tidy_numbers(session, demo_study, rounds, panel)
     for round_ in rounds:
         got, want = lean[round_.id], tidy[round_.id]
@@ -95,7 +95,7 @@ def test_the_snapshot_is_the_one_the_tidy_table_gives(
         snapshots.compute_snapshot_data(session, demo_study, r, rng=random.Random(7))
         for r in rounds
     ]
-    monkeypatch.setattr(snapshots, "_round_numbers", _tidy_numbers)
+    monkeypatch.setattr(snapshots, "round_numbers", _tidy_numbers)
     reference = [
         snapshots.compute_snapshot_data(session, demo_study, r, rng=random.Random(7))
         for r in rounds

@@ -1,0 +1,275 @@
+"""A round's current answers reduced to what its snapshot reads: per part, who answered (their
+rank in pseudonym order) and what, as arrays; the panel's pseudonyms and groups.
+
+The close reads a panel's answers through here: on PostgreSQL the server gathers each (round,
+question)'s answers into arrays, one group at a time, so the Python objects alive are one
+question's and the memory follows the answers as numbers, not as rows.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.orm import Session
+
+from app import jsoncodec
+from app.definitions.model import QuestionKind
+from app.models import Answer, Item, Participation, Question, Round, Study
+from app.services.tidy import Part, question_parts
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """One part's numbers in one round: who gave them (their rank in pseudonym order, the
+    order the statistics have always read them in) and the values, as arrays."""
+
+    ranks: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+#: no numbers at all
+NO_NUMBERS = Numbers(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+@dataclass
+class RoundNumbers:
+    """A round's current answers, reduced to what the snapshot reads."""
+
+    #: (item key, question key, part) -> the part's numbers
+    parts: dict[tuple[str, str, str], Numbers] = field(default_factory=dict)
+    #: (item key, question key) -> ranks of those who said "no answer"
+    no_answer: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    #: item key -> ranks of those who answered any of its numeric questions
+    respondents: dict[str, set[int]] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> set[int]:
+        """Ranks of those who answered anything numeric in the round."""
+        return set().union(*self.respondents.values()) if self.respondents else set()
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The study's participations by rank (pseudonym order): pseudonyms and groups."""
+
+    rank_of: dict[int, int]  #: participation id -> rank
+    pseudonyms: tuple[str, ...]
+    #: per rank, the index of its group in `group_names` (-1: in no group); a part's groups
+    #: are counted with one bincount instead of a Python loop over its thousands of answers
+    group_codes: npt.NDArray[np.int64]
+    #: the groups' names, sorted
+    group_names: tuple[str, ...]
+
+
+def read_panel(session: Session, study: Study) -> Panel:
+    """Every participation of the study, ranked by pseudonym (one query, three columns)."""
+    rows = sorted(
+        session.execute(
+            select(Participation.pseudonym, Participation.id, Participation.group).where(
+                Participation.study_id == study.id
+            )
+        ).tuples()
+    )
+    names = tuple(sorted({str(group) for _p, _i, group in rows if group is not None}))
+    code_of = {name: code for code, name in enumerate(names)}
+    codes = np.fromiter(
+        (-1 if group is None else code_of[str(group)] for _p, _i, group in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+    return Panel(
+        rank_of={id_: rank for rank, (_pseudonym, id_, _group) in enumerate(rows)},
+        pseudonyms=tuple(pseudonym for pseudonym, _id, _group in rows),
+        group_codes=codes,
+        group_names=names,
+    )
+
+
+def _json_parts(answers: npt.NDArray[np.object_], part: Part) -> npt.NDArray[np.float64]:
+    """The number each structured answer holds for one part (NaN where absent), as
+    `part_value` reads it, for a question's answers at once."""
+    if part.kind == QuestionKind.CONDITIONAL:
+        event, _, side = part.part.partition("|")
+        found = [((d or {}).get(event) or {}).get(side) for d in answers]
+    else:
+        key = part.part
+        found = [d.get(key) if d else None for d in answers]
+    return np.asarray(found, dtype=np.float64)  # None becomes NaN
+
+
+def _json_columns(answers: npt.NDArray[np.object_], keys: Sequence[str]) -> dict[str, Any]:
+    """The numbers structured answers hold under each of these keys (NaN where absent), a
+    column per key: what `_json_parts` gives part by part, read in one pass over the answers
+    (a matrix question has a part per cell, and most answers hold every cell)."""
+    if not keys:
+        return {}
+    if len(keys) == 1:
+        key = keys[0]
+        return {key: np.asarray([d.get(key) if d else None for d in answers], dtype=np.float64)}
+    every = operator.itemgetter(*keys)
+    blank = (None,) * len(keys)
+
+    def row(answer: Any) -> tuple[Any, ...]:
+        if not answer:
+            return blank
+        try:
+            found: tuple[Any, ...] = every(answer)
+            return found
+        except KeyError:
+            return tuple(answer.get(key) for key in keys)
+
+    table = np.asarray([row(d) for d in answers], dtype=np.float64).reshape(len(answers), -1)
+    return {key: table[:, column] for column, key in enumerate(keys)}
+
+
+def _decode_all(texts: Sequence[str | None]) -> Sequence[Any]:
+    """Stored JSON documents (None where an answer has none) decoded in one call: a close
+    decodes hundreds of thousands of small documents, and per document the call cost more than
+    the decoding. The parts read from them become floats, so orjson's floats for integers past
+    64 bits change nothing here; a batch it refuses is read document by document."""
+    if all(text is None for text in texts):
+        return texts
+    try:
+        decoded: list[Any] = orjson.loads(
+            "[" + ",".join("null" if text is None else text for text in texts) + "]"
+        )
+        return decoded
+    except orjson.JSONDecodeError:
+        return [None if text is None else jsoncodec.loads(text) for text in texts]
+
+
+#: one (round, question)'s current answers: round id, question id, and per answer the
+#: participation id, value, value_json and no_answer
+_Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
+
+
+def _answer_batches(
+    session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> Iterator[_Batch]:
+    """The rounds' current answers to these questions, one (round, question) at a time, in
+    (round id, question id) order.
+
+    On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
+    driver reads straight into lists: a close reads a million answers, and a result row for
+    each cost more than everything else the close does with it; one batch at a time, the
+    Python objects alive are one question's.
+    """
+    table = Answer.__table__.c
+    where = (
+        table.round_id.in_(list(round_ids)),
+        table.is_current.is_(True),
+        table.question_id.in_(list(question_ids)),
+    )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        query = (
+            select(
+                table.round_id,
+                table.question_id,
+                func.array_agg(table.participation_id),
+                func.array_agg(table.value),
+                # as text: decoded below in one call per batch, not one per answer
+                func.array_agg(cast(table.value_json, Text)),
+                func.array_agg(table.no_answer),
+            )
+            .where(*where)
+            .group_by(table.round_id, table.question_id)
+            .order_by(table.round_id, table.question_id)
+        )
+        compiled = query.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        # the driver's own cursor (server-side): its lists as they come, no result processing
+        # per element
+        driver: Any = connection.connection.driver_connection
+        with driver.cursor(name="snapshot_answers") as cursor:
+            cursor.itersize = 1
+            cursor.execute(str(compiled), compiled.params)
+            for round_id, question_id, pids, values, texts, refused in cursor:
+                yield round_id, question_id, pids, values, _decode_all(texts), refused
+        return
+    query = select(
+        table.round_id,
+        table.question_id,
+        table.participation_id,
+        table.value,
+        table.value_json,
+        table.no_answer,
+    ).where(*where)
+    grouped: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for row in connection.execute(query):
+        grouped[(row[0], row[1])].append(tuple(row[2:]))
+    for (round_id, question_id), rows in sorted(grouped.items()):
+        pids, values, jsons, refused = zip(*rows, strict=True)
+        yield round_id, question_id, pids, values, jsons, refused
+
+
+def round_numbers(
+    session: Session, study: Study, rounds: Sequence[Round], panel: Panel
+) -> dict[int, RoundNumbers]:
+    """The rounds' current numeric answers by part, read one (round, question) at a time and
+    reduced to numpy arrays in pseudonym order: memory in proportion to the answers as
+    numbers, not to ORM objects or a table of Python objects."""
+    found = {r.id: RoundNumbers() for r in rounds}
+    # every numeric question of the study (an answer may be to a question no longer asked)
+    questions: dict[int, tuple[str, str, list[Part]]] = {}
+    for question, item_key in session.execute(
+        select(Question, Item.key)
+        .join(Item, Question.item_id == Item.id)
+        .where(Item.study_id == study.id)
+    ).tuples():
+        parts = question_parts(question)
+        if parts:
+            questions[question.id] = (item_key, question.key, parts)
+    if not questions or not rounds or not panel.rank_of:
+        return found
+    # participation id -> rank, vectorised (ids sorted, ranks beside them)
+    ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
+    by_id = np.argsort(ids)
+    sorted_ids = ids[by_id]
+    rank_of_sorted = np.fromiter(panel.rank_of.values(), dtype=np.int64)[by_id]
+    batches = _answer_batches(session, [r.id for r in rounds], list(questions))
+    for round_id, question_id, pids, values, structured, no_answer in batches:
+        numbers = found[round_id]
+        item_key, question_key, parts = questions[question_id]
+        ranks = rank_of_sorted[np.searchsorted(sorted_ids, np.asarray(pids, dtype=np.int64))]
+        # pseudonym order, the order the statistics have always read the answers in
+        order = np.argsort(ranks, kind="stable")
+        who = ranks[order]
+        refused = np.asarray(no_answer, dtype=bool)[order]
+        numbers.respondents.setdefault(item_key, set()).update(who.tolist())
+        numbers.no_answer.setdefault((item_key, question_key), set()).update(who[refused].tolist())
+        jsons: npt.NDArray[np.object_] | None = None
+        columns: dict[str, Any] = {}
+        for part in parts:
+            if part.part:
+                if jsons is None:
+                    jsons = np.empty(len(structured), dtype=object)
+                    jsons[:] = structured
+                    jsons = jsons[order]
+                    columns = _json_columns(
+                        jsons,
+                        [p.part for p in parts if p.part and p.kind != QuestionKind.CONDITIONAL],
+                    )
+                column = columns.get(part.part) if part.kind != QuestionKind.CONDITIONAL else None
+                said = column.copy() if column is not None else _json_parts(jsons, part)
+            else:
+                said = np.asarray(values, dtype=np.float64)[order]  # None becomes NaN
+            said[refused] = np.nan
+            kept = ~np.isnan(said)
+            key = (item_key, question_key, part.part)
+            earlier = numbers.parts.get(key, NO_NUMBERS)
+            # a second question row under the same keys (rare) follows the first, as before
+            numbers.parts[key] = Numbers(
+                np.concatenate((earlier.ranks, who[kept])),
+                np.concatenate((earlier.values, said[kept])),
+            )
+    return found
