@@ -13,7 +13,7 @@ import json
 import math
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -309,17 +309,15 @@ def _answer_query(round_id: int, *, in_order: bool, postgres: bool) -> Select[An
     return query.order_by(*keys, Answer.revision)
 
 
-def _answers(
-    session: Session, round_id: int, shown: Disclosure, *, in_order: bool
-) -> Iterator[dict[str, Any]]:
-    """A round's answers as the archive's records (`AnswerRecord` as data), read as they come."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    rows = session.execute(
-        _answer_query(round_id, in_order=in_order, postgres=postgres),
-        execution_options={"yield_per": STREAM_ROWS},
-    ).tuples()
-    for (
-        participation_id,
+#: where `_answer_query`'s rows hold the answer's creation time
+_CREATED = 12
+
+
+def _answer_record(row: Sequence[Any], date: str | None) -> dict[str, Any]:
+    """A row of `_answer_query` as the archive's answer record (the fields of AnswerRecord,
+    built directly: asdict() copies every value again)."""
+    (
+        _participation_id,
         pseudonym,
         item_key,
         question_key,
@@ -331,27 +329,39 @@ def _answers(
         revision,
         is_current,
         synthetic,
-        created_at,
+        _created_at,
         kept,
-    ) in rows:
-        if not shown.keeps(participation_id, round_id):
+    ) = row
+    return {
+        "expert": pseudonym,
+        "item": item_key,
+        "question": question_key,
+        "version": version,
+        "value": value,
+        "value_json": value_json,
+        "text": text,
+        "no_answer": no_answer,
+        "revision": revision,
+        "is_current": is_current,
+        "synthetic": synthetic,
+        "date": date,
+        "kept": kept,
+    }
+
+
+def _answers(
+    session: Session, round_id: int, shown: Disclosure, *, in_order: bool
+) -> Iterator[dict[str, Any]]:
+    """A round's answers as the archive's records (`AnswerRecord` as data), read as they come."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(
+        _answer_query(round_id, in_order=in_order, postgres=postgres),
+        execution_options={"yield_per": STREAM_ROWS},
+    ).tuples()
+    for row in rows:
+        if not shown.keeps(row[0], round_id):
             continue
-        # the fields of AnswerRecord, built directly: asdict() copies every value again
-        yield {
-            "expert": pseudonym,
-            "item": item_key,
-            "question": question_key,
-            "version": version,
-            "value": value,
-            "value_json": value_json,
-            "text": text,
-            "no_answer": no_answer,
-            "revision": revision,
-            "is_current": is_current,
-            "synthetic": synthetic,
-            "date": None if shown.protected else day(created_at),
-            "kept": kept,
-        }
+        yield _answer_record(row, None if shown.protected else day(row[_CREATED]))
 
 
 def _rows(session: Session, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
@@ -393,39 +403,11 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
     )
     dumps, sort_keys, isfinite = orjson.dumps, orjson.OPT_SORT_KEYS, math.isfinite
     batch: list[bytes] = []
-    for (
-        participation_id,
-        pseudonym,
-        item_key,
-        question_key,
-        version,
-        value,
-        value_json,
-        text,
-        no_answer,
-        revision,
-        is_current,
-        synthetic,
-        created_at,
-        kept,
-    ) in _rows(session, query):
-        if allowed is not None and participation_id not in allowed:
+    for row in _rows(session, query):
+        if allowed is not None and row[0] not in allowed:
             continue
-        record = {
-            "date": None if protected else _stored_day(created_at),
-            "expert": pseudonym,
-            "is_current": is_current,
-            "item": item_key,
-            "kept": kept,
-            "no_answer": no_answer,
-            "question": question_key,
-            "revision": revision,
-            "synthetic": synthetic,
-            "text": text,
-            "value": value,
-            "value_json": value_json,
-            "version": version,
-        }
+        record = _answer_record(row, None if protected else _stored_day(row[_CREATED]))
+        value = record["value"]
         try:
             encoded = dumps(record, option=sort_keys)
         except orjson.JSONEncodeError:
