@@ -477,6 +477,13 @@ def _profiles_at(table: FloatArray, delays: FloatArray) -> FloatArray:
     return np.asarray(out, dtype=np.float64)
 
 
+def draw_counts(index: IntArray, size: int) -> FloatArray:
+    """How many times each resample (a row of `index`) drew each of `size` items."""
+    rows = index.shape[0]
+    flat = (np.arange(rows)[:, None] * size + index).ravel()
+    return np.bincount(flat, minlength=rows * size).reshape(rows, size).astype(np.float64)
+
+
 def expected_trend_intervals(
     baseline: npt.ArrayLike,
     occurrence: npt.ArrayLike,
@@ -510,16 +517,18 @@ def expected_trend_intervals(
     delays = np.arange(y0.size, dtype=np.float64)
     q = np.diff(cumulative, axis=1, prepend=0.0)
     change = np.zeros((index.shape[0], y0.size))
+    # how often each resample drew each expert: the mean of the drawn curves is a product with
+    # it, where the drawn curves themselves (resamples x panel x years) would take gigabytes
+    drawn = draw_counts(index, len(panel)) if statistic == "mean" else None
     for e, (options, names) in enumerate(zip(profiles, experts, strict=True)):
         table = np.full((len(panel), 5), np.nan)
         table[[position[n] for n in names]] = _profile_table(options)
-        if statistic == "mean":
+        if drawn is not None:
             # the mean of the resampled experts' impact curves (an expert counted as often as drawn)
             each = _profiles_at(table, delays)  # panel x years, NaN rows for silent experts
-            drawn = each[index]  # resamples+1 x panel x years
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                curves = np.nanmean(drawn, axis=1)
+            given = ~np.isnan(each)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                curves = (drawn @ np.where(given, each, 0.0)) / (drawn @ given)
             curves = np.where(np.isnan(curves), curves[0], curves)
         else:
             with warnings.catch_warnings():

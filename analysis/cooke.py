@@ -437,6 +437,10 @@ def _weights(
     return weights
 
 
+#: experts whose CDFs are tabulated on the grid at once (bounds the memory of a large panel)
+_CDF_ROWS = 256
+
+
 def _mixture_quantiles(prepared: _Prepared, levels: FloatArray, weights: FloatArray) -> FloatArray:
     """(alphas, items, K) quantiles of the weighted mixture of piecewise-uniform CDFs."""
     n_alphas, _, n_items = weights.shape
@@ -446,11 +450,16 @@ def _mixture_quantiles(prepared: _Prepared, levels: FloatArray, weights: FloatAr
         rows = np.flatnonzero(prepared.answered[:, i])
         answers = prepared.values[rows, i, :]
         grid = np.concatenate(([prepared.lower[i]], np.unique(answers), [prepared.upper[i]]))
-        cdf = np.empty((len(rows), len(grid)))
-        for r, row in enumerate(answers):
-            knots_x = np.concatenate(([prepared.lower[i]], row, [prepared.upper[i]]))
-            cdf[r] = np.interp(grid, knots_x, knots_y)
-        mixture = weights[:, rows, i] @ cdf  # (alphas, grid)
+        mixture = np.zeros((n_alphas, len(grid)))
+        # the experts' CDFs on the grid a slice of experts at a time: all at once they are
+        # experts x grid, and the grid grows with the experts (gigabytes for thousands)
+        for start in range(0, len(rows), _CDF_ROWS):
+            chunk = answers[start : start + _CDF_ROWS]
+            cdf = np.empty((len(chunk), len(grid)))
+            for r, row in enumerate(chunk):
+                knots_x = np.concatenate(([prepared.lower[i]], row, [prepared.upper[i]]))
+                cdf[r] = np.interp(grid, knots_x, knots_y)
+            mixture += weights[:, rows[start : start + _CDF_ROWS], i] @ cdf  # (alphas, grid)
         for a in range(n_alphas):
             out[a, i] = np.interp(levels, mixture[a], grid)
     return out

@@ -57,8 +57,9 @@ _ANALYSIS_SOURCES = ("analysis/**/*.py", "app/services/*.py", "app/definitions/*
 class BuildMemo:
     """What one build has read already: tidy answers by the rounds they cover."""
 
-    #: sorted round ids (None: every round) -> the tidy answers, as read
-    tidy: dict[tuple[int, ...] | None, pd.DataFrame] = field(default_factory=dict)
+    #: (sorted round ids or None for every round, with the matrices' rows) -> the tidy
+    #: answers, as read
+    tidy: dict[tuple[tuple[int, ...] | None, bool], pd.DataFrame] = field(default_factory=dict)
     #: tidy reads that went to the database (the rest came from here)
     tidy_reads: int = 0
 

@@ -191,7 +191,7 @@ def score_panel(session: Session, study: Study, up_to: int | None = None) -> Cal
         return _with(empty, N_("This study asks no calibration items: no performance weights."))
     if not rounds:
         return _with(empty, N_("No round has closed yet: no performance weights."))
-    frame = tidy_answers(session, study, rounds)
+    frame = tidy_answers(session, study, rounds, matrices=False)
     keys = [i.key for i in seed_items if i.key in realised]
     answers = _seed_answers(frame, keys, levels)
     seeds = [key for key in keys if any(key in mine for mine in answers.values())]
@@ -436,7 +436,7 @@ def weighted_pooling(session: Session, study: Study, round_: Round) -> WeightedP
     snapshot = round_.snapshot
     # the eps the snapshot pooled with, so that equal weights reproduce its numbers exactly
     eps = snapshot.content.pooling.eps if snapshot is not None else settings_of(study).pooling_eps
-    frame = tidy_answers(session, study, [round_])
+    frame = tidy_answers(session, study, [round_], matrices=False)
     source, wide, per_item, lows = _self_ratings(session, study, frame)
     notes: list[Message] = []
     if source is None:

@@ -50,7 +50,7 @@ def expert_judgements(
             )
         )
     )
-    frame = tidy_answers(session, study, chosen) if chosen else pd.DataFrame()
+    frame = tidy_answers(session, study, chosen, matrices=False) if chosen else pd.DataFrame()
     if frame.empty:
         return PanelJudgements({})
     frame = frame[frame["value"].notna()]

@@ -112,19 +112,21 @@ def score_round(
                 panel_p[weighting].append(value / 100.0)
                 panel_o[weighting].append(float(outcome))
     panel = {w: score_forecasts(panel_p[w], panel_o[w], eps=eps) for w in WEIGHTINGS}
-    frame = tidy_answers(session, study, [round_])
     per_expert: dict[str, tuple[list[float], list[float]]] = {}
-    for part in resolved:
-        rows = frame[
-            (frame["item"] == part.item)
-            & (frame["question"] == part.question)
-            & (frame["part"] == part.part)
-            & frame["value"].notna()
-        ]
-        for expert, value in zip(rows["expert"], rows["value"].astype(float), strict=True):
-            forecasts, observed = per_expert.setdefault(str(expert), ([], []))
-            forecasts.append(value / 100.0)
-            observed.append(float(part.outcome))
+    # the experts' own forecasts, read only when some have an outcome to be scored against
+    if resolved:
+        frame = tidy_answers(session, study, [round_], matrices=False)
+        for part in resolved:
+            rows = frame[
+                (frame["item"] == part.item)
+                & (frame["question"] == part.question)
+                & (frame["part"] == part.part)
+                & frame["value"].notna()
+            ]
+            for expert, value in zip(rows["expert"], rows["value"].astype(float), strict=True):
+                forecasts, observed = per_expert.setdefault(str(expert), ([], []))
+                forecasts.append(value / 100.0)
+                observed.append(float(part.outcome))
     notes: list[Message] = []
     if not resolved:
         notes.append(N_("No forecast has a recorded outcome yet: nothing to score."))

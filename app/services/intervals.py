@@ -34,7 +34,7 @@ FloatArray = npt.NDArray[np.float64]
 
 def closed_tidy(session: Session, study: Study, rounds: Sequence[Round]) -> pd.DataFrame:
     """The answers of the given (closed) rounds as a tidy frame with float values, answered only."""
-    frame = tidy_answers(session, study, list(rounds))
+    frame = tidy_answers(session, study, list(rounds), matrices=False)
     frame = frame[frame["value"].notna() & ~frame["no_answer"].astype(bool)].copy()
     frame["value"] = frame["value"].astype(float)
     return frame

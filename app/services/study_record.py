@@ -27,7 +27,7 @@ from app.models import Participation, Round, RoundState, Study, User, Validation
 from app.models.answers import Suggestion
 from app.services import audit
 from app.services.result_inputs import probability_question
-from app.services.tidy import tidy_answers
+from app.services.tidy import tidy_answers, tidy_row_answers
 
 #: control characters other than tab and line feed (as survey files refuse them)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -227,7 +227,15 @@ def measured_record(session: Session, study: Study, up_to: int | None = None) ->
     )
     if up_to is not None:
         rounds = [r for r in rounds if r.number <= up_to]
-    df = tidy_answers(session, study, rounds) if rounds else pd.DataFrame()
+    df = pd.DataFrame()
+    if rounds:
+        # who answered a matrix item needs one row per answer, not one per cell
+        tables = [
+            tidy_answers(session, study, rounds, matrices=False),
+            tidy_row_answers(session, study, rounds),
+        ]
+        found = [t for t in tables if not t.empty]
+        df = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
     reminders, reminded = session.execute(
         select(
             func.coalesce(func.sum(Participation.reminder_count), 0),

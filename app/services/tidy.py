@@ -223,43 +223,105 @@ def study_questions(session: Session, study: Study) -> dict[int, tuple[Question,
 
 
 def tidy_answers(
-    session: Session, study: Study, rounds: Sequence[Round] | None = None
+    session: Session,
+    study: Study,
+    rounds: Sequence[Round] | None = None,
+    *,
+    matrices: bool = True,
 ) -> pd.DataFrame:
     """The study's current numeric answers as a tidy DataFrame (TIDY_COLUMNS).
 
-    Within a report build (analysis_store.build_memo) the same rounds are read once; each
-    caller gets its own copy."""
+    `matrices` False leaves out the structural matrices' rows (ROW_KINDS), which the
+    structural analyses read on their own: a row answer is a row per cell, most of a large
+    panel's table. Within a report build (analysis_store.build_memo) the same rounds are read
+    once; each caller gets its own copy."""
     from app.services.analysis_store import current_memo
 
     memo = current_memo(session)
-    key = None if rounds is None else tuple(sorted(r.id for r in rounds))
+    key = (None if rounds is None else tuple(sorted(r.id for r in rounds)), matrices)
     if memo is not None:
         found = memo.tidy.get(key)
         if found is None:
-            found = memo.tidy[key] = _read_tidy(session, study, rounds)
+            found = memo.tidy[key] = _read_tidy(session, study, rounds, matrices)
             memo.tidy_reads += 1
         return found.copy()
-    return _read_tidy(session, study, rounds)
+    return _read_tidy(session, study, rounds, matrices)
 
 
-def _read_tidy(session: Session, study: Study, rounds: Sequence[Round] | None) -> pd.DataFrame:
+def _read_tidy(
+    session: Session, study: Study, rounds: Sequence[Round] | None, matrices: bool
+) -> pd.DataFrame:
     """The tidy answers as the database holds them now."""
+    return _frame(_tidy_columns(session, study, rounds, matrices))
+
+
+def _tidy_columns(
+    session: Session, study: Study, rounds: Sequence[Round] | None, matrices: bool
+) -> tuple[list[Any], ...]:
+    """The tidy answers as one list per column (TIDY_COLUMNS)."""
     questions = study_questions(session, study)
     ids = None if rounds is None else [r.id for r in rounds]
-    records: list[tuple[Any, ...]] = []
-    for answer in current_answers(session, study, ids):
+    wanted = None
+    if not matrices:
+        wanted = [
+            q for q, (question, _key, _parts) in questions.items() if question.kind not in ROW_KINDS
+        ]
+    # a list per column rather than a tuple per row: a large panel's table is millions of
+    # rows, and a tuple each held more than the frame itself while it was built
+    columns: tuple[list[Any], ...] = tuple([] for _ in TIDY_COLUMNS)
+    rounds_, experts, groups, items, questions_, parts_, values, refused, versions, synthetic = (
+        columns
+    )
+    for answer in current_answers(session, study, ids, question_ids=wanted):
         _question, item_key, parts = questions[answer.question_id]
         no_answer = answer.no_answer
         for part in parts:
+            rounds_.append(answer.round_number)
+            experts.append(answer.pseudonym)
+            groups.append(answer.group)
+            items.append(item_key)
+            questions_.append(part.question_key)
+            parts_.append(part.part)
+            values.append(None if no_answer else _value_of(answer.value, answer.value_json, part))
+            refused.append(no_answer)
+            versions.append(answer.version)
+            synthetic.append(answer.synthetic)
+    return columns
+
+
+def _frame(columns: Sequence[list[Any]]) -> pd.DataFrame:
+    """The tidy table of these column lists, typed as `DataFrame.from_records` types rows."""
+    if not columns[0]:
+        return pd.DataFrame.from_records([], columns=list(TIDY_COLUMNS))
+    return pd.DataFrame(dict(zip(TIDY_COLUMNS, columns, strict=True)))
+
+
+def tidy_row_answers(
+    session: Session, study: Study, rounds: Sequence[Round] | None = None
+) -> pd.DataFrame:
+    """The structural matrices' row answers as tidy rows, one per answer rather than per cell:
+    part "" and value 1.0 when any cell holds a number (None otherwise). Enough to count who
+    answered an item, at a cell's share of the memory."""
+    questions = study_questions(session, study)
+    wanted = [q for q, (question, _key, _parts) in questions.items() if question.kind in ROW_KINDS]
+    ids = None if rounds is None else [r.id for r in rounds]
+    records: list[tuple[Any, ...]] = []
+    if wanted:
+        for answer in current_answers(session, study, ids, question_ids=wanted):
+            question, item_key, parts = questions[answer.question_id]
+            no_answer = answer.no_answer
+            answered = not no_answer and any(
+                _value_of(answer.value, answer.value_json, part) is not None for part in parts
+            )
             records.append(
                 (
                     answer.round_number,
                     answer.pseudonym,
                     answer.group,
                     item_key,
-                    part.question_key,
-                    part.part,
-                    None if no_answer else _value_of(answer.value, answer.value_json, part),
+                    question.key,
+                    "",
+                    1.0 if answered else None,
                     no_answer,
                     answer.version,
                     answer.synthetic,

@@ -187,7 +187,7 @@ def score_trends(session: Session, study: Study, round_: Round) -> TrendScores:
             levels = [float(q) / 100.0 for q in parts]
             realised = float(value.value)
             if asked_in.number not in frames:
-                frames[asked_in.number] = tidy_answers(session, study, [asked_in])
+                frames[asked_in.number] = tidy_answers(session, study, [asked_in], matrices=False)
             frame = frames[asked_in.number]
             rows = frame[
                 (frame["item"] == item.key)

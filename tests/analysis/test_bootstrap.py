@@ -275,3 +275,17 @@ def test_pooling_resamples_a_slice_at_a_time_gives_the_same_numbers(
     np.testing.assert_array_equal(
         bootstrap.pool_resampled(x, rows, method), pool_columns(x[rows], method)
     )
+
+
+def test_the_mean_of_drawn_curves_by_counts_is_the_mean_of_the_drawn_stack() -> None:
+    """The mean statistic weighs each expert's curve by how often a resample drew them, which
+    is the mean over the stack of drawn curves (silent experts left out) to rounding."""
+    rng = np.random.default_rng(11)
+    curves = rng.normal(size=(30, 12))
+    curves[rng.uniform(size=30) < 0.3] = np.nan  # experts without a profile of this event
+    index = resample_indices(30, 200, 5)
+    counts = bootstrap.draw_counts(index, 30)
+    assert counts.sum(axis=1).tolist() == [30.0] * 200
+    given = ~np.isnan(curves)
+    by_counts = (counts @ np.where(given, curves, 0.0)) / (counts @ given)
+    np.testing.assert_allclose(by_counts, np.nanmean(curves[index], axis=1), rtol=1e-12)

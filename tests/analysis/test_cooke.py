@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from analysis import cooke
 from analysis.cooke import (
     decision_maker,
     make_data,
@@ -235,3 +236,16 @@ def test_decision_maker_ignores_expert_order(weights: str) -> None:
     np.testing.assert_allclose(one.quantiles, other.quantiles, rtol=1e-12)
     assert one.combined_score == pytest.approx(other.combined_score, rel=1e-12)
     np.testing.assert_allclose(one.experts.calibration[order], other.experts.calibration)
+
+
+@pytest.mark.parametrize("case", CASES[:3])
+def test_a_panel_tabulated_a_few_experts_at_a_time_gives_the_same_decision_maker(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mixture's CDF summed over slices of experts (bounded memory for thousands) is the
+    one tabulated for the whole panel at once."""
+    whole = decision_maker(_case(case), weights="item", overshoot=FIXTURES["overshoot"])
+    monkeypatch.setattr(cooke, "_CDF_ROWS", 2)
+    sliced = decision_maker(_case(case), weights="item", overshoot=FIXTURES["overshoot"])
+    assert sliced.alpha == whole.alpha
+    np.testing.assert_allclose(sliced.quantiles, whole.quantiles, rtol=1e-12, atol=1e-12)

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
+import pandas as pd
 import pytest
 from flask import Flask
 from scipy import stats
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Study, User, ValidationError, utcnow
+from app.models import Round, RoundState, Study, User, ValidationError, utcnow
 from app.reports import render
 from app.reports.checklist import COVERED, MISSING
 from app.reports.data import Report, build_report
-from app.services import study_record
+from app.services import study_record, tidy
 from app.services.results import probability_question
-from app.services.tidy import tidy_answers
+from app.services.tidy import TIDY_COLUMNS, tidy_answers
 from tests.conftest import NOW
+from tests.demo_cache import cached_demo
 from tests.reports.helpers import ScriptedStudy, scripted_study
 
 
@@ -145,3 +149,52 @@ def test_saving_refuses_unknown_fields_and_foreign_languages(
         )
     assert set(caught.value.errors) == {"ethic", "pilot.de"}
     assert example_study.record == {}  # nothing saved
+
+
+def test_non_response_of_the_matrices_counted_per_answer_equals_the_count_per_cell(
+    session: Session, first_study_definition: Any, facilitator_user: User
+) -> None:
+    """The record reads a structural row answer as one row, not a row per cell: who answered
+    and who said outside their expertise come out as the full tidy table gives them."""
+    study = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW).study
+    session.commit()
+    matrices = {i.key for i in study.items if i.kind in ("variable", "actor", "descriptor")}
+    measured = study_record.measured_record(session, study)
+    full = tidy_answers(session, study, _closed(session, study))
+    expected = {
+        (row.round, row.item): row
+        for row in study_record._non_response(full, {i.key: str(i.kind) for i in study.items})
+    }
+    found = {(row.round, row.item): row for row in measured.non_response}
+    assert {item for _round, item in found} >= matrices
+    assert found == expected
+    # the tidy table the analyses share leaves the cells out, and only them
+    lean = tidy_answers(session, study, _closed(session, study), matrices=False)
+    assert set(lean["item"]) == set(full["item"]) - matrices
+
+
+def _closed(session: Session, study: Study) -> list[Round]:
+    return list(
+        session.scalars(
+            select(Round).where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
+        )
+    )
+
+
+def test_the_tidy_table_built_by_columns_is_the_one_built_by_rows(
+    session: Session, first_study_definition: Any, facilitator_user: User
+) -> None:
+    """Column lists give the frame (values, NaN and types) that a tuple per row gave."""
+    study = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW).study
+    session.commit()
+    for matrices in (True, False):
+        columns = tidy._tidy_columns(session, study, None, matrices)
+        by_rows = pd.DataFrame.from_records(
+            list(zip(*columns, strict=True)), columns=list(TIDY_COLUMNS)
+        )
+        assert len(by_rows) > 1000 and by_rows["value"].isna().any()
+        pd.testing.assert_frame_equal(tidy._frame(columns), by_rows)
+    empty = tuple([] for _ in TIDY_COLUMNS)
+    pd.testing.assert_frame_equal(
+        tidy._frame(empty), pd.DataFrame.from_records([], columns=list(TIDY_COLUMNS))
+    )
