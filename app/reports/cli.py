@@ -106,10 +106,11 @@ def report_command(
             identified=identified,
             reason=reason,
         )
+        # the audit entry is kept before the answers are read, as the web's download keeps
+        # it: the CSV's lines and the spreadsheet's rows are then read on connections of
+        # their own at once
+        db.session.commit()
         if fmt in ("csv", "json"):
-            # the audit entry is kept before the rows are read, as the web's download keeps
-            # it: the CSV's lines are then read on connections of their own at once
-            db.session.commit()
             size = _stream(found, fmt, out, identified=identified)
         else:
             content = _make(

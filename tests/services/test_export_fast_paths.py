@@ -8,14 +8,19 @@ every byte must be the plain writers'."""
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from typing import Any
 
 import pytest
+from flask import Flask
+from openpyxl import load_workbook
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity, QuestionKind
 from app.models import Answer, Participation, Question, Round, RoundState, Study, User
+from app.reports.tables import workbook_bytes
 from app.services import demo, exports
 from app.services.exports.archive_schema import canonical_json, to_data
 from tests.conftest import NOW
@@ -32,7 +37,12 @@ TEXTS = (
     'a "quoted" word',
     "",
     "ordinary",
+    " <b>bold</b> & edges ",
+    "carriage\rreturn",
 )
+#: free text a spreadsheet writer must escape in its own ways (a separate (round, item) each,
+#: so that the one the database leaves to Python does not take the others with it)
+SHEET_TEXTS = ("looks like an escape _x0041_ here", "a bell \x07 inside")
 
 
 @pytest.fixture
@@ -53,6 +63,8 @@ def awkward_study(session: Session, first_study_definition: Any, facilitator_use
     changes: list[tuple[int, dict[str, Any]]] = []
     for (answer_id, _), text in zip(by_kind[QuestionKind.TEXT], TEXTS, strict=False):
         changes.append((answer_id, {"text": text}))
+    for (answer_id, _), text in zip(by_kind[QuestionKind.TEXT][-2:], SHEET_TEXTS, strict=True):
+        changes.append((answer_id, {"text": text}))
     for (answer_id, _), value in zip(by_kind[QuestionKind.PROBABILITY], VALUES, strict=False):
         changes.append((answer_id, {"value": value}))
     quantiles = by_kind[QuestionKind.QUANTILES]
@@ -66,7 +78,7 @@ def awkward_study(session: Session, first_study_definition: Any, facilitator_use
         changes.append(
             (answer_id, {"value_json": {**value_json, event: {"given": number, "given_not": 50}}})
         )
-    assert len(changes) == len(TEXTS) + len(VALUES) + len(awkward) + 2
+    assert len(changes) == len(TEXTS) + len(SHEET_TEXTS) + len(VALUES) + len(awkward) + 2
     for answer_id, values in changes:
         session.execute(update(Answer).where(Answer.id == answer_id).values(**values))
     session.commit()
@@ -149,3 +161,69 @@ def test_the_fast_csv_reads_what_its_own_transaction_wrote(
     assert b'"\'=written, not committed"' in fast
     assert fast == _plain_csv(session, awkward_study)
     session.rollback()
+
+
+def _sheet_rows(session: Session, study: Study, *, identified: bool) -> list[list[Any]]:
+    """The answers sheet of the study's workbook as openpyxl reads it back (header dropped)."""
+    columns = exports.answer_columns(identified)
+    table = exports.StreamedTable(
+        "Answers",
+        columns,
+        lambda: exports.answer_cells(session, study, identified=identified),
+        xml_rows=lambda: exports.answer_sheet_rows(session, study, identified=identified),
+        widths=[10] * len(columns),
+    )
+    book = load_workbook(io.BytesIO(workbook_bytes([table])), read_only=True)
+    header, *rows = [list(r) for r in book["Answers"].iter_rows(values_only=True)]
+    assert tuple(header) == columns
+    return rows
+
+
+@pytest.mark.parametrize("identified", [False, True])
+def test_the_answers_sheet_reads_back_as_the_plain_rows(
+    app: Flask, session: Session, awkward_study: Study, identified: bool
+) -> None:
+    """On PostgreSQL the server writes the answers sheet's rows as XML: read back, every cell
+    is the plain writer's (an empty cell as None), awkward text and numbers included."""
+    if identified:
+        awkward_study.anonymity = Anonymity.CONFIDENTIAL
+        first = session.scalars(
+            select(Participation)
+            .where(Participation.study_id == awkward_study.id)
+            .order_by(Participation.id)
+        ).first()
+        assert first is not None
+        first.name = "<Doe> & =Jane "
+        session.commit()
+    on_server = exports.answer_sheet_rows(session, awkward_study, identified=identified)
+    assert (on_server is not None) == (session.get_bind().dialect.name == "postgresql")
+    columns = exports.answer_columns(identified)
+    expected = [
+        [None if v == "" or v is None else exports.escape_formula(v) for v in row]
+        for row in (
+            [r[c] for c in columns]
+            for r in exports.answer_rows(session, awkward_study, identified=identified)
+        )
+    ]
+    with app.test_request_context():
+        found = _sheet_rows(session, awkward_study, identified=identified)
+    assert len(found) == len(expected) > 1000
+    assert found == [[_as_read(v) for v in row] for row in expected]
+    texts = {row[columns.index("text")] for row in found}
+    written = ("'=1+1", " <b>bold</b> & edges ", "carriage\rreturn", *SHEET_TEXTS)
+    assert {_as_read(text) for text in written} <= texts
+    assert "a bell  inside" in texts and "looks like an escape _x005F_x0041_ here" in texts
+
+
+def _as_read(value: Any) -> Any:
+    """A cell as openpyxl reads the workbook back: text without the characters XML cannot
+    hold and with the writer's escapes left as written (a carriage return, text that looks
+    like an escape: Excel decodes them, openpyxl does not); numbers as a spreadsheet holds
+    them (Python writes 16 significant digits as XlsxWriter does, the server every digit)."""
+    if type(value) is float:
+        return pytest.approx(value, rel=1e-15)
+    if type(value) is not str:
+        return value
+    value = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "", value)
+    value = re.sub("(_x[0-9a-fA-F]{4}_)", r"_x005F\1", value)
+    return value.replace("\r", "_x000D_")

@@ -18,6 +18,7 @@ from app.services.exports.answers import (
     answer_columns,
     answer_csv_chunks,
     answer_rows,
+    answer_sheet_rows,
 )
 from app.services.exports.archive_read import import_archive, read_archive
 from app.services.exports.archive_schema import (
@@ -73,6 +74,7 @@ __all__ = [
     "answer_columns",
     "answer_csv_chunks",
     "answer_rows",
+    "answer_sheet_rows",
     "archive_chunks",
     "archive_record",
     "authorize_export",

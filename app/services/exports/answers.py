@@ -20,8 +20,15 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity, QuestionKind
 from app.models import Expert, Participation, PermissionDeniedError, Study
-from app.services.exports.answers_sql import csv_field, server_lines
-from app.services.exports.common import CSV_CHUNK_ROWS, FORMULA_STARTS
+from app.services.exports.answers_sql import (
+    CSV_FORMAT,
+    XML_FORMAT,
+    LineFormat,
+    Person,
+    server_lines,
+)
+from app.services.exports.common import CSV_CHUNK_ROWS, FORMULA_STARTS, escape_formula
+from app.services.exports.xlsx import row_xml
 from app.services.linkage import disclosure
 from app.services.tidy import current_answers, part_value, study_questions
 
@@ -79,14 +86,23 @@ def answer_cells(
     return _cells(session, study, identified=identified)
 
 
-def _cells(session: Session, study: Study, *, identified: bool) -> Iterator[tuple[Any, ...]]:
-    """The rows of `answer_cells`, read as they are asked for."""
+def _cells(
+    session: Session,
+    study: Study,
+    *,
+    identified: bool,
+    round_ids: Sequence[int] | None = None,
+    question_ids: Sequence[int] | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `answer_cells` (only these rounds' answers to these questions, if given),
+    read as they are asked for."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
         return
+    rounds = shown.rounds if round_ids is None else [r for r in round_ids if r in shown.rounds]
     questions = study_questions(session, study)
     for answer in current_answers(
-        session, study, shown.rounds, by_item=True, identities=identified
+        session, study, rounds, by_item=True, identities=identified, question_ids=question_ids
     ):
         participation = answer.participation_id
         if not shown.keeps(participation, answer.round_id):
@@ -138,7 +154,7 @@ def _csv_chunks(
     if session.get_bind().dialect.name == "postgresql":
         # the server writes the lines, a (round, item) at a time
         yield out.getvalue().encode("utf-8")
-        for lines in _server_lines(session, study, identified=identified):
+        for lines, _count in _server_lines(session, study, identified=identified):
             yield lines.encode("utf-8")
         return
     pending = 0
@@ -153,8 +169,11 @@ def _csv_chunks(
     yield out.getvalue().encode("utf-8")
 
 
-def _server_lines(session: Session, study: Study, *, identified: bool) -> Iterator[str]:
-    """The CSV lines after the header as PostgreSQL writes them (`answers_sql`)."""
+def _server_lines(
+    session: Session, study: Study, *, identified: bool, line: LineFormat = CSV_FORMAT
+) -> Iterator[tuple[str, int]]:
+    """The lines after the header as PostgreSQL writes them in this format (`answers_sql`),
+    in pieces with their number of lines."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
         return
@@ -170,7 +189,7 @@ def _server_lines(session: Session, study: Study, *, identified: bool) -> Iterat
         }
     # in the database's order of pseudonyms, which the lines keep by rank (a sort by an
     # integer, where a collation's text comparisons cost the server more than the rest)
-    people: list[tuple[int, int, str, str]] = []
+    people: list[Person] = []
     for rank, (participation, pseudonym) in enumerate(
         session.execute(
             select(Participation.id, Participation.pseudonym)
@@ -180,27 +199,50 @@ def _server_lines(session: Session, study: Study, *, identified: bool) -> Iterat
     ):
         if identified and participation not in identities:
             continue  # as the row query, which joins the expert
-        cells = (
-            csv_field(_text_cell(pseudonym))
-            + ","
-            + csv_field(_text_cell(shown.group(participation)))
-        )
-        tail = "".join(
-            "," + csv_field(_text_cell(value)) for value in identities.get(participation, ())
-        )
-        people.append((participation, rank, cells, tail))
+        cells: tuple[str | None, ...] = (pseudonym, shown.group(participation))
+        people.append((participation, rank, cells, identities.get(participation, ())))
 
-    def python_lines(round_id: int, question_ids: Sequence[int]) -> Iterator[str]:
-        """One (round, item)'s lines through the csv module."""
+    def python_lines(round_id: int, question_ids: Sequence[int]) -> Iterator[tuple[str, int]]:
+        """One (round, item)'s lines the Python way (the csv module, or `xlsx.row_xml`)."""
+        if line is XML_FORMAT:
+            rows = [
+                row_xml([escape_formula(v) if type(v) is str else v for v in row])
+                for row in _cells(
+                    session,
+                    study,
+                    identified=identified,
+                    round_ids=[round_id],
+                    question_ids=question_ids,
+                )
+            ]
+            yield "".join(rows), len(rows)
+            return
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
+        count = 0
         for row in _csv_rows(
             session, study, identified=identified, round_ids=[round_id], question_ids=question_ids
         ):
             writer.writerow(row)
-        yield out.getvalue()
+            count += 1
+        yield out.getvalue(), count
 
-    yield from server_lines(session, study, shown, people, _text_cell, python_lines)
+    yield from server_lines(session, study, shown, people, _text_cell, python_lines, line)
+
+
+def answer_sheet_rows(
+    session: Session, study: Study, *, identified: bool = False
+) -> Iterator[tuple[str, int]] | None:
+    """The answers sheet's rows (`answer_cells`) as the workbook's XML, written by PostgreSQL
+    a (round, item) at a time with their number of rows; None where the database cannot
+    (SQLite: the workbook then writes `answer_cells` itself)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    if identified and study.anonymity != Anonymity.CONFIDENTIAL:
+        raise PermissionDeniedError(
+            "This study is anonymous: nobody can export names with answers."
+        )
+    return _server_lines(session, study, identified=identified, line=XML_FORMAT)
 
 
 def _text_cell(value: str | None) -> str:

@@ -24,11 +24,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, TextClause, select, text
 from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
 from app.models import Item, Question, Study
+from app.services.exports.xlsx import row_cell
 from app.services.linkage import Disclosure
 from app.services.tidy import question_parts
 
@@ -42,11 +43,11 @@ _QUOTED = (",", '"', "\r", "\n")
 
 #: one (round, item)'s lines: its current answers read once, joined to the people it may
 #: show, each giving one line per part of its question (a text question one line). Python
-#: hands over each person's line start ("round,pseudonym,group,item,") and end (identities,
-#: line break) and each part's ",question,part": the server adds the version, the value, the
-#: flags and the free text with as few concatenations as it can
-_ITEM_LINES = text(
-    """
+#: hands over each person's line start and end and each part's cells (question, part),
+#: written for the format; the server adds the version, the value, the flags and the free
+#: text (the format's `{line}`, and `{odd}` for what it leaves to Python) with as few
+#: concatenations as it can
+_ITEM_QUERY = """
     with people as (
         select * from unnest(
             cast(:people_ids as integer[]), cast(:people_ranks as integer[]),
@@ -72,7 +73,15 @@ _ITEM_LINES = text(
     found as (
         select
             pe.rank, x.position, x.question_id, x.number, x.cells, x.is_text, pe.start,
-            pe.finish, iv.number as version, a.no_answer, a.kept, a.synthetic, a.text,
+            pe.finish, iv.number as version, a.no_answer, a.kept, a.synthetic,
+            -- free text after the formula escape, as every format writes it
+            case when x.is_text then (
+                case
+                    when left(coalesce(a.text, ''), 1) in ('=', '+', '-', '@', chr(9), chr(13))
+                    then '''' || coalesce(a.text, '')
+                    else coalesce(a.text, '')
+                end
+            ) end as text,
             a.value_json, x.key, x.side, j.found as part_json,
             case
                 when a.no_answer or x.is_text then null
@@ -94,7 +103,7 @@ _ITEM_LINES = text(
         select
             rank, position, question_id, number,
             -- what Python would write otherwise: the group goes through the Python writer
-            not no_answer and not is_text and (
+            (not no_answer and not is_text and (
                 (value is not null and not abs(value) < 1e15)
                 or (key is not null and value_json is not null and (
                     jsonb_typeof(value_json) not in ('object', 'null')
@@ -102,30 +111,36 @@ _ITEM_LINES = text(
                     or (side is not null
                         and jsonb_typeof(value_json -> key) not in ('object', 'null'))
                 ))
-            ) as odd,
-            start || version || cells || ','
-            || case
-                when value is null or not abs(value) < 1e15 then ''
+            )) {odd} as odd,
+            {line} as line
+        from found
+    )
+    select
+        string_agg(line, '' order by rank, position, question_id, number),
+        coalesce(bool_or(odd), false),
+        count(*)
+    from lines
+"""
+
+#: a value as both formats write it (whole numbers without a decimal point)
+_NUMBER = """case
                 when value = trunc(value) then cast(cast(value as bigint) as text)
                 else cast(value as text)
-            end
+            end"""
+
+#: a CSV line: "round,pseudonym,group,item," (the start), the version, ",question,part" (the
+#: cells), the value, "no answer", the free text as the csv module quotes it, the flags, the
+#: identities and the line break (the end)
+_CSV_LINE = f"""start || version || cells || ','
+            || case when value is null or not abs(value) < 1e15 then '' else {_NUMBER} end
             || case when no_answer then ',true,' else ',false,' end
             || case when is_text then (
-                -- free text as the csv module writes it, after the formula escape
-                select case
-                    when strpos(t.cell, ',') > 0 or strpos(t.cell, '"') > 0
-                        or strpos(t.cell, chr(13)) > 0 or strpos(t.cell, chr(10)) > 0
-                    then '"' || replace(t.cell, '"', '""') || '"'
-                    else t.cell
+                case
+                    when strpos(text, ',') > 0 or strpos(text, '"') > 0
+                        or strpos(text, chr(13)) > 0 or strpos(text, chr(10)) > 0
+                    then '"' || replace(text, '"', '""') || '"'
+                    else text
                 end
-                from (
-                    select case
-                        when left(coalesce(text, ''), 1)
-                            in ('=', '+', '-', '@', chr(9), chr(13))
-                        then '''' || coalesce(text, '')
-                        else coalesce(text, '')
-                    end as cell
-                ) t
             ) else '' end
             || case
                 when kept and synthetic then ',true,true'
@@ -133,15 +148,36 @@ _ITEM_LINES = text(
                 when synthetic then ',false,true'
                 else ',false,false'
             end
-            || finish as line
-        from found
-    )
-    select
-        string_agg(line, '' order by rank, position, question_id, number),
-        coalesce(bool_or(odd), false)
-    from lines
-    """
+            || finish"""
+
+#: a spreadsheet row as `xlsx.row_xml` writes one (no references, an empty cell as <c/>): the
+#: start's cells, the version, the part's cells, the value, "no answer", the free text as an
+#: inline string, the flags, and the end's cells with </row>
+_XML_LINE = f"""start || '<c><v>' || version || '</v></c>' || cells
+            || case
+                when value is null or not abs(value) < 1e15 then '<c/>'
+                else '<c><v>' || {_NUMBER} || '</v></c>'
+            end
+            || case when no_answer then '<c t="b"><v>1</v></c>' else '<c t="b"><v>0</v></c>' end
+            || case when is_text and text <> '' then (
+                '<c t="inlineStr"><is><t xml:space="preserve">'
+                || replace(replace(replace(replace(text, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                    chr(13), '_x000D_')
+                || '</t></is></c>'
+            ) else '<c/>' end
+            || case when kept then '<c t="b"><v>1</v></c>' else '<c t="b"><v>0</v></c>' end
+            || case when synthetic then '<c t="b"><v>1</v></c>' else '<c t="b"><v>0</v></c>' end
+            || finish"""
+
+#: free text the server would not write as Python does (characters XML cannot hold, text that
+#: reads as the writer's own escapes): its (round, item) goes through Python
+_XML_ODD = (
+    r"""or (is_text and text ~ '[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_')"""
 )
+
+#: the two formats' queries
+CSV_LINES = text(_ITEM_QUERY.format(line=_CSV_LINE, odd=""))
+XML_ROWS = text(_ITEM_QUERY.format(line=_XML_LINE, odd=_XML_ODD))
 
 
 def csv_field(value: str) -> str:
@@ -152,9 +188,45 @@ def csv_field(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class LineFormat:
+    """How the lines of one format are written: the query, and the cells Python hands it.
+
+    `text` writes a text cell (already escaped against formulas); `row_start(round, person)`
+    and `row_end(identities)` the line's start and end around what the server writes;
+    `item(person_start, item_cell)` adds the item to a person's start; `part(question, part)`
+    the question's and part's cells.
+    """
+
+    query: TextClause
+    text: Callable[[str], str]
+    row_start: Callable[[int, Sequence[str]], str]
+    row_end: Callable[[Sequence[str]], str]
+    part: Callable[[str, str], str]
+
+
+#: the answers CSV: cells separated by commas, lines ended by CRLF
+CSV_FORMAT = LineFormat(
+    query=CSV_LINES,
+    text=csv_field,
+    row_start=lambda number, cells: f"{number}," + ",".join(cells) + ",",
+    row_end=lambda cells: "".join("," + cell for cell in cells) + "\r\n",
+    part=lambda question, part: "," + question + "," + part,
+)
+
+
+#: the answers sheet of a workbook: rows of cells as `xlsx.row_xml` writes them
+XML_FORMAT = LineFormat(
+    query=XML_ROWS,
+    text=row_cell,
+    row_start=lambda number, cells: "<row>" + row_cell(number) + "".join(cells),
+    row_end=lambda cells: "".join(cells) + "</row>",
+    part=lambda question, part: question + part,
+)
+
+
+@dataclass(frozen=True)
 class _ItemParts:
-    """One item's questions as the query's part arrays (one entry per CSV line an answer
-    gives)."""
+    """One item's questions as the query's part arrays (one entry per line an answer gives)."""
 
     item_id: int
     item_cell: str
@@ -163,7 +235,7 @@ class _ItemParts:
 
 
 def _item_parts(
-    session: Session, study: Study, text_cell: Callable[[str | None], str]
+    session: Session, study: Study, text_cell: Callable[[str | None], str], line: LineFormat
 ) -> list[_ItemParts]:
     """Every item of the study in the export's order (position, then key as the database
     sorts it), with its questions' parts written as cells."""
@@ -179,25 +251,26 @@ def _item_parts(
     for item_id, item_key in items:
         mine = questions.get(item_id, [])
         # per line an answer gives: question id, position, part number, JSON key, side,
-        # ",question,part" cells, whether it is a text question
+        # question and part cells, whether it is a text question
         entries: list[tuple[int, int, int, str | None, str | None, str, bool]] = []
         for question in mine:
-            head = "," + csv_field(text_cell(question.key)) + ","
+            head = line.text(text_cell(question.key))
             if question.kind == QuestionKind.TEXT:
-                entries.append((question.id, question.position, 0, None, None, head, True))
+                cells = line.part(head, line.text(""))
+                entries.append((question.id, question.position, 0, None, None, cells, True))
                 continue
             for number, part in enumerate(question_parts(question)):
                 key: str | None = part.part or None
                 side: str | None = None
                 if part.kind == QuestionKind.CONDITIONAL:
                     key, _, side = part.part.partition("|")
-                cells = head + csv_field(text_cell(part.part))
+                cells = line.part(head, line.text(text_cell(part.part)))
                 entries.append((question.id, question.position, number, key, side, cells, False))
         names = ("questions", "positions", "numbers", "keys", "sides", "cells", "texts")
         found.append(
             _ItemParts(
                 item_id=item_id,
-                item_cell=csv_field(text_cell(item_key)),
+                item_cell=line.text(text_cell(item_key)),
                 question_ids=[q.id for q in mine],
                 columns={
                     f"part_{name}": [entry[index] for entry in entries]
@@ -208,27 +281,43 @@ def _item_parts(
     return found
 
 
+#: a person as the lines need them: participation id, rank in the database's order of
+#: pseudonyms, the cells after the round (pseudonym, group), the cells at the end (identities)
+Person = tuple[int, int, Sequence[str | None], Sequence[str | None]]
+
+
 def server_lines(
     session: Session,
     study: Study,
     shown: Disclosure,
-    people: Sequence[tuple[int, int, str, str]],
+    people: Sequence[Person],
     text_cell: Callable[[str | None], str],
-    python_lines: Callable[[int, Sequence[int]], Iterable[str]],
-) -> Iterator[str]:
-    """The CSV lines of the shown rounds' answers, a (round, item) at a time.
+    python_lines: Callable[[int, Sequence[int]], Iterable[tuple[str, int]]],
+    line: LineFormat = CSV_FORMAT,
+) -> Iterator[tuple[str, int]]:
+    """The lines of the shown rounds' answers in this format, a (round, item) at a time, each
+    piece with its number of lines.
 
-    `people` is every participation as (id, its rank in the database's order of pseudonyms,
-    its cells "pseudonym,group", its tail ",name,email" or ""); `python_lines(round_id,
-    question_ids)` writes a (round, item) the Python way, for what the server would write
-    otherwise.
+    `people`' cells are raw text (written here by `text_cell` and the format);
+    `python_lines(round_id, question_ids)` writes a (round, item) the Python way, for what the
+    server would write otherwise.
     """
-    parts = _item_parts(session, study, text_cell)
-    for (round_id, item), lines, odd in _item_results(session, _jobs(parts, shown, people)):
+    parts = _item_parts(session, study, text_cell, line)
+    written = [
+        (
+            person[0],
+            person[1],
+            [line.text(text_cell(cell)) for cell in person[2]],
+            line.row_end([line.text(text_cell(cell)) for cell in person[3]]),
+        )
+        for person in people
+    ]
+    jobs = _jobs(parts, shown, written, line)
+    for (round_id, item), lines, odd, count in _item_results(session, jobs, line.query):
         if odd:
             yield from python_lines(round_id, item.question_ids)
         elif lines:
-            yield lines
+            yield lines, count
 
 
 #: a (round, item), and its query's parameters
@@ -237,7 +326,10 @@ _Job = tuple[_Key, dict[str, Any]]
 
 
 def _jobs(
-    parts: Sequence[_ItemParts], shown: Disclosure, people: Sequence[tuple[int, int, str, str]]
+    parts: Sequence[_ItemParts],
+    shown: Disclosure,
+    people: Sequence[tuple[int, int, list[str], str]],
+    line: LineFormat,
 ) -> Iterator[_Job]:
     """Each (round, item) of the export in order, with its query's parameters."""
     for round_id, number in sorted(shown.rounds.items(), key=lambda entry: entry[1]):
@@ -246,11 +338,10 @@ def _jobs(
             continue
         ids = [person[0] for person in mine]
         ranks = [person[1] for person in mine]
-        ends = [person[3] + "\r\n" for person in mine]
+        ends = [person[3] for person in mine]
         for item in parts:
             if not item.question_ids:
                 continue
-            after = "," + item.item_cell + ","
             yield (
                 (round_id, item),
                 {
@@ -258,7 +349,9 @@ def _jobs(
                     "question_ids": item.question_ids,
                     "people_ids": ids,
                     "people_ranks": ranks,
-                    "people_starts": [f"{number},{person[2]}{after}" for person in mine],
+                    "people_starts": [
+                        line.row_start(number, [*person[2], item.item_cell]) for person in mine
+                    ],
                     "people_ends": ends,
                     **item.columns,
                 },
@@ -271,26 +364,30 @@ def _sort_in_memory(connection: Connection) -> None:
     connection.execute(text(f"set local work_mem = '{SORT_MEMORY}'"))
 
 
+_Result = tuple[str | None, bool, int]
+
+
 def _item_results(
-    session: Session, jobs: Iterable[_Job]
-) -> Iterator[tuple[_Key, str | None, bool]]:
-    """Each job's (round, item), lines and whether any is odd, in order. On `CONNECTIONS` connections of their own at once
-    when the session's transaction has written nothing: then they read what it would (the
-    export reads committed answers either way); otherwise on the session's, one at a time."""
+    session: Session, jobs: Iterable[_Job], query: TextClause
+) -> Iterator[tuple[_Key, str | None, bool, int]]:
+    """Each job's (round, item), lines, whether any is odd and how many, in order. On
+    `CONNECTIONS` connections of their own at once when the session's transaction has written
+    nothing: then they read what it would (the export reads committed answers either way);
+    otherwise on the session's, one at a time."""
     connection = session.connection()
     written = connection.execute(text("select txid_current_if_assigned() is not null")).scalar()
     if written or CONNECTIONS < 2:
         _sort_in_memory(connection)
         for key, params in jobs:
-            lines, odd = connection.execute(_ITEM_LINES, params).one()
-            yield key, lines, bool(odd)
+            lines, odd, count = connection.execute(query, params).one()
+            yield key, lines, bool(odd), int(count)
         return
     engine = connection.engine
     opened: list[Connection] = []
     local = threading.local()
     lock = threading.Lock()
 
-    def run(params: dict[str, Any]) -> tuple[str | None, bool]:
+    def run(params: dict[str, Any]) -> _Result:
         """One job on this thread's own connection."""
         own: Connection | None = getattr(local, "connection", None)
         if own is None:
@@ -298,11 +395,11 @@ def _item_results(
             with lock:
                 opened.append(own)
             _sort_in_memory(own)
-        lines, odd = own.execute(_ITEM_LINES, params).one()
-        return lines, bool(odd)
+        lines, odd, count = own.execute(query, params).one()
+        return lines, bool(odd), int(count)
 
-    pending: deque[tuple[_Key, Future[tuple[str | None, bool]]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="csv-lines")
+    pending: deque[tuple[_Key, Future[_Result]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix="answer-lines")
     try:
         for key, params in jobs:
             pending.append((key, pool.submit(run, params)))

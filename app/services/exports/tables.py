@@ -39,6 +39,11 @@ class StreamedTable:
     name: str
     columns: tuple[str, ...]
     produce: Callable[[], Iterable[Sequence[Any]]]
+    #: the same rows as a workbook's XML in pieces with their row counts, where the database
+    #: writes them (None from it where it cannot: the rows are then written from `produce`)
+    xml_rows: Callable[[], Iterable[tuple[str, int]] | None] | None = None
+    #: column widths in characters when the rows are not read to measure them (XML rows)
+    widths: Sequence[float] = ()
 
     def cells(self) -> Iterator[list[Any]]:
         """Rows as lists in column order, text escaped against formulas."""

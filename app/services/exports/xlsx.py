@@ -44,6 +44,9 @@ class Sheet:
     rows: Iterable[Sequence[Any]]
     #: column widths in characters, one per header column
     widths: Sequence[float]
+    #: the rows already written as XML (`row_xml`), in pieces with their number of rows:
+    #: used instead of `rows` where the workbook keeps rows in a file (constant memory)
+    xml_rows: Iterable[tuple[str, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,21 @@ def _cell_xml(value: Any) -> str | None:
     return f"><v>{value:.16G}</v></c>"
 
 
+def row_cell(value: Any) -> str:
+    """A value as a `<c>` element of a row written without references (`row_xml`): the cells
+    follow one another from column A, an empty one as <c/>."""
+    written = _cell_xml(value)
+    return "<c/>" if written is None else "<c" + written
+
+
+def row_xml(values: Sequence[Any]) -> str:
+    """A row as XML without row or cell references: a reader takes each row as the one after
+    the previous and each cell as the next column (the spreadsheet schema makes both
+    references optional), so rows can be written by whoever reads them, the database included.
+    """
+    return "<row>" + "".join(row_cell(value) for value in values) + "</row>"
+
+
 #: texts up to this long are remembered as cells by `_stream_rows` (bounded by the distinct
 #: short texts of one table)
 _REPEATED_TEXT = 40
@@ -200,6 +218,40 @@ def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> i
         worksheet._check_dimensions(number, max(widest, 0))
         worksheet.previous_row = number
     return number
+
+
+def _stream_xml(
+    worksheet: Any, pieces: Iterator[tuple[str, int]], limit: int, columns: int
+) -> tuple[int, tuple[str, int] | None]:
+    """Write rows already made as XML below the header, up to `limit`; how many, and the rest
+    of a piece that did not fit (it starts the next sheet)."""
+    worksheet._write_single_row(1)  # the header row, written out before ours
+    target = worksheet.row_data_fh
+    number = 0
+    rest: tuple[str, int] | None = None
+    for text, count in pieces:
+        if number + count > limit:
+            room = limit - number
+            cut = _after_rows(text, room)
+            target.write(text[:cut])
+            number += room
+            rest = (text[cut:], count - room)
+            break
+        target.write(text)
+        number += count
+    if number:
+        worksheet._check_dimensions(number, max(columns - 1, 0))
+        worksheet.previous_row = number
+    return number, rest
+
+
+def _after_rows(text: str, rows: int) -> int:
+    """The index just after the `rows`-th row of XML rows (text cannot hold "</row>": its
+    "<" is always escaped)."""
+    end = 0
+    for _ in range(rows):
+        end = text.index("</row>", end) + len("</row>")
+    return end
 
 
 def _can_stream(worksheet: Any) -> bool:
@@ -276,7 +328,28 @@ def write_xlsx(
             worksheet.autofilter(0, 0, rows, len(sheet.header) - 1)
 
     for name, sheet in zip(names, sheets, strict=True):
-        rows = iter(sheet.rows)
+        if sheet.xml_rows is not None and fast:
+            worksheet = start(name, sheet)
+            if _can_stream(worksheet):
+                pieces = iter(sheet.xml_rows)
+                held = [name]
+                number, rest = _stream_xml(worksheet, pieces, MAX_SHEET_ROWS, len(sheet.header))
+                total = number
+                finish(worksheet, number, sheet)
+                while rest is not None:
+                    held.append(_next_name(name, len(held) + 1, taken))
+                    worksheet = start(held[-1], sheet)
+                    resumed = itertools.chain([rest], pieces)
+                    number, rest = _stream_xml(
+                        worksheet, resumed, MAX_SHEET_ROWS, len(sheet.header)
+                    )
+                    total += number
+                    finish(worksheet, number, sheet)
+                if len(held) > 1:
+                    continued.append(Continued(name, tuple(held), total))
+                continue
+            raise ValueError("rows written as XML need a workbook in constant memory mode")
+        rows: Iterator[Sequence[Any]] = iter(sheet.rows)
         held = [name]
         worksheet = start(name, sheet)
         number = write(worksheet, rows)
