@@ -153,6 +153,7 @@ def current_answers(
     by_item: bool = False,
     identities: bool = False,
     question_ids: Collection[int] | None = None,
+    participation_ids: Collection[int] | None = None,
 ) -> Iterator[AnswerRow]:
     """The study's current answers, one row each, streamed in a fixed order.
 
@@ -160,7 +161,7 @@ def current_answers(
     objects), read `STREAM_ROWS` at a time. By round, question and pseudonym; `by_item` orders
     as the exports do (round, item position and key, pseudonym, question position).
     `identities` adds the expert's name and email (identified exports only); `question_ids`
-    keeps only the answers to those questions.
+    keeps only the answers to those questions, `participation_ids` those of these people.
     """
     columns: list[Any] = [
         Answer.question_id,
@@ -192,6 +193,8 @@ def current_answers(
         query = query.where(Answer.round_id.in_(list(round_ids)))
     if question_ids is not None:
         query = query.where(Answer.question_id.in_(list(question_ids)))
+    if participation_ids is not None:
+        query = query.where(Answer.participation_id.in_(list(participation_ids)))
     if by_item:
         query = (
             query.join(Question, Answer.question_id == Question.id)

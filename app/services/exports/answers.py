@@ -93,16 +93,23 @@ def _cells(
     identified: bool,
     round_ids: Sequence[int] | None = None,
     question_ids: Sequence[int] | None = None,
+    participation_ids: Sequence[int] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """The rows of `answer_cells` (only these rounds' answers to these questions, if given),
-    read as they are asked for."""
+    """The rows of `answer_cells` (only these rounds' answers to these questions by these
+    people, if given), read as they are asked for."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
         return
     rounds = shown.rounds if round_ids is None else [r for r in round_ids if r in shown.rounds]
     questions = study_questions(session, study)
     for answer in current_answers(
-        session, study, rounds, by_item=True, identities=identified, question_ids=question_ids
+        session,
+        study,
+        rounds,
+        by_item=True,
+        identities=identified,
+        question_ids=question_ids,
+        participation_ids=participation_ids,
     ):
         participation = answer.participation_id
         if not shown.keeps(participation, answer.round_id):
@@ -202,8 +209,11 @@ def _server_lines(
         cells: tuple[str | None, ...] = (pseudonym, shown.group(participation))
         people.append((participation, rank, cells, identities.get(participation, ())))
 
-    def python_lines(round_id: int, question_ids: Sequence[int]) -> Iterator[tuple[str, int]]:
-        """One (round, item)'s lines the Python way (the csv module, or `xlsx.row_xml`)."""
+    def python_lines(
+        round_id: int, question_ids: Sequence[int], participations: Sequence[int]
+    ) -> Iterator[tuple[str, int]]:
+        """One (round, item)'s lines of these people the Python way (the csv module, or
+        `xlsx.row_xml`)."""
         if line is XML_FORMAT:
             rows = [
                 row_xml([escape_formula(v) if type(v) is str else v for v in row])
@@ -213,6 +223,7 @@ def _server_lines(
                     identified=identified,
                     round_ids=[round_id],
                     question_ids=question_ids,
+                    participation_ids=participations,
                 )
             ]
             yield "".join(rows), len(rows)
@@ -221,7 +232,12 @@ def _server_lines(
         writer = csv.writer(out, lineterminator="\r\n")
         count = 0
         for row in _csv_rows(
-            session, study, identified=identified, round_ids=[round_id], question_ids=question_ids
+            session,
+            study,
+            identified=identified,
+            round_ids=[round_id],
+            question_ids=question_ids,
+            participation_ids=participations,
         ):
             writer.writerow(row)
             count += 1
@@ -263,9 +279,10 @@ def _csv_rows(
     identified: bool,
     round_ids: Sequence[int] | None = None,
     question_ids: Sequence[int] | None = None,
+    participation_ids: Sequence[int] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of `_cells` with every cell already as `_csv_cell` would write it (only
-    these rounds' answers to these questions, if given)."""
+    these rounds' answers to these questions by these people, if given)."""
     shown = disclosure(session, study, identified=identified)
     if not shown.rounds:
         return
@@ -294,6 +311,7 @@ def _csv_rows(
         by_item=True,
         identities=identified,
         question_ids=question_ids,
+        participation_ids=participation_ids,
     ):
         participation = answer.participation_id
         if not shown.keeps(participation, answer.round_id):

@@ -38,6 +38,8 @@ SORT_MEMORY = "64MB"
 #: connections writing (round, item)s at once when the export's transaction has written
 #: nothing (what they read is then what it would read); the server's work is most of the CSV
 CONNECTIONS = 2
+#: about how many lines one query writes (its people are sliced to fit)
+LINES_PER_QUERY = 50_000
 #: the characters that make the csv module quote a cell (delimiter, quote, line ends)
 _QUOTED = (",", '"', "\r", "\n")
 
@@ -69,6 +71,7 @@ _ITEM_QUERY = """
         from answers
         where round_id = :round_id and is_current
             and question_id = any(cast(:question_ids as integer[]))
+            and participation_id = any(cast(:people_ids as integer[]))
     ),
     found as (
         select
@@ -292,15 +295,15 @@ def server_lines(
     shown: Disclosure,
     people: Sequence[Person],
     text_cell: Callable[[str | None], str],
-    python_lines: Callable[[int, Sequence[int]], Iterable[tuple[str, int]]],
+    python_lines: Callable[[int, Sequence[int], Sequence[int]], Iterable[tuple[str, int]]],
     line: LineFormat = CSV_FORMAT,
 ) -> Iterator[tuple[str, int]]:
     """The lines of the shown rounds' answers in this format, a (round, item) at a time, each
     piece with its number of lines.
 
     `people`' cells are raw text (written here by `text_cell` and the format);
-    `python_lines(round_id, question_ids)` writes a (round, item) the Python way, for what the
-    server would write otherwise.
+    `python_lines(round_id, question_ids, participation_ids)` writes a (round, item)'s lines
+    of these people the Python way, for what the server would write otherwise.
     """
     parts = _item_parts(session, study, text_cell, line)
     written = [
@@ -313,15 +316,15 @@ def server_lines(
         for person in people
     ]
     jobs = _jobs(parts, shown, written, line)
-    for (round_id, item), lines, odd, count in _item_results(session, jobs, line.query):
+    for (round_id, item, ids), lines, odd, count in _item_results(session, jobs, line.query):
         if odd:
-            yield from python_lines(round_id, item.question_ids)
+            yield from python_lines(round_id, item.question_ids, ids)
         elif lines:
             yield lines, count
 
 
-#: a (round, item), and its query's parameters
-_Key = tuple[int, _ItemParts]
+#: a (round, item) and the people of one query, and the query's parameters
+_Key = tuple[int, _ItemParts, list[int]]
 _Job = tuple[_Key, dict[str, Any]]
 
 
@@ -336,26 +339,29 @@ def _jobs(
         mine = [person for person in people if shown.keeps(person[0], round_id)]
         if not mine:
             continue
-        ids = [person[0] for person in mine]
-        ranks = [person[1] for person in mine]
-        ends = [person[3] for person in mine]
         for item in parts:
             if not item.question_ids:
                 continue
-            yield (
-                (round_id, item),
-                {
-                    "round_id": round_id,
-                    "question_ids": item.question_ids,
-                    "people_ids": ids,
-                    "people_ranks": ranks,
-                    "people_starts": [
-                        line.row_start(number, [*person[2], item.item_cell]) for person in mine
-                    ],
-                    "people_ends": ends,
-                    **item.columns,
-                },
-            )
+            # a query's lines come back as one string: a slice of the people at a time, so
+            # that an item of many parts (a matrix row) stays a few megabytes
+            size = max(1, LINES_PER_QUERY // max(1, len(item.columns["part_cells"])))
+            for start in range(0, len(mine), size):
+                some = mine[start : start + size]
+                ids = [person[0] for person in some]
+                yield (
+                    (round_id, item, ids),
+                    {
+                        "round_id": round_id,
+                        "question_ids": item.question_ids,
+                        "people_ids": ids,
+                        "people_ranks": [person[1] for person in some],
+                        "people_starts": [
+                            line.row_start(number, [*person[2], item.item_cell]) for person in some
+                        ],
+                        "people_ends": [person[3] for person in some],
+                        **item.columns,
+                    },
+                )
 
 
 def _sort_in_memory(connection: Connection) -> None:
