@@ -1,17 +1,20 @@
-"""The answers CSV written by PostgreSQL: each (round, item)'s lines built and ordered by the
-server, so a panel of thousands streams at the speed of the database instead of a Python
-function call per cell.
+"""The answers CSV, and the workbook's answers sheet, written by PostgreSQL: each (round,
+item)'s lines built and ordered by the server, so a panel of thousands streams at the speed of
+the database instead of a Python function call per cell.
 
-The bytes are those of `answers._csv_rows` through the csv module (a test compares them on
-the demo): the cells that repeat (pseudonyms, groups, keys, parts, identities) are written
-in Python once each and handed to the query as arrays; the server writes only the round,
-version, value, flags and free text of each line. Whatever the server would not write as
-Python does (numbers of 10^15 and more, NaN, a JSON value that is not a number) sends the
-whole (round, item) back through the Python writer, so no byte depends on which wrote it.
+One query serves both, with a line format each (`CSV_FORMAT`, `XML_FORMAT`). The CSV's bytes
+are those of `answers._csv_rows` through the csv module, the sheet's cells those of
+`answers.answer_cells` (tests compare them on the demo): the cells that repeat (pseudonyms,
+groups, keys, parts, identities) are written in Python once each and handed to the query as
+arrays; the server writes only the version, value, flags and free text of each line.
+Whatever the server would not write as Python does (numbers of 10^15 and more, NaN, a JSON
+value that is not a number; for the sheet, text XML cannot hold or that reads as an escape)
+sends that query's lines back through the Python writer, so nothing depends on which wrote it.
+A query takes an item's people a slice at a time (`LINES_PER_QUERY`).
 
 The server's work is most of the export, so when the export's transaction has written nothing
-(the web's download commits its audit entry first, and so does `flask report`) the (round,
-item)s are read on `CONNECTIONS` connections of their own at once, in order; otherwise on the
+(the web's download commits its audit entry first, and so does `flask report`) the queries
+run on `CONNECTIONS` connections of their own at once, in order; otherwise on the
 transaction's own connection, which alone sees what it wrote.
 """
 
