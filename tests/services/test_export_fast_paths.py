@@ -105,18 +105,21 @@ def test_the_fast_csv_writes_awkward_answers_as_the_plain_writer(
     assert b",10000000000000000000000," in fast and b",0.5," in fast
 
 
+def _confidential(session: Session, study: Study, *, first_name: str) -> None:
+    """Make the study confidential and give its first member this awkward name."""
+    study.anonymity = Anonymity.CONFIDENTIAL
+    first = session.scalars(
+        select(Participation).where(Participation.study_id == study.id).order_by(Participation.id)
+    ).first()
+    assert first is not None
+    first.name = first_name
+    session.commit()
+
+
 def test_the_fast_identified_csv_writes_identities_as_the_plain_writer(
     session: Session, awkward_study: Study
 ) -> None:
-    awkward_study.anonymity = Anonymity.CONFIDENTIAL
-    first = session.scalars(
-        select(Participation)
-        .where(Participation.study_id == awkward_study.id)
-        .order_by(Participation.id)
-    ).first()
-    assert first is not None
-    first.name = '=Doe, "Jane"'
-    session.commit()
+    _confidential(session, awkward_study, first_name='=Doe, "Jane"')
     fast = b"".join(exports.answer_csv_chunks(session, awkward_study, identified=True))
     assert fast == _plain_csv(session, awkward_study, identified=True)
     assert b'"\'=Doe, ""Jane"""' in fast
@@ -187,15 +190,7 @@ def test_the_answers_sheet_reads_back_as_the_plain_rows(
     """On PostgreSQL the server writes the answers sheet's rows as XML: read back, every cell
     is the plain writer's (an empty cell as None), awkward text and numbers included."""
     if identified:
-        awkward_study.anonymity = Anonymity.CONFIDENTIAL
-        first = session.scalars(
-            select(Participation)
-            .where(Participation.study_id == awkward_study.id)
-            .order_by(Participation.id)
-        ).first()
-        assert first is not None
-        first.name = "<Doe> & =Jane "
-        session.commit()
+        _confidential(session, awkward_study, first_name="<Doe> & =Jane ")
     on_server = exports.answer_sheet_rows(session, awkward_study, identified=identified)
     assert (on_server is not None) == (session.get_bind().dialect.name == "postgresql")
     columns = exports.answer_columns(identified)

@@ -29,8 +29,8 @@ from app.services.exports.answers_sql import (
 )
 from app.services.exports.common import CSV_CHUNK_ROWS, FORMULA_STARTS, escape_formula
 from app.services.exports.xlsx import row_xml
-from app.services.linkage import disclosure
-from app.services.tidy import current_answers, part_value, study_questions
+from app.services.linkage import Disclosure, disclosure
+from app.services.tidy import AnswerRow, current_answers, part_value, study_questions
 
 #: the only columns an anonymous answer export has, in order
 ANONYMOUS_COLUMNS = (
@@ -86,6 +86,35 @@ def answer_cells(
     return _cells(session, study, identified=identified)
 
 
+def _shown_answers(
+    session: Session,
+    study: Study,
+    *,
+    identified: bool,
+    round_ids: Sequence[int] | None = None,
+    question_ids: Sequence[int] | None = None,
+    participation_ids: Sequence[int] | None = None,
+) -> Iterator[tuple[Disclosure, AnswerRow]]:
+    """The current answers an export may show (linkage: `disclosure`), in the exports' order,
+    each with the disclosure that let it through (only these rounds' answers to these
+    questions by these people, if given)."""
+    shown = disclosure(session, study, identified=identified)
+    if not shown.rounds:
+        return
+    rounds = shown.rounds if round_ids is None else [r for r in round_ids if r in shown.rounds]
+    for answer in current_answers(
+        session,
+        study,
+        rounds,
+        by_item=True,
+        identities=identified,
+        question_ids=question_ids,
+        participation_ids=participation_ids,
+    ):
+        if shown.keeps(answer.participation_id, answer.round_id):
+            yield shown, answer
+
+
 def _cells(
     session: Session,
     study: Study,
@@ -97,23 +126,16 @@ def _cells(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of `answer_cells` (only these rounds' answers to these questions by these
     people, if given), read as they are asked for."""
-    shown = disclosure(session, study, identified=identified)
-    if not shown.rounds:
-        return
-    rounds = shown.rounds if round_ids is None else [r for r in round_ids if r in shown.rounds]
     questions = study_questions(session, study)
-    for answer in current_answers(
+    for shown, answer in _shown_answers(
         session,
         study,
-        rounds,
-        by_item=True,
-        identities=identified,
+        identified=identified,
+        round_ids=round_ids,
         question_ids=question_ids,
         participation_ids=participation_ids,
     ):
         participation = answer.participation_id
-        if not shown.keeps(participation, answer.round_id):
-            continue
         question, item_key, parts = questions[answer.question_id]
         head = (
             answer.round_number,
@@ -283,10 +305,6 @@ def _csv_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of `_cells` with every cell already as `_csv_cell` would write it (only
     these rounds' answers to these questions by these people, if given)."""
-    shown = disclosure(session, study, identified=identified)
-    if not shown.rounds:
-        return
-    rounds = shown.rounds if round_ids is None else [r for r in round_ids if r in shown.rounds]
     # per question: (item key, question key, kind, [(part name, part)]) converted once
     questions = {
         question_id: (
@@ -304,18 +322,15 @@ def _csv_rows(
         for synthetic in (False, True)
     }
     text_kind = QuestionKind.TEXT
-    for answer in current_answers(
+    for shown, answer in _shown_answers(
         session,
         study,
-        rounds,
-        by_item=True,
-        identities=identified,
+        identified=identified,
+        round_ids=round_ids,
         question_ids=question_ids,
         participation_ids=participation_ids,
     ):
         participation = answer.participation_id
-        if not shown.keeps(participation, answer.round_id):
-            continue
         person = people.get(participation)
         if person is None:
             person = people[participation] = (
