@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from app.definitions.model import Anonymity, QuestionKind
 from app.models import Answer, Participation, Question, Round, RoundState, Study, User
 from app.reports.tables import workbook_bytes
-from app.services import demo, exports
+from app.services import exports
 from app.services.exports import answers_sql
 from app.services.exports.archive_schema import canonical_json, to_data
 from tests.conftest import NOW
+from tests.demo_cache import cached_demo
 
 #: single values the server and Python print alike, and some they do not (10^15 and past)
 VALUES = (1e-05, 0.30000000000000004, 1234.5, -0.0, 3e15, 2500000000000000.5, 7e-300, 1e22)
@@ -50,8 +51,7 @@ SHEET_TEXTS = ("looks like an escape _x0041_ here", "a bell \x07 inside")
 def awkward_study(session: Session, first_study_definition: Any, facilitator_user: User) -> Study:
     """The demo study with awkward values written into its closed rounds' current answers
     (as an import or an older version could have left them)."""
-    study = demo.load_demo(session, first_study_definition, admin=facilitator_user, now=NOW).study
-    session.commit()
+    study = cached_demo(session, first_study_definition, admin=facilitator_user, now=NOW).study
     closed = select(Round.id).where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
     by_kind: dict[str, list[tuple[int, Any]]] = {}
     for answer_id, kind, value_json in session.execute(
