@@ -154,7 +154,7 @@ def pool(
     return Pooled(
         p=pooled,
         method=method,
-        weights=tuple(float(x) for x in w),
+        weights=tuple(np.asarray(w, dtype=np.float64).tolist()),
         eps=eps,
         a=a if method in ("extremized", "baron") else 1.0,
         n=len(values),

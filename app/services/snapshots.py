@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -137,14 +138,14 @@ SUPPRESSED = PartSummary(n=None, suppressed=True)
 
 
 def _distribution(
-    values: Sequence[float], spec: ScaleSpec, method: str, stats: ItemStats | None = None
+    values: npt.ArrayLike, spec: ScaleSpec, method: str, stats: ItemStats | None = None
 ) -> PartSummary:
     """Statistics and histogram of one set of answers (`stats`: already described)."""
     array = np.asarray(values, dtype=float)
     if stats is None:
         stats = describe(array, spec, quantile_method=method)
     return PartSummary(
-        n=len(values),
+        n=len(array),
         suppressed=False,
         stats={k: _clean(v) for k, v in stats.as_dict().items()},
         histogram=tuple(
@@ -189,7 +190,7 @@ def suppressed_groups(counts: Mapping[str, int], k: int) -> set[str]:
     return hidden
 
 
-def _pooled(values: Sequence[float], eps: float) -> Pooled:
+def _pooled(values: npt.ArrayLike, eps: float) -> Pooled:
     """Pooled probability (in percent) under each reported method, equal weights."""
     probabilities = np.asarray(values, dtype=float) / 100.0
     result = {
@@ -287,7 +288,7 @@ def _summarise_part(
     if len(numbers.values) < k:
         return SUPPRESSED
     spec = scale_spec(part)
-    values = numbers.values.tolist()
+    values = numbers.values
     summary = _distribution(values, spec, study.quantile_method, described.get(None))
     stats = summary.stats or {}
     consensus = _consensus(study, part.scale, stats) if part.kind in _CONSENSUS_KINDS else None
@@ -299,7 +300,7 @@ def _summarise_part(
         groups = {
             group: (
                 _distribution(
-                    numbers.values[of_group == code].tolist(),
+                    numbers.values[of_group == code],
                     spec,
                     study.quantile_method,
                     described.get(group),
@@ -319,7 +320,7 @@ def _summarise_part(
                 names[r]: v
                 for r, v in zip(before.ranks.tolist(), before.values.tolist(), strict=True)
             },
-            {names[r]: v for r, v in zip(numbers.ranks.tolist(), values, strict=True)},
+            {names[r]: v for r, v in zip(numbers.ranks.tolist(), values.tolist(), strict=True)},
             spec,
             quantile_method=study.quantile_method,
             wilcoxon=settings.wilcoxon,
@@ -353,11 +354,22 @@ def _summarise_part(
     )
 
 
+def _shuffled(texts: Sequence[str], rng: random.Random | None) -> list[str]:
+    """The reasons in an order that says nothing of who wrote them: `rng`'s shuffle when given
+    (tests), else sorted by random keys from the operating system's generator, read in one
+    call (a large panel's thousands of reasons cost a system call each through SystemRandom)."""
+    if rng is not None:
+        shuffled = list(texts)
+        rng.shuffle(shuffled)
+        return shuffled
+    keys = np.frombuffer(os.urandom(8 * len(texts)), dtype=np.uint64)
+    return [texts[i] for i in np.argsort(keys, kind="stable").tolist()]
+
+
 def compute_snapshot(
     session: Session, study: Study, round_: Round, *, rng: random.Random | None = None
 ) -> SnapshotData:
     """The snapshot's typed content for a round (a pure read; nothing is written)."""
-    shuffler = rng or random.SystemRandom()
     settings = settings_of(study)
     previous = previous_closed_round(session, round_)
     panel = read_panel(session, study)
@@ -394,8 +406,7 @@ def compute_snapshot(
                     for part in question_parts(question)
                 },
             )
-        texts = list(free_text.get((round_.number, item.key), []))
-        shuffler.shuffle(texts)
+        texts = _shuffled(free_text.get((round_.number, item.key), []), rng)
         enough_for_reasons = respondents >= study.k_comments
         items[item.key] = ItemSummary(
             item_id=item.id,

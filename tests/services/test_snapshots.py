@@ -211,3 +211,14 @@ def test_the_study_pooling_eps_is_used_and_every_setting_is_stored(
     assert pooled["logodds"] != pytest.approx(100 * pool(np.array(values) / 100).p)
     assert snapshot.data["analysis"]["pooling_eps"] == 0.05
     assert snapshot.data["analysis"]["seed"] == 20240101
+
+
+def test_reasons_are_stored_in_an_order_unrelated_to_their_authors() -> None:
+    # a permutation of what was written, and not the order it came in (a thousand reasons in
+    # their authors' order by chance: 1 in 1000!), different from one close to the next
+    written = [f"reason of expert {n}" for n in range(1000)]
+    first = snapshots._shuffled(written, None)
+    second = snapshots._shuffled(written, None)
+    assert sorted(first) == sorted(written) == sorted(second)
+    assert first != written and second != written and first != second
+    assert snapshots._shuffled([], None) == []
