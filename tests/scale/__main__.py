@@ -10,7 +10,10 @@ memory is read from its own rusage (os.wait4): the dashboard and the expert's ro
 and, at the smallest size only (it does not grow with the panel), `--format pdf`. Each
 process is bounded in time and address space, so a run that would exhaust the machine fails
 alone and says so. The table, with each figure's target beside it, is printed and written to
-tests/scale/artifacts/scale.md.
+tests/scale/artifacts/scale.md. With `--keep` the last size's database stays, and its seeded
+facts in tests/scale/artifacts/seeded.json, so that one operation can be measured again, e.g.
+`SCALE_SEEDED="$(cat tests/scale/artifacts/seeded.json)" python -m tests.scale.child
+close-again` (the close, rolled back).
 """
 
 from __future__ import annotations
@@ -285,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(output[-2000:], file=sys.stderr)
                 raise SystemExit(f"seeding {size} experts failed")
             seeded = json.loads(output.strip().splitlines()[-1])
+            # what a kept seed's measurements need again (`python -m tests.scale.child`)
+            (ARTIFACTS / "seeded.json").write_text(json.dumps(seeded), encoding="utf-8")
             size_mb = database_size(url) / 1e6
             facts[size] = f"{seeded['answers']:,} / {size_mb:,.0f} MB"
             print(f"   seeded in {seconds:.0f} s: {facts[size]}", flush=True)

@@ -2,7 +2,8 @@
 (`python -m tests.scale.child KIND`; the database is SCALE_DATABASE_URL, the seeded study's
 facts come as JSON in SCALE_SEEDED). Prints one JSON line: {"seconds": ..., "cpu": ...}.
 
-KIND is `close` (round 2 closed: the snapshot, committed), `dashboard` (the facilitator's
+KIND is `close` (round 2 closed: the snapshot, committed), `close-again` (the same, rolled back
+so that it can be repeated on a kept seed), `dashboard` (the facilitator's
 study page) or `expert` (the expert's round page); the pages are timed on the second request
 through the Flask test client, as gunicorn's workers would serve a warm one.
 """
@@ -43,9 +44,10 @@ def _app(database: str) -> Flask:
     )
 
 
-def _close(app: Flask, seeded: dict[str, Any]) -> tuple[float, float]:
-    """Close the open round 2 (the snapshot) and commit; the seconds the service took (wall
-    clock and CPU)."""
+def _close(app: Flask, seeded: dict[str, Any], *, keep: bool = True) -> tuple[float, float]:
+    """Close the open round 2 (the snapshot) and commit (or, `keep` false, roll back: the
+    measurement can be repeated on the same seed); the seconds the service took (wall clock
+    and CPU)."""
     from app.extensions import db
     from app.models import Round, RoundState, User, utcnow
     from app.services import rounds
@@ -60,8 +62,12 @@ def _close(app: Flask, seeded: dict[str, Any]) -> tuple[float, float]:
         admin = session.get(User, seeded["admin_id"])
         started, cpu = time.perf_counter(), time.process_time()
         rounds.close_round(session, round_, actor=admin, now=utcnow())
-        session.commit()
+        if keep:
+            session.commit()
+        else:
+            session.flush()
         elapsed = (time.perf_counter() - started, time.process_time() - cpu)
+        session.rollback()
         release_session()
     return elapsed
 
@@ -115,8 +121,8 @@ def main(argv: list[str]) -> int:
     kind = argv[0]
     seeded = json.loads(os.environ["SCALE_SEEDED"])
     app = _app(os.environ["SCALE_DATABASE_URL"])
-    if kind == "close":
-        seconds = _close(app, seeded)
+    if kind in ("close", "close-again"):
+        seconds = _close(app, seeded, keep=kind == "close")
     elif kind == "dashboard":
         seconds = _page(app, _facilitator_cookie(app, seeded), f"/f/studies/{seeded['study_id']}")
     elif kind == "expert":
