@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from app import jsoncodec
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import (
     Answer,
@@ -166,7 +167,8 @@ def current_answers(
     columns: list[Any] = [
         Answer.question_id,
         Answer.value,
-        Answer.value_json,
+        # as text: decoded below a chunk of rows in one call, not one call per row
+        cast(Answer.value_json, Text),
         Answer.text,
         Answer.no_answer,
         Answer.kept,
@@ -211,8 +213,10 @@ def current_answers(
     else:
         query = query.order_by(Round.number, Answer.question_id, Participation.pseudonym)
     result = session.execute(query, execution_options={"yield_per": STREAM_ROWS})
-    for row in result.tuples():
-        yield AnswerRow(*row)
+    for rows in result.tuples().partitions():
+        documents = jsoncodec.loads_all([row[2] for row in rows])
+        for row, document in zip(rows, documents, strict=True):
+            yield AnswerRow(row[0], row[1], document, *row[3:])
 
 
 def study_questions(session: Session, study: Study) -> dict[int, tuple[Question, str, list[Part]]]:

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from app import jsoncodec
 from app.jsoncodec import loads
 
 pytestmark = pytest.mark.once
@@ -56,3 +57,23 @@ def test_documents_decode_as_the_standard_library_decodes_them(document: str) ->
 
 def test_nan_written_by_an_older_version_still_reads() -> None:
     assert math.isnan(loads('{"value": NaN}')["value"])
+
+
+def test_many_documents_decode_in_one_call_as_each_decodes_alone() -> None:
+    documents = [
+        '{"a": 1, "b": [0.125, null]}',
+        None,
+        "12.5",
+        '{"big": 123456789012345678901234}',  # past 64 bits: the standard library's, exact
+        "NaN",  # orjson refuses it: the lot is read one at a time
+        '{"fa": "۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶۷۸۹۰", "small": 0.000012345678901234567}',
+        None,
+    ]
+    expected = [None if d is None else jsoncodec.loads(d) for d in documents]
+    for chunk in (documents, documents[:3], documents[5:], [None, None], []):
+        decoded = jsoncodec.loads_all(chunk)
+        want = [None if d is None else jsoncodec.loads(d) for d in chunk]
+        assert len(decoded) == len(chunk)
+        assert repr(decoded) == repr(want)  # NaN compares unequal; its repr does not
+    assert jsoncodec.loads_all(documents)[3] == {"big": 123456789012345678901234}
+    assert expected[5]["fa"].startswith("۱")
