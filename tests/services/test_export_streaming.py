@@ -4,6 +4,7 @@ table longer than a sheet continued on further sheets with every row kept."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -34,8 +35,11 @@ def demo_study(session: Session, first_study_definition: Any, facilitator_user: 
 
 def _whole_archive(session: Session, study: Study) -> bytes:
     """The archive as it was written before streaming: every record in memory, answers sorted
-    in Python, the whole envelope encoded at once."""
-    payload = to_data(exports.archive_record(session, study))
+    in Python, the whole envelope encoded at once, the record made data by the standard
+    library's `asdict` (which the archive's own `to_data` must equal)."""
+    record = exports.archive_record(session, study)
+    payload = dataclasses.asdict(record)
+    assert to_data(record) == payload
     digest = hashlib.sha256(canonical_json(payload)).hexdigest()
     envelope = {
         "format": exports.ARCHIVE_FORMAT,

@@ -23,7 +23,7 @@ import math
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from app.definitions.model import Anonymity, ItemKind, QuestionKind, ScaleKind
@@ -329,9 +329,54 @@ R = TypeVar("R")
 
 
 def to_data(record: Any) -> dict[str, Any]:
-    """A record as JSON-able data (field names are the archive's keys)."""
-    data: dict[str, Any] = dataclasses.asdict(record)
+    """A record as JSON-able data (field names are the archive's keys): what
+    `dataclasses.asdict` gives, without its deep copy of every plain value (a large panel's
+    record holds about a million, and the copies were most of the time)."""
+    data: dict[str, Any] = _plain(record)
     return data
+
+
+#: each record class's field names, in order, as first met
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A record class's field names, in order."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _plain(value: Any) -> Any:
+    """`to_data` of any value: records to dicts, containers rebuilt around converted values,
+    and everything else (text, numbers, None, enum members) as it is, immutable."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(kind)}
+    if isinstance(value, Enum):
+        return value  # asdict's deep copy of a member is the member
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_plain(v) for v in value)
+    # anything else (a named tuple, a set, a subclass) as asdict would make it
+    return dataclasses.asdict(_Box(value))["value"]
+
+
+@dataclass(frozen=True)
+class _Box:
+    """One value, for `dataclasses.asdict` to convert the rare kinds `_plain` leaves to it."""
+
+    value: Any
+
+
+#: the types whose values are immutable and hold nothing to convert
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def canonical_json(value: Any) -> bytes:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
+from app import jsoncodec
 from app.models import (
     Answer,
     Item,
@@ -273,9 +274,12 @@ def _suggestions(
     return found
 
 
-def _answer_query(round_id: int, *, in_order: bool, postgres: bool) -> Select[Any]:
+def _answer_query(
+    round_id: int, *, in_order: bool, postgres: bool, json_text: bool = False
+) -> Select[Any]:
     """Every revision of every answer of a round, as columns; `in_order` sorts them as the
-    archive lists them (pseudonym, item, question, revision), by code point as Python does."""
+    archive lists them (pseudonym, item, question, revision), by code point as Python does;
+    `json_text` reads value_json as the stored text (for the caller to decode)."""
     query = (
         select(
             Answer.participation_id,
@@ -284,7 +288,7 @@ def _answer_query(round_id: int, *, in_order: bool, postgres: bool) -> Select[An
             Question.key,
             ItemVersion.number,
             Answer.value,
-            Answer.value_json,
+            cast(Answer.value_json, Text) if json_text else Answer.value_json,
             Answer.text,
             Answer.no_answer,
             Answer.revision,
@@ -309,8 +313,8 @@ def _answer_query(round_id: int, *, in_order: bool, postgres: bool) -> Select[An
     return query.order_by(*keys, Answer.revision)
 
 
-#: where `_answer_query`'s rows hold the answer's creation time
-_CREATED = 12
+#: where `_answer_query`'s rows hold the answer's value_json and creation time
+_VALUE_JSON, _CREATED = 6, 12
 
 
 def _answer_record(row: Sequence[Any], date: str | None) -> dict[str, Any]:
@@ -364,22 +368,33 @@ def _answers(
         yield _answer_record(row, None if shown.protected else day(row[_CREATED]))
 
 
-def _rows(session: Session, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
-    """A query's rows as plain tuples, read `STREAM_ROWS` at a time. On PostgreSQL straight
-    from the driver's server-side cursor: a large archive reads millions of rows, and the
-    result processing per row cost more than encoding it."""
+def _row_chunks(session: Session, query: Select[Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """A query's rows as plain tuples, `STREAM_ROWS` at a time. On PostgreSQL straight from
+    the driver's server-side cursor: a large archive reads millions of rows, and the result
+    processing per row cost more than encoding it."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        yield from connection.execute(query, execution_options={"yield_per": STREAM_ROWS}).tuples()
+        result = connection.execute(query, execution_options={"yield_per": STREAM_ROWS})
+        yield from result.tuples().partitions()
         return
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
     driver: Any = connection.connection.driver_connection
     with driver.cursor(name=f"archive_{uuid.uuid4().hex}") as cursor:
-        cursor.itersize = STREAM_ROWS
         cursor.execute(str(compiled), compiled.params)
-        yield from cursor
+        while chunk := cursor.fetchmany(STREAM_ROWS):
+            yield chunk
+
+
+def _answer_rows(session: Session, round_id: int, postgres: bool) -> Iterator[tuple[Any, ...]]:
+    """`_answer_query`'s rows in the archive's order, their JSON values decoded a chunk at a
+    time in one call each (exactly as the column's type decodes them one by one)."""
+    query = _answer_query(round_id, in_order=True, postgres=postgres, json_text=True)
+    for chunk in _row_chunks(session, query):
+        documents = jsoncodec.loads_all([row[_VALUE_JSON] for row in chunk])
+        for row, document in zip(chunk, documents, strict=True):
+            yield (*row[:_VALUE_JSON], document, *row[_VALUE_JSON + 1 :])
 
 
 def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iterator[bytes]:
@@ -390,7 +405,6 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
     number under 10^-4, a NaN, an integer past 64 bits) is encoded by the standard library.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
-    query = _answer_query(round_id, in_order=True, postgres=postgres)
     protected = shown.protected
     number = shown.rounds.get(round_id)
     if number is None:
@@ -403,7 +417,7 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
     )
     dumps, sort_keys, isfinite = orjson.dumps, orjson.OPT_SORT_KEYS, math.isfinite
     batch: list[bytes] = []
-    for row in _rows(session, query):
+    for row in _answer_rows(session, round_id, postgres):
         if allowed is not None and row[0] not in allowed:
             continue
         record = _answer_record(row, None if protected else _stored_day(row[_CREATED]))
