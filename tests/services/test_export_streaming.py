@@ -7,15 +7,17 @@ import csv
 import dataclasses
 import hashlib
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from openpyxl import load_workbook
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.models import Study, User
+from app.models import Round, Study, User
 from app.reports import tables as report_tables
 from app.reports.tables import workbook_bytes
 from app.services import exports
@@ -94,6 +96,44 @@ def test_streamed_archive_equals_the_whole_archive_byte_for_byte(
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == whole
+
+
+def test_the_archive_reads_its_rounds_at_once_or_one_by_one_to_the_same_bytes(
+    session: Session, demo_study: Study, monkeypatch: Any
+) -> None:
+    whole = _whole_archive(session, demo_study)
+    started: list[int] = []
+    reader = archive_write._RoundReader
+
+    class CountedReader(reader):  # type: ignore[misc, valid-type]
+        def __init__(self, engine: Any, round_id: int) -> None:
+            started.append(round_id)
+            super().__init__(engine, round_id)
+
+    monkeypatch.setattr(archive_write, "_RoundReader", CountedReader)
+    assert b"".join(exports.archive_chunks(session, demo_study)) == whole
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # on PostgreSQL each round on a connection of its own (the demo has three rounds)
+    assert len(started) == (3 if postgres else 0)
+    started.clear()
+    monkeypatch.setattr(archive_write, "ROUNDS_AT_ONCE", 1)
+    assert b"".join(exports.archive_chunks(session, demo_study)) == whole
+    monkeypatch.setattr(archive_write, "ROUNDS_AT_ONCE", 2)
+    if postgres:
+        # a transaction that has written reads on its own connection only (only it sees
+        # what it wrote); txid_current() gives it a transaction id as a write would
+        session.execute(text("select txid_current()"))
+        assert b"".join(exports.archive_chunks(session, demo_study)) == whole
+    assert started == []
+    if postgres:
+        # rounds left midway: their readers' threads stop and their connections go
+        session.rollback()  # a new transaction, which has written nothing
+        round_ids = list(session.scalars(select(Round.id).where(Round.study_id == demo_study.id)))
+        rounds = archive_write._rounds_rows(session, round_ids, postgres=True)
+        next(next(rounds))
+        rounds.close()
+        assert len(started) == 2
+        assert not [t for t in threading.enumerate() if t.name == "archive-round"]
 
 
 def test_answers_longer_than_a_sheet_continue_on_further_sheets(

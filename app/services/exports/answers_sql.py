@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.definitions.model import QuestionKind
 from app.models import Item, Question, Study
+from app.services.exports.common import transaction_has_written
 from app.services.exports.xlsx import row_cell
 from app.services.linkage import Disclosure
 from app.services.tidy import question_parts
@@ -384,8 +385,7 @@ def _item_results(
     nothing: then they read what it would (the export reads committed answers either way);
     otherwise on the session's, one at a time."""
     connection = session.connection()
-    written = connection.execute(text("select txid_current_if_assigned() is not null")).scalar()
-    if written or CONNECTIONS < 2:
+    if CONNECTIONS < 2 or transaction_has_written(connection):
         _sort_in_memory(connection)
         for key, params in jobs:
             lines, odd, count = connection.execute(query, params).one()

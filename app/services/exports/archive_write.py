@@ -9,16 +9,20 @@ consent or progress. Confidential studies keep all of it, to the day.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import queue
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Select, Text, cast, select
+from sqlalchemy import Connection, Engine, Select, Text, cast, select
 from sqlalchemy.orm import Session
 
 from app import jsoncodec
@@ -54,7 +58,7 @@ from app.services.exports.archive_schema import (
     canonical_json,
     to_data,
 )
-from app.services.exports.common import write_chunks
+from app.services.exports.common import transaction_has_written, write_chunks
 from app.services.linkage import Disclosure, disclosure
 from app.services.tidy import STREAM_ROWS
 
@@ -368,11 +372,10 @@ def _answers(
         yield _answer_record(row, None if shown.protected else day(row[_CREATED]))
 
 
-def _row_chunks(session: Session, query: Select[Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
+def _row_chunks(connection: Connection, query: Select[Any]) -> Iterator[Sequence[tuple[Any, ...]]]:
     """A query's rows as plain tuples, `STREAM_ROWS` at a time. On PostgreSQL straight from
     the driver's server-side cursor: a large archive reads millions of rows, and the result
     processing per row cost more than encoding it."""
-    connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = connection.execute(query, execution_options={"yield_per": STREAM_ROWS})
         yield from result.tuples().partitions()
@@ -387,24 +390,114 @@ def _row_chunks(session: Session, query: Select[Any]) -> Iterator[Sequence[tuple
             yield chunk
 
 
-def _answer_rows(session: Session, round_id: int, postgres: bool) -> Iterator[tuple[Any, ...]]:
-    """`_answer_query`'s rows in the archive's order, their JSON values decoded a chunk at a
-    time in one call each (exactly as the column's type decodes them one by one)."""
+def _answer_chunks(
+    connection: Connection, round_id: int, postgres: bool
+) -> Iterator[list[tuple[Any, ...]]]:
+    """`_answer_query`'s rows in the archive's order, a chunk at a time, their JSON values
+    decoded in one call per chunk (exactly as the column's type decodes them one by one)."""
     query = _answer_query(round_id, in_order=True, postgres=postgres, json_text=True)
-    for chunk in _row_chunks(session, query):
+    for chunk in _row_chunks(connection, query):
         documents = jsoncodec.loads_all([row[_VALUE_JSON] for row in chunk])
-        for row, document in zip(chunk, documents, strict=True):
-            yield (*row[:_VALUE_JSON], document, *row[_VALUE_JSON + 1 :])
+        yield [
+            (*row[:_VALUE_JSON], document, *row[_VALUE_JSON + 1 :])
+            for row, document in zip(chunk, documents, strict=True)
+        ]
 
 
-def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iterator[bytes]:
+#: rounds whose answers are read at once, each on a connection of its own, when the archive's
+#: transaction has written nothing: the next round's query sorts on the server while this
+#: round's answers are encoded
+ROUNDS_AT_ONCE = 2
+#: chunks a round's reader fetches ahead of the encoder
+_CHUNKS_AHEAD = 4
+#: what a round reader's thread hands over: a chunk, the end, or the error that ended it
+_CHUNK, _END, _FAILED = range(3)
+
+
+class _RoundReader:
+    """One round's answer chunks read by a thread on a connection of its own, a few ahead of
+    the reader; `close` stops the thread (wherever the reader stopped) and its connection."""
+
+    def __init__(self, engine: Engine, round_id: int) -> None:
+        self._handed: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=_CHUNKS_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._read, args=(engine, round_id), name="archive-round", daemon=True
+        )
+        self._thread.start()
+
+    def _hand(self, kind: int, what: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._handed.put((kind, what), timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self, engine: Engine, round_id: int) -> None:
+        try:
+            with engine.connect() as own:
+                for chunk in _answer_chunks(own, round_id, postgres=True):
+                    if not self._hand(_CHUNK, chunk):
+                        return
+            self._hand(_END, None)
+        except BaseException as error:  # raised again in the reader's thread
+            self._hand(_FAILED, error)
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """The round's rows, in order, as the thread hands them over."""
+        while True:
+            kind, what = self._handed.get()
+            if kind == _END:
+                return
+            if kind == _FAILED:
+                raise what
+            yield from what
+
+    def close(self) -> None:
+        """Stop the thread (it ends its fetch in hand first) and let its connection go."""
+        self._stop.set()
+        self._thread.join()
+
+
+def _rounds_rows(
+    session: Session, round_ids: Sequence[int], postgres: bool
+) -> Generator[Iterator[tuple[Any, ...]], None, None]:
+    """Each round's answer rows in the archive's order, round after round (each must be read
+    to its end, or left, before the next is asked for). On PostgreSQL, when the archive's
+    transaction has written nothing, `ROUNDS_AT_ONCE` rounds are read at once on connections
+    of their own (they read what it would); otherwise on the session's, one at a time."""
+    connection = session.connection()
+    if not postgres or ROUNDS_AT_ONCE < 2 or transaction_has_written(connection):
+        for round_id in round_ids:
+            yield (row for chunk in _answer_chunks(connection, round_id, postgres) for row in chunk)
+        return
+    engine = connection.engine
+    waiting = iter(round_ids)
+    readers = deque(_RoundReader(engine, r) for r in itertools.islice(waiting, ROUNDS_AT_ONCE))
+    try:
+        while readers:
+            reader = readers[0]
+            yield reader.rows()
+            readers.popleft().close()
+            following = next(waiting, None)
+            if following is not None:
+                readers.append(_RoundReader(engine, following))
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _encoded_answers(
+    rows: Iterator[tuple[Any, ...]], round_id: int, shown: Disclosure
+) -> Iterator[bytes]:
     """A round's answers in the archive's order as canonical JSON (`_ENCODE` of what
     `_answers` yields, byte for byte), a few thousand records at a time joined by commas.
 
     orjson encodes them; a record whose bytes could differ from the standard library's (a
     number under 10^-4, a NaN, an integer past 64 bits) is encoded by the standard library.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
     protected = shown.protected
     number = shown.rounds.get(round_id)
     if number is None:
@@ -417,7 +510,7 @@ def _encoded_answers(session: Session, round_id: int, shown: Disclosure) -> Iter
     )
     dumps, sort_keys, isfinite = orjson.dumps, orjson.OPT_SORT_KEYS, math.isfinite
     batch: list[bytes] = []
-    for row in _answer_rows(session, round_id, postgres):
+    for row in rows:
         if allowed is not None and row[0] not in allowed:
             continue
         record = _answer_record(row, None if protected else _stored_day(row[_CREATED]))
@@ -551,15 +644,20 @@ def archive_chunks(session: Session, study: Study) -> Iterator[bytes]:
             digest.update(piece)
             spool.write(piece)
 
-        for index, round_id in enumerate(round_ids):
-            before, rest = rest.split(canonical_json(f"{marker}-{index}"), 1)
-            out(before)
-            out(b"[")
-            first = True
-            for answers in _encoded_answers(session, round_id, shown):
-                out(answers if first else b"," + answers)
-                first = False
-            out(b"]")
+        postgres = session.get_bind().dialect.name == "postgresql"
+        rounds_rows = _rounds_rows(session, round_ids, postgres)
+        try:
+            for index, (round_id, rows) in enumerate(zip(round_ids, rounds_rows, strict=True)):
+                before, rest = rest.split(canonical_json(f"{marker}-{index}"), 1)
+                out(before)
+                out(b"[")
+                first = True
+                for answers in _encoded_answers(rows, round_id, shown):
+                    out(answers if first else b"," + answers)
+                    first = False
+                out(b"]")
+        finally:
+            rounds_rows.close()  # the readers' threads and connections, however this ends
         out(rest)
         envelope = canonical_json(
             {

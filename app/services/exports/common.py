@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from app.definitions.model import Anonymity
@@ -126,3 +127,10 @@ def write_chunks(target: BinaryIO, chunks: Iterable[bytes]) -> int:
         target.write(chunk)
         written += len(chunk)
     return written
+
+
+def transaction_has_written(connection: Connection) -> bool:
+    """Whether the connection's PostgreSQL transaction has written anything yet: until it has,
+    other connections read what it would, so an export may read on several at once."""
+    written = connection.execute(text("select txid_current_if_assigned() is not null")).scalar()
+    return bool(written)
