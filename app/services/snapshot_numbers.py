@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import operator
-import queue
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 from app import jsoncodec
 from app.definitions.model import QuestionKind
 from app.models import Answer, Item, Participation, Question, Round, Study
+from app.services.read_ahead import ReadAhead
 from app.services.tidy import Part, question_parts
 
 
@@ -209,10 +208,15 @@ def _answer_batches(
         with driver.cursor(name="snapshot_answers") as cursor:
             cursor.itersize = 1
             cursor.execute(str(compiled), compiled.params)
-            yield from _read_ahead(
+            # fetched and decoded on a thread, a group ahead: the server gathers the next
+            # (round, question) while Python reduces this one; this generator's caller leaves
+            # the connection alone until the last group or until it closes this generator
+            batches = (
                 (round_id, question_id, pids, values, _decode_all(texts), refused)
                 for round_id, question_id, pids, values, texts, refused in cursor
             )
+            with ReadAhead(lambda: batches, name="snapshot-read-ahead") as ahead:
+                yield from ahead
         return
     query = select(
         table.round_id,
@@ -228,52 +232,6 @@ def _answer_batches(
     for (round_id, question_id), rows in sorted(grouped.items()):
         pids, values, jsons, refused = zip(*rows, strict=True)
         yield round_id, question_id, pids, values, jsons, refused
-
-
-#: what `_read_ahead`'s thread hands over: a batch, the end, or the error that ended it
-_BATCH, _END, _FAILED = range(3)
-
-
-def _read_ahead(batches: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
-    """The batches fetched and decoded by a thread of their own, up to `depth` ahead of the
-    reader: the server gathers the next (round, question) while Python reduces this one (the
-    driver waits for the server without holding the GIL), where one at a time each waited
-    for the other. The connection stays the caller's: nothing else uses it until the thread
-    has ended, which closing this generator waits for."""
-    handed: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def hand(kind: int, what: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handed.put((kind, what), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def fetch() -> None:
-        try:
-            for batch in batches:
-                if not hand(_BATCH, batch):
-                    return
-            hand(_END, None)
-        except BaseException as error:  # raised again in the reader's thread
-            hand(_FAILED, error)
-
-    worker = threading.Thread(target=fetch, name="snapshot-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, what = handed.get()
-            if kind == _END:
-                return
-            if kind == _FAILED:
-                raise what
-            yield what
-    finally:
-        stop.set()
-        worker.join()
 
 
 def round_numbers(

@@ -103,14 +103,13 @@ def test_the_archive_reads_its_rounds_at_once_or_one_by_one_to_the_same_bytes(
 ) -> None:
     whole = _whole_archive(session, demo_study)
     started: list[int] = []
-    reader = archive_write._RoundReader
+    reader = archive_write._round_reader
 
-    class CountedReader(reader):  # type: ignore[misc, valid-type]
-        def __init__(self, engine: Any, round_id: int) -> None:
-            started.append(round_id)
-            super().__init__(engine, round_id)
+    def counted_reader(engine: Any, round_id: int) -> Any:
+        started.append(round_id)
+        return reader(engine, round_id)
 
-    monkeypatch.setattr(archive_write, "_RoundReader", CountedReader)
+    monkeypatch.setattr(archive_write, "_round_reader", counted_reader)
     assert b"".join(exports.archive_chunks(session, demo_study)) == whole
     postgres = session.get_bind().dialect.name == "postgresql"
     # on PostgreSQL each round on a connection of its own (the demo has three rounds)

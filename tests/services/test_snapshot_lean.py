@@ -136,32 +136,3 @@ def test_describing_a_round_at_once_gives_the_figures_of_one_part_at_a_time(
     # nothing described ahead: every part and group described on its own, as before batching
     monkeypatch.setattr(snapshots, "_describe_round", lambda *args: {})
     assert content() == batched
-
-
-def test_reading_ahead_keeps_the_order_raises_the_readers_error_and_stops_when_closed() -> None:
-    import threading
-
-    batches = [(1, q, [q], [float(q)], [None], [False]) for q in range(50)]
-    assert list(snapshot_numbers._read_ahead(iter(batches))) == batches
-
-    def failing() -> Any:
-        yield batches[0]
-        raise RuntimeError("the server went away")
-
-    read = snapshot_numbers._read_ahead(failing())
-    assert next(read) == batches[0]
-    with pytest.raises(RuntimeError, match="went away"):
-        next(read)
-
-    fetched: list[int] = []
-
-    def endless() -> Any:
-        for q in range(10**9):
-            fetched.append(q)
-            yield (1, q, [], [], [], [])
-
-    read = snapshot_numbers._read_ahead(endless(), depth=2)
-    assert next(read)[1] == 0
-    read.close()  # the reader stops: the thread ends, having fetched only a few ahead
-    assert not any(t.name == "snapshot-read-ahead" for t in threading.enumerate())
-    assert len(fetched) <= 5

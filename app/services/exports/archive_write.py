@@ -12,9 +12,7 @@ import hashlib
 import itertools
 import json
 import math
-import queue
 import tempfile
-import threading
 import uuid
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -60,6 +58,7 @@ from app.services.exports.archive_schema import (
 )
 from app.services.exports.common import transaction_has_written, write_chunks
 from app.services.linkage import Disclosure, disclosure
+from app.services.read_ahead import ReadAhead
 from app.services.tidy import STREAM_ROWS
 
 #: the archive's study is spooled in memory up to this size, then on disk
@@ -410,55 +409,17 @@ def _answer_chunks(
 ROUNDS_AT_ONCE = 2
 #: chunks a round's reader fetches ahead of the encoder
 _CHUNKS_AHEAD = 4
-#: what a round reader's thread hands over: a chunk, the end, or the error that ended it
-_CHUNK, _END, _FAILED = range(3)
 
 
-class _RoundReader:
-    """One round's answer chunks read by a thread on a connection of its own, a few ahead of
-    the reader; `close` stops the thread (wherever the reader stopped) and its connection."""
+def _round_reader(engine: Engine, round_id: int) -> ReadAhead[list[tuple[Any, ...]]]:
+    """One round's answer chunks, read by a thread of their own on a connection of its own
+    (started at once, so that the server sorts the round before it is asked for)."""
 
-    def __init__(self, engine: Engine, round_id: int) -> None:
-        self._handed: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=_CHUNKS_AHEAD)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._read, args=(engine, round_id), name="archive-round", daemon=True
-        )
-        self._thread.start()
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        with engine.connect() as own:
+            yield from _answer_chunks(own, round_id, postgres=True)
 
-    def _hand(self, kind: int, what: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._handed.put((kind, what), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self, engine: Engine, round_id: int) -> None:
-        try:
-            with engine.connect() as own:
-                for chunk in _answer_chunks(own, round_id, postgres=True):
-                    if not self._hand(_CHUNK, chunk):
-                        return
-            self._hand(_END, None)
-        except BaseException as error:  # raised again in the reader's thread
-            self._hand(_FAILED, error)
-
-    def rows(self) -> Iterator[tuple[Any, ...]]:
-        """The round's rows, in order, as the thread hands them over."""
-        while True:
-            kind, what = self._handed.get()
-            if kind == _END:
-                return
-            if kind == _FAILED:
-                raise what
-            yield from what
-
-    def close(self) -> None:
-        """Stop the thread (it ends its fetch in hand first) and let its connection go."""
-        self._stop.set()
-        self._thread.join()
+    return ReadAhead(chunks, depth=_CHUNKS_AHEAD, name="archive-round")
 
 
 def _rounds_rows(
@@ -475,15 +436,14 @@ def _rounds_rows(
         return
     engine = connection.engine
     waiting = iter(round_ids)
-    readers = deque(_RoundReader(engine, r) for r in itertools.islice(waiting, ROUNDS_AT_ONCE))
+    readers = deque(_round_reader(engine, r) for r in itertools.islice(waiting, ROUNDS_AT_ONCE))
     try:
         while readers:
-            reader = readers[0]
-            yield reader.rows()
+            yield (row for chunk in readers[0] for row in chunk)
             readers.popleft().close()
             following = next(waiting, None)
             if following is not None:
-                readers.append(_RoundReader(engine, following))
+                readers.append(_round_reader(engine, following))
     finally:
         for reader in readers:
             reader.close()
