@@ -112,8 +112,9 @@ def test_the_archive_reads_its_rounds_at_once_or_one_by_one_to_the_same_bytes(
     monkeypatch.setattr(archive_write, "_round_reader", counted_reader)
     assert b"".join(exports.archive_chunks(session, demo_study)) == whole
     postgres = session.get_bind().dialect.name == "postgresql"
-    # on PostgreSQL each round on a connection of its own (the demo has three rounds)
-    assert len(started) == (3 if postgres else 0)
+    # on PostgreSQL each round that may leave on a connection of its own (the demo's closed
+    # rounds 1 and 2: its open round 3 leaves nothing and is not read)
+    assert len(started) == (2 if postgres else 0)
     started.clear()
     monkeypatch.setattr(archive_write, "ROUNDS_AT_ONCE", 1)
     assert b"".join(exports.archive_chunks(session, demo_study)) == whole
@@ -128,7 +129,7 @@ def test_the_archive_reads_its_rounds_at_once_or_one_by_one_to_the_same_bytes(
         # rounds left midway: their readers' threads stop and their connections go
         session.rollback()  # a new transaction, which has written nothing
         round_ids = list(session.scalars(select(Round.id).where(Round.study_id == demo_study.id)))
-        rounds = archive_write._rounds_rows(session, round_ids, postgres=True)
+        rounds = archive_write._rounds_rows(session, round_ids, True, set(round_ids))
         next(next(rounds))
         rounds.close()
         assert len(started) == 2

@@ -15,7 +15,7 @@ import math
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -423,22 +423,29 @@ def _round_reader(engine: Engine, round_id: int) -> ReadAhead[list[tuple[Any, ..
 
 
 def _rounds_rows(
-    session: Session, round_ids: Sequence[int], postgres: bool
+    session: Session, round_ids: Sequence[int], postgres: bool, shown: Collection[int]
 ) -> Generator[Iterator[tuple[Any, ...]], None, None]:
     """Each round's answer rows in the archive's order, round after round (each must be read
-    to its end, or left, before the next is asked for). On PostgreSQL, when the archive's
-    transaction has written nothing, `ROUNDS_AT_ONCE` rounds are read at once on connections
-    of their own (they read what it would); otherwise on the session's, one at a time."""
+    to its end, or left, before the next is asked for); none for a round not `shown`. On
+    PostgreSQL, when the archive's transaction has written nothing, `ROUNDS_AT_ONCE` shown
+    rounds are read at once on connections of their own (they read what it would); otherwise
+    on the session's, one at a time."""
     connection = session.connection()
     if not postgres or ROUNDS_AT_ONCE < 2 or transaction_has_written(connection):
         for round_id in round_ids:
+            if round_id not in shown:
+                yield iter(())
+                continue
             yield (row for chunk in _answer_chunks(connection, round_id, postgres) for row in chunk)
         return
     engine = connection.engine
-    waiting = iter(round_ids)
+    waiting = iter([r for r in round_ids if r in shown])
     readers = deque(_round_reader(engine, r) for r in itertools.islice(waiting, ROUNDS_AT_ONCE))
     try:
-        while readers:
+        for round_id in round_ids:
+            if round_id not in shown:
+                yield iter(())
+                continue
             yield (row for chunk in readers[0] for row in chunk)
             readers.popleft().close()
             following = next(waiting, None)
@@ -605,7 +612,7 @@ def archive_chunks(session: Session, study: Study) -> Iterator[bytes]:
             spool.write(piece)
 
         postgres = session.get_bind().dialect.name == "postgresql"
-        rounds_rows = _rounds_rows(session, round_ids, postgres)
+        rounds_rows = _rounds_rows(session, round_ids, postgres, shown.rounds)
         try:
             for index, (round_id, rows) in enumerate(zip(round_ids, rounds_rows, strict=True)):
                 before, rest = rest.split(canonical_json(f"{marker}-{index}"), 1)
