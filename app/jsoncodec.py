@@ -53,16 +53,17 @@ def loads(document: str | bytes) -> Any:
         return json.loads(document)
 
 
-def loads_all(documents: Sequence[str | None]) -> list[Any]:
+def loads_all(documents: Sequence[str | None], *, exact_integers: bool = True) -> list[Any]:
     """Many JSON columns' values (None where a row has none), decoded as `loads` decodes each:
     in one call when orjson reads the lot alike (per document, the call cost more than the
-    decoding), else one at a time."""
+    decoding), else one at a time. `exact_integers` False skips the look for integers past 64
+    bits (orjson makes them floats): for a reader that makes every number a float anyway."""
     present = [document for document in documents if document is not None]
     if not present:
         return [None] * len(documents)
     joined = "[" + ",".join(present) + "]"
     decoded: list[Any] | None = None
-    if not _has_long_integer(joined):
+    if not exact_integers or not _has_long_integer(joined):
         try:
             decoded = orjson.loads(joined)
         except orjson.JSONDecodeError:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -145,22 +144,6 @@ def _json_columns(answers: npt.NDArray[np.object_], keys: Sequence[str]) -> dict
     return {key: table[:, column] for column, key in enumerate(keys)}
 
 
-def _decode_all(texts: Sequence[str | None]) -> Sequence[Any]:
-    """Stored JSON documents (None where an answer has none) decoded in one call: a close
-    decodes hundreds of thousands of small documents, and per document the call cost more than
-    the decoding. The parts read from them become floats, so orjson's floats for integers past
-    64 bits change nothing here; a batch it refuses is read document by document."""
-    if all(text is None for text in texts):
-        return texts
-    try:
-        decoded: list[Any] = orjson.loads(
-            "[" + ",".join("null" if text is None else text for text in texts) + "]"
-        )
-        return decoded
-    except orjson.JSONDecodeError:
-        return [None if text is None else jsoncodec.loads(text) for text in texts]
-
-
 #: one (round, question)'s current answers: round id, question id, and per answer the
 #: participation id, value, value_json and no_answer
 _Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
@@ -212,7 +195,14 @@ def _answer_batches(
             # (round, question) while Python reduces this one; this generator's caller leaves
             # the connection alone until the last group or until it closes this generator
             batches = (
-                (round_id, question_id, pids, values, _decode_all(texts), refused)
+                (
+                    round_id,
+                    question_id,
+                    pids,
+                    values,
+                    jsoncodec.loads_all(texts, exact_integers=False),
+                    refused,
+                )
                 for round_id, question_id, pids, values, texts, refused in cursor
             )
             with ReadAhead(lambda: batches, name="snapshot-read-ahead") as ahead:

@@ -1,5 +1,6 @@
-"""The stored-text rule on JSON documents: the one-pass check of a document's encoding finds
-every forbidden character the walk finds, wherever it sits, and passes what the walk passes."""
+"""The stored-text rule on JSON documents: the one-pass check of a document's encoding leaves
+no forbidden character to be missed, wherever it sits, and passes what is allowed (escapes
+that only look like control characters, line breaks, Persian and Russian text)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,6 @@ from app.models.text import FORBIDDEN_CHARACTERS, text_problem
 
 #: every character the rule forbids in the Basic Multilingual Plane
 FORBIDDEN = [chr(c) for c in range(0x10000) if FORBIDDEN_CHARACTERS.search(chr(c))]
-
-
-def _walked(value: object) -> str | None:
-    """The first forbidden character a plain walk finds (the rule as first written)."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if found := FORBIDDEN_CHARACTERS.search(node):
-                return found.group()
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
-    return None
 
 
 def test_every_forbidden_character_is_found_in_values_keys_and_nested_lists() -> None:
@@ -49,6 +34,5 @@ def test_every_forbidden_character_is_found_in_values_keys_and_nested_lists() ->
         ["a list", {"of": "documents"}, "\u00a0no-break space is allowed"],
     ],
 )
-def test_clean_documents_pass_as_the_walk_passes_them(document: object) -> None:
+def test_clean_documents_pass(document: object) -> None:
     assert text_problem(document) is None
-    assert _walked(document) is None
