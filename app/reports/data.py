@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
@@ -237,9 +237,9 @@ class Report:
     mactor: MactorPanel | None = None
     #: the panel's CIB (consistent scenarios of the pooled judgements), when it rates descriptors
     cib: CibPanel | None = None
-    #: the closed rounds' snapshots, held so that later readers of the same session (the
-    #: spreadsheet's tables) find them decoded already
-    held: tuple[Snapshot, ...] = field(default=(), repr=False, compare=False)
+    #: the closed rounds and their snapshots, held so that later readers of the same session
+    #: (the spreadsheet's tables, a round's `snapshot`) find them decoded already
+    held: tuple[Round | Snapshot, ...] = field(default=(), repr=False, compare=False)
     #: where the build found its kept analyses, for later readers of the same build (the
     #: spreadsheet's weighting of earlier rounds)
     store: AnalysisStore | None = field(default=None, repr=False, compare=False)
@@ -556,15 +556,18 @@ def _build_report(
     )
 
 
-def closed_snapshot_objects(session: Session, study: Study) -> tuple[Snapshot, ...]:
-    """The snapshots of the study's closed rounds, as the session's (identity-mapped) objects."""
-    return tuple(
-        session.scalars(
-            select(Snapshot)
-            .join(Round, Snapshot.round_id == Round.id)
-            .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
-        )
-    )
+def closed_snapshot_objects(session: Session, study: Study) -> tuple[Round | Snapshot, ...]:
+    """The study's closed rounds and their snapshots, as the session's (identity-mapped)
+    objects, each round's `snapshot` loaded: a round's snapshot read later (the weighting,
+    the scores) would otherwise be selected and its JSON decoded again, only to be dropped
+    for the object the session already holds."""
+    rounds = session.scalars(
+        select(Round)
+        .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)
+        .options(selectinload(Round.snapshot))
+    ).all()
+    snapshots = [round_.snapshot for round_ in rounds if round_.snapshot is not None]
+    return (*rounds, *snapshots)
 
 
 def _weights_and_scores(
