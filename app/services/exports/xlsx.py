@@ -173,49 +173,63 @@ def row_xml(values: Sequence[Any]) -> str:
 #: short texts of one table)
 _REPEATED_TEXT = 40
 _REMEMBERED = 50_000  #: at most this many (short free texts are mostly unique)
-_UNMADE = "unmade"
+_EMPTY_CELL = "<c/>"
+_BOOLEAN_CELLS = (row_cell(False), row_cell(True))
 
 
 def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> int:
     """Write up to `limit` rows below the header as XML into the worksheet's row file; how many.
 
-    The same elements XlsxWriter writes for each cell in constant memory mode, made here in
-    one string per row: through its per-cell calls a large answers table spent about 6 µs a
-    cell, here well under 1. The header (row 0) is written out first; the dimensions are set
-    afterwards so that the sheet's range and filter cover the rows.
+    The rows are written as `row_xml` writes them (no references: each row is the one after
+    the previous, each cell the next column), one string per row: through XlsxWriter's
+    per-cell calls a large answers table spent about 6 µs a cell, here well under 1. Short
+    texts and whole numbers repeat down a column (pseudonyms, groups, keys, ratings), so each
+    is made once. The header (row 0) is written out first; the dimensions are set afterwards
+    so that the sheet's range and filter cover the rows.
     """
     worksheet._write_single_row(1)  # the header row, written out before ours
     target = worksheet.row_data_fh
-    letters: list[str] = []
-    widest = -1
+    widest = 0
     number = 0
-    # short texts repeat down a column (pseudonyms, groups, keys, kinds): each made once
-    made: dict[str, str | None] = {}
+    texts: dict[str, str] = {}
+    whole: dict[int, str] = {}
     for values in itertools.islice(rows, limit):
         number += 1
-        at = number + 1
-        parts = [f'<row r="{at}">']
-        for column, value in enumerate(values):
-            if type(value) is str and len(value) <= _REPEATED_TEXT:
-                cell = made.get(value, _UNMADE)
-                if cell is _UNMADE:
-                    cell = _cell_xml(value)
-                    if len(made) < _REMEMBERED:
-                        made[value] = cell
+        cells: list[str] = []
+        append = cells.append
+        for value in values:
+            kind = type(value)
+            if value is None:
+                append(_EMPTY_CELL)
+            elif kind is str:
+                if len(value) > _REPEATED_TEXT:
+                    append(row_cell(value))
+                    continue
+                cell = texts.get(value)
+                if cell is None:
+                    cell = row_cell(value)
+                    if len(texts) < _REMEMBERED:
+                        texts[value] = cell
+                append(cell)
+            elif kind is int:
+                cell = whole.get(value)
+                if cell is None:
+                    cell = row_cell(value)
+                    if len(whole) < _REMEMBERED:
+                        whole[value] = cell
+                append(cell)
+            elif kind is bool:
+                append(_BOOLEAN_CELLS[value])
             else:
-                cell = _cell_xml(value)
-            if cell is None:
-                continue
-            if column >= len(letters):
-                letters.extend(column_letter(c + 1) for c in range(len(letters), column + 1))
-            if column > widest:
-                widest = column
-            parts.append(f'<c r="{letters[column]}{at}"{cell}')
-        if len(parts) > 1:
-            parts.append("</row>")
-            target.write("".join(parts))
+                append(row_cell(value))
+        # trailing empty cells are left out (a row may be empty: it still counts as a row)
+        while cells and cells[-1] == _EMPTY_CELL:
+            cells.pop()
+        if len(cells) > widest:
+            widest = len(cells)
+        target.write("<row>" + "".join(cells) + "</row>")
     if number:
-        worksheet._check_dimensions(number, max(widest, 0))
+        worksheet._check_dimensions(number, max(widest - 1, 0))
         worksheet.previous_row = number
     return number
 
