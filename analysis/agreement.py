@@ -7,7 +7,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import scipy
 
 from analysis.errors import InputError
 
@@ -65,7 +65,7 @@ def kendall_w(ratings: npt.ArrayLike) -> KendallW:
         raise InputError(
             f"Kendall's W needs at least 2 raters and 2 items with complete ratings (have {m} x {n})"
         )
-    ranks = stats.rankdata(kept, axis=1)
+    ranks = scipy.stats.rankdata(kept, axis=1)
     column_sums = ranks.sum(axis=0)
     s = float(((column_sums - column_sums.mean()) ** 2).sum())
     tie_term = 0.0
@@ -83,7 +83,7 @@ def kendall_w(ratings: npt.ArrayLike) -> KendallW:
         w_corrected=w_corrected,
         chi2=chi2,
         df=n - 1,
-        p=float(stats.chi2.sf(chi2, n - 1)),
+        p=float(scipy.stats.chi2.sf(chi2, n - 1)),
         m=m,
         n=n,
         tie_term=tie_term,
@@ -216,7 +216,7 @@ def fleiss_kappa(counts: npt.ArrayLike) -> FleissKappa:
     variance_term = spread**2 - float((share * (1 - share) * (1 - 2 * share)).sum())
     se = float(np.sqrt(2.0 * variance_term / (n_subjects * m * (m - 1)))) / spread
     z = kappa / se if se > 0 else float("nan")
-    p = float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+    p = float(2 * scipy.stats.norm.sf(abs(z))) if se > 0 else float("nan")
     return FleissKappa(kappa, se, z, p, observed, expected, n_subjects, int(m), n_categories)
 
 

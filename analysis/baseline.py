@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+import scipy
 
 from analysis.errors import InputError
 
@@ -128,19 +128,19 @@ def extrapolate_baseline(
                 f"history values must lie on the scale, between {ends[0]:g} and {ends[1]:g}"
             )
         share = np.clip((y - ends[0]) / (ends[1] - ends[0]), EDGE, 1.0 - EDGE)
-        y = special.logit(share)
+        y = scipy.special.logit(share)
     centre = x.mean()  # centring the years keeps the design well conditioned
     fit = _LineFit.of(x - centre, y)
     years = np.arange(start_year, end_year + 1, dtype=np.float64)
     mean, se = fit.predict(years - centre)
-    half = float(stats.t.ppf(0.5 + level / 2.0, fit.df)) * se
+    half = float(scipy.stats.t.ppf(0.5 + level / 2.0, fit.df)) * se
     lower, upper = mean - half, mean + half
     clipped = False
     method = "OLS linear trend, t prediction interval"
     if ends is not None:
         bottom, span = ends[0], ends[1] - ends[0]
-        mean, lower, upper = (bottom + span * special.expit(a) for a in (mean, lower, upper))
-        t = float(stats.t.ppf(0.5 + level / 2.0, fit.df))
+        mean, lower, upper = (bottom + span * scipy.special.expit(a) for a in (mean, lower, upper))
+        t = float(scipy.stats.t.ppf(0.5 + level / 2.0, fit.df))
         se = (upper - lower) / (2.0 * t)
         method = "OLS linear trend on the logit of the scale, t prediction interval"
     elif low is not None or high is not None:

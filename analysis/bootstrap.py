@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+import scipy
 
 from analysis.errors import InputError
 from analysis.pooling import DEFAULT_EPS, METHODS
@@ -218,9 +218,11 @@ def pool_columns(
             keep = (position >= cut[..., None, :]) & (position < (count - cut)[..., None, :])
             out = np.where(keep, ordered, 0.0).sum(axis=-2) / keep.sum(axis=-2)
         else:
-            z = np.where(answered, special.logit(np.clip(np.nan_to_num(x), eps, 1.0 - eps)), 0.0)
+            z = np.where(
+                answered, scipy.special.logit(np.clip(np.nan_to_num(x), eps, 1.0 - eps)), 0.0
+            )
             factor = a if method == "extremized" else 1.0
-            out = special.expit(factor * z.sum(axis=-2) / count)
+            out = scipy.special.expit(factor * z.sum(axis=-2) / count)
     return np.asarray(np.where(count > 0, out, np.nan), dtype=np.float64)
 
 
@@ -300,8 +302,8 @@ def loglinear_scenarios(
     """
     marginal = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
     n = marginal.shape[-1]
-    yes = special.logit(np.clip(np.asarray(given, dtype=np.float64), eps, 1.0 - eps))
-    no = special.logit(np.clip(np.asarray(given_not, dtype=np.float64), eps, 1.0 - eps))
+    yes = scipy.special.logit(np.clip(np.asarray(given, dtype=np.float64), eps, 1.0 - eps))
+    no = scipy.special.logit(np.clip(np.asarray(given_not, dtype=np.float64), eps, 1.0 - eps))
     ratio = yes - no  # NaN where not asked
     mirrored = np.swapaxes(ratio, -1, -2)
     both = np.stack([ratio, mirrored])
@@ -313,7 +315,7 @@ def loglinear_scenarios(
     bits = state_bits(n).astype(np.float64)  # S x n
     pair_bits = (bits[:, :, None] * bits[:, None, :]).reshape(bits.shape[0], n * n)
     pair_energy = 0.5 * (coupling.reshape(*coupling.shape[:-2], n * n) @ pair_bits.T)
-    h = special.logit(marginal)
+    h = scipy.special.logit(marginal)
     for _step in range(100):
         energy = pair_energy + h @ bits.T
         energy -= energy.max(axis=-1, keepdims=True)

@@ -38,7 +38,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+import scipy
 
 from analysis.errors import InputError
 
@@ -337,7 +337,7 @@ def _calibration(
         terms = np.where(s > 0, s * np.log(s / bin_p), 0.0)
     relative_information = terms.sum(axis=1)
     statistic = 2.0 * n_effective * relative_information * power
-    calibration: FloatArray = special.chdtrc(len(bin_p) - 1, statistic)
+    calibration: FloatArray = scipy.special.chdtrc(len(bin_p) - 1, statistic)
     return calibration
 
 

@@ -14,7 +14,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special, stats
+import scipy
 
 from analysis.errors import InputError
 
@@ -90,7 +90,7 @@ def expertise_weights(ratings: Sequence[float], *, low: float = 1.0) -> FloatArr
 def logit(p: npt.ArrayLike, eps: float = DEFAULT_EPS) -> FloatArray:
     """Log-odds of p clipped to [eps, 1 - eps]."""
     clipped = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
-    result: FloatArray = special.logit(clipped)
+    result: FloatArray = scipy.special.logit(clipped)
     return result
 
 
@@ -143,14 +143,14 @@ def pool(
             raise InputError("the trimmed mean takes no weights: use median or linear instead")
         if not 0 <= trim < 0.5:
             raise InputError(f"trim must be in [0, 0.5): {trim}")
-        pooled = float(stats.trim_mean(values, trim))
+        pooled = float(scipy.stats.trim_mean(values, trim))
         used_trim = trim
     elif method == "baron":
         mean = float(w @ values)
         pooled = mean**a / (mean**a + (1.0 - mean) ** a)
     else:
         factor = a if method == "extremized" else 1.0
-        pooled = float(special.expit(factor * (w @ logit(values, eps))))
+        pooled = float(scipy.special.expit(factor * (w @ logit(values, eps))))
     return Pooled(
         p=pooled,
         method=method,
@@ -217,7 +217,7 @@ def fit_extremizing(
         t = a * z
         return float(np.sum(np.logaddexp(0.0, -t) * y + np.logaddexp(0.0, t) * (1.0 - y)))
 
-    result = optimize.minimize_scalar(
+    result = scipy.optimize.minimize_scalar(
         negative_log_likelihood, bounds=bounds, method="bounded", options={"xatol": 1e-10}
     )
     return float(result.x)

@@ -18,7 +18,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+import scipy
 
 from analysis.describe import LONG_COLUMNS, ScaleSpec, describe, histogram
 from analysis.errors import InputError
@@ -148,7 +148,7 @@ def compare_rounds(
     was, now = _agrees(first, scale, region), _agrees(second, scale, region)
     lost, gained = int((was & ~now).sum()), int((~was & now).sum())
     discordant = lost + gained
-    mcnemar = 1.0 if discordant == 0 else float(stats.binomtest(lost, discordant, 0.5).pvalue)
+    mcnemar = 1.0 if discordant == 0 else float(scipy.stats.binomtest(lost, discordant, 0.5).pvalue)
     stats_before = describe(first, scale, quantile_method=quantile_method)
     stats_after = describe(second, scale, quantile_method=quantile_method)
     return Stability(
@@ -249,7 +249,7 @@ def _wilcoxon(
     if exact:
         statistic, p = signed_rank_exact(nonzero)
         return statistic, p, "exact"
-    result = stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method="approx")
+    result = scipy.stats.wilcoxon(nonzero, zero_method="wilcox", correction=False, method="approx")
     return float(result.statistic), float(result.pvalue), "normal"
 
 
@@ -266,7 +266,7 @@ def signed_rank_exact(changes: npt.ArrayLike) -> tuple[float, float]:
     array = array[array != 0]
     if len(array) == 0:
         return 0.0, 1.0
-    ranks = stats.rankdata(np.abs(array))
+    ranks = scipy.stats.rankdata(np.abs(array))
     doubled = np.rint(2 * ranks).astype(np.intp)
     # probabilities, not counts: 2^n overflows nothing this way
     distribution = np.zeros(int(doubled.sum()) + 1)
@@ -377,7 +377,7 @@ def attrition(
     if np.ptp(np.concatenate([values_stayed, values_left])) == 0:
         u, p = len(values_stayed) * len(values_left) / 2.0, 1.0
     else:
-        result = stats.mannwhitneyu(values_left, values_stayed, alternative="two-sided")
+        result = scipy.stats.mannwhitneyu(values_left, values_stayed, alternative="two-sided")
         u, p = float(result.statistic), float(result.pvalue)
     if p < alpha:
         verdict = (

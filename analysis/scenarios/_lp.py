@@ -18,8 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from scipy.optimize import linprog
+import scipy
 
 from analysis.scenarios._common import FloatArray, pair_indices
 
@@ -87,7 +86,7 @@ class ExtremeProbabilities:
         #: which moments are constraints (all by default); a free pair moment adds no row
         self.rows = np.ones(features.shape[0], dtype=bool) if rows is None else rows
         features = features[self.rows]
-        self.matrix = sp.csc_matrix(np.vstack([features, np.ones((1, self.states))]))
+        self.matrix = scipy.sparse.csc_matrix(np.vstack([features, np.ones((1, self.states))]))
         self.rhs = np.append(moments[self.rows], 1.0)
         self.index = np.arange(self.states, dtype=np.int64)
         self._core = _bundled_highs()
@@ -150,7 +149,7 @@ class ExtremeProbabilities:
         tolerance = 1e-9
         while True:
             cost = full_cost[columns]
-            result = linprog(
+            result = scipy.optimize.linprog(
                 cost,
                 A_eq=dense[:, columns],
                 b_eq=self.rhs,
@@ -296,7 +295,7 @@ class ExtremeProbabilities:
             pi[self.columns] = x
             return value, pi
         cost = np.where(chosen, -float(sense), 0.0)
-        result = linprog(
+        result = scipy.optimize.linprog(
             cost,
             A_eq=cast(Any, self.matrix),  # the stubs do not list sparse matrices
             b_eq=self.rhs,

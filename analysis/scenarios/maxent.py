@@ -27,8 +27,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.sparse.linalg import LinearOperator, cg
+import scipy
 
 from analysis.errors import InputError
 from analysis.scenarios._common import (
@@ -806,7 +805,7 @@ def _fit_exact(
         return to_spin_gradient(first, pairs)
 
     start = np.concatenate([0.5 * np.log(marginal / (1.0 - marginal)), np.zeros(rows.size)])
-    result = minimize(
+    result = scipy.optimize.minimize(
         objective,
         start,
         jac=True,
@@ -831,8 +830,12 @@ def _fit_exact(
         def times(vector: FloatArray, at: FloatArray = at) -> FloatArray:
             return hessian_times(at, np.asarray(vector, dtype=np.float64))
 
-        hessian = LinearOperator((theta.size, theta.size), matvec=times, dtype=np.float64)
-        step, _info = cg(hessian, -gradient, rtol=1e-12, maxiter=10 * theta.size)
+        hessian = scipy.sparse.linalg.LinearOperator(
+            (theta.size, theta.size), matvec=times, dtype=np.float64
+        )
+        step, _info = scipy.sparse.linalg.cg(
+            hessian, -gradient, rtol=1e-12, maxiter=10 * theta.size
+        )
         theta = theta + step
         iterations += 1
     h, J = to_natural(theta)

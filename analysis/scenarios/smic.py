@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.optimize import linprog, nnls
+import scipy
 
 from analysis.errors import InputError
 from analysis.scenarios._common import (
@@ -183,12 +183,16 @@ def _nonnegative_least_squares(matrix: FloatArray, target: FloatArray) -> FloatA
     """
     columns = matrix.shape[1]
     if columns <= DIRECT_NNLS_LIMIT:
-        return np.asarray(nnls(matrix, target, maxiter=50 * columns)[0], dtype=np.float64)
+        return np.asarray(
+            scipy.optimize.nnls(matrix, target, maxiter=50 * columns)[0], dtype=np.float64
+        )
     gain = matrix.T @ target
     chosen = np.argsort(-gain)[: DIRECT_NNLS_LIMIT // 4]
     tolerance = 1e-12 * max(1.0, float(np.abs(matrix).max()))
     while True:
-        local = np.asarray(nnls(matrix[:, chosen], target, maxiter=50 * chosen.size)[0])
+        local = np.asarray(
+            scipy.optimize.nnls(matrix[:, chosen], target, maxiter=50 * chosen.size)[0]
+        )
         residual = target - matrix[:, chosen] @ local
         gain = matrix.T @ residual
         gain[chosen] = -np.inf
@@ -502,7 +506,7 @@ def _reachable(
     matrix = np.vstack([features[:, candidates], np.ones((1, candidates.size))])
     rhs = np.append(moments, 1.0)
     while suspects.any():
-        result = linprog(
+        result = scipy.optimize.linprog(
             np.where(suspects, -1.0, 0.0),
             A_eq=matrix,
             b_eq=rhs,

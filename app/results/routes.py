@@ -2,7 +2,9 @@
 report (HTML, PDF) and data downloads (CSV, XLSX, JSON; audited), and archive import.
 
 Every figure comes from frozen snapshots through the report assembly and the results service;
-nothing here computes statistics.
+nothing here computes statistics. The pages that draw charts import `app.reports.charts` and
+`render` when they run: those load matplotlib, and a process that never draws a chart (an
+export, a mail worker, the CLI) starts half a second sooner without it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from app.definitions.model import ItemKind, QuestionKind, ScaleKind
 from app.extensions import db
 from app.jobs.reports import analysis_store
 from app.models import DomainError, NotFoundError, RoundState, Study, utcnow
-from app.reports import charts, render
 from app.reports.data import Report, build_report
 from app.reports.tables import study_tables, workbook_bytes
 from app.results import builds
@@ -106,6 +107,8 @@ def _download(
 def overview(study_id: int) -> Any:
     """Every development's estimates, consensus (study rule and presets), stability and dissent,
     the probability-impact matrix and convergence across rounds."""
+    from app.reports import charts, render
+
     study = _study(study_id)
     try:
         report = _report(study, with_results=False, up_to=_round_argument(study))
@@ -151,6 +154,8 @@ SCENARIO_TEXT_KEYS = ("event_titles", "scenario_clauses", "top_groups", "named_t
 
 def _helpers(report: Report) -> dict[str, Any]:
     """Formatting helpers and labels the result templates share with the report."""
+    from app.reports import render
+
     context = render.template_context(report, render.ReportCharts(), standalone=False)
     keep = (
         "tx",
@@ -184,6 +189,8 @@ def _helpers(report: Report) -> dict[str, Any]:
 def item(study_id: int, key: str) -> Any:
     """One item in every closed round: statistics, every consensus definition, stability,
     dissent flags, groups (k-suppressed), distributions and the panel's reasons."""
+    from app.reports import charts, render
+
     study = _study(study_id)
     try:
         report = _report(study, with_results=False)
@@ -238,6 +245,8 @@ def scenarios(study_id: int) -> Any:
     """Named scenarios under SMIC (pooled inputs and per expert), maximum entropy and
     cross-impact, each expert's coherence, the most likely scenarios, and the trend impact
     analysis with its fan charts."""
+    from app.reports import charts, render
+
     study = _study(study_id)
     try:
         report = _report(study, with_results=True, up_to=_round_argument(study))
@@ -266,6 +275,8 @@ def scenarios(study_id: int) -> Any:
 def structural(study_id: int) -> Any:
     """The panel's structural analysis: MICMAC on the pooled influence matrix, its map, the
     direct and indirect rankings and the pooled matrix itself."""
+    from app.reports import charts, render
+
     study = _study(study_id)
     try:
         report = _report(study, with_results=False, up_to=_round_argument(study))
