@@ -62,3 +62,12 @@ access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 #: never allow huge request lines or headers (uploads go in the body, capped by the app)
 limit_request_line = 8190
 limit_request_field_size = 8190
+
+
+def post_worker_init(worker: object) -> None:
+    """Load what requests may reach for before the worker takes its first one: the app leaves
+    scipy's statistics and the chart renderer (matplotlib) to first use, so that the CLI and
+    the job worker start sooner, and an expert must not wait a second for an import."""
+    import scipy.stats  # noqa: F401
+
+    import app.reports.charts  # noqa: F401

@@ -48,6 +48,10 @@ def _close(app: Flask, seeded: dict[str, Any], *, keep: bool = True) -> tuple[fl
     """Close the open round 2 (the snapshot) and commit (or, `keep` false, roll back: the
     measurement can be repeated on the same seed); the seconds the service took (wall clock
     and CPU)."""
+    # a worker that closes rounds has scipy's statistics loaded after its first close: the
+    # measure is the close, not that one-off import (the app loads it on first use)
+    import scipy.stats  # noqa: F401
+
     from app.extensions import db
     from app.models import Round, RoundState, User, utcnow
     from app.services import rounds
