@@ -368,7 +368,9 @@ def reasons(
             Answer.text.is_not(None),
         )
     )
-    for number, key, text in session.execute(query):
-        if text and text.strip():
+    # on the connection: plain rows, without the ORM's result handling (a panel of thousands
+    # gives hundreds of thousands of reasons)
+    for number, key, text in session.connection().execute(query):
+        if text and not text.isspace():
             found.setdefault((number, key), []).append(text)
     return found
