@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Connection, Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from app import jsoncodec
@@ -149,64 +149,31 @@ def _json_columns(answers: npt.NDArray[np.object_], keys: Sequence[str]) -> dict
 _Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
 
 
+#: rounds whose answers the close reads at once, each on a connection of its own sharing the
+#: close's snapshot of the database (PostgreSQL, when the close's transaction has written no
+#: answers); 1 reads them one after the other on the close's own connection
+ROUNDS_AT_ONCE = 2
+
+
 def _answer_batches(
     session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
 ) -> Iterator[_Batch]:
-    """The rounds' current answers to these questions, one (round, question) at a time, in
-    (round id, question id) order.
+    """The rounds' current answers to these questions, one (round, question) at a time, each
+    round's in question id order.
 
     On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
     driver reads straight into lists: a close reads a million answers, and a result row for
     each cost more than everything else the close does with it; one batch at a time, the
-    Python objects alive are one question's.
+    Python objects alive are one question's. The rounds are read at once, a round per
+    connection, when the transaction has written no answers (`_shared_snapshot_batches`).
     """
     table = Answer.__table__.c
-    where = (
-        table.round_id.in_(list(round_ids)),
-        table.is_current.is_(True),
-        table.question_id.in_(list(question_ids)),
-    )
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        query = (
-            select(
-                table.round_id,
-                table.question_id,
-                func.array_agg(table.participation_id),
-                func.array_agg(table.value),
-                # as text: decoded below in one call per batch, not one per answer
-                func.array_agg(cast(table.value_json, Text)),
-                func.array_agg(table.no_answer),
-            )
-            .where(*where)
-            .group_by(table.round_id, table.question_id)
-            .order_by(table.round_id, table.question_id)
-        )
-        compiled = query.compile(
-            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        # the driver's own cursor (server-side): its lists as they come, no result processing
-        # per element
-        driver: Any = connection.connection.driver_connection
-        with driver.cursor(name="snapshot_answers") as cursor:
-            cursor.itersize = 1
-            cursor.execute(str(compiled), compiled.params)
-            # fetched and decoded on a thread, a group ahead: the server gathers the next
-            # (round, question) while Python reduces this one; this generator's caller leaves
-            # the connection alone until the last group or until it closes this generator
-            batches = (
-                (
-                    round_id,
-                    question_id,
-                    pids,
-                    values,
-                    jsoncodec.loads_all(texts, exact_integers=False),
-                    refused,
-                )
-                for round_id, question_id, pids, values, texts, refused in cursor
-            )
-            with ReadAhead(lambda: batches, name="snapshot-read-ahead") as ahead:
-                yield from ahead
+        if ROUNDS_AT_ONCE > 1 and len(round_ids) > 1 and not answers_written_here(connection):
+            yield from _shared_snapshot_batches(connection, round_ids, question_ids)
+        else:
+            yield from _server_batches(connection, round_ids, question_ids)
         return
     query = select(
         table.round_id,
@@ -215,13 +182,134 @@ def _answer_batches(
         table.value,
         table.value_json,
         table.no_answer,
-    ).where(*where)
+    ).where(
+        table.round_id.in_(list(round_ids)),
+        table.is_current.is_(True),
+        table.question_id.in_(list(question_ids)),
+    )
     grouped: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
     for row in connection.execute(query):
         grouped[(row[0], row[1])].append(tuple(row[2:]))
     for (round_id, question_id), rows in sorted(grouped.items()):
         pids, values, jsons, refused = zip(*rows, strict=True)
         yield round_id, question_id, pids, values, jsons, refused
+
+
+def answers_written_here(connection: Connection) -> bool:
+    """Whether this PostgreSQL transaction has written to the answers table (its own counts of
+    rows inserted, updated and deleted there; without those counts, assume it has): another
+    connection would not see what it wrote."""
+    counted, written = connection.execute(
+        text(
+            "select current_setting('track_counts')::boolean,"
+            " coalesce((select n_tup_ins + n_tup_upd + n_tup_del from pg_stat_xact_user_tables"
+            " where relid = cast(:table as regclass)), 0)"
+        ),
+        {"table": Answer.__tablename__},
+    ).one()
+    return not counted or bool(written)
+
+
+def _server_batches(
+    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> Iterator[_Batch]:
+    """The rounds' batches gathered by the server, in (round id, question id) order, fetched
+    and decoded on a thread a batch ahead: the server gathers the next (round, question)
+    while Python reduces this one; the caller leaves the connection alone until the last
+    batch or until it closes this generator."""
+    with ReadAhead(
+        lambda: _cursor_batches(connection, round_ids, question_ids), name="snapshot-read-ahead"
+    ) as ahead:
+        yield from ahead
+
+
+def _cursor_batches(
+    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> Iterator[_Batch]:
+    """The rounds' batches gathered by the server, in (round id, question id) order, read on
+    this connection as they come."""
+    table = Answer.__table__.c
+    query = (
+        select(
+            table.round_id,
+            table.question_id,
+            func.array_agg(table.participation_id),
+            func.array_agg(table.value),
+            # as text: decoded below in one call per batch, not one per answer
+            func.array_agg(cast(table.value_json, Text)),
+            func.array_agg(table.no_answer),
+        )
+        .where(
+            table.round_id.in_(list(round_ids)),
+            table.is_current.is_(True),
+            table.question_id.in_(list(question_ids)),
+        )
+        .group_by(table.round_id, table.question_id)
+        .order_by(table.round_id, table.question_id)
+    )
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    # the driver's own cursor (server-side): its lists as they come, no result processing
+    # per element
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor(name="snapshot_answers") as cursor:
+        cursor.itersize = 1
+        cursor.execute(str(compiled), compiled.params)
+        for round_id, question_id, pids, values, texts, refused in cursor:
+            yield (
+                round_id,
+                question_id,
+                pids,
+                values,
+                jsoncodec.loads_all(texts, exact_integers=False),
+                refused,
+            )
+
+
+def _shared_snapshot_batches(
+    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+) -> Iterator[_Batch]:
+    """The rounds' batches, `ROUNDS_AT_ONCE` rounds read at once, each on a connection of its
+    own, the rounds' batches taken in turn (each round's in order).
+
+    Each reading connection imports this transaction's snapshot (`pg_export_snapshot`, as
+    `pg_dump --jobs` does), so it sees exactly the answers this transaction sees now: the
+    close holds the round's lock, so no save can come between. A round's answers lie one to
+    a heap page in the order they were saved, so the server spends about as long finding
+    them as Python spends on them; two rounds at once use a second core for it."""
+    snapshot = connection.execute(text("select pg_export_snapshot()")).scalar_one()
+    engine = connection.engine
+
+    def reader(round_id: int) -> ReadAhead[_Batch]:
+        def produce() -> Iterator[_Batch]:
+            with engine.connect() as own:
+                own = own.execution_options(isolation_level="REPEATABLE READ")
+                with own.begin():
+                    # the first statement of its transaction, as PostgreSQL requires
+                    own.execute(text(f"set transaction snapshot '{snapshot}'"))
+                    yield from _cursor_batches(own, [round_id], question_ids)
+
+        return ReadAhead(produce, name="snapshot-round")
+
+    waiting = iter(round_ids)
+    readers = [reader(r) for r in itertools.islice(waiting, ROUNDS_AT_ONCE)]
+    turns = [iter(r) for r in readers]
+    try:
+        while turns:
+            for turn in list(turns):
+                batch = next(turn, None)
+                if batch is not None:
+                    yield batch
+                    continue
+                turns.remove(turn)
+                following = next(waiting, None)
+                if following is not None:
+                    readers.append(reader(following))
+                    turns.append(iter(readers[-1]))
+    finally:
+        for each in readers:
+            each.close()
 
 
 def round_numbers(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Round, Study, User
+from app.models import Answer, Round, Study, User
 from app.services import snapshot_numbers, snapshots
 from app.services.tidy import tidy_answers
 from tests.demo_cache import cached_demo
@@ -136,3 +136,70 @@ def test_describing_a_round_at_once_gives_the_figures_of_one_part_at_a_time(
     # nothing described ahead: every part and group described on its own, as before batching
     monkeypatch.setattr(snapshots, "_describe_round", lambda *args: {})
     assert content() == batched
+
+
+def _numbers_as_lists(found: dict[int, Any]) -> dict[int, Any]:
+    """Round numbers in a comparable form."""
+    return {
+        round_id: (
+            numbers.respondents,
+            numbers.no_answer,
+            {k: (v.ranks.tolist(), v.values.tolist()) for k, v in numbers.parts.items()},
+        )
+        for round_id, numbers in found.items()
+    }
+
+
+def test_on_postgresql_rounds_read_at_once_on_a_shared_snapshot_give_the_same_numbers(
+    session: Session, demo_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the shared snapshot is PostgreSQL's")
+    rounds = list(
+        session.scalars(select(Round).where(Round.study_id == demo_study.id, Round.number <= 2))
+    )
+    panel = snapshot_numbers.read_panel(session, demo_study)
+    connection = session.connection()
+    assert not snapshot_numbers.answers_written_here(connection)
+    calls: list[int] = []
+    shared = snapshot_numbers._shared_snapshot_batches
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return shared(*args)
+
+    monkeypatch.setattr(snapshot_numbers, "_shared_snapshot_batches", counted)
+    at_once = snapshot_numbers.round_numbers(session, demo_study, rounds, panel)
+    assert calls == [1]
+    monkeypatch.setattr(snapshot_numbers, "ROUNDS_AT_ONCE", 1)
+    one_by_one = snapshot_numbers.round_numbers(session, demo_study, rounds, panel)
+    assert calls == [1]
+    assert _numbers_as_lists(at_once) == _numbers_as_lists(one_by_one)
+
+
+def test_on_postgresql_a_transaction_that_wrote_answers_reads_them_itself(
+    session: Session, demo_study: Study
+) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the shared snapshot is PostgreSQL's")
+    rounds = list(
+        session.scalars(select(Round).where(Round.study_id == demo_study.id, Round.number <= 2))
+    )
+    answer = session.scalars(
+        select(Answer)
+        .where(
+            Answer.round_id == rounds[0].id,
+            Answer.is_current.is_(True),
+            Answer.value.is_not(None),
+            Answer.no_answer.is_(False),
+        )
+        .order_by(Answer.id)
+        .limit(1)
+    ).one()
+    answer.value = 12345.0  # not committed: another connection would read the old value
+    session.flush()
+    assert snapshot_numbers.answers_written_here(session.connection())
+    panel = snapshot_numbers.read_panel(session, demo_study)
+    found = snapshot_numbers.round_numbers(session, demo_study, rounds, panel)
+    assert any(12345.0 in n.values.tolist() for n in found[rounds[0].id].parts.values())
+    session.rollback()
