@@ -12,12 +12,13 @@ import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Text, cast, func, select, text
+from sqlalchemy import Connection, Engine, Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from app import jsoncodec
@@ -210,6 +211,24 @@ def answers_written_here(connection: Connection) -> bool:
     return not counted or bool(written)
 
 
+def export_snapshot(connection: Connection) -> str:
+    """This PostgreSQL transaction's view of the database, named for other connections to
+    import (`importing`) while the transaction lasts."""
+    return str(connection.execute(text("select pg_export_snapshot()")).scalar_one())
+
+
+@contextmanager
+def importing(engine: Engine, snapshot: str) -> Iterator[Connection]:
+    """A connection of its own whose transaction sees exactly what the exporting transaction
+    saw when it exported `snapshot` (committed data; not what it wrote itself)."""
+    with engine.connect() as own:
+        own = own.execution_options(isolation_level="REPEATABLE READ")
+        with own.begin():
+            # the first statement of its transaction, as PostgreSQL requires
+            own.execute(text(f"set transaction snapshot '{snapshot}'"))
+            yield own
+
+
 def _server_batches(
     connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
 ) -> Iterator[_Batch]:
@@ -278,17 +297,13 @@ def _shared_snapshot_batches(
     close holds the round's lock, so no save can come between. A round's answers lie one to
     a heap page in the order they were saved, so the server spends about as long finding
     them as Python spends on them; two rounds at once use a second core for it."""
-    snapshot = connection.execute(text("select pg_export_snapshot()")).scalar_one()
+    snapshot = export_snapshot(connection)
     engine = connection.engine
 
     def reader(round_id: int) -> ReadAhead[_Batch]:
         def produce() -> Iterator[_Batch]:
-            with engine.connect() as own:
-                own = own.execution_options(isolation_level="REPEATABLE READ")
-                with own.begin():
-                    # the first statement of its transaction, as PostgreSQL requires
-                    own.execute(text(f"set transaction snapshot '{snapshot}'"))
-                    yield from _cursor_batches(own, [round_id], question_ids)
+            with importing(engine, snapshot) as own:
+                yield from _cursor_batches(own, [round_id], question_ids)
 
         return ReadAhead(produce, name="snapshot-round")
 
