@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from typing import Any
 
 #: Where to listen. Put a TLS-terminating proxy (nginx, Caddy) in front; never expose this port.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -64,10 +65,44 @@ limit_request_line = 8190
 limit_request_field_size = 8190
 
 
-def post_worker_init(worker: object) -> None:
+def post_worker_init(worker: Any) -> None:
     """Load what requests may reach for before the worker takes its first one: the app leaves
     scipy's statistics and the chart renderer (matplotlib) to first use, so that the CLI and
     the job worker start sooner, and an expert must not wait a second for an import."""
     import scipy.stats  # noqa: F401
 
     import app.reports.charts  # noqa: F401
+
+    # the pages experts see are compiled now, not by the first expert each worker serves (a
+    # fresh instance's first round pages took seconds when a panel arrived at once)
+    application = getattr(worker, "wsgi", None)
+    environment = getattr(application, "jinja_env", None)
+    if environment is not None:
+        for name in environment.list_templates(filter_func=_expert_facing):
+            environment.get_template(name)
+    # and the feedback the open rounds show is decoded once now, not by every worker's first
+    # round page (a second of CPU each, when a whole panel arrives at a fresh instance)
+    if "feedback_views" in getattr(application, "extensions", {}):
+        _warm_feedback(application, worker)
+    # what a supervisor (or the load benchmark) waits for before sending this worker traffic
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
+def _expert_facing(name: str) -> bool:
+    """Templates of the expert's pages and what they all extend (layouts, macros, errors)."""
+    folder = name.partition("/")[0] if "/" in name else ""
+    return name.endswith(".html") and folder in ("", "expert", "macros", "errors")
+
+
+def _warm_feedback(application: Any, worker: Any) -> None:
+    """Decode the open rounds' feedback snapshots into the worker's cache; a database that
+    does not answer yet only leaves the cache cold (the pages fill it as before)."""
+    from app.extensions import db
+    from app.services.feedback import warm_views
+
+    try:
+        # leaving the app context gives the session's connection back
+        with application.app_context():
+            warm_views(db.session, application.extensions["feedback_views"])
+    except Exception as error:  # a cold cache is no reason not to serve
+        worker.log.warning("Feedback cache left cold: %s", type(error).__name__)

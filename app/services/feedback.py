@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
 from app.definitions.model import ItemKind, QuestionKind
-from app.models import Item, Participation, Question, Round, Snapshot
+from app.models import Item, Participation, Question, Round, RoundState, Snapshot
 from app.services.answer_values import AnswerValues
 from app.services.answers import current_answers
 from app.services.snapshots import previous_closed_round
@@ -152,6 +152,21 @@ class FeedbackViews:
             while len(self._views) > self.limit:
                 self._views.popitem(last=False)
         return view
+
+
+def warm_views(session: Session, views: FeedbackViews) -> int:
+    """Decode now the snapshots the open rounds show as feedback (at most `views.limit`), so
+    that a new worker's first round pages do not each decode one; how many it decoded."""
+    decoded = 0
+    for round_ in session.scalars(
+        select(Round).where(Round.state == RoundState.OPEN).order_by(Round.id.desc())
+    ):
+        if decoded >= views.limit:
+            break
+        closed = previous_closed_round(session, round_)
+        if closed is not None and views.view_of(session, closed) is not None:
+            decoded += 1
+    return decoded
 
 
 @functools.cache

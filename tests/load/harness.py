@@ -36,6 +36,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, scoped_session
 
 ROOT = Path(__file__).resolve().parents[2]
+#: what gunicorn.conf.py's `post_worker_init` logs once a worker may take requests
+_WORKER_READY = re.compile(r"Worker ready \(pid: (\d+)\)")
 ARTIFACTS = ROOT / "tests" / "load" / "artifacts"
 EXAMPLE_SURVEY = ROOT / "surveys" / "example.toml"
 FIRST_STUDY = ROOT / "surveys" / "iran_russia_us.toml"
@@ -258,6 +260,9 @@ class GunicornServer:
             str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{self.port}",
+            # the workers' "ready" lines are at info (`wait_ready` reads them)
+            "--log-level",
+            "info",
         ]
         if self.workers is not None:
             command += ["--workers", str(self.workers)]
@@ -272,10 +277,16 @@ class GunicornServer:
         self.wait_ready(ready_path, timeout)
 
     def wait_ready(self, path: str = "/", timeout: float = 60.0) -> None:
-        """Poll until the server answers `path` a few times in a row (all workers booted)."""
+        """Poll until every live worker has said it is ready in the log (gunicorn.conf.py's
+        `post_worker_init`) and the server answers `path` a few times in a row. One booted worker can answer every poll while
+        the others still import the app: measured from then, a phase's first half ran
+        beside the other workers' start."""
         deadline = time.monotonic() + timeout
         streak = 0
         while time.monotonic() < deadline:
+            if not self._workers_ready():
+                time.sleep(0.1)
+                continue
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
@@ -287,6 +298,17 @@ class GunicornServer:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"gunicorn did not answer within {timeout} s; see {self.log_path}")
+
+    def _workers_ready(self) -> bool:
+        """Whether every live worker has logged that it is ready (gunicorn.conf.py's
+        `post_worker_init`, which every server here runs with)."""
+        pids = self.worker_pids()
+        try:
+            log = self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+        ready = {int(pid) for pid in _WORKER_READY.findall(log)}
+        return bool(pids) and all(pid in ready for pid in pids)
 
     def worker_pids(self) -> list[int]:
         """The live worker processes."""
