@@ -191,8 +191,8 @@ def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> i
     target = worksheet.row_data_fh
     widest = 0
     number = 0
-    texts: dict[str, str] = {}
-    whole: dict[int, str] = {}
+    # short texts and whole numbers (never true or false: their type is bool) made once each
+    made: dict[str | int, str] = {}
     for values in itertools.islice(rows, limit):
         number += 1
         cells: list[str] = []
@@ -201,22 +201,12 @@ def _stream_rows(worksheet: Any, rows: Iterator[Sequence[Any]], limit: int) -> i
             kind = type(value)
             if value is None:
                 append(_EMPTY_CELL)
-            elif kind is str:
-                if len(value) > _REPEATED_TEXT:
-                    append(row_cell(value))
-                    continue
-                cell = texts.get(value)
+            elif (kind is str and len(value) <= _REPEATED_TEXT) or kind is int:
+                cell = made.get(value)
                 if cell is None:
                     cell = row_cell(value)
-                    if len(texts) < _REMEMBERED:
-                        texts[value] = cell
-                append(cell)
-            elif kind is int:
-                cell = whole.get(value)
-                if cell is None:
-                    cell = row_cell(value)
-                    if len(whole) < _REMEMBERED:
-                        whole[value] = cell
+                    if len(made) < _REMEMBERED:
+                        made[value] = cell
                 append(cell)
             elif kind is bool:
                 append(_BOOLEAN_CELLS[value])
