@@ -217,6 +217,12 @@ class QuestionView:
         )
 
     @property
+    def cell_feedback(self) -> dict[str, PartFeedback]:
+        """The panel's view of each part by its name (a CIB question shows it beside each
+        judgement: a list of the other descriptors' states alone cannot say which is which)."""
+        return {pf.label: pf for pf in self.feedback}
+
+    @property
     def single_feedback(self) -> PartFeedback | None:
         """The feedback of a single-valued question."""
         return self.feedback[0] if len(self.feedback) == 1 and not self.strip else None

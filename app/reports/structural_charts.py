@@ -143,7 +143,7 @@ def convergence_graph_svg(
     """Actors on a circle, joined by lines as thick as their weighted convergence (3CAA):
     who stands together on the objectives, weighted by their power."""
     with matplotlib.rc_context(_rc()):
-        figure = Figure(figsize=(5.2, 4.6))
+        figure = Figure(figsize=(4.6, 4.0))
         FigureCanvasAgg(figure)
         ax = figure.subplots()
         ax.set_axis_off()
@@ -173,10 +173,22 @@ def convergence_graph_svg(
             )
         for actor in actors:
             x, y = where[actor.key]
-            ax.scatter([x], [y], s=160 + 380 * actor.power, color="white", edgecolors=INK, zorder=3)
-            ax.annotate(
-                actor.key, (x, y), ha="center", va="center", fontsize=8, color=INK, zorder=4
+            ax.scatter(
+                [x], [y], s=60 + 260 * actor.power, color=ACCENT, edgecolors="white", zorder=3
             )
-        ax.set_xlim(-1.35, 1.35)
-        ax.set_ylim(-1.3, 1.3)
+            # the key sits outside its node, pointing away from the circle's centre: inside
+            # the node a long key (A_GULF) ran over its rim and under the lines
+            ax.annotate(
+                actor.key,
+                (x, y),
+                xytext=(14 * x, 14 * y),
+                textcoords="offset points",
+                ha="left" if x > 0.2 else "right" if x < -0.2 else "center",
+                va="bottom" if y > 0.2 else "top" if y < -0.2 else "center",
+                fontsize=8.5,
+                color=INK,
+                zorder=4,
+            )
+        ax.set_xlim(-1.6, 1.6)
+        ax.set_ylim(-1.35, 1.35)
         return _figure_svg(figure, title, raster)

@@ -139,3 +139,25 @@ def test_a_study_without_variables_shows_no_structural_section(
     assert "/results/structural" not in client.get(base).get_data(as_text=True)
     page = client.get(f"{base}/structural")
     assert page.status_code == 200 and "MICMAC" not in page.get_data(as_text=True)
+
+
+def test_a_cib_page_shows_the_panel_beside_each_judgement(
+    client: FlaskClient, session: Session, world: StructuralWorld
+) -> None:
+    """A CIB row holds dozens of cells whose states repeat across descriptors ("weakens"):
+    the panel's view sits beside each judgement, under its own state and descriptor, not in
+    a list of bare state names above the form."""
+    enter_link(client, world.tokens[0])
+    page = client.get("/e/round/items/D_USRU").get_data(as_text=True)
+    item = next(i for i in world.study.items if i.key == "D_USRU")
+    question = next(q for q in item.questions if q.key == "cross_impact")
+    block = page[page.index(f'id="question-{question.id}"') :]
+    block = block[: block.index('<fieldset class="question', 1)]  # up to the next question
+    selects = re.findall(r'<select id="[^"]+" name="([^"]+)"', block)
+    assert len(selects) > 20
+    assert block.count('class="impact-label"') == len(selects)
+    shown = block.count("Panel median") + block.count("too few answers")
+    assert shown == len(selects)
+    assert block.count('class="own-answer"') > 0  # the expert's own round 1 judgements
+    assert "Beside each judgement below" in block
+    assert "strip-svg" not in block  # no list of bare state names
