@@ -199,7 +199,12 @@ def _answer_batches(
 def answers_written_here(connection: Connection) -> bool:
     """Whether this PostgreSQL transaction has written to the answers table (its own counts of
     rows inserted, updated and deleted there; without those counts, assume it has): another
-    connection would not see what it wrote."""
+    connection would not see what it wrote.
+
+    The counts err one way only: PostgreSQL 15 adds the connection's earlier transactions'
+    writes until it flushes them to its statistics (at most once a second), so a connection
+    that saved answers just before can read as having written and take the slower path of
+    one connection; never the other way round."""
     counted, written = connection.execute(
         text(
             "select current_setting('track_counts')::boolean,"
