@@ -19,6 +19,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from analysis.snapshot import MISSING_PART, ItemSummary, PartSummary, SnapshotData
+from app.collector import full_collections_held
 from app.definitions.model import ItemKind, QuestionKind
 from app.models import (
     Answer,
@@ -456,7 +457,7 @@ def build_report(
 
     With a store, the heavy analyses kept for the latest snapshot are read instead of computed
     (and what is missing or stale is computed and kept, when the store keeps)."""
-    with build_memo(session):
+    with build_memo(session), full_collections_held():
         return _build_report(
             session,
             study,

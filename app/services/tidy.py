@@ -212,8 +212,11 @@ def current_answers(
         )
     else:
         query = query.order_by(Round.number, Answer.question_id, Participation.pseudonym)
-    result = session.execute(query, execution_options={"yield_per": STREAM_ROWS})
-    for rows in result.tuples().partitions():
+    # on the connection, as Core rows: the ORM's result handling cost more than decoding the
+    # rows (an export reads every current answer); flushed first, as the session would
+    session.flush()
+    result = session.connection().execute(query, execution_options={"yield_per": STREAM_ROWS})
+    for rows in result.partitions():
         documents = jsoncodec.loads_all([row[2] for row in rows])
         for row, document in zip(rows, documents, strict=True):
             yield AnswerRow(row[0], row[1], document, *row[3:])
