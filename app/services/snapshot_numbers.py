@@ -1,9 +1,10 @@
 """A round's current answers reduced to what its snapshot reads: per part, who answered (their
 rank in pseudonym order) and what, as arrays; the panel's pseudonyms and groups.
 
-The close reads a panel's answers through here: on PostgreSQL the server gathers each (round,
-question)'s answers into arrays, one group at a time, so the Python objects alive are one
-question's and the memory follows the answers as numbers, not as rows.
+The close reads a panel's answers through here: on PostgreSQL the server hands each (round,
+question)'s answers over as packed binary columns, the numbers of structured answers taken out
+of their JSON by the server, one (round, question) at a time, so the memory follows the answers
+as numbers, not as rows or Python objects.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, Text, cast, func, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
-from app import jsoncodec
 from app.definitions.model import QuestionKind
 from app.models import Answer, Item, Participation, Question, Round, Study
 from app.services.read_ahead import ReadAhead
@@ -145,9 +145,44 @@ def _json_columns(answers: npt.NDArray[np.object_], keys: Sequence[str]) -> dict
     return {key: table[:, column] for column, key in enumerate(keys)}
 
 
-#: one (round, question)'s current answers: round id, question id, and per answer the
-#: participation id, value, value_json and no_answer
-_Batch = tuple[int, int, Sequence[int], Sequence[Any], Sequence[Any], Sequence[bool]]
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One (round, question)'s current answers as arrays, in one (any) order: who, the plain
+    value (NaN where none), each structured part's number (NaN where absent), and whether
+    they said "no answer"."""
+
+    round_id: int
+    question_id: int
+    pids: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    parts: dict[str, npt.NDArray[np.float64]]
+    refused: npt.NDArray[np.bool_]
+
+
+def _batch_of_rows(
+    round_id: int,
+    question_id: int,
+    rows: Sequence[tuple[Any, ...]],
+    parts: Sequence[Part],
+) -> _Batch:
+    """A batch from rows of (participation id, value, value_json, no_answer), the JSON
+    decoded (the reading where the server cannot extract the parts itself)."""
+    pids, values, structured, refused = zip(*rows, strict=True)
+    jsons = np.empty(len(structured), dtype=object)
+    jsons[:] = structured
+    numbered = [p for p in parts if p.part]
+    columns = _json_columns(jsons, [p.part for p in numbered if p.kind != QuestionKind.CONDITIONAL])
+    for part in numbered:
+        if part.kind == QuestionKind.CONDITIONAL:
+            columns[part.part] = _json_parts(jsons, part)
+    return _Batch(
+        round_id,
+        question_id,
+        np.asarray(pids, dtype=np.int64),
+        np.asarray(values, dtype=np.float64),  # None becomes NaN
+        columns,
+        np.asarray(refused, dtype=bool),
+    )
 
 
 #: rounds whose answers the close reads at once, each on a connection of its own sharing the
@@ -157,24 +192,25 @@ ROUNDS_AT_ONCE = 2
 
 
 def _answer_batches(
-    session: Session, round_ids: Sequence[int], question_ids: Sequence[int]
+    session: Session, round_ids: Sequence[int], questions: dict[int, list[Part]]
 ) -> Iterator[_Batch]:
-    """The rounds' current answers to these questions, one (round, question) at a time, each
-    round's in question id order.
+    """The rounds' current answers to these questions (by id, with their parts), one (round,
+    question) at a time, each round's in question id order.
 
-    On PostgreSQL the server gathers each (round, question)'s answers into arrays, which the
-    driver reads straight into lists: a close reads a million answers, and a result row for
-    each cost more than everything else the close does with it; one batch at a time, the
-    Python objects alive are one question's. The rounds are read at once, a round per
-    connection, when the transaction has written no answers (`_shared_snapshot_batches`).
+    On PostgreSQL the server reads each (round, question)'s answers and hands over its
+    columns as packed binary numbers, a part's numbers taken out of the JSON by the server:
+    a close reads a million answers, and a Python object for each (a row, a decoded JSON
+    document, a float) cost more than everything else the close does with them. The rounds
+    are read at once, a round per connection, when the transaction has written no answers
+    (`_shared_snapshot_batches`).
     """
     table = Answer.__table__.c
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         if ROUNDS_AT_ONCE > 1 and len(round_ids) > 1 and not answers_written_here(connection):
-            yield from _shared_snapshot_batches(connection, round_ids, question_ids)
+            yield from _shared_snapshot_batches(connection, round_ids, questions)
         else:
-            yield from _server_batches(connection, round_ids, question_ids)
+            yield from _server_batches(connection, round_ids, questions)
         return
     query = select(
         table.round_id,
@@ -186,14 +222,13 @@ def _answer_batches(
     ).where(
         table.round_id.in_(list(round_ids)),
         table.is_current.is_(True),
-        table.question_id.in_(list(question_ids)),
+        table.question_id.in_(list(questions)),
     )
     grouped: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
     for row in connection.execute(query):
         grouped[(row[0], row[1])].append(tuple(row[2:]))
     for (round_id, question_id), rows in sorted(grouped.items()):
-        pids, values, jsons, refused = zip(*rows, strict=True)
-        yield round_id, question_id, pids, values, jsons, refused
+        yield _batch_of_rows(round_id, question_id, rows, questions[question_id])
 
 
 def answers_written_here(connection: Connection) -> bool:
@@ -235,64 +270,89 @@ def importing(engine: Engine, snapshot: str) -> Iterator[Connection]:
 
 
 def _server_batches(
-    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+    connection: Connection, round_ids: Sequence[int], questions: dict[int, list[Part]]
 ) -> Iterator[_Batch]:
-    """The rounds' batches gathered by the server, in (round id, question id) order, fetched
-    and decoded on a thread a batch ahead: the server gathers the next (round, question)
-    while Python reduces this one; the caller leaves the connection alone until the last
-    batch or until it closes this generator."""
+    """The rounds' batches read by the server, in (round id, question id) order, fetched on a
+    thread a batch ahead: the server reads the next (round, question) while Python reduces
+    this one; the caller leaves the connection alone until the last batch or until it closes
+    this generator."""
     with ReadAhead(
-        lambda: _cursor_batches(connection, round_ids, question_ids), name="snapshot-read-ahead"
+        lambda: _cursor_batches(connection, round_ids, questions), name="snapshot-read-ahead"
     ) as ahead:
         yield from ahead
 
 
+#: a part's number in a JSON answer, as the server packs it, read as `float()` reads what the
+#: JSON decoder gives: a number, a boolean (1, 0) or a numeric string; NaN where absent or null
+_PACKED_NUMBER = (
+    "string_agg(float8send(case jsonb_typeof({cell}) when 'number' then ({cell})::float8"
+    " when 'boolean' then ({cell})::boolean::int::float8"
+    " when 'string' then ({cell} #>> '{{}}')::float8 else 'NaN'::float8 end), ''::bytea)"
+)
+
+
+def _packed_query(parts: Sequence[Part]) -> tuple[str, list[str]]:
+    """The statement that reads one (round, question)'s answers as packed big-endian columns:
+    participation ids, values, "no answer" flags, then each structured part's numbers (its
+    keys bound as parameters after the round and question ids)."""
+    cells: list[str] = []
+    keys: list[str] = []
+    for part in parts:
+        if not part.part:
+            continue
+        if part.kind == QuestionKind.CONDITIONAL:
+            event, _, side = part.part.partition("|")
+            cells.append("value_json -> %s -> %s")
+            keys += [event, side]
+        else:
+            cells.append("value_json -> %s")
+            keys.append(part.part)
+    named = [f"{cell} as c{index}" for index, cell in enumerate(cells)]
+    packed = [_PACKED_NUMBER.format(cell=f"c{index}") for index in range(len(cells))]
+    statement = (
+        "select string_agg(int4send(participation_id), ''::bytea),"  # noqa: S608 (fixed fragments; the keys are bound)
+        " string_agg(float8send(coalesce(value, 'NaN'::float8)), ''::bytea),"
+        " string_agg(case when no_answer then '\\x01'::bytea else '\\x00'::bytea end, ''::bytea)"
+        + "".join(f", {p}" for p in packed)
+        + " from (select participation_id, value, no_answer"
+        + "".join(f", {n}" for n in named)
+        + " from answers where round_id = %s and question_id = %s and is_current) as found"
+    )
+    return statement, keys
+
+
 def _cursor_batches(
-    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+    connection: Connection, round_ids: Sequence[int], questions: dict[int, list[Part]]
 ) -> Iterator[_Batch]:
-    """The rounds' batches gathered by the server, in (round id, question id) order, read on
-    this connection as they come."""
-    table = Answer.__table__.c
-    query = (
-        select(
-            table.round_id,
-            table.question_id,
-            func.array_agg(table.participation_id),
-            func.array_agg(table.value),
-            # as text: decoded below in one call per batch, not one per answer
-            func.array_agg(cast(table.value_json, Text)),
-            func.array_agg(table.no_answer),
-        )
-        .where(
-            table.round_id.in_(list(round_ids)),
-            table.is_current.is_(True),
-            table.question_id.in_(list(question_ids)),
-        )
-        .group_by(table.round_id, table.question_id)
-        .order_by(table.round_id, table.question_id)
-    )
-    compiled = query.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    # the driver's own cursor (server-side): its lists as they come, no result processing
-    # per element
+    """The rounds' batches read by the server, in (round id, question id) order, on this
+    connection as they come: one statement per (round, question), its columns packed."""
     driver: Any = connection.connection.driver_connection
-    with driver.cursor(name="snapshot_answers") as cursor:
-        cursor.itersize = 1
-        cursor.execute(str(compiled), compiled.params)
-        for round_id, question_id, pids, values, texts, refused in cursor:
-            yield (
-                round_id,
-                question_id,
-                pids,
-                values,
-                jsoncodec.loads_all(texts, exact_integers=False),
-                refused,
-            )
+    statements = {question_id: _packed_query(parts) for question_id, parts in questions.items()}
+    with driver.cursor() as cursor:
+        for round_id in sorted(round_ids):
+            for question_id in sorted(questions):
+                statement, keys = statements[question_id]
+                cursor.execute(statement, [*keys, round_id, question_id])
+                row = cursor.fetchone()
+                if row is None or row[0] is None:
+                    continue  # nobody answered it in this round
+                pids, values, refused, *packed = row
+                numbered = [p.part for p in questions[question_id] if p.part]
+                yield _Batch(
+                    round_id,
+                    question_id,
+                    np.frombuffer(pids, dtype=">i4").astype(np.int64),
+                    np.frombuffer(values, dtype=">f8").astype(np.float64),
+                    {
+                        part: np.frombuffer(column, dtype=">f8").astype(np.float64)
+                        for part, column in zip(numbered, packed, strict=True)
+                    },
+                    np.frombuffer(refused, dtype=np.uint8).astype(bool),
+                )
 
 
 def _shared_snapshot_batches(
-    connection: Connection, round_ids: Sequence[int], question_ids: Sequence[int]
+    connection: Connection, round_ids: Sequence[int], questions: dict[int, list[Part]]
 ) -> Iterator[_Batch]:
     """The rounds' batches, `ROUNDS_AT_ONCE` rounds read at once, each on a connection of its
     own, the rounds' batches taken in turn (each round's in order).
@@ -308,7 +368,7 @@ def _shared_snapshot_batches(
     def reader(round_id: int) -> ReadAhead[_Batch]:
         def produce() -> Iterator[_Batch]:
             with importing(engine, snapshot) as own:
-                yield from _cursor_batches(own, [round_id], question_ids)
+                yield from _cursor_batches(own, [round_id], questions)
 
         return ReadAhead(produce, name="snapshot-round")
 
@@ -351,38 +411,23 @@ def round_numbers(
             questions[question.id] = (item_key, question.key, parts)
     if not questions or not rounds or not panel.rank_of:
         return found
-    # participation id -> rank, vectorised (ids sorted, ranks beside them)
+    # participation id -> rank, one look-up table indexed by the id
     ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
-    by_id = np.argsort(ids)
-    sorted_ids = ids[by_id]
-    rank_of_sorted = np.fromiter(panel.rank_of.values(), dtype=np.int64)[by_id]
-    batches = _answer_batches(session, [r.id for r in rounds], list(questions))
-    for round_id, question_id, pids, values, structured, no_answer in batches:
-        numbers = found[round_id]
-        item_key, question_key, parts = questions[question_id]
-        ranks = rank_of_sorted[np.searchsorted(sorted_ids, np.asarray(pids, dtype=np.int64))]
+    rank_by_id = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    rank_by_id[ids] = np.fromiter(panel.rank_of.values(), dtype=np.int64, count=len(ids))
+    parts_of = {question_id: parts for question_id, (_i, _q, parts) in questions.items()}
+    for batch in _answer_batches(session, [r.id for r in rounds], parts_of):
+        numbers = found[batch.round_id]
+        item_key, question_key, parts = questions[batch.question_id]
+        ranks = rank_by_id[batch.pids]
         # pseudonym order, the order the statistics have always read the answers in
         order = np.argsort(ranks, kind="stable")
         who = ranks[order]
-        refused = np.asarray(no_answer, dtype=bool)[order]
+        refused = batch.refused[order]
         numbers.respondents.setdefault(item_key, set()).update(who.tolist())
         numbers.no_answer.setdefault((item_key, question_key), set()).update(who[refused].tolist())
-        jsons: npt.NDArray[np.object_] | None = None
-        columns: dict[str, Any] = {}
         for part in parts:
-            if part.part:
-                if jsons is None:
-                    jsons = np.empty(len(structured), dtype=object)
-                    jsons[:] = structured
-                    jsons = jsons[order]
-                    columns = _json_columns(
-                        jsons,
-                        [p.part for p in parts if p.part and p.kind != QuestionKind.CONDITIONAL],
-                    )
-                column = columns.get(part.part) if part.kind != QuestionKind.CONDITIONAL else None
-                said = column.copy() if column is not None else _json_parts(jsons, part)
-            else:
-                said = np.asarray(values, dtype=np.float64)[order]  # None becomes NaN
+            said = (batch.parts[part.part] if part.part else batch.values)[order]
             said[refused] = np.nan
             kept = ~np.isnan(said)
             key = (item_key, question_key, part.part)

@@ -57,6 +57,7 @@ from analysis.snapshot import (
     WilcoxonOptions,
 )
 from analysis.stability import compare_rounds, stopping_verdict
+from app.collector import full_collections_held
 from app.definitions.model import QuestionKind, ScaleKind
 from app.models import (
     Answer,
@@ -484,15 +485,18 @@ def build_snapshot(session: Session, round_: Round, *, now: datetime) -> Snapsho
     """Compute and store the round's snapshot (the round must be closed)."""
     study = session.get_one(Study, round_.study_id)
     count, digest = answers_digest(session, round_)
-    snapshot = Snapshot(
-        round=round_,  # sets round_.snapshot too, so this session never sees a stale None
-        created_at=now,
-        data=compute_snapshot_data(session, study, round_),
-        answer_count=count,
-        answers_digest=digest,
-    )
-    session.add(snapshot)
-    session.flush()
+    # a large panel's close holds hundreds of thousands of objects until the snapshot is
+    # stored: no full collection walks them again and again meanwhile (app/collector.py)
+    with full_collections_held():
+        snapshot = Snapshot(
+            round=round_,  # sets round_.snapshot too, so this session never sees a stale None
+            created_at=now,
+            data=compute_snapshot_data(session, study, round_),
+            answer_count=count,
+            answers_digest=digest,
+        )
+        session.add(snapshot)
+        session.flush()
     return snapshot
 
 

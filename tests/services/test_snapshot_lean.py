@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.models import Answer, Round, Study, User
+from app.models import Answer, Question, Round, Study, User
 from app.services import snapshot_numbers, snapshots
 from app.services.tidy import tidy_answers
 from tests.demo_cache import cached_demo
@@ -79,6 +79,63 @@ def test_the_lean_read_holds_the_tidy_tables_numbers_in_its_order(
         # the demo has refusals, structured parts and several groups: the test sees them all
         assert any(got.no_answer.values())
         assert any(part for _item, _question, part in got.parts)
+
+
+def test_awkward_stored_json_reads_as_the_tidy_table_reads_it(
+    session: Session, demo_study: Study
+) -> None:
+    """Numbers held as text or booleans, cells missing or null, a conditional's event without
+    its sides: the server's packed reading (PostgreSQL) and the Python one (SQLite) take out
+    of the JSON what `part_value` does."""
+    round_ = session.scalars(
+        select(Round).where(Round.study_id == demo_study.id, Round.number == 2)
+    ).one()
+    structured = list(
+        session.scalars(
+            select(Answer)
+            .where(
+                Answer.round_id == round_.id,
+                Answer.is_current.is_(True),
+                Answer.value_json.is_not(None),
+                Answer.no_answer.is_(False),
+            )
+            .order_by(Answer.id)
+        )
+    )
+    by_kind: dict[str, list[Answer]] = {}
+    for answer in structured:
+        if not isinstance(answer.value_json, dict) or not answer.value_json:
+            continue
+        by_kind.setdefault(session.get_one(Question, answer.question_id).kind, []).append(answer)
+    edited = 0
+    for kind, answers in by_kind.items():
+        first, second = answers[0], answers[1]
+        if kind == "conditional":
+            event = next(iter(first.value_json))
+            first.value_json = {**first.value_json, event: None}
+            event = next(iter(second.value_json))
+            second.value_json = {**second.value_json, event: {"given": "12.5", "given_not": None}}
+        else:
+            keys = [k for k in first.value_json if not k.startswith("_")]
+            first.value_json = {**first.value_json, keys[0]: str(first.value_json[keys[0]])}
+            if len(keys) > 1:
+                first.value_json = {**first.value_json, keys[1]: None}
+            keys = [k for k in second.value_json if not k.startswith("_")]
+            second.value_json = {k: v for k, v in second.value_json.items() if k != keys[0]}
+            if len(keys) > 1:
+                second.value_json = {**second.value_json, keys[1]: True}
+        edited += 2
+    session.flush()
+    assert edited >= 8  # conditionals, quantiles, impact profiles and the matrices' rows
+    rounds = [round_]
+    panel = snapshot_numbers.read_panel(session, demo_study)
+    lean = snapshot_numbers.round_numbers(session, demo_study, rounds, panel)[round_.id]
+    tidy = _tidy_numbers(session, demo_study, rounds, panel)[round_.id]
+    assert sorted(lean.parts) == sorted(tidy.parts)
+    for key, numbers in tidy.parts.items():
+        assert lean.parts[key].ranks.tolist() == numbers.ranks.tolist(), key
+        assert lean.parts[key].values.tolist() == numbers.values.tolist(), key
+    session.rollback()
 
 
 def test_the_snapshot_is_the_one_the_tidy_table_gives(
