@@ -291,6 +291,16 @@ _PACKED_NUMBER = (
 )
 
 
+#: the packed columns every (round, question) reads: participation ids, plain values, refusals
+_PACKED_COLUMNS = (
+    "string_agg(int4send(participation_id), ''::bytea)",
+    "string_agg(float8send(coalesce(value, 'NaN'::float8)), ''::bytea)",
+    "string_agg(case when no_answer then '\\x01'::bytea else '\\x00'::bytea end, ''::bytea)",
+)
+#: the rows one statement reads: one (round, question)'s current answers
+_ANSWERS_OF_ONE_QUESTION = "from answers where round_id = %s and question_id = %s and is_current"
+
+
 def _packed_query(parts: Sequence[Part]) -> tuple[str, list[str]]:
     """The statement that reads one (round, question)'s answers as packed big-endian columns:
     participation ids, values, "no answer" flags, then each structured part's numbers (its
@@ -309,15 +319,10 @@ def _packed_query(parts: Sequence[Part]) -> tuple[str, list[str]]:
             keys.append(part.part)
     named = [f"{cell} as c{index}" for index, cell in enumerate(cells)]
     packed = [_PACKED_NUMBER.format(cell=f"c{index}") for index in range(len(cells))]
-    statement = (
-        "select string_agg(int4send(participation_id), ''::bytea),"  # noqa: S608 (fixed fragments; the keys are bound)
-        " string_agg(float8send(coalesce(value, 'NaN'::float8)), ''::bytea),"
-        " string_agg(case when no_answer then '\\x01'::bytea else '\\x00'::bytea end, ''::bytea)"
-        + "".join(f", {p}" for p in packed)
-        + " from (select participation_id, value, no_answer"
-        + "".join(f", {n}" for n in named)
-        + " from answers where round_id = %s and question_id = %s and is_current) as found"
-    )
+    # only fixed fragments and column numbers go into the text; the keys are bound parameters
+    selected = ", ".join([*_PACKED_COLUMNS, *packed])
+    read = ", ".join(["participation_id", "value", "no_answer", *named])
+    statement = f"select {selected} from (select {read} {_ANSWERS_OF_ONE_QUESTION}) as found"  # noqa: S608  # nosec B608 - fixed fragments, keys bound
     return statement, keys
 
 
