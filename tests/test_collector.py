@@ -9,7 +9,7 @@ import threading
 import pytest
 from openpyxl import load_workbook
 
-from app.collector import full_collections_held
+from app.collector import collections_paused, full_collections_held
 from app.reports.tables import workbook_bytes
 from app.services.exports.tables import StreamedTable, Table
 
@@ -75,3 +75,20 @@ def test_a_workbook_is_written_without_full_collections() -> None:
         ["a", 1],
         ["'=b", 2],
     ]
+
+
+def test_collections_pause_and_come_back_only_if_they_were_on() -> None:
+    assert gc.isenabled()
+    with collections_paused():
+        assert not gc.isenabled()
+        with collections_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block still holds them
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collections_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # off before: left off
+    finally:
+        gc.enable()
