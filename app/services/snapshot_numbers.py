@@ -416,15 +416,16 @@ def round_numbers(
             questions[question.id] = (item_key, question.key, parts)
     if not questions or not rounds or not panel.rank_of:
         return found
-    # participation id -> rank, one look-up table indexed by the id
+    # participation id -> rank, one look-up table over the study's ids (from its smallest)
     ids = np.fromiter(panel.rank_of, dtype=np.int64, count=len(panel.rank_of))
-    rank_by_id = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-    rank_by_id[ids] = np.fromiter(panel.rank_of.values(), dtype=np.int64, count=len(ids))
+    first_id = int(ids.min())
+    rank_by_id = np.full(int(ids.max()) - first_id + 1, -1, dtype=np.int64)
+    rank_by_id[ids - first_id] = np.fromiter(panel.rank_of.values(), dtype=np.int64)
     parts_of = {question_id: parts for question_id, (_i, _q, parts) in questions.items()}
     for batch in _answer_batches(session, [r.id for r in rounds], parts_of):
         numbers = found[batch.round_id]
         item_key, question_key, parts = questions[batch.question_id]
-        ranks = rank_by_id[batch.pids]
+        ranks = rank_by_id[batch.pids - first_id]
         # pseudonym order, the order the statistics have always read the answers in
         order = np.argsort(ranks, kind="stable")
         who = ranks[order]
