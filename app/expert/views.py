@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flask import get_template_attribute
@@ -216,7 +217,7 @@ class QuestionView:
             tuple((pf.label, pf.own) for pf in self.feedback),
         )
 
-    @property
+    @cached_property
     def cell_feedback(self) -> dict[str, PartFeedback]:
         """The panel's view of each part by its name (a CIB question shows it beside each
         judgement: a list of the other descriptors' states alone cannot say which is which)."""

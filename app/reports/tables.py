@@ -273,18 +273,11 @@ def methods_table(report: Report) -> Table:
     return Table("Methods", ("setting", "value"), rows)
 
 
+@full_collections_held()
 def study_tables(
     session: Session, report: Report, *, identified: bool = False
 ) -> list[Table | StreamedTable]:
     """Every table of a study's spreadsheet export (the answers read while they are written)."""
-    with full_collections_held():
-        return _study_tables(session, report, identified)
-
-
-def _study_tables(
-    session: Session, report: Report, identified: bool
-) -> list[Table | StreamedTable]:
-    """study_tables, without full collections."""
     study = report.study
     snapshots = [(r.number, data) for r, data in _snapshots(session, report)]
     tables: list[Table | StreamedTable] = [
@@ -320,15 +313,10 @@ def _snapshots(session: Session, report: Report) -> list[tuple[Any, SnapshotData
     return closed_snapshots(session, report.study)
 
 
+@full_collections_held()
 def workbook_bytes(tables: Sequence[Table | StreamedTable]) -> bytes:
     """An XLSX workbook with one sheet per table: a bold header row, frozen, filterable; a
     table longer than a sheet continues on the next ones, and a Notes sheet says so."""
-    with full_collections_held():
-        return _workbook_bytes(tables)
-
-
-def _workbook_bytes(tables: Sequence[Table | StreamedTable]) -> bytes:
-    """workbook_bytes, without full collections."""
     sheets: list[Sheet] = []
     for table in tables:
         if isinstance(table, StreamedTable) and table.xml_rows is not None:
